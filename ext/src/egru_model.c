@@ -1,0 +1,340 @@
+/*
+ * egru_model.c - zero-copy parsing and validation of an .egru blob (docs/format.md).
+ *
+ * Everything is checked before any weight is touched, in the order the format spec lists.
+ * Arithmetic on sizes and offsets is done in uint64_t so that no check can be defeated by
+ * 32-bit wrap-around. Nothing here allocates or writes outside the caller's egru_model_t.
+ */
+#include <string.h>
+
+#include "egru_internal.h"
+
+#define U32_LIMIT 0xFFFFFFFFull
+
+/* [offset, offset + size) lies inside [lo, hi). */
+static int range_inside(uint64_t offset, uint64_t size, uint64_t lo, uint64_t hi)
+{
+    return offset >= lo && offset <= hi && size <= hi - offset;
+}
+
+static int host_is_little_endian(void)
+{
+    const uint32_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static uint32_t dtype_size(uint32_t dtype)
+{
+    switch (dtype) {
+    case EGRU_DTYPE_F32: return 4;
+    case EGRU_DTYPE_S8: return 1;
+    case EGRU_DTYPE_S32: return 4;
+    default: return 0;
+    }
+}
+
+static const uint8_t *tensor_record(const egru_model_t *m, uint32_t index)
+{
+    return m->tensor_table + (size_t)index * m->tensor_record_size;
+}
+
+static const uint8_t *layer_record(const egru_model_t *m, uint32_t index)
+{
+    return m->layer_table + (size_t)index * m->layer_record_size;
+}
+
+/* Check one tensor record against the rules of docs/format.md (step 7). */
+static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uint32_t index)
+{
+    const uint8_t *t = tensor_record(m, index);
+    uint32_t dtype = t[EGRU_TNS_DTYPE], quant = t[EGRU_TNS_QUANT];
+    uint32_t rank = t[EGRU_TNS_RANK], role = t[EGRU_TNS_ROLE];
+    uint32_t offset = egru_rd_u32(t + EGRU_TNS_DATA_OFFSET);
+    uint32_t size = egru_rd_u32(t + EGRU_TNS_DATA_SIZE);
+    uint64_t elements = 1;
+    uint32_t d;
+
+    if (dtype == 0 || dtype > EGRU_DTYPE_MAX || quant > EGRU_QUANT_MAX || role == 0 ||
+        role > EGRU_ROLE_MAX || rank == 0 || rank > EGRU_MAX_RANK) {
+        return EGRU_ERR_BAD_TENSOR;
+    }
+    for (d = 0; d < EGRU_MAX_RANK; ++d) {
+        uint32_t dim = egru_rd_u32(t + EGRU_TNS_DIMS + 4 * d);
+        if (d < rank) {
+            if (dim == 0) {
+                return EGRU_ERR_BAD_TENSOR;
+            }
+            elements *= dim;
+            if (elements > U32_LIMIT) {
+                return EGRU_ERR_BAD_TENSOR;
+            }
+        } else if (dim != 0) {
+            return EGRU_ERR_BAD_TENSOR;
+        }
+    }
+    if (elements * dtype_size(dtype) != size || offset % alignment != 0 ||
+        !range_inside(offset, size, 0, m->data_size)) {
+        return EGRU_ERR_BAD_TENSOR;
+    }
+    if (dtype != EGRU_DTYPE_F32 || quant != EGRU_QUANT_NONE) {
+        return EGRU_ERR_UNSUPPORTED; /* int8 tensors: reserved in format 1.0 */
+    }
+    if (egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 || egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
+        return EGRU_ERR_BAD_TENSOR;
+    }
+    return EGRU_OK;
+}
+
+/* The tensor at `index` has the role and the shape an op requires; returns its data or NULL.
+ * dims1 == 0 means a rank-1 tensor of dims0 elements. The record was checked by check_tensor. */
+static const float *expect_tensor(const egru_model_t *m, uint32_t index, uint32_t role,
+                                  uint64_t dims0, uint64_t dims1)
+{
+    const uint8_t *t = tensor_record(m, index);
+    uint32_t rank = dims1 ? 2u : 1u;
+    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != rank ||
+        egru_rd_u32(t + EGRU_TNS_DIMS) != dims0 ||
+        (rank == 2 && egru_rd_u32(t + EGRU_TNS_DIMS + 4) != dims1)) {
+        return NULL;
+    }
+    return (const float *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
+}
+
+static int act_is_elementwise(uint32_t act)
+{
+    return act == EGRU_ACT_LINEAR || act == EGRU_ACT_RELU || act == EGRU_ACT_SIGMOID ||
+           act == EGRU_ACT_TANH;
+}
+
+/* Decode and check layer `index` on its own (op, flags, activations, tensors); the chain is
+ * checked by egru_model_init. Tensor records must already have passed check_tensor. */
+static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_layer_t *out)
+{
+    const uint8_t *r = layer_record(m, index);
+    uint32_t op = egru_rd_u16(r + EGRU_LYR_OP), flags = egru_rd_u16(r + EGRU_LYR_FLAGS);
+    uint32_t in = egru_rd_u32(r + EGRU_LYR_INPUT_DIM), dim = egru_rd_u32(r + EGRU_LYR_OUTPUT_DIM);
+    uint32_t first = egru_rd_u32(r + EGRU_LYR_FIRST_TENSOR);
+    uint32_t count = egru_rd_u32(r + EGRU_LYR_TENSOR_COUNT);
+    uint32_t act = r[EGRU_LYR_ACTIVATION], ract = r[EGRU_LYR_RECURRENT_ACTIVATION];
+    uint64_t g = 3ull * dim, params = 0, macs = 0;
+
+    memset(out, 0, sizeof *out);
+    if (in == 0 || dim == 0 || g > U32_LIMIT || !range_inside(first, count, 0, m->tensor_count) ||
+        act > EGRU_ACT_MAX || ract > EGRU_ACT_MAX) {
+        return EGRU_ERR_BAD_LAYER;
+    }
+    switch (op) {
+    case EGRU_OP_EMBEDDING:
+        if (flags != 0 || act != 0 || ract != 0 || count != 1) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        out->table = expect_tensor(m, first, EGRU_ROLE_TABLE, in, dim);
+        if (!out->table) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        params = (uint64_t)in * dim;
+        break;
+    case EGRU_OP_GRU:
+        if ((flags & ~(EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_USE_BIAS)) ||
+            !act_is_elementwise(act) || !act_is_elementwise(ract) || count != 4) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, g, in);
+        out->recurrent = expect_tensor(m, first + 1, EGRU_ROLE_RECURRENT, g, dim);
+        out->input_bias = expect_tensor(m, first + 2, EGRU_ROLE_INPUT_BIAS, g, 0);
+        out->recurrent_bias = expect_tensor(m, first + 3, EGRU_ROLE_RECURRENT_BIAS, g, 0);
+        if (!out->kernel || !out->recurrent || !out->input_bias || !out->recurrent_bias) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        params = g * in + g * dim + 2 * g;
+        macs = g * in + g * dim;
+        break;
+    case EGRU_OP_DENSE:
+        if ((flags & ~EGRU_FLAG_USE_BIAS) || ract != 0 || count != 2) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, in);
+        out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0);
+        if (!out->kernel || !out->bias) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        params = (uint64_t)dim * in + dim;
+        macs = (uint64_t)dim * in;
+        break;
+    default:
+        return EGRU_ERR_BAD_LAYER;
+    }
+    if (params > U32_LIMIT || macs > U32_LIMIT) {
+        return EGRU_ERR_BAD_LAYER;
+    }
+    out->op = (egru_op_t)op;
+    out->flags = flags;
+    out->input_dim = in;
+    out->output_dim = dim;
+    out->activation = (egru_act_t)act;
+    out->recurrent_activation = (egru_act_t)ract;
+    out->param_count = (uint32_t)params;
+    out->macs_per_step = (uint32_t)macs;
+    return EGRU_OK;
+}
+
+/* Steps 1-6 of the spec: the header, the checksums and the placement of every section. */
+static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob_size,
+                                  uint32_t *alignment)
+{
+    uint32_t header_size, file_size, layer_off, tensor_off, data_off, meta_off;
+    uint64_t layer_bytes, tensor_bytes;
+
+    if (blob_size < EGRU_HEADER_SIZE) {
+        return EGRU_ERR_TRUNCATED;
+    }
+    if ((uintptr_t)b % EGRU_BLOB_ALIGN != 0) {
+        return EGRU_ERR_MISALIGNED;
+    }
+    if (b[0] != EGRU_MAGIC_0 || b[1] != EGRU_MAGIC_1 || b[2] != EGRU_MAGIC_2 ||
+        b[3] != EGRU_MAGIC_3) {
+        return EGRU_ERR_BAD_MAGIC;
+    }
+    if (egru_rd_u16(b + EGRU_HDR_VERSION_MAJOR) != EGRU_FORMAT_VERSION_MAJOR) {
+        return EGRU_ERR_VERSION;
+    }
+    if (egru_crc32(0, b, EGRU_HDR_HEADER_CRC) != egru_rd_u32(b + EGRU_HDR_HEADER_CRC)) {
+        return EGRU_ERR_CHECKSUM;
+    }
+    header_size = egru_rd_u32(b + EGRU_HDR_HEADER_SIZE);
+    file_size = egru_rd_u32(b + EGRU_HDR_FILE_SIZE);
+    *alignment = egru_rd_u32(b + EGRU_HDR_ALIGNMENT);
+    m->layer_count = egru_rd_u32(b + EGRU_HDR_LAYER_COUNT);
+    m->layer_record_size = egru_rd_u32(b + EGRU_HDR_LAYER_RECORD_SIZE);
+    m->tensor_count = egru_rd_u32(b + EGRU_HDR_TENSOR_COUNT);
+    m->tensor_record_size = egru_rd_u32(b + EGRU_HDR_TENSOR_RECORD_SIZE);
+    if (header_size < EGRU_HEADER_SIZE || file_size < header_size || m->layer_count == 0 ||
+        m->layer_record_size < EGRU_LAYER_RECORD_SIZE ||
+        m->tensor_record_size < EGRU_TENSOR_RECORD_SIZE || *alignment < EGRU_MIN_ALIGNMENT ||
+        (*alignment & (*alignment - 1)) != 0) {
+        return EGRU_ERR_BAD_HEADER;
+    }
+    if (file_size > blob_size) {
+        return EGRU_ERR_TRUNCATED;
+    }
+    if (egru_crc32(0, b + EGRU_HEADER_SIZE, file_size - EGRU_HEADER_SIZE) !=
+        egru_rd_u32(b + EGRU_HDR_PAYLOAD_CRC)) {
+        return EGRU_ERR_CHECKSUM;
+    }
+
+    layer_off = egru_rd_u32(b + EGRU_HDR_LAYER_TABLE_OFFSET);
+    tensor_off = egru_rd_u32(b + EGRU_HDR_TENSOR_TABLE_OFFSET);
+    data_off = egru_rd_u32(b + EGRU_HDR_DATA_OFFSET);
+    meta_off = egru_rd_u32(b + EGRU_HDR_META_OFFSET);
+    m->data_size = egru_rd_u32(b + EGRU_HDR_DATA_SIZE);
+    m->meta_size = egru_rd_u32(b + EGRU_HDR_META_SIZE);
+    layer_bytes = (uint64_t)m->layer_count * m->layer_record_size;
+    tensor_bytes = (uint64_t)m->tensor_count * m->tensor_record_size;
+    if (!range_inside(layer_off, layer_bytes, header_size, file_size) ||
+        !range_inside(tensor_off, tensor_bytes, header_size, file_size) ||
+        !range_inside(data_off, m->data_size, header_size, file_size) ||
+        (m->meta_size != 0 && !range_inside(meta_off, m->meta_size, header_size, file_size))) {
+        return EGRU_ERR_OUT_OF_BOUNDS;
+    }
+    if (data_off % *alignment != 0) {
+        return EGRU_ERR_BAD_HEADER;
+    }
+    m->blob = b;
+    m->file_size = file_size;
+    m->layer_table = b + layer_off;
+    m->tensor_table = b + tensor_off;
+    m->data = b + data_off;
+    m->meta = m->meta_size ? b + meta_off : NULL;
+    m->input_kind = egru_rd_u32(b + EGRU_HDR_INPUT_KIND);
+    m->input_dim = egru_rd_u32(b + EGRU_HDR_INPUT_DIM);
+    m->output_dim = egru_rd_u32(b + EGRU_HDR_OUTPUT_DIM);
+    if ((m->input_kind != EGRU_INPUT_TOKENS && m->input_kind != EGRU_INPUT_FEATURES) ||
+        m->input_dim == 0 || m->output_dim == 0) {
+        return EGRU_ERR_BAD_HEADER;
+    }
+    return EGRU_OK;
+}
+
+/* Step 8: every layer decodes, tensors are used in order, and widths chain. */
+static egru_status_t check_layers(egru_model_t *m)
+{
+    uint32_t k, next_tensor = 0, width = m->input_dim, is_sequence = 1;
+    uint64_t params = 0;
+    egru_layer_t layer;
+
+    for (k = 0; k < m->layer_count; ++k) {
+        egru_status_t s = decode_layer(m, k, &layer);
+        if (s != EGRU_OK) {
+            return s;
+        }
+        if (egru_rd_u32(layer_record(m, k) + EGRU_LYR_FIRST_TENSOR) != next_tensor ||
+            layer.input_dim != width) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        next_tensor += egru_rd_u32(layer_record(m, k) + EGRU_LYR_TENSOR_COUNT);
+        /* A token model starts with its Embedding; nothing else may hold one. */
+        if ((layer.op == EGRU_OP_EMBEDDING) != (k == 0 && m->input_kind == EGRU_INPUT_TOKENS)) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        if (layer.op == EGRU_OP_GRU) {
+            if (!is_sequence) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            is_sequence = (layer.flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
+            m->max_units = layer.output_dim > m->max_units ? layer.output_dim : m->max_units;
+        }
+        if (layer.op != EGRU_OP_EMBEDDING && layer.input_dim > m->max_width) {
+            m->max_width = layer.input_dim;
+        }
+        m->max_width = layer.output_dim > m->max_width ? layer.output_dim : m->max_width;
+        params += layer.param_count;
+        width = layer.output_dim;
+    }
+    if (next_tensor != m->tensor_count || width != m->output_dim || params > U32_LIMIT) {
+        return EGRU_ERR_BAD_LAYER;
+    }
+    m->output_is_sequence = is_sequence;
+    m->param_count = (uint32_t)params;
+    return EGRU_OK;
+}
+
+egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size)
+{
+    egru_status_t s;
+    uint32_t alignment = 0, k;
+
+    if (!model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    memset(model, 0, sizeof *model);
+    if (!blob) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    s = check_header(model, (const uint8_t *)blob, blob_size, &alignment);
+    for (k = 0; s == EGRU_OK && k < model->tensor_count; ++k) {
+        s = check_tensor(model, alignment, k);
+    }
+    if (s == EGRU_OK) {
+        s = check_layers(model);
+    }
+    if (s == EGRU_OK && !host_is_little_endian()) {
+        s = EGRU_ERR_UNSUPPORTED; /* weights are used in place as native little-endian floats */
+    }
+    if (s != EGRU_OK) {
+        memset(model, 0, sizeof *model);
+    }
+    return s;
+}
+
+egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer)
+{
+    if (!model || !layer) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (index >= model->layer_count) {
+        return EGRU_ERR_INDEX;
+    }
+    return decode_layer(model, index, layer);
+}

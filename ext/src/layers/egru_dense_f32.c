@@ -1,0 +1,14 @@
+/* egru_dense_f32.c - fully connected layer, per step (see egru_layers.h).
+ * kernel: (out, in) row-major (output-major, the transpose of Keras' (in, out)). */
+#include "../kernels/egru_kernels.h"
+#include "egru_layers.h"
+
+void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out)
+{
+    uint32_t t, n_in = layer->input_dim, n_out = layer->output_dim;
+    for (t = 0; t < steps; ++t) {
+        float *y = out + (size_t)t * n_out;
+        egru_matvec_f32(layer->kernel, in + (size_t)t * n_in, layer->bias, y, n_out, n_in);
+        egru_activate_f32(layer->activation, y, n_out);
+    }
+}

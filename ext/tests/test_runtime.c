@@ -1,0 +1,451 @@
+/*
+ * test_runtime.c - C unit tests of the edgegru runtime, independent of Python.
+ *
+ * The models are written by a small .egru writer in this file (following docs/format.md, not
+ * the Python writer), and the forward pass is compared with a double-precision GRU written here
+ * from the equations. Prints one line per failed check and a final "N passed, N failed" line;
+ * exits non-zero on any failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edgegru.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (cond) {                                                                  \
+            ++passed;                                                                \
+        } else {                                                                     \
+            ++failed;                                                                \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                   \
+        }                                                                            \
+    } while (0)
+
+/* Float agreement between the float32 runtime and the float64 model in this file: products of
+ * <= 16 terms of magnitude <= 1, a few dozen steps; float32 rounding stays below 1e-6. */
+#define FP32_TOL 1e-5
+
+/* ------------------------------------------------------------------------------------------ */
+/* A tiny .egru writer                                                                         */
+
+#define MAX_BLOB (1 << 16)
+#define MAX_TENSORS 16
+#define MAX_LAYERS 8
+
+typedef struct {
+    uint16_t op, flags;
+    uint32_t in, out;
+    uint8_t act, ract;
+} layer_spec;
+
+typedef struct {
+    uint8_t role, rank;
+    uint32_t dims[2];
+    const float *data;
+} tensor_spec;
+
+static void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v & 0xFFFFu);
+    put16(p + 2, v >> 16);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* Recomputes both CRCs of the first `avail` bytes of b, as a writer would for the file_size the
+ * header states (clamped to what exists, so a corrupted file_size cannot read past the buffer). */
+static void refresh_crcs(uint8_t *b, uint32_t avail)
+{
+    uint32_t size = get32(b + EGRU_HDR_FILE_SIZE);
+    size = size < 128 ? 128 : size > avail ? avail : size;
+    put32(b + EGRU_HDR_PAYLOAD_CRC, egru_crc32(0, b + 128, size - 128));
+    put32(b + EGRU_HDR_HEADER_CRC, egru_crc32(0, b, 124));
+}
+
+/* Writes a model into b (64-byte aligned, zeroed by the caller); returns its size. */
+static uint32_t write_model(uint8_t *b, uint32_t input_kind, uint32_t input_dim,
+                            const layer_spec *layers, const uint32_t *tensors_per_layer,
+                            uint32_t n_layers, const tensor_spec *tensors, uint32_t n_tensors)
+{
+    uint32_t layer_off = 128, tensor_off = layer_off + 64 * n_layers;
+    uint32_t data_off = (tensor_off + 64 * n_tensors + 63) & ~63u, pos = 0, k, first = 0;
+    for (k = 0; k < n_layers; ++k) {
+        uint8_t *r = b + layer_off + 64 * k;
+        put16(r + 0, layers[k].op);
+        put16(r + 2, layers[k].flags);
+        put32(r + 4, layers[k].in);
+        put32(r + 8, layers[k].out);
+        put32(r + 12, first);
+        put32(r + 16, tensors_per_layer[k]);
+        r[20] = layers[k].act;
+        r[21] = layers[k].ract;
+        first += tensors_per_layer[k];
+    }
+    for (k = 0; k < n_tensors; ++k) {
+        uint8_t *r = b + tensor_off + 64 * k;
+        uint32_t n = tensors[k].dims[0] * (tensors[k].rank == 2 ? tensors[k].dims[1] : 1);
+        r[0] = EGRU_DTYPE_F32;
+        r[2] = tensors[k].rank;
+        r[3] = tensors[k].role;
+        put32(r + 4, tensors[k].dims[0]);
+        if (tensors[k].rank == 2) {
+            put32(r + 8, tensors[k].dims[1]);
+        }
+        put32(r + 20, pos);
+        put32(r + 24, 4 * n);
+        memcpy(b + data_off + pos, tensors[k].data, 4 * n); /* the test host is little-endian */
+        pos = (pos + 4 * n + 63) & ~63u;
+    }
+    memcpy(b, "EGRU", 4);
+    put16(b + 4, 1);
+    put32(b + 8, 128);
+    put32(b + 16, 64);
+    put32(b + 20, data_off + pos);
+    put32(b + 24, n_layers);
+    put32(b + 28, 64);
+    put32(b + 32, layer_off);
+    put32(b + 36, n_tensors);
+    put32(b + 40, 64);
+    put32(b + 44, tensor_off);
+    put32(b + 48, data_off);
+    put32(b + 52, pos);
+    put32(b + 64, input_kind);
+    put32(b + 68, input_dim);
+    put32(b + 72, layers[n_layers - 1].out);
+    refresh_crcs(b, data_off + pos);
+    return data_off + pos;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Test models: features (T, 3) -> GRU(4) -> Dense(2, softmax); tokens -> Embedding(10, 3) ->  */
+/* GRU(4, return_sequences) -> Dense(2, sigmoid) per step.                                     */
+
+enum { I = 3, H = 4, O = 2, V = 10 };
+static float w_gru[3 * H * I], r_gru[3 * H * H], bi_gru[3 * H], br_gru[3 * H];
+static float w_dense[O * H], b_dense[O], table[V * I];
+static unsigned long rng_state = 12345;
+
+static float uniform(float scale) /* in [-scale, scale) */
+{
+    rng_state = rng_state * 1103515245ul + 12345ul;
+    return scale * ((float)((rng_state >> 8) & 0xFFFFu) / 32768.0f - 1.0f);
+}
+
+static void fill(float *v, size_t n, float scale)
+{
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        v[i] = uniform(scale);
+    }
+}
+
+static uint32_t build_features_model(uint8_t *b, int reset_after)
+{
+    layer_spec layers[2] = {{EGRU_OP_GRU, 0, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID},
+                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SOFTMAX, 0}};
+    uint32_t counts[2] = {4, 2};
+    tensor_spec t[6] = {{EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru},
+                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru},
+                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru},
+                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru},
+                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense},
+                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense}};
+    layers[0].flags = (uint16_t)(reset_after ? EGRU_FLAG_RESET_AFTER : 0);
+    memset(b, 0, MAX_BLOB);
+    return write_model(b, EGRU_INPUT_FEATURES, I, layers, counts, 2, t, 6);
+}
+
+static uint32_t build_tokens_model(uint8_t *b)
+{
+    layer_spec layers[3] = {{EGRU_OP_EMBEDDING, 0, V, I, 0, 0},
+                            {EGRU_OP_GRU, EGRU_FLAG_RESET_AFTER | EGRU_FLAG_RETURN_SEQUENCES, I, H,
+                             EGRU_ACT_TANH, EGRU_ACT_SIGMOID},
+                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SIGMOID, 0}};
+    uint32_t counts[3] = {1, 4, 2};
+    tensor_spec t[7] = {{EGRU_ROLE_TABLE, 2, {V, I}, table},
+                        {EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru},
+                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru},
+                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru},
+                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru},
+                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense},
+                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense}};
+    memset(b, 0, MAX_BLOB);
+    return write_model(b, EGRU_INPUT_TOKENS, V, layers, counts, 3, t, 7);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Double-precision model, from the GRU equations (docs/format.md).                            */
+
+static double sigm(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+static void gru_step_f64(const double *x, double *h, int reset_after)
+{
+    double z[H], r[H], hh[H], rh[H];
+    int j, c;
+    for (j = 0; j < H; ++j) {
+        double az = bi_gru[j] + br_gru[j], ar = bi_gru[H + j] + br_gru[H + j];
+        for (c = 0; c < I; ++c) {
+            az += w_gru[j * I + c] * x[c];
+            ar += w_gru[(H + j) * I + c] * x[c];
+        }
+        for (c = 0; c < H; ++c) {
+            az += r_gru[j * H + c] * h[c];
+            ar += r_gru[(H + j) * H + c] * h[c];
+        }
+        z[j] = sigm(az);
+        r[j] = sigm(ar);
+        rh[j] = r[j] * h[j];
+    }
+    for (j = 0; j < H; ++j) {
+        double xh = bi_gru[2 * H + j], uh = br_gru[2 * H + j];
+        for (c = 0; c < I; ++c) {
+            xh += w_gru[(2 * H + j) * I + c] * x[c];
+        }
+        for (c = 0; c < H; ++c) {
+            uh += r_gru[(2 * H + j) * H + c] * (reset_after ? h[c] : rh[c]);
+        }
+        hh[j] = tanh(reset_after ? xh + r[j] * uh : xh + uh);
+    }
+    for (j = 0; j < H; ++j) {
+        h[j] = z[j] * h[j] + (1.0 - z[j]) * hh[j];
+    }
+}
+
+static void dense_f64(const double *h, double *y, int softmax)
+{
+    int o, c;
+    double sum = 0.0;
+    for (o = 0; o < O; ++o) {
+        y[o] = b_dense[o];
+        for (c = 0; c < H; ++c) {
+            y[o] += w_dense[o * H + c] * h[c];
+        }
+    }
+    for (o = 0; o < O; ++o) {
+        y[o] = softmax ? exp(y[o]) : sigm(y[o]);
+        sum += y[o];
+    }
+    for (o = 0; softmax && o < O; ++o) {
+        y[o] /= sum;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static unsigned char blob_storage[MAX_BLOB + 64];
+static unsigned char copy_storage[MAX_BLOB + 64];
+static unsigned char arena_storage[1 << 16];
+
+static uint8_t *aligned(unsigned char *p)
+{
+    return (uint8_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+static void test_crc_and_status(void)
+{
+    int code, other;
+    CHECK(egru_crc32(0, "123456789", 9) == 0xCBF43926u); /* the standard check value */
+    CHECK(egru_crc32(egru_crc32(0, "1234", 4), "56789", 5) == 0xCBF43926u);
+    for (code = 0; code < EGRU_STATUS_COUNT; ++code) {
+        const char *msg = egru_status_str((egru_status_t)-code);
+        CHECK(msg != NULL && strcmp(msg, "unknown status") != 0);
+        for (other = 0; other < code; ++other) {
+            CHECK(strcmp(msg, egru_status_str((egru_status_t)-other)) != 0);
+        }
+    }
+    CHECK(strcmp(egru_status_str((egru_status_t)-EGRU_STATUS_COUNT), "unknown status") == 0);
+    CHECK(strcmp(egru_status_str((egru_status_t)1), "unknown status") == 0);
+}
+
+static void test_features_forward(int reset_after)
+{
+    enum { B = 3, T = 7 };
+    uint8_t *b = aligned(blob_storage);
+    uint32_t size = build_features_model(b, reset_after);
+    egru_model_t m;
+    float x[B * T * I], out[B * O];
+    size_t need = 0, count = 0;
+    int row, t, o;
+
+    fill(x, B * T * I, 1.0f);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    CHECK(m.output_dim == O && m.output_is_sequence == 0 && m.max_units == H);
+    CHECK(m.param_count == 3 * H * I + 3 * H * H + 6 * H + O * H + O);
+    CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+    CHECK(egru_output_count(&m, B, T, &count) == EGRU_OK && count == B * O);
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) == EGRU_OK);
+    for (row = 0; row < B; ++row) {
+        double h[H] = {0}, xs[I], y[O];
+        for (t = 0; t < T; ++t) {
+            for (o = 0; o < I; ++o) {
+                xs[o] = x[(row * T + t) * I + o];
+            }
+            gru_step_f64(xs, h, reset_after);
+        }
+        dense_f64(h, y, 1);
+        for (o = 0; o < O; ++o) {
+            CHECK(fabs(out[row * O + o] - y[o]) <= FP32_TOL);
+        }
+    }
+    /* The arena may be reused, unaligned, and exactly as large as asked. */
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage + 1, need) == EGRU_OK);
+    /* Error paths. */
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need - 1) ==
+          EGRU_ERR_ARENA_TOO_SMALL);
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O - 1, arena_storage, need) ==
+          EGRU_ERR_OUTPUT_SIZE);
+    CHECK(egru_forward_features(&m, x, B, 0, out, 0, arena_storage, need) == EGRU_ERR_BAD_SHAPE);
+    CHECK(egru_forward_features(&m, NULL, B, T, out, B * O, arena_storage, need) ==
+          EGRU_ERR_NULL_ARG);
+    CHECK(egru_forward_tokens(&m, (const int32_t *)(const void *)x, B, T, out, B * O,
+                              arena_storage, need) == EGRU_ERR_WRONG_INPUT);
+    x[5] = (float)NAN;
+    out[0] = 42.0f;
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) ==
+          EGRU_ERR_NONFINITE);
+    CHECK(out[0] == 42.0f); /* nothing written on error */
+    x[5] = (float)INFINITY;
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) ==
+          EGRU_ERR_NONFINITE);
+}
+
+static void test_tokens_forward(void)
+{
+    enum { B = 2, T = 5 };
+    uint8_t *b = aligned(blob_storage);
+    uint32_t size = build_tokens_model(b);
+    egru_model_t m;
+    egru_layer_t layer;
+    int32_t ids[B * T] = {1, 2, 3, 4, 9, 0, 0, 7, 5, 5};
+    float out[B * T * O];
+    size_t need = 0;
+    int row, t, o;
+
+    fill(table, V * I, 1.0f);
+    size = build_tokens_model(b);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    CHECK(m.output_is_sequence == 1 && m.input_kind == EGRU_INPUT_TOKENS);
+    CHECK(egru_model_layer(&m, 1, &layer) == EGRU_OK && layer.op == EGRU_OP_GRU &&
+          layer.macs_per_step == 3 * H * I + 3 * H * H);
+    CHECK(egru_model_layer(&m, 3, &layer) == EGRU_ERR_INDEX);
+    CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+    CHECK(egru_forward_tokens(&m, ids, B, T, out, B * T * O, arena_storage, need) == EGRU_OK);
+    for (row = 0; row < B; ++row) {
+        double h[H] = {0}, xs[I], y[O];
+        for (t = 0; t < T; ++t) {
+            for (o = 0; o < I; ++o) {
+                xs[o] = table[ids[row * T + t] * I + o];
+            }
+            gru_step_f64(xs, h, 1);
+            dense_f64(h, y, 0);
+            for (o = 0; o < O; ++o) {
+                CHECK(fabs(out[(row * T + t) * O + o] - y[o]) <= FP32_TOL);
+            }
+        }
+    }
+    ids[3] = V;
+    CHECK(egru_forward_tokens(&m, ids, B, T, out, B * T * O, arena_storage, need) ==
+          EGRU_ERR_TOKEN_RANGE);
+    ids[3] = -1;
+    CHECK(egru_forward_tokens(&m, ids, B, T, out, B * T * O, arena_storage, need) ==
+          EGRU_ERR_TOKEN_RANGE);
+}
+
+/* Every single-byte corruption and every truncation is rejected; none crashes. */
+static void test_corruption(void)
+{
+    uint8_t *b = aligned(blob_storage), *c = aligned(copy_storage);
+    uint32_t size = build_tokens_model(b), i, rejected = 0, truncated = 0;
+    egru_model_t m;
+    for (i = 0; i < size; ++i) {
+        memcpy(c, b, size);
+        c[i] ^= 0x5A;
+        rejected += egru_model_init(&m, c, size) != EGRU_OK;
+        c[i] = (uint8_t)(b[i] + 1);
+        rejected += egru_model_init(&m, c, size) != EGRU_OK;
+    }
+    CHECK(rejected == 2 * size);
+    for (i = 0; i < size; ++i) {
+        truncated += egru_model_init(&m, b, i) != EGRU_OK;
+    }
+    CHECK(truncated == size);
+    CHECK(egru_model_init(&m, b, size + 64) == EGRU_OK); /* a longer buffer is fine */
+    memcpy(copy_storage + 1, b, size);
+    CHECK(egru_model_init(&m, copy_storage + 1, size) == EGRU_ERR_MISALIGNED);
+    CHECK(egru_model_init(&m, NULL, size) == EGRU_ERR_NULL_ARG);
+    CHECK(egru_model_init(NULL, b, size) == EGRU_ERR_NULL_ARG);
+}
+
+/* Corrupt header and record fields and fix the CRCs, so that the structural checks, not the
+ * checksums, must catch them. Any outcome but a crash or an out-of-bounds access (the sanitizer
+ * build checks that) is acceptable; a model that is accepted must also run. */
+static void test_structural_fuzz(void)
+{
+    uint8_t *b = aligned(blob_storage), *c = aligned(copy_storage);
+    uint32_t size = build_tokens_model(b), round, accepted = 0, rejected = 0;
+    int32_t ids[4] = {1, 2, 3, 4};
+    float out[4 * 64];
+    egru_model_t m;
+    for (round = 0; round < 20000; ++round) {
+        uint32_t pos, n_bytes = 1 + (round % 4), k;
+        size_t need, count;
+        memcpy(c, b, size);
+        /* Mostly the header and tables (the first 128 + 3*64 + 7*64 bytes), some data. */
+        rng_state = rng_state * 1103515245ul + 12345ul;
+        pos = (uint32_t)((rng_state >> 8) % (round % 8 ? 768u : size));
+        for (k = 0; k < n_bytes && pos + k < size; ++k) {
+            rng_state = rng_state * 1103515245ul + 12345ul;
+            c[pos + k] = (uint8_t)(rng_state >> 16);
+        }
+        if (pos >= 120 && pos < 128) {
+            continue; /* the CRC fields themselves: refresh_crcs would undo the change */
+        }
+        refresh_crcs(c, size);
+        if (egru_model_init(&m, c, size) != EGRU_OK) {
+            ++rejected;
+            continue;
+        }
+        ++accepted;
+        if (egru_arena_size(&m, 1, 4, &need) == EGRU_OK && need <= sizeof arena_storage &&
+            egru_output_count(&m, 1, 4, &count) == EGRU_OK && count <= 4 * 64) {
+            (void)egru_forward_tokens(&m, ids, 1, 4, out, count, arena_storage, need);
+        }
+    }
+    CHECK(rejected > 0);
+    printf("structural fuzz: %u accepted, %u rejected\n", accepted, rejected);
+}
+
+int main(void)
+{
+    fill(w_gru, sizeof w_gru / 4, 0.5f);
+    fill(r_gru, sizeof r_gru / 4, 0.5f);
+    fill(bi_gru, sizeof bi_gru / 4, 0.3f);
+    fill(br_gru, sizeof br_gru / 4, 0.3f);
+    fill(w_dense, sizeof w_dense / 4, 0.5f);
+    fill(b_dense, sizeof b_dense / 4, 0.3f);
+    test_crc_and_status();
+    test_features_forward(1);
+    test_features_forward(0);
+    test_tokens_forward();
+    test_corruption();
+    test_structural_fuzz();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
