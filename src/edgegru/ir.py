@@ -21,7 +21,6 @@ table; nothing else changes shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -167,7 +166,7 @@ class Dense:
         return int(self.kernel.shape[1])
 
 
-Layer = Union[Embedding, GRU, Dense]
+Layer = Embedding | GRU | Dense
 
 
 @dataclass
@@ -197,7 +196,9 @@ class Model:
             where = f"layer {k} ({type(layer).__name__} {layer.name!r})"
             if isinstance(layer, Embedding):
                 if k != 0 or self.input.kind != TOKENS:
-                    raise ValueError(f"{where}: an Embedding must be the first layer of a token model")
+                    raise ValueError(
+                        f"{where}: an Embedding must be the first layer of a token model"
+                    )
                 if layer.table.shape[0] != self.input.dim:
                     raise ValueError(
                         f"{where}: vocabulary {layer.table.shape[0]} != input dim {self.input.dim}"
@@ -208,15 +209,19 @@ class Model:
                 raise ValueError(f"{where}: a token model must start with an Embedding")
             if isinstance(layer, GRU):
                 if not is_sequence:
-                    raise ValueError(f"{where}: a GRU needs a sequence input, but the previous "
-                                     "layer returns one vector (set return_sequences=True on it)")
+                    raise ValueError(
+                        f"{where}: a GRU needs a sequence input, but the previous "
+                        "layer returns one vector (set return_sequences=True on it)"
+                    )
                 if layer.input_dim != width:
                     raise ValueError(f"{where}: input width {layer.input_dim} != previous {width}")
                 width = layer.units
                 is_sequence = layer.return_sequences
             elif isinstance(layer, Dense):
                 if layer.kernel.shape[0] != width:
-                    raise ValueError(f"{where}: input width {layer.kernel.shape[0]} != previous {width}")
+                    raise ValueError(
+                        f"{where}: input width {layer.kernel.shape[0]} != previous {width}"
+                    )
                 width = layer.units
             else:
                 raise TypeError(f"{where}: not an IR layer")

@@ -1,0 +1,48 @@
+"""`convert`: a Keras model (live or a .keras path) or an IR model -> `.egru` file (+ ONNX)."""
+
+from __future__ import annotations
+
+import os
+
+from . import format as fmt
+from . import ir
+from ._version import __version__
+
+
+def to_ir(model) -> ir.Model:
+    """Any supported model description -> IR: an ir.Model passes through; a keras.Model or a
+    path to a .keras file goes through the Keras importer."""
+    if isinstance(model, ir.Model):
+        return model
+    from .keras_import import from_keras
+
+    return from_keras(model)
+
+
+def _write_atomic(path, data: bytes) -> None:
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def convert(model, egru_path, onnx_path=None, *, opset: int | None = None) -> ir.Model:
+    """Convert `model` and write `egru_path` (and `onnx_path`, if given).
+
+    model: a keras.Model, a path to a .keras file, or an edgegru.ir.Model.
+    onnx_path: also export a standard ONNX graph (fused GRU operator) there.
+    Returns the IR the files were written from. Raises UnsupportedError (a ValueError) naming the
+    layer and option for anything edgegru cannot convert; nothing is written then.
+    """
+    m = to_ir(model)
+    blob = fmt.write(m, metadata={"producer": f"{fmt.PRODUCER} {__version__}"})
+    onnx_model = None
+    if onnx_path is not None:
+        from .onnx_export import DEFAULT_OPSET, to_onnx
+
+        onnx_model = to_onnx(m, opset=opset or DEFAULT_OPSET)
+    _write_atomic(egru_path, blob)
+    if onnx_model is not None:
+        _write_atomic(onnx_path, onnx_model.SerializeToString())
+    return m
