@@ -66,6 +66,12 @@ ROLE_INPUT_BIAS = 4
 ROLE_RECURRENT_BIAS = 5
 ROLE_BIAS = 6
 
+_ALLOWED_FLAGS = {
+    OP_EMBEDDING: 0,
+    OP_GRU: FLAG_RETURN_SEQUENCES | FLAG_RESET_AFTER | FLAG_USE_BIAS,
+    OP_DENSE: FLAG_USE_BIAS,
+}
+
 # struct layouts, little-endian, no implicit padding ("<").
 HEADER = struct.Struct("<4sHHIIIIIIIIIIIIIIIIII40sII")
 LAYER = struct.Struct("<HHIIIIBBH40s")
@@ -342,6 +348,8 @@ def read(blob) -> tuple[ir.Model, dict]:
         if first != next_tensor or first + count > len(tensors):
             _fail(f"layer {k}: tensor range {first}..{first + count} invalid")
         next_tensor += count
+        if flags & ~_ALLOWED_FLAGS.get(op, 0):
+            _fail(f"layer {k}: flags {flags:#x} not valid for op {OP_NAMES.get(op, op)}")
         ts = tensors[first : first + count]
         roles = [r for r, _ in ts]
         name = names[k] if k < len(names) and isinstance(names[k], str) else f"layer_{k}"

@@ -133,14 +133,18 @@ class Model:
                 f"expected {self.input_dim} features per step, got {x.shape[2]} "
                 f"(input shape {x.shape})"
             )
-        x = np.ascontiguousarray(x, dtype=np.float32)
         finite = np.isfinite(x)
         if not finite.all():
             pos = tuple(int(i) for i in np.argwhere(~finite)[0])
             raise InputError(
                 f"input contains {x[pos]} at position {pos}; NaN and infinity are not valid inputs"
             )
-        return x
+        with np.errstate(over="ignore"):
+            x32 = np.ascontiguousarray(x, dtype=np.float32)
+        if x.dtype.itemsize > 4 and not np.isfinite(x32).all():
+            pos = tuple(int(i) for i in np.argwhere(~np.isfinite(x32))[0])
+            raise InputError(f"input value {x[pos]} at position {pos} does not fit in float32")
+        return x32
 
 
 def load(source) -> Model:

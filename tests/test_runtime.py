@@ -1,0 +1,180 @@
+"""The C runtime through Python (edgegru.load / Model.predict) against the float64 reference,
+and its handling of bad input."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from ir_models import CASES, build, inputs
+
+import edgegru
+from edgegru import format as fmt
+from edgegru import reference
+from edgegru.validate import FP32_TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """case name -> (ir model, loaded edgegru model), each built once."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            m = build(name)
+            cache[name] = (m, edgegru.load(fmt.write(m)))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("steps", [1, 7, 50])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_matches_reference(loaded, case_name, batch, steps):
+    model, em = loaded(case_name)
+    x = inputs(model, batch, steps, seed=batch * 100 + steps)
+    got = em.predict(x)
+    want = reference.forward(model, x)
+    assert got.dtype == np.float32
+    assert got.shape == model.output_shape(batch, steps) == want.shape
+    err = float(np.max(np.abs(got - want)))
+    assert err <= FP32_TOLERANCE, f"{case_name}: max abs error {err:.3g}"
+
+
+def test_seed_model_size(loaded):
+    """Embedding(20000,128) -> GRU(128) -> Dense(1, sigmoid), T=200, the issue's seed model."""
+    from ir_models import dense, embedding, gru, tok
+
+    rng = np.random.default_rng(7)
+    model = tok(20000, embedding(rng, 20000, 128), gru(rng, 128, 128), dense(rng, 128, 1, "sigmoid"))
+    em = edgegru.load(fmt.write(model))
+    x = inputs(model, 2, 200, seed=3)
+    err = float(np.max(np.abs(em.predict(x) - reference.forward(model, x))))
+    assert err <= FP32_TOLERANCE
+    assert em.param_count == 20000 * 128 + 3 * 128 * (128 + 128 + 2) + 128 + 1
+
+
+def test_each_row_is_independent_of_the_batch(loaded):
+    model, em = loaded("tokens_gru_sigmoid_reset_after")
+    x = inputs(model, 5, 9, seed=11)
+    whole = em.predict(x)
+    rows = np.concatenate([em.predict(x[i : i + 1]) for i in range(5)])
+    np.testing.assert_array_equal(whole, rows)
+
+
+def test_accepts_any_integer_dtype_and_float64_features(loaded):
+    model, em = loaded("tokens_gru_sigmoid_reset_after")
+    x = inputs(model, 2, 5)
+    ref = em.predict(x)
+    for dtype in (np.int32, np.int16, np.uint8, np.uint64):
+        np.testing.assert_array_equal(em.predict(x.astype(dtype)), ref)
+    np.testing.assert_array_equal(em.predict(x.tolist()), ref)
+    fmodel, fem = loaded("features_gru_softmax_reset_after")
+    xf = inputs(fmodel, 2, 5)
+    np.testing.assert_array_equal(fem.predict(xf.astype(np.float64)), fem.predict(xf))
+    # A non-contiguous view gives the same numbers as its copy.
+    xs = np.asfortranarray(xf)
+    np.testing.assert_array_equal(fem.predict(xs), fem.predict(xf))
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.zeros((3,), np.int64), "expected token ids of shape (batch, T)"),
+        (np.zeros((2, 3, 1), np.int64), "expected token ids of shape (batch, T)"),
+        (np.zeros((2, 3), np.float32), "token ids must be an integer array"),
+        (np.zeros((0, 3), np.int64), "batch and sequence length must be >= 1"),
+        (np.zeros((2, 0), np.int64), "batch and sequence length must be >= 1"),
+        (np.array([[1, 2, 40]]), "token id 40 at position (0, 2) is out of range"),
+        (np.array([[1, -1, 3]]), "token id -1 at position (0, 1) is out of range"),
+        (np.array([[2**40]]), "is out of range"),
+        (np.array([["a"]]), "token ids must be an integer array"),
+    ],
+)
+def test_bad_token_input_is_a_clear_error(loaded, x, message):
+    _, em = loaded("tokens_gru_sigmoid_reset_after")  # vocabulary 40
+    with pytest.raises(edgegru.InputError) as info:
+        em.predict(x)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.zeros((2, 3), np.float32), "expected features of shape (batch, T, 5)"),
+        (np.zeros((2, 3, 4), np.float32), "expected 5 features per step, got 4"),
+        (np.zeros((2, 3, 5), np.int32), "features must be a float array"),
+        (np.zeros((2, 3, 5), np.complex64), "features must be a float array"),
+        (np.full((1, 2, 5), np.nan, np.float32), "input contains nan at position (0, 0, 0)"),
+        (np.full((1, 2, 5), np.inf, np.float64), "NaN and infinity are not valid inputs"),
+        (np.full((1, 2, 5), 1e300, np.float64), "1e+300 at position (0, 0, 0) does not fit"),
+    ],
+)
+def test_bad_feature_input_is_a_clear_error(loaded, x, message):
+    _, em = loaded("features_gru_softmax_reset_after")  # 5 features
+    with pytest.raises(edgegru.InputError) as info:
+        em.predict(x)
+    assert message in str(info.value)
+
+
+def test_c_runtime_checks_inputs_too(loaded):
+    """The C layer's own checks (below the Python ones) answer with its status codes."""
+    _, em = loaded("tokens_gru_sigmoid_reset_after")
+    rt = em._rt
+    with pytest.raises(edgegru.EdgeGRUError, match="token id is negative") as info:
+        rt.forward_tokens(np.array([[1, 99]], dtype=np.int32))
+    assert info.value.code == -15
+    _, fem = loaded("features_gru_softmax_reset_after")
+    with pytest.raises(edgegru.EdgeGRUError, match="NaN or infinity"):
+        fem._rt.forward_features(np.full((1, 1, 5), np.nan, np.float32))
+    with pytest.raises(edgegru.EdgeGRUError, match="expected 5 features"):
+        fem._rt.forward_features(np.zeros((1, 1, 4), np.float32))
+
+
+def test_shared_between_threads(loaded):
+    """One loaded model, four threads, each predicting its own inputs: same answers as serially."""
+    model, em = loaded("stacked_gru_linear")
+    xs = [inputs(model, 2, 30, seed=s) for s in range(8)]
+    want = [em.predict(x) for x in xs]
+    got = [None] * len(xs)
+
+    def work(k):
+        for _ in range(5):
+            got[k] = em.predict(xs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_model_description(loaded):
+    model, em = loaded("tokens_stacked_sequence_output")
+    assert em.input_kind == "tokens" and em.input_dim == 30
+    assert em.output_is_sequence and em.output_dim == 6
+    layers = em.layers()
+    assert [d["op"] for d in layers] == ["Embedding", "GRU", "GRU"]
+    assert layers[1]["macs_per_step"] == 3 * 12 * (8 + 12)
+    assert sum(d["param_count"] for d in layers) == em.param_count
+    assert em.arena_size(1, 100) >= 2 * 100 * 12 * 4
+    assert em.output_shape(2, 5) == (2, 5, 6)
+    assert "tokens[30]" in repr(em)
+
+
+def test_load_from_path_and_bytes(tmp_path, loaded):
+    model, _ = loaded("features_gru_softmax_reset_before")
+    blob = fmt.write(model)
+    p = tmp_path / "m.egru"
+    p.write_bytes(blob)
+    x = inputs(model, 2, 4)
+    a = edgegru.load(p).predict(x)
+    b = edgegru.load(str(p)).predict(x)
+    c = edgegru.load(bytearray(blob)).predict(x)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    assert edgegru.load(p).path == str(p)
