@@ -128,7 +128,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (EdgeGRUError, FileNotFoundError) as exc:
+    except (EdgeGRUError, ImportError, OSError) as exc:
         print(f"edgegru {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

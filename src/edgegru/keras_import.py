@@ -6,7 +6,7 @@ Contract:
 
 * The model has exactly one input and one output, and every layer on the path from the input
   to the output is fed by the previous one only (a *single chain*). Anything else raises a plain
-  `ValueError` that says the model is not a single chain.
+  `UnsupportedError` (a ValueError) that says the model is not a single chain.
 * Each Keras layer on the chain is converted by the entry for its class name in `_CONVERTERS`.
   A class without an entry, or a supported class with an option value this importer cannot
   reproduce exactly, raises `UnsupportedLayerError`. Adding a layer type means adding one entry
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import ir
+from .errors import UnsupportedError
 
 KERAS_MISSING = "converting a Keras model needs the 'keras' extra: pip install edgegru[keras]"
 
@@ -35,7 +36,7 @@ GRU_ACTIVATIONS = ("tanh",)
 GRU_RECURRENT_ACTIVATIONS = ("sigmoid",)
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(UnsupportedError):
     """A layer class, or a layer option value, that the importer cannot convert exactly.
 
     The message names the layer (its Keras name and class) and either the supported layer
@@ -178,7 +179,7 @@ def _convert_embedding(layer, ctx: _Context) -> ir.Embedding:
         )
     table = _numpy(ctx.keras, layer.embeddings)
     if table.shape != (layer.input_dim, layer.output_dim):
-        raise ValueError(
+        raise UnsupportedError(
             f"{_where(layer)}: embeddings have shape {table.shape}, expected "
             f"({layer.input_dim}, {layer.output_dim})"
         )
@@ -216,7 +217,7 @@ def _convert_gru(layer, ctx: _Context) -> ir.GRU:
         bias = _numpy(keras, cell.bias)
         expected = (2, 3 * units) if reset_after else (3 * units,)
         if bias.shape != expected:
-            raise ValueError(
+            raise UnsupportedError(
                 f"{_where(layer)}: bias has shape {bias.shape}, expected {expected} "
                 f"for reset_after={reset_after}"
             )
@@ -284,13 +285,13 @@ def _model_io(keras, model) -> tuple:
         try:
             return model.inputs, model.outputs
         except AttributeError as exc:
-            raise ValueError(
+            raise UnsupportedError(
                 f"Sequential model {model.name!r} is not built, so its input shape is unknown: "
                 "start it with keras.Input(shape=...) or call model.build(input_shape)"
             ) from exc
     if hasattr(model, "_nodes_by_depth"):  # Functional (including subclasses of it)
         return model.inputs, model.outputs
-    raise ValueError(
+    raise UnsupportedError(
         f"model {model.name!r} ({type(model).__name__}) is a subclassed model; only Sequential "
         "and Functional models can be converted"
     )
@@ -307,7 +308,7 @@ def _data_inputs(keras, model, operation, node_index: int) -> tuple:
         if not any(_is_tensor(keras, t) for t in keras.tree.flatten(value)):
             continue
         if key != "mask":
-            raise ValueError(
+            raise UnsupportedError(
                 f"model {model.name!r} is not a single chain: {_where(operation)} takes a "
                 f"tensor for its {key!r} argument (each layer must be fed by the previous "
                 "one only)"
@@ -326,7 +327,7 @@ def _chain(keras, model) -> tuple:
     """
     inputs, outputs = _model_io(keras, model)
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(
+        raise UnsupportedError(
             f"model {model.name!r} is not a single chain: it has {len(inputs)} inputs and "
             f"{len(outputs)} outputs (one of each is required)"
         )
@@ -335,7 +336,7 @@ def _chain(keras, model) -> tuple:
     while True:
         operation, node_index, _ = tensor._keras_history
         if any(operation is seen for seen in chain):
-            raise ValueError(
+            raise UnsupportedError(
                 f"model {model.name!r} is not a single chain: {_where(operation)} is applied "
                 "more than once (shared layers are not supported)"
             )
@@ -346,14 +347,14 @@ def _chain(keras, model) -> tuple:
         if not parents:
             break
         if len(parents) != 1:
-            raise ValueError(
+            raise UnsupportedError(
                 f"model {model.name!r} is not a single chain: {_where(operation)} takes "
                 f"{len(parents)} input tensors (each layer must be fed by the previous one only)"
             )
         tensor = parents[0]
     chain.reverse()
     if chain[0] is not inputs[0]._keras_history[0]:
-        raise ValueError(
+        raise UnsupportedError(
             f"model {model.name!r} is not a single chain: the output does not lead back to "
             "the model input"
         )
@@ -377,7 +378,8 @@ def from_keras(model) -> ir.Model:
     "layers": [Keras names of every layer on the chain, input layer and Dropout included]}``.
 
     Raises ImportError when keras is not installed, UnsupportedLayerError (a ValueError) for an
-    unsupported layer class or option value, ValueError when the model is not a single chain.
+    unsupported layer class or option value, UnsupportedError (a ValueError) when the model is not
+    a single chain.
     """
     keras = _import_keras()
     if isinstance(model, (str, os.PathLike)):
@@ -404,7 +406,7 @@ def from_keras(model) -> ir.Model:
             f"{_where(masked[0])} receives a Keras mask; masking is not supported yet"
         )
     if ctx.input_spec is None:  # pragma: no cover - _chain always starts at an InputLayer
-        raise ValueError(f"model {model.name!r}: no input layer found")
+        raise UnsupportedError(f"model {model.name!r}: no input layer found")
     source = {
         "framework": "keras",
         "keras_version": keras.__version__,

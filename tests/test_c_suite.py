@@ -1,0 +1,65 @@
+"""The C runtime on its own: it compiles with the strict flags, runs its C unit tests (plain and
+under AddressSanitizer/UBSan), and cross-compiles for a Cortex-M4F. Tools missing here is a test
+failure, not a skip: .ci/run installs them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+EXT = Path(__file__).resolve().parents[1] / "ext"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os"]
+SOURCES = sorted(str(p.relative_to(EXT)) for p in EXT.glob("src/**/*.c"))
+
+
+def _run(cmd, **kw) -> str:
+    proc = subprocess.run(cmd, cwd=EXT, capture_output=True, text=True, **kw)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{out}"
+    return out
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (.ci/run installs it with apt-get)"
+    return path
+
+
+@pytest.mark.parametrize("compiler", ["cc", "arm-none-eabi-gcc"])
+def test_every_source_compiles_alone_with_strict_flags(compiler, tmp_path):
+    cc = _tool(compiler)
+    flags = STRICT + (CORTEX_M4 if compiler.startswith("arm") else [])
+    for src in SOURCES:
+        _run([cc, *flags, "-Iinclude", "-Isrc", "-c", src, "-o", str(tmp_path / "x.o")])
+
+
+def _summary(out: str) -> tuple[int, int]:
+    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.MULTILINE)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("target", ["check", "check-sanitize"])
+def test_c_unit_tests(target, tmp_path):
+    _tool("make")
+    out = _run(["make", "-s", f"BUILD={tmp_path}", target])
+    passed, failed = _summary(out)
+    assert failed == 0 and passed > 200, out
+
+
+def test_cortex_m4_library_builds(tmp_path):
+    _tool("arm-none-eabi-gcc")
+    out = _run(["make", "-s", f"BUILD={tmp_path}", "cortex-m4"])
+    total = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\w+\s+\(TOTALS\)", out, re.MULTILINE)
+    assert total, out
+    text = int(total.group(1))
+    assert 0 < text < 16 * 1024, f"runtime code size {text} bytes"  # flash budget for an MCU
+    # No dynamic allocation anywhere in the runtime.
+    nm = _run(["arm-none-eabi-nm", "-u", str(tmp_path / "cortex-m4" / "libedgegru.a")])
+    for symbol in ("malloc", "calloc", "realloc", "free"):
+        assert not re.search(rf"\b{symbol}\b", nm), f"the runtime references {symbol}"
