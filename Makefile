@@ -1,0 +1,42 @@
+# Developer entry points. Each target creates the virtual environment it needs (.venv) and
+# installs the package into it, so both work on a fresh clone:
+#
+#   make demo   train, convert, validate and time the language-ID GRU (edgegru demo)
+#   make test   the whole test suite: Python, C unit tests (plain + sanitizers), Cortex-M4 build
+#   make lint   ruff (Python) and clang-format (C) checks
+#
+# The C runtime alone: see ext/Makefile (make -C ext check).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+SOURCES := pyproject.toml setup.py $(wildcard src/edgegru/*.py src/edgegru/*.pyx src/edgegru/*.pxd) \
+           $(shell find ext/include ext/src -name '*.[ch]')
+
+.PHONY: demo test lint system-deps clean
+
+demo: $(VENV)/.installed-demo
+	$(VENV)/bin/edgegru demo
+
+test: $(VENV)/.installed-dev system-deps
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests tools benchmarks examples
+	$(VENV)/bin/ruff format --check src tests tools benchmarks examples
+	clang-format --dry-run --Werror $$(find ext -name '*.[ch]' -not -path '*/build/*')
+
+system-deps:
+	sh tools/install-system-deps.sh
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-%: $(PY) $(SOURCES)
+	$(PY) -m pip install -q ".[$*]"
+	touch $@
+
+clean:
+	rm -rf build $(VENV) ext/build src/edgegru/*.so src/edgegru/_runtime.c

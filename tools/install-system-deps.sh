@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the system tools the test suite uses, if they are missing:
+#   gcc-arm-none-eabi + libnewlib-arm-none-eabi  Cortex-M4 cross-compile of the C runtime
+#   make, a C compiler with AddressSanitizer     the C unit tests
+# Debian/Ubuntu only (apt-get); needs root or sudo. Does nothing when everything is there.
+set -eu
+missing=""
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-eabi libnewlib-arm-none-eabi"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+[ -z "$missing" ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing system packages:$missing (install them with your package manager)" >&2
+    exit 1
+fi
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "installing system packages:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
