@@ -69,7 +69,7 @@ def test_python_constants_mirror_the_c_header():
     # Every header field sits where the C header says: pack distinct values, read them back at
     # the C offsets.
     names = [n for n in c if n.startswith("EGRU_HDR_") and n != "EGRU_HDR_MAGIC"]
-    fields = [b"EGRU", 1, 2] + list(range(3, 21)) + [bytes(40), 21, 22]
+    fields = [b"EGRU", 1, 2, *list(range(3, 21)), bytes(40), 21, 22]
     packed = fmt.HEADER.pack(*fields)
     order = [
         "VERSION_MAJOR",

@@ -48,7 +48,9 @@ def test_seed_model_size(loaded):
     from ir_models import dense, embedding, gru, tok
 
     rng = np.random.default_rng(7)
-    model = tok(20000, embedding(rng, 20000, 128), gru(rng, 128, 128), dense(rng, 128, 1, "sigmoid"))
+    model = tok(
+        20000, embedding(rng, 20000, 128), gru(rng, 128, 128), dense(rng, 128, 1, "sigmoid")
+    )
     em = edgegru.load(fmt.write(model))
     x = inputs(model, 2, 200, seed=3)
     err = float(np.max(np.abs(em.predict(x) - reference.forward(model, x))))
@@ -154,7 +156,7 @@ def test_shared_between_threads(loaded):
 
 
 def test_model_description(loaded):
-    model, em = loaded("tokens_stacked_sequence_output")
+    _model, em = loaded("tokens_stacked_sequence_output")
     assert em.input_kind == "tokens" and em.input_dim == 30
     assert em.output_is_sequence and em.output_dim == 6
     layers = em.layers()

@@ -2,12 +2,14 @@
 # Installs the system tools the test suite uses, if they are missing:
 #   gcc-arm-none-eabi + libnewlib-arm-none-eabi  Cortex-M4 cross-compile of the C runtime
 #   make, a C compiler with AddressSanitizer     the C unit tests
+#   clang-format                                 the C style check
 # Debian/Ubuntu only (apt-get); needs root or sudo. Does nothing when everything is there.
 set -eu
 missing=""
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-eabi libnewlib-arm-none-eabi"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing system packages:$missing (install them with your package manager)" >&2

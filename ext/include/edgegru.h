@@ -37,24 +37,24 @@ extern "C" {
  * append-only. egru_status_str() gives a one-line message for every value. */
 typedef enum egru_status {
     EGRU_OK = 0,
-    EGRU_ERR_NULL_ARG = -1,        /* a required pointer argument is NULL                     */
-    EGRU_ERR_TRUNCATED = -2,       /* the blob is shorter than the header or file_size        */
-    EGRU_ERR_MISALIGNED = -3,      /* the blob does not start at a multiple of EGRU_BLOB_ALIGN */
-    EGRU_ERR_BAD_MAGIC = -4,       /* not an .egru file                                       */
-    EGRU_ERR_VERSION = -5,         /* format major version not supported by this runtime      */
-    EGRU_ERR_CHECKSUM = -6,        /* header or payload CRC-32 mismatch: the file is corrupt  */
-    EGRU_ERR_BAD_HEADER = -7,      /* a header field is out of its valid range                */
-    EGRU_ERR_OUT_OF_BOUNDS = -8,   /* a table or section lies outside the file                */
-    EGRU_ERR_BAD_TENSOR = -9,      /* a tensor record is invalid                              */
-    EGRU_ERR_BAD_LAYER = -10,      /* a layer record is invalid or inconsistent               */
-    EGRU_ERR_UNSUPPORTED = -11,    /* valid file, but a feature this build cannot run         */
-    EGRU_ERR_BAD_SHAPE = -12,      /* batch or sequence length zero, or too large             */
+    EGRU_ERR_NULL_ARG = -1,         /* a required pointer argument is NULL                     */
+    EGRU_ERR_TRUNCATED = -2,        /* the blob is shorter than the header or file_size        */
+    EGRU_ERR_MISALIGNED = -3,       /* the blob does not start at a multiple of EGRU_BLOB_ALIGN */
+    EGRU_ERR_BAD_MAGIC = -4,        /* not an .egru file                                       */
+    EGRU_ERR_VERSION = -5,          /* format major version not supported by this runtime      */
+    EGRU_ERR_CHECKSUM = -6,         /* header or payload CRC-32 mismatch: the file is corrupt  */
+    EGRU_ERR_BAD_HEADER = -7,       /* a header field is out of its valid range                */
+    EGRU_ERR_OUT_OF_BOUNDS = -8,    /* a table or section lies outside the file                */
+    EGRU_ERR_BAD_TENSOR = -9,       /* a tensor record is invalid                              */
+    EGRU_ERR_BAD_LAYER = -10,       /* a layer record is invalid or inconsistent               */
+    EGRU_ERR_UNSUPPORTED = -11,     /* valid file, but a feature this build cannot run         */
+    EGRU_ERR_BAD_SHAPE = -12,       /* batch or sequence length zero, or too large             */
     EGRU_ERR_ARENA_TOO_SMALL = -13, /* the arena is smaller than egru_arena_size() says       */
-    EGRU_ERR_OUTPUT_SIZE = -14,    /* the output buffer size does not match the shape         */
-    EGRU_ERR_TOKEN_RANGE = -15,    /* a token id is < 0 or >= the vocabulary size             */
-    EGRU_ERR_NONFINITE = -16,      /* the input contains NaN or an infinity                   */
-    EGRU_ERR_WRONG_INPUT = -17,    /* tokens given to a features model, or the reverse        */
-    EGRU_ERR_INDEX = -18           /* a layer index is out of range                           */
+    EGRU_ERR_OUTPUT_SIZE = -14,     /* the output buffer size does not match the shape         */
+    EGRU_ERR_TOKEN_RANGE = -15,     /* a token id is < 0 or >= the vocabulary size             */
+    EGRU_ERR_NONFINITE = -16,       /* the input contains NaN or an infinity                   */
+    EGRU_ERR_WRONG_INPUT = -17,     /* tokens given to a features model, or the reverse        */
+    EGRU_ERR_INDEX = -18            /* a layer index is out of range                           */
 } egru_status_t;
 #define EGRU_STATUS_COUNT 19 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
 
@@ -66,25 +66,25 @@ uint32_t egru_crc32(uint32_t crc, const void *data, size_t size);
 
 /* A parsed, validated model: a view into the caller's blob. Treat the fields as read-only. */
 typedef struct egru_model {
-    const uint8_t *blob;          /* start of the file                              */
-    uint32_t file_size;           /* bytes of the file (header file_size)           */
-    const uint8_t *layer_table;   /* layer_count records of layer_record_size bytes */
+    const uint8_t *blob;        /* start of the file                              */
+    uint32_t file_size;         /* bytes of the file (header file_size)           */
+    const uint8_t *layer_table; /* layer_count records of layer_record_size bytes */
     uint32_t layer_count;
     uint32_t layer_record_size;
-    const uint8_t *tensor_table;  /* tensor_count records of tensor_record_size     */
+    const uint8_t *tensor_table; /* tensor_count records of tensor_record_size     */
     uint32_t tensor_count;
     uint32_t tensor_record_size;
-    const uint8_t *data;          /* data section                                   */
+    const uint8_t *data; /* data section                                   */
     uint32_t data_size;
-    const uint8_t *meta;          /* UTF-8 JSON, meta_size bytes, not terminated; NULL if none */
+    const uint8_t *meta; /* UTF-8 JSON, meta_size bytes, not terminated; NULL if none */
     uint32_t meta_size;
-    uint32_t input_kind;          /* egru_input_kind_t                              */
-    uint32_t input_dim;           /* vocabulary size or features per step           */
-    uint32_t output_dim;          /* output width (per step when output_is_sequence) */
-    uint32_t output_is_sequence;  /* 1: output is (batch, T, output_dim); 0: (batch, output_dim) */
-    uint32_t max_width;           /* widest step (input or output) of any layer      */
-    uint32_t max_units;           /* largest GRU hidden size (0 if none)            */
-    uint32_t param_count;         /* number of weights and biases                   */
+    uint32_t input_kind;         /* egru_input_kind_t                              */
+    uint32_t input_dim;          /* vocabulary size or features per step           */
+    uint32_t output_dim;         /* output width (per step when output_is_sequence) */
+    uint32_t output_is_sequence; /* 1: output is (batch, T, output_dim); 0: (batch, output_dim) */
+    uint32_t max_width;          /* widest step (input or output) of any layer      */
+    uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
+    uint32_t param_count;        /* number of weights and biases                   */
 } egru_model_t;
 
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which
@@ -92,19 +92,19 @@ typedef struct egru_model {
  * recurrent_bias; DENSE: kernel, bias. Unused ones are NULL. */
 typedef struct egru_layer {
     egru_op_t op;
-    uint32_t flags;               /* EGRU_FLAG_* bits                                */
-    uint32_t input_dim;           /* width of one input step (EMBEDDING: vocabulary) */
-    uint32_t output_dim;          /* width of one output step                        */
+    uint32_t flags;      /* EGRU_FLAG_* bits                                */
+    uint32_t input_dim;  /* width of one input step (EMBEDDING: vocabulary) */
+    uint32_t output_dim; /* width of one output step                        */
     egru_act_t activation;
     egru_act_t recurrent_activation;
     uint32_t param_count;
-    uint32_t macs_per_step;       /* multiply-accumulates for one time step          */
-    const float *table;           /* (vocab, dim)                                    */
-    const float *kernel;          /* GRU (3H, I) rows z|r|h; DENSE (out, in)         */
-    const float *recurrent;       /* (3H, H) rows z|r|h                              */
-    const float *input_bias;      /* (3H)                                            */
-    const float *recurrent_bias;  /* (3H)                                            */
-    const float *bias;            /* (out)                                           */
+    uint32_t macs_per_step;      /* multiply-accumulates for one time step          */
+    const float *table;          /* (vocab, dim)                                    */
+    const float *kernel;         /* GRU (3H, I) rows z|r|h; DENSE (out, in)         */
+    const float *recurrent;      /* (3H, H) rows z|r|h                              */
+    const float *input_bias;     /* (3H)                                            */
+    const float *recurrent_bias; /* (3H)                                            */
+    const float *bias;           /* (out)                                           */
 } egru_layer_t;
 
 /* Parse and validate the blob (every check of docs/format.md, CRCs included). On success fills

@@ -17,60 +17,60 @@
 #define EGRU_FORMAT_VERSION_MINOR 0
 
 /* Sizes of the fixed parts in version 1.0. Newer minors may write larger ones. */
-#define EGRU_HEADER_SIZE 128u
-#define EGRU_LAYER_RECORD_SIZE 64u
+#define EGRU_HEADER_SIZE        128u
+#define EGRU_LAYER_RECORD_SIZE  64u
 #define EGRU_TENSOR_RECORD_SIZE 64u
 /* Alignment the 1.0 writer uses for the data section and every tensor. */
 #define EGRU_FILE_ALIGNMENT 64u
 /* Smallest alignment a file may declare, and the alignment the runtime requires of the blob. */
 #define EGRU_MIN_ALIGNMENT 16u
-#define EGRU_BLOB_ALIGN 16u
+#define EGRU_BLOB_ALIGN    16u
 
 /* Header field offsets (bytes from the start of the file). */
-#define EGRU_HDR_MAGIC 0u
-#define EGRU_HDR_VERSION_MAJOR 4u
-#define EGRU_HDR_VERSION_MINOR 6u
-#define EGRU_HDR_HEADER_SIZE 8u
-#define EGRU_HDR_FLAGS 12u
-#define EGRU_HDR_ALIGNMENT 16u
-#define EGRU_HDR_FILE_SIZE 20u
-#define EGRU_HDR_LAYER_COUNT 24u
-#define EGRU_HDR_LAYER_RECORD_SIZE 28u
-#define EGRU_HDR_LAYER_TABLE_OFFSET 32u
-#define EGRU_HDR_TENSOR_COUNT 36u
-#define EGRU_HDR_TENSOR_RECORD_SIZE 40u
+#define EGRU_HDR_MAGIC               0u
+#define EGRU_HDR_VERSION_MAJOR       4u
+#define EGRU_HDR_VERSION_MINOR       6u
+#define EGRU_HDR_HEADER_SIZE         8u
+#define EGRU_HDR_FLAGS               12u
+#define EGRU_HDR_ALIGNMENT           16u
+#define EGRU_HDR_FILE_SIZE           20u
+#define EGRU_HDR_LAYER_COUNT         24u
+#define EGRU_HDR_LAYER_RECORD_SIZE   28u
+#define EGRU_HDR_LAYER_TABLE_OFFSET  32u
+#define EGRU_HDR_TENSOR_COUNT        36u
+#define EGRU_HDR_TENSOR_RECORD_SIZE  40u
 #define EGRU_HDR_TENSOR_TABLE_OFFSET 44u
-#define EGRU_HDR_DATA_OFFSET 48u
-#define EGRU_HDR_DATA_SIZE 52u
-#define EGRU_HDR_META_OFFSET 56u
-#define EGRU_HDR_META_SIZE 60u
-#define EGRU_HDR_INPUT_KIND 64u
-#define EGRU_HDR_INPUT_DIM 68u
-#define EGRU_HDR_OUTPUT_DIM 72u
-#define EGRU_HDR_QUANT_VERSION 76u
-#define EGRU_HDR_PAYLOAD_CRC 120u
-#define EGRU_HDR_HEADER_CRC 124u
+#define EGRU_HDR_DATA_OFFSET         48u
+#define EGRU_HDR_DATA_SIZE           52u
+#define EGRU_HDR_META_OFFSET         56u
+#define EGRU_HDR_META_SIZE           60u
+#define EGRU_HDR_INPUT_KIND          64u
+#define EGRU_HDR_INPUT_DIM           68u
+#define EGRU_HDR_OUTPUT_DIM          72u
+#define EGRU_HDR_QUANT_VERSION       76u
+#define EGRU_HDR_PAYLOAD_CRC         120u
+#define EGRU_HDR_HEADER_CRC          124u
 
 /* Layer record field offsets. */
-#define EGRU_LYR_OP 0u
-#define EGRU_LYR_FLAGS 2u
-#define EGRU_LYR_INPUT_DIM 4u
-#define EGRU_LYR_OUTPUT_DIM 8u
-#define EGRU_LYR_FIRST_TENSOR 12u
-#define EGRU_LYR_TENSOR_COUNT 16u
-#define EGRU_LYR_ACTIVATION 20u
+#define EGRU_LYR_OP                   0u
+#define EGRU_LYR_FLAGS                2u
+#define EGRU_LYR_INPUT_DIM            4u
+#define EGRU_LYR_OUTPUT_DIM           8u
+#define EGRU_LYR_FIRST_TENSOR         12u
+#define EGRU_LYR_TENSOR_COUNT         16u
+#define EGRU_LYR_ACTIVATION           20u
 #define EGRU_LYR_RECURRENT_ACTIVATION 21u
 
 /* Tensor record field offsets. */
-#define EGRU_TNS_DTYPE 0u
-#define EGRU_TNS_QUANT 1u
-#define EGRU_TNS_RANK 2u
-#define EGRU_TNS_ROLE 3u
-#define EGRU_TNS_DIMS 4u
-#define EGRU_TNS_DATA_OFFSET 20u
-#define EGRU_TNS_DATA_SIZE 24u
+#define EGRU_TNS_DTYPE        0u
+#define EGRU_TNS_QUANT        1u
+#define EGRU_TNS_RANK         2u
+#define EGRU_TNS_ROLE         3u
+#define EGRU_TNS_DIMS         4u
+#define EGRU_TNS_DATA_OFFSET  20u
+#define EGRU_TNS_DATA_SIZE    24u
 #define EGRU_TNS_SCALE_OFFSET 28u
-#define EGRU_TNS_SCALE_COUNT 32u
+#define EGRU_TNS_SCALE_COUNT  32u
 
 #define EGRU_MAX_RANK 4u
 
@@ -81,17 +81,13 @@ typedef enum egru_input_kind {
 } egru_input_kind_t;
 
 /* Layer operations (layer record op). */
-typedef enum egru_op {
-    EGRU_OP_EMBEDDING = 1,
-    EGRU_OP_GRU = 2,
-    EGRU_OP_DENSE = 3
-} egru_op_t;
+typedef enum egru_op { EGRU_OP_EMBEDDING = 1, EGRU_OP_GRU = 2, EGRU_OP_DENSE = 3 } egru_op_t;
 #define EGRU_OP_MAX 3
 
 /* Layer flag bits (layer record flags). */
 #define EGRU_FLAG_RETURN_SEQUENCES 0x1u
-#define EGRU_FLAG_RESET_AFTER 0x2u
-#define EGRU_FLAG_USE_BIAS 0x4u
+#define EGRU_FLAG_RESET_AFTER      0x2u
+#define EGRU_FLAG_USE_BIAS         0x4u
 
 /* Activations (layer record activation, recurrent_activation). */
 typedef enum egru_act {

@@ -135,9 +135,7 @@ static void run_rows(const egru_model_t *m, const int32_t *ids, const float *x, 
                     steps = 1;
                 }
                 break;
-            case EGRU_OP_DENSE:
-                egru_dense_f32(&layer, cur, steps, dst);
-                break;
+            case EGRU_OP_DENSE: egru_dense_f32(&layer, cur, steps, dst); break;
             }
             cur = dst;
         }

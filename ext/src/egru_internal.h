@@ -12,8 +12,7 @@ static inline uint16_t egru_rd_u16(const uint8_t *p)
 
 static inline uint32_t egru_rd_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* Bytes of arena one row of a forward pass uses (two ping-pong sequence buffers and the GRU

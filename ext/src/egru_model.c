@@ -163,8 +163,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         params = (uint64_t)dim * in + dim;
         macs = (uint64_t)dim * in;
         break;
-    default:
-        return EGRU_ERR_BAD_LAYER;
+    default: return EGRU_ERR_BAD_LAYER;
     }
     if (params > U32_LIMIT || macs > U32_LIMIT) {
         return EGRU_ERR_BAD_LAYER;

@@ -15,14 +15,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            ++passed;                                                                \
-        } else {                                                                     \
-            ++failed;                                                                \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                   \
-        }                                                                            \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            ++passed;                                                                              \
+        } else {                                                                                   \
+            ++failed;                                                                              \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
+        }                                                                                          \
     } while (0)
 
 /* Float agreement between the float32 runtime and the float64 model in this file: products of
@@ -32,9 +32,9 @@ static int passed, failed;
 /* ------------------------------------------------------------------------------------------ */
 /* A tiny .egru writer                                                                         */
 
-#define MAX_BLOB (1 << 16)
+#define MAX_BLOB    (1 << 16)
 #define MAX_TENSORS 16
-#define MAX_LAYERS 8
+#define MAX_LAYERS  8
 
 typedef struct {
     uint16_t op, flags;
@@ -62,8 +62,7 @@ static void put32(uint8_t *p, uint32_t v)
 
 static uint32_t get32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* Recomputes both CRCs of the first `avail` bytes of b, as a writer would for the file_size the
@@ -314,8 +313,8 @@ static void test_features_forward(int reset_after)
     CHECK(egru_forward_features(&m, x, B, 0, out, 0, arena_storage, need) == EGRU_ERR_BAD_SHAPE);
     CHECK(egru_forward_features(&m, NULL, B, T, out, B * O, arena_storage, need) ==
           EGRU_ERR_NULL_ARG);
-    CHECK(egru_forward_tokens(&m, (const int32_t *)(const void *)x, B, T, out, B * O,
-                              arena_storage, need) == EGRU_ERR_WRONG_INPUT);
+    CHECK(egru_forward_tokens(&m, (const int32_t *)(const void *)x, B, T, out, B * O, arena_storage,
+                              need) == EGRU_ERR_WRONG_INPUT);
     x[5] = (float)NAN;
     out[0] = 42.0f;
     CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) ==

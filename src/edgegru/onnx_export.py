@@ -334,7 +334,7 @@ def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         [inp],
         [out],
         initializer=g.initializers,
-        doc_string=f"{chain}. Output: float32 {out_shape + [model.output_dim]}.",
+        doc_string=f"{chain}. Output: float32 {[*out_shape, model.output_dim]}.",
     )
     m = helper.make_model_gen_version(
         graph,

@@ -22,10 +22,10 @@ void egru_gru_f32(const egru_layer_t *layer, const float *in, uint32_t steps, fl
     const int reset_after = (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     const float *rec_h = layer->recurrent + (size_t)2 * H * H; /* candidate block of R */
-    float *h = scratch;        /* (H)  state                 */
-    float *xp = h + H;         /* (3H) input projection      */
-    float *hp = xp + 3 * H;    /* (3H) recurrent projection  */
-    float *rh = hp + 3 * H;    /* (H)  r * h (reset_after=0) */
+    float *h = scratch;                                        /* (H)  state                 */
+    float *xp = h + H;                                         /* (3H) input projection      */
+    float *hp = xp + 3 * H;                                    /* (3H) recurrent projection  */
+    float *rh = hp + 3 * H;                                    /* (H)  r * h (reset_after=0) */
     uint32_t t, j;
 
     memset(h, 0, H * sizeof(float));

@@ -11,8 +11,7 @@
 
 /* out[t] = table[ids[t]] for t < steps. ids must already be checked to lie in [0, vocab).
  * out: (steps, dim). */
-void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps,
-                        float *out);
+void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps, float *out);
 
 /* Runs a GRU over `steps` input steps from the zero state.
  * in: (steps, I). out: (steps, H) with RETURN_SEQUENCES, else (H) = the last state.
@@ -24,7 +23,8 @@ void egru_gru_f32(const egru_layer_t *layer, const float *in, uint32_t steps, fl
  * recurrent projection (3H), reset-gated state (H). */
 #define egru_gru_scratch_floats(units) (8u * (uint64_t)(units))
 
-/* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out). */
+/* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out).
+ */
 void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out);
 
 /* Applies an elementwise activation (not SOFTMAX) in place to n values. */
