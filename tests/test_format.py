@@ -15,6 +15,7 @@ from ir_models import CASES, build, inputs
 import edgegru
 from edgegru import _runtime, reference
 from edgegru import format as fmt
+from edgegru.validate import FP32_TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -275,3 +276,30 @@ def test_unsupported_major_version_message_from_python_reader():
     struct.pack_into("<H", bad, 4, 2)
     with pytest.raises(edgegru.FormatError, match=r"version 2\.0"):
         fmt.read(bytes(bad))
+
+
+GOLDEN = sorted((ROOT / "tests" / "data").glob("*.egru"))
+
+
+def test_golden_files_exist():
+    assert len(GOLDEN) >= 2
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden_file_reproduces_keras(path):
+    """Files written by an earlier edgegru (tools/gen_golden.py; versions in PROVENANCE.json)
+    still load and reproduce the Keras output recorded with them."""
+    x = np.load(path.with_suffix(".x.npy"))
+    want = np.load(path.with_suffix(".keras_y.npy"))
+    got = edgegru.load(path).predict(x)
+    assert got.shape == want.shape
+    assert float(np.max(np.abs(got - want))) <= FP32_TOLERANCE
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_writer_is_stable_against_golden(path):
+    """Reading a golden file and writing it again gives the same bytes: the writer's layout has
+    not drifted (a deliberate format change adds new goldens instead)."""
+    blob = path.read_bytes()
+    model, meta = fmt.read(blob)
+    assert fmt.write(model, metadata=meta) == blob
