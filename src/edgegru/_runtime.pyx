@@ -62,33 +62,15 @@ cdef class Runtime:
                 f"invalid .egru model: {egru_status_str(status).decode()} (status {status})",
                 status)
 
-    @property
-    def input_kind(self):
-        return "tokens" if self.model.input_kind == EGRU_INPUT_TOKENS else "features"
-
-    @property
-    def input_dim(self):
-        return self.model.input_dim
-
-    @property
-    def output_dim(self):
-        return self.model.output_dim
-
-    @property
-    def output_is_sequence(self):
-        return bool(self.model.output_is_sequence)
-
-    @property
-    def param_count(self):
-        return self.model.param_count
-
-    @property
-    def file_size(self):
-        return self.model.file_size
-
-    @property
-    def layer_count(self):
-        return self.model.layer_count
+    def describe(self):
+        """The model's summary as the C parser computed it (a dict)."""
+        m = &self.model
+        return dict(
+            input_kind="tokens" if m.input_kind == EGRU_INPUT_TOKENS else "features",
+            input_dim=m.input_dim, output_dim=m.output_dim,
+            output_is_sequence=bool(m.output_is_sequence), param_count=m.param_count,
+            file_size=m.file_size, layer_count=m.layer_count, max_width=m.max_width,
+            max_units=m.max_units)
 
     @property
     def metadata_bytes(self):
@@ -116,44 +98,37 @@ cdef class Runtime:
             _raise(status, "arena size")
         return n
 
-    cdef _output(self, uint32_t batch, uint32_t seq_len, size_t *count):
-        cdef int status = egru_output_count(&self.model, batch, seq_len, count)
+    cdef _run(self, const void *data, bint tokens, uint32_t batch, uint32_t seq_len):
+        """Allocate the output and the arena for this call, run the C forward pass without the
+        GIL, return the output. `data` must hold the whole (batch, T[, dim]) input."""
+        cdef size_t count = 0, arena_bytes = self.arena_size(batch, seq_len)
+        cdef int status = egru_output_count(&self.model, batch, seq_len, &count)
         if status != EGRU_OK:
             _raise(status, "output size")
         if self.model.output_is_sequence:
-            return np.empty((batch, seq_len, self.model.output_dim), dtype=np.float32)
-        return np.empty((batch, self.model.output_dim), dtype=np.float32)
+            out = np.empty((batch, seq_len, self.model.output_dim), dtype=np.float32)
+        else:
+            out = np.empty((batch, self.model.output_dim), dtype=np.float32)
+        arena = np.empty(arena_bytes, dtype=np.uint8)
+        cdef float[::1] out_view = out.reshape(-1)
+        cdef uint8_t[::1] arena_view = arena
+        with nogil:
+            if tokens:
+                status = egru_forward_tokens(&self.model, <const int32_t *>data, batch, seq_len,
+                                             &out_view[0], count, &arena_view[0], arena_bytes)
+            else:
+                status = egru_forward_features(&self.model, <const float *>data, batch, seq_len,
+                                               &out_view[0], count, &arena_view[0], arena_bytes)
+        if status != EGRU_OK:
+            _raise(status, "predict")
+        return out
 
     def forward_tokens(self, const int32_t[:, ::1] ids):
         """ids: (batch, T) int32, C-contiguous. Returns float32 (batch, [T,] output_dim)."""
-        cdef uint32_t batch = ids.shape[0], seq_len = ids.shape[1]
-        cdef size_t count = 0, arena_bytes = self.arena_size(batch, seq_len)
-        out = self._output(batch, seq_len, &count)
-        arena = np.empty(arena_bytes, dtype=np.uint8)
-        cdef float[::1] out_view = out.reshape(-1)
-        cdef uint8_t[::1] arena_view = arena
-        cdef int status
-        with nogil:
-            status = egru_forward_tokens(&self.model, &ids[0, 0], batch, seq_len, &out_view[0],
-                                         count, &arena_view[0], arena_bytes)
-        if status != EGRU_OK:
-            _raise(status, "predict")
-        return out
+        return self._run(&ids[0, 0], True, ids.shape[0], ids.shape[1])
 
     def forward_features(self, const float[:, :, ::1] x):
         """x: (batch, T, input_dim) float32, C-contiguous. Returns float32 (batch, [T,] out)."""
-        cdef uint32_t batch = x.shape[0], seq_len = x.shape[1]
         if <uint32_t>x.shape[2] != self.model.input_dim:
             raise EdgeGRUError(f"expected {self.model.input_dim} features, got {x.shape[2]}")
-        cdef size_t count = 0, arena_bytes = self.arena_size(batch, seq_len)
-        out = self._output(batch, seq_len, &count)
-        arena = np.empty(arena_bytes, dtype=np.uint8)
-        cdef float[::1] out_view = out.reshape(-1)
-        cdef uint8_t[::1] arena_view = arena
-        cdef int status
-        with nogil:
-            status = egru_forward_features(&self.model, &x[0, 0, 0], batch, seq_len,
-                                           &out_view[0], count, &arena_view[0], arena_bytes)
-        if status != EGRU_OK:
-            _raise(status, "predict")
-        return out
+        return self._run(&x[0, 0, 0], False, x.shape[0], x.shape[1])

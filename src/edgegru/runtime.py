@@ -24,6 +24,7 @@ class Model:
 
     def __init__(self, blob: bytes, path: str | None = None):
         self._rt = Runtime(blob)
+        self._info = self._rt.describe()
         self.path = path
         try:
             self.metadata = json.loads(self._rt.metadata_bytes.decode("utf-8") or "{}")
@@ -34,34 +35,34 @@ class Model:
     @property
     def input_kind(self) -> str:
         """``"tokens"`` (integer ids, (batch, T)) or ``"features"`` (float, (batch, T, dim))."""
-        return self._rt.input_kind
+        return self._info["input_kind"]
 
     @property
     def input_dim(self) -> int:
         """Vocabulary size (tokens) or features per step."""
-        return self._rt.input_dim
+        return self._info["input_dim"]
 
     @property
     def output_dim(self) -> int:
-        return self._rt.output_dim
+        return self._info["output_dim"]
 
     @property
     def output_is_sequence(self) -> bool:
-        return self._rt.output_is_sequence
+        return self._info["output_is_sequence"]
 
     @property
     def param_count(self) -> int:
-        return self._rt.param_count
+        return self._info["param_count"]
 
     @property
     def file_size(self) -> int:
-        return self._rt.file_size
+        return self._info["file_size"]
 
     def layers(self) -> list[dict]:
         """One dict per layer: op name, widths, activations, parameter count, MACs per step."""
         out = []
         names = self.metadata.get("source", {}).get("layers", [])
-        for k in range(self._rt.layer_count):
+        for k in range(self._info["layer_count"]):
             d = self._rt.layer(k)
             d["op"] = fmt.OP_NAMES.get(d["op"], str(d["op"]))
             d["activation"] = fmt.ACTIVATION_NAMES.get(d["activation"], d["activation"])
@@ -84,7 +85,7 @@ class Model:
     def __repr__(self) -> str:
         return (
             f"<edgegru.Model {self.input_kind}[{self.input_dim}] -> {self.output_dim}, "
-            f"{self._rt.layer_count} layers, {self.param_count} parameters>"
+            f"{self._info['layer_count']} layers, {self.param_count} parameters>"
         )
 
     # -- inference ------------------------------------------------------------------------------
