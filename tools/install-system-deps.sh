@@ -3,6 +3,7 @@
 #   gcc-arm-none-eabi + libnewlib-arm-none-eabi  Cortex-M4 cross-compile of the C runtime
 #   make, a C compiler with AddressSanitizer     the C unit tests
 #   clang-format                                 the C style check
+#   qemu-system-arm                              runs the Cortex-M4 example (tests/test_cortex_m.py)
 # Debian/Ubuntu only (apt-get); needs root or sudo. Does nothing when everything is there.
 set -eu
 missing=""
@@ -10,6 +11,7 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-e
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
+command -v qemu-system-arm >/dev/null 2>&1 || missing="$missing qemu-system-arm"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing system packages:$missing (install them with your package manager)" >&2
