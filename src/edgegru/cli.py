@@ -81,12 +81,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
-    from .demo import main as demo_main
-
-    return demo_main(args.demo_args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgegru", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -112,17 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seq-len", type=int, default=100, help="T for the arena size (default 100)")
     i.set_defaults(func=_cmd_info)
 
-    d = sub.add_parser(
-        "demo", help="train, convert, validate and time a language-ID GRU", add_help=False
-    )
-    d.add_argument("demo_args", nargs=argparse.REMAINDER)
-    d.set_defaults(func=_cmd_demo)
+    # Listed for --help only: main() hands `demo ...` to the demo's own parser.
+    sub.add_parser("demo", help="train, convert, validate and time a language-ID GRU")
     return p
 
 
 def main(argv=None) -> int:
     """Entry point of the `edgegru` command. Returns the exit status."""
     _quiet_tensorflow()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:
+        from .demo import main as demo_main
+
+        return demo_main(argv[1:])
     args = build_parser().parse_args(argv)
     from .errors import EdgeGRUError
 

@@ -71,9 +71,9 @@ class Dataset:
     def encode(self, words) -> np.ndarray:
         """Encode an iterable of words as an int32 ``(len(words), max_len)`` array.
 
-        Words are case-folded (``str.casefold``, as wordfreq folds its lists); characters missing from the vocabulary map to
-        :data:`UNK_ID`; words longer than ``max_len`` are cut to their first ``max_len``
-        characters; shorter ones are padded at the end with :data:`PAD_ID`.
+        Words are case-folded (``str.casefold``, as wordfreq folds its lists); characters missing
+        from the vocabulary map to :data:`UNK_ID`; words longer than ``max_len`` are cut to their
+        first ``max_len`` characters; shorter ones are padded at the end with :data:`PAD_ID`.
         """
         return _encode(list(words), _index(self.vocabulary), self.max_len)
 
@@ -136,7 +136,7 @@ def language_id(
         raise ValueError(f"words_per_language must be >= 2, got {words_per_language}")
     if not 1 <= min_len <= max_len:
         raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
-    n_test = int(round(words_per_language * test_fraction))
+    n_test = round(words_per_language * test_fraction)
     if not 0 < n_test < words_per_language:
         raise ValueError(
             f"test_fraction={test_fraction} leaves an empty split of {words_per_language} words"
