@@ -28,6 +28,14 @@ def _c_constants() -> dict:
     return {k: int(v, 0) for k, v in pairs}
 
 
+def _op_names() -> dict:
+    """fmt.OP_NAMES as C enum suffixes: SimpleRNN -> SIMPLE_RNN, GlobalPool -> GLOBAL_POOL."""
+    return {
+        re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=RNN)", "_", v).rstrip("_"): k
+        for k, v in fmt.OP_NAMES.items()
+    }
+
+
 def test_python_constants_mirror_the_c_header():
     c = _c_constants()
     py = {
@@ -62,6 +70,19 @@ def test_python_constants_mirror_the_c_header():
         "EGRU_ROLE_INPUT_BIAS": fmt.ROLE_INPUT_BIAS,
         "EGRU_ROLE_RECURRENT_BIAS": fmt.ROLE_RECURRENT_BIAS,
         "EGRU_ROLE_BIAS": fmt.ROLE_BIAS,
+        **{f"EGRU_OP_{n.upper()}": v for n, v in _op_names().items()},
+        **{f"EGRU_ACT_{k.upper()}": v for k, v in fmt.ACTIVATIONS.items()},
+        **{f"EGRU_MERGE_{k.upper()}": v for k, v in fmt.MERGE_MODES.items()},
+        **{f"EGRU_PADDING_{k.upper()}": v for k, v in fmt.PADDINGS.items()},
+        **{f"EGRU_POOL_{k.upper()}": v for k, v in fmt.POOLS.items()},
+        "EGRU_FLAG_GO_BACKWARDS": fmt.FLAG_GO_BACKWARDS,
+        "EGRU_FLAG_BIDIRECTIONAL": fmt.FLAG_BIDIRECTIONAL,
+        "EGRU_FLAG_MASKED": fmt.FLAG_MASKED,
+        "EGRU_FLAG_MASK_ZERO": fmt.FLAG_MASK_ZERO,
+        "EGRU_ROLE_SCALE": fmt.ROLE_SCALE,
+        "EGRU_ROLE_SHIFT": fmt.ROLE_SHIFT,
+        "EGRU_OP_MAX": max(fmt.OP_NAMES),
+        "EGRU_ACT_MAX": max(fmt.ACTIVATIONS.values()),
         "EGRU_HDR_PAYLOAD_CRC": 120,
         "EGRU_HDR_HEADER_CRC": 124,
     }
@@ -103,7 +124,7 @@ def test_python_constants_mirror_the_c_header():
         got = int.from_bytes(packed[off : off + size], "little")
         assert got == value, name
     # Layer and tensor records likewise.
-    layer = fmt.LAYER.pack(1, 2, 3, 4, 5, 6, 7, 8, 0, bytes(40))
+    layer = fmt.LAYER.pack(1, 2, 3, 4, 5, 6, 7, 8, 0, 9, *([0] * 9))
     for value, name in enumerate(
         [
             "OP",
@@ -120,6 +141,7 @@ def test_python_constants_mirror_the_c_header():
         off = c["EGRU_LYR_" + name]
         size = 2 if name in ("OP", "FLAGS") else 1 if "ACTIVATION" in name else 4
         assert int.from_bytes(layer[off : off + size], "little") == value, name
+    assert int.from_bytes(layer[c["EGRU_LYR_PARAMS"] :][:4], "little") == 9
     tensor = fmt.TENSOR.pack(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, bytes(28))
     for value, name in [
         (1, "DTYPE"),

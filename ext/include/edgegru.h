@@ -87,24 +87,35 @@ typedef struct egru_model {
     uint32_t param_count;        /* number of weights and biases                   */
 } egru_model_t;
 
+/* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
+ * SIMPLE_RNN 1), H units, I inputs. Row-major, output-major (docs/format.md). */
+typedef struct egru_rnn_weights {
+    const float *kernel;         /* (G*H, I)                                     */
+    const float *recurrent;      /* (G*H, H)                                     */
+    const float *bias;           /* (G*H): GRU input bias; LSTM, SIMPLE_RNN bias */
+    const float *recurrent_bias; /* (G*H): GRU only; NULL otherwise              */
+} egru_rnn_weights_t;
+
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which
- * are set depends on op (docs/format.md): EMBEDDING: table; GRU: kernel, recurrent, input_bias,
- * recurrent_bias; DENSE: kernel, bias. Unused ones are NULL. */
+ * are set depends on op (docs/format.md), the others are NULL. */
 typedef struct egru_layer {
     egru_op_t op;
-    uint32_t flags;      /* EGRU_FLAG_* bits                                */
-    uint32_t input_dim;  /* width of one input step (EMBEDDING: vocabulary) */
-    uint32_t output_dim; /* width of one output step                        */
+    uint32_t flags;      /* EGRU_FLAG_* bits                                          */
+    uint32_t input_dim;  /* width of one input step (EMBEDDING: vocabulary)           */
+    uint32_t output_dim; /* width of one output step (bidirectional concat: 2 * units) */
+    uint32_t units;      /* recurrent: H per direction; other ops: output_dim         */
     egru_act_t activation;
     egru_act_t recurrent_activation;
+    uint32_t params[10]; /* op-specific parameters (egru_format.h)                    */
     uint32_t param_count;
-    uint32_t macs_per_step;      /* multiply-accumulates for one time step          */
-    const float *table;          /* (vocab, dim)                                    */
-    const float *kernel;         /* GRU (3H, I) rows z|r|h; DENSE (out, in)         */
-    const float *recurrent;      /* (3H, H) rows z|r|h                              */
-    const float *input_bias;     /* (3H)                                            */
-    const float *recurrent_bias; /* (3H)                                            */
-    const float *bias;           /* (out)                                           */
+    uint32_t macs_per_step;    /* multiply-accumulates per input time step                */
+    const float *table;        /* EMBEDDING (vocab, dim)                                    */
+    const float *kernel;       /* DENSE (out, in); CONV1D (out, kernel_size, in)             */
+    const float *bias;         /* DENSE, CONV1D (out)                                        */
+    const float *scale;        /* AFFINE, LAYER_NORM (dim)                                   */
+    const float *shift;        /* AFFINE, LAYER_NORM (dim)                                   */
+    egru_rnn_weights_t rnn[2]; /* GRU, LSTM, SIMPLE_RNN: [forward, backward]; [1] only   */
+                               /* with EGRU_FLAG_BIDIRECTIONAL                           */
 } egru_layer_t;
 
 /* Parse and validate the blob (every check of docs/format.md, CRCs included). On success fills

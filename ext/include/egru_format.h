@@ -14,7 +14,10 @@
 #define EGRU_MAGIC_3 'U'
 
 #define EGRU_FORMAT_VERSION_MAJOR 1
-#define EGRU_FORMAT_VERSION_MINOR 0
+/* Minor 1 added: LSTM, SimpleRNN, Conv1D, pooling, normalisation, Activation, Flatten, Masking
+ * ops; activations 5..9; flags GO_BACKWARDS..MASK_ZERO; roles SCALE, SHIFT. A writer stamps the
+ * lowest minor that can describe its file, so 1.0 readers still read 1.0-only models. */
+#define EGRU_FORMAT_VERSION_MINOR 1
 
 /* Sizes of the fixed parts in version 1.0. Newer minors may write larger ones. */
 #define EGRU_HEADER_SIZE        128u
@@ -60,6 +63,7 @@
 #define EGRU_LYR_TENSOR_COUNT         16u
 #define EGRU_LYR_ACTIVATION           20u
 #define EGRU_LYR_RECURRENT_ACTIVATION 21u
+#define EGRU_LYR_PARAMS               24u /* u32 params[10], meaning per op (below) */
 
 /* Tensor record field offsets. */
 #define EGRU_TNS_DTYPE        0u
@@ -81,13 +85,53 @@ typedef enum egru_input_kind {
 } egru_input_kind_t;
 
 /* Layer operations (layer record op). */
-typedef enum egru_op { EGRU_OP_EMBEDDING = 1, EGRU_OP_GRU = 2, EGRU_OP_DENSE = 3 } egru_op_t;
-#define EGRU_OP_MAX 3
+typedef enum egru_op {
+    EGRU_OP_EMBEDDING = 1,
+    EGRU_OP_GRU = 2,
+    EGRU_OP_DENSE = 3,
+    /* 1.1 */
+    EGRU_OP_LSTM = 4,
+    EGRU_OP_SIMPLE_RNN = 5,
+    EGRU_OP_CONV1D = 6,      /* params: kernel_size, stride, dilation, egru_padding_t */
+    EGRU_OP_GLOBAL_POOL = 7, /* params: egru_pool_t; sequence -> vector              */
+    EGRU_OP_AFFINE = 8,      /* y = x * SCALE + SHIFT per feature (folded norms)       */
+    EGRU_OP_LAYER_NORM = 9,  /* params: epsilon (f32 bits)                            */
+    EGRU_OP_ACTIVATION = 10, /* activation applied per step                           */
+    EGRU_OP_FLATTEN = 11,    /* params: the fixed number of steps; sequence -> vector */
+    EGRU_OP_MASKING = 12     /* params: mask_value (f32 bits); creates the mask       */
+} egru_op_t;
+#define EGRU_OP_MAX 12
+
+/* Recurrent layers (GRU, LSTM, SIMPLE_RNN) with EGRU_FLAG_BIDIRECTIONAL: params[0]. */
+typedef enum egru_merge {
+    EGRU_MERGE_CONCAT = 1, /* [forward | backward] */
+    EGRU_MERGE_SUM = 2,
+    EGRU_MERGE_AVE = 3,
+    EGRU_MERGE_MUL = 4
+} egru_merge_t;
+#define EGRU_MERGE_MAX 4
+
+/* CONV1D params[3]. */
+typedef enum egru_padding {
+    EGRU_PADDING_VALID = 0,
+    EGRU_PADDING_SAME = 1,  /* left (total)/2, the rest on the right (TensorFlow's split) */
+    EGRU_PADDING_CAUSAL = 2 /* dilation * (kernel_size - 1) on the left                  */
+} egru_padding_t;
+#define EGRU_PADDING_MAX 2
+
+/* GLOBAL_POOL params[0]. */
+typedef enum egru_pool { EGRU_POOL_AVERAGE = 1, EGRU_POOL_MAX = 2 } egru_pool_t;
+#define EGRU_POOL_MAX_KIND 2
 
 /* Layer flag bits (layer record flags). */
 #define EGRU_FLAG_RETURN_SEQUENCES 0x1u
 #define EGRU_FLAG_RESET_AFTER      0x2u
 #define EGRU_FLAG_USE_BIAS         0x4u
+/* 1.1 */
+#define EGRU_FLAG_GO_BACKWARDS  0x8u  /* recurrent: steps last to first, outputs in that order */
+#define EGRU_FLAG_BIDIRECTIONAL 0x10u /* recurrent: a forward and a backward layer, merged     */
+#define EGRU_FLAG_MASKED        0x20u /* the layer receives the mask of its input             */
+#define EGRU_FLAG_MASK_ZERO     0x40u /* EMBEDDING: id 0 masks its step (Keras mask_zero)     */
 
 /* Activations (layer record activation, recurrent_activation). */
 typedef enum egru_act {
@@ -95,9 +139,15 @@ typedef enum egru_act {
     EGRU_ACT_RELU = 1,
     EGRU_ACT_SIGMOID = 2,
     EGRU_ACT_TANH = 3,
-    EGRU_ACT_SOFTMAX = 4
+    EGRU_ACT_SOFTMAX = 4,
+    /* 1.1 */
+    EGRU_ACT_HARD_SIGMOID = 5, /* relu6(x + 3) / 6 (Keras 3)            */
+    EGRU_ACT_ELU = 6,          /* x > 0 ? x : exp(x) - 1                */
+    EGRU_ACT_SOFTSIGN = 7,     /* x / (1 + |x|)                         */
+    EGRU_ACT_SOFTPLUS = 8,     /* log(1 + exp(x))                       */
+    EGRU_ACT_LEAKY_RELU = 9    /* x > 0 ? x : 0.2 x (Keras' default)    */
 } egru_act_t;
-#define EGRU_ACT_MAX 4
+#define EGRU_ACT_MAX 9
 
 /* Element types (tensor record dtype). */
 typedef enum egru_dtype {
@@ -121,8 +171,11 @@ typedef enum egru_role {
     EGRU_ROLE_RECURRENT = 3,      /* GRU (3H, H)                           */
     EGRU_ROLE_INPUT_BIAS = 4,     /* GRU (3H)                              */
     EGRU_ROLE_RECURRENT_BIAS = 5, /* GRU (3H)                              */
-    EGRU_ROLE_BIAS = 6            /* DENSE (out)                           */
+    EGRU_ROLE_BIAS = 6,           /* DENSE (out), LSTM (4H), SIMPLE_RNN (H), CONV1D (out) */
+    /* 1.1 */
+    EGRU_ROLE_SCALE = 7, /* AFFINE, LAYER_NORM (C) */
+    EGRU_ROLE_SHIFT = 8  /* AFFINE, LAYER_NORM (C) */
 } egru_role_t;
-#define EGRU_ROLE_MAX 6
+#define EGRU_ROLE_MAX 8
 
 #endif /* EGRU_FORMAT_H */

@@ -1,13 +1,16 @@
 /*
  * egru_forward.c - arena planning and the forward pass over the layer chain.
  *
- * Arena layout for one batch row (rows are run one after another and reuse it):
+ * Arena layout for one batch row (rows are run one after another and reuse it), each region
+ * starting at a multiple of EGRU_BLOB_ALIGN:
  *
- *   [ seq A: seq_len * max_width floats ][ seq B: same ][ GRU scratch: 8 * max_units floats ]
+ *   [ seq A ][ seq B ][ recurrent state ][ layer scratch ][ mask: seq_len bytes ]
  *
- * each region starting at a multiple of EGRU_BLOB_ALIGN. Layer k reads the previous layer's
- * output and writes the other sequence buffer (ping-pong); the last layer writes straight into
- * the caller's output. A feature model's first layer reads the caller's input in place.
+ * seq A and seq B each hold the largest intermediate output (steps x width) of the chain. Layer
+ * k reads the previous output and writes the other buffer (ping-pong); the last layer writes
+ * straight into the caller's output; a feature model's first layer reads the caller's input in
+ * place. The mask holds one byte per input step once an Embedding(mask_zero) or a Masking layer
+ * has made one; layers flagged EGRU_FLAG_MASKED read it.
  */
 #include <math.h>
 #include <string.h>
@@ -17,18 +20,87 @@
 
 #define ALIGN_UP(n) (((n) + (EGRU_BLOB_ALIGN - 1)) & ~(uint64_t)(EGRU_BLOB_ALIGN - 1))
 
-static uint64_t seq_buffer_bytes(const egru_model_t *m, uint32_t seq_len)
+/* The floats each arena region needs for one row of seq_len steps, and the output's shape. */
+typedef struct plan {
+    uint64_t seq_floats;     /* each of seq A and seq B                 */
+    uint64_t state_floats;   /* the largest recurrent layer's state     */
+    uint64_t scratch_floats; /* the largest layer scratch               */
+    uint32_t out_steps;      /* output steps (1 when not a sequence)    */
+} plan_t;
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
 {
-    return ALIGN_UP((uint64_t)seq_len * m->max_width * sizeof(float));
+    return a > b ? a : b;
+}
+
+/* Output steps of `layer` for `steps` input steps; 0 when the shape does not fit the layer. */
+static uint32_t layer_out_steps(const egru_layer_t *layer, uint32_t steps)
+{
+    switch (layer->op) {
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) ? steps : 1u;
+    case EGRU_OP_CONV1D: return egru_conv1d_out_steps(layer, steps);
+    case EGRU_OP_GLOBAL_POOL: return 1u;
+    case EGRU_OP_FLATTEN: return steps == layer->params[0] ? 1u : 0u;
+    default: return steps;
+    }
+}
+
+static egru_status_t make_plan(const egru_model_t *m, uint32_t seq_len, plan_t *p)
+{
+    uint32_t k, steps = seq_len;
+    egru_layer_t layer;
+    memset(p, 0, sizeof *p);
+    for (k = 0; k < m->layer_count; ++k) {
+        uint32_t out_steps;
+        (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */
+        out_steps = layer_out_steps(&layer, steps);
+        if (out_steps == 0) {
+            return EGRU_ERR_BAD_SHAPE; /* Conv1D input too short, or Flatten's T differs */
+        }
+        if (k + 1 < m->layer_count) {
+            p->seq_floats = max_u64(p->seq_floats, (uint64_t)out_steps * layer.output_dim);
+        }
+        if (layer.op == EGRU_OP_GRU || layer.op == EGRU_OP_LSTM || layer.op == EGRU_OP_SIMPLE_RNN) {
+            const uint32_t dirs = (layer.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+            p->state_floats =
+                max_u64(p->state_floats, (uint64_t)dirs * egru_rnn_state_floats(&layer));
+            p->scratch_floats = max_u64(p->scratch_floats, egru_rnn_scratch_floats(&layer, steps));
+        }
+        steps = out_steps;
+    }
+    p->out_steps = steps;
+    return EGRU_OK;
+}
+
+/* Byte offsets of the arena regions (relative to the aligned arena start), and the total. */
+typedef struct layout {
+    uint64_t seq_b, state, scratch, mask, total;
+} layout_t;
+
+static layout_t arena_layout(const plan_t *p, uint32_t seq_len)
+{
+    layout_t l;
+    const uint64_t seq_bytes = ALIGN_UP(p->seq_floats * sizeof(float));
+    l.seq_b = seq_bytes;
+    l.state = l.seq_b + seq_bytes;
+    l.scratch = l.state + ALIGN_UP(p->state_floats * sizeof(float));
+    l.mask = l.scratch + ALIGN_UP(p->scratch_floats * sizeof(float));
+    /* The arena itself may start anywhere: reserve room to align its start. */
+    l.total = l.mask + ALIGN_UP((uint64_t)seq_len) + EGRU_BLOB_ALIGN;
+    return l;
 }
 
 size_t egru_row_arena_bytes(const egru_model_t *m, uint32_t seq_len)
 {
-    uint64_t total = 2 * seq_buffer_bytes(m, seq_len) +
-                     ALIGN_UP(egru_gru_scratch_floats(m->max_units) * sizeof(float));
-    /* The arena itself may start anywhere: reserve room to align its start. */
-    total += EGRU_BLOB_ALIGN;
-    return total > (uint64_t)(size_t)-1 ? 0 : (size_t)total;
+    plan_t p;
+    layout_t l;
+    if (make_plan(m, seq_len, &p) != EGRU_OK) {
+        return 0;
+    }
+    l = arena_layout(&p, seq_len);
+    return l.total > (uint64_t)(size_t)-1 ? 0 : (size_t)l.total;
 }
 
 egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
@@ -56,6 +128,8 @@ egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint3
                                 size_t *count)
 {
     uint64_t n;
+    plan_t p;
+    egru_status_t s;
     if (!model || !count) {
         return EGRU_ERR_NULL_ARG;
     }
@@ -65,7 +139,10 @@ egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint3
     if (batch == 0 || seq_len == 0) {
         return EGRU_ERR_BAD_SHAPE;
     }
-    n = (uint64_t)batch * model->output_dim * (model->output_is_sequence ? seq_len : 1u);
+    if ((s = make_plan(model, seq_len, &p)) != EGRU_OK) {
+        return s;
+    }
+    n = (uint64_t)batch * model->output_dim * p.out_steps;
     if (n > (uint64_t)((size_t)-1 / sizeof(float))) {
         return EGRU_ERR_BAD_SHAPE;
     }
@@ -104,40 +181,70 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     return EGRU_OK;
 }
 
+/* The Activation layer: `act` on each step (softmax per step). */
+static void activate_steps(const egru_layer_t *layer, const float *in, uint32_t steps, float *out)
+{
+    const uint32_t n = layer->output_dim;
+    uint32_t t;
+    memcpy(out, in, (size_t)steps * n * sizeof(float));
+    for (t = 0; t < steps; ++t) {
+        egru_activate_f32(layer->activation, out + (size_t)t * n, n);
+    }
+}
+
 /* Runs the chain for batch row by row. Exactly one of ids / x is non-NULL. */
 static void run_rows(const egru_model_t *m, const int32_t *ids, const float *x, uint32_t batch,
                      uint32_t seq_len, float *out, void *arena)
 {
-    const size_t seq_floats = (size_t)(seq_buffer_bytes(m, seq_len) / sizeof(float));
-    const size_t out_row = (size_t)m->output_dim * (m->output_is_sequence ? seq_len : 1u);
-    uintptr_t base = ((uintptr_t)arena + (EGRU_BLOB_ALIGN - 1)) & ~(uintptr_t)(EGRU_BLOB_ALIGN - 1);
-    float *bufs[2];
-    float *scratch;
+    plan_t p;
+    layout_t l;
+    uint8_t *base =
+        (uint8_t *)(((uintptr_t)arena + (EGRU_BLOB_ALIGN - 1)) & ~(uintptr_t)(EGRU_BLOB_ALIGN - 1));
+    float *bufs[2], *state, *scratch;
+    uint8_t *mask;
+    size_t out_row;
     uint32_t b, k;
 
-    bufs[0] = (float *)base;
-    bufs[1] = bufs[0] + seq_floats;
-    scratch = bufs[1] + seq_floats;
+    (void)make_plan(m, seq_len, &p); /* checked by the caller */
+    l = arena_layout(&p, seq_len);
+    bufs[0] = (float *)(void *)base;
+    bufs[1] = (float *)(void *)(base + l.seq_b);
+    state = (float *)(void *)(base + l.state);
+    scratch = (float *)(void *)(base + l.scratch);
+    mask = base + l.mask;
+    out_row = (size_t)m->output_dim * p.out_steps;
     for (b = 0; b < batch; ++b) {
         const float *cur = x ? x + (size_t)b * seq_len * m->input_dim : NULL;
         uint32_t steps = seq_len;
         for (k = 0; k < m->layer_count; ++k) {
             egru_layer_t layer;
             float *dst = (k + 1 == m->layer_count) ? out + b * out_row : bufs[k & 1u];
+            uint32_t out_steps;
             (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */
+            out_steps = layer_out_steps(&layer, steps);
             switch (layer.op) {
             case EGRU_OP_EMBEDDING:
-                egru_embedding_f32(&layer, ids + (size_t)b * seq_len, steps, dst);
+                egru_embedding_f32(&layer, ids + (size_t)b * seq_len, steps, dst, mask);
                 break;
             case EGRU_OP_GRU:
-                egru_gru_f32(&layer, cur, steps, dst, scratch);
-                if (!(layer.flags & EGRU_FLAG_RETURN_SEQUENCES)) {
-                    steps = 1;
-                }
+            case EGRU_OP_LSTM:
+            case EGRU_OP_SIMPLE_RNN:
+                memset(state, 0, (size_t)p.state_floats * sizeof(float));
+                egru_rnn_f32(&layer, cur, mask, steps, dst, state, scratch);
                 break;
             case EGRU_OP_DENSE: egru_dense_f32(&layer, cur, steps, dst); break;
+            case EGRU_OP_CONV1D: egru_conv1d_f32(&layer, cur, steps, dst); break;
+            case EGRU_OP_GLOBAL_POOL: egru_global_pool_f32(&layer, cur, mask, steps, dst); break;
+            case EGRU_OP_AFFINE: egru_affine_f32(&layer, cur, steps, dst); break;
+            case EGRU_OP_LAYER_NORM: egru_layer_norm_f32(&layer, cur, steps, dst); break;
+            case EGRU_OP_ACTIVATION: activate_steps(&layer, cur, steps, dst); break;
+            case EGRU_OP_FLATTEN: /* (T, C) row-major is already (T * C) */
+                memcpy(dst, cur, (size_t)steps * layer.input_dim * sizeof(float));
+                break;
+            case EGRU_OP_MASKING: egru_masking_f32(&layer, cur, steps, dst, mask); break;
             }
             cur = dst;
+            steps = out_steps;
         }
     }
 }

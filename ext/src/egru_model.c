@@ -88,28 +88,75 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
 }
 
 /* The tensor at `index` has the role and the shape an op requires; returns its data or NULL.
- * dims1 == 0 means a rank-1 tensor of dims0 elements. The record was checked by check_tensor. */
-static const float *expect_tensor(const egru_model_t *m, uint32_t index, uint32_t role,
-                                  uint64_t dims0, uint64_t dims1)
+ * dims[k] == 0 ends the shape (rank = number of leading non-zero dims). The record was checked by
+ * check_tensor. */
+static const float *expect_tensor(const egru_model_t *m, uint32_t index, uint32_t role, uint64_t d0,
+                                  uint64_t d1, uint64_t d2)
 {
     const uint8_t *t = tensor_record(m, index);
-    uint32_t rank = dims1 ? 2u : 1u;
-    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != rank ||
-        egru_rd_u32(t + EGRU_TNS_DIMS) != dims0 ||
-        (rank == 2 && egru_rd_u32(t + EGRU_TNS_DIMS + 4) != dims1)) {
+    const uint64_t want[3] = {d0, d1, d2};
+    uint32_t rank = d2 ? 3u : d1 ? 2u : 1u, k;
+    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != rank) {
         return NULL;
+    }
+    for (k = 0; k < rank; ++k) {
+        if (egru_rd_u32(t + EGRU_TNS_DIMS + 4 * k) != want[k]) {
+            return NULL;
+        }
     }
     return (const float *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
 }
 
 static int act_is_elementwise(uint32_t act)
 {
-    return act == EGRU_ACT_LINEAR || act == EGRU_ACT_RELU || act == EGRU_ACT_SIGMOID ||
-           act == EGRU_ACT_TANH;
+    return act <= EGRU_ACT_MAX && act != EGRU_ACT_SOFTMAX;
 }
 
-/* Decode and check layer `index` on its own (op, flags, activations, tensors); the chain is
- * checked by egru_model_init. Tensor records must already have passed check_tensor. */
+/* Gate blocks per recurrent op; 0 for other ops. */
+static uint32_t rnn_gates(uint32_t op)
+{
+    switch (op) {
+    case EGRU_OP_GRU: return 3;
+    case EGRU_OP_LSTM: return 4;
+    case EGRU_OP_SIMPLE_RNN: return 1;
+    default: return 0;
+    }
+}
+
+/* Decode the weights of one direction of a recurrent layer from tensors first..first+n-1. */
+static int decode_rnn(const egru_model_t *m, uint32_t op, uint32_t first, uint64_t G, uint64_t H,
+                      uint64_t in, egru_rnn_weights_t *w)
+{
+    w->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, G * H, in, 0);
+    w->recurrent = expect_tensor(m, first + 1, EGRU_ROLE_RECURRENT, G * H, H, 0);
+    if (op == EGRU_OP_GRU) {
+        w->bias = expect_tensor(m, first + 2, EGRU_ROLE_INPUT_BIAS, G * H, 0, 0);
+        w->recurrent_bias = expect_tensor(m, first + 3, EGRU_ROLE_RECURRENT_BIAS, G * H, 0, 0);
+        return w->kernel && w->recurrent && w->bias && w->recurrent_bias;
+    }
+    w->bias = expect_tensor(m, first + 2, EGRU_ROLE_BIAS, G * H, 0, 0);
+    return w->kernel && w->recurrent && w->bias;
+}
+
+/* Allowed flag bits per op. */
+static uint32_t allowed_flags(uint32_t op)
+{
+    switch (op) {
+    case EGRU_OP_EMBEDDING: return EGRU_FLAG_MASK_ZERO;
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN:
+        return EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_USE_BIAS | EGRU_FLAG_GO_BACKWARDS |
+               EGRU_FLAG_BIDIRECTIONAL | EGRU_FLAG_MASKED |
+               (op == EGRU_OP_GRU ? EGRU_FLAG_RESET_AFTER : 0u);
+    case EGRU_OP_DENSE:
+    case EGRU_OP_CONV1D: return EGRU_FLAG_USE_BIAS | EGRU_FLAG_MASKED;
+    default: return EGRU_FLAG_MASKED;
+    }
+}
+
+/* Decode and check layer `index` on its own (op, flags, activations, params, tensors); the chain
+ * is checked by egru_model_init. Tensor records must already have passed check_tensor. */
 static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_layer_t *out)
 {
     const uint8_t *r = layer_record(m, index);
@@ -117,61 +164,95 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     uint32_t in = egru_rd_u32(r + EGRU_LYR_INPUT_DIM), dim = egru_rd_u32(r + EGRU_LYR_OUTPUT_DIM);
     uint32_t first = egru_rd_u32(r + EGRU_LYR_FIRST_TENSOR);
     uint32_t count = egru_rd_u32(r + EGRU_LYR_TENSOR_COUNT);
-    uint32_t act = r[EGRU_LYR_ACTIVATION], ract = r[EGRU_LYR_RECURRENT_ACTIVATION];
-    uint64_t g = 3ull * dim, params = 0, macs = 0;
+    uint32_t act = r[EGRU_LYR_ACTIVATION], ract = r[EGRU_LYR_RECURRENT_ACTIVATION], k;
+    uint32_t G = rnn_gates(op), units = dim, need = 0;
+    uint64_t params = 0, macs = 0;
+    int ok = 1;
 
     memset(out, 0, sizeof *out);
-    if (in == 0 || dim == 0 || g > U32_LIMIT || !range_inside(first, count, 0, m->tensor_count) ||
-        act > EGRU_ACT_MAX || ract > EGRU_ACT_MAX) {
+    for (k = 0; k < 10; ++k) {
+        out->params[k] = egru_rd_u32(r + EGRU_LYR_PARAMS + 4 * k);
+    }
+    if (op == 0 || op > EGRU_OP_MAX || in == 0 || dim == 0 || (flags & ~allowed_flags(op)) ||
+        !range_inside(first, count, 0, m->tensor_count) || act > EGRU_ACT_MAX ||
+        ract > EGRU_ACT_MAX || (!G && ract != 0)) {
         return EGRU_ERR_BAD_LAYER;
     }
     switch (op) {
     case EGRU_OP_EMBEDDING:
-        if (flags != 0 || act != 0 || ract != 0 || count != 1) {
-            return EGRU_ERR_BAD_LAYER;
-        }
-        out->table = expect_tensor(m, first, EGRU_ROLE_TABLE, in, dim);
-        if (!out->table) {
-            return EGRU_ERR_BAD_LAYER;
-        }
+        need = 1;
+        ok = act == 0 && count == need;
+        ok = ok && (out->table = expect_tensor(m, first, EGRU_ROLE_TABLE, in, dim, 0)) != NULL;
         params = (uint64_t)in * dim;
         break;
     case EGRU_OP_GRU:
-        if ((flags & ~(EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_USE_BIAS)) ||
-            !act_is_elementwise(act) || !act_is_elementwise(ract) || count != 4) {
-            return EGRU_ERR_BAD_LAYER;
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN: {
+        const uint32_t dirs = (flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+        const uint32_t per_dir = op == EGRU_OP_GRU ? 4u : 3u;
+        const uint32_t merge = out->params[0];
+        if (dirs == 2) {
+            ok = merge >= 1 && merge <= EGRU_MERGE_MAX && !(flags & EGRU_FLAG_GO_BACKWARDS);
+            units = merge == EGRU_MERGE_CONCAT ? dim / 2 : dim;
+            ok = ok && (merge != EGRU_MERGE_CONCAT || dim % 2 == 0);
+        } else {
+            ok = merge == 0;
         }
-        out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, g, in);
-        out->recurrent = expect_tensor(m, first + 1, EGRU_ROLE_RECURRENT, g, dim);
-        out->input_bias = expect_tensor(m, first + 2, EGRU_ROLE_INPUT_BIAS, g, 0);
-        out->recurrent_bias = expect_tensor(m, first + 3, EGRU_ROLE_RECURRENT_BIAS, g, 0);
-        if (!out->kernel || !out->recurrent || !out->input_bias || !out->recurrent_bias) {
-            return EGRU_ERR_BAD_LAYER;
+        ok = ok && act_is_elementwise(act) && act_is_elementwise(ract) && count == dirs * per_dir &&
+             (uint64_t)G * units <= U32_LIMIT;
+        for (k = 0; ok && k < dirs; ++k) {
+            ok = decode_rnn(m, op, first + k * per_dir, G, units, in, &out->rnn[k]);
         }
-        params = g * in + g * dim + 2 * g;
-        macs = g * in + g * dim;
+        params = dirs * ((uint64_t)G * units * (in + units) +
+                         (op == EGRU_OP_GRU ? 2u : 1u) * (uint64_t)G * units);
+        macs = dirs * (uint64_t)G * units * (in + units);
         break;
+    }
     case EGRU_OP_DENSE:
-        if ((flags & ~EGRU_FLAG_USE_BIAS) || ract != 0 || count != 2) {
-            return EGRU_ERR_BAD_LAYER;
-        }
-        out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, in);
-        out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0);
-        if (!out->kernel || !out->bias) {
-            return EGRU_ERR_BAD_LAYER;
-        }
+        ok = count == 2;
+        ok = ok && (out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, in, 0)) != NULL;
+        ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
         params = (uint64_t)dim * in + dim;
         macs = (uint64_t)dim * in;
         break;
-    default: return EGRU_ERR_BAD_LAYER;
+    case EGRU_OP_CONV1D: {
+        const uint32_t ksize = out->params[0], stride = out->params[1], dil = out->params[2];
+        ok = count == 2 && ksize >= 1 && stride >= 1 && dil >= 1 &&
+             out->params[3] <= EGRU_PADDING_MAX && act != EGRU_ACT_SOFTMAX &&
+             (uint64_t)dil * (ksize - 1) < U32_LIMIT;
+        ok =
+            ok && (out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, ksize, in)) != NULL;
+        ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
+        params = (uint64_t)dim * ksize * in + dim;
+        macs = (uint64_t)dim * ksize * in;
+        break;
     }
-    if (params > U32_LIMIT || macs > U32_LIMIT) {
+    case EGRU_OP_GLOBAL_POOL:
+        ok = count == 0 && act == 0 && dim == in && out->params[0] >= 1 &&
+             out->params[0] <= EGRU_POOL_MAX_KIND;
+        break;
+    case EGRU_OP_AFFINE:
+    case EGRU_OP_LAYER_NORM:
+        ok = count == 2 && act == 0 && dim == in;
+        ok = ok && (out->scale = expect_tensor(m, first, EGRU_ROLE_SCALE, dim, 0, 0)) != NULL;
+        ok = ok && (out->shift = expect_tensor(m, first + 1, EGRU_ROLE_SHIFT, dim, 0, 0)) != NULL;
+        params = 2u * (uint64_t)dim;
+        break;
+    case EGRU_OP_ACTIVATION: ok = count == 0 && dim == in; break;
+    case EGRU_OP_FLATTEN:
+        ok = count == 0 && act == 0 && out->params[0] >= 1 && (uint64_t)in * out->params[0] == dim;
+        break;
+    case EGRU_OP_MASKING: ok = count == 0 && act == 0 && dim == in; break;
+    }
+    if (!ok || params > U32_LIMIT || macs > U32_LIMIT) {
+        memset(out, 0, sizeof *out);
         return EGRU_ERR_BAD_LAYER;
     }
     out->op = (egru_op_t)op;
     out->flags = flags;
     out->input_dim = in;
     out->output_dim = dim;
+    out->units = units;
     out->activation = (egru_act_t)act;
     out->recurrent_activation = (egru_act_t)ract;
     out->param_count = (uint32_t)params;
@@ -256,15 +337,17 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     return EGRU_OK;
 }
 
-/* Step 8: every layer decodes, tensors are used in order, and widths chain. */
+/* Step 8: every layer decodes, tensors are used in order, widths chain, sequences and masks
+ * flow where their consumers need them. */
 static egru_status_t check_layers(egru_model_t *m)
 {
-    uint32_t k, next_tensor = 0, width = m->input_dim, is_sequence = 1;
+    uint32_t k, next_tensor = 0, width = m->input_dim, is_sequence = 1, has_mask = 0;
     uint64_t params = 0;
     egru_layer_t layer;
 
     for (k = 0; k < m->layer_count; ++k) {
         egru_status_t s = decode_layer(m, k, &layer);
+        const uint32_t op = layer.op;
         if (s != EGRU_OK) {
             return s;
         }
@@ -274,17 +357,31 @@ static egru_status_t check_layers(egru_model_t *m)
         }
         next_tensor += egru_rd_u32(layer_record(m, k) + EGRU_LYR_TENSOR_COUNT);
         /* A token model starts with its Embedding; nothing else may hold one. */
-        if ((layer.op == EGRU_OP_EMBEDDING) != (k == 0 && m->input_kind == EGRU_INPUT_TOKENS)) {
+        if ((op == EGRU_OP_EMBEDDING) != (k == 0 && m->input_kind == EGRU_INPUT_TOKENS)) {
             return EGRU_ERR_BAD_LAYER;
         }
-        if (layer.op == EGRU_OP_GRU) {
-            if (!is_sequence) {
-                return EGRU_ERR_BAD_LAYER;
-            }
-            is_sequence = (layer.flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
-            m->max_units = layer.output_dim > m->max_units ? layer.output_dim : m->max_units;
+        /* Ops that need a sequence, and a mask only where one exists. */
+        if (!is_sequence && (rnn_gates(op) || op == EGRU_OP_CONV1D || op == EGRU_OP_GLOBAL_POOL ||
+                             op == EGRU_OP_FLATTEN || op == EGRU_OP_MASKING)) {
+            return EGRU_ERR_BAD_LAYER;
         }
-        if (layer.op != EGRU_OP_EMBEDDING && layer.input_dim > m->max_width) {
+        if ((layer.flags & EGRU_FLAG_MASKED) && !has_mask) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        has_mask = (layer.flags & EGRU_FLAG_MASKED) != 0;
+        if (op == EGRU_OP_MASKING || (layer.flags & EGRU_FLAG_MASK_ZERO)) {
+            has_mask = 1;
+        }
+        if (rnn_gates(op)) {
+            is_sequence = (layer.flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
+            m->max_units = layer.units > m->max_units ? layer.units : m->max_units;
+        } else if (op == EGRU_OP_GLOBAL_POOL || op == EGRU_OP_FLATTEN) {
+            is_sequence = 0;
+        }
+        if (!is_sequence || op == EGRU_OP_CONV1D) {
+            has_mask = 0; /* a mask lives on the input's time steps only */
+        }
+        if (op != EGRU_OP_EMBEDDING && layer.input_dim > m->max_width) {
             m->max_width = layer.input_dim;
         }
         m->max_width = layer.output_dim > m->max_width ? layer.output_dim : m->max_width;

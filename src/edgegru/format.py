@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,9 @@ from .errors import FormatError
 
 MAGIC = b"EGRU"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+#: The newest minor version this module writes and reads. A file is stamped with the lowest minor
+#: that can describe it (ir.Model.version_minor), so 1.0 readers keep reading 1.0-only models.
+VERSION_MINOR = 1
 HEADER_SIZE = 128
 LAYER_RECORD_SIZE = 64
 TENSOR_RECORD_SIZE = 64
@@ -33,25 +35,65 @@ INPUT_FEATURES = 2
 OP_EMBEDDING = 1
 OP_GRU = 2
 OP_DENSE = 3
-OP_NAMES = {OP_EMBEDDING: "Embedding", OP_GRU: "GRU", OP_DENSE: "Dense"}
+OP_LSTM = 4
+OP_SIMPLE_RNN = 5
+OP_CONV1D = 6
+OP_GLOBAL_POOL = 7
+OP_AFFINE = 8
+OP_LAYER_NORM = 9
+OP_ACTIVATION = 10
+OP_FLATTEN = 11
+OP_MASKING = 12
+OP_NAMES = {
+    OP_EMBEDDING: "Embedding",
+    OP_GRU: "GRU",
+    OP_DENSE: "Dense",
+    OP_LSTM: "LSTM",
+    OP_SIMPLE_RNN: "SimpleRNN",
+    OP_CONV1D: "Conv1D",
+    OP_GLOBAL_POOL: "GlobalPool",
+    OP_AFFINE: "Affine",
+    OP_LAYER_NORM: "LayerNorm",
+    OP_ACTIVATION: "Activation",
+    OP_FLATTEN: "Flatten",
+    OP_MASKING: "Masking",
+}
 
 FLAG_RETURN_SEQUENCES = 0x1
 FLAG_RESET_AFTER = 0x2
 FLAG_USE_BIAS = 0x4
+FLAG_GO_BACKWARDS = 0x8
+FLAG_BIDIRECTIONAL = 0x10
+FLAG_MASKED = 0x20
+FLAG_MASK_ZERO = 0x40
 
 ACT_LINEAR = 0
 ACT_RELU = 1
 ACT_SIGMOID = 2
 ACT_TANH = 3
 ACT_SOFTMAX = 4
+ACT_HARD_SIGMOID = 5
+ACT_ELU = 6
+ACT_SOFTSIGN = 7
+ACT_SOFTPLUS = 8
+ACT_LEAKY_RELU = 9
 ACTIVATIONS = {
     "linear": ACT_LINEAR,
     "relu": ACT_RELU,
     "sigmoid": ACT_SIGMOID,
     "tanh": ACT_TANH,
     "softmax": ACT_SOFTMAX,
+    "hard_sigmoid": ACT_HARD_SIGMOID,
+    "elu": ACT_ELU,
+    "softsign": ACT_SOFTSIGN,
+    "softplus": ACT_SOFTPLUS,
+    "leaky_relu": ACT_LEAKY_RELU,
 }
 ACTIVATION_NAMES = {v: k for k, v in ACTIVATIONS.items()}
+
+MERGE_MODES = {"concat": 1, "sum": 2, "ave": 3, "mul": 4}
+PADDINGS = {"valid": 0, "same": 1, "causal": 2}
+POOLS = {"average": 1, "max": 2}
 
 DTYPE_F32 = 1
 DTYPE_S8 = 2
@@ -65,16 +107,24 @@ ROLE_RECURRENT = 3
 ROLE_INPUT_BIAS = 4
 ROLE_RECURRENT_BIAS = 5
 ROLE_BIAS = 6
+ROLE_SCALE = 7
+ROLE_SHIFT = 8
 
+_RNN_FLAGS = (
+    FLAG_RETURN_SEQUENCES | FLAG_USE_BIAS | FLAG_GO_BACKWARDS | FLAG_BIDIRECTIONAL | FLAG_MASKED
+)
 _ALLOWED_FLAGS = {
-    OP_EMBEDDING: 0,
-    OP_GRU: FLAG_RETURN_SEQUENCES | FLAG_RESET_AFTER | FLAG_USE_BIAS,
-    OP_DENSE: FLAG_USE_BIAS,
+    OP_EMBEDDING: FLAG_MASK_ZERO,
+    OP_GRU: _RNN_FLAGS | FLAG_RESET_AFTER,
+    OP_LSTM: _RNN_FLAGS,
+    OP_SIMPLE_RNN: _RNN_FLAGS,
+    OP_DENSE: FLAG_USE_BIAS | FLAG_MASKED,
+    OP_CONV1D: FLAG_USE_BIAS | FLAG_MASKED,
 }
 
 # struct layouts, little-endian, no implicit padding ("<").
 HEADER = struct.Struct("<4sHHIIIIIIIIIIIIIIIIII40sII")
-LAYER = struct.Struct("<HHIIIIBBH40s")
+LAYER = struct.Struct("<HHIIIIBBH10I")
 TENSOR = struct.Struct("<BBBB4IIIII28s")
 assert HEADER.size == HEADER_SIZE and LAYER.size == LAYER_RECORD_SIZE
 assert TENSOR.size == TENSOR_RECORD_SIZE
@@ -86,75 +136,130 @@ def _align(n: int, a: int = ALIGNMENT) -> int:
     return (n + a - 1) // a * a
 
 
+def _f32_bits(x: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def _bits_f32(u: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", u))[0]
+
+
 @dataclass
 class _Record:
     op: int
     flags: int
     input_dim: int
     output_dim: int
-    activation: int
-    recurrent_activation: int
-    tensors: list  # [(role, float32 array in file layout)]
+    activation: int = 0
+    recurrent_activation: int = 0
+    tensors: list = field(default_factory=list)  # [(role, float32 array in file layout)]
+    params: tuple = ()
+
+
+def _rnn_tensors(layer) -> list:
+    """One direction of a recurrent layer, output-major (docs/format.md)."""
+    out = [(ROLE_KERNEL, layer.kernel.T), (ROLE_RECURRENT, layer.recurrent_kernel.T)]
+    if isinstance(layer, ir.GRU):
+        return [
+            *out,
+            (ROLE_INPUT_BIAS, layer.input_bias),
+            (ROLE_RECURRENT_BIAS, layer.recurrent_bias),
+        ]
+    return [*out, (ROLE_BIAS, layer.bias)]
+
+
+_RNN_OPS = {ir.GRU: OP_GRU, ir.LSTM: OP_LSTM, ir.SimpleRNN: OP_SIMPLE_RNN}
+
+
+def _encode_rnn(layer) -> _Record:
+    bidir = isinstance(layer, ir.Bidirectional)
+    cell = layer.forward if bidir else layer
+    flags = (
+        (FLAG_RETURN_SEQUENCES if cell.return_sequences else 0)
+        | (FLAG_RESET_AFTER if getattr(cell, "reset_after", False) else 0)
+        | (FLAG_USE_BIAS if cell.use_bias else 0)
+        | (FLAG_GO_BACKWARDS if cell.go_backwards and not bidir else 0)
+        | (FLAG_BIDIRECTIONAL if bidir else 0)
+    )
+    tensors = _rnn_tensors(cell) + (_rnn_tensors(layer.backward) if bidir else [])
+    params = (MERGE_MODES[layer.merge_mode],) if bidir else ()
+    return _Record(
+        _RNN_OPS[type(cell)],
+        flags,
+        cell.input_dim,
+        layer.units,
+        ACTIVATIONS[cell.activation],
+        ACTIVATIONS[cell.recurrent_activation] if not isinstance(cell, ir.SimpleRNN) else 0,
+        tensors,
+        params,
+    )
+
+
+#: IR layer type -> record. Every record's MASKED flag is added by _records from layer.masked.
+_ENCODERS = {
+    ir.Embedding: lambda x: _Record(
+        OP_EMBEDDING,
+        FLAG_MASK_ZERO if x.mask_zero else 0,
+        x.table.shape[0],
+        x.output_dim,
+        tensors=[(ROLE_TABLE, x.table)],
+    ),
+    ir.GRU: _encode_rnn,
+    ir.LSTM: _encode_rnn,
+    ir.SimpleRNN: _encode_rnn,
+    ir.Bidirectional: _encode_rnn,
+    ir.Dense: lambda x: _Record(
+        OP_DENSE,
+        FLAG_USE_BIAS,
+        x.kernel.shape[0],
+        x.units,
+        ACTIVATIONS[x.activation],
+        tensors=[(ROLE_KERNEL, x.kernel.T), (ROLE_BIAS, x.bias)],
+    ),
+    ir.Conv1D: lambda x: _Record(
+        OP_CONV1D,
+        FLAG_USE_BIAS,
+        x.input_dim,
+        x.units,
+        ACTIVATIONS[x.activation],
+        tensors=[(ROLE_KERNEL, x.kernel.transpose(2, 0, 1)), (ROLE_BIAS, x.bias)],
+        params=(x.kernel_size, x.strides, x.dilation_rate, PADDINGS[x.padding]),
+    ),
+    ir.GlobalPool: lambda x: _Record(OP_GLOBAL_POOL, 0, x.dim, x.dim, params=(POOLS[x.kind],)),
+    ir.Affine: lambda x: _Record(
+        OP_AFFINE, 0, x.units, x.units, tensors=[(ROLE_SCALE, x.scale), (ROLE_SHIFT, x.shift)]
+    ),
+    ir.LayerNorm: lambda x: _Record(
+        OP_LAYER_NORM,
+        0,
+        x.units,
+        x.units,
+        tensors=[(ROLE_SCALE, x.gamma), (ROLE_SHIFT, x.beta)],
+        params=(_f32_bits(x.epsilon),),
+    ),
+    ir.Activation: lambda x: _Record(OP_ACTIVATION, 0, x.dim, x.dim, ACTIVATIONS[x.activation]),
+    ir.Flatten: lambda x: _Record(OP_FLATTEN, 0, x.dim, x.units, params=(x.steps,)),
+    ir.Masking: lambda x: _Record(OP_MASKING, 0, x.dim, x.dim, params=(_f32_bits(x.mask_value),)),
+}
 
 
 def _records(model: ir.Model) -> list:
     """IR layers -> layer records with their tensors in the file's output-major layout."""
     out = []
     for layer in model.layers:
-        if isinstance(layer, ir.Embedding):
-            out.append(
-                _Record(
-                    OP_EMBEDDING,
-                    0,
-                    layer.table.shape[0],
-                    layer.output_dim,
-                    0,
-                    0,
-                    [(ROLE_TABLE, layer.table)],
-                )
-            )
-        elif isinstance(layer, ir.GRU):
-            flags = (
-                (FLAG_RETURN_SEQUENCES if layer.return_sequences else 0)
-                | (FLAG_RESET_AFTER if layer.reset_after else 0)
-                | (FLAG_USE_BIAS if layer.use_bias else 0)
-            )
-            out.append(
-                _Record(
-                    OP_GRU,
-                    flags,
-                    layer.input_dim,
-                    layer.units,
-                    ACTIVATIONS[layer.activation],
-                    ACTIVATIONS[layer.recurrent_activation],
-                    [
-                        (ROLE_KERNEL, layer.kernel.T),
-                        (ROLE_RECURRENT, layer.recurrent_kernel.T),
-                        (ROLE_INPUT_BIAS, layer.input_bias),
-                        (ROLE_RECURRENT_BIAS, layer.recurrent_bias),
-                    ],
-                )
-            )
-        elif isinstance(layer, ir.Dense):
-            out.append(
-                _Record(
-                    OP_DENSE,
-                    FLAG_USE_BIAS,
-                    layer.kernel.shape[0],
-                    layer.units,
-                    ACTIVATIONS[layer.activation],
-                    0,
-                    [(ROLE_KERNEL, layer.kernel.T), (ROLE_BIAS, layer.bias)],
-                )
-            )
-        else:
-            raise TypeError(f"cannot write IR layer {type(layer).__name__}")
+        try:
+            record = _ENCODERS[type(layer)](layer)
+        except KeyError:
+            raise TypeError(f"cannot write IR layer {type(layer).__name__}") from None
+        if getattr(layer, "masked", False):
+            record.flags |= FLAG_MASKED
+        out.append(record)
     return out
 
 
 def write(model: ir.Model, metadata: dict | None = None) -> bytes:
-    """Serialise an IR model to `.egru` bytes (format 1.0, fp32). Deterministic: the same model
-    and metadata always give the same bytes."""
+    """Serialise an IR model to `.egru` bytes (format 1.x, fp32), stamped with the lowest minor
+    version that describes it. Deterministic: the same model and metadata give the same bytes."""
     model.check()
     records = _records(model)
     tensors = [t for r in records for t in r.tensors]
@@ -200,7 +305,7 @@ def write(model: ir.Model, metadata: dict | None = None) -> bytes:
             r.activation,
             r.recurrent_activation,
             0,
-            bytes(40),
+            *(tuple(r.params) + (0,) * (10 - len(r.params))),
         )
         first += len(r.tensors)
 
@@ -208,13 +313,13 @@ def write(model: ir.Model, metadata: dict | None = None) -> bytes:
     body += bytes(data_off - HEADER_SIZE - len(body)) + bytes(data)
     file_size = HEADER_SIZE + len(body)
     if file_size >= 2**32:
-        raise ValueError(f"model too large for format 1.0 ({file_size} bytes >= 4 GiB)")
+        raise ValueError(f"model too large for the .egru format ({file_size} bytes >= 4 GiB)")
     payload_crc = zlib.crc32(body)
     kind = INPUT_TOKENS if model.input.kind == ir.TOKENS else INPUT_FEATURES
     fields = [
         MAGIC,
         VERSION_MAJOR,
-        VERSION_MINOR,
+        model.version_minor(),
         HEADER_SIZE,
         0,
         ALIGNMENT,
@@ -340,58 +445,44 @@ def read(blob) -> tuple[ir.Model, dict]:
         except (UnicodeDecodeError, ValueError):
             _fail("metadata block is not valid UTF-8 JSON")
     names = meta.get("source", {}).get("layers", []) if isinstance(meta, dict) else []
-    layers = []
+    layers, masked_flags = [], []
     next_tensor = 0
     for k in range(h["layer_count"]):
         off = h["layer_table_offset"] + k * h["layer_record_size"]
-        op, flags, in_dim, out_dim, first, count, act, ract, _r, _p = LAYER.unpack_from(blob, off)
+        op, flags, in_dim, out_dim, first, count, act, ract, _r, *params = LAYER.unpack_from(
+            blob, off
+        )
         if first != next_tensor or first + count > len(tensors):
             _fail(f"layer {k}: tensor range {first}..{first + count} invalid")
         next_tensor += count
-        if flags & ~_ALLOWED_FLAGS.get(op, 0):
-            _fail(f"layer {k}: flags {flags:#x} not valid for op {OP_NAMES.get(op, op)}")
-        ts = tensors[first : first + count]
-        roles = [r for r, _ in ts]
+        if op not in _DECODERS:
+            _fail(f"layer {k}: unknown op {op}")
+        if flags & ~_ALLOWED_FLAGS.get(op, FLAG_MASKED):
+            _fail(f"layer {k}: flags {flags:#x} not valid for op {OP_NAMES[op]}")
         name = names[k] if k < len(names) and isinstance(names[k], str) else f"layer_{k}"
+        rec = _Record(op, flags, in_dim, out_dim, act, ract, tensors[first : first + count], params)
         try:
-            if op == OP_EMBEDDING and roles == [ROLE_TABLE]:
-                layers.append(ir.Embedding(ts[0][1], name=name))
-            elif op == OP_GRU and roles == [
-                ROLE_KERNEL,
-                ROLE_RECURRENT,
-                ROLE_INPUT_BIAS,
-                ROLE_RECURRENT_BIAS,
-            ]:
-                layers.append(
-                    ir.GRU(
-                        ts[0][1].T,
-                        ts[1][1].T,
-                        ts[2][1],
-                        ts[3][1],
-                        reset_after=bool(flags & FLAG_RESET_AFTER),
-                        return_sequences=bool(flags & FLAG_RETURN_SEQUENCES),
-                        use_bias=bool(flags & FLAG_USE_BIAS),
-                        activation=ACTIVATION_NAMES[act],
-                        recurrent_activation=ACTIVATION_NAMES[ract],
-                        name=name,
-                    )
-                )
-            elif op == OP_DENSE and roles == [ROLE_KERNEL, ROLE_BIAS]:
-                layers.append(ir.Dense(ts[0][1].T, ts[1][1], ACTIVATION_NAMES[act], name=name))
-            else:
-                _fail(f"layer {k}: unknown op {op} or wrong tensors {roles}")
-        except (KeyError, ValueError) as exc:
+            layer = _DECODERS[op](rec, name)
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
             if isinstance(exc, FormatError):
                 raise
-            raise FormatError(f"layer {k} ({OP_NAMES.get(op, op)}): {exc}") from None
-        last = layers[-1]
-        widths = (
-            (last.table.shape[0], last.output_dim)
-            if isinstance(last, ir.Embedding)
-            else (last.input_dim if isinstance(last, ir.GRU) else last.kernel.shape[0], last.units)
+            raise FormatError(f"layer {k} ({OP_NAMES[op]}): {exc}") from None
+        # Re-encoding the decoded layer must give back the same record: widths, tensors' roles
+        # and shapes, activations and parameters all agree.
+        again = _ENCODERS[type(layer)](layer)
+        same = (
+            (again.op, again.input_dim, again.output_dim, again.activation)
+            == (op, in_dim, out_dim, act)
+            and again.recurrent_activation == ract
+            and again.flags == flags & ~FLAG_MASKED
+            and tuple(again.params) + (0,) * (10 - len(again.params)) == tuple(params)
+            and [(r, np.shape(a)) for r, a in again.tensors]
+            == [(r, a.shape) for r, a in rec.tensors]
         )
-        if widths != (in_dim, out_dim):
-            _fail(f"layer {k}: record widths {(in_dim, out_dim)} do not match its tensors {widths}")
+        if not same:
+            _fail(f"layer {k} ({OP_NAMES[op]}): record fields do not match its tensors")
+        layers.append(layer)
+        masked_flags.append(bool(flags & FLAG_MASKED))
     if next_tensor != len(tensors):
         _fail("some tensors belong to no layer")
     try:
@@ -405,4 +496,88 @@ def read(blob) -> tuple[ir.Model, dict]:
         raise FormatError(f"inconsistent layer chain: {exc}") from None
     if model.output_dim != h["output_dim"]:
         _fail("header output_dim does not match the last layer")
+    if [layer.masked for layer in model.layers] != masked_flags:
+        _fail("MASKED flags do not follow the model's mask flow")
     return model, meta
+
+
+def _tensor(rec: _Record, i: int, role: int) -> np.ndarray:
+    r, a = rec.tensors[i]
+    if r != role:
+        raise ValueError(f"tensor {i} has role {r}, expected {role}")
+    return a
+
+
+def _decode_rnn(rec: _Record, name: str):
+    cls = {OP_GRU: ir.GRU, OP_LSTM: ir.LSTM, OP_SIMPLE_RNN: ir.SimpleRNN}[rec.op]
+    bidir = bool(rec.flags & FLAG_BIDIRECTIONAL)
+    per_dir = 4 if rec.op == OP_GRU else 3
+    if len(rec.tensors) != per_dir * (2 if bidir else 1):
+        raise ValueError("wrong number of tensors")
+
+    def one(k: int, backwards: bool):
+        t = [
+            _tensor(rec, k * per_dir + j, role)
+            for j, role in enumerate(
+                [ROLE_KERNEL, ROLE_RECURRENT, ROLE_INPUT_BIAS, ROLE_RECURRENT_BIAS]
+                if rec.op == OP_GRU
+                else [ROLE_KERNEL, ROLE_RECURRENT, ROLE_BIAS]
+            )
+        ]
+        common = dict(
+            return_sequences=bool(rec.flags & FLAG_RETURN_SEQUENCES),
+            use_bias=bool(rec.flags & FLAG_USE_BIAS),
+            activation=ACTIVATION_NAMES[rec.activation],
+            go_backwards=backwards,
+            name=f"{name}/{'backward' if k else 'forward'}" if bidir else name,
+        )
+        if rec.op != OP_SIMPLE_RNN:
+            common["recurrent_activation"] = ACTIVATION_NAMES[rec.recurrent_activation]
+        if rec.op == OP_GRU:
+            return ir.GRU(
+                t[0].T, t[1].T, t[2], t[3], reset_after=bool(rec.flags & FLAG_RESET_AFTER), **common
+            )
+        return cls(t[0].T, t[1].T, t[2], **common)
+
+    if not bidir:
+        return one(0, bool(rec.flags & FLAG_GO_BACKWARDS))
+    modes = {v: k for k, v in MERGE_MODES.items()}
+    return ir.Bidirectional(one(0, False), one(1, True), modes[rec.params[0]], name=name)
+
+
+def _decode_affine(rec: _Record, name: str):
+    scale, shift = _tensor(rec, 0, ROLE_SCALE), _tensor(rec, 1, ROLE_SHIFT)
+    if rec.op == OP_AFFINE:
+        return ir.Affine(scale, shift, name=name)
+    return ir.LayerNorm(scale, shift, _bits_f32(rec.params[0]), name=name)
+
+
+#: op -> (record, name) -> IR layer; the inverse of _ENCODERS.
+_DECODERS = {
+    OP_EMBEDDING: lambda r, n: ir.Embedding(
+        _tensor(r, 0, ROLE_TABLE), name=n, mask_zero=bool(r.flags & FLAG_MASK_ZERO)
+    ),
+    OP_GRU: _decode_rnn,
+    OP_LSTM: _decode_rnn,
+    OP_SIMPLE_RNN: _decode_rnn,
+    OP_DENSE: lambda r, n: ir.Dense(
+        _tensor(r, 0, ROLE_KERNEL).T, _tensor(r, 1, ROLE_BIAS), ACTIVATION_NAMES[r.activation], n
+    ),
+    OP_CONV1D: lambda r, n: ir.Conv1D(
+        _tensor(r, 0, ROLE_KERNEL).transpose(1, 2, 0),
+        _tensor(r, 1, ROLE_BIAS),
+        strides=r.params[1],
+        dilation_rate=r.params[2],
+        padding={v: k for k, v in PADDINGS.items()}[r.params[3]],
+        activation=ACTIVATION_NAMES[r.activation],
+        name=n,
+    ),
+    OP_GLOBAL_POOL: lambda r, n: ir.GlobalPool(
+        r.input_dim, {v: k for k, v in POOLS.items()}[r.params[0]], name=n
+    ),
+    OP_AFFINE: _decode_affine,
+    OP_LAYER_NORM: _decode_affine,
+    OP_ACTIVATION: lambda r, n: ir.Activation(r.input_dim, ACTIVATION_NAMES[r.activation], n),
+    OP_FLATTEN: lambda r, n: ir.Flatten(r.params[0], r.input_dim, name=n),
+    OP_MASKING: lambda r, n: ir.Masking(r.input_dim, _bits_f32(r.params[0]), name=n),
+}

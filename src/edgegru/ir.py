@@ -24,10 +24,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Activations a Dense layer may use (Keras names).
-DENSE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
-#: Activations a GRU may use in either slot (Keras names). Issue #3 extends this list.
-GRU_ACTIVATIONS = ("tanh", "sigmoid")
+#: Elementwise activations (Keras names) every layer with an activation may use, in either slot of
+#: a recurrent layer. hard_sigmoid is Keras 3's relu6(x + 3) / 6; leaky_relu has slope 0.2.
+ELEMENTWISE_ACTIVATIONS = (
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "hard_sigmoid",
+    "elu",
+    "softsign",
+    "softplus",
+    "leaky_relu",
+)
+#: Activations a Dense, Activation or Conv1D layer may use.
+DENSE_ACTIVATIONS = (*ELEMENTWISE_ACTIVATIONS, "softmax")
+#: Activations a recurrent layer may use in either slot.
+GRU_ACTIVATIONS = ELEMENTWISE_ACTIVATIONS
+RNN_ACTIVATIONS = ELEMENTWISE_ACTIVATIONS
+#: Bidirectional merge modes.
+MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 TOKENS = "tokens"
 FEATURES = "features"
@@ -65,6 +81,7 @@ class Embedding:
 
     table: np.ndarray
     name: str = "embedding"
+    mask_zero: bool = False  # id 0 masks its step (Keras Embedding(mask_zero=True))
 
     def __post_init__(self):
         self.table = _f32(self.table)
@@ -88,7 +105,10 @@ class GRU:
     reset_after: True  -> hh = act(x W_h + b_h + r * (h U_h + rb_h))  (Keras 3 default, cuDNN style)
                  False -> hh = act(x W_h + b_h + (r * h) U_h)
     return_sequences: output every step (batch, T, H) instead of the last state (batch, H).
+    go_backwards: process the steps last to first (Keras does not flip the output back).
     Update rule (Keras and ONNX): h_t = z * h_{t-1} + (1 - z) * hh. Initial state is zero.
+    With a mask, a masked step leaves the state unchanged and outputs the previous output (zero
+    before the first valid step).
     """
 
     kernel: np.ndarray
@@ -101,6 +121,7 @@ class GRU:
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     name: str = "gru"
+    go_backwards: bool = False  # steps last to first; sequence output stays in that order
 
     def __post_init__(self):
         self.kernel = _f32(self.kernel)
@@ -166,7 +187,363 @@ class Dense:
         return int(self.kernel.shape[1])
 
 
-Layer = Embedding | GRU | Dense
+def _check_act(layer, slot: str, allowed) -> None:
+    act = getattr(layer, slot)
+    if act not in allowed:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: {slot}={act!r} is not supported; "
+            f"supported: {', '.join(allowed)}"
+        )
+
+
+@dataclass
+class LSTM:
+    """A Keras LSTM layer (one direction).
+
+    kernel: (I, 4H), recurrent_kernel: (H, 4H), bias: (4H,) (zeros when use_bias is False);
+    gate blocks in Keras' order i (input), f (forget), c (cell candidate), o (output).
+    With f = recurrent_activation, g = activation:
+        a = x @ kernel + h @ recurrent_kernel + bias;  i, fg, o = f(a_i), f(a_f), f(a_o)
+        c = fg * c + i * g(a_c);  h = o * g(c).   State (h, c) starts at zero; output is h.
+    """
+
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    return_sequences: bool = False
+    use_bias: bool = True
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    name: str = "lstm"
+    go_backwards: bool = False
+
+    GATES = 4
+
+    def __post_init__(self):
+        _init_rnn(self)
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.kernel.shape[0])
+
+
+@dataclass
+class SimpleRNN:
+    """A Keras SimpleRNN layer: h = activation(x @ kernel + h @ recurrent_kernel + bias).
+
+    kernel: (I, H), recurrent_kernel: (H, H), bias: (H,). recurrent_activation is unused (kept
+    for a uniform recurrent interface).
+    """
+
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    return_sequences: bool = False
+    use_bias: bool = True
+    activation: str = "tanh"
+    name: str = "simple_rnn"
+    go_backwards: bool = False
+    recurrent_activation: str = "sigmoid"
+
+    GATES = 1
+
+    def __post_init__(self):
+        _init_rnn(self)
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.kernel.shape[0])
+
+
+def _init_rnn(layer) -> None:
+    """Shared checks of LSTM and SimpleRNN (kernel (I, G*H), recurrent (H, G*H), bias (G*H,))."""
+    layer.kernel = _f32(layer.kernel)
+    layer.recurrent_kernel = _f32(layer.recurrent_kernel)
+    layer.bias = _f32(layer.bias)
+    g, h, i = layer.GATES, layer.units, layer.kernel.shape[0]
+    for what, got, want in (
+        ("kernel", layer.kernel.shape, (i, g * h)),
+        ("recurrent_kernel", layer.recurrent_kernel.shape, (h, g * h)),
+        ("bias", layer.bias.shape, (g * h,)),
+    ):
+        if tuple(got) != want:
+            raise ValueError(
+                f"{type(layer).__name__} {layer.name!r}: {what} has shape {got}, expected {want}"
+            )
+    _check_act(layer, "activation", RNN_ACTIVATIONS)
+    _check_act(layer, "recurrent_activation", RNN_ACTIVATIONS)
+
+
+RECURRENT = (GRU, LSTM, SimpleRNN)
+
+
+@dataclass
+class Bidirectional:
+    """Keras Bidirectional(layer): a forward and a backward recurrent layer of the same kind and
+    config, run over the sequence in both directions; the backward outputs are aligned back to
+    input time, then merged: concat [forward | backward], sum, ave or mul. With a mask, masked
+    sequence outputs are zero (Keras sets zero_output_for_mask inside Bidirectional)."""
+
+    forward: GRU | LSTM | SimpleRNN
+    backward: GRU | LSTM | SimpleRNN
+    merge_mode: str = "concat"
+    name: str = "bidirectional"
+
+    def __post_init__(self):
+        f, b = self.forward, self.backward
+        if type(f) is not type(b) or not isinstance(f, RECURRENT):
+            raise ValueError(f"Bidirectional {self.name!r}: needs two recurrent layers of one kind")
+        if self.merge_mode not in MERGE_MODES:
+            raise ValueError(
+                f"Bidirectional {self.name!r}: merge_mode={self.merge_mode!r} is not supported; "
+                f"supported: {', '.join(MERGE_MODES)}"
+            )
+        for attr in (
+            "units",
+            "input_dim",
+            "return_sequences",
+            "activation",
+            "recurrent_activation",
+            "use_bias",
+            "reset_after",
+        ):
+            if getattr(f, attr, None) != getattr(b, attr, None):
+                raise ValueError(
+                    f"Bidirectional {self.name!r}: the backward layer's {attr} "
+                    f"({getattr(b, attr, None)!r}) differs from the forward layer's "
+                    f"({getattr(f, attr, None)!r}); both directions must share one config"
+                )
+        if f.go_backwards or not b.go_backwards:
+            raise ValueError(
+                f"Bidirectional {self.name!r}: expected go_backwards False (forward) and True "
+                "(backward)"
+            )
+
+    @property
+    def units(self) -> int:
+        return 2 * self.forward.units if self.merge_mode == "concat" else self.forward.units
+
+    @property
+    def input_dim(self) -> int:
+        return self.forward.input_dim
+
+    @property
+    def return_sequences(self) -> bool:
+        return self.forward.return_sequences
+
+
+@dataclass
+class Conv1D:
+    """Keras Conv1D, channels last. kernel: (kernel_size, in, out) (Keras layout); bias: (out,).
+    padding: "valid", "same" (TensorFlow's split: the extra step on the right) or "causal"
+    (dilation * (kernel_size - 1) steps on the left)."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    strides: int = 1
+    dilation_rate: int = 1
+    padding: str = "valid"
+    activation: str = "linear"
+    name: str = "conv1d"
+
+    def __post_init__(self):
+        self.kernel = _f32(self.kernel)
+        self.bias = _f32(self.bias)
+        if self.kernel.ndim != 3 or self.bias.shape != (self.kernel.shape[2],):
+            raise ValueError(
+                f"Conv1D {self.name!r}: kernel {self.kernel.shape} / bias "
+                f"{self.bias.shape} do not match (expected (k, in, out), (out,))"
+            )
+        if self.padding not in ("valid", "same", "causal"):
+            raise ValueError(
+                f"Conv1D {self.name!r}: padding={self.padding!r} is not supported; "
+                "supported: valid, same, causal"
+            )
+        if self.strides < 1 or self.dilation_rate < 1:
+            raise ValueError(f"Conv1D {self.name!r}: strides and dilation_rate must be >= 1")
+        _check_act(self, "activation", DENSE_ACTIVATIONS[:-1])
+
+    @property
+    def units(self) -> int:
+        return int(self.kernel.shape[2])
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.kernel.shape[1])
+
+    @property
+    def kernel_size(self) -> int:
+        return int(self.kernel.shape[0])
+
+    def out_steps(self, steps: int) -> int:
+        """Output steps for `steps` input steps (0: too short for 'valid')."""
+        eff = self.dilation_rate * (self.kernel_size - 1) + 1
+        if self.padding == "valid":
+            return 0 if steps < eff else (steps - eff) // self.strides + 1
+        return -(-steps // self.strides)
+
+
+@dataclass
+class GlobalPool:
+    """GlobalAveragePooling1D (kind "average": a masked mean with a mask) or GlobalMaxPooling1D
+    (kind "max"). (batch, T, C) -> (batch, C)."""
+
+    dim: int
+    kind: str = "average"
+    name: str = "global_pooling"
+
+    def __post_init__(self):
+        if self.kind not in ("average", "max"):
+            raise ValueError(f"GlobalPool {self.name!r}: kind must be 'average' or 'max'")
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+
+@dataclass
+class Affine:
+    """y = x * scale + shift per feature: BatchNormalization (inference) and Normalization,
+    folded at conversion. scale, shift: (C,)."""
+
+    scale: np.ndarray
+    shift: np.ndarray
+    name: str = "affine"
+
+    def __post_init__(self):
+        self.scale = _f32(self.scale)
+        self.shift = _f32(self.shift)
+        if self.scale.ndim != 1 or self.scale.shape != self.shift.shape:
+            raise ValueError(f"Affine {self.name!r}: scale and shift must be matching vectors")
+
+    @property
+    def units(self) -> int:
+        return int(self.scale.shape[0])
+
+
+@dataclass
+class LayerNorm:
+    """LayerNormalization over the last axis: (x - mean) / sqrt(var + epsilon) * gamma + beta,
+    with the biased variance. gamma, beta: (C,) (ones / zeros when scale / center is off)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+    epsilon: float = 1e-3
+    name: str = "layer_normalization"
+
+    def __post_init__(self):
+        self.gamma = _f32(self.gamma)
+        self.beta = _f32(self.beta)
+        if self.gamma.ndim != 1 or self.gamma.shape != self.beta.shape:
+            raise ValueError(f"LayerNorm {self.name!r}: gamma and beta must be matching vectors")
+
+    @property
+    def units(self) -> int:
+        return int(self.gamma.shape[0])
+
+
+@dataclass
+class Activation:
+    """An activation applied to every step (softmax over the last axis)."""
+
+    dim: int
+    activation: str = "linear"
+    name: str = "activation"
+
+    def __post_init__(self):
+        _check_act(self, "activation", DENSE_ACTIVATIONS)
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+
+@dataclass
+class Flatten:
+    """Flatten of a (batch, T, C) sequence with a fixed T: (batch, T * C), row-major."""
+
+    steps: int
+    dim: int
+    name: str = "flatten"
+
+    @property
+    def units(self) -> int:
+        return int(self.steps * self.dim)
+
+
+@dataclass
+class Masking:
+    """Keras Masking(mask_value): a step whose features all equal mask_value is masked (and
+    zeroed); later mask-aware layers skip it."""
+
+    dim: int
+    mask_value: float = 0.0
+    name: str = "masking"
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+
+Layer = (
+    Embedding
+    | GRU
+    | Dense
+    | LSTM
+    | SimpleRNN
+    | Bidirectional
+    | Conv1D
+    | GlobalPool
+    | Affine
+    | LayerNorm
+    | Activation
+    | Flatten
+    | Masking
+)
+
+#: How each layer type treats an incoming mask (Keras 3; docs/keras-semantics.md):
+#: "pass" keeps it for the next layer, "consume" uses it (recurrent layers pass it on only with
+#: return_sequences), "drop" ends it. Embedding(mask_zero) and Masking create one.
+MASK_RULES = {
+    Dense: "pass",
+    Activation: "pass",
+    Affine: "pass",
+    LayerNorm: "pass",
+    GRU: "consume",
+    LSTM: "consume",
+    SimpleRNN: "consume",
+    Bidirectional: "consume",
+    GlobalPool: "consume",
+    Conv1D: "drop",
+    Flatten: "drop",
+    Masking: "create",
+    Embedding: "create",
+}
+
+
+def input_width(layer) -> int | None:
+    """Width of one input step a layer needs (None: any, e.g. an Embedding's ids)."""
+    if isinstance(layer, Embedding):
+        return None
+    if isinstance(layer, (GRU, LSTM, SimpleRNN, Bidirectional, Conv1D)):
+        return layer.input_dim
+    if isinstance(layer, Dense):
+        return int(layer.kernel.shape[0])
+    if isinstance(layer, Flatten):
+        return int(layer.dim)
+    return layer.units  # Affine, LayerNorm, Activation, GlobalPool, Masking keep the width
+
+
+def output_width(layer) -> int:
+    return layer.output_dim if isinstance(layer, Embedding) else layer.units
 
 
 @dataclass
@@ -186,14 +563,19 @@ class Model:
         self.check()
 
     def check(self) -> None:
-        """Check that the chain is well formed: each layer's input width matches the previous
-        output, an Embedding comes first and only for token input, a GRU sees a sequence."""
+        """Check that the chain is well formed (each layer's input width matches the previous
+        output, an Embedding comes first and only for token input, sequence layers see a
+        sequence) and work out where a mask flows: each layer's `masked` attribute is set to
+        whether a mask arrives at it (MASK_RULES)."""
         if not self.layers:
             raise ValueError("model has no layers")
         width = self.input.dim
         is_sequence = True
+        mask = False
         for k, layer in enumerate(self.layers):
-            where = f"layer {k} ({type(layer).__name__} {layer.name!r})"
+            where = f"layer {k} ({type(layer).__name__} {getattr(layer, 'name', '?')!r})"
+            if type(layer) not in MASK_RULES:
+                raise TypeError(f"{where}: not an IR layer")
             if isinstance(layer, Embedding):
                 if k != 0 or self.input.kind != TOKENS:
                     raise ValueError(
@@ -203,44 +585,75 @@ class Model:
                     raise ValueError(
                         f"{where}: vocabulary {layer.table.shape[0]} != input dim {self.input.dim}"
                     )
-                width = layer.output_dim
-                continue
-            if k == 0 and self.input.kind == TOKENS:
+            elif k == 0 and self.input.kind == TOKENS:
                 raise ValueError(f"{where}: a token model must start with an Embedding")
-            if isinstance(layer, GRU):
-                if not is_sequence:
-                    raise ValueError(
-                        f"{where}: a GRU needs a sequence input, but the previous "
-                        "layer returns one vector (set return_sequences=True on it)"
-                    )
-                if layer.input_dim != width:
-                    raise ValueError(f"{where}: input width {layer.input_dim} != previous {width}")
-                width = layer.units
+            needs_sequence = isinstance(
+                layer, (*RECURRENT, Bidirectional, Conv1D, GlobalPool, Flatten, Masking)
+            )
+            if needs_sequence and not is_sequence:
+                raise ValueError(
+                    f"{where}: needs a sequence input, but the previous layer returns one vector "
+                    "(set return_sequences=True on it)"
+                )
+            want = input_width(layer)
+            if want is not None and want != width:
+                raise ValueError(f"{where}: input width {want} != previous {width}")
+            layer.masked = mask and not isinstance(layer, (Embedding, Masking))
+            rule = MASK_RULES[type(layer)]
+            if rule == "create":
+                mask = isinstance(layer, Masking) or layer.mask_zero
+            elif rule == "drop":
+                mask = False
+            if isinstance(layer, (*RECURRENT, Bidirectional)):
                 is_sequence = layer.return_sequences
-            elif isinstance(layer, Dense):
-                if layer.kernel.shape[0] != width:
-                    raise ValueError(
-                        f"{where}: input width {layer.kernel.shape[0]} != previous {width}"
-                    )
-                width = layer.units
-            else:
-                raise TypeError(f"{where}: not an IR layer")
+            elif isinstance(layer, (GlobalPool, Flatten)):
+                is_sequence = False
+            if rule == "consume" and not is_sequence:
+                mask = False
+            width = output_width(layer)
 
     @property
     def output_dim(self) -> int:
-        last = self.layers[-1]
-        return last.output_dim if isinstance(last, Embedding) else last.units
+        return output_width(self.layers[-1])
 
     @property
     def output_is_sequence(self) -> bool:
         seq = True
         for layer in self.layers:
-            if isinstance(layer, GRU):
+            if isinstance(layer, (*RECURRENT, Bidirectional)):
                 seq = layer.return_sequences
+            elif isinstance(layer, (GlobalPool, Flatten)):
+                seq = False
         return seq
+
+    def output_steps(self, seq_len: int) -> int:
+        """Steps of the output sequence for seq_len input steps (Conv1D may change them)."""
+        steps = seq_len
+        for layer in self.layers:
+            if isinstance(layer, Conv1D):
+                steps = layer.out_steps(steps)
+        return steps
 
     def output_shape(self, batch: int, seq_len: int) -> tuple:
         """Shape of `predict`'s result for a (batch, seq_len[, dim]) input (as Keras returns)."""
         if self.output_is_sequence:
-            return (batch, seq_len, self.output_dim)
+            return (batch, self.output_steps(seq_len), self.output_dim)
         return (batch, self.output_dim)
+
+    def version_minor(self) -> int:
+        """The lowest .egru minor version that can describe this model (docs/format.md)."""
+        v10_acts = ("linear", "relu", "sigmoid", "tanh", "softmax")
+        for layer in self.layers:
+            if not isinstance(layer, (Embedding, GRU, Dense)) or layer.masked:
+                return 1
+            if isinstance(layer, Embedding) and layer.mask_zero:
+                return 1
+            if isinstance(layer, GRU) and (
+                layer.go_backwards
+                or layer.activation != "tanh"
+                or layer.recurrent_activation != "sigmoid"
+            ):
+                return 1
+            if isinstance(layer, Dense) and layer.activation not in v10_acts:
+                return 1
+        return 0

@@ -1,14 +1,31 @@
-/* egru_activate_f32.c - elementwise activation dispatch (see egru_layers.h). */
+/* egru_activate_f32.c - activation dispatch and float parameters (see egru_layers.h). */
+#include <string.h>
+
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
+
+/* Keras' leaky_relu default negative slope (the string activation "leaky_relu"). */
+#define EGRU_LEAKY_RELU_SLOPE 0.2f
 
 void egru_activate_f32(egru_act_t act, float *v, uint32_t n)
 {
     switch (act) {
+    case EGRU_ACT_LINEAR: break;
     case EGRU_ACT_RELU: egru_relu_f32(v, n); break;
     case EGRU_ACT_SIGMOID: egru_sigmoid_f32(v, n); break;
     case EGRU_ACT_TANH: egru_tanh_f32(v, n); break;
     case EGRU_ACT_SOFTMAX: egru_softmax_f32(v, n); break;
-    case EGRU_ACT_LINEAR: break;
+    case EGRU_ACT_HARD_SIGMOID: egru_hard_sigmoid_f32(v, n); break;
+    case EGRU_ACT_ELU: egru_elu_f32(v, n); break;
+    case EGRU_ACT_SOFTSIGN: egru_softsign_f32(v, n); break;
+    case EGRU_ACT_SOFTPLUS: egru_softplus_f32(v, n); break;
+    case EGRU_ACT_LEAKY_RELU: egru_leaky_relu_f32(v, n, EGRU_LEAKY_RELU_SLOPE); break;
     }
+}
+
+float egru_param_f32(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
