@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from ir_models import CASES, build, inputs
+from ir_models import CASES, MORE_CASES, build, build_more, inputs, masked_inputs
 
 import edgegru
 from edgegru import format as fmt
@@ -41,6 +41,30 @@ def test_matches_reference(loaded, case_name, batch, steps):
     assert got.shape == model.output_shape(batch, steps) == want.shape
     err = float(np.max(np.abs(got - want)))
     assert err <= FP32_TOLERANCE, f"{case_name}: max abs error {err:.3g}"
+
+
+def _steps_for(name: str) -> tuple:
+    if name == "activation_flatten":
+        return (6,)  # Flatten fixes T
+    return (1, 7, 12) if not name.startswith("conv_valid") else (3, 7, 12)
+
+
+@pytest.mark.parametrize("case_name", list(MORE_CASES))
+def test_more_layers_match_reference(case_name):
+    """Issue #3 layers and options, with padded inputs (post, pre, middle, none, all) for the
+    masked cases: the C runtime equals the float64 reference within FP32_TOLERANCE (NaN where
+    the reference has NaN: a masked average over no valid step is 0 / 0, as in Keras)."""
+    model = build_more(case_name)
+    em = edgegru.load(fmt.write(model))
+    back, _ = fmt.read(fmt.write(model))
+    for steps in _steps_for(case_name):
+        make = masked_inputs if case_name.startswith("mask") else inputs
+        x = make(model, 5, steps, seed=steps)
+        want = reference.forward(model, x)
+        got = em.predict(x)
+        assert got.shape == want.shape == model.output_shape(5, steps)
+        np.testing.assert_allclose(got, want, rtol=0, atol=FP32_TOLERANCE, equal_nan=True)
+        np.testing.assert_array_equal(reference.forward(back, x), want)  # file round trip
 
 
 def test_seed_model_size(loaded):

@@ -105,8 +105,9 @@ cdef class Runtime:
         cdef int status = egru_output_count(&self.model, batch, seq_len, &count)
         if status != EGRU_OK:
             _raise(status, "output size")
-        if self.model.output_is_sequence:
-            out = np.empty((batch, seq_len, self.model.output_dim), dtype=np.float32)
+        if self.model.output_is_sequence:  # Conv1D may change the number of steps
+            steps = count // (<size_t>batch * self.model.output_dim)
+            out = np.empty((batch, steps, self.model.output_dim), dtype=np.float32)
         else:
             out = np.empty((batch, self.model.output_dim), dtype=np.float32)
         arena = np.empty(arena_bytes, dtype=np.uint8)

@@ -442,6 +442,7 @@ class LayerNorm:
     def __post_init__(self):
         self.gamma = _f32(self.gamma)
         self.beta = _f32(self.beta)
+        self.epsilon = float(np.float32(self.epsilon))  # stored as float32 in the file
         if self.gamma.ndim != 1 or self.gamma.shape != self.beta.shape:
             raise ValueError(f"LayerNorm {self.name!r}: gamma and beta must be matching vectors")
 
@@ -488,6 +489,9 @@ class Masking:
     mask_value: float = 0.0
     name: str = "masking"
 
+    def __post_init__(self):
+        self.mask_value = float(np.float32(self.mask_value))  # compared in float32
+
     @property
     def units(self) -> int:
         return int(self.dim)
@@ -509,9 +513,10 @@ Layer = (
     | Masking
 )
 
-#: How each layer type treats an incoming mask (Keras 3; docs/keras-semantics.md):
+#: How each layer type treats an incoming mask (Keras 3; docs/keras-semantics.md section 5):
 #: "pass" keeps it for the next layer, "consume" uses it (recurrent layers pass it on only with
-#: return_sequences), "drop" ends it. Embedding(mask_zero) and Masking create one.
+#: return_sequences), "drop" ends it (Keras warns and destroys it; GlobalPool "max" drops it too).
+#: Embedding(mask_zero) and Masking create one (Masking replaces any incoming mask).
 MASK_RULES = {
     Dense: "pass",
     Activation: "pass",
@@ -598,8 +603,10 @@ class Model:
             want = input_width(layer)
             if want is not None and want != width:
                 raise ValueError(f"{where}: input width {want} != previous {width}")
-            layer.masked = mask and not isinstance(layer, (Embedding, Masking))
             rule = MASK_RULES[type(layer)]
+            if isinstance(layer, GlobalPool) and layer.kind == "max":
+                rule = "drop"  # Keras' GlobalMaxPooling1D ignores the mask (max over all steps)
+            layer.masked = mask and rule in ("pass", "consume")
             if rule == "create":
                 mask = isinstance(layer, Masking) or layer.mask_zero
             elif rule == "drop":

@@ -1,7 +1,10 @@
 """A float64 numpy model of the IR, written from the equations (not from any runtime).
 
 It is the independent oracle the tests compare the C runtime, onnxruntime and Keras against,
-and it is deliberately plain: one loop over time, no tricks.
+and it is deliberately plain: one loop over time, no tricks. Masks follow Keras 3
+(docs/keras-semantics.md): a masked step leaves a recurrent state unchanged; a unidirectional
+sequence output repeats the previous output there (zero before the first valid step); inside a
+Bidirectional layer it is zero.
 """
 
 from __future__ import annotations
@@ -15,59 +18,140 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-_ACT = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-}
-
-
 def _softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def gru(layer: ir.GRU, x: np.ndarray) -> np.ndarray:
-    """x: (batch, T, I) float64 -> (batch, T, H) if return_sequences else (batch, H)."""
-    h_units = layer.units
-    w = layer.kernel.astype(np.float64)
-    u = layer.recurrent_kernel.astype(np.float64)
-    bi = layer.input_bias.astype(np.float64)
-    br = layer.recurrent_bias.astype(np.float64)
-    f = _ACT[layer.recurrent_activation]
-    g = _ACT[layer.activation]
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "hard_sigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "softmax": _softmax,
+}
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _gru_step(layer: ir.GRU, x, h):
+    f, g = ACTIVATIONS[layer.recurrent_activation], ACTIVATIONS[layer.activation]
+    xz, xr, xh = np.split(x @ _f64(layer.kernel) + _f64(layer.input_bias), 3, axis=-1)
+    uz, ur, uh = np.split(_f64(layer.recurrent_kernel), 3, axis=1)
+    brz, brr, brh = np.split(_f64(layer.recurrent_bias), 3)
+    z = f(xz + h @ uz + brz)
+    r = f(xr + h @ ur + brr)
+    if layer.reset_after:
+        hh = g(xh + r * (h @ uh + brh))
+    else:
+        hh = g(xh + (r * h) @ uh + brh)
+    return z * h + (1.0 - z) * hh
+
+
+def _lstm_step(layer: ir.LSTM, x, state):
+    h, c = state
+    f, g = ACTIVATIONS[layer.recurrent_activation], ACTIVATIONS[layer.activation]
+    a = x @ _f64(layer.kernel) + h @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
+    ai, af, ac, ao = np.split(a, 4, axis=-1)
+    c = f(af) * c + f(ai) * g(ac)
+    return f(ao) * g(c), c
+
+
+def _rnn_step(layer: ir.SimpleRNN, x, h):
+    a = x @ _f64(layer.kernel) + h @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
+    return ACTIVATIONS[layer.activation](a)
+
+
+def recurrent(layer, x: np.ndarray, mask=None, *, reverse=None, zero_masked=False,
+              align=False, state=None):
+    """One direction of a GRU, LSTM or SimpleRNN over x: (batch, T, I).
+
+    mask: (batch, T) bools or None. reverse: process last to first (default: go_backwards).
+    align: write reversed outputs at their input time (Bidirectional's backward layer) instead of
+    in processing order (go_backwards). state: the initial state (zeros when None).
+    Returns (outputs (batch, T, H), final state); outputs follow the masking rules above.
+    """
     batch, steps, _ = x.shape
-    h = np.zeros((batch, h_units))
-    outs = []
-    for t in range(steps):
-        xp = x[:, t, :] @ w + bi  # (batch, 3H)
-        xz, xr, xh = np.split(xp, 3, axis=1)
-        uz, ur, uh = np.split(u, 3, axis=1)
-        brz, brr, brh = np.split(br, 3)
-        z = f(xz + h @ uz + brz)
-        r = f(xr + h @ ur + brr)
-        if layer.reset_after:
-            hh = g(xh + r * (h @ uh + brh))
+    h_units = layer.units
+    reverse = layer.go_backwards if reverse is None else reverse
+    lstm = isinstance(layer, ir.LSTM)
+    if state is None:
+        zeros = np.zeros((batch, h_units))
+        state = (zeros, zeros.copy()) if lstm else zeros
+    seen = np.zeros((batch, 1), dtype=bool)
+    outs = np.zeros((batch, steps, h_units))
+    for p in range(steps):
+        t = steps - 1 - p if reverse else p
+        if isinstance(layer, ir.GRU):
+            new = _gru_step(layer, x[:, t], state)
+        elif lstm:
+            new = _lstm_step(layer, x[:, t], state)
         else:
-            hh = g(xh + (r * h) @ uh + brh)
-        h = z * h + (1.0 - z) * hh
-        outs.append(h)
-    if layer.return_sequences:
-        return np.stack(outs, axis=1) if outs else np.zeros((batch, 0, h_units))
-    return h
+            new = _rnn_step(layer, x[:, t], state)
+        valid = np.ones((batch, 1), dtype=bool) if mask is None else mask[:, t : t + 1]
+        if lstm:
+            state = (np.where(valid, new[0], state[0]), np.where(valid, new[1], state[1]))
+        else:
+            state = np.where(valid, new, state)
+        seen |= valid
+        h = state[0] if lstm else state
+        keep = valid if zero_masked else seen
+        outs[:, t if align else p] = np.where(keep, h, 0.0)
+    return outs, state
 
 
-def dense(layer: ir.Dense, x: np.ndarray) -> np.ndarray:
-    y = x @ layer.kernel.astype(np.float64) + layer.bias.astype(np.float64)
-    if layer.activation == "softmax":
-        return _softmax(y)
-    return _ACT[layer.activation](y)
+def _run_recurrent(layer, x, mask):
+    if not isinstance(layer, ir.Bidirectional):
+        outs, state = recurrent(layer, x, mask)
+        h = state[0] if isinstance(layer, ir.LSTM) else state
+        return outs if layer.return_sequences else h
+    fwd, fs = recurrent(layer.forward, x, mask, reverse=False, zero_masked=True, align=True)
+    bwd, bs = recurrent(layer.backward, x, mask, reverse=True, zero_masked=True, align=True)
+    if not layer.return_sequences:
+        fwd = fs[0] if isinstance(layer.forward, ir.LSTM) else fs
+        bwd = bs[0] if isinstance(layer.forward, ir.LSTM) else bs
+    merge = {
+        "concat": lambda a, b: np.concatenate([a, b], axis=-1),
+        "sum": lambda a, b: a + b,
+        "ave": lambda a, b: (a + b) / 2.0,
+        "mul": lambda a, b: a * b,
+    }[layer.merge_mode]
+    return merge(fwd, bwd)
+
+
+def conv1d(layer: ir.Conv1D, x: np.ndarray) -> np.ndarray:
+    """x: (batch, T, in) -> (batch, T_out, out), zero padding as Keras/TensorFlow pad."""
+    k, s, d = layer.kernel_size, layer.strides, layer.dilation_rate
+    steps = x.shape[1]
+    eff = d * (k - 1) + 1
+    out_steps = layer.out_steps(steps)
+    if layer.padding == "causal":
+        left = eff - 1
+    elif layer.padding == "same":
+        left = max((out_steps - 1) * s + eff - steps, 0) // 2
+    else:
+        left = 0
+    w = _f64(layer.kernel)  # (k, in, out)
+    y = np.zeros((x.shape[0], out_steps, w.shape[2])) + _f64(layer.bias)
+    for t in range(out_steps):
+        for j in range(k):
+            src = t * s + j * d - left
+            if 0 <= src < steps:
+                y[:, t] += x[:, src] @ w[j]
+    return ACTIVATIONS[layer.activation](y)
 
 
 def forward(model: ir.Model, x) -> np.ndarray:
     """Run the IR in float64. x: (batch, T) ints or (batch, T, F) floats. Returns float64."""
     x = np.asarray(x)
+    mask = None
     if model.input.kind == ir.TOKENS:
         ids = x.astype(np.int64)
         if ids.min(initial=0) < 0 or ids.max(initial=0) >= model.input.dim:
@@ -76,12 +160,46 @@ def forward(model: ir.Model, x) -> np.ndarray:
     else:
         y = x.astype(np.float64)
     for layer in model.layers:
+        layer_mask = mask if getattr(layer, "masked", False) else None
         if isinstance(layer, ir.Embedding):
-            y = layer.table.astype(np.float64)[ids]
-        elif isinstance(layer, ir.GRU):
-            y = gru(layer, y)
+            y = _f64(layer.table)[ids]
+            mask = ids != 0 if layer.mask_zero else None
+        elif isinstance(layer, ir.Masking):
+            mask = np.any(y != np.float32(layer.mask_value), axis=-1)
+            y = np.where(mask[..., None], y, 0.0)
+        elif isinstance(layer, (*ir.RECURRENT, ir.Bidirectional)):
+            y = _run_recurrent(layer, y, layer_mask)
+            if not layer.return_sequences:
+                mask = None
         elif isinstance(layer, ir.Dense):
-            y = dense(layer, y)
+            y = ACTIVATIONS[layer.activation](y @ _f64(layer.kernel) + _f64(layer.bias))
+        elif isinstance(layer, ir.Conv1D):
+            y, mask = conv1d(layer, y), None
+        elif isinstance(layer, ir.GlobalPool):
+            if layer.kind == "average":
+                if layer_mask is None:
+                    y = y.mean(axis=1)
+                else:
+                    m = layer_mask[..., None].astype(np.float64)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        y = (y * m).sum(axis=1) / m.sum(axis=1)
+            elif layer_mask is None:
+                y = y.max(axis=1)
+            else:
+                y = np.where(layer_mask[..., None], y, -np.inf).max(axis=1)
+            mask = None
+        elif isinstance(layer, ir.Affine):
+            y = y * _f64(layer.scale) + _f64(layer.shift)
+        elif isinstance(layer, ir.LayerNorm):
+            mean = y.mean(axis=-1, keepdims=True)
+            var = ((y - mean) ** 2).mean(axis=-1, keepdims=True)
+            y = (y - mean) / np.sqrt(var + layer.epsilon) * _f64(layer.gamma) + _f64(layer.beta)
+        elif isinstance(layer, ir.Activation):
+            y = ACTIVATIONS[layer.activation](y)
+        elif isinstance(layer, ir.Flatten):
+            if y.shape[1] != layer.steps:
+                raise ValueError(f"Flatten expects {layer.steps} steps, got {y.shape[1]}")
+            y, mask = y.reshape(y.shape[0], -1), None
         else:  # pragma: no cover - ir.Model.check rejects this first
             raise TypeError(type(layer).__name__)
     return y
