@@ -69,8 +69,9 @@ def _rnn_step(layer: ir.SimpleRNN, x, h):
     return ACTIVATIONS[layer.activation](a)
 
 
-def recurrent(layer, x: np.ndarray, mask=None, *, reverse=None, zero_masked=False,
-              align=False, state=None):
+def recurrent(
+    layer, x: np.ndarray, mask=None, *, reverse=None, zero_masked=False, align=False, state=None
+):
     """One direction of a GRU, LSTM or SimpleRNN over x: (batch, T, I).
 
     mask: (batch, T) bools or None. reverse: process last to first (default: go_backwards).
