@@ -255,8 +255,14 @@ def _progress_callback(keras, tqdm, epochs: int, steps_per_epoch: int):
 
     class TqdmProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
+            # On a terminal the bar redraws in place; in a log file (CI) every redraw is a new
+            # chunk of text, so redraw rarely there.
             self.bar = tqdm(
-                total=epochs * steps_per_epoch, unit="batch", desc="training", dynamic_ncols=True
+                total=epochs * steps_per_epoch,
+                unit="batch",
+                desc="training",
+                dynamic_ncols=True,
+                mininterval=0.2 if sys.stderr.isatty() else 10.0,
             )
 
         def on_epoch_begin(self, epoch, logs=None):
