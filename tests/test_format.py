@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ir_models import CASES, build, inputs
+from ir_models import CASES, build, build_more, inputs
 
 import edgegru
 from edgegru import _runtime, reference
@@ -264,10 +264,36 @@ def test_structural_errors_are_named(offset, fmt_, value, message):
         fmt.read(blob)
 
 
-def test_random_structural_corruption_never_crashes():
+#: 1.1 models for the corruption tests: every new op, flag and parameter kind appears.
+FUZZ_MODELS = [
+    "mask_zero_bidir_last_sum",
+    "conv_same_strided",
+    "affine_layernorm",
+    "activation_flatten",
+    "masking_features",
+    "lstm_stacked_backwards",
+]
+
+
+@pytest.mark.parametrize("case_name", FUZZ_MODELS)
+def test_every_single_byte_corruption_of_a_1_1_model_is_rejected(case_name):
+    blob = fmt.write(build_more(case_name))
+    assert fmt.read_header(blob)["version_minor"] == 1
+    for i in range(len(blob)):
+        bad = bytearray(blob)
+        bad[i] ^= 0x41
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(bytes(bad))
+    for n in range(0, len(blob), 7):
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(blob[:n])
+
+
+@pytest.mark.parametrize("case_name", ["gru", *FUZZ_MODELS])
+def test_random_structural_corruption_never_crashes(case_name):
     """Random bytes in the header and tables with fixed-up CRCs: load either fails with a
     FormatError or gives a model that runs; the process never crashes."""
-    blob = _small_blob()
+    blob = _small_blob() if case_name == "gru" else fmt.write(build_more(case_name))
     rng = np.random.default_rng(1)
     accepted = 0
     for _ in range(3000):
@@ -281,8 +307,11 @@ def test_random_structural_corruption_never_crashes():
         except edgegru.FormatError:
             continue
         accepted += 1
-        x = np.ones((1, 3, m.input_dim), np.float32) if m.input_kind == "features" else None
-        m.predict(x if x is not None else np.zeros((1, 3), np.int64))
+        x = np.ones((1, 6, m.input_dim), np.float32) if m.input_kind == "features" else None
+        try:
+            m.predict(x if x is not None else np.zeros((1, 6), np.int64))
+        except edgegru.EdgeGRUError as exc:  # e.g. a Conv1D or Flatten that no longer fits T
+            assert "batch and sequence length" in str(exc) or "status -12" in str(exc)
     assert accepted < 3000
 
 

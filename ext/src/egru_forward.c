@@ -18,6 +18,7 @@
 #include "egru_internal.h"
 #include "layers/egru_layers.h"
 
+#define PLAN_LIMIT  (1ull << 56) /* floats */
 #define ALIGN_UP(n) (((n) + (EGRU_BLOB_ALIGN - 1)) & ~(uint64_t)(EGRU_BLOB_ALIGN - 1))
 
 /* The floats each arena region needs for one row of seq_len steps, and the output's shape. */
@@ -71,6 +72,11 @@ static egru_status_t make_plan(const egru_model_t *m, uint32_t seq_len, plan_t *
         steps = out_steps;
     }
     p->out_steps = steps;
+    /* Keep every byte count below 2^60 so that the layout arithmetic cannot wrap. */
+    if (p->seq_floats > PLAN_LIMIT || p->state_floats > PLAN_LIMIT ||
+        p->scratch_floats > PLAN_LIMIT) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
     return EGRU_OK;
 }
 
