@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""edgegru against onnxruntime and Keras on the workloads of issue #4, in one process.
+
+    python benchmarks/bench.py            # all workloads, prints a table (docs/benchmarks.md)
+    python benchmarks/bench.py --quick    # fewer repetitions, for a smoke run
+
+W1  T=200 tokens, Embedding(20000,128) -> GRU(128) -> Dense(1, sigmoid), batch 1
+W2  T=100 x 6 features -> GRU(64) -> Dense(4, softmax), batch 1
+W3  T=50 x 8 features -> GRU(16) -> Dense(1), batch 1
+W4  one streaming step, 64 inputs -> GRU(128), state carried, batch 1
+W5  W1 at batch 64 (throughput)
+
+Every runtime gets the same inputs. Timings are interleaved: each round times a block of calls of
+every runtime in turn, and the reported time per call is the median over rounds, so a noisy
+neighbour on a shared machine hits all runtimes alike. onnxruntime runs the exported fused-GRU
+graph with one thread; Keras runs `tf.function(model(x, training=False))`, limited to one thread
+too. Ratios are edgegru / onnxruntime measured in the same run. The floor is the model's MACs
+divided by the single-thread fp32 rate of a large numpy matrix product measured in the same run
+(a practical stand-in for the core's FMA peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+
+def _keras_model(name: str, seed: int = 0):
+    """The workload's Keras model, with fan-in-scaled random weights and random biases."""
+    import keras
+
+    layers = keras.layers
+    if name in ("W1", "W5"):
+        inp = keras.Input((200,), dtype="int32")
+        body = [layers.Embedding(20000, 128), layers.GRU(128), layers.Dense(1, "sigmoid")]
+    elif name == "W2":
+        inp = keras.Input((100, 6))
+        body = [layers.GRU(64), layers.Dense(4, "softmax")]
+    elif name == "W3":
+        inp = keras.Input((50, 8))
+        body = [layers.GRU(16), layers.Dense(1)]
+    else:  # W4: a streaming GRU, one step
+        inp = keras.Input((1, 64))
+        body = [layers.GRU(128, return_sequences=True)]
+    model = keras.Sequential([inp, *body])
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in model.get_weights():
+        fan_in = w.shape[0] if w.ndim == 2 else 1
+        std = 1.0 / np.sqrt(fan_in) if w.ndim == 2 else 0.3
+        weights.append(rng.normal(0, std, w.shape).astype(np.float32))
+    model.set_weights(weights)
+    return model
+
+
+def _inputs(name: str, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if name == "W1":
+        return rng.integers(1, 20000, (1, 200)).astype(np.int64)
+    if name == "W5":
+        return rng.integers(1, 20000, (64, 200)).astype(np.int64)
+    if name == "W2":
+        return rng.standard_normal((1, 100, 6)).astype(np.float32)
+    if name == "W3":
+        return rng.standard_normal((1, 50, 8)).astype(np.float32)
+    return rng.standard_normal((1, 1, 64)).astype(np.float32)
+
+
+def _macs(ir_model, batch: int, steps: int) -> int:
+    from edgegru import ir
+
+    total = 0
+    for layer in ir_model.layers:
+        if isinstance(layer, ir.GRU):
+            total += steps * 3 * layer.units * (layer.input_dim + layer.units)
+        elif isinstance(layer, ir.Dense):
+            total += layer.kernel.size
+    return total * batch
+
+
+def _peak_macs_per_second(seconds: float = 0.5) -> float:
+    """Single-thread fp32 MAC rate of a 512x512 matrix product (numpy's BLAS)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        threadpool_limits = None
+    a = np.ones((512, 512), np.float32)
+    ctx = threadpool_limits(1) if threadpool_limits else _null()
+    with ctx:
+        a @ a
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ a
+            n += 1
+        dt = time.perf_counter() - t0
+    return n * 512**3 / dt
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _time(calls: dict, rounds: int, block: int) -> dict:
+    """Median seconds per call for each named callable, interleaved round by round."""
+    for fn in calls.values():  # warm up
+        for _ in range(3):
+            fn()
+    samples = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = calls[name]
+            t0 = time.perf_counter()
+            for _ in range(block):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / block)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    args = p.parse_args(argv)
+
+    import keras
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    import edgegru
+    from edgegru.convert import to_ir
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+
+    peak = _peak_macs_per_second()
+    rounds, block = (5, 5) if args.quick else (31, 20)
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="edgegru-bench-"))
+    for name in args.workloads.split(","):
+        km = _keras_model(name)
+        x = _inputs(name)
+        egru_path, onnx_path = tmp / f"{name}.egru", tmp / f"{name}.onnx"
+        m_ir = to_ir(km)
+        edgegru.convert(m_ir, egru_path, onnx_path=onnx_path)
+        em = edgegru.load(egru_path)
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: x}
+        spec = tf.TensorSpec(x.shape, tf.int32 if x.dtype.kind == "i" else tf.float32)
+        kcall = tf.function(lambda t, km=km: km(t, training=False), input_signature=[spec])
+        xt = tf.constant(x.astype(np.int32) if x.dtype.kind == "i" else x)
+        if name == "W4":
+            stream = em.stream(batch=1) if hasattr(em, "stream") else None
+            if stream is None:
+                print("W4 needs Model.stream(); skipped in this build", file=sys.stderr)
+                continue
+            step = x[:, 0, :]
+            ecall = lambda s=stream, v=step: s.step(v)  # noqa: E731
+        else:
+            ecall = lambda em=em, x=x: em.predict(x)  # noqa: E731
+        # Same numbers first: a benchmark of a wrong answer is worthless.
+        if name != "W4":
+            err = float(np.max(np.abs(em.predict(x) - sess.run(None, feed)[0])))
+            assert err <= edgegru.FP32_TOLERANCE, f"{name}: edgegru vs onnxruntime {err}"
+        t = _time(
+            {
+                "edgegru": ecall,
+                "onnxruntime": lambda s=sess, f=feed: s.run(None, f),
+                "keras": lambda c=kcall, v=xt: c(v),
+            },
+            rounds,
+            block if name != "W5" else max(2, block // 10),
+        )
+        steps = 1 if name == "W4" else x.shape[1]
+        floor = _macs(m_ir, x.shape[0], steps) / peak
+        rows.append((name, t, floor))
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}, numpy {np.__version__}, onnxruntime "
+        f"{ort.__version__}, keras {keras.__version__} / tensorflow {tf.__version__}"
+    )
+    print(
+        f"single-thread fp32 peak (numpy 512^3 matmul): {peak / 1e9:.1f} GMAC/s; "
+        f"{rounds} rounds, medians"
+    )
+    print()
+    header = (
+        f"{'':4}{'edgegru us':>12}{'onnxrt us':>12}{'keras us':>12}{'floor us':>10}"
+        f"{'edgegru/ort':>13}{'keras/ort':>11}"
+    )
+    print(header)
+    for name, t, floor in rows:
+        e, o, k = (t[n] * 1e6 for n in ("edgegru", "onnxruntime", "keras"))
+        print(f"{name:4}{e:12.1f}{o:12.1f}{k:12.1f}{floor * 1e6:10.1f}{e / o:13.3f}{k / o:11.3f}")
+    for name, t, _ in rows:
+        if name == "W5":
+            print(
+                f"\nW5 throughput: edgegru {64 / t['edgegru']:.0f} seq/s, onnxruntime "
+                f"{64 / t['onnxruntime']:.0f} seq/s ({t['onnxruntime'] / t['edgegru']:.2f}x)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
