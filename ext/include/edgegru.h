@@ -64,6 +64,18 @@ const char *egru_status_str(egru_status_t status);
 /* CRC-32/ISO-HDLC (zlib's crc32). Start with crc = 0; chain calls to continue a checksum. */
 uint32_t egru_crc32(uint32_t crc, const void *data, size_t size);
 
+struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/egru_kernels.h) */
+
+/* Kernel sets: EGRU_KERNELS_AUTO picks the fastest one this build and this CPU have (checked at
+ * run time); REF forces the scalar reference kernels, the specification the others are tested
+ * against. */
+typedef enum egru_kernels {
+    EGRU_KERNELS_AUTO = 0,
+    EGRU_KERNELS_REF = 1,
+    EGRU_KERNELS_AVX2 = 2, /* x86-64 with AVX2 and FMA */
+    EGRU_KERNELS_NEON = 3  /* aarch64 */
+} egru_kernels_t;
+
 /* A parsed, validated model: a view into the caller's blob. Treat the fields as read-only. */
 typedef struct egru_model {
     const uint8_t *blob;        /* start of the file                              */
@@ -85,6 +97,7 @@ typedef struct egru_model {
     uint32_t max_width;          /* widest step (input or output) of any layer      */
     uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
     uint32_t param_count;        /* number of weights and biases                   */
+    const struct egru_kernel_set *kernels; /* set by egru_model_init / egru_model_use_kernels */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -108,12 +121,13 @@ typedef struct egru_layer {
     egru_act_t recurrent_activation;
     uint32_t params[10]; /* op-specific parameters (egru_format.h)                    */
     uint32_t param_count;
-    uint32_t macs_per_step;    /* multiply-accumulates per input time step                */
-    const float *table;        /* EMBEDDING (vocab, dim)                                    */
-    const float *kernel;       /* DENSE (out, in); CONV1D (out, kernel_size, in)             */
-    const float *bias;         /* DENSE, CONV1D (out)                                        */
-    const float *scale;        /* AFFINE, LAYER_NORM (dim)                                   */
-    const float *shift;        /* AFFINE, LAYER_NORM (dim)                                   */
+    uint32_t macs_per_step; /* multiply-accumulates per input time step                */
+    const float *table;     /* EMBEDDING (vocab, dim)                                    */
+    const float *kernel;    /* DENSE (out, in); CONV1D (out, kernel_size, in)             */
+    const float *bias;      /* DENSE, CONV1D (out)                                        */
+    const float *scale;     /* AFFINE, LAYER_NORM (dim)                                   */
+    const float *shift;     /* AFFINE, LAYER_NORM (dim)                                   */
+    const struct egru_kernel_set *kernels; /* the model's kernel set                       */
     egru_rnn_weights_t rnn[2]; /* GRU, LSTM, SIMPLE_RNN: [forward, backward]; [1] only   */
                                /* with EGRU_FLAG_BIDIRECTIONAL                           */
 } egru_layer_t;
@@ -122,6 +136,17 @@ typedef struct egru_layer {
  * *model and returns EGRU_OK; on failure returns the first problem found and leaves *model
  * zeroed. The blob must start at a multiple of EGRU_BLOB_ALIGN and may be longer than the file. */
 egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size);
+
+/* Choose the kernel set the model runs with (egru_model_init chose EGRU_KERNELS_AUTO).
+ * EGRU_ERR_UNSUPPORTED when this build or this CPU lacks the requested set; the model keeps its
+ * previous set then. Not thread-safe against concurrent forward passes of the same model. */
+egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels);
+
+/* 1 when this build and this CPU have the kernel set, else 0 (AUTO and REF: always 1). */
+int egru_kernels_available(egru_kernels_t kernels);
+
+/* Name of the model's kernel set ("ref", "avx2", "neon"). */
+const char *egru_model_kernels_name(const egru_model_t *model);
 
 /* Decode layer `index` (0-based) of an initialised model. */
 egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer);
@@ -149,6 +174,88 @@ egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids,
 egru_status_t egru_forward_features(const egru_model_t *model, const float *x, uint32_t batch,
                                     uint32_t seq_len, float *out, size_t out_count, void *arena,
                                     size_t arena_bytes);
+
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Streaming: one time step per call, every recurrent layer's state carried between calls
+ * (docs/streaming.md; the Python face is Model.stream()).
+ *
+ *     egru_session_t s;                                  // caller-owned
+ *     size_t bytes;
+ *     egru_session_size(&model, batch, &bytes);          // EGRU_ERR_UNSUPPORTED: cannot stream
+ *     egru_session_init(&s, &model, batch, mem, bytes);  // zero state; mem: `bytes`, any align
+ *     for each step: egru_session_step_tokens(&s, ids_t, out, batch * s.output_dim);
+ *
+ * A step runs the whole layer chain on ONE step of each batch row and allocates nothing. Its
+ * output (batch, output_dim) is what a forward pass over all the steps fed so far gives at its
+ * last step: the last step of a sequence output, or, for a model whose last recurrent layer has
+ * return_sequences = 0, the whole output, its head run on the current state as if the sequence
+ * ended here. A masked step (Embedding mask_zero id 0, or a Masking step whose features all
+ * equal mask_value) leaves the states unchanged and gives the Keras output of a masked step.
+ * Models with a Bidirectional or go_backwards recurrent layer, Conv1D, GlobalPooling or Flatten
+ * need steps not seen yet, or the whole sequence, and cannot stream (EGRU_ERR_UNSUPPORTED).
+ * A session is not thread-safe; one model may serve many sessions and forward passes at once.
+ * Every session function refuses an uninitialised (zeroed) session with EGRU_ERR_NULL_ARG.
+ */
+
+/* A streaming session. Caller-owned; egru_session_init() fills it; treat every field as
+ * read-only. The fields after `steps` point into the caller's session memory. */
+typedef struct egru_session {
+    const egru_model_t *model; /* the model; it and its blob must outlive the session        */
+    uint32_t batch;            /* rows per step                                              */
+    uint32_t output_dim;       /* floats per row of a step's output (out: batch * output_dim) */
+    uint32_t rnn_count;        /* recurrent layers, i.e. state-carrying layers               */
+    size_t state_count;        /* floats of the state (egru_session_get_state)               */
+    uint64_t steps;            /* steps run since init or the last reset                     */
+    egru_layer_t *layers;      /* private: the decoded layers                                */
+    float *state;              /* private: per recurrent layer, per row, a state block       */
+    float *bufs[2];            /* private: (batch, max_width) ping-pong step buffers         */
+    float *scratch;            /* private: recurrent cell scratch                            */
+    uint8_t *mask;             /* private: (batch) mask of the current step                 */
+} egru_session_t;
+
+/* EGRU_OK when the model can stream; else EGRU_ERR_UNSUPPORTED and, when `layer_index` is not
+ * NULL, the index of the first layer that cannot (Bidirectional, go_backwards, Conv1D,
+ * GlobalPooling, Flatten). */
+egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index);
+
+/* Bytes of session memory a session of `batch` rows needs (any alignment). batch >= 1. */
+egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes);
+
+/* Lays the session out in `mem` (at least egru_session_size() bytes, owned by the caller and
+ * kept for the session's life) with every state zero; the layers are decoded once, here, so the
+ * session keeps the kernel set the model has now. On error *session is zeroed. */
+egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model, uint32_t batch,
+                                void *mem, size_t bytes);
+
+/* One step of a token model. ids: (batch) int32, each in [0, input_dim). out: out_count ==
+ * batch * output_dim floats, row-major (batch, output_dim). The input is checked before
+ * anything changes; on error the state and `out` are untouched. */
+egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *ids, float *out,
+                                       size_t out_count);
+
+/* One step of a features model. x: (batch, input_dim) row-major float32, all finite. Otherwise
+ * as egru_session_step_tokens(). */
+egru_status_t egru_session_step_features(egru_session_t *session, const float *x, float *out,
+                                         size_t out_count);
+
+/* Back to the zero state (a fresh stream; Keras' reset_state()). */
+egru_status_t egru_session_reset(egru_session_t *session);
+
+/* Floats of the state: sum over recurrent layers of parts * batch * units, parts = 2 for LSTM
+ * (h, c) and 1 otherwise. Same as session->state_count. */
+egru_status_t egru_session_state_size(const egru_session_t *session, size_t *count);
+
+/* Copies the state out, flat: for each recurrent layer in model order, for each part (h, then c
+ * for LSTM), a row-major (batch, units) block. count must equal egru_session_state_size()
+ * (else EGRU_ERR_OUTPUT_SIZE). */
+egru_status_t egru_session_get_state(const egru_session_t *session, float *state, size_t count);
+
+/* Sets the state from the layout of egru_session_get_state() (count must match, else
+ * EGRU_ERR_BAD_SHAPE; all finite, else EGRU_ERR_NONFINITE; on error nothing changes). The
+ * state acts as Keras' initial_state: until a row's next valid step, a recurrent layer outputs
+ * zero for it on masked steps (Keras' masked output starts from zero, not from the state). */
+egru_status_t egru_session_set_state(egru_session_t *session, const float *state, size_t count);
 
 #ifdef __cplusplus
 }

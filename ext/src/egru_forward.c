@@ -194,7 +194,7 @@ static void activate_steps(const egru_layer_t *layer, const float *in, uint32_t 
     uint32_t t;
     memcpy(out, in, (size_t)steps * n * sizeof(float));
     for (t = 0; t < steps; ++t) {
-        egru_activate_f32(layer->activation, out + (size_t)t * n, n);
+        egru_activate_f32(layer, layer->activation, out + (size_t)t * n, n);
     }
 }
 

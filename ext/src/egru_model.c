@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "egru_internal.h"
+#include "kernels/egru_kernels.h"
 
 #define U32_LIMIT 0xFFFFFFFFull
 
@@ -257,6 +258,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->recurrent_activation = (egru_act_t)ract;
     out->param_count = (uint32_t)params;
     out->macs_per_step = (uint32_t)macs;
+    out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
     return EGRU_OK;
 }
 
@@ -415,6 +417,9 @@ egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob
     if (s == EGRU_OK) {
         s = check_layers(model);
     }
+    if (s == EGRU_OK) {
+        (void)egru_model_use_kernels(model, EGRU_KERNELS_AUTO);
+    }
     if (s == EGRU_OK && !host_is_little_endian()) {
         s = EGRU_ERR_UNSUPPORTED; /* weights are used in place as native little-endian floats */
     }
@@ -433,4 +438,43 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
         return EGRU_ERR_INDEX;
     }
     return decode_layer(model, index, layer);
+}
+
+egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
+{
+    const egru_kernel_set_t *set = NULL;
+    if (!model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    switch (kernels) {
+    case EGRU_KERNELS_AUTO:
+        set = egru_kernels_avx2();
+        set = set ? set : egru_kernels_neon();
+        set = set ? set : egru_kernels_ref();
+        break;
+    case EGRU_KERNELS_REF: set = egru_kernels_ref(); break;
+    case EGRU_KERNELS_AVX2: set = egru_kernels_avx2(); break;
+    case EGRU_KERNELS_NEON: set = egru_kernels_neon(); break;
+    }
+    if (!set) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    model->kernels = set;
+    return EGRU_OK;
+}
+
+int egru_kernels_available(egru_kernels_t kernels)
+{
+    switch (kernels) {
+    case EGRU_KERNELS_AUTO:
+    case EGRU_KERNELS_REF: return 1;
+    case EGRU_KERNELS_AVX2: return egru_kernels_avx2() != NULL;
+    case EGRU_KERNELS_NEON: return egru_kernels_neon() != NULL;
+    }
+    return 0;
+}
+
+const char *egru_model_kernels_name(const egru_model_t *model)
+{
+    return model && model->kernels ? model->kernels->name : "ref";
 }

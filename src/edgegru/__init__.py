@@ -9,6 +9,7 @@
 Running a model needs only numpy; converting needs the `keras` extra, ONNX the `onnx` extra.
 """
 
+from ._runtime import available_kernels
 from ._version import __version__
 from .convert import convert
 from .errors import EdgeGRUError, FormatError, InputError, UnsupportedError
@@ -24,6 +25,7 @@ __all__ = [
     "UnsupportedError",
     "ValidationReport",
     "__version__",
+    "available_kernels",
     "convert",
     "load",
     "validate",

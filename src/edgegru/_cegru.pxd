@@ -1,5 +1,5 @@
 # Declarations of the C runtime's public header (ext/include/edgegru.h); nothing else.
-from libc.stdint cimport int32_t, uint8_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 
 
 cdef extern from "edgegru.h" nogil:
@@ -38,6 +38,15 @@ cdef extern from "edgegru.h" nogil:
         uint32_t param_count
         uint32_t macs_per_step
 
+    ctypedef int egru_kernels_t
+    int EGRU_KERNELS_AUTO
+    int EGRU_KERNELS_REF
+    int EGRU_KERNELS_AVX2
+    int EGRU_KERNELS_NEON
+    egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
+    const char *egru_model_kernels_name(const egru_model_t *model)
+    int egru_kernels_available(egru_kernels_t kernels)
+
     const char *egru_status_str(egru_status_t status)
     uint32_t egru_crc32(uint32_t crc, const void *data, size_t size)
     egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size)
@@ -52,3 +61,28 @@ cdef extern from "edgegru.h" nogil:
     egru_status_t egru_forward_features(const egru_model_t *model, const float *x,
                                         uint32_t batch, uint32_t seq_len, float *out,
                                         size_t out_count, void *arena, size_t arena_bytes)
+
+    # Streaming (egru_session_*). Only the public fields; the private pointers stay opaque.
+    int EGRU_ERR_UNSUPPORTED
+    ctypedef struct egru_session_t:
+        const egru_model_t *model
+        uint32_t batch
+        uint32_t output_dim
+        uint32_t rnn_count
+        size_t state_count
+        uint64_t steps
+
+    egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index)
+    egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes)
+    egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model,
+                                    uint32_t batch, void *mem, size_t bytes)
+    egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *ids,
+                                           float *out, size_t out_count)
+    egru_status_t egru_session_step_features(egru_session_t *session, const float *x,
+                                             float *out, size_t out_count)
+    egru_status_t egru_session_reset(egru_session_t *session)
+    egru_status_t egru_session_state_size(const egru_session_t *session, size_t *count)
+    egru_status_t egru_session_get_state(const egru_session_t *session, float *state,
+                                         size_t count)
+    egru_status_t egru_session_set_state(egru_session_t *session, const float *state,
+                                         size_t count)

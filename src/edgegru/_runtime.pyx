@@ -28,6 +28,16 @@ def crc32(const uint8_t[::1] data, uint32_t crc=0):
     return egru_crc32(crc, &data[0] if data.shape[0] else NULL, data.shape[0])
 
 
+KERNEL_SETS = {"auto": EGRU_KERNELS_AUTO, "ref": EGRU_KERNELS_REF, "avx2": EGRU_KERNELS_AVX2,
+               "neon": EGRU_KERNELS_NEON}
+
+
+def available_kernels():
+    """Names of the kernel sets this build and this CPU can run ("ref" always)."""
+    return [name for name, code in KERNEL_SETS.items()
+            if name != "auto" and egru_kernels_available(code)]
+
+
 cdef _raise(int status, str what):
     raise EdgeGRUError(f"{what}: {egru_status_str(status).decode()} (status {status})", status)
 
@@ -61,6 +71,21 @@ cdef class Runtime:
             raise FormatError(
                 f"invalid .egru model: {egru_status_str(status).decode()} (status {status})",
                 status)
+
+    def use_kernels(self, str name):
+        """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
+        reference), "avx2" or "neon". Raises EdgeGRUError when this build or CPU lacks it."""
+        if name not in KERNEL_SETS:
+            raise EdgeGRUError(
+                f"unknown kernel set {name!r}; choose one of {', '.join(KERNEL_SETS)}")
+        cdef int status = egru_model_use_kernels(&self.model, KERNEL_SETS[name])
+        if status != EGRU_OK:
+            _raise(status, f"kernel set {name!r} is not available on this CPU or build")
+
+    @property
+    def kernels(self):
+        """Name of the kernel set in use."""
+        return egru_model_kernels_name(&self.model).decode()
 
     def describe(self):
         """The model's summary as the C parser computed it (a dict)."""
@@ -133,3 +158,131 @@ cdef class Runtime:
         if <uint32_t>x.shape[2] != self.model.input_dim:
             raise EdgeGRUError(f"expected {self.model.input_dim} features, got {x.shape[2]}")
         return self._run(&x[0, 0, 0], False, x.shape[0], x.shape[1])
+
+    def stream_blocker(self):
+        """Index of the first layer that cannot stream (egru_session_check), or None."""
+        cdef uint32_t index = 0
+        cdef int status = egru_session_check(&self.model, &index)
+        if status == EGRU_ERR_UNSUPPORTED:
+            return index
+        if status != EGRU_OK:
+            _raise(status, "stream")
+        return None
+
+
+cdef class Session:
+    """A C streaming session (egru_session_t) over a Runtime, in memory this object owns.
+
+    Not for concurrent use: a call made while another thread is inside one (the C step runs
+    without the GIL) raises RuntimeError instead of racing. Input checking with user-facing
+    messages lives in runtime.Stream; the C runtime checks everything again.
+    """
+
+    cdef egru_session_t session
+    cdef Runtime runtime  # keeps the model (and the blob it points into) alive
+    cdef object _mem  # numpy uint8 array: the session memory
+    cdef bint _busy
+
+    def __cinit__(self, Runtime runtime, uint32_t batch):
+        cdef size_t nbytes = 0
+        cdef int status = egru_session_size(&runtime.model, batch, &nbytes)
+        if status != EGRU_OK:
+            _raise(status, "stream")
+        self.runtime = runtime
+        self._mem = np.empty(nbytes, dtype=np.uint8)
+        cdef uint8_t[::1] mem = self._mem
+        status = egru_session_init(&self.session, &runtime.model, batch, &mem[0], nbytes)
+        if status != EGRU_OK:
+            _raise(status, "stream")
+
+    @property
+    def batch(self):
+        return self.session.batch
+
+    @property
+    def output_dim(self):
+        return self.session.output_dim
+
+    @property
+    def state_count(self):
+        return self.session.state_count
+
+    @property
+    def steps(self):
+        return self.session.steps
+
+    cdef _enter(self):
+        if self._busy:
+            raise RuntimeError("this stream is in use by another thread; use one stream per thread")
+        self._busy = True
+
+    def step_tokens(self, const int32_t[::1] ids):
+        """ids: (batch,) int32. Returns float32 (batch, output_dim)."""
+        return self._step(&ids[0], True, ids.shape[0])
+
+    def step_features(self, const float[:, ::1] x):
+        """x: (batch, input_dim) float32, C-contiguous. Returns float32 (batch, output_dim)."""
+        if <uint32_t>x.shape[1] != self.runtime.model.input_dim:
+            raise EdgeGRUError(f"expected {self.runtime.model.input_dim} features, got "
+                               f"{x.shape[1]}")
+        return self._step(&x[0, 0], False, x.shape[0])
+
+    cdef _step(self, const void *data, bint tokens, Py_ssize_t rows):
+        if rows != self.session.batch:
+            raise EdgeGRUError(f"this stream has batch {self.session.batch}, got {rows} rows")
+        out = np.empty((self.session.batch, self.session.output_dim), dtype=np.float32)
+        cdef float[:, ::1] out_view = out
+        cdef size_t count = <size_t>self.session.batch * self.session.output_dim
+        cdef int status
+        self._enter()
+        try:
+            with nogil:
+                if tokens:
+                    status = egru_session_step_tokens(&self.session, <const int32_t *>data,
+                                                      &out_view[0, 0], count)
+                else:
+                    status = egru_session_step_features(&self.session, <const float *>data,
+                                                        &out_view[0, 0], count)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream step")
+        return out
+
+    def reset(self):
+        self._enter()
+        try:
+            status = egru_session_reset(&self.session)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream reset")
+
+    def get_state(self):
+        """The state, flat (docs/streaming.md): float32 (state_count,)."""
+        state = np.empty(self.session.state_count, dtype=np.float32)
+        cdef float[::1] view = state
+        cdef float dummy = 0.0
+        self._enter()
+        try:
+            status = egru_session_get_state(&self.session,
+                                            &view[0] if view.shape[0] else &dummy,
+                                            self.session.state_count)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream state")
+        return state
+
+    def set_state(self, const float[::1] state):
+        """state: float32 (state_count,), the layout of get_state(), all finite."""
+        cdef float dummy = 0.0
+        self._enter()
+        try:
+            status = egru_session_set_state(&self.session,
+                                            &state[0] if state.shape[0] else &dummy,
+                                            state.shape[0])
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream state")

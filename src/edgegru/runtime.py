@@ -1,4 +1,4 @@
-"""The Python face of the C runtime: `load()` and `Model.predict()`.
+"""The Python face of the C runtime: `load()`, `Model.predict()` and `Model.stream()`.
 
 Input checking happens here, with messages that name the problem; the C runtime checks again
 (its own contract), so a check missed here is still an error, never a crash.
@@ -12,18 +12,23 @@ import os
 import numpy as np
 
 from . import format as fmt
-from ._runtime import Runtime
-from .errors import InputError
+from ._runtime import Runtime, Session
+from .errors import InputError, UnsupportedError
 
 _UINT32_MAX = 2**32 - 1
+
+#: Environment variable choosing the kernel set when `load` is not told: "auto" (default: the
+#: fastest set this CPU has), "ref" (the scalar reference kernels), "avx2", "neon".
+KERNELS_ENV = "EDGEGRU_KERNELS"
 
 
 class Model:
     """A loaded `.egru` model. Immutable; `predict` may be called from several threads at once
     (each call uses its own scratch arena, and the C call runs without the GIL)."""
 
-    def __init__(self, blob: bytes, path: str | None = None):
+    def __init__(self, blob: bytes, path: str | None = None, kernels: str | None = None):
         self._rt = Runtime(blob)
+        self._rt.use_kernels(kernels or os.environ.get(KERNELS_ENV, "auto"))
         self._info = self._rt.describe()
         self.path = path
         try:
@@ -49,6 +54,11 @@ class Model:
     @property
     def output_is_sequence(self) -> bool:
         return self._info["output_is_sequence"]
+
+    @property
+    def kernels(self) -> str:
+        """The kernel set the model runs with ("ref", "avx2", "neon")."""
+        return self._rt.kernels
 
     @property
     def param_count(self) -> int:
@@ -104,6 +114,15 @@ class Model:
             return self._rt.forward_tokens(self._check_tokens(x))
         return self._rt.forward_features(self._check_features(x))
 
+    def stream(self, batch: int = 1) -> Stream:
+        """A stream over this model: feed one time step at a time, with every recurrent layer's
+        state carried from step to step (docs/streaming.md). Starts from the zero state.
+
+        Raises UnsupportedError when a layer needs more than the steps seen so far
+        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten).
+        """
+        return Stream(self, batch)
+
     def _check_shape(self, x: np.ndarray, rank: int, what: str) -> None:
         if x.ndim != rank:
             raise InputError(f"expected {what}, got an array of shape {x.shape}")
@@ -148,10 +167,176 @@ class Model:
         return x32
 
 
-def load(source) -> Model:
-    """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file."""
+#: Why a layer cannot stream, by op name (recurrent layers: by flag).
+_NO_STREAM = {
+    "Conv1D": "is a Conv1D, which mixes neighbouring steps",
+    "GlobalPool": "pools over the whole sequence",
+    "Flatten": "flattens the whole sequence",
+}
+_RECURRENT = ("GRU", "LSTM", "SimpleRNN")
+
+
+class Stream:
+    """Step-by-step inference with carried state: ``model.stream(batch)``.
+
+    ``step(x_t)`` runs the model on ONE time step of each batch row and returns float32
+    (batch, output_dim): the output ``predict`` gives for the whole sequence fed so far, at its
+    last step (sequence models: ``predict(x[:, :t+1])[:, -1]``; models whose last recurrent
+    layer returns only its last state: ``predict(x[:, :t+1])``, the head run on the current
+    state). ``reset()`` goes back to the zero state (Keras' ``reset_state()``); ``state`` gets
+    and sets every recurrent layer's state. Not for use by several threads at once (one stream
+    per thread; the model itself may be shared).
+    """
+
+    def __init__(self, model: Model, batch: int = 1):
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+            raise InputError(f"batch must be an integer, got {batch!r}")
+        if not 1 <= batch <= _UINT32_MAX:
+            raise InputError(f"batch must be >= 1 (and < 2**32), got {batch}")
+        layers = model.layers()
+        blocker = model._rt.stream_blocker()
+        if blocker is not None:
+            layer = layers[blocker]
+            op = layer["op"]
+            if op in _NO_STREAM:
+                why = _NO_STREAM[op]
+            elif layer["flags"] & fmt.FLAG_BIDIRECTIONAL:
+                why = "is Bidirectional: its backward half starts at the end of the sequence"
+            else:
+                why = "has go_backwards=True: it starts at the end of the sequence"
+            raise UnsupportedError(
+                f"this model cannot stream: layer {blocker} ({layer['name']}, {op}) {why}; "
+                "streaming needs layers that work one step at a time (docs/streaming.md)"
+            )
+        self._model = model
+        self._session = Session(model._rt, int(batch))
+        #: (parts, batch, units) per recurrent layer; parts = 2 (h, c) for LSTM, else 1 (h).
+        self._shapes = tuple(
+            (2 if layer["op"] == "LSTM" else 1, int(batch), layer["output_dim"])
+            for layer in layers
+            if layer["op"] in _RECURRENT
+        )
+        self._names = tuple(layer["name"] for layer in layers if layer["op"] in _RECURRENT)
+
+    @property
+    def batch(self) -> int:
+        return self._session.batch
+
+    @property
+    def output_dim(self) -> int:
+        return self._session.output_dim
+
+    @property
+    def steps(self) -> int:
+        """Steps run since the stream was made or last reset."""
+        return self._session.steps
+
+    @property
+    def state_shapes(self) -> tuple:
+        """The shape of each entry of ``state``: (parts, batch, units) per recurrent layer."""
+        return self._shapes
+
+    def __repr__(self) -> str:
+        return (
+            f"<edgegru.Stream batch={self.batch} -> {self.output_dim}, "
+            f"{len(self._shapes)} recurrent layers, {self.steps} steps>"
+        )
+
+    def step(self, x) -> np.ndarray:
+        """Feed one time step. x: token ids of shape (batch,) or (batch, 1) for a token model;
+        float frames of shape (batch, input_dim) or (batch, 1, input_dim) for a feature model.
+        Returns float32 (batch, output_dim). Raises InputError as ``predict`` does (wrong rank,
+        dtype, width or batch, a token id out of range, a NaN/infinity); the state is unchanged
+        then."""
+        x = np.asarray(x)
+        m = self._model
+        if m.input_kind == "tokens":
+            if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
+                raise InputError(
+                    f"expected one step of token ids, shape (batch,) or (batch, 1), got an "
+                    f"array of shape {x.shape}"
+                )
+            self._check_batch(x)
+            return self._session.step_tokens(m._check_tokens(x.reshape(-1, 1)).reshape(-1))
+        if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[1] != 1):
+            raise InputError(
+                f"expected one step of features, shape (batch, {m.input_dim}) or "
+                f"(batch, 1, {m.input_dim}), got an array of shape {x.shape}"
+            )
+        self._check_batch(x)
+        x = x.reshape(x.shape[0], 1, x.shape[-1])
+        return self._session.step_features(m._check_features(x)[:, 0])
+
+    def _check_batch(self, x: np.ndarray) -> None:
+        if x.shape[0] != self.batch:
+            raise InputError(
+                f"this stream has batch {self.batch}, got {x.shape[0]} rows (shape {x.shape}); "
+                f"make one with model.stream(batch={x.shape[0]})"
+            )
+
+    def reset(self) -> None:
+        """Back to the zero state: the same as a fresh stream (Keras' ``reset_state()``)."""
+        self._session.reset()
+
+    @property
+    def state(self) -> tuple:
+        """Every recurrent layer's state, in model order: a tuple with one float32 array of shape
+        (parts, batch, units) per recurrent layer, parts = [h] or, for LSTM, [h, c]. A copy.
+
+        Set it with the same structure (any float arrays of exactly those shapes, all finite) to
+        continue from that state; it acts as Keras' ``initial_state`` (a masked step then gives
+        zero from a recurrent layer until the row's next valid step).
+        """
+        flat = self._session.get_state()
+        out, pos = [], 0
+        for shape in self._shapes:
+            n = int(np.prod(shape))
+            out.append(flat[pos : pos + n].reshape(shape))
+            pos += n
+        return tuple(out)
+
+    @state.setter
+    def state(self, value) -> None:
+        if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)):
+            raise InputError(
+                f"state must be a tuple of {len(self._shapes)} arrays (one per recurrent layer, "
+                f"shapes {list(self._shapes)}), got {type(value).__name__}"
+            )
+        if len(value) != len(self._shapes):
+            raise InputError(
+                f"state must have {len(self._shapes)} entries (one per recurrent layer, shapes "
+                f"{list(self._shapes)}), got {len(value)}"
+            )
+        parts = []
+        entries = zip(value, self._shapes, self._names, strict=True)
+        for k, (entry, shape, name) in enumerate(entries):
+            a = np.asarray(entry)
+            if a.shape != shape:
+                raise InputError(
+                    f"state[{k}] (layer {name}) must have shape {shape} (parts, batch, units), "
+                    f"got {a.shape}"
+                )
+            if a.dtype.kind not in "fiu":
+                raise InputError(f"state[{k}] (layer {name}) must be numeric, got {a.dtype}")
+            with np.errstate(over="ignore"):
+                a32 = a.astype(np.float32)
+            if not np.isfinite(a32).all():
+                raise InputError(
+                    f"state[{k}] (layer {name}) contains NaN, infinity or a value beyond float32"
+                )
+            parts.append(a32.reshape(-1))
+        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        self._session.set_state(np.ascontiguousarray(flat))
+
+
+def load(source, kernels: str | None = None) -> Model:
+    """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
+
+    kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
+    scalar reference kernels), "avx2" or "neon"; default: $EDGEGRU_KERNELS, else "auto".
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return Model(bytes(source))
+        return Model(bytes(source), kernels=kernels)
     path = os.fspath(source)
     with open(path, "rb") as f:
-        return Model(f.read(), path=path)
+        return Model(f.read(), path=path, kernels=kernels)

@@ -10,6 +10,34 @@
 
 #include <stdint.h>
 
+/* A kernel set: the ops the layers call through, one implementation per instruction set. The
+ * reference set (egru_kernels_ref) is the specification; others keep its results within the
+ * bounds stated in docs/kernels.md and are tested against it. Chosen per model at init
+ * (egru_model_use_kernels), so one binary runs everywhere. */
+typedef struct egru_kernel_set {
+    const char *name;
+    /* See egru_matvec_f32. */
+    void (*matvec_f32)(const float *w, const float *x, const float *bias, float *y, uint32_t rows,
+                       uint32_t cols);
+    /* See egru_matmul_f32. */
+    void (*matmul_f32)(const float *w, const float *x, const float *bias, float *y, uint32_t n,
+                       uint32_t rows, uint32_t cols);
+    void (*sigmoid_f32)(float *v, uint32_t n);
+    void (*tanh_f32)(float *v, uint32_t n);
+} egru_kernel_set_t;
+
+/* The scalar reference kernels (every target). */
+const egru_kernel_set_t *egru_kernels_ref(void);
+/* The AVX2+FMA kernels, or NULL when this build or this CPU lacks them. */
+const egru_kernel_set_t *egru_kernels_avx2(void);
+/* The NEON kernels (aarch64), or NULL when this build lacks them. */
+const egru_kernel_set_t *egru_kernels_neon(void);
+
+/* Y[i] = W . X[i] + bias for i < n: X (n, cols), Y (n, rows), W (rows, cols), all row-major;
+ * bias (rows) or NULL. The input projection of all time steps at once. */
+void egru_matmul_f32(const float *w, const float *x, const float *bias, float *y, uint32_t n,
+                     uint32_t rows, uint32_t cols);
+
 /* y[r] = bias[r] + sum_c w[r * cols + c] * x[c], for r < rows.
  * w: (rows, cols) row-major; x: (cols); bias: (rows) or NULL for none; y: (rows). */
 void egru_matvec_f32(const float *w, const float *x, const float *bias, float *y, uint32_t rows,

@@ -7,13 +7,14 @@
 /* Keras' leaky_relu default negative slope (the string activation "leaky_relu"). */
 #define EGRU_LEAKY_RELU_SLOPE 0.2f
 
-void egru_activate_f32(egru_act_t act, float *v, uint32_t n)
+void egru_activate_f32(const egru_layer_t *layer, egru_act_t act, float *v, uint32_t n)
 {
+    const egru_kernel_set_t *k = layer->kernels ? layer->kernels : egru_kernels_ref();
     switch (act) {
     case EGRU_ACT_LINEAR: break;
     case EGRU_ACT_RELU: egru_relu_f32(v, n); break;
-    case EGRU_ACT_SIGMOID: egru_sigmoid_f32(v, n); break;
-    case EGRU_ACT_TANH: egru_tanh_f32(v, n); break;
+    case EGRU_ACT_SIGMOID: k->sigmoid_f32(v, n); break;
+    case EGRU_ACT_TANH: k->tanh_f32(v, n); break;
     case EGRU_ACT_SOFTMAX: egru_softmax_f32(v, n); break;
     case EGRU_ACT_HARD_SIGMOID: egru_hard_sigmoid_f32(v, n); break;
     case EGRU_ACT_ELU: egru_elu_f32(v, n); break;

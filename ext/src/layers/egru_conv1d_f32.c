@@ -59,6 +59,6 @@ void egru_conv1d_f32(const egru_layer_t *layer, const float *in, uint32_t steps,
             }
             y[o] = acc + layer->bias[o];
         }
-        egru_activate_f32(layer->activation, y, n_out);
+        egru_activate_f32(layer, layer->activation, y, n_out);
     }
 }

@@ -6,9 +6,8 @@
 void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out)
 {
     uint32_t t, n_in = layer->input_dim, n_out = layer->output_dim;
+    layer->kernels->matmul_f32(layer->kernel, in, layer->bias, out, steps, n_out, n_in);
     for (t = 0; t < steps; ++t) {
-        float *y = out + (size_t)t * n_out;
-        egru_matvec_f32(layer->kernel, in + (size_t)t * n_in, layer->bias, y, n_out, n_in);
-        egru_activate_f32(layer->activation, y, n_out);
+        egru_activate_f32(layer, layer->activation, out + (size_t)t * n_out, n_out);
     }
 }

@@ -9,22 +9,24 @@
 #define EGRU_LAYERS_H
 
 #include "edgegru.h"
+#include "../kernels/egru_kernels.h"
 
 /* out[t] = table[ids[t]] for t < steps; with EGRU_FLAG_MASK_ZERO also mask_out[t] = ids[t] != 0.
  * ids must already be checked to lie in [0, vocab). out: (steps, dim). */
 void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps, float *out,
                         uint8_t *mask_out);
 
-/* One time step of a recurrent cell, one direction. x: (I); state: egru_rnn_state_floats()
- * floats, updated in place, h first (LSTM: h then c); scratch: egru_rnn_cell_scratch_floats(). */
+/* One time step of a recurrent cell, one direction. xp: (G*H) the step's input projection
+ * kernel . x + bias, computed beforehand for all steps (egru_rnn_f32), used as scratch and
+ * overwritten; state: the cell state, updated in place, h first (LSTM: h then c); scratch: 4H. */
 typedef void (*egru_cell_step_f32_fn)(const egru_layer_t *layer, const egru_rnn_weights_t *w,
-                                      const float *x, float *state, float *scratch);
-void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *x,
+                                      float *xp, float *state, float *scratch);
+void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                        float *state, float *scratch);
-void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *x,
+void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                         float *state, float *scratch);
-void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w,
-                              const float *x, float *state, float *scratch);
+void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
+                              float *state, float *scratch);
 
 /* Floats of state per direction: the cell's state (GRU, SIMPLE_RNN: h; LSTM: h, c) plus one
  * flag "a valid step has been seen" (masked outputs before it are zero, as in Keras). */
@@ -66,8 +68,8 @@ void egru_layer_norm_f32(const egru_layer_t *layer, const float *in, uint32_t st
 void egru_masking_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out,
                       uint8_t *mask_out);
 
-/* Applies `act` in place to n values (SOFTMAX: over all n). */
-void egru_activate_f32(egru_act_t act, float *v, uint32_t n);
+/* Applies `act` in place to n values (SOFTMAX: over all n), with the layer's kernel set. */
+void egru_activate_f32(const egru_layer_t *layer, egru_act_t act, float *v, uint32_t n);
 
 /* Reinterprets a u32 layer parameter as the float it stores. */
 float egru_param_f32(uint32_t bits);

@@ -4,34 +4,33 @@
  * Weights, rows grouped by gate in Keras' order i (input), f (forget), c (cell), o (output):
  *   kernel (4H, I), recurrent (4H, H), bias (4H).
  * f = recurrent_activation, g = activation:
- *   a = kernel . x + recurrent . h + bias               (4H)
+ *   a = kernel . x + bias (given: xp) + recurrent . h    (4H)
  *   i = f(a_i), fg = f(a_f), cc = g(a_c), o = f(a_o)
  *   c = fg * c + i * cc;  h = o * g(c)
- * state: h (H) then c (H). scratch: a (4H), recurrent projection (4H).
+ * state: h (H) then c (H). scratch: the recurrent projection (4H).
  */
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
-void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *x,
+void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                         float *state, float *scratch)
 {
     const uint32_t H = layer->units;
-    float *h = state, *c = state + H, *a = scratch, *hp = a + 4 * H;
+    float *h = state, *c = state + H, *a = xp, *hp = scratch;
     uint32_t j;
 
-    egru_matvec_f32(w->kernel, x, w->bias, a, 4 * H, layer->input_dim);
-    egru_matvec_f32(w->recurrent, h, NULL, hp, 4 * H, H);
+    layer->kernels->matvec_f32(w->recurrent, h, NULL, hp, 4 * H, H);
     for (j = 0; j < 4 * H; ++j) {
         a[j] += hp[j];
     }
-    egru_activate_f32(layer->recurrent_activation, a, 2 * H);     /* i, f */
-    egru_activate_f32(layer->activation, a + 2 * H, H);           /* cc   */
-    egru_activate_f32(layer->recurrent_activation, a + 3 * H, H); /* o    */
+    egru_activate_f32(layer, layer->recurrent_activation, a, 2 * H);     /* i, f */
+    egru_activate_f32(layer, layer->activation, a + 2 * H, H);           /* cc   */
+    egru_activate_f32(layer, layer->recurrent_activation, a + 3 * H, H); /* o    */
     for (j = 0; j < H; ++j) {
         c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
         hp[j] = c[j];
     }
-    egru_activate_f32(layer->activation, hp, H);
+    egru_activate_f32(layer, layer->activation, hp, H);
     for (j = 0; j < H; ++j) {
         h[j] = a[3 * H + j] * hp[j];
     }

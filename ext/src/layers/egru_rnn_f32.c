@@ -26,35 +26,46 @@ uint32_t egru_rnn_state_floats(const egru_layer_t *layer)
     return cell_state_floats(layer) + 1u;
 }
 
-/* The cell's scratch (GRU 7H, LSTM 8H, SIMPLE_RNN 2H: 8H covers all). Bidirectional layers
- * merged by sum/ave/mul also hold the backward outputs: (steps, H), or (H) for the last state. */
+static uint32_t gates(const egru_layer_t *layer)
+{
+    return layer->op == EGRU_OP_LSTM ? 4u : layer->op == EGRU_OP_GRU ? 3u : 1u;
+}
+
+/* The input projections of all steps (steps, G*H), the cell's scratch (4H covers GRU, LSTM and
+ * SIMPLE_RNN), and for bidirectional layers merged by sum/ave/mul the backward outputs: (steps,
+ * H), or (H) for the last state. */
 uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t steps)
 {
-    uint64_t n = 8u * (uint64_t)layer->units;
+    const uint64_t H = layer->units;
+    uint64_t n = (uint64_t)steps * gates(layer) * H + 4u * H;
     if ((layer->flags & EGRU_FLAG_BIDIRECTIONAL) && layer->params[0] != EGRU_MERGE_CONCAT) {
-        n += (layer->flags & EGRU_FLAG_RETURN_SEQUENCES ? (uint64_t)steps : 1u) * layer->units;
+        n += (layer->flags & EGRU_FLAG_RETURN_SEQUENCES ? (uint64_t)steps : 1u) * H;
     }
     return n;
 }
 
-/* One direction over the sequence. Output step for processing index p goes to
- * out + position * stride, position = p (processing order) or the input time (aligned). */
+/* One direction over the sequence. The input projections of all steps are computed first, as
+ * one matrix product (proj: (steps, G*H)), so each step only adds the recurrent product. Output
+ * step for processing index p goes to out + position * stride, position = p (processing order)
+ * or the input time (aligned). */
 static void run_direction(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
                           const uint8_t *mask, uint32_t steps, int reverse, int aligned,
                           int zero_masked, float *out, uint32_t stride, float *state,
                           float *scratch)
 {
     const egru_cell_step_f32_fn step = cell_of(layer->op);
-    const uint32_t H = layer->units, n_in = layer->input_dim;
+    const uint32_t H = layer->units, GH = gates(layer) * layer->units;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     float *seen = state + cell_state_floats(layer); /* 1.0f once a valid step was processed */
+    float *proj = scratch, *cell = scratch + (size_t)steps * GH;
     uint32_t p;
 
+    layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, steps, GH, layer->input_dim);
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
         const int valid = !mask || mask[t];
         if (valid) {
-            step(layer, w, in + (size_t)t * n_in, state, scratch);
+            step(layer, w, proj + (size_t)t * GH, state, cell);
             *seen = 1.0f;
         }
         if (sequences) {
@@ -106,7 +117,7 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
                       cell);
         return;
     }
-    back = scratch + 8u * (size_t)H; /* (steps, H), or (H) for the last state */
+    back = scratch + (size_t)steps * gates(layer) * H + 4u * (size_t)H; /* (steps, H) or (H) */
     run_direction(layer, &layer->rnn[0], in, m, steps, 0, 1, 1, out, H, state, cell);
     run_direction(layer, &layer->rnn[1], in, m, steps, 1, 1, 1, back, H, state + block, cell);
     merge(mode, out, back, (size_t)(sequences ? steps : 1u) * H);

@@ -2,25 +2,24 @@
  * egru_simple_rnn_cell_f32.c - one SimpleRNN step (see egru_layers.h and docs/format.md).
  *
  * Weights: kernel (H, I), recurrent (H, H), bias (H).  h = g(kernel . x + bias + recurrent . h),
- * g = activation. scratch: input projection (H), recurrent projection (H).
+ * g = activation. xp: kernel . x + bias (given). scratch: the recurrent projection (H).
  */
 #include <string.h>
 
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
-void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w,
-                              const float *x, float *state, float *scratch)
+void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
+                              float *state, float *scratch)
 {
     const uint32_t H = layer->units;
-    float *a = scratch, *hp = a + H;
+    float *a = xp, *hp = scratch;
     uint32_t j;
 
-    egru_matvec_f32(w->kernel, x, w->bias, a, H, layer->input_dim);
-    egru_matvec_f32(w->recurrent, state, NULL, hp, H, H);
+    layer->kernels->matvec_f32(w->recurrent, state, NULL, hp, H, H);
     for (j = 0; j < H; ++j) {
         a[j] += hp[j];
     }
-    egru_activate_f32(layer->activation, a, H);
+    egru_activate_f32(layer, layer->activation, a, H);
     memcpy(state, a, H * sizeof(float));
 }

@@ -1,0 +1,358 @@
+/*
+ * egru_session.c - streaming: the layer chain run one time step at a time, with every recurrent
+ * layer's state carried in caller memory between steps (docs/streaming.md).
+ *
+ * Session memory, each region starting at a multiple of EGRU_BLOB_ALIGN:
+ *
+ *   [ decoded layers ][ states ][ step A ][ step B ][ cell scratch ][ mask: batch bytes ]
+ *
+ * The layers are decoded once, at init, so a step does no parsing. The states hold, for each
+ * recurrent layer in model order and each batch row, one egru_rnn_state_floats() block (h, c for
+ * LSTM, then the "valid step seen" flag). step A and step B hold one step of the widest layer
+ * output for every row (batch, max_width); layer k writes the other one (ping-pong), the last
+ * layer writes the caller's output and a features model's first layer reads the caller's input.
+ * Per-step layers run all rows in one call (a (batch, width) block is `batch` steps of one row);
+ * recurrent layers run row by row, each on its own state.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "egru_internal.h"
+#include "layers/egru_layers.h"
+
+#define FLOAT_LIMIT (1ull << 58)
+#define ALIGN_UP(n) (((n) + (EGRU_BLOB_ALIGN - 1)) & ~(uint64_t)(EGRU_BLOB_ALIGN - 1))
+
+static int is_recurrent(egru_op_t op)
+{
+    return op == EGRU_OP_GRU || op == EGRU_OP_LSTM || op == EGRU_OP_SIMPLE_RNN;
+}
+
+/* Floats of a recurrent layer's cell state alone (h; LSTM h, c), without the seen flag. */
+static uint32_t cell_floats(const egru_layer_t *layer)
+{
+    return egru_rnn_state_floats(layer) - 1u;
+}
+
+egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index)
+{
+    egru_layer_t layer;
+    uint32_t k;
+    if (!model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (model->layer_count == 0) {
+        return EGRU_ERR_BAD_LAYER; /* not initialised */
+    }
+    for (k = 0; k < model->layer_count; ++k) {
+        (void)egru_model_layer(model, k, &layer); /* validated by egru_model_init */
+        if (layer.op == EGRU_OP_CONV1D || layer.op == EGRU_OP_GLOBAL_POOL ||
+            layer.op == EGRU_OP_FLATTEN ||
+            (layer.flags & (EGRU_FLAG_BIDIRECTIONAL | EGRU_FLAG_GO_BACKWARDS))) {
+            if (layer_index) {
+                *layer_index = k;
+            }
+            return EGRU_ERR_UNSUPPORTED;
+        }
+    }
+    return EGRU_OK;
+}
+
+/* Byte offsets of the regions (from the aligned start), and the total with alignment slack. */
+typedef struct layout {
+    uint64_t state, buf_a, buf_b, scratch, mask, total;
+    uint64_t state_count;
+    uint32_t rnn_count;
+} layout_t;
+
+static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
+{
+    egru_layer_t layer;
+    uint64_t scratch = 0, step_bytes, state_count = 0, blocks = 0;
+    uint32_t k;
+    egru_status_t s = egru_session_check(m, NULL);
+    memset(l, 0, sizeof *l);
+    if (s != EGRU_OK) {
+        return s;
+    }
+    if (batch == 0) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    for (k = 0; k < m->layer_count; ++k) {
+        (void)egru_model_layer(m, k, &layer);
+        if (is_recurrent(layer.op)) {
+            const uint64_t need = egru_rnn_scratch_floats(&layer, 1u);
+            scratch = need > scratch ? need : scratch;
+            blocks += egru_rnn_state_floats(&layer);
+            state_count += (uint64_t)batch * cell_floats(&layer);
+            l->rnn_count++;
+        }
+    }
+    /* Floats per row times batch stay below 2^58, so no byte count below wraps in uint64_t. */
+    if (m->max_width > FLOAT_LIMIT / batch || blocks > FLOAT_LIMIT / batch) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    step_bytes = ALIGN_UP((uint64_t)batch * m->max_width * sizeof(float));
+    l->state = ALIGN_UP((uint64_t)m->layer_count * sizeof(egru_layer_t));
+    l->buf_a = l->state + ALIGN_UP((uint64_t)batch * blocks * sizeof(float));
+    l->buf_b = l->buf_a + step_bytes;
+    l->scratch = l->buf_b + step_bytes;
+    l->mask = l->scratch + ALIGN_UP(scratch * sizeof(float));
+    l->total = l->mask + ALIGN_UP((uint64_t)batch) + EGRU_BLOB_ALIGN;
+    if (l->total > (uint64_t)(size_t)-1) { /* the state alone is smaller than the total */
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    l->state_count = state_count;
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes)
+{
+    layout_t l;
+    egru_status_t s;
+    if (!model || !bytes) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if ((s = plan(model, batch, &l)) != EGRU_OK) {
+        return s;
+    }
+    *bytes = (size_t)l.total;
+    return EGRU_OK;
+}
+
+/* Zero every state block (cell state and seen flag). */
+static void zero_state(egru_session_t *s)
+{
+    size_t floats = 0;
+    uint32_t k;
+    for (k = 0; k < s->model->layer_count; ++k) {
+        if (is_recurrent(s->layers[k].op)) {
+            floats += (size_t)s->batch * egru_rnn_state_floats(&s->layers[k]);
+        }
+    }
+    memset(s->state, 0, floats * sizeof(float));
+    s->steps = 0;
+}
+
+egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model, uint32_t batch,
+                                void *mem, size_t bytes)
+{
+    layout_t l;
+    uint8_t *base;
+    uint32_t k;
+    egru_status_t s;
+    if (!session) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    memset(session, 0, sizeof *session);
+    if (!model || !mem) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if ((s = plan(model, batch, &l)) != EGRU_OK) {
+        return s;
+    }
+    if (bytes < l.total) {
+        return EGRU_ERR_ARENA_TOO_SMALL;
+    }
+    base =
+        (uint8_t *)(((uintptr_t)mem + (EGRU_BLOB_ALIGN - 1)) & ~(uintptr_t)(EGRU_BLOB_ALIGN - 1));
+    memset(base, 0, (size_t)(l.total - EGRU_BLOB_ALIGN));
+    session->model = model;
+    session->batch = batch;
+    session->output_dim = model->output_dim;
+    session->rnn_count = l.rnn_count;
+    session->state_count = (size_t)l.state_count;
+    session->layers = (egru_layer_t *)(void *)base;
+    session->state = (float *)(void *)(base + l.state);
+    session->bufs[0] = (float *)(void *)(base + l.buf_a);
+    session->bufs[1] = (float *)(void *)(base + l.buf_b);
+    session->scratch = (float *)(void *)(base + l.scratch);
+    session->mask = base + l.mask;
+    for (k = 0; k < model->layer_count; ++k) {
+        (void)egru_model_layer(model, k, &session->layers[k]); /* validated by egru_model_init */
+    }
+    return EGRU_OK;
+}
+
+/* The checks every step shares. */
+static egru_status_t check_step(const egru_session_t *s, uint32_t kind, const void *in,
+                                const float *out, size_t out_count)
+{
+    if (!s || !in || !out) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (!s->model) {
+        return EGRU_ERR_NULL_ARG; /* not initialised, or its init failed */
+    }
+    if (s->model->input_kind != kind) {
+        return EGRU_ERR_WRONG_INPUT;
+    }
+    if (out_count != (size_t)s->batch * s->output_dim) {
+        return EGRU_ERR_OUTPUT_SIZE;
+    }
+    return EGRU_OK;
+}
+
+/* Runs the chain on one step of every row. Exactly one of ids / x is non-NULL. */
+static void run_step(egru_session_t *s, const int32_t *ids, const float *x, float *out)
+{
+    const uint32_t B = s->batch, L = s->model->layer_count;
+    const float *cur = x;
+    float *state = s->state;
+    uint32_t k, b;
+
+    for (k = 0; k < L; ++k) {
+        const egru_layer_t *layer = &s->layers[k];
+        const uint32_t n = layer->output_dim;
+        float *dst = (k + 1 == L) ? out : s->bufs[k & 1u];
+        switch (layer->op) {
+        case EGRU_OP_EMBEDDING: egru_embedding_f32(layer, ids, B, dst, s->mask); break;
+        case EGRU_OP_GRU:
+        case EGRU_OP_LSTM:
+        case EGRU_OP_SIMPLE_RNN: {
+            const uint32_t block = egru_rnn_state_floats(layer), in_dim = layer->input_dim;
+            for (b = 0; b < B; ++b) {
+                float *st = state + (size_t)b * block;
+                float *y = dst + (size_t)b * n;
+                egru_rnn_f32(layer, cur + (size_t)b * in_dim, s->mask + b, 1u, y, st, s->scratch);
+                /* Until a valid step, a last-state output is zero (Keras' masked output starts
+                 * at zero): only differs from the state after egru_session_set_state(). */
+                if (st[block - 1] == 0.0f) {
+                    memset(y, 0, (size_t)n * sizeof(float));
+                }
+            }
+            state += (size_t)B * block;
+            break;
+        }
+        case EGRU_OP_DENSE: egru_dense_f32(layer, cur, B, dst); break;
+        case EGRU_OP_AFFINE: egru_affine_f32(layer, cur, B, dst); break;
+        case EGRU_OP_LAYER_NORM: egru_layer_norm_f32(layer, cur, B, dst); break;
+        case EGRU_OP_ACTIVATION:
+            memcpy(dst, cur, (size_t)B * n * sizeof(float));
+            for (b = 0; b < B; ++b) {
+                egru_activate_f32(layer, layer->activation, dst + (size_t)b * n, n);
+            }
+            break;
+        case EGRU_OP_MASKING: egru_masking_f32(layer, cur, B, dst, s->mask); break;
+        default: break; /* CONV1D, GLOBAL_POOL, FLATTEN: rejected by egru_session_check */
+        }
+        cur = dst;
+    }
+    s->steps++;
+}
+
+egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *ids, float *out,
+                                       size_t out_count)
+{
+    uint32_t b;
+    egru_status_t s = check_step(session, EGRU_INPUT_TOKENS, ids, out, out_count);
+    if (s != EGRU_OK) {
+        return s;
+    }
+    for (b = 0; b < session->batch; ++b) {
+        if (ids[b] < 0 || (uint32_t)ids[b] >= session->model->input_dim) {
+            return EGRU_ERR_TOKEN_RANGE;
+        }
+    }
+    run_step(session, ids, NULL, out);
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_step_features(egru_session_t *session, const float *x, float *out,
+                                         size_t out_count)
+{
+    size_t i, n;
+    egru_status_t s = check_step(session, EGRU_INPUT_FEATURES, x, out, out_count);
+    if (s != EGRU_OK) {
+        return s;
+    }
+    n = (size_t)session->batch * session->model->input_dim;
+    for (i = 0; i < n; ++i) {
+        if (!isfinite(x[i])) {
+            return EGRU_ERR_NONFINITE;
+        }
+    }
+    run_step(session, NULL, x, out);
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_reset(egru_session_t *session)
+{
+    if (!session || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    zero_state(session);
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_state_size(const egru_session_t *session, size_t *count)
+{
+    if (!session || !count || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    *count = session->state_count;
+    return EGRU_OK;
+}
+
+/* Copies between the flat public layout (per layer, per part, (batch, units)) and the blocks
+ * (per layer, per row, [h, c, seen]): into `flat` when it is not NULL, else from `from` into the
+ * blocks, clearing the seen flags. */
+static void copy_state(const egru_session_t *s, float *flat, const float *from)
+{
+    float *state = s->state;
+    uint32_t k, b, part;
+    for (k = 0; k < s->model->layer_count; ++k) {
+        const egru_layer_t *layer = &s->layers[k];
+        uint32_t block, H, parts;
+        if (!is_recurrent(layer->op)) {
+            continue;
+        }
+        block = egru_rnn_state_floats(layer);
+        H = layer->units;
+        parts = cell_floats(layer) / H;
+        for (part = 0; part < parts; ++part) {
+            for (b = 0; b < s->batch; ++b) {
+                float *st = state + (size_t)b * block;
+                if (flat) {
+                    memcpy(flat, st + (size_t)part * H, (size_t)H * sizeof(float));
+                    flat += H;
+                } else {
+                    memcpy(st + (size_t)part * H, from, (size_t)H * sizeof(float));
+                    st[block - 1] = 0.0f;
+                    from += H;
+                }
+            }
+        }
+        state += (size_t)s->batch * block;
+    }
+}
+
+egru_status_t egru_session_get_state(const egru_session_t *session, float *state, size_t count)
+{
+    if (!session || !state || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != session->state_count) {
+        return EGRU_ERR_OUTPUT_SIZE;
+    }
+    copy_state(session, state, NULL);
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_set_state(egru_session_t *session, const float *state, size_t count)
+{
+    size_t i;
+    if (!session || !state || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != session->state_count) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    for (i = 0; i < count; ++i) {
+        if (!isfinite(state[i])) {
+            return EGRU_ERR_NONFINITE;
+        }
+    }
+    copy_state(session, NULL, state);
+    return EGRU_OK;
+}

@@ -1,0 +1,28 @@
+/* egru_kernel_set_avx2.c - the AVX2+FMA kernel set and its run-time CPU check (see
+ * egru_kernels.h). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <stddef.h>
+
+#include "../egru_kernels.h"
+
+void egru_matvec_f32_avx2(const float *w, const float *x, const float *bias, float *y,
+                          uint32_t rows, uint32_t cols);
+void egru_matmul_f32_avx2(const float *w, const float *x, const float *bias, float *y, uint32_t n,
+                          uint32_t rows, uint32_t cols);
+void egru_sigmoid_f32_avx2(float *v, uint32_t n);
+void egru_tanh_f32_avx2(float *v, uint32_t n);
+
+static const egru_kernel_set_t avx2_set = {"avx2", egru_matvec_f32_avx2, egru_matmul_f32_avx2,
+                                           egru_sigmoid_f32_avx2, egru_tanh_f32_avx2};
+
+const egru_kernel_set_t *egru_kernels_avx2(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return &avx2_set;
+    }
+    return NULL;
+}
+#else
+typedef int egru_kernel_set_avx2_unused; /* ISO C forbids an empty translation unit */
+#endif

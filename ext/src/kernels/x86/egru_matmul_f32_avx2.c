@@ -1,0 +1,58 @@
+/* egru_matmul_f32_avx2.c - Y = X . W^T + bias, AVX2+FMA (same contract as egru_matmul_f32).
+ * Blocks of 4 weight rows x 2 input rows share their loads (8 accumulators); the leftovers go
+ * through the matrix-vector kernel. Sums are reordered relative to the reference. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "../egru_kernels.h"
+#include "egru_avx2.h"
+
+void egru_matvec_f32_avx2(const float *w, const float *x, const float *bias, float *y,
+                          uint32_t rows, uint32_t cols);
+void egru_matmul_f32_avx2(const float *w, const float *x, const float *bias, float *y, uint32_t n,
+                          uint32_t rows, uint32_t cols);
+
+EGRU_AVX2 void egru_matmul_f32_avx2(const float *w, const float *x, const float *bias, float *y,
+                                    uint32_t n, uint32_t rows, uint32_t cols)
+{
+    const uint32_t c8 = cols & ~7u, r4 = rows & ~3u;
+    uint32_t i = 0, r, c, k, j;
+    for (; i + 2 <= n; i += 2) {
+        const float *x0 = x + (uint64_t)i * cols, *x1 = x0 + cols;
+        float *y0 = y + (uint64_t)i * rows, *y1 = y0 + rows;
+        for (r = 0; r < r4; r += 4) {
+            __m256 a[4], b[4];
+            for (k = 0; k < 4; ++k) {
+                a[k] = _mm256_setzero_ps();
+                b[k] = _mm256_setzero_ps();
+            }
+            for (c = 0; c < c8; c += 8) {
+                const __m256 v0 = _mm256_loadu_ps(x0 + c), v1 = _mm256_loadu_ps(x1 + c);
+                for (k = 0; k < 4; ++k) {
+                    const __m256 wk = _mm256_loadu_ps(w + (uint64_t)(r + k) * cols + c);
+                    a[k] = _mm256_fmadd_ps(wk, v0, a[k]);
+                    b[k] = _mm256_fmadd_ps(wk, v1, b[k]);
+                }
+            }
+            for (k = 0; k < 4; ++k) {
+                const float *wk = w + (uint64_t)(r + k) * cols;
+                float s0 = egru_hsum256(a[k]), s1 = egru_hsum256(b[k]);
+                for (j = c8; j < cols; ++j) {
+                    s0 += wk[j] * x0[j];
+                    s1 += wk[j] * x1[j];
+                }
+                y0[r + k] = bias ? s0 + bias[r + k] : s0;
+                y1[r + k] = bias ? s1 + bias[r + k] : s1;
+            }
+        }
+        if (r4 < rows) {
+            const uint64_t off = (uint64_t)r4 * cols;
+            egru_matvec_f32_avx2(w + off, x0, bias ? bias + r4 : bias, y0 + r4, rows - r4, cols);
+            egru_matvec_f32_avx2(w + off, x1, bias ? bias + r4 : bias, y1 + r4, rows - r4, cols);
+        }
+    }
+    for (; i < n; ++i) {
+        egru_matvec_f32_avx2(w, x + (uint64_t)i * cols, bias, y + (uint64_t)i * rows, rows, cols);
+    }
+}
+#else
+typedef int egru_matmul_f32_avx2_unused; /* ISO C forbids an empty translation unit */
+#endif

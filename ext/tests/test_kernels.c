@@ -1,0 +1,139 @@
+/*
+ * test_kernels.c - every kernel set this build and CPU have (the reference always), against
+ * double-precision results computed here, with the bounds stated in docs/kernels.md:
+ *
+ *   matvec / matmul: |y - exact| <= n * FLT_EPSILON / 2 * (sum_c |w_c x_c| + |bias|), the classic
+ *       worst-case bound of float summation of n terms in any order, on random shapes including
+ *       sizes that are not multiples of the vector width (so any two sets differ by at most
+ *       twice that);
+ *   sigmoid / tanh: |y - exact| <= ACT_TOL absolute, on a dense sweep of [-100, 100] and special
+ *       values.
+ *
+ * Prints "N passed, N failed" and exits non-zero on any failure; the run names the sets tested.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../src/kernels/egru_kernels.h"
+
+#define ACT_TOL 3e-7
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            ++passed;                                                                              \
+        } else {                                                                                   \
+            ++failed;                                                                              \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static unsigned long rng_state = 7;
+
+static float uniform(void) /* [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ul + 1442695040888963407ul;
+    return (float)((rng_state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+enum { MAX_ROWS = 70, MAX_COLS = 300, MAX_N = 5 };
+static float w[MAX_ROWS * MAX_COLS], x[MAX_N * MAX_COLS], bias[MAX_ROWS];
+static float y[MAX_N * MAX_ROWS];
+
+/* |y - exact dot product| within the float summation bound. */
+static int within_bound(float got, uint32_t row, const float *xi, uint32_t cols, const float *b)
+{
+    double exact = b ? b[row] : 0.0, mag = b ? fabs(b[row]) : 0.0;
+    uint32_t c;
+    for (c = 0; c < cols; ++c) {
+        exact += (double)w[row * cols + c] * xi[c];
+        mag += fabs((double)w[row * cols + c] * xi[c]);
+    }
+    return fabs(got - exact) <= (cols + 1) * (double)FLT_EPSILON / 2 * mag + 1e-30;
+}
+
+static void test_products(const egru_kernel_set_t *k)
+{
+    const uint32_t sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 70, 128, 131, 300};
+    uint32_t a, b, n, i, r, bad = 0, cases = 0;
+    for (a = 0; a < sizeof sizes / sizeof *sizes; ++a) {
+        for (b = 0; b < sizeof sizes / sizeof *sizes; ++b) {
+            const uint32_t rows = sizes[a] > MAX_ROWS ? MAX_ROWS : sizes[a], cols = sizes[b];
+            for (i = 0; i < rows * cols; ++i) {
+                w[i] = uniform();
+            }
+            for (i = 0; i < MAX_N * cols; ++i) {
+                x[i] = uniform() * 3.0f;
+            }
+            for (i = 0; i < rows; ++i) {
+                bias[i] = uniform();
+            }
+            for (n = 1; n <= MAX_N; ++n) {
+                const float *bb = (n % 2) ? bias : NULL;
+                k->matmul_f32(w, x, bb, y, n, rows, cols);
+                for (i = 0; i < n; ++i) {
+                    for (r = 0; r < rows; ++r) {
+                        bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
+                    }
+                }
+                ++cases;
+            }
+            k->matvec_f32(w, x, bias, y, rows, cols);
+            for (r = 0; r < rows; ++r) {
+                bad += !within_bound(y[r], r, x, cols, bias);
+            }
+            ++cases;
+        }
+    }
+    CHECK(bad == 0, "%s: %u products outside the bound in %u cases", k->name, bad, cases);
+}
+
+static void test_activations(const egru_kernel_set_t *k)
+{
+    static float v[40001], in[40001];
+    const float specials[] = {0.0f,  -0.0f,  1e-30f, -1e-30f, 1e-8f,    88.0f,    -88.0f,
+                              89.0f, -89.0f, 1e10f,  -1e10f,  INFINITY, -INFINITY};
+    uint32_t i, n = 40001, f;
+    double worst[2] = {0.0, 0.0};
+    for (f = 0; f < 2; ++f) {
+        for (i = 0; i < n; ++i) {
+            v[i] = -100.0f + 200.0f * (float)i / (float)(n - 1);
+        }
+        memcpy(v + n - 13, specials, sizeof specials);
+        memcpy(in, v, sizeof v);
+        (f ? k->tanh_f32 : k->sigmoid_f32)(v, n);
+        for (i = 0; i < n; ++i) {
+            const double exact = f ? tanh((double)in[i]) : 1.0 / (1.0 + exp(-(double)in[i]));
+            const double d = fabs((double)v[i] - exact);
+            worst[f] = d > worst[f] || d != d ? d : worst[f];
+        }
+        CHECK(worst[f] <= ACT_TOL, "%s %s: max abs error %.3g", k->name, f ? "tanh" : "sigmoid",
+              worst[f]);
+    }
+    printf("%s: sigmoid max abs error %.3g, tanh %.3g\n", k->name, worst[0], worst[1]);
+}
+
+int main(void)
+{
+    const egru_kernel_set_t *sets[2];
+    uint32_t i, count = 0;
+    sets[count++] = egru_kernels_ref();
+    if (egru_kernels_avx2()) {
+        sets[count++] = egru_kernels_avx2();
+    } else if (egru_kernels_neon()) {
+        sets[count++] = egru_kernels_neon();
+    }
+    for (i = 0; i < count; ++i) {
+        printf("kernel set: %s\n", sets[i]->name);
+        test_products(sets[i]);
+        test_activations(sets[i]);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
