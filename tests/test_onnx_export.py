@@ -11,16 +11,32 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from ir_models import CASES, build, dense, embedding, feat, gru, inputs, tok
+from ir_models import (
+    CASES,
+    MORE_CASES,
+    bidir,
+    build,
+    build_more,
+    conv1d,
+    dense,
+    embedding,
+    feat,
+    gru,
+    inputs,
+    lstm,
+    simple_rnn,
+    tok,
+)
 
 from edgegru import ir, onnx_export, reference
 from edgegru.onnx_export import save_onnx, to_onnx
+from edgegru.validate import FP32_TOLERANCE
 
 # Max |onnxruntime float32 - reference float64|. With fan-in-scaled weights (contracting,
 # non-chaotic recurrence) the float32 rounding error stays ~1e-6 even over 200 steps (measured
 # <= 1e-6 for Keras and ORT alike); 1e-5 leaves 10x headroom yet catches any mapping error (wrong
 # gate order or linear_before_reset gives 0.1..1). Large weights make the recurrence chaotic.
-FP32_TOL = 1e-5
+FP32_TOL = FP32_TOLERANCE
 
 BATCHES = (1, 3)
 STEPS = (1, 7, 50)
@@ -184,20 +200,31 @@ def test_gru_node_weights_and_attributes():
     assert producers[nodes["gru_2/GRU"].input[0]].op_type == "Squeeze"
 
 
-def test_gru_activation_table_builds_alpha_beta(monkeypatch):
-    """Entries with parameters (e.g. a future hard_sigmoid) yield activation_alpha/_beta lists."""
-    monkeypatch.setitem(onnx_export._GRU_ACTIVATIONS, "hard_sigmoid", ("HardSigmoid", 1 / 6, 0.5))
+def test_recurrent_activation_attributes():
+    """alpha/beta lists are consumed in activation order by the functions that take them, per
+    direction; hard_sigmoid is Keras 3's (1/6, 0.5), not ONNX's default 0.2."""
     layer = gru(np.random.default_rng(0), 3, 2)
-    layer.recurrent_activation = "hard_sigmoid"  # bypasses ir.GRU's own check on purpose
-    attrs = onnx_export._gru_activation_attrs(layer)
-    assert attrs == {
+    layer.recurrent_activation = "hard_sigmoid"
+    assert onnx_export._rnn_activation_attrs(layer) == {
         "activations": ["HardSigmoid", "Tanh"],
         "activation_alpha": [1 / 6],
         "activation_beta": [0.5],
     }
-    layer.activation = "gelu"
+    layer.activation = "elu"
+    assert onnx_export._rnn_activation_attrs(layer, num_directions=2) == {
+        "activations": ["HardSigmoid", "Elu"] * 2,
+        "activation_alpha": [1 / 6, 1.0] * 2,
+        "activation_beta": [0.5, 0.5],
+    }
+    cell = lstm(np.random.default_rng(0), 3, 2, activation="linear")
+    assert onnx_export._rnn_activation_attrs(cell) == {
+        "activations": ["Sigmoid", "Affine", "Affine"],  # [f, g, h]: g and h are `activation`
+        "activation_alpha": [1.0, 1.0],
+        "activation_beta": [0.0, 0.0],
+    }
+    layer.activation = "gelu"  # bypasses ir.GRU's own check on purpose
     with pytest.raises(ValueError, match="gelu"):
-        onnx_export._gru_activation_attrs(layer)
+        onnx_export._rnn_activation_attrs(layer)
 
 
 def test_repeated_and_reserved_layer_names_stay_unique():
@@ -223,3 +250,291 @@ def test_rejects_unsupported_opset(opset):
     model, _, _ = _exported("features_gru_softmax_reset_after")
     with pytest.raises(ValueError, match="opset"):
         to_onnx(model, opset=opset)
+
+
+# --- issue #3 layers without masks: recurrent variants, Conv1D, pooling, normalization ----------
+# (masked models: tests/test_onnx_masking.py)
+
+#: IR recurrent type -> fused ONNX op and the IR activation slots in the op's `activations` order.
+FUSED = {
+    ir.GRU: ("GRU", ("recurrent_activation", "activation")),
+    ir.LSTM: ("LSTM", ("recurrent_activation", "activation", "activation")),
+    ir.SimpleRNN: ("RNN", ("activation",)),
+}
+#: Keras activation -> ONNX recurrent-op activation name (alpha/beta: test_recurrent_activation_*).
+ONNX_RNN_ACT = {
+    "linear": "Affine",
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "hard_sigmoid": "HardSigmoid",
+    "elu": "Elu",
+    "softsign": "Softsign",
+    "softplus": "Softplus",
+    "leaky_relu": "LeakyRelu",
+}
+MORE_STEPS = (1, 3, 6, 17)
+MORE_BATCHES = (5, 1)
+
+
+def _uses_mask(model: ir.Model) -> bool:
+    return any(isinstance(la, ir.Masking) or getattr(la, "mask_zero", False) for la in model.layers)
+
+
+UNMASKED_MORE = [n for n in MORE_CASES if not _uses_mask(build_more(n))]
+
+
+def _steps_for(model: ir.Model, steps=MORE_STEPS) -> tuple[int, ...]:
+    """The T values a model accepts: a Flatten fixes T, a 'valid' Conv1D needs T >= its span."""
+    flat = next((k for k, la in enumerate(model.layers) if isinstance(la, ir.Flatten)), None)
+    if flat is not None:
+        before = ir.Model(model.input, model.layers[:flat])
+        return (
+            next(t for t in range(1, 100) if before.output_steps(t) == model.layers[flat].steps),
+        )
+    return tuple(t for t in steps if model.output_steps(t) > 0)
+
+
+@functools.cache
+def _exported_more(case_name: str, opset: int = onnx_export.DEFAULT_OPSET):
+    model = build_more(case_name)
+    proto = to_onnx(model, opset=opset)
+    return model, proto, _session(proto)
+
+
+def _expected_output_dims(model: ir.Model) -> list:
+    if not model.output_is_sequence:
+        return ["batch", model.output_dim]
+    same_steps = all(model.output_steps(t) == t for t in (1, 2, 3, 5, 8, 13))
+    return ["batch", "time" if same_steps else "time_out", model.output_dim]
+
+
+def _fused_nodes(proto: onnx.ModelProto) -> list:
+    return [n for n in proto.graph.node if n.op_type in ("GRU", "LSTM", "RNN")]
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _expected_fused(model: ir.Model) -> list:
+    """(op, direction, activations) of each recurrent layer, in model order."""
+    out = []
+    for la in model.layers:
+        cell = la.forward if isinstance(la, ir.Bidirectional) else la
+        if not isinstance(cell, ir.RECURRENT):
+            continue
+        op, slots = FUSED[type(cell)]
+        if isinstance(la, ir.Bidirectional):
+            direction, dirs = "bidirectional", 2
+        else:
+            direction, dirs = ("reverse" if la.go_backwards else "forward"), 1
+        acts = [ONNX_RNN_ACT[getattr(cell, slot)].encode() for slot in slots] * dirs
+        out.append((op, direction.encode(), acts))
+    return out
+
+
+@pytest.mark.parametrize("case_name", UNMASKED_MORE)
+def test_more_cases_match_reference(case_name):
+    model, _, sess = _exported_more(case_name)
+    for steps in _steps_for(model):
+        for batch in MORE_BATCHES:
+            _assert_matches(model, sess, batch, steps, seed=steps)
+
+
+@pytest.mark.parametrize("case_name", UNMASKED_MORE)
+def test_more_cases_are_not_degenerate(case_name):
+    """Every output channel varies over batch and time, so a match means something."""
+    model, _, _ = _exported_more(case_name)
+    want = reference.forward(model, inputs(model, 5, _steps_for(model, (6,))[0], seed=3))
+    assert np.ptp(want.reshape(-1, want.shape[-1]), axis=0).min() > 1e-2
+
+
+@pytest.mark.parametrize("case_name", UNMASKED_MORE)
+def test_more_graph_is_standard_and_fused(case_name):
+    model, proto, _ = _exported_more(case_name)
+    onnx.checker.check_model(proto, full_check=True)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "Loop" not in ops and "Scan" not in ops
+    got = [
+        (n.op_type, _attrs(n)["direction"], _attrs(n)["activations"]) for n in _fused_nodes(proto)
+    ]
+    assert got == _expected_fused(model)
+    assert all(_attrs(n).get("layout", 0) == 0 for n in _fused_nodes(proto))
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]
+    assert all(n.domain == "" for n in proto.graph.node)
+    for layer in model.layers:  # every layer's IR name scopes its nodes
+        assert any(n.name.startswith(layer.name + "/") for n in proto.graph.node)
+    assert _dims(proto.graph.output[0]) == _expected_output_dims(model)
+    assert _dims(proto.graph.input[0])[:2] == ["batch", "time"]
+    inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
+    assert _dims(inferred.graph.output[0]) == _dims(proto.graph.output[0])
+
+
+def test_lstm_weights_are_reordered_to_iofc():
+    """Keras LSTM gate blocks i|f|c|o become ONNX i|o|f|c; the bias goes to Wb, Rb is zero."""
+    for case_name in ("lstm", "bidir_lstm_concat_seq"):
+        model, proto, _ = _exported_more(case_name)
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+        layer = model.layers[0]
+        cells = [layer.forward, layer.backward] if isinstance(layer, ir.Bidirectional) else [layer]
+        (node,) = [n for n in _fused_nodes(proto)]
+        w, r, b = (inits[name] for name in node.input[1:4])
+        assert w.shape == (len(cells), 4 * cells[0].units, cells[0].input_dim)
+        for d, cell in enumerate(cells):
+            ki, kf, kc, ko = np.split(cell.kernel, 4, axis=1)
+            np.testing.assert_array_equal(w[d], np.concatenate([ki, ko, kf, kc], axis=1).T)
+            ri, rf, rc, ro = np.split(cell.recurrent_kernel, 4, axis=1)
+            np.testing.assert_array_equal(r[d], np.concatenate([ri, ro, rf, rc], axis=1).T)
+            bi, bf, bc, bo = np.split(cell.bias, 4)
+            np.testing.assert_array_equal(b[d], np.concatenate([bi, bo, bf, bc, 0 * cell.bias]))
+
+
+def test_bidirectional_stacks_forward_then_backward_weights():
+    model, proto, _ = _exported_more("bidir_gru_concat_seq")
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    (node,) = _fused_nodes(proto)
+    fwd, bwd = model.layers[0].forward, model.layers[0].backward
+    np.testing.assert_array_equal(inits[node.input[1]], np.stack([fwd.kernel.T, bwd.kernel.T]))
+    assert _attrs(node)["linear_before_reset"] == 1
+
+
+def test_go_backwards_sequence_stays_in_processing_order():
+    """Keras does not flip a go_backwards sequence back; flipping it would be a large error."""
+    model, _, sess = _exported_more("gru_go_backwards_sequences")
+    x = inputs(model, 3, 9)
+    got, want = _run(model, sess, x), reference.forward(model, x)
+    assert np.max(np.abs(got - want)) <= FP32_TOL
+    assert np.max(np.abs(got[:, ::-1] - want)) > 1e-2
+
+
+# Models beyond MORE_CASES that exercise the layout choices (Conv1D feeding Conv1D, pooling in
+# either layout, per-step layers on vectors) and every Dense activation.
+LAYOUT_CASES = {
+    "conv_conv_gru": lambda r: feat(
+        3,
+        conv1d(r, 3, 4, 3, padding="same"),
+        conv1d(r, 4, 5, 2, padding="causal", activation="elu"),
+        gru(r, 5, 4),
+    ),
+    "conv_pool_softmax": lambda r: feat(
+        3, conv1d(r, 3, 4, 3), ir.GlobalPool(4, "average"), dense(r, 4, 2, "softmax")
+    ),
+    "conv_flatten": lambda r: feat(
+        3, conv1d(r, 3, 4, 2, strides=2), ir.Flatten(3, 4), dense(r, 12, 2, "linear")
+    ),
+    "tokens_pool_max": lambda r: tok(10, embedding(r, 10, 4), ir.GlobalPool(4, "max")),
+    "sequence_pool_average": lambda r: feat(
+        3, gru(r, 3, 4, return_sequences=True), ir.GlobalPool(4, "average")
+    ),
+    "bidir_stacked": lambda r: feat(
+        4,
+        bidir(r, gru, 4, 3, "concat", return_sequences=True),
+        bidir(r, lstm, 6, 3, "ave"),
+    ),
+    "rnn_into_lstm_go_backwards": lambda r: feat(
+        3,
+        simple_rnn(r, 3, 4, return_sequences=True, go_backwards=True, activation="softsign"),
+        lstm(r, 4, 3, return_sequences=True, go_backwards=True, activation="softplus"),
+    ),
+    "vector_per_step_layers": lambda r: feat(
+        3,
+        gru(r, 3, 5),
+        ir.LayerNorm(r.normal(1, 0.2, 5), r.normal(0, 0.3, 5), 1e-3),
+        ir.Affine(r.normal(1, 0.2, 5), r.normal(0, 0.3, 5)),
+        ir.Activation(5, "leaky_relu"),
+        dense(r, 5, 3, "softmax"),
+    ),
+    "dense_activations": lambda r: feat(
+        3,
+        dense(r, 3, 4, "hard_sigmoid", name="d0"),
+        dense(r, 4, 4, "elu", name="d1"),
+        dense(r, 4, 4, "softsign", name="d2"),
+        dense(r, 4, 4, "softplus", name="d3"),
+        dense(r, 4, 4, "leaky_relu", name="d4"),
+        ir.Activation(4, "linear"),
+        ir.Activation(4, "relu", name="relu"),
+        dense(r, 4, 3, "sigmoid", name="d5"),
+    ),
+}
+
+
+@pytest.mark.parametrize("opset", [onnx_export.MIN_OPSET, onnx_export.DEFAULT_OPSET, 21])
+@pytest.mark.parametrize("case_name", list(LAYOUT_CASES))
+def test_layout_cases_match_reference(case_name, opset):
+    model = LAYOUT_CASES[case_name](np.random.default_rng(len(case_name)))
+    proto = to_onnx(model, opset=opset)
+    assert _dims(proto.graph.output[0]) == _expected_output_dims(model)
+    sess = _session(proto)
+    for steps in _steps_for(model, (6, 11)):
+        _assert_matches(model, sess, batch=3, steps=steps, seed=steps)
+
+
+@pytest.mark.parametrize("opset", [onnx_export.MIN_OPSET, 21])
+@pytest.mark.parametrize(
+    "case_name",
+    [
+        "affine_layernorm",
+        "bidir_lstm_ave_seq",
+        "bidir_gru_mul_last",
+        "pool_max",
+        "conv_same_strided",
+    ],
+)
+def test_more_cases_other_opsets(case_name, opset):
+    """Reduce* axes are an attribute before opset 18 and an input from 18 on; below opset 17 a
+    LayerNorm is decomposed."""
+    model, _, _ = _exported_more(case_name)
+    proto = to_onnx(model, opset=opset)
+    assert proto.opset_import[0].version == opset
+    _assert_matches(model, _session(proto), batch=5, steps=6)
+
+
+def test_layer_norm_uses_layer_normalization_from_opset_17():
+    model, proto, _ = _exported_more("affine_layernorm")
+    (node,) = [n for n in proto.graph.node if n.op_type == "LayerNormalization"]
+    layer = next(la for la in model.layers if isinstance(la, ir.LayerNorm))
+    assert _attrs(node)["epsilon"] == pytest.approx(layer.epsilon)
+    assert _attrs(node)["axis"] == -1
+    old = to_onnx(model, opset=16)
+    assert "LayerNormalization" not in [n.op_type for n in old.graph.node]
+
+
+CONV_CONFIGS = [(1, 1, 1), (2, 1, 1), (4, 1, 1), (3, 1, 2), (4, 2, 1), (1, 3, 1), (2, 3, 1)]
+
+
+@pytest.mark.parametrize("kernel_size,strides,dilation", CONV_CONFIGS)
+@pytest.mark.parametrize("padding", ["valid", "same", "causal"])
+def test_conv1d_padding_strides_dilation(padding, kernel_size, strides, dilation):
+    rng = np.random.default_rng(kernel_size * 100 + strides * 10 + dilation)
+    layer = conv1d(
+        rng,
+        3,
+        4,
+        kernel_size,
+        padding=padding,
+        strides=strides,
+        dilation_rate=dilation,
+        activation="tanh",
+    )
+    model = feat(3, layer)
+    proto = to_onnx(model)
+    (node,) = [n for n in proto.graph.node if n.op_type == "Conv"]
+    attrs = _attrs(node)
+    span = dilation * (kernel_size - 1)
+    if padding == "same" and strides > 1:
+        assert attrs["auto_pad"] == b"SAME_UPPER"  # TensorFlow's split; pads depend on T
+    else:
+        left = {"valid": 0, "causal": span, "same": span // 2}[padding]
+        assert attrs["pads"] == [left, {"valid": 0, "causal": 0, "same": span - span // 2}[padding]]
+    assert (attrs["strides"], attrs["dilations"]) == ([strides], [dilation])
+    sess = _session(proto)
+    for steps in _steps_for(model, (1, 2, 5, 8)):
+        _assert_matches(model, sess, batch=2, steps=steps, seed=steps)
+
+
+def test_conv1d_same_with_strides_and_dilation_is_rejected():
+    rng = np.random.default_rng(0)
+    model = feat(3, conv1d(rng, 3, 4, 3, padding="same", strides=2, dilation_rate=2))
+    with pytest.raises(ValueError, match="dilation"):
+        to_onnx(model)

@@ -1,22 +1,28 @@
 """Export an IR model (`edgegru.ir`) to a standard ONNX graph.
 
-Graph contract:
+Graph contract (docs/onnx.md has the long form):
 
 * Input ``tokens``: int64 ``[batch, time]`` (token models; ids must be ``0 <= id < vocab``), or
   ``features``: float32 ``[batch, time, F]`` (feature models). ``batch`` and ``time`` are symbolic.
-* Output ``output``: float32, ``[batch, out]`` or ``[batch, time, out]``, exactly
-  ``Model.output_shape(batch, time)`` (what Keras' ``predict`` returns).
-* Every IR GRU becomes one fused ONNX ``GRU`` node (layout 0, time-major); the graph never uses
-  ``Loop`` or ``Scan``. Only default-domain operators are used, opset ``MIN_OPSET`` or newer.
+* Output ``output``: float32, ``[batch, out]`` or ``[batch, steps, out]``, exactly
+  ``Model.output_shape(batch, time)`` (what Keras' ``predict`` returns); ``steps`` is ``time``
+  unless a Conv1D changes the step count (then the symbol ``time_out``).
+* Every recurrent layer becomes one fused ONNX ``GRU``, ``LSTM`` or ``RNN`` node (layout 0,
+  time-major; a Bidirectional layer is one node with ``direction="bidirectional"``). The graph never
+  uses ``Loop`` or ``Scan``. Only default-domain operators are used, opset ``MIN_OPSET`` or newer.
+* Masks (Embedding(mask_zero), Masking) are computed from the data inside the graph. A recurrent
+  layer that receives one runs on its input "compacted" (valid steps moved to the front, stably)
+  with ``sequence_lens`` = the valid count, and its sequence output is scattered back to input
+  time with Keras' masked-step values (see `_Compaction`). This is exact for padding anywhere.
 
 Internally each layer is emitted by one small function found through ``_HANDLERS`` (IR layer type
 -> handler). A handler receives its input as a `_Value` that carries the tensor name, its rank and
 its layout (batch-major ``[B, T, ...]``, time-major ``[T, B, ...]`` or a per-sequence vector
-``[B, F]``). Per-step layers (Embedding, Dense) work in either layout and keep it, so the
-batch/time transpose is done once, as early as possible (on the int64 token ids when an Embedding
-feeds a GRU), stacked GRUs stay time-major between them, and the transpose back to batch-major
-happens once at the output. Adding a layer type (LSTM, Bidirectional, masking) means adding one
-handler and one ``_HANDLERS`` entry.
+``[B, F]``). Per-step layers (Embedding, Masking, Dense, Activation, Affine, LayerNorm) work in
+either layout and keep it, so the batch/time transpose is done once, as early as possible (on the
+int64 token ids when an Embedding feeds a recurrent layer), stacked recurrent layers stay
+time-major between them, and the transpose back to batch-major happens once at the output. The
+current mask travels beside the values in ``_GraphBuilder.mask``.
 
 This module needs the optional ``onnx`` package; the rest of edgegru needs numpy only.
 """
@@ -41,37 +47,55 @@ __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "save_onnx", "to_onnx"]
 
 #: Default ONNX opset of exported models.
 DEFAULT_OPSET = 17
-#: Oldest opset the graph is valid for: Squeeze takes `axes` as an input and Softmax normalizes
-#: over one axis (not a flattened 2-D view) from opset 13 on.
+#: Oldest opset the graph is valid for: Squeeze/Unsqueeze take `axes` as an input and Softmax
+#: normalizes over one axis (not a flattened 2-D view) from opset 13 on. Below opset 17 a
+#: LayerNorm is decomposed (LayerNormalization is opset 17); from opset 18 on the Reduce* ops take
+#: `axes` as an input (the builder emits whichever form the opset wants).
 MIN_OPSET = 13
 
 INPUT_NAME = {ir.TOKENS: "tokens", ir.FEATURES: "features"}
 OUTPUT_NAME = "output"
 BATCH_DIM = "batch"
 TIME_DIM = "time"
+OUT_TIME_DIM = "time_out"  # output steps when a Conv1D changes the step count
 
 # Layouts of an intermediate tensor.
-BATCH_MAJOR = "batch_major"  # [B, T] token ids or [B, T, C]
-TIME_MAJOR = "time_major"  # [T, B] token ids or [T, B, C]; what ONNX GRU (layout=0) consumes
+BATCH_MAJOR = "batch_major"  # [B, T] token ids / masks or [B, T, C]
+TIME_MAJOR = "time_major"  # [T, B] ids / masks or [T, B, C]; what the fused ops (layout=0) consume
 VECTOR = "vector"  # [B, C]: one vector per sequence, no time axis
 
-# Keras activation name -> (ONNX GRU activation, alpha, beta); None = the function takes no such
-# parameter. ONNX GRU's activation_alpha / activation_beta are separate lists, consumed in
-# activation order by only the functions that take the parameter. To add Keras 3 hard_sigmoid:
-# "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5), i.e. relu6(x + 3) / 6 -- not ONNX's default
-# alpha 0.2, which is the Keras 2 definition; the name must also be listed in ir.GRU_ACTIVATIONS.
-_GRU_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
+_INT64_MIN = int(np.iinfo(np.int64).min)
+
+# Keras activation name -> (ONNX recurrent-op activation, alpha, beta); None = the function takes
+# no such parameter. The activation_alpha / activation_beta attributes are separate lists,
+# consumed in activation order by only the functions that take the parameter. hard_sigmoid is
+# Keras 3's relu6(x + 3) / 6 = HardSigmoid(alpha=1/6, beta=0.5), not ONNX's default alpha 0.2
+# (the Keras 2 definition); leaky_relu's Keras slope is 0.2; linear is Affine(1, 0).
+_RNN_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
+    "linear": ("Affine", 1.0, 0.0),
+    "relu": ("Relu", None, None),
     "sigmoid": ("Sigmoid", None, None),
     "tanh": ("Tanh", None, None),
+    "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5),
+    "elu": ("Elu", 1.0, None),
+    "softsign": ("Softsign", None, None),
+    "softplus": ("Softplus", None, None),
+    "leaky_relu": ("LeakyRelu", 0.2, None),
 }
 
-# Keras Dense activation name -> (ONNX op, attributes), None for no op. All are elementwise except
-# softmax, which normalizes over the last (feature) axis as Keras does, for 2-D and 3-D input.
-_DENSE_ACTIVATIONS: dict[str, tuple[str, dict] | None] = {
+# Keras activation name -> (ONNX op, attributes) for Dense, Conv1D and Activation layers; None for
+# no op. All are elementwise except softmax, which normalizes over the last (feature) axis as Keras
+# does, for 2-D and 3-D input.
+_ACTIVATIONS: dict[str, tuple[str, dict] | None] = {
     "linear": None,
     "relu": ("Relu", {}),
     "sigmoid": ("Sigmoid", {}),
     "tanh": ("Tanh", {}),
+    "hard_sigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+    "elu": ("Elu", {"alpha": 1.0}),
+    "softsign": ("Softsign", {}),
+    "softplus": ("Softplus", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.2}),
     "softmax": ("Softmax", {"axis": -1}),
 }
 
@@ -86,15 +110,26 @@ class _Value:
 
 
 class _GraphBuilder:
-    """Accumulates nodes and initializers; hands out unique, readable names."""
+    """Accumulates nodes and initializers; hands out unique, readable names.
 
-    def __init__(self, layer_names: list[str]) -> None:
+    Besides the graph it carries two pieces of state the main loop maintains:
+    mask: the mask reaching the current layer (bool [B, T] or [T, B], a `_Value`), set by the layers
+        that create one (Embedding, Masking); read only by layers whose `masked` flag is set.
+    next_layout: the sequence layout the rest of the model wants (the next layout-sensitive layer's,
+        else batch-major for the output). A layer that must transpose anyway (Conv1D) emits it.
+    """
+
+    def __init__(self, layer_names: list[str], opset: int = DEFAULT_OPSET) -> None:
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         # Scopes the exporter itself uses; a layer with one of these names gets a suffix.
         self._scopes: set[str] = {"input", "output", "const"}
         self._layer_names = set(layer_names)
         self._consts: dict[tuple, str] = {}
+        self.cache: dict[tuple, object] = {}  # per-mask tensors shared by several layers
+        self.mask: _Value | None = None
+        self.next_layout: str = BATCH_MAJOR
 
     def scope(self, name: str) -> str:
         """A unique name prefix for one layer: its IR name; a repeated name gets the first free
@@ -119,10 +154,30 @@ class _GraphBuilder:
             self._consts[key] = self.initializer(name, np.asarray(values, dtype=np.int64))
         return self._consts[key]
 
+    def scalar(self, value, dtype) -> str:
+        """A shared 0-d constant of numpy `dtype` (int64 or float32)."""
+        value = np.asarray(value, dtype=dtype)
+        key = ("scalar", value.dtype.str, value.item())
+        if key not in self._consts:
+            name = f"const/{value.dtype.name}_{value.item()!r}"
+            self._consts[key] = self.initializer(name, value)
+        return self._consts[key]
+
     def node(self, op: str, inputs: list[str], outputs: list[str], name: str, **attrs) -> str:
         """Append one node; returns its last output name."""
         self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
         return outputs[-1]
+
+    def add(self, op: str, inputs: list[str], out: str, **attrs) -> str:
+        """Append a single-output node named like its output; returns the output name."""
+        return self.node(op, inputs, [out], name=out, **attrs)
+
+    def reduce(self, op: str, x: str, axes: tuple[int, ...], out: str, keepdims: int = 0) -> str:
+        """Reduce{Sum,Mean,Max,Prod} over `axes`: an `axes` input from opset 18 on (ReduceSum: 13),
+        an attribute before."""
+        if op == "ReduceSum" or self.opset >= 18:
+            return self.add(op, [x, self.const_i64(axes)], out, keepdims=keepdims)
+        return self.add(op, [x], out, axes=list(axes), keepdims=keepdims)
 
     def to_layout(self, x: _Value, layout: str, scope: str) -> _Value:
         """Return x in `layout` (batch-major <-> time-major), inserting a Transpose if needed."""
@@ -134,6 +189,26 @@ class _GraphBuilder:
         out = f"{scope}/to_{layout}"
         self.node("Transpose", [x.name], [out], name=out, perm=perm)
         return _Value(out, layout, x.rank)
+
+    def mask_in(self, layout: str) -> str:
+        """The current mask in `layout` (converted once, then kept in that layout)."""
+        if self.mask is None:  # pragma: no cover - ir.Model.check sets `masked` consistently
+            raise ValueError("a masked layer has no mask")
+        self.mask = self.to_layout(self.mask, layout, self.mask.name)
+        return self.mask.name
+
+    def prune(self, outputs: list[str]) -> None:
+        """Drop the nodes and initializers the `outputs` do not depend on (e.g. the mask of an
+        Embedding(mask_zero) that no layer consumes, or forward-scatter tensors a last-state
+        layer does not need). Node order stays topological."""
+        needed = set(outputs)
+        kept = []
+        for node in reversed(self.nodes):
+            if needed.intersection(node.output):
+                kept.append(node)
+                needed.update(node.input)
+        self.nodes = kept[::-1]
+        self.initializers = [t for t in self.initializers if t.name in needed]
 
     def rename_output(self, old: str, new: str) -> None:
         """Rename the tensor `old`, produced by an already emitted node, to `new`."""
@@ -149,29 +224,33 @@ class _GraphBuilder:
         raise ValueError(f"no node produces {old!r}")
 
 
-# --- one handler per IR layer type -------------------------------------------------------------
+# --- activations ---------------------------------------------------------------------------------
 
 
-def _emit_embedding(g: _GraphBuilder, layer: ir.Embedding, x: _Value, scope: str) -> _Value:
-    """ids [B, T] or [T, B] int64 -> Gather(table (vocab, E)) -> [B, T, E] or [T, B, E]."""
-    table = g.initializer(f"{scope}/table", layer.table)
-    out = g.node("Gather", [table, x.name], [f"{scope}/output"], name=f"{scope}/Gather", axis=0)
-    return _Value(out, x.layout, x.rank + 1)
+def _activate(g: _GraphBuilder, activation: str, x: str, out: str) -> str:
+    """Apply a Keras activation (`_ACTIVATIONS`) to x; linear is an Identity into `out`."""
+    act = _ACTIVATIONS[activation]
+    if act is None:
+        return g.add("Identity", [x], out)
+    op, attrs = act
+    return g.add(op, [x], out, **attrs)
 
 
-def _gru_activation_attrs(layer: ir.GRU) -> dict:
-    """ONNX GRU attributes for activations [f, g] = [recurrent_activation, activation]."""
+def _rnn_activation_attrs(layer, num_directions: int = 1) -> dict:
+    """activations / activation_alpha / activation_beta of a fused recurrent node for `layer`
+    (GRU: [f, g] = [recurrent_activation, activation]; LSTM: [f, g, h] = [recurrent_activation,
+    activation, activation]; RNN: [activation]), repeated per direction."""
     acts: list[str] = []
     alpha: list[float] = []
     beta: list[float] = []
-    for slot in ("recurrent_activation", "activation"):
+    for slot in _RNN_OPS[type(layer)].slots * num_directions:
         keras_name = getattr(layer, slot)
-        if keras_name not in _GRU_ACTIVATIONS:
+        if keras_name not in _RNN_ACTIVATIONS:
             raise ValueError(
-                f"GRU {layer.name!r}: {slot}={keras_name!r} has no ONNX GRU mapping; "
-                f"supported: {', '.join(_GRU_ACTIVATIONS)}"
+                f"{type(layer).__name__} {layer.name!r}: {slot}={keras_name!r} has no ONNX "
+                f"{_RNN_OPS[type(layer)].op} mapping; supported: {', '.join(_RNN_ACTIVATIONS)}"
             )
-        op, a, b = _GRU_ACTIVATIONS[keras_name]
+        op, a, b = _RNN_ACTIVATIONS[keras_name]
         acts.append(op)
         if a is not None:
             alpha.append(float(a))
@@ -185,52 +264,324 @@ def _gru_activation_attrs(layer: ir.GRU) -> dict:
     return attrs
 
 
-def _emit_gru(g: _GraphBuilder, layer: ir.GRU, x: _Value, scope: str) -> _Value:
-    """x [T, B, I] time-major -> fused ONNX GRU (one forward direction, layout 0).
+# --- recurrent weights: IR (Keras layout) -> one direction of the fused op ----------------------
 
-    Returns Y squeezed to [T, B, H] (time-major) when return_sequences, else Y_h[0] = [B, H].
-    Weights, gate blocks z|r|h in both frameworks (no reordering):
-      W [1, 3H, I] = kernel.T;  R [1, 3H, H] = recurrent_kernel.T;
-      B [1, 6H] = [Wb | Rb] = [input_bias | recurrent_bias];  linear_before_reset = reset_after.
-    (With reset_after False, Keras has no recurrent bias, the IR holds zeros there, and ONNX adds
-    Rb outside the reset product, which is what ir.GRU / reference.gru define.)
+
+def _gru_weights(layer: ir.GRU) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gate blocks z|r|h in both frameworks (no reordering):
+    W [3H, I] = kernel.T;  R [3H, H] = recurrent_kernel.T;  B [6H] = [input_bias | recurrent_bias].
+    (With reset_after False the IR's recurrent bias is zeros and ONNX (linear_before_reset=0) adds
+    Rb outside the reset product, which is what ir.GRU / reference define.)"""
+    return (
+        layer.kernel.T,
+        layer.recurrent_kernel.T,
+        np.concatenate([layer.input_bias, layer.recurrent_bias]),
+    )
+
+
+#: Keras LSTM gate blocks i, f, c, o -> ONNX order i, o, f, c.
+_LSTM_GATE_ORDER = (0, 3, 1, 2)
+
+
+def _lstm_iofc(a: np.ndarray) -> np.ndarray:
+    """Reorder the 4H axis (last) of a Keras LSTM weight from blocks i|f|c|o to ONNX i|o|f|c."""
+    blocks = np.split(a, 4, axis=-1)
+    return np.concatenate([blocks[k] for k in _LSTM_GATE_ORDER], axis=-1)
+
+
+def _lstm_weights(layer: ir.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W [4H, I], R [4H, H] in ONNX gate order i|o|f|c; B [8H] = [bias (iofc) | zeros (4H)]."""
+    bias = _lstm_iofc(layer.bias)
+    return (
+        _lstm_iofc(layer.kernel).T,
+        _lstm_iofc(layer.recurrent_kernel).T,
+        np.concatenate([bias, np.zeros_like(bias)]),
+    )
+
+
+def _rnn_weights(layer: ir.SimpleRNN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W [H, I] = kernel.T;  R [H, H] = recurrent_kernel.T;  B [2H] = [bias | zeros]."""
+    return layer.kernel.T, layer.recurrent_kernel.T, np.concatenate([layer.bias, 0 * layer.bias])
+
+
+@dataclass(frozen=True)
+class _RnnOp:
+    """How an IR recurrent layer type maps onto its fused ONNX operator.
+
+    slots: the IR activation attributes, in the order of the op's `activations` attribute.
+    weights: layer -> (W, R, B) of one direction, in the op's gate order (see the functions above).
+    attrs: extra node attributes.
     """
-    w = g.initializer(f"{scope}/W", layer.kernel.T[None])
-    r = g.initializer(f"{scope}/R", layer.recurrent_kernel.T[None])
-    b = g.initializer(f"{scope}/B", np.concatenate([layer.input_bias, layer.recurrent_bias])[None])
-    if layer.return_sequences:
-        outputs = [f"{scope}/Y"]  # Y: [T, num_directions=1, B, H]; Y_h not requested
-    else:
-        outputs = ["", f"{scope}/Y_h"]  # Y omitted; Y_h: [num_directions=1, B, H]
-    g.node(
+
+    op: str
+    slots: tuple[str, ...]
+    weights: Callable[[object], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    attrs: Callable[[object], dict]
+
+
+_RNN_OPS: dict[type, _RnnOp] = {
+    ir.GRU: _RnnOp(
         "GRU",
-        [x.name, w, r, b],
+        ("recurrent_activation", "activation"),
+        _gru_weights,
+        lambda layer: {"linear_before_reset": int(layer.reset_after)},
+    ),
+    ir.LSTM: _RnnOp(
+        "LSTM", ("recurrent_activation", "activation", "activation"), _lstm_weights, lambda _: {}
+    ),
+    ir.SimpleRNN: _RnnOp("RNN", ("activation",), _rnn_weights, lambda _: {}),
+}
+
+
+def _rnn_node(
+    g: _GraphBuilder,
+    cells: list,
+    direction: str,
+    x: str,
+    seq_lens: str | None,
+    scope: str,
+    sequences: bool,
+) -> str:
+    """One fused GRU/LSTM/RNN node over x [T, B, I] (layout 0) for `cells` (one layer, or the
+    forward and backward layers of a Bidirectional; W/R/B stacked in that order).
+
+    Returns Y [T, D, B, H] when `sequences`, else Y_h [D, B, H] (D = len(cells)). With
+    `seq_lens` (int32 [B]) the op reads only the first seq_lens[b] steps of row b: Y is zero after
+    them, Y_h is the state after them (forward) or after step 0 (reverse), zero when the length
+    is 0. A reverse direction's Y is aligned to input time.
+    """
+    spec = _RNN_OPS[type(cells[0])]
+    w, r, b = (np.stack(ws) for ws in zip(*(spec.weights(c) for c in cells), strict=True))
+    inputs = [
+        x,
+        g.initializer(f"{scope}/W", w),
+        g.initializer(f"{scope}/R", r),
+        g.initializer(f"{scope}/B", b),
+    ]
+    if seq_lens is not None:
+        inputs.append(seq_lens)
+    outputs = [f"{scope}/Y"] if sequences else ["", f"{scope}/Y_h"]
+    return g.node(
+        spec.op,
+        inputs,
         outputs,
-        name=f"{scope}/GRU",
-        hidden_size=layer.units,
-        direction="forward",
-        linear_before_reset=int(layer.reset_after),
-        **_gru_activation_attrs(layer),
+        name=f"{scope}/{spec.op}",
+        hidden_size=cells[0].units,
+        direction=direction,
+        **spec.attrs(cells[0]),
+        **_rnn_activation_attrs(cells[0], len(cells)),
     )
-    if layer.return_sequences:
-        y = g.node(
-            "Squeeze",
-            [outputs[0], g.const_i64((1,))],
-            [f"{scope}/output"],
-            name=f"{scope}/Squeeze",
-        )
-        return _Value(y, TIME_MAJOR, 3)
-    y = g.node(
-        "Squeeze", [outputs[1], g.const_i64((0,))], [f"{scope}/output"], name=f"{scope}/Squeeze"
+
+
+# --- masking: compaction of valid steps (time-major) ---------------------------------------------
+#
+# ONNX's sequence_lens says "row b's first L steps are valid". A Keras mask can mask any steps
+# (pre-padding, holes), so the valid steps are first moved to the front ("compacted") with a stable
+# permutation, the op runs with sequence_lens = the valid count, and its outputs are gathered back
+# to input time:
+#
+#   forward:  the output at input step t is Y[c_t - 1], c = CumSum(mask) (inclusive): the state
+#             after the last valid step at or before t; none yet (c_t = 0) -> Keras outputs zero.
+#   reverse:  the op processes compacted steps L-1 .. 0, so after the valid steps at or after t
+#             (rc_t = reverse CumSum(mask) of them) its output is Y[L - rc_t]; rc_t = 0 -> zero.
+#
+# A masked step therefore repeats the previous output (zero before the first valid step), which is
+# Keras' unidirectional rule; a Bidirectional layer instead zeroes masked steps (Where(mask)).
+
+
+@dataclass(frozen=True)
+class _Compaction:
+    """Tensors derived from one time-major mask m: bool [T, B], shared by every layer it reaches.
+
+    perm: int64 [T, B]; perm[k, b] = input step of row b's k-th valid step (masked steps follow,
+        in time order): TopK(key = (1 - m) * T + t, K=T, smallest first) on unique keys.
+    lens: int32 [B], the valid count per row, for sequence_lens.
+    valid: int64 [T, B], m as 0/1.
+    pos: int64 [T, B], max(c - 1, 0) with c = CumSum(m): where step t's forward output lives.
+    seen: bool [T, B], c > 0: some valid step at or before t.
+    """
+
+    mask: str
+    perm: str
+    lens: str
+    valid: str
+    pos: str
+    seen: str
+
+
+def _compaction(g: _GraphBuilder) -> _Compaction:
+    """The `_Compaction` of the current mask, built once per mask (pos / seen are pruned again
+    when only last-state layers consume the mask)."""
+    m = g.mask_in(TIME_MAJOR)
+    key = ("compaction", m)
+    if key in g.cache:
+        return g.cache[key]
+    p = f"{m}/compact"
+    valid = g.add("Cast", [m], f"{p}/valid", to=TensorProto.INT64)
+    steps = g.add("Gather", [g.add("Shape", [m], f"{p}/shape"), g.const_i64((0,))], f"{p}/steps")
+    steps_0d = g.add("Squeeze", [steps], f"{p}/steps_0d")
+    t = g.add("Range", [g.scalar(0, np.int64), steps_0d, g.scalar(1, np.int64)], f"{p}/t")
+    t = g.add("Unsqueeze", [t, g.const_i64((1,))], f"{p}/t_col")  # [T, 1]
+    masked = g.add("Sub", [g.scalar(1, np.int64), valid], f"{p}/masked")
+    sort_key = g.add("Add", [g.add("Mul", [masked, steps], f"{p}/masked_T"), t], f"{p}/key")
+    perm = g.node(
+        "TopK",
+        [sort_key, steps],
+        [f"{p}/key_sorted", f"{p}/perm"],
+        name=f"{p}/TopK",
+        axis=0,
+        largest=0,
+        sorted=1,
     )
-    return _Value(y, VECTOR, 2)
+    count = g.reduce("ReduceSum", valid, (0,), f"{p}/count")
+    lens = g.add("Cast", [count], f"{p}/lens", to=TensorProto.INT32)
+    c = g.add("CumSum", [valid, g.scalar(0, np.int64)], f"{p}/cumsum")
+    c_1 = g.add("Sub", [c, g.scalar(1, np.int64)], f"{p}/cumsum_1")
+    pos = g.add("Max", [c_1, g.scalar(0, np.int64)], f"{p}/pos")
+    seen = g.add("Greater", [c, g.scalar(0, np.int64)], f"{p}/seen")
+    g.cache[key] = _Compaction(m, perm, lens, valid, pos, seen)
+    return g.cache[key]
+
+
+def _reverse_carry(g: _GraphBuilder, comp: _Compaction) -> tuple[str, str]:
+    """(pos, seen) for a reverse (go_backwards) op on compacted input: pos = L - rc, seen = rc > 0
+    with rc = reverse CumSum(m) (valid steps at or after t). pos <= T - 1: rc = 0 needs L < T."""
+    key = ("reverse_carry", comp.mask)
+    if key not in g.cache:
+        p = f"{comp.mask}/compact"
+        rc = g.add("CumSum", [comp.valid, g.scalar(0, np.int64)], f"{p}/rcumsum", reverse=1)
+        count = g.reduce("ReduceSum", comp.valid, (0,), f"{p}/count_1b", keepdims=1)  # [1, B]
+        pos = g.add("Sub", [count, rc], f"{p}/rpos")
+        seen = g.add("Greater", [rc, g.scalar(0, np.int64)], f"{p}/rseen")
+        g.cache[key] = (pos, seen)
+    return g.cache[key]
+
+
+def _step_axes(rank: int) -> tuple[int, ...]:
+    """Axes that lift a [T, B] tensor to broadcast against [T, B, C] (rank 3) or the fused ops'
+    Y [T, D, B, H] (rank 4)."""
+    return (2,) if rank == 3 else (1, 3)
+
+
+def _gather_steps(g: _GraphBuilder, x: str, rank: int, index: str, out: str) -> str:
+    """out[t, ..., b, ...] = x[index[t, b], ..., b, ...]: GatherElements along time (axis 0) of a
+    time-major x ([T, B, C] or [T, D, B, H]) with a [T, B] int64 index."""
+    idx = g.add("Unsqueeze", [index, g.const_i64(_step_axes(rank))], f"{out}/index")
+    idx = g.add("Expand", [idx, g.add("Shape", [x], f"{out}/shape")], f"{out}/index_full")
+    return g.add("GatherElements", [x, idx], out, axis=0)
+
+
+def _where_steps(g: _GraphBuilder, cond: str, x: str, rank: int, out: str) -> str:
+    """Where(cond [T, B], x, 0) for a time-major x of `rank` (cond broadcast over features)."""
+    cond = g.add("Unsqueeze", [cond, g.const_i64(_step_axes(rank))], f"{out}/cond")
+    return g.add("Where", [cond, x, g.scalar(0.0, np.float32)], out)
+
+
+def _reverse_time(g: _GraphBuilder, x: str, out: str) -> str:
+    """x[::-1] along axis 0 (dynamic length): Slice(start -1, end INT64_MIN, step -1)."""
+    return g.add(
+        "Slice",
+        [x, g.const_i64((-1,)), g.const_i64((_INT64_MIN,)), g.const_i64((0,)), g.const_i64((-1,))],
+        out,
+    )
+
+
+# --- one handler per IR layer type -------------------------------------------------------------
+
+
+def _emit_embedding(g: _GraphBuilder, layer: ir.Embedding, x: _Value, scope: str) -> _Value:
+    """ids [B, T] or [T, B] int64 -> Gather(table (vocab, E)) -> [B, T, E] or [T, B, E].
+    mask_zero: mask = ids != 0, bool in the ids' layout."""
+    table = g.initializer(f"{scope}/table", layer.table)
+    g.mask = None
+    if layer.mask_zero:
+        eq = g.add("Equal", [x.name, g.scalar(0, np.int64)], f"{scope}/is_pad")
+        g.mask = _Value(g.add("Not", [eq], f"{scope}/mask"), x.layout, 2)
+    out = g.node("Gather", [table, x.name], [f"{scope}/output"], name=f"{scope}/Gather", axis=0)
+    return _Value(out, x.layout, x.rank + 1)
+
+
+def _emit_masking(g: _GraphBuilder, layer: ir.Masking, x: _Value, scope: str) -> _Value:
+    """x [B, T, C] or [T, B, C] -> mask = any(x != mask_value, -1) (bool, x's layout; replaces any
+    incoming mask); output Where(mask, x, 0) (whole masked steps zeroed, as Keras)."""
+    eq = g.add("Equal", [x.name, g.scalar(layer.mask_value, np.float32)], f"{scope}/equal")
+    neq = g.add("Not", [eq], f"{scope}/not_equal")
+    neq = g.add("Cast", [neq], f"{scope}/not_equal_f", to=TensorProto.FLOAT)
+    anyf = g.reduce("ReduceMax", neq, (2,), f"{scope}/any")  # 1.0 if any channel differs
+    mask = g.add("Cast", [anyf], f"{scope}/mask", to=TensorProto.BOOL)
+    g.mask = _Value(mask, x.layout, 2)
+    cond = g.add("Unsqueeze", [mask, g.const_i64((2,))], f"{scope}/mask_3d")
+    out = g.add("Where", [cond, x.name, g.scalar(0.0, np.float32)], f"{scope}/output")
+    return _Value(out, x.layout, x.rank)
+
+
+def _recurrent_input(g: _GraphBuilder, layer, x: _Value, scope: str):
+    """(input name, `_Compaction` or None) of a recurrent layer: x itself, or with a mask x with
+    its valid steps gathered to the front (then sequence_lens = comp.lens)."""
+    if not layer.masked:
+        return x.name, None
+    comp = _compaction(g)
+    return _gather_steps(g, x.name, 3, comp.perm, f"{scope}/compacted"), comp
+
+
+def _emit_recurrent(g: _GraphBuilder, layer, x: _Value, scope: str) -> _Value:
+    """GRU / LSTM / SimpleRNN: x [T, B, I] time-major -> one fused node (see `_RNN_OPS`).
+
+    direction = "reverse" for go_backwards. return_sequences: [T, B, H] time-major, in Keras'
+    processing order (go_backwards: reversed time, never flipped back); else the final state
+    Y_h[0] = [B, H]. With a mask: compacted input, sequence_lens, then the outputs gathered back
+    with carry-forward (`_Compaction`).
+    """
+    xin, comp = _recurrent_input(g, layer, x, scope)
+    direction = "reverse" if layer.go_backwards else "forward"
+    seq_lens = comp.lens if comp is not None else None
+    y = _rnn_node(g, [layer], direction, xin, seq_lens, scope, layer.return_sequences)
+    if not layer.return_sequences:
+        y = g.node("Squeeze", [y, g.const_i64((0,))], [f"{scope}/output"], name=f"{scope}/Squeeze")
+        return _Value(y, VECTOR, 2)
+    y = g.node("Squeeze", [y, g.const_i64((1,))], [f"{scope}/output"], name=f"{scope}/Squeeze")
+    if comp is not None:
+        pos, seen = _reverse_carry(g, comp) if layer.go_backwards else (comp.pos, comp.seen)
+        y = _gather_steps(g, y, 3, pos, f"{scope}/scattered")
+        y = _where_steps(g, seen, y, 3, f"{scope}/carried")
+    if layer.go_backwards:
+        y = _reverse_time(g, y, f"{scope}/processing_order")
+    return _Value(y, TIME_MAJOR, 3)
+
+
+def _emit_bidirectional(g: _GraphBuilder, layer: ir.Bidirectional, x: _Value, scope: str) -> _Value:
+    """x [T, B, I] time-major -> one fused node, direction="bidirectional" (forward then backward
+    weights; the backward half of Y is already aligned to input time, as Keras flips it).
+
+    return_sequences: Y [T, 2, B, H]; with a mask gathered back and zeroed at masked steps (Keras
+    sets zero_output_for_mask in a Bidirectional); merged to [T, B, 2H] (concat: forward first) or
+    [T, B, H] (sum / ave / mul over the direction axis). Else Y_h [2, B, H] merged to [B, 2H] or
+    [B, H].
+    """
+    xin, comp = _recurrent_input(g, layer, x, scope)
+    seq = layer.return_sequences
+    seq_lens = comp.lens if comp is not None else None
+    y = _rnn_node(g, [layer.forward, layer.backward], "bidirectional", xin, seq_lens, scope, seq)
+    if seq and comp is not None:
+        y = _gather_steps(g, y, 4, comp.pos, f"{scope}/scattered")
+        y = _where_steps(g, comp.mask, y, 4, f"{scope}/zeroed")
+    axis = 1 if seq else 0  # the direction axis of Y / Y_h
+    out = f"{scope}/output"
+    if layer.merge_mode == "concat":
+        perm = [0, 2, 1, 3] if seq else [1, 0, 2]  # direction next to the features
+        y = g.add("Transpose", [y], f"{scope}/directions_last", perm=perm)
+        y = g.add("Reshape", [y, g.const_i64((0, 0, -1) if seq else (0, -1))], out)
+    else:
+        op = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}[layer.merge_mode]
+        y = g.reduce(op, y, (axis,), out)
+    return _Value(y, TIME_MAJOR if seq else VECTOR, 3 if seq else 2)
 
 
 def _emit_dense(g: _GraphBuilder, layer: ir.Dense, x: _Value, scope: str) -> _Value:
     """x [..., in] (any layout) -> act(MatMul(x, kernel (in, out)) + bias (out,)) -> [..., out]."""
     kernel = g.initializer(f"{scope}/kernel", layer.kernel)
     bias = g.initializer(f"{scope}/bias", layer.bias)
-    act = _DENSE_ACTIVATIONS[layer.activation]
+    act = _ACTIVATIONS[layer.activation]
     y = g.node("MatMul", [x.name, kernel], [f"{scope}/matmul"], name=f"{scope}/MatMul")
     pre = f"{scope}/output" if act is None else f"{scope}/preact"
     y = g.node("Add", [y, bias], [pre], name=f"{scope}/Add")
@@ -240,22 +591,137 @@ def _emit_dense(g: _GraphBuilder, layer: ir.Dense, x: _Value, scope: str) -> _Va
     return _Value(y, x.layout, x.rank)
 
 
+def _emit_activation(g: _GraphBuilder, layer: ir.Activation, x: _Value, scope: str) -> _Value:
+    """x (any layout) -> the activation op (softmax over the last axis; linear: Identity)."""
+    return _Value(_activate(g, layer.activation, x.name, f"{scope}/output"), x.layout, x.rank)
+
+
+def _emit_affine(g: _GraphBuilder, layer: ir.Affine, x: _Value, scope: str) -> _Value:
+    """x [..., C] (any layout) -> x * scale (C,) + shift (C,) (folded BatchNorm / Normalization)."""
+    scale = g.initializer(f"{scope}/scale", layer.scale)
+    shift = g.initializer(f"{scope}/shift", layer.shift)
+    y = g.add("Mul", [x.name, scale], f"{scope}/scaled")
+    return _Value(g.add("Add", [y, shift], f"{scope}/output"), x.layout, x.rank)
+
+
+def _emit_layer_norm(g: _GraphBuilder, layer: ir.LayerNorm, x: _Value, scope: str) -> _Value:
+    """x [..., C] (any layout) -> LayerNormalization over the last axis (biased variance,
+    epsilon inside the sqrt). Opset < 17 has no LayerNormalization: the same formula in
+    primitive ops."""
+    gamma = g.initializer(f"{scope}/gamma", layer.gamma)
+    beta = g.initializer(f"{scope}/beta", layer.beta)
+    out = f"{scope}/output"
+    if g.opset >= 17:
+        y = g.node(
+            "LayerNormalization",
+            [x.name, gamma, beta],
+            [out],
+            name=f"{scope}/LayerNormalization",
+            axis=-1,
+            epsilon=layer.epsilon,
+        )
+        return _Value(y, x.layout, x.rank)
+    last = (x.rank - 1,)
+    mean = g.reduce("ReduceMean", x.name, last, f"{scope}/mean", keepdims=1)
+    d = g.add("Sub", [x.name, mean], f"{scope}/centered")
+    var = g.reduce("ReduceMean", g.add("Mul", [d, d], f"{scope}/sq"), last, f"{scope}/var", 1)
+    eps = g.scalar(layer.epsilon, np.float32)
+    std = g.add("Sqrt", [g.add("Add", [var, eps], f"{scope}/var_eps")], f"{scope}/std")
+    y = g.add("Mul", [g.add("Div", [d, std], f"{scope}/normed"), gamma], f"{scope}/scaled")
+    return _Value(g.add("Add", [y, beta], out), x.layout, x.rank)
+
+
+def _emit_conv1d(g: _GraphBuilder, layer: ir.Conv1D, x: _Value, scope: str) -> _Value:
+    """x [B, T, C] or [T, B, C] -> Transpose to NCW [B, C, T] -> Conv(W [F, C, k] =
+    kernel.transpose(2, 1, 0), B [F]) -> activation -> Transpose to `g.next_layout`.
+
+    Pads (Keras/TensorFlow): valid [0, 0]; causal [d(k-1), 0]; same with stride 1:
+    [d(k-1)//2, rest] (extra step at the end); same with stride > 1 depends on T, so
+    auto_pad=SAME_UPPER (TensorFlow's split; onnxruntime supports it only with dilation 1 -- Keras
+    rejects strides > 1 with dilation > 1 too).
+    """
+    k, s, d = layer.kernel_size, layer.strides, layer.dilation_rate
+    attrs: dict = {"kernel_shape": [k], "strides": [s], "dilations": [d]}
+    total = d * (k - 1)
+    if layer.padding == "valid":
+        attrs["pads"] = [0, 0]
+    elif layer.padding == "causal":
+        attrs["pads"] = [total, 0]
+    elif s == 1:
+        attrs["pads"] = [total // 2, total - total // 2]
+    elif d == 1:
+        attrs["auto_pad"] = "SAME_UPPER"
+    else:
+        raise ValueError(
+            f"Conv1D {layer.name!r}: padding='same' with strides > 1 and dilation_rate > 1 has no "
+            "ONNX export (Keras rejects this combination)"
+        )
+    perm_in = [0, 2, 1] if x.layout == BATCH_MAJOR else [1, 2, 0]
+    xc = g.add("Transpose", [x.name], f"{scope}/to_ncw", perm=perm_in)
+    w = g.initializer(f"{scope}/W", layer.kernel.transpose(2, 1, 0))
+    b = g.initializer(f"{scope}/B", layer.bias)
+    y = g.node("Conv", [xc, w, b], [f"{scope}/conv"], name=f"{scope}/Conv", **attrs)
+    y = _activate(g, layer.activation, y, f"{scope}/activated")
+    layout = g.next_layout
+    perm_out = [2, 0, 1] if layout == TIME_MAJOR else [0, 2, 1]
+    return _Value(g.add("Transpose", [y], f"{scope}/output", perm=perm_out), layout, 3)
+
+
+def _emit_global_pool(g: _GraphBuilder, layer: ir.GlobalPool, x: _Value, scope: str) -> _Value:
+    """x [B, T, C] or [T, B, C] -> [B, C]. max: ReduceMax over time (Keras ignores a mask here);
+    average: ReduceMean, or with a mask the masked mean ReduceSum(Where(m, x, 0)) / ReduceSum(m)
+    (an all-masked row is 0/0 = NaN, as in Keras)."""
+    axis = (0,) if x.layout == TIME_MAJOR else (1,)
+    out = f"{scope}/output"
+    if layer.kind == "max":
+        return _Value(g.reduce("ReduceMax", x.name, axis, out), VECTOR, 2)
+    if not layer.masked:
+        return _Value(g.reduce("ReduceMean", x.name, axis, out), VECTOR, 2)
+    m = g.add("Unsqueeze", [g.mask_in(x.layout), g.const_i64((2,))], f"{scope}/mask_3d")
+    kept = g.add("Where", [m, x.name, g.scalar(0.0, np.float32)], f"{scope}/masked")
+    total = g.reduce("ReduceSum", kept, axis, f"{scope}/sum")
+    count = g.reduce(
+        "ReduceSum", g.add("Cast", [m], f"{scope}/mask_f", to=TensorProto.FLOAT), axis, f"{scope}/n"
+    )
+    return _Value(g.add("Div", [total, count], out), VECTOR, 2)
+
+
+def _emit_flatten(g: _GraphBuilder, layer: ir.Flatten, x: _Value, scope: str) -> _Value:
+    """x [B, T, C] batch-major -> Reshape to [B, T * C] (row-major). The fixed T * C target makes
+    a wrong T a runtime error rather than a silently different width."""
+    shape = g.const_i64((0, layer.steps * layer.dim))
+    return _Value(g.add("Reshape", [x.name, shape], f"{scope}/output"), VECTOR, 2)
+
+
 @dataclass(frozen=True)
 class _Handler:
     """emit(builder, layer, x, scope) -> output value.
 
     wants: the layout the layer needs its input in (the caller converts before emit), or None for
-    per-step layers that accept either sequence layout (or a vector) and keep it.
+    layers that accept either sequence layout.
+    per_step: the layer acts on each step alone (it commutes with the batch/time transpose), so
+    the transpose the next layout-sensitive layer needs can happen before it.
     """
 
     emit: Callable[[_GraphBuilder, object, _Value, str], _Value]
-    wants: str | None
+    wants: str | None = None
+    per_step: bool = False
 
 
 _HANDLERS: dict[type, _Handler] = {
-    ir.Embedding: _Handler(_emit_embedding, None),
-    ir.GRU: _Handler(_emit_gru, TIME_MAJOR),
-    ir.Dense: _Handler(_emit_dense, None),
+    ir.Embedding: _Handler(_emit_embedding, per_step=True),
+    ir.Masking: _Handler(_emit_masking, per_step=True),
+    ir.GRU: _Handler(_emit_recurrent, TIME_MAJOR),
+    ir.LSTM: _Handler(_emit_recurrent, TIME_MAJOR),
+    ir.SimpleRNN: _Handler(_emit_recurrent, TIME_MAJOR),
+    ir.Bidirectional: _Handler(_emit_bidirectional, TIME_MAJOR),
+    ir.Dense: _Handler(_emit_dense, per_step=True),
+    ir.Activation: _Handler(_emit_activation, per_step=True),
+    ir.Affine: _Handler(_emit_affine, per_step=True),
+    ir.LayerNorm: _Handler(_emit_layer_norm, per_step=True),
+    ir.Conv1D: _Handler(_emit_conv1d),
+    ir.GlobalPool: _Handler(_emit_global_pool),
+    ir.Flatten: _Handler(_emit_flatten, BATCH_MAJOR),
 }
 
 
@@ -268,15 +734,44 @@ def _handler(layer) -> _Handler:
         ) from None
 
 
+def _preferred_layout(layers) -> str | None:
+    """The layout the first non-per-step layer of `layers` wants (None: it takes either, or there
+    is none)."""
+    for layer in layers:
+        h = _handler(layer)
+        if not h.per_step:
+            return h.wants
+    return None
+
+
+def _keeps_steps(layer) -> bool:
+    """Whether the layer's output sequence has its input's step count."""
+    if not isinstance(layer, ir.Conv1D):
+        return True
+    unpadded = layer.padding == "valid" and layer.dilation_rate * (layer.kernel_size - 1) > 0
+    return layer.strides == 1 and not unpadded
+
+
 def _describe(layer) -> str:
+    name = type(layer).__name__
     if isinstance(layer, ir.Embedding):
-        return f"Embedding({layer.table.shape[0]}, {layer.output_dim})"
-    if isinstance(layer, ir.GRU):
-        seq = ", return_sequences" if layer.return_sequences else ""
-        return f"GRU({layer.units}, reset_after={layer.reset_after}{seq})"
-    if isinstance(layer, ir.Dense):
-        return f"Dense({layer.units}, {layer.activation})"
-    return type(layer).__name__
+        mask = ", mask_zero" if layer.mask_zero else ""
+        return f"Embedding({layer.table.shape[0]}, {layer.output_dim}{mask})"
+    if isinstance(layer, ir.Bidirectional):
+        return f"Bidirectional({_describe(layer.forward)}, {layer.merge_mode})"
+    if isinstance(layer, ir.RECURRENT):
+        opts = [f"{layer.activation}/{layer.recurrent_activation}"]
+        if isinstance(layer, ir.GRU):
+            opts.append(f"reset_after={layer.reset_after}")
+        opts += [o for o in ("return_sequences", "go_backwards") if getattr(layer, o)]
+        return f"{name}({layer.units}, {', '.join(opts)})"
+    if isinstance(layer, (ir.Dense, ir.Activation)):
+        return f"{name}({layer.units}, {layer.activation})"
+    if isinstance(layer, ir.Conv1D):
+        return f"Conv1D({layer.units}, {layer.kernel_size}, {layer.padding}, {layer.activation})"
+    if isinstance(layer, ir.GlobalPool):
+        return f"GlobalPool({layer.kind})"
+    return f"{name}({layer.units})"
 
 
 def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
@@ -293,7 +788,7 @@ def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     for layer in model.layers:
         _handler(layer)  # fail before building anything
 
-    g = _GraphBuilder([layer.name for layer in model.layers])
+    g = _GraphBuilder([layer.name for layer in model.layers], opset)
     spec = model.input
     if spec.kind == ir.TOKENS:
         inp = helper.make_tensor_value_info(
@@ -308,22 +803,28 @@ def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
 
     # Per-step layers commute with the batch/time transpose, so move the input straight into the
     # layout the first layout-sensitive layer wants (transposing [B, T] ids beats [B, T, E]).
-    first_want = next((_handler(la).wants for la in model.layers if _handler(la).wants), None)
+    first_want = _preferred_layout(model.layers)
     if first_want is not None:
         x = g.to_layout(x, first_want, "input")
 
-    for layer in model.layers:
+    for k, layer in enumerate(model.layers):
         h = _handler(layer)
         scope = g.scope(layer.name)
         if h.wants is not None:
             x = g.to_layout(x, h.wants, scope)
+        g.next_layout = _preferred_layout(model.layers[k + 1 :]) or BATCH_MAJOR
         x = h.emit(g, layer, x, scope)
 
     if x.layout == TIME_MAJOR:
         x = g.to_layout(x, BATCH_MAJOR, "output")
     g.rename_output(x.name, OUTPUT_NAME)
+    g.prune([OUTPUT_NAME])
 
-    out_shape = [BATCH_DIM, TIME_DIM] if model.output_is_sequence else [BATCH_DIM]
+    if model.output_is_sequence:
+        steps = TIME_DIM if all(_keeps_steps(la) for la in model.layers) else OUT_TIME_DIM
+        out_shape = [BATCH_DIM, steps]
+    else:
+        out_shape = [BATCH_DIM]
     out = helper.make_tensor_value_info(
         OUTPUT_NAME, TensorProto.FLOAT, [*out_shape, model.output_dim]
     )
