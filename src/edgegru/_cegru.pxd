@@ -7,6 +7,8 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_OK
     int EGRU_STATUS_COUNT
     int EGRU_ERR_TRUNCATED
+    int EGRU_ERR_TOKEN_RANGE
+    int EGRU_ERR_NONFINITE
     int EGRU_INPUT_TOKENS
     int EGRU_INPUT_FEATURES
     int EGRU_BLOB_ALIGN

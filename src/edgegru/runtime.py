@@ -6,14 +6,15 @@ Input checking happens here, with messages that name the problem; the C runtime 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 import numpy as np
 
 from . import format as fmt
-from ._runtime import Runtime, Session
-from .errors import InputError, UnsupportedError
+from ._runtime import ERR_NONFINITE, ERR_TOKEN_RANGE, Runtime, Session
+from .errors import EdgeGRUError, InputError, UnsupportedError
 
 _UINT32_MAX = 2**32 - 1
 
@@ -110,9 +111,10 @@ class Model:
         range, or a NaN/infinity.
         """
         x = np.asarray(x)
-        if self.input_kind == "tokens":
-            return self._rt.forward_tokens(self._check_tokens(x))
-        return self._rt.forward_features(self._check_features(x))
+        with _located_errors(self, x):
+            if self.input_kind == "tokens":
+                return self._rt.forward_tokens(self._check_tokens(x))
+            return self._rt.forward_features(self._check_features(x))
 
     def stream(self, batch: int = 1) -> Stream:
         """A stream over this model: feed one time step at a time, with every recurrent layer's
@@ -132,17 +134,33 @@ class Model:
             raise InputError(f"shape {x.shape} is too large")
 
     def _check_tokens(self, x: np.ndarray) -> np.ndarray:
+        """Shape and dtype; the range of the ids is checked by the C runtime, except that ids of
+        a wider type must fit int32 before the cast (else a huge id could wrap into range)."""
         self._check_shape(x, 2, "token ids of shape (batch, T)")
         if x.dtype.kind not in "iu":
             raise InputError(f"token ids must be an integer array, got dtype {x.dtype}")
-        bad = (x < 0) | (x >= self.input_dim)
-        if bad.any():
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InputError(
-                f"token id {x[pos]} at position {pos} is out of range: the "
-                f"vocabulary has {self.input_dim} ids (0 .. {self.input_dim - 1})"
-            )
+        if x.dtype != np.int32 and (x.min() < 0 or x.max() >= self.input_dim):
+            raise self._token_range_error(x)
         return np.ascontiguousarray(x, dtype=np.int32)
+
+    def _token_range_error(self, x: np.ndarray) -> InputError:
+        bad = (x < 0) | (x >= self.input_dim)
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        return InputError(
+            f"token id {x[pos]} at position {pos} is out of range: the "
+            f"vocabulary has {self.input_dim} ids (0 .. {self.input_dim - 1})"
+        )
+
+    def _nonfinite_error(self, x: np.ndarray) -> InputError:
+        finite = np.isfinite(x)
+        if not finite.all():
+            pos = tuple(int(i) for i in np.argwhere(~finite)[0])
+            return InputError(
+                f"input contains {x[pos]} at position {pos}; NaN and infinity are not valid inputs"
+            )
+        with np.errstate(over="ignore"):
+            pos = tuple(int(i) for i in np.argwhere(~np.isfinite(x.astype(np.float32)))[0])
+        return InputError(f"input value {x[pos]} at position {pos} does not fit in float32")
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
         self._check_shape(x, 3, f"features of shape (batch, T, {self.input_dim})")
@@ -153,18 +171,24 @@ class Model:
                 f"expected {self.input_dim} features per step, got {x.shape[2]} "
                 f"(input shape {x.shape})"
             )
-        finite = np.isfinite(x)
-        if not finite.all():
-            pos = tuple(int(i) for i in np.argwhere(~finite)[0])
-            raise InputError(
-                f"input contains {x[pos]} at position {pos}; NaN and infinity are not valid inputs"
-            )
+        # NaN and infinity (also from float64 values too large for float32) are found by the C
+        # runtime; predict then builds the message (_nonfinite_error).
         with np.errstate(over="ignore"):
-            x32 = np.ascontiguousarray(x, dtype=np.float32)
-        if x.dtype.itemsize > 4 and not np.isfinite(x32).all():
-            pos = tuple(int(i) for i in np.argwhere(~np.isfinite(x32))[0])
-            raise InputError(f"input value {x[pos]} at position {pos} does not fit in float32")
-        return x32
+            return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _located_errors(model: Model, x: np.ndarray):
+    """The C runtime checks every input value; when it finds a bad one, say which and where.
+    The search runs only then, so a good input pays for no extra pass over it."""
+    try:
+        yield
+    except EdgeGRUError as exc:
+        if exc.code == ERR_TOKEN_RANGE:
+            raise model._token_range_error(x) from None
+        if exc.code == ERR_NONFINITE:
+            raise model._nonfinite_error(x) from None
+        raise
 
 
 #: Why a layer cannot stream, by op name (recurrent layers: by flag).
@@ -257,7 +281,9 @@ class Stream:
                     f"array of shape {x.shape}"
                 )
             self._check_batch(x)
-            return self._session.step_tokens(m._check_tokens(x.reshape(-1, 1)).reshape(-1))
+            x = x.reshape(-1, 1)
+            with _located_errors(m, x):
+                return self._session.step_tokens(m._check_tokens(x).reshape(-1))
         if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[1] != 1):
             raise InputError(
                 f"expected one step of features, shape (batch, {m.input_dim}) or "
@@ -265,7 +291,8 @@ class Stream:
             )
         self._check_batch(x)
         x = x.reshape(x.shape[0], 1, x.shape[-1])
-        return self._session.step_features(m._check_features(x)[:, 0])
+        with _located_errors(m, x):
+            return self._session.step_features(m._check_features(x)[:, 0])
 
     def _check_batch(self, x: np.ndarray) -> None:
         if x.shape[0] != self.batch:

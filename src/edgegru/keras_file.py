@@ -1,0 +1,161 @@
+"""Read a Keras 3 ``.keras`` file WITHOUT TensorFlow or Keras: zipfile + json + h5py + numpy.
+
+Entry point: `from_keras_file(path) -> ir.Model`. It feeds the same converters as the live route
+(`edgegru.keras_import`), so a model converted from its file and from the live object gives the
+same IR and byte-identical ``.egru`` files.
+
+Archive layout (docs/keras-semantics.md section 10):
+
+* ``config.json``: the serialized model ({"class_name", "config", ...}); Sequential and
+  Functional, nested layers (Bidirectional, TimeDistributed) and nested models included.
+* ``metadata.json``: {"keras_version", "date_saved"}.
+* ``model.weights.h5``: variables by index under ``<path>/vars/<i>``. Inside each container (a
+  model's ``layers``), every layer's group is the snake_case of its class name, made unique by
+  order of appearance (``gru``, ``gru_1``, ...; the config name is ignored). Sub-objects are
+  addressed by attribute: ``cell``, ``forward_layer``, ``backward_layer``, ``layer``; a nested
+  model is ``layers/<its snake name>/layers/...``.
+
+Legacy ``.h5`` files (a tf.keras 2 or Keras ``model.save("m.h5")`` HDF5 file) are refused with
+a message saying how to re-save them as ``.keras``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+
+import numpy as np
+
+from .errors import UnsupportedError
+from .keras_import import _entry_name, convert_chain, saved_layer_indices
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+H5PY_MISSING = "reading a .keras file needs h5py: pip install h5py"
+
+
+class KerasFileError(UnsupportedError):
+    """The file is not a Keras 3 ``.keras`` archive edgegru can read (or is inconsistent)."""
+
+
+def snake_case(name: str) -> str:
+    """Keras' naming.to_snake_case: GRU -> gru, SimpleRNN -> simple_rnn, Conv1D -> conv1d."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def group_names(model: dict) -> dict:
+    """{index into the container's config "layers": h5 group name} for the container `model`."""
+    entries = model["config"]["layers"]
+    used: dict = {}
+    names = {}
+    for index in saved_layer_indices(model):
+        base = snake_case(str(entries[index].get("class_name")))
+        if base in used:
+            used[base] += 1
+            names[index] = f"{base}_{used[base]}"
+        else:
+            used[base] = 0
+            names[index] = base
+    return names
+
+
+class _H5Reader:
+    """Weights from model.weights.h5, addressed like `keras_import._LiveReader`."""
+
+    def __init__(self, h5):
+        self.h5 = h5
+
+    def layer(self, path):
+        group = self.h5
+        where = ""
+        for container, index in path:
+            names = group_names(container)
+            if index not in names:  # a Sequential's InputLayer: no group
+                return None
+            where = f"{where}/layers/{names[index]}".lstrip("/")
+            layers = group.get("layers")
+            if layers is None or names[index] not in layers:
+                entry = container["config"]["layers"][index]
+                raise KerasFileError(
+                    f"model.weights.h5 has no group {where!r} for layer "
+                    f"{_entry_name(entry)!r} ({entry.get('class_name')})"
+                )
+            group = layers[names[index]]
+        return group
+
+    def own(self, group) -> list:
+        if group is None or "vars" not in group:
+            return []
+        variables = group["vars"]
+        keys = sorted(variables.keys(), key=int)
+        if keys != [str(i) for i in range(len(keys))]:
+            raise KerasFileError(f"{variables.name}: variables are not numbered 0..n-1: {keys}")
+        return [np.asarray(variables[k][()]) for k in keys]
+
+    def child(self, group, attribute):
+        if group is None:
+            return None
+        if attribute not in group:
+            raise KerasFileError(f"model.weights.h5 has no group {group.name}/{attribute}")
+        return group[attribute]
+
+
+def _legacy_h5_error(path: str) -> KerasFileError:
+    return KerasFileError(
+        f"{path!r} is a legacy HDF5 model file (tf.keras 2 / model.save('m.h5')); edgegru "
+        "converts Keras 3 .keras files: load it with tf.keras (tf.keras.models.load_model) and "
+        "save it as .keras: model.save('m.keras')"
+    )
+
+
+def read_archive(path) -> tuple:
+    """(config dict, metadata dict, weights.h5 bytes) of a .keras file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no Keras model file at {path!r}")
+    with open(path, "rb") as f:
+        head = f.read(len(HDF5_SIGNATURE))
+    if head == HDF5_SIGNATURE:
+        raise _legacy_h5_error(path)
+    if not zipfile.is_zipfile(path):
+        raise KerasFileError(f"{path!r} is not a .keras file (a zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        members = set(archive.namelist())
+        if "config.json" not in members:
+            raise KerasFileError(f"{path!r}: the archive has no config.json")
+        if "model.weights.h5" not in members:
+            raise KerasFileError(
+                f"{path!r}: the archive has no model.weights.h5 (sharded or npz weights are not "
+                "supported; save with model.save('m.keras'))"
+            )
+        try:
+            config = json.loads(archive.read("config.json"))
+            metadata = (
+                json.loads(archive.read("metadata.json")) if "metadata.json" in members else {}
+            )
+        except ValueError as exc:
+            raise KerasFileError(f"{path!r}: invalid JSON in the archive: {exc}") from None
+        weights = archive.read("model.weights.h5")
+    if not isinstance(config, dict) or "config" not in config:
+        raise KerasFileError(f"{path!r}: config.json does not describe a model")
+    return config, metadata if isinstance(metadata, dict) else {}, weights
+
+
+def from_keras_file(path):
+    """Convert the ``.keras`` file at `path` to an `ir.Model` (see the module docstring).
+
+    Raises FileNotFoundError, KerasFileError (an UnsupportedError) for a file that is not a
+    readable Keras 3 archive (legacy ``.h5`` included), and whatever the converters raise
+    (`keras_import.UnsupportedLayerError`, ...).
+    """
+    config, metadata, weights = read_archive(path)
+    try:
+        import h5py
+    except ImportError as exc:
+        raise ImportError(H5PY_MISSING) from exc
+    with h5py.File(io.BytesIO(weights), "r") as h5:
+        return convert_chain(config, _H5Reader(h5), str(metadata.get("keras_version", "unknown")))
