@@ -128,14 +128,16 @@ def test_ir_fields_follow_keras():
     kl = {layer.name: layer for layer in model.layers}
     assert irm.name == "clf"
     assert irm.input == ir.InputSpec(ir.TOKENS, 50, None)
+    # Dropout layers vanish; the others keep their Keras names and order.
+    kept = [layer.name for layer in model.layers if type(layer).__name__ != "Dropout"]
+    # Only what the live and the file route both know (no backend name): the IR layer names
+    # (one per .egru record, as format.read maps them) and every Keras layer on the chain.
     assert irm.source == {
         "framework": "keras",
         "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-        "layers": ["tokens"] + [layer.name for layer in model.layers],
+        "layers": kept,
+        "keras_layers": ["tokens"] + [layer.name for layer in model.layers],
     }
-    # Dropout layers vanish; the others keep their Keras names and order.
-    kept = [layer.name for layer in model.layers if type(layer).__name__ != "Dropout"]
     assert [layer.name for layer in irm.layers] == kept
     emb, gru0, gru1, dense = irm.layers
     np.testing.assert_array_equal(emb.table, kl[emb.name].get_weights()[0])
@@ -185,52 +187,66 @@ def _raises(model, error, *words):
 @pytest.mark.parametrize(
     "make, name, cls",
     [
-        (lambda: keras.layers.LSTM(4, name="my_lstm"), "my_lstm", "LSTM"),
-        (lambda: keras.layers.Conv1D(4, 3, name="conv"), "conv", "Conv1D"),
-        (lambda: keras.layers.Bidirectional(keras.layers.GRU(4), name="bi"), "bi", "Bidirectional"),
-        (lambda: keras.layers.Masking(0.0, name="mask"), "mask", "Masking"),
+        (lambda: keras.layers.LeakyReLU(name="lrelu"), "lrelu", "LeakyReLU"),
+        (lambda: keras.layers.MaxPooling1D(2, name="pool"), "pool", "MaxPooling1D"),
+        (lambda: keras.layers.RNN(keras.layers.GRUCell(4), name="rnn"), "rnn", "RNN"),
+        (lambda: keras.layers.UpSampling1D(2, name="up"), "up", "UpSampling1D"),
     ],
 )
 def test_rejects_unsupported_layer(make, name, cls):
     model = _seq(make(), keras.layers.Dense(1))
     message = _raises(model, UnsupportedLayerError, repr(name), cls, "supported layers")
-    for supported in ("Embedding", "GRU", "Dense", "Dropout"):
+    for supported in ("Embedding", "GRU", "LSTM", "Bidirectional", "Dense", "Dropout", "Conv1D"):
         assert supported in message
 
 
 @pytest.mark.parametrize(
     "kwargs, option, value",
     [
-        ({"go_backwards": True}, "go_backwards", "True"),
-        ({"activation": "relu"}, "activation", "'relu'"),
-        ({"recurrent_activation": "hard_sigmoid"}, "recurrent_activation", "'hard_sigmoid'"),
+        ({"activation": "gelu"}, "activation", "'gelu'"),
+        ({"activation": "selu"}, "activation", "'selu'"),
+        ({"recurrent_activation": "softmax"}, "recurrent_activation", "'softmax'"),
     ],
 )
 def test_rejects_gru_option(kwargs, option, value):
     model = _seq(keras.layers.GRU(4, name="g", **kwargs), keras.layers.Dense(1))
-    _raises(model, UnsupportedLayerError, "'g'", "GRU", f"{option}={value}", "supported")
+    message = _raises(model, UnsupportedLayerError, "'g'", "GRU", f"{option}={value}", "supported")
+    for supported in ir.GRU_ACTIVATIONS:
+        assert repr(supported) in message
 
 
-def test_rejects_gru_return_state():
+def test_gru_return_state_output_converts():
     inp = keras.Input((None, 3))
     out, _state = keras.layers.GRU(4, return_state=True, name="g")(inp)
     model = keras.Model(inp, keras.layers.Dense(1)(out))
-    _raises(model, UnsupportedLayerError, "'g'", "return_state=True", "supported: False")
+    irm = from_keras(model)
+    assert [type(layer) for layer in irm.layers] == [ir.GRU, ir.Dense]
+    x = random_inputs(model, BATCH, T, seed=3)
+    assert _max_err(model, x, irm) <= FP32_TOL
 
 
-def test_rejects_gru_stateful():
+def test_rejects_lstm_cell_state_output():
+    inp = keras.Input((None, 3))
+    _out, _h, c = keras.layers.LSTM(4, return_state=True, name="l")(inp)
+    _raises(keras.Model(inp, c), UnsupportedLayerError, "'l'", "LSTM", "return_state", "state c")
+
+
+def test_stateful_gru_converts_like_stateless():
     model = _seq(keras.layers.GRU(4, stateful=True, name="g"), batch_size=2)
-    _raises(model, UnsupportedLayerError, "'g'", "stateful=True", "supported: False")
+    gru = from_keras(model).layers[0]
+    assert isinstance(gru, ir.GRU) and gru.name == "g"
+    np.testing.assert_array_equal(gru.kernel, model.layers[0].get_weights()[0])
 
 
-def test_rejects_mask_zero():
+def test_mask_zero_converts():
     model = _seq(
         keras.layers.Embedding(10, 4, mask_zero=True, name="emb"),
-        keras.layers.GRU(3),
+        keras.layers.GRU(3, name="g"),
         shape=(None,),
         dtype="int32",
     )
-    _raises(model, UnsupportedLayerError, "'emb'", "Embedding", "mask_zero=True")
+    emb, gru = from_keras(model).layers
+    assert emb.mask_zero and gru.masked
 
 
 def test_rejects_dense_activation():
@@ -270,17 +286,15 @@ def test_rejects_extra_tensor_argument():
 
 
 def test_rejects_mask_even_if_a_converter_misses_it(monkeypatch):
-    # Guard for future converters: a mask reaching any layer is refused after conversion.
-    def lax_embedding(layer, ctx):
-        return ir.Embedding(table=layer.get_weights()[0], name=layer.name)
+    # Guard for future converters: where the Functional config records that Keras passes a mask,
+    # the IR's own mask flow must agree, or the conversion is refused.
+    def lax_embedding(class_name, config, weights, ctx):
+        return ir.Embedding(table=weights[0], name=config["name"])
 
     monkeypatch.setitem(keras_import._CONVERTERS, "Embedding", lax_embedding)
-    model = _seq(
-        keras.layers.Embedding(10, 4, mask_zero=True),
-        keras.layers.GRU(3, name="g"),
-        shape=(None,),
-        dtype="int32",
-    )
+    inp = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(10, 4, mask_zero=True)(inp)
+    model = keras.Model(inp, keras.layers.GRU(3, name="g")(x))
     _raises(model, UnsupportedLayerError, "'g'", "mask")
 
 
@@ -324,14 +338,15 @@ def test_error_class_is_a_value_error():
 
 
 def test_import_does_not_need_keras():
-    # A fresh interpreter where `import keras` fails: importing the module works, converting
-    # raises ImportError naming the extra.
+    # A fresh interpreter where `import keras` fails: importing the module works, converting a
+    # live object raises ImportError naming the extra (paths go through edgegru.keras_file,
+    # which never needs keras: tests/test_no_tensorflow.py).
     package_root = Path(ir.__file__).resolve().parents[1]
     code = (
         "import sys; sys.modules['keras'] = None\n"
         "import edgegru.keras_import as k\n"
         "try:\n"
-        "    k.from_keras('model.keras')\n"
+        "    k.from_keras(object())\n"
         "except ImportError as e:\n"
         "    print(e)\n"
     )

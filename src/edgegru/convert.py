@@ -10,10 +10,15 @@ from ._version import __version__
 
 
 def to_ir(model) -> ir.Model:
-    """Any supported model description -> IR: an ir.Model passes through; a keras.Model or a
-    path to a .keras file goes through the Keras importer."""
+    """Any supported model description -> IR: an ir.Model passes through; a path to a .keras
+    file is read by edgegru.keras_file (no TensorFlow or Keras needed); a live keras.Model goes
+    through the Keras importer. Both Keras routes share one set of layer converters."""
     if isinstance(model, ir.Model):
         return model
+    if isinstance(model, (str, os.PathLike)):
+        from .keras_file import from_keras_file
+
+        return from_keras_file(model)
     from .keras_import import from_keras
 
     return from_keras(model)

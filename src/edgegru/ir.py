@@ -369,7 +369,7 @@ class Conv1D:
             )
         if self.strides < 1 or self.dilation_rate < 1:
             raise ValueError(f"Conv1D {self.name!r}: strides and dilation_rate must be >= 1")
-        _check_act(self, "activation", DENSE_ACTIVATIONS[:-1])
+        _check_act(self, "activation", ELEMENTWISE_ACTIVATIONS)
 
     @property
     def units(self) -> int:

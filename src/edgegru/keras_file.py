@@ -15,8 +15,13 @@ Archive layout (docs/keras-semantics.md section 10):
   addressed by attribute: ``cell``, ``forward_layer``, ``backward_layer``, ``layer``; a nested
   model is ``layers/<its snake name>/layers/...``.
 
-Legacy ``.h5`` files (a tf.keras 2 or Keras ``model.save("m.h5")`` HDF5 file) are refused with
-a message saying how to re-save them as ``.keras``.
+Legacy ``.h5`` files (a tf.keras 2 or Keras ``model.save("m.h5")`` HDF5 full model) are
+converted when that is straightforward: the ``model_config`` attribute is the config, and
+``model_weights/<layer name>`` holds each layer's weights in the order its ``weight_names``
+attribute lists them, which is the order the converters expect. Nested models, a weights-only
+file, and ``hard_sigmoid`` in a file from tf.keras 2 (where it was clip(0.2 x + 0.5, 0, 1), not
+Keras 3's relu6(x + 3) / 6) are refused with a message saying how to re-save the model as
+``.keras``.
 """
 
 from __future__ import annotations
@@ -104,23 +109,112 @@ class _H5Reader:
         return group[attribute]
 
 
-def _legacy_h5_error(path: str) -> KerasFileError:
+RESAVE = (
+    "load it with tf.keras (tf.keras.models.load_model) and save it as .keras: "
+    "model.save('m.keras')"
+)
+
+
+def _legacy_h5_error(path: str, why: str) -> KerasFileError:
     return KerasFileError(
-        f"{path!r} is a legacy HDF5 model file (tf.keras 2 / model.save('m.h5')); edgegru "
-        "converts Keras 3 .keras files: load it with tf.keras (tf.keras.models.load_model) and "
-        "save it as .keras: model.save('m.keras')"
+        f"{path!r} is a legacy HDF5 model file (tf.keras 2 / model.save('m.h5')) that edgegru "
+        f"cannot convert directly ({why}); {RESAVE}"
     )
 
 
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class _LegacyReader:
+    """Weights of a legacy HDF5 full model: model_weights/<layer name>, in weight_names order
+    (a layer's own and its sub-layers' weights together, so `child` has nothing more)."""
+
+    def __init__(self, path: str, weights):
+        self.path = path
+        self.weights = weights
+
+    def layer(self, path):
+        if len(path) != 1:  # pragma: no cover - _legacy_config refuses nested models first
+            raise _legacy_h5_error(self.path, "it nests a model")
+        container, index = path[0]
+        name = _entry_name(container["config"]["layers"][index])
+        return self.weights[name] if name in self.weights else None
+
+    def own(self, group) -> list:
+        if group is None:
+            return []
+        names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        return [np.asarray(group[n][()]) for n in names]
+
+    def child(self, group, attribute):
+        return None
+
+
+def _legacy_config(path: str, h5) -> tuple:
+    """(model config, keras_version) of a legacy HDF5 full model, in the form `_walk` reads."""
+    if "model_config" not in h5.attrs or "model_weights" not in h5:
+        raise _legacy_h5_error(path, "it holds no model_config and model_weights")
+    try:
+        config = json.loads(_text(h5.attrs["model_config"]))
+    except ValueError:
+        raise _legacy_h5_error(path, "its model_config is not JSON") from None
+    version = _text(h5.attrs.get("keras_version", "unknown"))
+    inner = config.get("config") or {}
+    layers = inner.get("layers") or []
+    if config.get("class_name") == "Sequential" and layers:
+        first = layers[0].get("config") or {}
+        if layers[0].get("class_name") != "InputLayer" and "batch_input_shape" in first:
+            # tf.keras 2: Sequential([GRU(..., input_shape=...)]) has no InputLayer entry
+            layers.insert(
+                0,
+                {
+                    "class_name": "InputLayer",
+                    "config": {
+                        "batch_input_shape": first["batch_input_shape"],
+                        "dtype": first.get("dtype", "float32"),
+                        "name": "input",
+                    },
+                },
+            )
+    for entry in layers:
+        if "layers" in (entry.get("config") or {}):
+            raise _legacy_h5_error(path, f"it nests the model {_entry_name(entry)!r}")
+    if version.startswith("2."):
+        for entry in layers:
+            if '"hard_sigmoid"' in json.dumps(entry):
+                raise KerasFileError(
+                    f"{path!r}: layer {_entry_name(entry)!r} ({entry.get('class_name')}) uses "
+                    "hard_sigmoid, which tf.keras 2 computes as clip(0.2 x + 0.5, 0, 1) and "
+                    "Keras 3 as relu6(x + 3) / 6; edgegru implements the Keras 3 function, so a "
+                    f"tf.keras {version} model would change its numbers: {RESAVE} after "
+                    "checking its outputs, or retrain with Keras 3"
+                )
+    return config, version
+
+
+def from_legacy_h5(path):
+    """Convert a legacy HDF5 full model (see the module docstring)."""
+    path = os.fspath(path)
+    try:
+        import h5py
+    except ImportError as exc:
+        raise ImportError(H5PY_MISSING) from exc
+    with h5py.File(path, "r") as h5:
+        config, version = _legacy_config(path, h5)
+        return convert_chain(config, _LegacyReader(path, h5["model_weights"]), version)
+
+
 def read_archive(path) -> tuple:
-    """(config dict, metadata dict, weights.h5 bytes) of a .keras file."""
+    """(config dict, metadata dict, weights.h5 bytes) of a .keras file; (None, None, None) for an
+    HDF5 file (a legacy full model)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no Keras model file at {path!r}")
     with open(path, "rb") as f:
         head = f.read(len(HDF5_SIGNATURE))
     if head == HDF5_SIGNATURE:
-        raise _legacy_h5_error(path)
+        return None, None, None
     if not zipfile.is_zipfile(path):
         raise KerasFileError(f"{path!r} is not a .keras file (a zip archive)")
     with zipfile.ZipFile(path) as archive:
@@ -148,11 +242,13 @@ def read_archive(path) -> tuple:
 def from_keras_file(path):
     """Convert the ``.keras`` file at `path` to an `ir.Model` (see the module docstring).
 
-    Raises FileNotFoundError, KerasFileError (an UnsupportedError) for a file that is not a
-    readable Keras 3 archive (legacy ``.h5`` included), and whatever the converters raise
+    Raises FileNotFoundError, KerasFileError (an UnsupportedError) for a file that is neither a
+    readable Keras 3 archive nor a straightforward legacy ``.h5``, and whatever the converters raise
     (`keras_import.UnsupportedLayerError`, ...).
     """
     config, metadata, weights = read_archive(path)
+    if config is None:
+        return from_legacy_h5(path)
     try:
         import h5py
     except ImportError as exc:

@@ -1,27 +1,60 @@
 """Keras 3 front end: turn a Sequential or single-chain Functional model into an `ir.Model`.
 
-Entry point: `from_keras(model_or_path)`.
+Entry point: `from_keras(model_or_path)`. A live ``keras.Model`` goes through Keras; a path to a
+``.keras`` file is read by `edgegru.keras_file` with zipfile + json + h5py + numpy only (neither
+TensorFlow nor Keras is imported).
+
+Design: every layer converter works on PLAIN DATA, never on live Keras objects:
+
+    converter(class_name: str, config: dict, weights: list[np.ndarray], ctx) -> IR layer | None
+
+* ``config`` is the layer's Keras config exactly as ``config.json`` of a ``.keras`` file holds it.
+  The live route obtains it the way ``model.save`` does (``keras.saving.serialize_keras_object``
+  of the model, round-tripped through JSON); the file route reads ``config.json``.
+* ``weights`` are the layer's variables in the order ``model.weights.h5`` stores them: the
+  layer's own variables by index (``vars/0``, ``vars/1``, ...), then those of its sub-objects in a
+  fixed order (`_subobjects`): a recurrent layer's ``cell``; a Bidirectional's ``forward_layer``
+  then ``backward_layer``; a TimeDistributed's ``layer``. The live route collects them with each
+  object's own ``save_own_variables``, the file route reads the h5 groups.
+* The model graph (which layers form the chain, which layer Keras hands a ``mask=``, which output
+  of a layer the next one uses) is read from the same config by `_walk`, for both routes.
+
+Same converters on the same data give the same IR, so both routes write byte-identical `.egru`
+files. The IR's ``source`` holds only what both routes know: ``{"framework": "keras",
+"keras_version", "layers": [IR layer names], "keras_layers": [Keras names of every layer on the
+chain, input and skipped layers included]}`` (keras_version: ``keras.__version__`` live, the
+archive's ``metadata.json`` for a file; equal when the same Keras saved it).
 
 Contract:
 
-* The model has exactly one input and one output, and every layer on the path from the input
-  to the output is fed by the previous one only (a *single chain*). Anything else raises a plain
-  `UnsupportedError` (a ValueError) that says the model is not a single chain.
-* Each Keras layer on the chain is converted by the entry for its class name in `_CONVERTERS`.
-  A class without an entry, or a supported class with an option value this importer cannot
-  reproduce exactly, raises `UnsupportedLayerError`. Adding a layer type means adding one entry
-  (plus the IR dataclass and back-end entries it needs).
-* Weights are read from the layers' variables by role (``layer.cell.kernel``,
-  ``layer.embeddings``, ...), never by variable-path strings, which differ between Keras
-  versions. They keep Keras' layout (see `edgegru.ir`).
-* Keras is imported lazily, inside the functions, so `edgegru` itself never needs it.
+* The model has exactly one input and one output, and every layer on the path from the input to
+  the output is fed by the previous one only (a *single chain*); nested Sequential / Functional
+  models on the chain are flattened into it. Anything else raises `UnsupportedError` saying the
+  model is not a single chain.
+* Each layer is converted by the entry for its class name in `_CONVERTERS`. A class without an
+  entry, or an option value this importer cannot reproduce exactly, raises
+  `UnsupportedLayerError`, whose message names the layer, the option, its value and the
+  supported values (or the supported layers).
+* Masks: Keras' mask plumbing (the weightless ``NotEqual`` / ``Any`` op nodes of a Functional
+  config and the ``mask=`` arguments) is not converted; the IR recomputes where masks flow from
+  its own rules (`ir.MASK_RULES`). Wherever the config records that Keras passes a layer a mask
+  (or explicitly none), the importer checks that `ir.Model.check` agrees and raises otherwise.
+* ``stateful=True`` recurrent layers convert like non-stateful ones (a fixed batch in
+  ``batch_shape`` is fine): the IR describes one call from a zero state. Carrying the state from
+  one call to the next is the runtime's job (edgegru's streaming API carries the state), not
+  part of the converted model; Keras' ``rnn_state`` variables are not saved in ``.keras`` files.
+* ``return_state=True`` works in a Functional model whose chain uses one output of the layer:
+  the sequence / last output, or the state h (for GRU and SimpleRNN the state is the last
+  output; for LSTM h is the last output, c is not supported).
+* Keras is imported lazily, inside the functions, so ``edgegru`` itself never needs it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,9 +64,19 @@ from .errors import UnsupportedError
 
 KERAS_MISSING = "converting a Keras model needs the 'keras' extra: pip install edgegru[keras]"
 
-#: GRU activations this importer accepts for now, per slot (Keras names).
-GRU_ACTIVATIONS = ("tanh",)
-GRU_RECURRENT_ACTIVATIONS = ("sigmoid",)
+#: Activations a recurrent layer accepts in either slot (Keras names).
+GRU_ACTIVATIONS = ir.GRU_ACTIVATIONS
+GRU_RECURRENT_ACTIVATIONS = ir.GRU_ACTIVATIONS
+RNN_ACTIVATIONS = ir.RNN_ACTIVATIONS
+#: Activations of Dense, Activation and Conv1D layers.
+DENSE_ACTIVATIONS = ir.DENSE_ACTIVATIONS
+CONV_ACTIVATIONS = tuple(a for a in ir.DENSE_ACTIVATIONS if a != "softmax")
+MERGE_MODES = ir.MERGE_MODES
+CONV_PADDINGS = ("valid", "same", "causal")
+
+_RECURRENT_CLASSES = ("GRU", "LSTM", "SimpleRNN")
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+_MASK_OPS = ("NotEqual", "Any")
 
 
 class UnsupportedLayerError(UnsupportedError):
@@ -53,364 +96,1051 @@ def _import_keras():
 
 
 # --------------------------------------------------------------------------------------------
-# Helpers shared by the converters
+# Plain data
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerData:
+    """One Keras layer as plain data: what a converter sees."""
+
+    class_name: str
+    config: dict
+    weights: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name", "?"))
+
+
+@dataclass
+class _Step:
+    """One layer on the chain, as the model config describes it.
+
+    path: [(container model dict, index into its config "layers")], outermost first; locates
+        the layer's weights in a live model or an h5 file.
+    mask: True / False when the config records that Keras passes the layer a mask / explicitly
+        none (a Functional ``mask=`` argument); None when the config does not say (Sequential,
+        or a layer whose ``call`` takes no mask).
+    output_index: which output of the layer the next layer (or the model output) uses.
+    """
+
+    entry: dict
+    path: list
+    mask: bool | None = None
+    output_index: int = 0
+    in_sequential: bool = False
+
+    @property
+    def class_name(self) -> str:
+        return str(self.entry.get("class_name"))
+
+    @property
+    def config(self) -> dict:
+        return self.entry.get("config") or {}
 
 
 @dataclass
 class _Context:
     """State threaded through the converters while walking the chain.
 
-    chain: every Keras operation on the chain, input layer first.
+    chain: every layer on the chain as LayerData, input layer first; steps: the matching _Steps.
     index: position in `chain` of the layer being converted.
-    input_spec: set by the InputLayer converter.
+    input_spec: set by the InputLayer converter. layers: the IR layers converted so far.
+    post_checks: callables run once the IR model exists (and knows where masks flow).
     """
 
-    keras: Any
     chain: list
+    steps: list
     index: int = 0
     input_spec: ir.InputSpec | None = None
+    layers: list = field(default_factory=list)
+    post_checks: list = field(default_factory=list)
+
+    @property
+    def step(self) -> _Step:
+        return self.steps[self.index]
 
 
-def _where(layer) -> str:
-    return f"layer {layer.name!r} ({type(layer).__name__})"
+# --------------------------------------------------------------------------------------------
+# Helpers shared by the converters
+# --------------------------------------------------------------------------------------------
 
 
-def _option_error(layer, option: str, value, supported) -> UnsupportedLayerError:
+def _where(class_name: str, config: dict) -> str:
+    return f"layer {config.get('name', '?')!r} ({class_name})"
+
+
+def _option_error(class_name, config, option: str, value, supported) -> UnsupportedLayerError:
     supported_text = ", ".join(repr(s) for s in supported)
     return UnsupportedLayerError(
-        f"{_where(layer)}: {option}={value!r} is not supported; supported: {supported_text}"
+        f"{_where(class_name, config)}: {option}={value!r} is not supported; "
+        f"supported: {supported_text}"
     )
 
 
-def _numpy(keras, variable) -> np.ndarray:
-    """A Keras variable or tensor (any backend) as a float32 numpy array.
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
-    Keras variables have ``.numpy()`` on every backend; it avoids a numpy-2 DeprecationWarning
-    that ``keras.ops.convert_to_numpy`` triggers on TensorFlow variables.
+
+def _activation_name(config: dict, slot: str) -> str:
+    """The Keras name of the activation in config slot `slot` ('activation', ...).
+
+    Built-in activations serialize to their name; custom callables serialize to a dict, which is
+    reported by its registered name so the error message stays readable.
     """
-    if hasattr(variable, "numpy"):
-        return np.asarray(variable.numpy(), dtype=np.float32)
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
-
-
-def _activation_name(layer, slot: str) -> str:
-    """The Keras name of `layer`'s activation in config slot `slot` ('activation', ...).
-
-    Built-in activations serialize to their name; custom callables serialize to a dict, which
-    is reported as ``<custom callable>`` so the error message stays readable.
-    """
-    value = layer.get_config().get(slot)
+    value = config.get(slot)
     if value is None:
         return "linear"
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        name = value.get("registered_name") or (inner if isinstance(inner, str) else None)
+        return f"<custom {name or value.get('class_name', 'callable')}>"
     return "<custom callable>"
 
 
-def _reject_quantized(layer) -> None:
-    mode = getattr(layer, "quantization_mode", None)
-    if mode is not None:
-        # Quantized kernels are stored as integers plus scales; reading `kernel` would give the
-        # raw integers, so refuse rather than export wrong numbers.
-        raise _option_error(layer, "quantization_mode", mode, [None])
+def _check_activation(class_name, config, slot: str, supported) -> str:
+    act = _activation_name(config, slot)
+    if act not in supported:
+        raise _option_error(class_name, config, slot, act, supported)
+    return act
 
 
-def _require_false(layer, *options: str) -> None:
-    for option in options:
-        value = getattr(layer, option, False)
-        if value:
-            raise _option_error(layer, option, value, [False])
+def _check_dtype(class_name, config) -> None:
+    """Float32 layers only: a quantized layer stores integers plus scales, and a mixed-precision
+    layer computes in float16, so either would give different numbers."""
+    policy = config.get("dtype")
+    if policy is None:
+        return
+    if isinstance(policy, str):
+        name = policy
+    elif isinstance(policy, dict):
+        inner = policy.get("config") or {}
+        if policy.get("class_name") == "QuantizedDTypePolicy" or "mode" in inner:
+            raise _option_error(class_name, config, "quantization_mode", inner.get("mode"), [None])
+        name = inner.get("name", "float32")
+    else:
+        name = str(policy)
+    if name != "float32":
+        raise _option_error(class_name, config, "dtype", name, ["float32"])
+
+
+def _require(class_name, config, option: str, supported, default=None) -> Any:
+    value = config.get(option, default)
+    if value not in supported:
+        raise _option_error(class_name, config, option, value, supported)
+    return value
+
+
+def _int1(value) -> int:
+    """A Keras int-or-1-tuple option (kernel_size [3]) as an int."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"expected one value, got {value!r}")
+        value = value[0]
+    return int(value)
+
+
+def _weights(class_name, config, weights, count_options: dict) -> list:
+    """Check the number of weights: count_options maps a description to the expected count."""
+    want = sum(count_options.values())
+    if len(weights) != want:
+        parts = ", ".join(k for k, v in count_options.items() if v)
+        raise UnsupportedError(
+            f"{_where(class_name, config)}: found {len(weights)} weight arrays, expected {want} "
+            f"({parts})"
+        )
+    return [_f32(w) for w in weights]
+
+
+def _check_shape(class_name, config, what: str, array, want: tuple) -> None:
+    if tuple(array.shape) != tuple(want):
+        raise UnsupportedError(
+            f"{_where(class_name, config)}: {what} has shape {tuple(array.shape)}, "
+            f"expected {tuple(want)}"
+        )
+
+
+def _flow(ctx: _Context) -> tuple:
+    """(is_sequence, width, steps) of the tensor entering the layer being converted; steps is the
+    fixed number of time steps when the model input declares one (None otherwise)."""
+    spec = ctx.input_spec
+    seq, width, steps = True, spec.dim, spec.seq_len
+    for layer in ctx.layers:
+        if isinstance(layer, (*ir.RECURRENT, ir.Bidirectional)):
+            seq = layer.return_sequences
+        elif isinstance(layer, (ir.GlobalPool, ir.Flatten)):
+            seq = False
+        elif isinstance(layer, ir.Conv1D) and steps is not None:
+            steps = layer.out_steps(steps)
+        width = ir.output_width(layer)
+    return seq, width, steps
+
+
+def _check_last_axis(class_name, config, ctx, option: str = "axis") -> None:
+    """Normalization layers: only the feature axis (-1, or its positive index) is supported."""
+    seq, _, _ = _flow(ctx)
+    rank = 3 if seq else 2
+    value = config.get(option, -1)
+    axes = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(axes) != 1 or axes[0] is None or int(axes[0]) not in (-1, rank - 1):
+        raise _option_error(class_name, config, option, value, [-1, [-1]])
 
 
 # --------------------------------------------------------------------------------------------
-# Converters: (keras layer, context) -> IR layer, or None for layers that vanish at inference
+# Converters: (class_name, config, weights, context) -> IR layer, or None when the layer
+# vanishes at inference
 # --------------------------------------------------------------------------------------------
 
 
-def _first_compute_layer(ctx: _Context):
+def _first_compute_layer(ctx: _Context) -> LayerData | None:
     """The first chain layer after the input that is not an inference-time identity."""
     for layer in ctx.chain[1:]:
-        if _CONVERTERS.get(type(layer).__name__) is not _convert_identity:
+        if _CONVERTERS.get(layer.class_name) is not _convert_identity:
             return layer
     return None
 
 
-def _convert_input(layer, ctx: _Context) -> None:
+def _dtype_name(value) -> str:
+    if isinstance(value, dict):
+        return str((value.get("config") or {}).get("name", "float32"))
+    return str(value or "float32")
+
+
+def _convert_input(class_name, config, weights, ctx: _Context) -> None:
     """InputLayer -> ctx.input_spec.
 
     Token input: an integer dtype, or an Embedding as the first computing layer (Keras casts
     float ids); shape must be (batch, T) and dim is the Embedding's input_dim.
     Feature input: float dtype, shape (batch, T, F) with F fixed; dim = F.
-    seq_len = T when the declared T is fixed, else None.
+    seq_len = T when the declared T is fixed, else None. A fixed batch size (stateful models) is
+    fine: the IR takes any batch.
     """
-    keras = ctx.keras
-    _require_false(layer, "sparse", "ragged")
-    shape = tuple(layer.batch_shape)
-    dtype = keras.backend.standardize_dtype(layer.dtype)
+    for option in ("sparse", "ragged"):
+        if config.get(option):
+            raise _option_error(class_name, config, option, True, [False])
+    shape = config.get("batch_shape", config.get("batch_input_shape"))
+    if shape is None:
+        raise UnsupportedError(f"{_where(class_name, config)}: the input shape is unknown")
+    shape = tuple(shape)
+    dtype = _dtype_name(config.get("dtype"))
     first = _first_compute_layer(ctx)
-    is_tokens = "int" in dtype or (first is not None and type(first).__name__ == "Embedding")
-    if is_tokens:
-        if first is None or type(first).__name__ != "Embedding":
+    first_is_embedding = first is not None and first.class_name == "Embedding"
+    if "int" in dtype or first_is_embedding:
+        if not first_is_embedding:
             raise UnsupportedLayerError(
-                f"{_where(layer)}: integer input ({dtype}) must feed an Embedding layer first"
+                f"{_where(class_name, config)}: integer input ({dtype}) must feed an Embedding "
+                "layer first"
             )
         if len(shape) != 2:
             raise UnsupportedLayerError(
-                f"{_where(layer)}: token input must have shape (batch, T), got {shape}"
+                f"{_where(class_name, config)}: token input must have shape (batch, T), got {shape}"
             )
-        ctx.input_spec = ir.InputSpec(ir.TOKENS, int(first.input_dim), shape[1])
+        ctx.input_spec = ir.InputSpec(ir.TOKENS, int(first.config["input_dim"]), shape[1])
     else:
         if len(shape) != 3 or shape[2] is None:
             raise UnsupportedLayerError(
-                f"{_where(layer)}: feature input must have shape (batch, T, features) with a "
-                f"fixed feature count, got {shape}"
+                f"{_where(class_name, config)}: feature input must have shape (batch, T, "
+                f"features) with a fixed feature count, got {shape}"
             )
         ctx.input_spec = ir.InputSpec(ir.FEATURES, int(shape[2]), shape[1])
 
 
-def _convert_embedding(layer, ctx: _Context) -> ir.Embedding:
-    """Embedding -> ir.Embedding(table (input_dim, output_dim))."""
-    _reject_quantized(layer)
-    if layer.mask_zero:
-        raise UnsupportedLayerError(
-            f"{_where(layer)}: mask_zero=True is not supported yet (masking is a later "
-            "feature); supported: False"
-        )
-    table = _numpy(ctx.keras, layer.embeddings)
-    if table.shape != (layer.input_dim, layer.output_dim):
-        raise UnsupportedError(
-            f"{_where(layer)}: embeddings have shape {table.shape}, expected "
-            f"({layer.input_dim}, {layer.output_dim})"
-        )
-    return ir.Embedding(table=table, name=layer.name)
-
-
-def _convert_gru(layer, ctx: _Context) -> ir.GRU:
-    """GRU -> ir.GRU.
-
-    Keras cell variables: kernel (I, 3H), recurrent_kernel (H, 3H), gates z|r|h; bias is
-    (2, 3H) [input row; recurrent row] when reset_after=True, (3H,) input-only when False, and
-    absent when use_bias=False (zeros in the IR). dropout / recurrent_dropout are identity at
-    inference and unroll does not change the numbers, so all three are ignored.
-    """
-    _reject_quantized(layer)
-    _require_false(layer, "go_backwards", "return_state", "stateful")
-    activation = _activation_name(layer, "activation")
-    if activation not in GRU_ACTIVATIONS:
-        raise _option_error(layer, "activation", activation, GRU_ACTIVATIONS)
-    recurrent_activation = _activation_name(layer, "recurrent_activation")
-    if recurrent_activation not in GRU_RECURRENT_ACTIVATIONS:
-        raise _option_error(
-            layer, "recurrent_activation", recurrent_activation, GRU_RECURRENT_ACTIVATIONS
-        )
-    keras = ctx.keras
-    cell = layer.cell
-    units = int(cell.units)
-    kernel = _numpy(keras, cell.kernel)
-    recurrent_kernel = _numpy(keras, cell.recurrent_kernel)
-    reset_after = bool(cell.reset_after)
-    use_bias = bool(cell.use_bias)
-    input_bias = np.zeros(3 * units, np.float32)
-    recurrent_bias = np.zeros(3 * units, np.float32)
-    if use_bias:
-        bias = _numpy(keras, cell.bias)
-        expected = (2, 3 * units) if reset_after else (3 * units,)
-        if bias.shape != expected:
-            raise UnsupportedError(
-                f"{_where(layer)}: bias has shape {bias.shape}, expected {expected} "
-                f"for reset_after={reset_after}"
-            )
-        if reset_after:
-            input_bias, recurrent_bias = bias[0], bias[1]
-        else:
-            input_bias = bias
-    return ir.GRU(
-        kernel=kernel,
-        recurrent_kernel=recurrent_kernel,
-        input_bias=input_bias,
-        recurrent_bias=recurrent_bias,
-        reset_after=reset_after,
-        return_sequences=bool(layer.return_sequences),
-        use_bias=use_bias,
-        activation=activation,
-        recurrent_activation=recurrent_activation,
-        name=layer.name,
+def _convert_embedding(class_name, config, weights, ctx: _Context) -> ir.Embedding:
+    """Embedding -> ir.Embedding(table (input_dim, output_dim), mask_zero)."""
+    _check_dtype(class_name, config)
+    (table,) = _weights(class_name, config, weights, {"embeddings": 1})
+    _check_shape(
+        class_name,
+        config,
+        "embeddings",
+        table,
+        (int(config["input_dim"]), int(config["output_dim"])),
+    )
+    return ir.Embedding(
+        table=table, name=config["name"], mask_zero=bool(config.get("mask_zero", False))
     )
 
 
-def _convert_dense(layer, ctx: _Context) -> ir.Dense:
-    """Dense -> ir.Dense(kernel (in, out), bias (out,); zeros when use_bias=False)."""
-    _reject_quantized(layer)
-    activation = _activation_name(layer, "activation")
-    if activation not in ir.DENSE_ACTIVATIONS:
-        raise _option_error(layer, "activation", activation, ir.DENSE_ACTIVATIONS)
-    kernel = _numpy(ctx.keras, layer.kernel)
-    if layer.use_bias:
-        bias = _numpy(ctx.keras, layer.bias)
+def _recurrent(class_name, config, weights, *, return_sequences: bool, go_backwards: bool):
+    """One direction of a GRU, LSTM or SimpleRNN from its config and its weights
+    [kernel, recurrent_kernel, (bias)].
+
+    GRU bias is (2, 3H) [input row; recurrent row] when reset_after=True, (3H,) input-only when
+    False; absent biases become zeros in the IR. dropout / recurrent_dropout are the identity at
+    inference; unit_forget_bias only initializes; implementation does not change the numbers.
+    """
+    _check_dtype(class_name, config)
+    if config.get("time_major"):
+        raise _option_error(class_name, config, "time_major", True, [False])
+    activation = _check_activation(class_name, config, "activation", RNN_ACTIVATIONS)
+    kwargs = {}
+    if class_name != "SimpleRNN":
+        kwargs["recurrent_activation"] = _check_activation(
+            class_name, config, "recurrent_activation", RNN_ACTIVATIONS
+        )
+    units = int(config["units"])
+    use_bias = bool(config.get("use_bias", True))
+    gates = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}[class_name]
+    w = _weights(
+        class_name,
+        config,
+        weights,
+        {"kernel": 1, "recurrent_kernel": 1, "bias": 1 if use_bias else 0},
+    )
+    kernel, recurrent_kernel = w[0], w[1]
+    if kernel.ndim != 2:
+        raise UnsupportedError(f"{_where(class_name, config)}: kernel must be 2-D")
+    _check_shape(class_name, config, "kernel", kernel, (kernel.shape[0], gates * units))
+    _check_shape(class_name, config, "recurrent_kernel", recurrent_kernel, (units, gates * units))
+    common = dict(
+        return_sequences=return_sequences,
+        use_bias=use_bias,
+        activation=activation,
+        name=config["name"],
+        go_backwards=go_backwards,
+        **kwargs,
+    )
+    if class_name == "GRU":
+        reset_after = bool(config.get("reset_after", True))
+        input_bias = np.zeros(3 * units, np.float32)
+        recurrent_bias = np.zeros(3 * units, np.float32)
+        if use_bias:
+            bias = w[2]
+            expected = (2, 3 * units) if reset_after else (3 * units,)
+            if bias.shape != expected:
+                raise UnsupportedError(
+                    f"{_where(class_name, config)}: bias has shape {bias.shape}, expected "
+                    f"{expected} for reset_after={reset_after}"
+                )
+            if reset_after:
+                input_bias, recurrent_bias = bias[0], bias[1]
+            else:
+                input_bias = bias
+        return ir.GRU(
+            kernel=kernel,
+            recurrent_kernel=recurrent_kernel,
+            input_bias=input_bias,
+            recurrent_bias=recurrent_bias,
+            reset_after=reset_after,
+            **common,
+        )
+    bias = w[2] if use_bias else np.zeros(gates * units, np.float32)
+    _check_shape(class_name, config, "bias", bias, (gates * units,))
+    cls = ir.LSTM if class_name == "LSTM" else ir.SimpleRNN
+    return cls(kernel, recurrent_kernel, bias, **common)
+
+
+def _returned_sequences(class_name, config, ctx: _Context, *, bidirectional=False) -> bool:
+    """return_sequences of the IR layer, given which output of the Keras layer the chain uses
+    (return_state: output 0 is the sequence / last output, 1 the state h, 2 an LSTM's c)."""
+    rnn_config = config["layer"]["config"] if bidirectional else config
+    return_sequences = bool(rnn_config.get("return_sequences", False))
+    index = ctx.step.output_index
+    if not rnn_config.get("return_state", False):
+        return return_sequences
+    if ctx.step.in_sequential:  # the layer would hand the next one a list
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: return_state=True is supported only in a Functional "
+            "model whose chain uses one of the outputs; supported in a Sequential model: False"
+        )
+    if index == 0:
+        return return_sequences
+    if bidirectional:
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: return_state=True and the model uses state output "
+            f"{index}; a Bidirectional layer is supported only through its merged output "
+            "(output 0)"
+        )
+    if index == 1:
+        return False  # the final state h equals the last (mask-carried) output
+    raise UnsupportedLayerError(
+        f"{_where(class_name, config)}: return_state=True and the model uses output {index}, "
+        "the LSTM cell state c, which is not supported; supported: output 0 (the sequence / "
+        "last output) or output 1 (the state h, equal to the last output)"
+    )
+
+
+def _mask_checks(class_name, config, ctx: _Context, layer, *, backward: bool) -> None:
+    """Checks that need the mask flow: registered for after the IR model is built."""
+
+    def check():
+        if not layer.masked:
+            return
+        if config.get("unroll") and backward:
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: unroll=True is not supported when a mask "
+                "reaches a backward (go_backwards or Bidirectional) layer: Keras' unrolled loop "
+                "then applies the mask in the wrong order (docs/keras-semantics.md section 3); "
+                "supported: unroll=False (same numbers)"
+            )
+        if config.get("zero_output_for_mask") and not isinstance(layer, ir.Bidirectional):
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: zero_output_for_mask=True with a mask is not "
+                "supported; supported: False (masked steps repeat the previous output)"
+            )
+
+    ctx.post_checks.append(check)
+
+
+def _convert_rnn(class_name, config, weights, ctx: _Context):
+    """GRU, LSTM, SimpleRNN -> ir.GRU / ir.LSTM / ir.SimpleRNN (see `_recurrent`)."""
+    return_sequences = _returned_sequences(class_name, config, ctx)
+    go_backwards = bool(config.get("go_backwards", False))
+    layer = _recurrent(
+        class_name, config, weights, return_sequences=return_sequences, go_backwards=go_backwards
+    )
+    _mask_checks(class_name, config, ctx, layer, backward=go_backwards)
+    return layer
+
+
+#: Options whose values must agree between a Bidirectional's two directions.
+_SHARED_RNN_OPTIONS = (
+    "units",
+    "activation",
+    "recurrent_activation",
+    "use_bias",
+    "reset_after",
+    "return_sequences",
+    "return_state",
+    "time_major",
+    "dtype",
+)
+
+
+def _convert_bidirectional(class_name, config, weights, ctx: _Context) -> ir.Bidirectional:
+    """Bidirectional(GRU | LSTM | SimpleRNN) -> ir.Bidirectional(forward, backward, merge_mode).
+
+    Weights: the forward layer's, then the backward layer's (the same count each).
+    """
+    _check_dtype(class_name, config)
+    merge_mode = config.get("merge_mode", "concat")
+    if merge_mode not in MERGE_MODES:
+        raise _option_error(class_name, config, "merge_mode", merge_mode, MERGE_MODES)
+    fwd = config["layer"]
+    bwd = config.get("backward_layer")
+    if bwd is None:  # older configs: the backward layer is the forward one, go_backwards flipped
+        bwd = {
+            **fwd,
+            "config": {**fwd["config"], "go_backwards": not fwd["config"].get("go_backwards")},
+        }
+    for part, sub in (("layer", fwd), ("backward_layer", bwd)):
+        if sub.get("class_name") not in _RECURRENT_CLASSES:
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: wraps {sub.get('class_name')} as its {part}; "
+                f"supported: {', '.join(_RECURRENT_CLASSES)}"
+            )
+    if fwd["class_name"] != bwd["class_name"]:
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: the backward layer is a {bwd['class_name']}, the "
+            f"forward layer a {fwd['class_name']}; both directions must share one config"
+        )
+    fc, bc = fwd["config"], bwd["config"]
+    for option in _SHARED_RNN_OPTIONS:
+        if fc.get(option) != bc.get(option):
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: the backward layer's {option} "
+                f"({bc.get(option)!r}) differs from the forward layer's ({fc.get(option)!r}); "
+                "both directions must share one config"
+            )
+    if fc.get("go_backwards") or not bc.get("go_backwards"):
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: go_backwards={fc.get('go_backwards')!r} on the "
+            f"forward layer and {bc.get('go_backwards')!r} on the backward layer is not "
+            "supported; supported: False (forward) and True (backward)"
+        )
+    if len(weights) % 2:
+        raise UnsupportedError(
+            f"{_where(class_name, config)}: {len(weights)} weight arrays cannot split into two "
+            "directions"
+        )
+    half = len(weights) // 2
+    return_sequences = _returned_sequences(class_name, config, ctx, bidirectional=True)
+    cls = fwd["class_name"]
+    forward = _recurrent(
+        cls, fc, weights[:half], return_sequences=return_sequences, go_backwards=False
+    )
+    backward = _recurrent(
+        cls, bc, weights[half:], return_sequences=return_sequences, go_backwards=True
+    )
+    layer = ir.Bidirectional(forward, backward, merge_mode, name=config["name"])
+    # The unroll quirk concerns the backward direction; Keras forces zero_output_for_mask there.
+    _mask_checks(class_name, {**config, "unroll": bc.get("unroll")}, ctx, layer, backward=True)
+    return layer
+
+
+def _convert_dense(class_name, config, weights, ctx: _Context) -> ir.Dense:
+    """Dense -> ir.Dense(kernel (in, out), bias (out,); zeros when use_bias=False). On a sequence
+    it applies to every step, as Keras' Dense on 3-D input does."""
+    _check_dtype(class_name, config)
+    if config.get("quantization_config"):
+        raise _option_error(
+            class_name, config, "quantization_config", config["quantization_config"], [None]
+        )
+    activation = _check_activation(class_name, config, "activation", DENSE_ACTIVATIONS)
+    use_bias = bool(config.get("use_bias", True))
+    w = _weights(class_name, config, weights, {"kernel": 1, "bias": 1 if use_bias else 0})
+    kernel = w[0]
+    if kernel.ndim != 2:
+        raise UnsupportedError(f"{_where(class_name, config)}: kernel must be 2-D")
+    bias = w[1] if use_bias else np.zeros(kernel.shape[1], np.float32)
+    return ir.Dense(kernel=kernel, bias=bias, activation=activation, name=config["name"])
+
+
+def _convert_time_distributed(class_name, config, weights, ctx: _Context) -> ir.Dense:
+    """TimeDistributed(Dense) -> ir.Dense applied per step (named after the wrapper)."""
+    _check_dtype(class_name, config)
+    inner = config["layer"]
+    if inner.get("class_name") != "Dense":
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: wraps {inner.get('class_name')}; supported: Dense"
+        )
+    if not _flow(ctx)[0]:
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: needs a sequence input, but the previous layer "
+            "returns one vector"
+        )
+    dense = _convert_dense("Dense", inner["config"], weights, ctx)
+    dense.name = config["name"]
+    return dense
+
+
+def _convert_masking(class_name, config, weights, ctx: _Context) -> ir.Masking:
+    """Masking(mask_value) -> ir.Masking: steps whose features all equal mask_value are masked."""
+    _check_dtype(class_name, config)
+    _weights(class_name, config, weights, {})
+    _, width, _ = _flow(ctx)
+    return ir.Masking(width, float(config.get("mask_value", 0.0)), name=config["name"])
+
+
+def _convert_conv1d(class_name, config, weights, ctx: _Context) -> ir.Conv1D:
+    """Conv1D (channels_last, groups=1) -> ir.Conv1D(kernel (k, in, out), bias)."""
+    _check_dtype(class_name, config)
+    _require(class_name, config, "data_format", ["channels_last"], "channels_last")
+    _require(class_name, config, "groups", [1], 1)
+    padding = _require(class_name, config, "padding", CONV_PADDINGS, "valid")
+    activation = _check_activation(class_name, config, "activation", CONV_ACTIVATIONS)
+    use_bias = bool(config.get("use_bias", True))
+    w = _weights(class_name, config, weights, {"kernel": 1, "bias": 1 if use_bias else 0})
+    kernel = w[0]
+    if kernel.ndim != 3:
+        raise UnsupportedError(f"{_where(class_name, config)}: kernel must be 3-D (k, in, out)")
+    bias = w[1] if use_bias else np.zeros(kernel.shape[2], np.float32)
+    return ir.Conv1D(
+        kernel=kernel,
+        bias=bias,
+        strides=_int1(config.get("strides", 1)),
+        dilation_rate=_int1(config.get("dilation_rate", 1)),
+        padding=padding,
+        activation=activation,
+        name=config["name"],
+    )
+
+
+def _convert_global_pool(class_name, config, weights, ctx: _Context) -> ir.GlobalPool:
+    """GlobalAveragePooling1D / GlobalMaxPooling1D (channels_last, keepdims=False)."""
+    _check_dtype(class_name, config)
+    _require(class_name, config, "data_format", ["channels_last"], "channels_last")
+    _require(class_name, config, "keepdims", [False], False)
+    _weights(class_name, config, weights, {})
+    _, width, _ = _flow(ctx)
+    kind = "average" if class_name == "GlobalAveragePooling1D" else "max"
+    return ir.GlobalPool(width, kind, name=config["name"])
+
+
+def _convert_batch_norm(class_name, config, weights, ctx: _Context) -> ir.Affine:
+    """BatchNormalization (inference, axis -1) folded to ir.Affine:
+    scale = gamma / sqrt(moving_variance + epsilon), shift = beta - moving_mean * scale.
+    Weights: [gamma if scale][beta if center] moving_mean moving_variance."""
+    _check_dtype(class_name, config)
+    _check_last_axis(class_name, config, ctx)
+    _require(class_name, config, "renorm", [False], False)
+    has_gamma, has_beta = bool(config.get("scale", True)), bool(config.get("center", True))
+    w = _weights(
+        class_name,
+        config,
+        weights,
+        {
+            "gamma": int(has_gamma),
+            "beta": int(has_beta),
+            "moving_mean": 1,
+            "moving_variance": 1,
+        },
+    )
+    mean, var = np.float64(w[-2]), np.float64(w[-1])
+    gamma = np.float64(w[0]) if has_gamma else np.ones_like(mean)
+    beta = np.float64(w[int(has_gamma)]) if has_beta else np.zeros_like(mean)
+    scale = gamma / np.sqrt(var + float(config.get("epsilon", 1e-3)))
+    return ir.Affine(scale, beta - mean * scale, name=config["name"])
+
+
+def _convert_layer_norm(class_name, config, weights, ctx: _Context) -> ir.LayerNorm:
+    """LayerNormalization (axis -1, rms_scaling False) -> ir.LayerNorm(gamma, beta, epsilon);
+    gamma / beta are ones / zeros when scale / center is off."""
+    _check_dtype(class_name, config)
+    _check_last_axis(class_name, config, ctx)
+    _require(class_name, config, "rms_scaling", [False], False)
+    has_gamma, has_beta = bool(config.get("scale", True)), bool(config.get("center", True))
+    w = _weights(class_name, config, weights, {"gamma": int(has_gamma), "beta": int(has_beta)})
+    _, width, _ = _flow(ctx)
+    gamma = w[0] if has_gamma else np.ones(width, np.float32)
+    beta = w[int(has_gamma)] if has_beta else np.zeros(width, np.float32)
+    return ir.LayerNorm(
+        gamma, beta, epsilon=float(config.get("epsilon", 1e-3)), name=config["name"]
+    )
+
+
+def _convert_normalization(class_name, config, weights, ctx: _Context) -> ir.Affine:
+    """Normalization (axis -1, invert False) folded to ir.Affine:
+    y = (x - mean) / max(sqrt(variance), 1e-7). mean / variance come from the config when they
+    were passed to the constructor (scalars broadcast), else from the weights
+    [mean, variance, count] (count is unused)."""
+    _check_dtype(class_name, config)
+    _check_last_axis(class_name, config, ctx)
+    _require(class_name, config, "invert", [False], False)
+    _, width, _ = _flow(ctx)
+    if config.get("mean") is not None:
+        _weights(class_name, config, weights, {})
+        mean, var = config["mean"], config["variance"]
     else:
-        bias = np.zeros(kernel.shape[1], np.float32)
-    return ir.Dense(kernel=kernel, bias=bias, activation=activation, name=layer.name)
+        if len(weights) not in (2, 3):
+            _weights(class_name, config, weights, {"mean": 1, "variance": 1, "count": 1})
+        mean, var = weights[0], weights[1]
+    stats = []
+    for what, value in (("mean", mean), ("variance", var)):
+        a = np.asarray(value, dtype=np.float32).astype(np.float64).reshape(-1)
+        if a.size == 1:
+            a = np.full(width, a[0])
+        if a.shape != (width,):
+            raise UnsupportedError(
+                f"{_where(class_name, config)}: {what} has {a.size} values, expected 1 or {width}"
+            )
+        stats.append(a)
+    mean, var = stats
+    scale = 1.0 / np.maximum(np.sqrt(var), 1e-7)
+    return ir.Affine(scale, -mean * scale, name=config["name"])
 
 
-def _convert_identity(layer, ctx: _Context) -> None:
-    """Layers that are the identity at inference (Dropout): nothing in the IR."""
+def _convert_activation(class_name, config, weights, ctx: _Context) -> ir.Activation:
+    """Activation -> ir.Activation over the last axis."""
+    _check_dtype(class_name, config)
+    activation = _check_activation(class_name, config, "activation", DENSE_ACTIVATIONS)
+    _, width, _ = _flow(ctx)
+    return ir.Activation(width, activation, name=config["name"])
+
+
+def _convert_flatten(class_name, config, weights, ctx: _Context) -> ir.Flatten | None:
+    """Flatten: a sequence with a fixed T (from the model's input shape) -> ir.Flatten(T, C);
+    a vector -> nothing (the identity)."""
+    _require(class_name, config, "data_format", ["channels_last", None], "channels_last")
+    seq, width, steps = _flow(ctx)
+    if not seq:
+        return None
+    if steps is None:
+        raise UnsupportedLayerError(
+            f"{_where(class_name, config)}: flattening a sequence needs a fixed number of steps, "
+            "but the model input declares T=None; declare it: keras.Input(shape=(T, ...))"
+        )
+    return ir.Flatten(steps, width, name=config["name"])
+
+
+def _convert_identity(class_name, config, weights, ctx: _Context) -> None:
+    """Layers that are the identity at inference (Dropout, SpatialDropout1D, GaussianNoise,
+    GaussianDropout): nothing in the IR."""
 
 
 #: Keras class name -> converter. Converters return an IR layer, or None when the layer has no
-#: IR counterpart (InputLayer fills ctx.input_spec; Dropout is the identity at inference).
-_CONVERTERS: dict[str, Callable[[Any, _Context], Any]] = {
+#: IR counterpart (InputLayer fills ctx.input_spec; dropout and noise layers are the identity at
+#: inference; Flatten of a vector is the identity).
+_CONVERTERS: dict[str, Callable[[str, dict, list, _Context], Any]] = {
     "InputLayer": _convert_input,
     "Embedding": _convert_embedding,
-    "GRU": _convert_gru,
+    "GRU": _convert_rnn,
+    "LSTM": _convert_rnn,
+    "SimpleRNN": _convert_rnn,
+    "Bidirectional": _convert_bidirectional,
     "Dense": _convert_dense,
+    "TimeDistributed": _convert_time_distributed,
+    "Masking": _convert_masking,
+    "Conv1D": _convert_conv1d,
+    "GlobalAveragePooling1D": _convert_global_pool,
+    "GlobalMaxPooling1D": _convert_global_pool,
+    "BatchNormalization": _convert_batch_norm,
+    "LayerNormalization": _convert_layer_norm,
+    "Normalization": _convert_normalization,
+    "Activation": _convert_activation,
+    "Flatten": _convert_flatten,
     "Dropout": _convert_identity,
+    "SpatialDropout1D": _convert_identity,
+    "GaussianNoise": _convert_identity,
+    "GaussianDropout": _convert_identity,
 }
 
 SUPPORTED_LAYERS = tuple(_CONVERTERS)
 
 
 # --------------------------------------------------------------------------------------------
-# Model walking
+# Model config walking (shared by the live and the file route)
 # --------------------------------------------------------------------------------------------
 
 
-def _is_tensor(keras, value) -> bool:
-    return isinstance(value, keras.KerasTensor)
+def _entry_name(entry: dict) -> str:
+    return str(entry.get("name") or (entry.get("config") or {}).get("name", "?"))
 
 
-def _model_io(keras, model) -> tuple:
-    """(inputs, outputs) KerasTensor lists of a Sequential or Functional model."""
+def _is_operation(entry: dict) -> bool:
+    """A weightless op node of a Functional config (keras.ops: the mask's NotEqual / Any, ...),
+    which is an Operation, not a Layer: it has no h5 group and is not in `model.layers`."""
+    module = str(entry.get("module") or "")
+    return module.startswith(("keras.src.ops", "keras.ops"))
+
+
+def _is_model(entry: dict) -> bool:
+    config = entry.get("config") or {}
+    return entry.get("class_name") in _MODEL_CLASSES or (
+        isinstance(config, dict) and "layers" in config and "input_layers" in config
+    )
+
+
+def saved_layer_indices(model: dict) -> list:
+    """Indices into `model`'s config "layers" of the entries that are in its `model.layers` (the
+    order Keras saves them in): op nodes are left out, and so is a Sequential's InputLayer."""
+    entries = model["config"]["layers"]
+    out = []
+    for i, entry in enumerate(entries):
+        if _is_operation(entry):
+            continue
+        if model.get("class_name") == "Sequential" and entry.get("class_name") == "InputLayer":
+            continue
+        out.append(i)
+    return out
+
+
+def _subobjects(class_name: str, config: dict) -> list:
+    """[(attribute, class name, config)] of the saved sub-objects of a layer, in the order their
+    weights follow the layer's own ones."""
+    if class_name in _RECURRENT_CLASSES:
+        return [("cell", f"{class_name}Cell", {})]
+    if class_name == "Bidirectional":
+        fwd = config.get("layer") or {}
+        bwd = config.get("backward_layer") or fwd
+        return [
+            ("forward_layer", fwd.get("class_name"), fwd.get("config") or {}),
+            ("backward_layer", bwd.get("class_name"), bwd.get("config") or {}),
+        ]
+    if class_name == "TimeDistributed":
+        inner = config.get("layer") or {}
+        return [("layer", inner.get("class_name"), inner.get("config") or {})]
+    return []
+
+
+def collect_weights(reader, obj, class_name: str, config: dict) -> list:
+    """A layer's weights in h5 order: its own variables, then its sub-objects' (recursively).
+    reader: .own(obj) -> list of arrays, .child(obj, attribute) -> obj."""
+    out = list(reader.own(obj))
+    for attribute, sub_class, sub_config in _subobjects(class_name, config):
+        out += collect_weights(reader, reader.child(obj, attribute), sub_class, sub_config)
+    return out
+
+
+def _not_chain(model_name: str, why: str) -> UnsupportedError:
+    return UnsupportedError(f"model {model_name!r} is not a single chain: {why}")
+
+
+def _tensor_refs(value) -> list:
+    """(layer name, node index, tensor index) of every KerasTensor reference in a config value."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            return [(str(history[0]), int(history[1]), int(history[2]))]
+        return [r for v in value.values() for r in _tensor_refs(v)]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
+
+
+def _io_refs(value) -> list:
+    """Functional input_layers / output_layers: one [name, node, tensor] or a list of them."""
+    if not value:
+        return []
+    if isinstance(value, dict):
+        return [(_tensor_refs(value) or [("?", 0, 0)])[0]]
+    if isinstance(value[0], str):
+        return [(value[0], int(value[1]), int(value[2]))]
+    return [r for v in value for r in _io_refs(v)]
+
+
+def _walk(model: dict, path: tuple = ()) -> list:
+    """The chain of `model` (a serialized Sequential or Functional: {"class_name", "config"}) as
+    _Steps, input layer first. Nested models on the chain are flattened into it."""
+    class_name = model.get("class_name")
+    config = model.get("config") or {}
+    name = config.get("name", "?")
+    if class_name == "Sequential":
+        return _walk_sequential(model, path)
+    if not _is_model(model):
+        raise UnsupportedError(
+            f"model {name!r} ({class_name}) is not a Sequential or Functional model; only "
+            "Sequential and Functional models can be converted"
+        )
+    entries = config["layers"]
+    by_name = {_entry_name(e): (i, e) for i, e in enumerate(entries)}
+    inputs, outputs = _io_refs(config.get("input_layers")), _io_refs(config.get("output_layers"))
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise _not_chain(
+            name,
+            f"it has {len(inputs)} inputs and {len(outputs)} outputs (one of each is required)",
+        )
+    steps, seen = [], set()
+    layer_name, node_index, tensor_index = outputs[0]
+    while True:
+        if layer_name not in by_name:
+            raise _not_chain(name, f"no layer {layer_name!r} in the config")
+        index, entry = by_name[layer_name]
+        where = f"layer {layer_name!r} ({entry.get('class_name')})"
+        if layer_name in seen:
+            raise _not_chain(
+                name, f"{where} is applied more than once (shared layers are not supported)"
+            )
+        seen.add(layer_name)
+        nodes = entry.get("inbound_nodes") or []
+        if entry.get("class_name") == "InputLayer" or not nodes:
+            steps.append(_Step(entry, [*path, (model, index)], None, tensor_index))
+            break
+        if node_index >= len(nodes):
+            raise _not_chain(name, f"{where} has no call {node_index}")
+        node = nodes[node_index]
+        if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+            parents, kwargs, legacy = _tensor_refs(node.get("args", [])), node.get("kwargs"), False
+        else:  # tf.keras 2: [[layer name, node index, tensor index, kwargs], ...]
+            parents = [(str(r[0]), int(r[1]), int(r[2])) for r in node]
+            kwargs = {k: v for r in node if len(r) > 3 and r[3] for k, v in r[3].items()}
+            legacy = True
+        mask = None
+        for key, value in (kwargs or {}).items():
+            if key == "mask" and not legacy:
+                mask = bool(_tensor_refs(value))  # Keras' implicit mask plumbing, not data
+            elif _tensor_refs(value) or (legacy and key != "training" and value is not None):
+                raise _not_chain(
+                    name,
+                    f"{where} takes a tensor for its {key!r} argument (each layer must be fed "
+                    "by the previous one only)",
+                )
+        steps.append(_Step(entry, [*path, (model, index)], mask, tensor_index))
+        if len(parents) != 1:
+            raise _not_chain(
+                name,
+                f"{where} takes {len(parents)} input tensors (each layer must be fed by the "
+                "previous one only)",
+            )
+        layer_name, node_index, tensor_index = parents[0]
+    steps.reverse()
+    if _entry_name(steps[0].entry) != inputs[0][0]:
+        raise _not_chain(name, "the output does not lead back to the model input")
+    return _flatten_nested(steps, name)
+
+
+def _walk_sequential(model: dict, path: tuple) -> list:
+    config = model["config"]
+    entries = config.get("layers") or []
+    name = config.get("name", "?")
+    if not entries or entries[0].get("class_name") != "InputLayer":
+        raise UnsupportedError(
+            f"Sequential model {name!r} is not built, so its input shape is unknown: start it "
+            "with keras.Input(shape=...) or call model.build(input_shape)"
+        )
+    steps = [_Step(e, [*path, (model, i)], in_sequential=True) for i, e in enumerate(entries)]
+    return _flatten_nested(steps, name)
+
+
+def _flatten_nested(steps: list, name: str) -> list:
+    """Replace each nested model on the chain by its own chain (its input layer dropped).
+
+    From the first nested model on, the recorded ``mask=`` arguments are not what happens at run
+    time: a nested model's symbolic output carries no mask and its inner graph was built from a
+    mask-less Input, so Keras records ``mask: null`` there, yet at run time each layer falls back
+    to the mask its input carries, and masks do flow into, through and out of nested models
+    (checked with Keras 3.15, as the flattened chain's rules say). Those records are dropped.
+    """
+    out = [steps[0]]
+    nested = False
+    for step in steps[1:]:
+        if _is_model(step.entry) or step.class_name == "Sequential":
+            if step.output_index:
+                raise _not_chain(name, f"nested model {_entry_name(step.entry)!r} output")
+            added = _walk(step.entry, tuple(step.path))[1:]
+            nested = True
+        else:
+            added = [step]
+        if nested:
+            for later in added:
+                later.mask = None
+        out += added
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion of a walked chain
+# --------------------------------------------------------------------------------------------
+
+
+def convert_chain(model: dict, weight_reader, keras_version: str) -> ir.Model:
+    """Convert a serialized model ({"class_name", "config", ...} as in config.json) whose weights
+    `weight_reader` provides: .layer(path) -> obj for a _Step.path, plus .own / .child (see
+    `collect_weights`). The live and the file route both end here."""
+    steps = _walk(model)
+    chain = []
+    for step in steps:
+        if step.class_name not in _CONVERTERS:
+            if step.class_name in _MASK_OPS:
+                raise UnsupportedLayerError(
+                    f"layer {_entry_name(step.entry)!r} ({step.class_name}) computes on the data "
+                    "path; as a mask op it is supported only on the mask path"
+                )
+            raise UnsupportedLayerError(
+                f"layer {_entry_name(step.entry)!r} ({step.class_name}) is not supported; "
+                f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
+            )
+        if step.output_index and step.class_name not in (*_RECURRENT_CLASSES, "Bidirectional"):
+            raise UnsupportedError(
+                f"layer {_entry_name(step.entry)!r} ({step.class_name}): output "
+                f"{step.output_index} is used; only output 0 is supported"
+            )
+        obj = weight_reader.layer(step.path)
+        weights = collect_weights(weight_reader, obj, step.class_name, step.config)
+        chain.append(LayerData(step.class_name, step.config, weights))
+    ctx = _Context(chain=chain, steps=steps)
+    produced = []
+    for index, data in enumerate(chain):
+        ctx.index = index
+        converted = _CONVERTERS[data.class_name](data.class_name, data.config, data.weights, ctx)
+        produced.append(converted)
+        if converted is not None:
+            ctx.layers.append(converted)
+    if ctx.input_spec is None:  # pragma: no cover - _walk always starts at an InputLayer
+        raise UnsupportedError("no input layer found")
+    config = model.get("config") or {}
+    source = {
+        "framework": "keras",
+        "keras_version": str(keras_version),
+        "layers": [layer.name for layer in ctx.layers],
+        "keras_layers": [data.name for data in chain],
+    }
+    try:
+        result = ir.Model(
+            input=ctx.input_spec,
+            layers=ctx.layers,
+            name=str(config.get("name", "model")),
+            source=source,
+        )
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedError(f"model {config.get('name', '?')!r}: {exc}") from None
+    for step, data, converted in zip(steps, chain, produced, strict=True):
+        if step.mask is None or converted is None:
+            continue
+        if step.mask != converted.masked:
+            keras_says = "passes it a mask" if step.mask else "passes it no mask"
+            ir_says = "one arrives" if converted.masked else "none arrives"
+            raise UnsupportedLayerError(
+                f"{_where(data.class_name, data.config)}: Keras {keras_says}, but edgegru's mask "
+                f"rules (ir.MASK_RULES) say {ir_says}; this mask flow is not supported"
+            )
+    for check in ctx.post_checks:
+        check()
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The live route
+# --------------------------------------------------------------------------------------------
+
+
+class _LiveReader:
+    """Weights of a live Keras model, addressed like the h5 file addresses them."""
+
+    def __init__(self, keras, model):
+        self.keras = keras
+        self.model = model
+
+    def layer(self, path):
+        obj = self.model
+        for container, index in path:
+            saved = saved_layer_indices(container)
+            entry = container["config"]["layers"][index]
+            if index not in saved:  # a Sequential's InputLayer: no variables
+                return None
+            live = obj.layers[saved.index(index)]
+            if live.name != _entry_name(entry):
+                raise UnsupportedError(
+                    f"layer {_entry_name(entry)!r}: the live model's layer order does not "
+                    f"match its config (found {live.name!r})"
+                )
+            obj = live
+        return obj
+
+    def own(self, obj) -> list:
+        if obj is None or not hasattr(obj, "save_own_variables"):
+            return []
+        store = {}
+        obj.save_own_variables(store)
+        return [self._numpy(store[str(i)]) for i in range(len(store))]
+
+    def child(self, obj, attribute):
+        return getattr(obj, attribute, None)
+
+    def _numpy(self, value) -> np.ndarray:
+        # Variables have .numpy() on every backend; it avoids a numpy-2 DeprecationWarning that
+        # keras.ops.convert_to_numpy triggers on TensorFlow variables.
+        if hasattr(value, "numpy"):
+            return np.asarray(value.numpy())
+        return np.asarray(self.keras.ops.convert_to_numpy(value))
+
+
+def _check_live_model(keras, model) -> None:
     if isinstance(model, keras.Sequential):
         try:
-            return model.inputs, model.outputs
+            model.inputs  # noqa: B018 - raises AttributeError when the model is not built
         except AttributeError as exc:
             raise UnsupportedError(
                 f"Sequential model {model.name!r} is not built, so its input shape is unknown: "
                 "start it with keras.Input(shape=...) or call model.build(input_shape)"
             ) from exc
-    if hasattr(model, "_nodes_by_depth"):  # Functional (including subclasses of it)
-        return model.inputs, model.outputs
-    raise UnsupportedError(
-        f"model {model.name!r} ({type(model).__name__}) is a subclassed model; only Sequential "
-        "and Functional models can be converted"
-    )
-
-
-def _data_inputs(keras, model, operation, node_index: int) -> tuple:
-    """(tensors, has_mask) for one call of `operation`: the KerasTensors among its positional
-    arguments, and whether Keras passed it a ``mask=`` tensor. Any other tensor keyword argument
-    (``initial_state=...``) means the model is not a single chain."""
-    arguments = operation._inbound_nodes[node_index].arguments
-    tensors = [t for t in keras.tree.flatten(arguments.args) if _is_tensor(keras, t)]
-    has_mask = False
-    for key, value in arguments.kwargs.items():
-        if not any(_is_tensor(keras, t) for t in keras.tree.flatten(value)):
-            continue
-        if key != "mask":
-            raise UnsupportedError(
-                f"model {model.name!r} is not a single chain: {_where(operation)} takes a "
-                f"tensor for its {key!r} argument (each layer must be fed by the previous "
-                "one only)"
-            )
-        has_mask = True  # Keras' implicit mask plumbing, not a data input
-    return tensors, has_mask
-
-
-def _chain(keras, model) -> tuple:
-    """(chain, masked): the operations from the model's input layer to its output, in order,
-    and those of them that receive a Keras mask (as their ``mask=`` argument).
-
-    Raises ValueError unless the model has one input, one output and each operation on the path
-    takes exactly one data tensor (see `_data_inputs`), produced by the previous one, and
-    appears only once.
-    """
-    inputs, outputs = _model_io(keras, model)
-    if len(inputs) != 1 or len(outputs) != 1:
+        return
+    if not hasattr(model, "_nodes_by_depth"):  # Functional (including subclasses of it)
         raise UnsupportedError(
-            f"model {model.name!r} is not a single chain: it has {len(inputs)} inputs and "
-            f"{len(outputs)} outputs (one of each is required)"
+            f"model {model.name!r} ({type(model).__name__}) is a subclassed model; only "
+            "Sequential and Functional models can be converted"
         )
-    chain, masked = [], []
-    tensor = outputs[0]
-    while True:
-        operation, node_index, _ = tensor._keras_history
-        if any(operation is seen for seen in chain):
-            raise UnsupportedError(
-                f"model {model.name!r} is not a single chain: {_where(operation)} is applied "
-                "more than once (shared layers are not supported)"
-            )
-        chain.append(operation)
-        parents, has_mask = _data_inputs(keras, model, operation, node_index)
-        if has_mask:
-            masked.append(operation)
-        if not parents:
-            break
-        if len(parents) != 1:
-            raise UnsupportedError(
-                f"model {model.name!r} is not a single chain: {_where(operation)} takes "
-                f"{len(parents)} input tensors (each layer must be fed by the previous one only)"
-            )
-        tensor = parents[0]
-    chain.reverse()
-    if chain[0] is not inputs[0]._keras_history[0]:
-        raise UnsupportedError(
-            f"model {model.name!r} is not a single chain: the output does not lead back to "
-            "the model input"
-        )
-    return chain, masked
 
 
-def _load(keras, path) -> Any:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no Keras model file at {path!r}")
-    return keras.saving.load_model(path, compile=False)
+def serialized_config(keras, model) -> dict:
+    """The model's config as ``model.save`` writes it to config.json (JSON round-tripped)."""
+    return json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
 
 
 def from_keras(model) -> ir.Model:
     """Convert a Keras 3 model to the IR.
 
     model: a live ``keras.Model`` (Sequential or single-chain Functional), or a path
-        (str / os.PathLike) to a ``.keras`` file, loaded with ``compile=False``.
+        (str / os.PathLike) to a ``.keras`` file, read by `edgegru.keras_file` without Keras.
     Returns an `ir.Model` whose layer names are the Keras layer names, whose name is the Keras
-    model name, and whose ``source`` is ``{"framework": "keras", "keras_version", "backend",
-    "layers": [Keras names of every layer on the chain, input layer and Dropout included]}``.
+    model name, and whose ``source`` is described in the module docstring.
 
-    Raises ImportError when keras is not installed, UnsupportedLayerError (a ValueError) for an
-    unsupported layer class or option value, UnsupportedError (a ValueError) when the model is not
-    a single chain.
+    Raises ImportError when keras is not installed (live models only), UnsupportedLayerError (a
+    ValueError) for an unsupported layer class or option value, UnsupportedError (a ValueError)
+    when the model is not a single chain.
     """
-    keras = _import_keras()
     if isinstance(model, (str, os.PathLike)):
-        model = _load(keras, model)
+        from .keras_file import from_keras_file
+
+        return from_keras_file(model)
+    keras = _import_keras()
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"from_keras expects a keras.Model or a path to a .keras file, not {type(model)!r}"
         )
-    chain, masked = _chain(keras, model)
-    ctx = _Context(keras=keras, chain=chain)
-    layers = []
-    for index, layer in enumerate(chain):
-        ctx.index = index
-        converter = _CONVERTERS.get(type(layer).__name__)
-        if converter is None:
-            raise UnsupportedLayerError(
-                f"{_where(layer)} is not supported; supported layers: {', '.join(SUPPORTED_LAYERS)}"
-            )
-        converted = converter(layer, ctx)
-        if converted is not None:
-            layers.append(converted)
-    if masked:  # a mask producer slipped past its converter (e.g. a new layer type)
-        raise UnsupportedLayerError(
-            f"{_where(masked[0])} receives a Keras mask; masking is not supported yet"
-        )
-    if ctx.input_spec is None:  # pragma: no cover - _chain always starts at an InputLayer
-        raise UnsupportedError(f"model {model.name!r}: no input layer found")
-    source = {
-        "framework": "keras",
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-        "layers": [layer.name for layer in chain],
-    }
-    return ir.Model(input=ctx.input_spec, layers=layers, name=model.name, source=source)
+    _check_live_model(keras, model)
+    config = serialized_config(keras, model)
+    return convert_chain(config, _LiveReader(keras, model), keras.__version__)
