@@ -2,7 +2,9 @@
 # installs the package into it, so both work on a fresh clone:
 #
 #   make demo   train, convert, validate and time the language-ID GRU (edgegru demo)
-#   make test   the whole test suite: Python, C unit tests (plain + sanitizers), Cortex-M4 build
+#   make test   the whole test suite (Python, C unit tests plain and with sanitizers, Cortex-M4
+#               build and QEMU run), once with the fastest kernels and once with the reference
+#               kernels (EDGEGRU_KERNELS=ref)
 #   make lint   ruff (Python) and clang-format (C) checks
 #
 # The C runtime alone: see ext/Makefile (make -C ext check).
@@ -21,6 +23,7 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest
+	EDGEGRU_KERNELS=ref $(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests tools benchmarks examples
