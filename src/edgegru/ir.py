@@ -196,8 +196,23 @@ def _check_act(layer, slot: str, allowed) -> None:
         )
 
 
+class _RecurrentShape:
+    """units and input_dim of a recurrent layer, from its kernel (I, G*H) and recurrent kernel
+    (H, G*H); LSTM and SimpleRNN also share their checks (_init_rnn)."""
+
+    GATES = 1
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.kernel.shape[0])
+
+
 @dataclass
-class LSTM:
+class LSTM(_RecurrentShape):
     """A Keras LSTM layer (one direction).
 
     kernel: (I, 4H), recurrent_kernel: (H, 4H), bias: (4H,) (zeros when use_bias is False);
@@ -222,17 +237,9 @@ class LSTM:
     def __post_init__(self):
         _init_rnn(self)
 
-    @property
-    def units(self) -> int:
-        return int(self.recurrent_kernel.shape[0])
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.kernel.shape[0])
-
 
 @dataclass
-class SimpleRNN:
+class SimpleRNN(_RecurrentShape):
     """A Keras SimpleRNN layer: h = activation(x @ kernel + h @ recurrent_kernel + bias).
 
     kernel: (I, H), recurrent_kernel: (H, H), bias: (H,). recurrent_activation is unused (kept
@@ -249,18 +256,8 @@ class SimpleRNN:
     go_backwards: bool = False
     recurrent_activation: str = "sigmoid"
 
-    GATES = 1
-
     def __post_init__(self):
         _init_rnn(self)
-
-    @property
-    def units(self) -> int:
-        return int(self.recurrent_kernel.shape[0])
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.kernel.shape[0])
 
 
 def _init_rnn(layer) -> None:
