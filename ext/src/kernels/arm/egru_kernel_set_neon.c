@@ -1,0 +1,23 @@
+/* egru_kernel_set_neon.c - the NEON kernel set (see egru_kernels.h). Advanced SIMD is part of
+ * the AArch64 base architecture, so an aarch64 build always returns the set; other builds get
+ * the NULL fallback in egru_kernel_sets.c. */
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include "../egru_kernels.h"
+
+void egru_matvec_f32_neon(const float *w, const float *x, const float *bias, float *y,
+                          uint32_t rows, uint32_t cols);
+void egru_matmul_f32_neon(const float *w, const float *x, const float *bias, float *y, uint32_t n,
+                          uint32_t rows, uint32_t cols);
+void egru_sigmoid_f32_neon(float *v, uint32_t n);
+void egru_tanh_f32_neon(float *v, uint32_t n);
+
+static const egru_kernel_set_t neon_set = {"neon", egru_matvec_f32_neon, egru_matmul_f32_neon,
+                                           egru_sigmoid_f32_neon, egru_tanh_f32_neon};
+
+const egru_kernel_set_t *egru_kernels_neon(void)
+{
+    return &neon_set;
+}
+#else
+typedef int egru_kernel_set_neon_unused; /* ISO C forbids an empty translation unit */
+#endif
