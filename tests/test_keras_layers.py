@@ -32,7 +32,8 @@ from edgegru import format as fmt
 from edgegru import ir, reference
 from edgegru.keras_file import from_keras_file
 from edgegru.keras_import import UnsupportedLayerError, from_keras
-from edgegru.validate import FP32_TOLERANCE
+from edgegru.onnx_export import to_onnx
+from edgegru.validate import FP32_TOLERANCE, run_onnx
 
 L = keras.layers
 BATCH = 4
@@ -397,10 +398,11 @@ for outer in (True, False):
 
 @functools.cache
 def _built(key):
-    """(Keras model, IR, C runtime model) of a model key, built once."""
+    """(Keras model, IR, C runtime model, onnxruntime on the exported graph) of a model key,
+    built once."""
     model = MODELS[key]()
     irm = from_keras(model)
-    return model, irm, edgegru.load(fmt.write(irm))
+    return model, irm, edgegru.load(fmt.write(irm)), to_onnx(irm)
 
 
 def _predict(model, x):
@@ -410,31 +412,34 @@ def _predict(model, x):
     return np.asarray(model.predict(x, verbose=0, batch_size=len(x)), dtype=np.float64)
 
 
-MAX_ERRORS = {"reference": 0.0, "c": 0.0}
+MAX_ERRORS = {"reference": 0.0, "c": 0.0, "onnxruntime": 0.0}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_max_errors():
     yield
-    print(f"\nkeras~reference max {MAX_ERRORS['reference']:.3g}, keras~c max {MAX_ERRORS['c']:.3g}")
+    print(", ".join(f"keras~{k} max {v:.3g}" for k, v in MAX_ERRORS.items()))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_keras_reference_and_c_agree(case):
+def test_keras_reference_c_and_onnx_agree(case):
+    """Keras' predict against the float64 reference, the C runtime and onnxruntime on the
+    exported ONNX graph, each within FP32_TOLERANCE."""
     key, make_inputs = CASES[case]
-    model, irm, runtime = _built(key)
+    model, irm, runtime, onnx_model = _built(key)
     for x in make_inputs(model):
         want = _predict(model, x)
-        ref = reference.forward(irm, x)
-        got = runtime.predict(x)
-        assert want.shape == ref.shape == got.shape, (want.shape, ref.shape, got.shape)
+        got = {
+            "reference": reference.forward(irm, x),
+            "c": runtime.predict(x),
+            "onnxruntime": run_onnx(onnx_model, x),
+        }
         assert np.all(np.isfinite(want))
-        err_ref = float(np.max(np.abs(ref - want)))
-        err_c = float(np.max(np.abs(got - want)))
-        MAX_ERRORS["reference"] = max(MAX_ERRORS["reference"], err_ref)
-        MAX_ERRORS["c"] = max(MAX_ERRORS["c"], err_c)
-        assert err_ref <= FP32_TOLERANCE, f"T={x.shape[1]}: keras~reference {err_ref:.3g}"
-        assert err_c <= FP32_TOLERANCE, f"T={x.shape[1]}: keras~c {err_c:.3g}"
+        for name, y in got.items():
+            assert y.shape == want.shape, (name, y.shape, want.shape)
+            err = float(np.max(np.abs(y - want)))
+            MAX_ERRORS[name] = max(MAX_ERRORS[name], err)
+            assert err <= FP32_TOLERANCE, f"T={x.shape[1]}: keras~{name} {err:.3g}"
 
 
 def test_matrix_covers_the_options():

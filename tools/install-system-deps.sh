@@ -12,6 +12,8 @@ command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v qemu-system-arm >/dev/null 2>&1 || missing="$missing qemu-system-arm"
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing system packages:$missing (install them with your package manager)" >&2
