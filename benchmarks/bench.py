@@ -136,6 +136,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    p.add_argument(
+        "--no-fold",
+        dest="fold",
+        action="store_false",
+        help="do not fold the Embedding into the GRU's input projection (W1, W5)",
+    )
     args = p.parse_args(argv)
 
     import keras
@@ -162,7 +168,10 @@ def main(argv=None) -> int:
         egru_path, onnx_path = tmp / f"{name}.egru", tmp / f"{name}.onnx"
         m_ir = to_ir(km)
         edgegru.convert(m_ir, egru_path, onnx_path=onnx_path)
-        em = edgegru.load(egru_path)
+        # Token models fold the Embedding into the GRU's input projection (a lookup table of
+        # vocab x 3H floats: 30 MB for W1) when --fold is on (default).
+        fold = args.fold and x.dtype.kind == "i"
+        em = edgegru.load(egru_path, fold_embedding=fold)
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         feed = {sess.get_inputs()[0].name: x}
         spec = tf.TensorSpec(x.shape, tf.int32 if x.dtype.kind == "i" else tf.float32)
@@ -193,6 +202,8 @@ def main(argv=None) -> int:
         steps = 1 if name == "W4" else x.shape[1]
         floor = _macs(m_ir, x.shape[0], steps) / peak
         rows.append((name, t, floor))
+        if fold:
+            print(f"{name}: folded embedding projections, {em.fold_bytes / 2**20:.1f} MiB")
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "

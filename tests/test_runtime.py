@@ -11,7 +11,7 @@ from ir_models import CASES, MORE_CASES, build, build_more, inputs, masked_input
 
 import edgegru
 from edgegru import format as fmt
-from edgegru import reference
+from edgegru import ir, reference
 from edgegru.validate import FP32_TOLERANCE
 
 
@@ -204,3 +204,51 @@ def test_load_from_path_and_bytes(tmp_path, loaded):
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
     assert edgegru.load(p).path == str(p)
+
+
+def _foldable() -> list:
+    """Token cases that start Embedding -> recurrent layer (the ones fold_embedding applies to)."""
+    out = []
+    for family, names, make in (("base", CASES, build), ("more", MORE_CASES, build_more)):
+        for name in names:
+            model = make(name)
+            if model.input.kind == "tokens" and isinstance(
+                model.layers[1], (*ir.RECURRENT, ir.Bidirectional)
+            ):
+                out.append((family, name))
+    return out
+
+
+@pytest.mark.parametrize("kernels", edgegru.available_kernels())
+@pytest.mark.parametrize(("family", "name"), _foldable(), ids=lambda v: str(v))
+def test_fold_embedding_matches_reference(family, name, kernels):
+    """Folded projections (lookup instead of product) keep every result within FP32_TOLERANCE
+    of the float64 reference, masks included, in predict and in a stream."""
+    model = build(name) if family == "base" else build_more(name)
+    em = edgegru.load(fmt.write(model), kernels=kernels, fold_embedding=True)
+    first = model.layers[1]
+    units = first.forward.units if isinstance(first, ir.Bidirectional) else first.units
+    dirs = 2 if isinstance(first, ir.Bidirectional) else 1
+    gates = {ir.GRU: 3, ir.LSTM: 4, ir.SimpleRNN: 1}[type(first.forward if dirs == 2 else first)]
+    assert em.fold_bytes == model.input.dim * dirs * gates * units * 4
+    x = masked_inputs(model, 5, 9, seed=4)
+    want = reference.forward(model, x)
+    np.testing.assert_allclose(em.predict(x), want, rtol=0, atol=FP32_TOLERANCE, equal_nan=True)
+    unfolded = edgegru.load(fmt.write(model), kernels=kernels)
+    if kernels == "ref":  # the same products in the same order: bit-equal
+        np.testing.assert_array_equal(em.predict(x), unfolded.predict(x))
+
+
+def test_fold_embedding_streams_like_predict():
+    model = build_more("mask_zero_gru_sequences")
+    em = edgegru.load(fmt.write(model), fold_embedding=True)
+    x = masked_inputs(model, 3, 7, seed=1)
+    s = em.stream(batch=3)
+    steps = np.stack([s.step(x[:, t]) for t in range(7)], axis=1)
+    np.testing.assert_allclose(steps, em.predict(x), rtol=0, atol=1e-6)
+
+
+def test_fold_embedding_needs_embedding_then_recurrent():
+    for name in ("features_gru_softmax_reset_after", "embedding_dense_no_gru"):
+        with pytest.raises(edgegru.EdgeGRUError, match="fold_embedding needs a model"):
+            edgegru.load(fmt.write(build(name)), fold_embedding=True)

@@ -98,6 +98,8 @@ typedef struct egru_model {
     uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
     uint32_t param_count;        /* number of weights and biases                   */
     const struct egru_kernel_set *kernels; /* set by egru_model_init / egru_model_use_kernels */
+    const float *fold;   /* egru_model_fold: (vocab, fold_width) projections, or NULL */
+    uint32_t fold_width; /* directions * gates * units of the folded recurrent layer   */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -128,6 +130,8 @@ typedef struct egru_layer {
     const float *scale;     /* AFFINE, LAYER_NORM (dim)                                   */
     const float *shift;     /* AFFINE, LAYER_NORM (dim)                                   */
     const struct egru_kernel_set *kernels; /* the model's kernel set                       */
+    uint32_t input_projected;              /* recurrent: the input steps are already its input
+                                              projections, [forward | backward] (egru_model_fold)   */
     egru_rnn_weights_t rnn[2]; /* GRU, LSTM, SIMPLE_RNN: [forward, backward]; [1] only   */
                                /* with EGRU_FLAG_BIDIRECTIONAL                           */
 } egru_layer_t;
@@ -147,6 +151,17 @@ int egru_kernels_available(egru_kernels_t kernels);
 
 /* Name of the model's kernel set ("ref", "avx2", "neon"). */
 const char *egru_model_kernels_name(const egru_model_t *model);
+
+/* Optional speed-up for token models whose Embedding feeds a recurrent layer: precompute, for
+ * every token id, that layer's input projection (kernel . table[id] + bias, per direction), so
+ * that a forward pass looks it up instead of multiplying. Costs vocab * fold_width floats of
+ * memory the caller provides (egru_model_fold_size says how many bytes), which must stay valid
+ * and unchanged while the model is used. Afterwards egru_model_layer() describes layer 0 as a
+ * table of projections and layer 1 as taking them (input_projected). EGRU_ERR_UNSUPPORTED when
+ * the model does not start with Embedding -> recurrent layer. Results stay within the kernel
+ * bounds of the unfolded model (the same products, computed once). */
+egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes);
+egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
 
 /* Decode layer `index` (0-based) of an initialised model. */
 egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer);

@@ -259,6 +259,13 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->param_count = (uint32_t)params;
     out->macs_per_step = (uint32_t)macs;
     out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
+    if (m->fold && index == 0) {
+        out->table = m->fold; /* rows of projections instead of embeddings */
+        out->output_dim = m->fold_width;
+    } else if (m->fold && index == 1) {
+        out->input_dim = m->fold_width;
+        out->input_projected = 1;
+    }
     return EGRU_OK;
 }
 
@@ -477,4 +484,70 @@ int egru_kernels_available(egru_kernels_t kernels)
 const char *egru_model_kernels_name(const egru_model_t *model)
 {
     return model && model->kernels ? model->kernels->name : "ref";
+}
+
+/* The fold's width (directions * gates * units), or 0 when the model cannot be folded. */
+static uint32_t fold_width(const egru_model_t *model, egru_layer_t *emb, egru_layer_t *rnn)
+{
+    if (model->layer_count < 2 || decode_layer(model, 0, emb) != EGRU_OK ||
+        decode_layer(model, 1, rnn) != EGRU_OK || emb->op != EGRU_OP_EMBEDDING ||
+        !rnn_gates(rnn->op)) {
+        return 0;
+    }
+    return ((rnn->flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u) * rnn_gates(rnn->op) * rnn->units;
+}
+
+egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
+{
+    egru_layer_t emb, rnn;
+    uint64_t n;
+    uint32_t width;
+    if (!model || !bytes) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (model->fold || (width = fold_width(model, &emb, &rnn)) == 0) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    n = (uint64_t)emb.input_dim * width * sizeof(float);
+    if (n > (uint64_t)(size_t)-1) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    *bytes = (size_t)n;
+    return EGRU_OK;
+}
+
+egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
+{
+    egru_layer_t emb, rnn;
+    size_t need = 0;
+    egru_status_t s;
+    uint32_t width, v, d, dirs, gh;
+    float *lut = (float *)mem;
+    if (!model || !mem) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if ((s = egru_model_fold_size(model, &need)) != EGRU_OK) {
+        return s;
+    }
+    if (bytes < need) {
+        return EGRU_ERR_ARENA_TOO_SMALL;
+    }
+    if ((uintptr_t)mem % sizeof(float) != 0) {
+        return EGRU_ERR_MISALIGNED;
+    }
+    width = fold_width(model, &emb, &rnn);
+    dirs = (rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+    gh = width / dirs;
+    for (v = 0; v < emb.input_dim; ++v) {
+        for (d = 0; d < dirs; ++d) {
+            rnn.kernels->matvec_f32(rnn.rnn[d].kernel, emb.table + (size_t)v * emb.output_dim,
+                                    rnn.rnn[d].bias, lut + (size_t)v * width + (size_t)d * gh, gh,
+                                    emb.output_dim);
+        }
+    }
+    model->fold = lut;
+    model->fold_width = width;
+    /* The folded layers now pass fold_width floats per step between them. */
+    model->max_width = width > model->max_width ? width : model->max_width;
+    return EGRU_OK;
 }

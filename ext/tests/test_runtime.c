@@ -367,6 +367,40 @@ static void test_tokens_forward(void)
           EGRU_ERR_TOKEN_RANGE);
 }
 
+/* egru_model_fold: lookups of precomputed projections give the same numbers as the products
+ * (bit-equal with the reference kernels: the same sums in the same order). */
+static void test_fold(void)
+{
+    enum { B = 2, T = 5 };
+    static float lut[V * 3 * H];
+    uint8_t *b = aligned(blob_storage);
+    uint32_t size = build_tokens_model(b);
+    egru_model_t plain, folded;
+    int32_t ids[B * T] = {1, 2, 3, 4, 9, 0, 0, 7, 5, 5};
+    float out[B * T * O], out_folded[B * T * O];
+    size_t need = 0, fold_bytes = 0;
+    egru_layer_t layer;
+    CHECK(egru_model_init(&plain, b, size) == EGRU_OK);
+    CHECK(egru_model_use_kernels(&plain, EGRU_KERNELS_REF) == EGRU_OK);
+    folded = plain;
+    CHECK(egru_model_fold_size(&folded, &fold_bytes) == EGRU_OK && fold_bytes == sizeof lut);
+    CHECK(egru_model_fold(&folded, lut, fold_bytes - 1) == EGRU_ERR_ARENA_TOO_SMALL);
+    CHECK(egru_model_fold(&folded, lut, fold_bytes) == EGRU_OK);
+    CHECK(egru_model_fold_size(&folded, &fold_bytes) == EGRU_ERR_UNSUPPORTED); /* only once */
+    CHECK(egru_model_layer(&folded, 1, &layer) == EGRU_OK && layer.input_projected == 1 &&
+          layer.input_dim == 3 * H);
+    CHECK(egru_arena_size(&folded, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+    CHECK(egru_forward_tokens(&plain, ids, B, T, out, B * T * O, arena_storage, need) == EGRU_OK);
+    CHECK(egru_forward_tokens(&folded, ids, B, T, out_folded, B * T * O, arena_storage, need) ==
+          EGRU_OK);
+    CHECK(memcmp(out, out_folded, sizeof out) == 0);
+    {
+        uint32_t features_size = build_features_model(b, 1);
+        CHECK(egru_model_init(&plain, b, features_size) == EGRU_OK);
+        CHECK(egru_model_fold_size(&plain, &fold_bytes) == EGRU_ERR_UNSUPPORTED);
+    }
+}
+
 /* Every single-byte corruption and every truncation is rejected; none crashes. */
 static void test_corruption(void)
 {
@@ -443,6 +477,7 @@ int main(void)
     test_features_forward(1);
     test_features_forward(0);
     test_tokens_forward();
+    test_fold();
     test_corruption();
     test_structural_fuzz();
     printf("%d passed, %d failed\n", passed, failed);

@@ -53,6 +53,7 @@ cdef class Runtime:
 
     cdef egru_model_t model
     cdef object _buffer  # numpy uint8 array holding the aligned copy; read-only
+    cdef object _fold    # numpy float32 array of folded projections (fold_embedding), or None
 
     def __cinit__(self, blob):
         cdef const uint8_t[::1] src = memoryview(blob).cast("B")
@@ -83,6 +84,24 @@ cdef class Runtime:
         cdef int status = egru_model_use_kernels(&self.model, KERNEL_SETS[name])
         if status != EGRU_OK:
             _raise(status, f"kernel set {name!r} is not available on this CPU or build")
+
+    def fold_embedding(self):
+        """Precompute the first recurrent layer's input projection for every token id
+        (egru_model_fold) into a buffer this object owns. Raises EdgeGRUError when the model
+        does not start with Embedding -> recurrent layer."""
+        cdef size_t n = 0
+        cdef int status = egru_model_fold_size(&self.model, &n)
+        if status != EGRU_OK:
+            _raise(status, "fold_embedding needs a model that starts with Embedding -> GRU, "
+                   "LSTM or SimpleRNN")
+        lut = np.empty(n // 4, dtype=np.float32)
+        cdef float[::1] view = lut
+        with nogil:
+            status = egru_model_fold(&self.model, &view[0], n)
+        if status != EGRU_OK:
+            _raise(status, "fold_embedding")
+        self._fold = lut
+        return n
 
     @property
     def kernels(self):

@@ -27,9 +27,17 @@ class Model:
     """A loaded `.egru` model. Immutable; `predict` may be called from several threads at once
     (each call uses its own scratch arena, and the C call runs without the GIL)."""
 
-    def __init__(self, blob: bytes, path: str | None = None, kernels: str | None = None):
+    def __init__(
+        self,
+        blob: bytes,
+        path: str | None = None,
+        kernels: str | None = None,
+        fold_embedding: bool = False,
+    ):
         self._rt = Runtime(blob)
         self._rt.use_kernels(kernels or os.environ.get(KERNELS_ENV, "auto"))
+        #: Bytes of memory spent on folded projections (0 when not folded).
+        self.fold_bytes = self._rt.fold_embedding() if fold_embedding else 0
         self._info = self._rt.describe()
         self.path = path
         try:
@@ -356,14 +364,17 @@ class Stream:
         self._session.set_state(np.ascontiguousarray(flat))
 
 
-def load(source, kernels: str | None = None) -> Model:
+def load(source, kernels: str | None = None, fold_embedding: bool = False) -> Model:
     """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
 
     kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
-    scalar reference kernels), "avx2" or "neon"; default: $EDGEGRU_KERNELS, else "auto".
+        scalar reference kernels), "avx2" or "neon"; default: $EDGEGRU_KERNELS, else "auto".
+    fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
+        input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
+        predict and stream look it up instead of multiplying: faster, at that memory cost.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return Model(bytes(source), kernels=kernels)
+        return Model(bytes(source), kernels=kernels, fold_embedding=fold_embedding)
     path = os.fspath(source)
     with open(path, "rb") as f:
-        return Model(f.read(), path=path, kernels=kernels)
+        return Model(f.read(), path=path, kernels=kernels, fold_embedding=fold_embedding)

@@ -48,11 +48,11 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t steps)
  * one matrix product (proj: (steps, G*H)), so each step only adds the recurrent product. Output
  * step for processing index p goes to out + position * stride, position = p (processing order)
  * or the input time (aligned). */
-static void run_direction(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
-                          const uint8_t *mask, uint32_t steps, int reverse, int aligned,
-                          int zero_masked, float *out, uint32_t stride, float *state,
-                          float *scratch)
+static void run_direction(const egru_layer_t *layer, int dir, const float *in, const uint8_t *mask,
+                          uint32_t steps, int reverse, int aligned, int zero_masked, float *out,
+                          uint32_t stride, float *state, float *scratch)
 {
+    const egru_rnn_weights_t *w = &layer->rnn[dir];
     const egru_cell_step_f32_fn step = cell_of(layer->op);
     const uint32_t H = layer->units, GH = gates(layer) * layer->units;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
@@ -60,7 +60,14 @@ static void run_direction(const egru_layer_t *layer, const egru_rnn_weights_t *w
     float *proj = scratch, *cell = scratch + (size_t)steps * GH;
     uint32_t p;
 
-    layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, steps, GH, layer->input_dim);
+    if (layer->input_projected) { /* egru_model_fold: in holds [forward | backward] rows */
+        for (p = 0; p < steps; ++p) {
+            memcpy(proj + (size_t)p * GH, in + (size_t)p * layer->input_dim + (size_t)dir * GH,
+                   GH * sizeof(float));
+        }
+    } else {
+        layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, steps, GH, layer->input_dim);
+    }
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
         const int valid = !mask || mask[t];
@@ -105,20 +112,19 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
 
     if (!(layer->flags & EGRU_FLAG_BIDIRECTIONAL)) {
         const int backwards = (layer->flags & EGRU_FLAG_GO_BACKWARDS) != 0;
-        run_direction(layer, &layer->rnn[0], in, m, steps, backwards, 0, 0, out, H, state, cell);
+        run_direction(layer, 0, in, m, steps, backwards, 0, 0, out, H, state, cell);
         return;
     }
     /* Bidirectional (Keras): masked sequence outputs are zero; the backward layer's outputs are
      * flipped back to input time; concat puts forward first. */
     if (mode == EGRU_MERGE_CONCAT) {
         const uint32_t stride = sequences ? 2 * H : 0;
-        run_direction(layer, &layer->rnn[0], in, m, steps, 0, 1, 1, out, stride, state, cell);
-        run_direction(layer, &layer->rnn[1], in, m, steps, 1, 1, 1, out + H, stride, state + block,
-                      cell);
+        run_direction(layer, 0, in, m, steps, 0, 1, 1, out, stride, state, cell);
+        run_direction(layer, 1, in, m, steps, 1, 1, 1, out + H, stride, state + block, cell);
         return;
     }
     back = scratch + (size_t)steps * gates(layer) * H + 4u * (size_t)H; /* (steps, H) or (H) */
-    run_direction(layer, &layer->rnn[0], in, m, steps, 0, 1, 1, out, H, state, cell);
-    run_direction(layer, &layer->rnn[1], in, m, steps, 1, 1, 1, back, H, state + block, cell);
+    run_direction(layer, 0, in, m, steps, 0, 1, 1, out, H, state, cell);
+    run_direction(layer, 1, in, m, steps, 1, 1, 1, back, H, state + block, cell);
     merge(mode, out, back, (size_t)(sequences ? steps : 1u) * H);
 }
