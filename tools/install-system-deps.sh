@@ -4,6 +4,7 @@
 #   make, a C compiler with AddressSanitizer     the C unit tests
 #   clang-format                                 the C style check
 #   qemu-system-arm                              runs the Cortex-M4 example (tests/test_cortex_m.py)
+#   gcc-aarch64-linux-gnu + qemu-user            NEON kernels built and tested (tests/test_aarch64.py)
 # Debian/Ubuntu only (apt-get); needs root or sudo. Does nothing when everything is there.
 set -eu
 missing=""
