@@ -147,25 +147,28 @@ cdef class Runtime:
     cdef _run(self, const void *data, bint tokens, uint32_t batch, uint32_t seq_len):
         """Allocate the output and the arena for this call, run the C forward pass without the
         GIL, return the output. `data` must hold the whole (batch, T[, dim]) input."""
-        cdef size_t count = 0, arena_bytes = self.arena_size(batch, seq_len)
-        cdef int status = egru_output_count(&self.model, batch, seq_len, &count)
+        cdef size_t count = 0, arena_bytes = 0
+        cdef int status = egru_arena_size(&self.model, batch, seq_len, &arena_bytes)
+        if status == EGRU_OK:
+            status = egru_output_count(&self.model, batch, seq_len, &count)
         if status != EGRU_OK:
-            _raise(status, "output size")
+            _raise(status, "predict")
         if self.model.output_is_sequence:  # Conv1D may change the number of steps
             steps = count // (<size_t>batch * self.model.output_dim)
             out = np.empty((batch, steps, self.model.output_dim), dtype=np.float32)
         else:
             out = np.empty((batch, self.model.output_dim), dtype=np.float32)
         arena = np.empty(arena_bytes, dtype=np.uint8)
-        cdef float[::1] out_view = out.reshape(-1)
-        cdef uint8_t[::1] arena_view = arena
+        # Fresh, C-contiguous numpy arrays: their data pointers are all the C call needs.
+        cdef float *out_ptr = <float *>cnp.PyArray_DATA(out)
+        cdef void *arena_ptr = cnp.PyArray_DATA(arena)
         with nogil:
             if tokens:
                 status = egru_forward_tokens(&self.model, <const int32_t *>data, batch, seq_len,
-                                             &out_view[0], count, &arena_view[0], arena_bytes)
+                                             out_ptr, count, arena_ptr, arena_bytes)
             else:
                 status = egru_forward_features(&self.model, <const float *>data, batch, seq_len,
-                                               &out_view[0], count, &arena_view[0], arena_bytes)
+                                               out_ptr, count, arena_ptr, arena_bytes)
         if status != EGRU_OK:
             _raise(status, "predict")
         return out

@@ -6,7 +6,6 @@ Input checking happens here, with messages that name the problem; the C runtime 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
@@ -119,10 +118,12 @@ class Model:
         range, or a NaN/infinity.
         """
         x = np.asarray(x)
-        with _located_errors(self, x):
-            if self.input_kind == "tokens":
+        try:
+            if self._info["input_kind"] == "tokens":
                 return self._rt.forward_tokens(self._check_tokens(x))
             return self._rt.forward_features(self._check_features(x))
+        except EdgeGRUError as exc:
+            raise _located(self, exc, x) from None
 
     def stream(self, batch: int = 1) -> Stream:
         """A stream over this model: feed one time step at a time, with every recurrent layer's
@@ -181,22 +182,20 @@ class Model:
             )
         # NaN and infinity (also from float64 values too large for float32) are found by the C
         # runtime; predict then builds the message (_nonfinite_error).
+        if x.dtype == np.float32 and x.flags.c_contiguous:
+            return x
         with np.errstate(over="ignore"):
             return np.ascontiguousarray(x, dtype=np.float32)
 
 
-@contextlib.contextmanager
-def _located_errors(model: Model, x: np.ndarray):
-    """The C runtime checks every input value; when it finds a bad one, say which and where.
+def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
+    """The C runtime checks every input value; when it has found a bad one, say which and where.
     The search runs only then, so a good input pays for no extra pass over it."""
-    try:
-        yield
-    except EdgeGRUError as exc:
-        if exc.code == ERR_TOKEN_RANGE:
-            raise model._token_range_error(x) from None
-        if exc.code == ERR_NONFINITE:
-            raise model._nonfinite_error(x) from None
-        raise
+    if exc.code == ERR_TOKEN_RANGE:
+        return model._token_range_error(x)
+    if exc.code == ERR_NONFINITE:
+        return model._nonfinite_error(x)
+    return exc
 
 
 #: Why a layer cannot stream, by op name (recurrent layers: by flag).
@@ -290,8 +289,10 @@ class Stream:
                 )
             self._check_batch(x)
             x = x.reshape(-1, 1)
-            with _located_errors(m, x):
+            try:
                 return self._session.step_tokens(m._check_tokens(x).reshape(-1))
+            except EdgeGRUError as exc:
+                raise _located(m, exc, x) from None
         if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[1] != 1):
             raise InputError(
                 f"expected one step of features, shape (batch, {m.input_dim}) or "
@@ -299,8 +300,10 @@ class Stream:
             )
         self._check_batch(x)
         x = x.reshape(x.shape[0], 1, x.shape[-1])
-        with _located_errors(m, x):
+        try:
             return self._session.step_features(m._check_features(x)[:, 0])
+        except EdgeGRUError as exc:
+            raise _located(m, exc, x) from None
 
     def _check_batch(self, x: np.ndarray) -> None:
         if x.shape[0] != self.batch:
