@@ -489,6 +489,8 @@ const char *egru_model_kernels_name(const egru_model_t *model)
 /* The fold's width (directions * gates * units), or 0 when the model cannot be folded. */
 static uint32_t fold_width(const egru_model_t *model, egru_layer_t *emb, egru_layer_t *rnn)
 {
+    memset(emb, 0, sizeof *emb);
+    memset(rnn, 0, sizeof *rnn);
     if (model->layer_count < 2 || decode_layer(model, 0, emb) != EGRU_OK ||
         decode_layer(model, 1, rnn) != EGRU_OK || emb->op != EGRU_OP_EMBEDDING ||
         !rnn_gates(rnn->op)) {
@@ -535,7 +537,9 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
     if ((uintptr_t)mem % sizeof(float) != 0) {
         return EGRU_ERR_MISALIGNED;
     }
-    width = fold_width(model, &emb, &rnn);
+    if ((width = fold_width(model, &emb, &rnn)) == 0) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
     dirs = (rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
     gh = width / dirs;
     for (v = 0; v < emb.input_dim; ++v) {

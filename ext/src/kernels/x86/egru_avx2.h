@@ -20,6 +20,14 @@ EGRU_AVX2 static inline float egru_hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* Lane mask for the last, partial chunk of `rem` (0 < rem < 8) floats: lanes < rem set. Masked
+ * loads (_mm256_maskload_ps) never touch the lanes that are off, so a row can end anywhere. */
+EGRU_AVX2 static inline __m256i egru_tail_mask(uint32_t rem)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* exp(x) for 8 lanes, |relative error| < 2.5e-7 over [-87, 88] (Cephes' expf: range reduction by
  * ln 2 in two parts, degree-5 polynomial, exponent built by integer add). Inputs are clamped to
  * [-87.3, 88.3], so the result is finite and never denormal. */

@@ -14,7 +14,7 @@ EGRU_AVX2 void egru_matmul_f32_avx2(const float *w, const float *x, const float 
                                     uint32_t n, uint32_t rows, uint32_t cols)
 {
     const uint32_t c8 = cols & ~7u, r4 = rows & ~3u;
-    uint32_t i = 0, r, c, k, j;
+    uint32_t i = 0, r, c, k;
     for (; i + 2 <= n; i += 2) {
         const float *x0 = x + (uint64_t)i * cols, *x1 = x0 + cols;
         float *y0 = y + (uint64_t)i * rows, *y1 = y0 + rows;
@@ -32,13 +32,18 @@ EGRU_AVX2 void egru_matmul_f32_avx2(const float *w, const float *x, const float 
                     b[k] = _mm256_fmadd_ps(wk, v1, b[k]);
                 }
             }
-            for (k = 0; k < 4; ++k) {
-                const float *wk = w + (uint64_t)(r + k) * cols;
-                float s0 = egru_hsum256(a[k]), s1 = egru_hsum256(b[k]);
-                for (j = c8; j < cols; ++j) {
-                    s0 += wk[j] * x0[j];
-                    s1 += wk[j] * x1[j];
+            if (c8 < cols) { /* the last columns, as one masked chunk */
+                const __m256i m = egru_tail_mask(cols - c8);
+                const __m256 v0 = _mm256_maskload_ps(x0 + c8, m),
+                             v1 = _mm256_maskload_ps(x1 + c8, m);
+                for (k = 0; k < 4; ++k) {
+                    const __m256 wk = _mm256_maskload_ps(w + (uint64_t)(r + k) * cols + c8, m);
+                    a[k] = _mm256_fmadd_ps(wk, v0, a[k]);
+                    b[k] = _mm256_fmadd_ps(wk, v1, b[k]);
                 }
+            }
+            for (k = 0; k < 4; ++k) {
+                const float s0 = egru_hsum256(a[k]), s1 = egru_hsum256(b[k]);
                 y0[r + k] = bias ? s0 + bias[r + k] : s0;
                 y1[r + k] = bias ? s1 + bias[r + k] : s1;
             }

@@ -10,15 +10,6 @@
 void egru_matvec_f32_avx2(const float *w, const float *x, const float *bias, float *y,
                           uint32_t rows, uint32_t cols);
 
-EGRU_AVX2 static float dot_tail(const float *w, const float *x, uint32_t c, uint32_t cols)
-{
-    float s = 0.0f;
-    for (; c < cols; ++c) {
-        s += w[c] * x[c];
-    }
-    return s;
-}
-
 /* Eight horizontal sums at once: a[k] -> lane k of the result. */
 EGRU_AVX2 static __m256 hsum8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
                               __m256 a6, __m256 a7)
@@ -34,7 +25,7 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
                                     uint32_t rows, uint32_t cols)
 {
     const uint32_t c8 = cols & ~7u;
-    uint32_t r = 0, c, k;
+    uint32_t r = 0, c;
     for (; r + 8 <= rows; r += 8) {
         const float *w0 = w + (uint64_t)r * cols;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
@@ -51,14 +42,20 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
             a6 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 6 * (uint64_t)cols), xv, a6);
             a7 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 7 * (uint64_t)cols), xv, a7);
         }
-        s = hsum8(a0, a1, a2, a3, a4, a5, a6, a7); /* lane k: row r + k */
-        if (c8 < cols) {
-            float t[8];
-            for (k = 0; k < 8; ++k) {
-                t[k] = dot_tail(w0 + (uint64_t)k * cols, x, c8, cols);
-            }
-            s = _mm256_add_ps(s, _mm256_loadu_ps(t));
+        if (c8 < cols) { /* the last columns, as one masked chunk */
+            const __m256i m = egru_tail_mask(cols - c8);
+            const __m256 xv = _mm256_maskload_ps(x + c8, m);
+            const float *wc = w0 + c8;
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(wc, m), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + cols, m), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 2 * (uint64_t)cols, m), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 3 * (uint64_t)cols, m), xv, a3);
+            a4 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 4 * (uint64_t)cols, m), xv, a4);
+            a5 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 5 * (uint64_t)cols, m), xv, a5);
+            a6 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 6 * (uint64_t)cols, m), xv, a6);
+            a7 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 7 * (uint64_t)cols, m), xv, a7);
         }
+        s = hsum8(a0, a1, a2, a3, a4, a5, a6, a7); /* lane k: row r + k */
         if (bias) {
             s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
         }
@@ -70,8 +67,12 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
         for (c = 0; c < c8; c += 8) {
             a = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(x + c), a);
         }
+        if (c8 < cols) {
+            const __m256i m = egru_tail_mask(cols - c8);
+            a = _mm256_fmadd_ps(_mm256_maskload_ps(row + c8, m), _mm256_maskload_ps(x + c8, m), a);
+        }
         {
-            const float sum = egru_hsum256(a) + dot_tail(row, x, c8, cols);
+            const float sum = egru_hsum256(a);
             y[r] = bias ? sum + bias[r] : sum;
         }
     }
