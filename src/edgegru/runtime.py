@@ -241,6 +241,13 @@ class Stream:
             )
         self._model = model
         self._session = Session(model._rt, int(batch))
+        if model.input_kind == "tokens":
+            self._fast_dtype, self._fast_shape = np.dtype(np.int32), (int(batch),)
+            self._fast_step = self._session.step_tokens
+        else:
+            self._fast_dtype = np.dtype(np.float32)
+            self._fast_shape = (int(batch), model.input_dim)
+            self._fast_step = self._session.step_features
         #: (parts, batch, units) per recurrent layer; parts = 2 (h, c) for LSTM, else 1 (h).
         self._shapes = tuple(
             (2 if layer["op"] == "LSTM" else 1, int(batch), layer["output_dim"])
@@ -281,6 +288,12 @@ class Stream:
         then."""
         x = np.asarray(x)
         m = self._model
+        # Fast path for the common, already well-formed step (the C runtime checks the values).
+        if x.dtype == self._fast_dtype and x.shape == self._fast_shape and x.flags.c_contiguous:
+            try:
+                return self._fast_step(x)
+            except EdgeGRUError as exc:
+                raise _located(m, exc, x) from None
         if m.input_kind == "tokens":
             if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
                 raise InputError(
