@@ -93,8 +93,32 @@ class Embedding:
         return int(self.table.shape[1])
 
 
+def _check_act(layer, slot: str, allowed) -> None:
+    act = getattr(layer, slot)
+    if act not in allowed:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: {slot}={act!r} is not supported; "
+            f"supported: {', '.join(allowed)}"
+        )
+
+
+class _RecurrentShape:
+    """units and input_dim of a recurrent layer (GRU, LSTM, SimpleRNN), from its kernel (I, G*H)
+    and recurrent kernel (H, G*H); LSTM and SimpleRNN also share their checks (_init_rnn)."""
+
+    GATES = 1
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.kernel.shape[0])
+
+
 @dataclass
-class GRU:
+class GRU(_RecurrentShape):
     """A Keras GRU layer (one direction).
 
     kernel: (I, 3H), columns [z | r | h].
@@ -123,6 +147,8 @@ class GRU:
     name: str = "gru"
     go_backwards: bool = False  # steps last to first; sequence output stays in that order
 
+    GATES = 3
+
     def __post_init__(self):
         self.kernel = _f32(self.kernel)
         self.recurrent_kernel = _f32(self.recurrent_kernel)
@@ -139,21 +165,8 @@ class GRU:
         for what, (got, want) in shapes.items():
             if tuple(got) != want:
                 raise ValueError(f"GRU {self.name!r}: {what} has shape {got}, expected {want}")
-        for slot in ("activation", "recurrent_activation"):
-            act = getattr(self, slot)
-            if act not in GRU_ACTIVATIONS:
-                raise ValueError(
-                    f"GRU {self.name!r}: {slot}={act!r} is not supported; "
-                    f"supported: {', '.join(GRU_ACTIVATIONS)}"
-                )
-
-    @property
-    def units(self) -> int:
-        return int(self.recurrent_kernel.shape[0])
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.kernel.shape[0])
+        _check_act(self, "activation", GRU_ACTIVATIONS)
+        _check_act(self, "recurrent_activation", GRU_ACTIVATIONS)
 
 
 @dataclass
@@ -176,39 +189,11 @@ class Dense:
                 f"Dense {self.name!r}: kernel {self.kernel.shape} and bias {self.bias.shape} "
                 "do not match (expected (in, out) and (out,))"
             )
-        if self.activation not in DENSE_ACTIVATIONS:
-            raise ValueError(
-                f"Dense {self.name!r}: activation {self.activation!r} is not supported; "
-                f"supported: {', '.join(DENSE_ACTIVATIONS)}"
-            )
+        _check_act(self, "activation", DENSE_ACTIVATIONS)
 
     @property
     def units(self) -> int:
         return int(self.kernel.shape[1])
-
-
-def _check_act(layer, slot: str, allowed) -> None:
-    act = getattr(layer, slot)
-    if act not in allowed:
-        raise ValueError(
-            f"{type(layer).__name__} {layer.name!r}: {slot}={act!r} is not supported; "
-            f"supported: {', '.join(allowed)}"
-        )
-
-
-class _RecurrentShape:
-    """units and input_dim of a recurrent layer, from its kernel (I, G*H) and recurrent kernel
-    (H, G*H); LSTM and SimpleRNN also share their checks (_init_rnn)."""
-
-    GATES = 1
-
-    @property
-    def units(self) -> int:
-        return int(self.recurrent_kernel.shape[0])
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.kernel.shape[0])
 
 
 @dataclass
