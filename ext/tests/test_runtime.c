@@ -12,18 +12,7 @@
 #include <string.h>
 
 #include "edgegru.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            ++passed;                                                                              \
-        } else {                                                                                   \
-            ++failed;                                                                              \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
-        }                                                                                          \
-    } while (0)
+#include "egru_test.h"
 
 /* Float agreement between the float32 runtime and the float64 model in this file: products of
  * <= 16 terms of magnitude <= 1, a few dozen steps; float32 rounding stays below 1e-6. */
@@ -47,18 +36,6 @@ typedef struct {
     uint32_t dims[2];
     const float *data;
 } tensor_spec;
-
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v & 0xFFFFu);
-    put16(p + 2, v >> 16);
-}
 
 static uint32_t get32(const uint8_t *p)
 {

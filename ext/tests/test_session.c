@@ -14,19 +14,9 @@
 #include <string.h>
 
 #include "edgegru.h"
+#include "egru_test.h"
 
-static int passed, failed;
 static double worst_diff; /* largest |step - forward| seen over all streaming comparisons */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            ++passed;                                                                              \
-        } else {                                                                                   \
-            ++failed;                                                                              \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
-        }                                                                                          \
-    } while (0)
 
 /* Streaming runs the same float32 kernels as the forward pass in the same order. */
 #define STEP_TOL 1e-6
@@ -63,18 +53,6 @@ static float uniform(float scale) /* in [-scale, scale) */
 {
     rng_state = rng_state * 1103515245ul + 12345ul;
     return scale * ((float)((rng_state >> 8) & 0xFFFFu) / 32768.0f - 1.0f);
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v & 0xFFFFu);
-    put16(p + 2, v >> 16);
 }
 
 static void start(builder *bd, uint32_t kind, uint32_t input_dim)
