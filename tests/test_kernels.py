@@ -22,18 +22,32 @@ def test_reference_set_is_always_there():
     assert SETS[0] == "ref"
 
 
+@pytest.mark.parametrize("pack", [False, True], ids=["plain", "packed"])
 @pytest.mark.parametrize("kernels", SETS)
 @pytest.mark.parametrize(("family", "name"), NAMES, ids=[n for _, n in NAMES])
-def test_kernel_set_matches_reference(kernels, family, name):
+def test_kernel_set_matches_reference(kernels, pack, family, name):
+    """Plain (row-major, as in the file) and packed (egru_model_pack, transposed) weights, with a
+    batch of 21 rows: one block of 16 rows run together and one of 5 (egru_forward.c)."""
     model = build(name) if family == "base" else build_more(name)
-    m = edgegru.load(fmt.write(model), kernels=kernels)
+    m = edgegru.load(fmt.write(model), kernels=kernels, pack=pack)
     assert m.kernels == kernels
+    assert (m.pack_bytes > 0) == pack
     steps = 6 if name == "activation_flatten" else 37
     make = masked_inputs if name.startswith("mask") else inputs
-    x = make(model, 5, steps, seed=3)
+    x = make(model, 21, steps, seed=3)
     np.testing.assert_allclose(
         m.predict(x), reference.forward(model, x), rtol=0, atol=FP32_TOLERANCE, equal_nan=True
     )
+    if kernels == "ref":  # the reference kernels sum in the same order in both layouts
+        plain = edgegru.load(fmt.write(model), kernels="ref", pack=not pack)
+        np.testing.assert_array_equal(m.predict(x), plain.predict(x))
+
+
+def test_packing_is_the_default_except_for_the_reference_kernels():
+    blob = fmt.write(build("stacked_gru_linear"))
+    assert edgegru.load(blob, kernels="ref").pack_bytes == 0
+    for name in set(SETS) - {"ref"}:
+        assert edgegru.load(blob, kernels=name).pack_bytes > 0
 
 
 def test_unknown_or_missing_kernel_set_is_a_clear_error():

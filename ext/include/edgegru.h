@@ -98,8 +98,9 @@ typedef struct egru_model {
     uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
     uint32_t param_count;        /* number of weights and biases                   */
     const struct egru_kernel_set *kernels; /* set by egru_model_init / egru_model_use_kernels */
-    const float *fold;   /* egru_model_fold: (vocab, fold_width) projections, or NULL */
-    uint32_t fold_width; /* directions * gates * units of the folded recurrent layer   */
+    const float *fold;    /* egru_model_fold: (vocab, fold_width) projections, or NULL */
+    uint32_t fold_width;  /* directions * gates * units of the folded recurrent layer   */
+    const uint32_t *pack; /* egru_model_pack: offsets table then transposed weights, or NULL */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -109,6 +110,8 @@ typedef struct egru_rnn_weights {
     const float *recurrent;      /* (G*H, H)                                     */
     const float *bias;           /* (G*H): GRU input bias; LSTM, SIMPLE_RNN bias */
     const float *recurrent_bias; /* (G*H): GRU only; NULL otherwise              */
+    const float *kernel_t;       /* egru_model_pack: kernel transposed (I, G*H), else NULL    */
+    const float *recurrent_t;    /* egru_model_pack: recurrent transposed (H, G*H), else NULL */
 } egru_rnn_weights_t;
 
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which
@@ -162,6 +165,17 @@ const char *egru_model_kernels_name(const egru_model_t *model);
  * bounds of the unfolded model (the same products, computed once). */
 egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes);
 egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
+
+/* Optional speed-up for the SIMD kernel sets: copy every recurrent layer's kernel and recurrent
+ * matrices, transposed ((I, G*H) and (H, G*H) row-major, one input's weights contiguous), into
+ * memory the caller provides (egru_model_pack_size says how many bytes; any alignment), which must
+ * stay valid and unchanged while the model is used. Forward passes and sessions then run the
+ * products on the copies with the kernel set's matvec_t / matmul_t kernels, which vectorise over
+ * outputs (no horizontal sums, so small inputs cost nothing extra) and take whole blocks of
+ * steps at once. Results stay within the kernel bounds of docs/kernels.md. The blob is not
+ * touched. EGRU_ERR_UNSUPPORTED when the model was packed already. */
+egru_status_t egru_model_pack_size(const egru_model_t *model, size_t *bytes);
+egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes);
 
 /* Decode layer `index` (0-based) of an initialised model. */
 egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer);

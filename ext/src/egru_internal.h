@@ -15,8 +15,9 @@ static inline uint32_t egru_rd_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* Bytes of arena one row of a forward pass uses (two ping-pong sequence buffers and the GRU
- * scratch), rounded up to EGRU_BLOB_ALIGN; 0 when it would overflow size_t. */
-size_t egru_row_arena_bytes(const egru_model_t *model, uint32_t seq_len);
+/* egru_model_pack's memory starts (at the first multiple of EGRU_BLOB_ALIGN) with a table of
+ * EGRU_PACK_SLOTS uint32 per layer: offsets, in floats from the table's start, of the forward
+ * kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t; 0 means none. */
+#define EGRU_PACK_SLOTS 4u
 
 #endif /* EGRU_INTERNAL_H */

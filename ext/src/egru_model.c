@@ -266,6 +266,15 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         out->input_dim = m->fold_width;
         out->input_projected = 1;
     }
+    if (m->pack && rnn_gates(op)) { /* egru_model_pack: offsets in floats from the table */
+        const uint32_t *off = m->pack + (size_t)EGRU_PACK_SLOTS * index;
+        const float *base = (const float *)(const void *)m->pack;
+        uint32_t d;
+        for (d = 0; d < 2; ++d) {
+            out->rnn[d].kernel_t = off[2 * d] ? base + off[2 * d] : NULL;
+            out->rnn[d].recurrent_t = off[2 * d + 1] ? base + off[2 * d + 1] : NULL;
+        }
+    }
     return EGRU_OK;
 }
 

@@ -7,12 +7,12 @@
  *   [ decoded layers ][ states ][ step A ][ step B ][ cell scratch ][ mask: batch bytes ]
  *
  * The layers are decoded once, at init, so a step does no parsing. The states hold, for each
- * recurrent layer in model order and each batch row, one egru_rnn_state_floats() block (h, c for
- * LSTM, then the "valid step seen" flag). step A and step B hold one step of the widest layer
- * output for every row (batch, max_width); layer k writes the other one (ping-pong), the last
- * layer writes the caller's output and a features model's first layer reads the caller's input.
- * Per-step layers run all rows in one call (a (batch, width) block is `batch` steps of one row);
- * recurrent layers run row by row, each on its own state.
+ * recurrent layer in model order, egru_rnn_state_floats(layer, batch) floats: h (batch, H), for
+ * LSTM c (batch, H), then the rows' "valid step seen" flags (batch). step A and step B hold one
+ * step of the widest layer output for every row (batch, max_width); layer k writes the other one
+ * (ping-pong), the last layer writes the caller's output and a features model's first layer reads
+ * the caller's input. Every layer runs all rows in one call: a (batch, width) block is `batch`
+ * steps of one row for the per-step layers, and `batch` rows of one step for the recurrent ones.
  */
 #include <math.h>
 #include <string.h>
@@ -26,12 +26,6 @@
 static int is_recurrent(egru_op_t op)
 {
     return op == EGRU_OP_GRU || op == EGRU_OP_LSTM || op == EGRU_OP_SIMPLE_RNN;
-}
-
-/* Floats of a recurrent layer's cell state alone (h; LSTM h, c), without the seen flag. */
-static uint32_t cell_floats(const egru_layer_t *layer)
-{
-    return egru_rnn_state_floats(layer) - 1u;
 }
 
 egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index)
@@ -68,7 +62,7 @@ typedef struct layout {
 static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
 {
     egru_layer_t layer;
-    uint64_t scratch = 0, step_bytes, state_count = 0, blocks = 0;
+    uint64_t scratch = 0, step_bytes, state_count = 0, blocks = 0; /* blocks: floats per row */
     uint32_t k;
     egru_status_t s = egru_session_check(m, NULL);
     memset(l, 0, sizeof *l);
@@ -81,10 +75,10 @@ static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
     for (k = 0; k < m->layer_count; ++k) {
         (void)egru_model_layer(m, k, &layer);
         if (is_recurrent(layer.op)) {
-            const uint64_t need = egru_rnn_scratch_floats(&layer, 1u);
+            const uint64_t need = egru_rnn_scratch_floats(&layer, batch, 1u);
             scratch = need > scratch ? need : scratch;
-            blocks += egru_rnn_state_floats(&layer);
-            state_count += (uint64_t)batch * cell_floats(&layer);
+            blocks += egru_rnn_state_floats(&layer, 1u);
+            state_count += (uint64_t)batch * egru_rnn_cell_floats(&layer);
             l->rnn_count++;
         }
     }
@@ -127,7 +121,7 @@ static void zero_state(egru_session_t *s)
     uint32_t k;
     for (k = 0; k < s->model->layer_count; ++k) {
         if (is_recurrent(s->layers[k].op)) {
-            floats += (size_t)s->batch * egru_rnn_state_floats(&s->layers[k]);
+            floats += (size_t)egru_rnn_state_floats(&s->layers[k], s->batch);
         }
     }
     memset(s->state, 0, floats * sizeof(float));
@@ -210,18 +204,16 @@ static void run_step(egru_session_t *s, const int32_t *ids, const float *x, floa
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN: {
-            const uint32_t block = egru_rnn_state_floats(layer), in_dim = layer->input_dim;
+            const float *seen = state + (size_t)B * egru_rnn_cell_floats(layer);
+            egru_rnn_f32(layer, cur, s->mask, B, 1u, dst, state, s->scratch);
             for (b = 0; b < B; ++b) {
-                float *st = state + (size_t)b * block;
-                float *y = dst + (size_t)b * n;
-                egru_rnn_f32(layer, cur + (size_t)b * in_dim, s->mask + b, 1u, y, st, s->scratch);
                 /* Until a valid step, a last-state output is zero (Keras' masked output starts
                  * at zero): only differs from the state after egru_session_set_state(). */
-                if (st[block - 1] == 0.0f) {
-                    memset(y, 0, (size_t)n * sizeof(float));
+                if (seen[b] == 0.0f) {
+                    memset(dst + (size_t)b * n, 0, (size_t)n * sizeof(float));
                 }
             }
-            state += (size_t)B * block;
+            state += egru_rnn_state_floats(layer, B);
             break;
         }
         case EGRU_OP_DENSE: egru_dense_f32(layer, cur, B, dst); break;
@@ -294,36 +286,29 @@ egru_status_t egru_session_state_size(const egru_session_t *session, size_t *cou
     return EGRU_OK;
 }
 
-/* Copies between the flat public layout (per layer, per part, (batch, units)) and the blocks
- * (per layer, per row, [h, c, seen]): into `flat` when it is not NULL, else from `from` into the
- * blocks, clearing the seen flags. */
+/* Copies between the flat public layout (per layer, per part, (batch, units)) and the states
+ * (per layer: the same parts, then the seen flags): into `flat` when it is not NULL, else from
+ * `from` into the states, clearing the seen flags. */
 static void copy_state(const egru_session_t *s, float *flat, const float *from)
 {
     float *state = s->state;
-    uint32_t k, b, part;
+    uint32_t k;
     for (k = 0; k < s->model->layer_count; ++k) {
         const egru_layer_t *layer = &s->layers[k];
-        uint32_t block, H, parts;
+        size_t cells;
         if (!is_recurrent(layer->op)) {
             continue;
         }
-        block = egru_rnn_state_floats(layer);
-        H = layer->units;
-        parts = cell_floats(layer) / H;
-        for (part = 0; part < parts; ++part) {
-            for (b = 0; b < s->batch; ++b) {
-                float *st = state + (size_t)b * block;
-                if (flat) {
-                    memcpy(flat, st + (size_t)part * H, (size_t)H * sizeof(float));
-                    flat += H;
-                } else {
-                    memcpy(st + (size_t)part * H, from, (size_t)H * sizeof(float));
-                    st[block - 1] = 0.0f;
-                    from += H;
-                }
-            }
+        cells = (size_t)s->batch * egru_rnn_cell_floats(layer);
+        if (flat) {
+            memcpy(flat, state, cells * sizeof(float));
+            flat += cells;
+        } else {
+            memcpy(state, from, cells * sizeof(float));
+            memset(state + cells, 0, (size_t)s->batch * sizeof(float));
+            from += cells;
         }
-        state += (size_t)s->batch * block;
+        state += egru_rnn_state_floats(layer, s->batch);
     }
 }
 

@@ -42,9 +42,22 @@ static float uniform(void) /* [-1, 1) */
     return (float)((rng_state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
 }
 
-enum { MAX_ROWS = 70, MAX_COLS = 300, MAX_N = 5 };
+enum { MAX_ROWS = 200, MAX_COLS = 300, MAX_N = 9 };
 static float w[MAX_ROWS * MAX_COLS], x[MAX_N * MAX_COLS], bias[MAX_ROWS];
 static float y[MAX_N * MAX_ROWS];
+enum { PAD = 5 }; /* extra columns of a packed matrix, to test ld > rows */
+static float wt[MAX_COLS * (MAX_ROWS + PAD)];
+
+/* w (rows, cols) transposed into wt (cols, ld); the padding holds NaN, which must not leak. */
+static void pack(uint32_t rows, uint32_t cols, uint32_t ld)
+{
+    uint32_t r, c;
+    for (c = 0; c < cols; ++c) {
+        for (r = 0; r < ld; ++r) {
+            wt[c * ld + r] = r < rows ? w[r * cols + c] : NAN;
+        }
+    }
+}
 
 /* |y - exact dot product| within the float summation bound. */
 static int within_bound(float got, uint32_t row, const float *xi, uint32_t cols, const float *b)
@@ -60,7 +73,8 @@ static int within_bound(float got, uint32_t row, const float *xi, uint32_t cols,
 
 static void test_products(const egru_kernel_set_t *k)
 {
-    const uint32_t sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 70, 128, 131, 300};
+    const uint32_t sizes[] = {1,  2,  3,  7,  8,  9,  15,  16,  17,  23, 24,
+                              25, 31, 33, 64, 65, 70, 128, 131, 200, 300};
     uint32_t a, b, n, i, r, bad = 0, cases = 0;
     for (a = 0; a < sizeof sizes / sizeof *sizes; ++a) {
         for (b = 0; b < sizeof sizes / sizeof *sizes; ++b) {
@@ -89,6 +103,39 @@ static void test_products(const egru_kernel_set_t *k)
                 bad += !within_bound(y[r], r, x, cols, bias);
             }
             ++cases;
+            /* The packed (transposed) kernels: matvec_t with ld == rows and ld > rows, matmul_t
+             * for every n. */
+            pack(rows, cols, rows + PAD);
+            k->matvec_t_f32(wt, rows + PAD, x, bias, y, rows, cols);
+            for (r = 0; r < rows; ++r) {
+                bad += !within_bound(y[r], r, x, cols, bias);
+            }
+            for (n = 1; n <= MAX_N; ++n) { /* ld > rows: a block of a wider packed matrix */
+                const float *bb = (n % 2) ? NULL : bias;
+                k->matmul_t_f32(wt, rows + PAD, x, bb, y, n, rows, cols);
+                for (i = 0; i < n; ++i) {
+                    for (r = 0; r < rows; ++r) {
+                        bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
+                    }
+                }
+                ++cases;
+            }
+            pack(rows, cols, rows);
+            for (n = 1; n <= MAX_N; ++n) {
+                const float *bb = (n % 2) ? NULL : bias;
+                k->matmul_t_f32(wt, rows, x, bb, y, n, rows, cols);
+                for (i = 0; i < n; ++i) {
+                    for (r = 0; r < rows; ++r) {
+                        bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
+                    }
+                }
+                ++cases;
+            }
+            k->matvec_t_f32(wt, rows, x, NULL, y, rows, cols);
+            for (r = 0; r < rows; ++r) {
+                bad += !within_bound(y[r], r, x, cols, NULL);
+            }
+            cases += 2;
         }
     }
     CHECK(bad == 0, "%s: %u products outside the bound in %u cases", k->name, bad, cases);

@@ -442,6 +442,70 @@ static void test_structural_fuzz(void)
     printf("structural fuzz: %u accepted, %u rejected\n", accepted, rejected);
 }
 
+/* egru_model_pack: the products on transposed copies give the same numbers as on the blob's
+ * weights (bit-equal with the reference kernels, whose sums run in the same order in both
+ * layouts; within FP32_TOL of the float64 model with every kernel set), for a batch larger than
+ * one block of rows, with both reset_after modes; the blob is not touched. */
+static void test_pack(void)
+{
+    enum { B = 19, T = 6 };
+    static unsigned char pack_storage[8192];
+    static float x[B * T * I], out[B * O], out_packed[B * T * O];
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON};
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t plain, packed;
+    egru_layer_t layer;
+    size_t need = 0, pack_bytes = 0;
+    uint32_t k, crc;
+    int reset_after, row, t, o;
+    fill(x, B * T * I, 1.0f);
+    for (reset_after = 0; reset_after < 2; ++reset_after) {
+        uint32_t size = build_features_model(b, reset_after);
+        crc = egru_crc32(0, b, size);
+        for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
+            if (!egru_kernels_available(sets[k])) {
+                continue;
+            }
+            CHECK(egru_model_init(&plain, b, size) == EGRU_OK);
+            CHECK(egru_model_use_kernels(&plain, sets[k]) == EGRU_OK);
+            packed = plain;
+            CHECK(egru_model_pack_size(&packed, &pack_bytes) == EGRU_OK &&
+                  pack_bytes <= sizeof pack_storage);
+            CHECK(egru_model_pack(&packed, pack_storage + 3, pack_bytes - 1) ==
+                  EGRU_ERR_ARENA_TOO_SMALL);
+            CHECK(egru_model_pack(&packed, pack_storage + 3, pack_bytes) == EGRU_OK);
+            CHECK(egru_model_pack_size(&packed, &pack_bytes) == EGRU_ERR_UNSUPPORTED); /* once */
+            CHECK(egru_model_layer(&packed, 0, &layer) == EGRU_OK && layer.rnn[0].kernel_t &&
+                  layer.rnn[0].recurrent_t && !layer.rnn[1].kernel_t);
+            CHECK(egru_model_layer(&packed, 1, &layer) == EGRU_OK && !layer.rnn[0].recurrent_t);
+            CHECK(egru_arena_size(&packed, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+            CHECK(egru_forward_features(&plain, x, B, T, out, B * O, arena_storage, need) ==
+                  EGRU_OK);
+            CHECK(egru_forward_features(&packed, x, B, T, out_packed, B * O, arena_storage, need) ==
+                  EGRU_OK);
+            if (sets[k] == EGRU_KERNELS_REF) {
+                CHECK(memcmp(out, out_packed, sizeof out) == 0);
+            }
+            for (row = 0; row < B; ++row) {
+                double h[H] = {0}, xs[I], y[O];
+                for (t = 0; t < T; ++t) {
+                    for (o = 0; o < I; ++o) {
+                        xs[o] = x[(row * T + t) * I + o];
+                    }
+                    gru_step_f64(xs, h, reset_after);
+                }
+                dense_f64(h, y, 1);
+                for (o = 0; o < O; ++o) {
+                    CHECK(fabs(out_packed[row * O + o] - y[o]) <= FP32_TOL);
+                }
+            }
+        }
+        CHECK(egru_crc32(0, b, size) == crc);
+    }
+    CHECK(egru_model_pack_size(NULL, &pack_bytes) == EGRU_ERR_NULL_ARG);
+    CHECK(egru_model_pack(&plain, NULL, 64) == EGRU_ERR_NULL_ARG);
+}
+
 int main(void)
 {
     fill(w_gru, sizeof w_gru / 4, 0.5f);
@@ -455,6 +519,7 @@ int main(void)
     test_features_forward(0);
     test_tokens_forward();
     test_fold();
+    test_pack();
     test_corruption();
     test_structural_fuzz();
     printf("%d passed, %d failed\n", passed, failed);

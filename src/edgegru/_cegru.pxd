@@ -50,6 +50,8 @@ cdef extern from "edgegru.h" nogil:
     int egru_kernels_available(egru_kernels_t kernels)
     egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
     egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
+    egru_status_t egru_model_pack_size(const egru_model_t *model, size_t *bytes)
+    egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes)
 
     const char *egru_status_str(egru_status_t status)
     uint32_t egru_crc32(uint32_t crc, const void *data, size_t size)

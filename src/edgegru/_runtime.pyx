@@ -54,6 +54,14 @@ cdef class Runtime:
     cdef egru_model_t model
     cdef object _buffer  # numpy uint8 array holding the aligned copy; read-only
     cdef object _fold    # numpy float32 array of folded projections (fold_embedding), or None
+    cdef object _pack    # numpy uint8 array of packed weights (pack), or None
+    # The last call's shape and sizes (planning is not free for tiny models), and an arena kept
+    # for reuse: a call takes it when no other thread holds it (checked and set under the GIL),
+    # else allocates its own.
+    cdef uint32_t _last_batch, _last_len
+    cdef size_t _last_count, _last_arena
+    cdef object _arena
+    cdef bint _arena_busy
 
     def __cinit__(self, blob):
         cdef const uint8_t[::1] src = memoryview(blob).cast("B")
@@ -103,6 +111,22 @@ cdef class Runtime:
         self._fold = lut
         return n
 
+    def pack(self):
+        """Copy the recurrent weights transposed for the matvec_t / matmul_t kernels
+        (egru_model_pack) into a buffer this object owns; returns its size in bytes."""
+        cdef size_t n = 0
+        cdef int status = egru_model_pack_size(&self.model, &n)
+        if status != EGRU_OK:
+            _raise(status, "pack")
+        mem = np.empty(n, dtype=np.uint8)
+        cdef uint8_t[::1] view = mem
+        with nogil:
+            status = egru_model_pack(&self.model, &view[0], n)
+        if status != EGRU_OK:
+            _raise(status, "pack")
+        self._pack = mem
+        return n
+
     @property
     def kernels(self):
         """Name of the kernel set in use."""
@@ -145,33 +169,77 @@ cdef class Runtime:
         return n
 
     cdef _run(self, const void *data, bint tokens, uint32_t batch, uint32_t seq_len):
-        """Allocate the output and the arena for this call, run the C forward pass without the
-        GIL, return the output. `data` must hold the whole (batch, T[, dim]) input."""
+        """Allocate the output (and, unless the kept one is free and large enough, the arena) for
+        this call, run the C forward pass without the GIL, return the output. `data` must hold
+        the whole (batch, T[, dim]) input."""
         cdef size_t count = 0, arena_bytes = 0
-        cdef int status = egru_arena_size(&self.model, batch, seq_len, &arena_bytes)
-        if status == EGRU_OK:
-            status = egru_output_count(&self.model, batch, seq_len, &count)
-        if status != EGRU_OK:
-            _raise(status, "predict")
+        cdef int status = EGRU_OK
+        if batch == self._last_batch and seq_len == self._last_len:
+            count, arena_bytes = self._last_count, self._last_arena
+        else:
+            status = egru_arena_size(&self.model, batch, seq_len, &arena_bytes)
+            if status == EGRU_OK:
+                status = egru_output_count(&self.model, batch, seq_len, &count)
+            if status != EGRU_OK:
+                _raise(status, "predict")
+            self._last_batch, self._last_len = batch, seq_len
+            self._last_count, self._last_arena = count, arena_bytes
         if self.model.output_is_sequence:  # Conv1D may change the number of steps
             steps = count // (<size_t>batch * self.model.output_dim)
             out = np.empty((batch, steps, self.model.output_dim), dtype=np.float32)
         else:
             out = np.empty((batch, self.model.output_dim), dtype=np.float32)
-        arena = np.empty(arena_bytes, dtype=np.uint8)
-        # Fresh, C-contiguous numpy arrays: their data pointers are all the C call needs.
+        cdef bint own = False
+        if not self._arena_busy and self._arena is not None and \
+                <size_t>cnp.PyArray_SIZE(self._arena) >= arena_bytes:
+            arena = self._arena
+            self._arena_busy = own = True
+        else:
+            arena = np.empty(arena_bytes, dtype=np.uint8)
+            if not self._arena_busy:
+                self._arena = arena
+                self._arena_busy = own = True
+        # Fresh or kept C-contiguous numpy arrays: their data pointers are all the C call needs.
         cdef float *out_ptr = <float *>cnp.PyArray_DATA(out)
         cdef void *arena_ptr = cnp.PyArray_DATA(arena)
-        with nogil:
-            if tokens:
-                status = egru_forward_tokens(&self.model, <const int32_t *>data, batch, seq_len,
-                                             out_ptr, count, arena_ptr, arena_bytes)
-            else:
-                status = egru_forward_features(&self.model, <const float *>data, batch, seq_len,
-                                               out_ptr, count, arena_ptr, arena_bytes)
+        try:
+            with nogil:
+                if tokens:
+                    status = egru_forward_tokens(&self.model, <const int32_t *>data, batch,
+                                                 seq_len, out_ptr, count, arena_ptr, arena_bytes)
+                else:
+                    status = egru_forward_features(&self.model, <const float *>data, batch,
+                                                   seq_len, out_ptr, count, arena_ptr,
+                                                   arena_bytes)
+        finally:
+            if own:
+                self._arena_busy = False
         if status != EGRU_OK:
             _raise(status, "predict")
         return out
+
+    def forward_exact(self, x):
+        """The forward pass for an input already in its final form: a C-contiguous ndarray,
+        int32 (batch, T) for a token model or float32 (batch, T, input_dim) for a features
+        model, batch and T in [1, 2**32). Returns None for anything else, which the caller
+        then checks and converts with messages that name the problem (runtime.Model)."""
+        if not cnp.PyArray_Check(x):
+            return None
+        cdef cnp.ndarray a = <cnp.ndarray>x
+        if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            return None
+        cdef int nd = cnp.PyArray_NDIM(a)
+        cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+        cdef bint tokens = self.model.input_kind == EGRU_INPUT_TOKENS
+        if tokens:
+            if nd != 2 or cnp.PyArray_TYPE(a) != cnp.NPY_INT32:
+                return None
+        elif nd != 3 or cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 or \
+                dims[2] != <cnp.npy_intp>self.model.input_dim:
+            return None
+        if dims[0] < 1 or dims[1] < 1 or dims[0] > 0xFFFFFFFF or dims[1] > 0xFFFFFFFF:
+            return None
+        return self._run(cnp.PyArray_DATA(a), tokens, <uint32_t>dims[0], <uint32_t>dims[1])
 
     def forward_tokens(self, const int32_t[:, ::1] ids):
         """ids: (batch, T) int32, C-contiguous. Returns float32 (batch, [T,] output_dim)."""
@@ -251,11 +319,31 @@ cdef class Session:
                                f"{x.shape[1]}")
         return self._step(&x[0, 0], False, x.shape[0])
 
+    def step_exact(self, x):
+        """One step for an input already in its final form: a C-contiguous ndarray, int32
+        (batch,) for a token model or float32 (batch, input_dim) for a features model. Returns
+        None for anything else (runtime.Stream then checks and converts, with messages)."""
+        if not cnp.PyArray_Check(x):
+            return None
+        cdef cnp.ndarray a = <cnp.ndarray>x
+        cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+        if cnp.PyArray_NDIM(a) < 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or \
+                dims[0] != <cnp.npy_intp>self.session.batch:
+            return None
+        if self.runtime.model.input_kind == EGRU_INPUT_TOKENS:
+            if cnp.PyArray_NDIM(a) != 1 or cnp.PyArray_TYPE(a) != cnp.NPY_INT32:
+                return None
+            return self._step(cnp.PyArray_DATA(a), True, dims[0])
+        if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 or \
+                dims[1] != <cnp.npy_intp>self.runtime.model.input_dim:
+            return None
+        return self._step(cnp.PyArray_DATA(a), False, dims[0])
+
     cdef _step(self, const void *data, bint tokens, Py_ssize_t rows):
         if rows != self.session.batch:
             raise EdgeGRUError(f"this stream has batch {self.session.batch}, got {rows} rows")
         out = np.empty((self.session.batch, self.session.output_dim), dtype=np.float32)
-        cdef float[:, ::1] out_view = out
+        cdef float *out_ptr = <float *>cnp.PyArray_DATA(out)
         cdef size_t count = <size_t>self.session.batch * self.session.output_dim
         cdef int status
         self._enter()
@@ -263,10 +351,10 @@ cdef class Session:
             with nogil:
                 if tokens:
                     status = egru_session_step_tokens(&self.session, <const int32_t *>data,
-                                                      &out_view[0, 0], count)
+                                                      out_ptr, count)
                 else:
                     status = egru_session_step_features(&self.session, <const float *>data,
-                                                        &out_view[0, 0], count)
+                                                        out_ptr, count)
         finally:
             self._busy = False
         if status != EGRU_OK:

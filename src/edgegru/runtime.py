@@ -32,9 +32,14 @@ class Model:
         path: str | None = None,
         kernels: str | None = None,
         fold_embedding: bool = False,
+        pack: bool | None = None,
     ):
         self._rt = Runtime(blob)
         self._rt.use_kernels(kernels or os.environ.get(KERNELS_ENV, "auto"))
+        if pack is None:
+            pack = self._rt.kernels != "ref"
+        #: Bytes of memory spent on the packed (transposed) recurrent weights (0: not packed).
+        self.pack_bytes = self._rt.pack() if pack else 0
         #: Bytes of memory spent on folded projections (0 when not folded).
         self.fold_bytes = self._rt.fold_embedding() if fold_embedding else 0
         self._info = self._rt.describe()
@@ -117,6 +122,12 @@ class Model:
         Raises InputError naming the problem for a wrong rank, dtype or width, a token id out of
         range, or a NaN/infinity.
         """
+        try:
+            out = self._rt.forward_exact(x)  # None unless x is already int32/float32 as needed
+            if out is not None:
+                return out
+        except EdgeGRUError as exc:
+            raise _located(self, exc, np.asarray(x)) from None
         x = np.asarray(x)
         try:
             if self._info["input_kind"] == "tokens":
@@ -241,13 +252,6 @@ class Stream:
             )
         self._model = model
         self._session = Session(model._rt, int(batch))
-        if model.input_kind == "tokens":
-            self._fast_dtype, self._fast_shape = np.dtype(np.int32), (int(batch),)
-            self._fast_step = self._session.step_tokens
-        else:
-            self._fast_dtype = np.dtype(np.float32)
-            self._fast_shape = (int(batch), model.input_dim)
-            self._fast_step = self._session.step_features
         #: (parts, batch, units) per recurrent layer; parts = 2 (h, c) for LSTM, else 1 (h).
         self._shapes = tuple(
             (2 if layer["op"] == "LSTM" else 1, int(batch), layer["output_dim"])
@@ -286,14 +290,15 @@ class Stream:
         Returns float32 (batch, output_dim). Raises InputError as ``predict`` does (wrong rank,
         dtype, width or batch, a token id out of range, a NaN/infinity); the state is unchanged
         then."""
-        x = np.asarray(x)
         m = self._model
         # Fast path for the common, already well-formed step (the C runtime checks the values).
-        if x.dtype == self._fast_dtype and x.shape == self._fast_shape and x.flags.c_contiguous:
-            try:
-                return self._fast_step(x)
-            except EdgeGRUError as exc:
-                raise _located(m, exc, x) from None
+        try:
+            out = self._session.step_exact(x)
+            if out is not None:
+                return out
+        except EdgeGRUError as exc:
+            raise _located(m, exc, np.asarray(x)) from None
+        x = np.asarray(x)
         if m.input_kind == "tokens":
             if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
                 raise InputError(
@@ -380,7 +385,9 @@ class Stream:
         self._session.set_state(np.ascontiguousarray(flat))
 
 
-def load(source, kernels: str | None = None, fold_embedding: bool = False) -> Model:
+def load(
+    source, kernels: str | None = None, fold_embedding: bool = False, pack: bool | None = None
+) -> Model:
     """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
 
     kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
@@ -388,9 +395,13 @@ def load(source, kernels: str | None = None, fold_embedding: bool = False) -> Mo
     fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
         input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
         predict and stream look it up instead of multiplying: faster, at that memory cost.
+    pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
+        faster, at the cost of one more copy of those weights. Default: on with any kernel set
+        but "ref" (so the reference run checks the plain layout that microcontrollers use).
     """
+    opts = dict(kernels=kernels, fold_embedding=fold_embedding, pack=pack)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return Model(bytes(source), kernels=kernels, fold_embedding=fold_embedding)
+        return Model(bytes(source), **opts)
     path = os.fspath(source)
     with open(path, "rb") as f:
-        return Model(f.read(), path=path, kernels=kernels, fold_embedding=fold_embedding)
+        return Model(f.read(), path=path, **opts)

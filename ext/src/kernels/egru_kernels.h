@@ -24,6 +24,12 @@ typedef struct egru_kernel_set {
                        uint32_t rows, uint32_t cols);
     void (*sigmoid_f32)(float *v, uint32_t n);
     void (*tanh_f32)(float *v, uint32_t n);
+    /* See egru_matvec_t_f32 (weights packed by egru_model_pack). */
+    void (*matvec_t_f32)(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
+                         uint32_t rows, uint32_t cols);
+    /* See egru_matmul_t_f32. */
+    void (*matmul_t_f32)(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
+                         uint32_t n, uint32_t rows, uint32_t cols);
 } egru_kernel_set_t;
 
 /* The scalar reference kernels (every target). */
@@ -42,6 +48,20 @@ void egru_matmul_f32(const float *w, const float *x, const float *bias, float *y
  * w: (rows, cols) row-major; x: (cols); bias: (rows) or NULL for none; y: (rows). */
 void egru_matvec_f32(const float *w, const float *x, const float *bias, float *y, uint32_t rows,
                      uint32_t cols);
+
+/* The same product with the weights stored transposed (egru_model_pack), so that one input
+ * column's weights are contiguous: y[r] = bias[r] + sum_c wt[c * ld + r] * x[c], for r < rows.
+ * wt: (cols, ld) row-major with ld >= rows (a block of rows of a wider packed matrix is addressed
+ * as wt + first_row with the wider matrix's ld); x: (cols); bias: (rows) or NULL; y: (rows).
+ * Kernels read wt only at [c * ld + r] for r < rows. */
+void egru_matvec_t_f32(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
+                       uint32_t rows, uint32_t cols);
+
+/* Y[i] = W . X[i] + bias for i < n with W given transposed as in egru_matvec_t_f32 (wt (cols, ld),
+ * ld >= rows), X (n, cols), Y (n, rows). The input projection of all steps, and the recurrent
+ * product of a block of rows. */
+void egru_matmul_t_f32(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
+                       uint32_t n, uint32_t rows, uint32_t cols);
 
 /* In place, v[i] = 1 / (1 + exp(-v[i])), for i < n. */
 void egru_sigmoid_f32(float *v, uint32_t n);

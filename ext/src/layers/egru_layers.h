@@ -16,34 +16,51 @@
 void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps, float *out,
                         uint8_t *mask_out);
 
-/* One time step of a recurrent cell, one direction. xp: (G*H) the step's input projection
- * kernel . x + bias, computed beforehand for all steps (egru_rnn_f32), used as scratch and
- * overwritten; state: the cell state, updated in place, h first (LSTM: h then c); scratch: 4H. */
+/* One time step of a recurrent cell, one direction, for a block of `rows` rows. xp: row b's input
+ * projection kernel . x + bias (G*H) at xp + b * xp_stride, computed beforehand for all steps
+ * (egru_rnn_f32), used as scratch and overwritten; state: the cell states, h (rows, H) first
+ * (LSTM: then c (rows, H)), updated in place; valid: NULL (every row steps) or one flag per row:
+ * rows whose flag is 0 keep their state; scratch: rows * 4H floats. */
 typedef void (*egru_cell_step_f32_fn)(const egru_layer_t *layer, const egru_rnn_weights_t *w,
-                                      float *xp, float *state, float *scratch);
+                                      float *xp, size_t xp_stride, uint32_t rows,
+                                      const uint8_t *valid, float *state, float *scratch);
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
-                       float *state, float *scratch);
+                       size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
+                       float *scratch);
 void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
-                        float *state, float *scratch);
+                        size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
+                        float *scratch);
 void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
-                              float *state, float *scratch);
+                              size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
+                              float *scratch);
 
-/* Floats of state per direction: the cell's state (GRU, SIMPLE_RNN: h; LSTM: h, c) plus one
- * flag "a valid step has been seen" (masked outputs before it are zero, as in Keras). */
-uint32_t egru_rnn_state_floats(const egru_layer_t *layer);
-/* Floats of scratch one call of egru_rnn_f32 needs for `steps` input steps. */
-uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t steps);
+/* Y[b] = R[row0 : row0 + count] . H[b] + bias for b < rows, with the layer's kernel set: R the
+ * direction's recurrent matrix (G*H, H), on its packed copy when the model was packed
+ * (egru_model_pack). h: (rows, H); bias: `count` floats or NULL; y: (rows, count). */
+void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
+                            uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
+                            float *y);
+
+/* Floats of one row's cell state (GRU, SIMPLE_RNN: h; LSTM: h and c). */
+uint32_t egru_rnn_cell_floats(const egru_layer_t *layer);
+/* Floats of state of a block of `rows` rows, all directions. Per direction: h (rows, H), for
+ * LSTM c (rows, H), then one flag per row "a valid step has been seen" (masked outputs before
+ * it are zero, as in Keras). The directions follow each other, forward first. */
+uint64_t egru_rnn_state_floats(const egru_layer_t *layer, uint32_t rows);
+/* Floats of scratch one call of egru_rnn_f32 needs for `rows` rows of `steps` steps. */
+uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps);
 
 /* Runs a recurrent layer (GRU, LSTM or SIMPLE_RNN; one direction, go_backwards or
- * bidirectional) over `steps` steps, starting from and updating `state` (one
- * egru_rnn_state_floats() block per direction; zero it for a fresh sequence).
- * in: (steps, I); out: (steps, output_dim) with RETURN_SEQUENCES, else (output_dim).
- * Masked steps (mask[t] == 0, with EGRU_FLAG_MASKED) leave the state unchanged; their sequence
- * output is the previous output (zero before the first valid step), or zero when bidirectional.
- * go_backwards: steps run last to first and outputs stay in processing order (Keras). Backward
- * direction of a bidirectional layer: outputs are aligned back to input time, then merged. */
-void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t steps,
-                  float *out, float *state, float *scratch);
+ * bidirectional) over a block of `rows` sequences of `steps` steps, all rows advancing together,
+ * starting from and updating `state` (egru_rnn_state_floats(layer, rows) floats; zero it for
+ * fresh sequences). in: (rows, steps, I); mask: NULL or (rows, steps); out: (rows, steps,
+ * output_dim) with RETURN_SEQUENCES, else (rows, output_dim). Masked steps (mask == 0, with
+ * EGRU_FLAG_MASKED) leave a row's state unchanged; their sequence output is the previous output
+ * (zero before the first valid step), or zero when bidirectional. go_backwards: steps run last to
+ * first and outputs stay in processing order (Keras). Backward direction of a bidirectional
+ * layer: outputs are aligned back to input time, then merged. */
+void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t rows,
+                  uint32_t steps, float *out, float *state, float *scratch);
 
 /* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out).
  */

@@ -1,6 +1,10 @@
 /*
- * egru_rnn_f32.c - runs a recurrent layer over a sequence: direction, go_backwards, masking,
- * bidirectional merge (see egru_layers.h for the contract, Keras semantics in docs/).
+ * egru_rnn_f32.c - runs a recurrent layer over a block of sequences: direction, go_backwards,
+ * masking, bidirectional merge (see egru_layers.h for the contract, Keras semantics in docs/).
+ *
+ * All rows of the block advance together, one time step at a time, so the recurrent product of
+ * a step is one matrix-matrix product over the rows (kernel set matmul / matmul_t) instead of a
+ * matrix-vector product per row: the weights are read once per step for the whole block.
  */
 #include <string.h>
 
@@ -15,77 +19,124 @@ static egru_cell_step_f32_fn cell_of(egru_op_t op)
     }
 }
 
-/* Floats of the cell state alone (without the seen-valid flag). */
-static uint32_t cell_state_floats(const egru_layer_t *layer)
-{
-    return (layer->op == EGRU_OP_LSTM ? 2u : 1u) * layer->units;
-}
-
-uint32_t egru_rnn_state_floats(const egru_layer_t *layer)
-{
-    return cell_state_floats(layer) + 1u;
-}
-
 static uint32_t gates(const egru_layer_t *layer)
 {
     return layer->op == EGRU_OP_LSTM ? 4u : layer->op == EGRU_OP_GRU ? 3u : 1u;
 }
 
-/* The input projections of all steps (steps, G*H), the cell's scratch (4H covers GRU, LSTM and
- * SIMPLE_RNN), and for bidirectional layers merged by sum/ave/mul the backward outputs: (steps,
- * H), or (H) for the last state. */
-uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t steps)
+static uint32_t dirs(const egru_layer_t *layer)
+{
+    return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+}
+
+/* Floats of one row's cell state alone (GRU, SIMPLE_RNN: h; LSTM: h, c). */
+uint32_t egru_rnn_cell_floats(const egru_layer_t *layer)
+{
+    return (layer->op == EGRU_OP_LSTM ? 2u : 1u) * layer->units;
+}
+
+uint64_t egru_rnn_state_floats(const egru_layer_t *layer, uint32_t rows)
+{
+    return (uint64_t)dirs(layer) * rows * (egru_rnn_cell_floats(layer) + 1u);
+}
+
+/* The input projections of all rows and steps (rows * steps, G*H); the cell's scratch (rows *
+ * 4H covers GRU, LSTM and SIMPLE_RNN); the rows' valid flags of one step (rows bytes, rounded
+ * up to floats); for bidirectional layers merged by sum/ave/mul the backward outputs: (rows,
+ * steps, H), or (rows, H) for the last state. */
+uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps)
 {
     const uint64_t H = layer->units;
-    uint64_t n = (uint64_t)steps * gates(layer) * H + 4u * H;
+    uint64_t n = (uint64_t)rows * steps * gates(layer) * H + (uint64_t)rows * 4u * H;
+    n += ((uint64_t)rows + sizeof(float) - 1) / sizeof(float);
     if ((layer->flags & EGRU_FLAG_BIDIRECTIONAL) && layer->params[0] != EGRU_MERGE_CONCAT) {
-        n += (layer->flags & EGRU_FLAG_RETURN_SEQUENCES ? (uint64_t)steps : 1u) * H;
+        n += (uint64_t)rows * (layer->flags & EGRU_FLAG_RETURN_SEQUENCES ? steps : 1u) * H;
     }
     return n;
 }
 
-/* One direction over the sequence. The input projections of all steps are computed first, as
- * one matrix product (proj: (steps, G*H)), so each step only adds the recurrent product. Output
- * step for processing index p goes to out + position * stride, position = p (processing order)
- * or the input time (aligned). */
+void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
+                            uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
+                            float *y)
+{
+    const uint32_t H = layer->units;
+    if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
+        const uint32_t ld = gates(layer) * H;
+        if (rows == 1) {
+            layer->kernels->matvec_t_f32(w->recurrent_t + row0, ld, h, bias, y, count, H);
+        } else {
+            layer->kernels->matmul_t_f32(w->recurrent_t + row0, ld, h, bias, y, rows, count, H);
+        }
+    } else if (rows == 1) {
+        layer->kernels->matvec_f32(w->recurrent + (size_t)row0 * H, h, bias, y, count, H);
+    } else {
+        layer->kernels->matmul_f32(w->recurrent + (size_t)row0 * H, h, bias, y, rows, count, H);
+    }
+}
+
+/* Where one direction writes its outputs: row b, output position q (a step, or 0 for the last
+ * state) at base + b * row_stride + q * step_stride. */
+typedef struct out_map {
+    float *base;
+    size_t row_stride, step_stride;
+} out_map_t;
+
+/* One direction over the block. The input projections of all rows and steps are computed first,
+ * as one matrix product, so each step only adds the recurrent product. Output position for
+ * processing index p is p (processing order) or the input time t (aligned). */
 static void run_direction(const egru_layer_t *layer, int dir, const float *in, const uint8_t *mask,
-                          uint32_t steps, int reverse, int aligned, int zero_masked, float *out,
-                          uint32_t stride, float *state, float *scratch)
+                          uint32_t rows, uint32_t steps, int reverse, int aligned, int zero_masked,
+                          out_map_t o, float *state, float *scratch)
 {
     const egru_rnn_weights_t *w = &layer->rnn[dir];
     const egru_cell_step_f32_fn step = cell_of(layer->op);
     const uint32_t H = layer->units, GH = gates(layer) * layer->units;
+    const size_t n = (size_t)rows * steps;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
-    float *seen = state + cell_state_floats(layer); /* 1.0f once a valid step was processed */
-    float *proj = scratch, *cell = scratch + (size_t)steps * GH;
-    uint32_t p;
+    float *seen = state + (size_t)rows * egru_rnn_cell_floats(layer); /* 1.0f once valid */
+    float *proj = scratch, *cell = scratch + n * GH;
+    uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H);
+    uint32_t p, b;
+    size_t i;
 
     if (layer->input_projected) { /* egru_model_fold: in holds [forward | backward] rows */
-        for (p = 0; p < steps; ++p) {
-            memcpy(proj + (size_t)p * GH, in + (size_t)p * layer->input_dim + (size_t)dir * GH,
-                   GH * sizeof(float));
+        for (i = 0; i < n; ++i) {
+            memcpy(proj + i * GH, in + i * layer->input_dim + (size_t)dir * GH, GH * sizeof(float));
         }
+    } else if (w->kernel_t) { /* egru_model_pack */
+        layer->kernels->matmul_t_f32(w->kernel_t, GH, in, w->bias, proj, (uint32_t)n, GH,
+                                     layer->input_dim);
     } else {
-        layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, steps, GH, layer->input_dim);
+        layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, (uint32_t)n, GH, layer->input_dim);
     }
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
-        const int valid = !mask || mask[t];
-        if (valid) {
-            step(layer, w, proj + (size_t)t * GH, state, cell);
-            *seen = 1.0f;
+        const size_t q = sequences ? (aligned ? t : p) : 0;
+        uint32_t any = 0;
+        for (b = 0; b < rows; ++b) {
+            valid[b] = (uint8_t)(!mask || mask[(size_t)b * steps + t]);
+            any += valid[b];
         }
-        if (sequences) {
-            float *y = out + (size_t)(aligned ? t : p) * stride;
-            if (valid || (!zero_masked && *seen != 0.0f)) {
-                memcpy(y, state, H * sizeof(float));
-            } else {
-                memset(y, 0, H * sizeof(float));
+        if (any) {
+            step(layer, w, proj + (size_t)t * GH, (size_t)steps * GH, rows,
+                 any == rows ? NULL : valid, state, cell);
+        }
+        for (b = 0; b < rows; ++b) {
+            seen[b] = valid[b] ? 1.0f : seen[b];
+            if (sequences) {
+                float *y = o.base + b * o.row_stride + q * o.step_stride;
+                if (valid[b] || (!zero_masked && seen[b] != 0.0f)) {
+                    memcpy(y, state + (size_t)b * H, H * sizeof(float));
+                } else {
+                    memset(y, 0, H * sizeof(float));
+                }
             }
         }
     }
     if (!sequences) {
-        memcpy(out, state, H * sizeof(float));
+        for (b = 0; b < rows; ++b) {
+            memcpy(o.base + b * o.row_stride, state + (size_t)b * H, H * sizeof(float));
+        }
     }
 }
 
@@ -101,30 +152,38 @@ static void merge(uint32_t mode, float *a, const float *b, size_t n)
     }
 }
 
-void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t steps,
-                  float *out, float *state, float *scratch)
+void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t rows,
+                  uint32_t steps, float *out, float *state, float *scratch)
 {
-    const uint32_t H = layer->units, block = egru_rnn_state_floats(layer);
+    const uint32_t H = layer->units, D = layer->output_dim;
     const uint8_t *m = (layer->flags & EGRU_FLAG_MASKED) ? mask : NULL;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
-    uint32_t mode = layer->params[0];
-    float *cell = scratch, *back;
+    const size_t out_row = (sequences ? (size_t)steps : 1u) * D;
+    const size_t block = (size_t)rows * (egru_rnn_cell_floats(layer) + 1u); /* one direction */
+    const uint32_t mode = layer->params[0];
+    out_map_t fwd = {out, out_row, D}, bwd;
+    float *back;
 
     if (!(layer->flags & EGRU_FLAG_BIDIRECTIONAL)) {
         const int backwards = (layer->flags & EGRU_FLAG_GO_BACKWARDS) != 0;
-        run_direction(layer, 0, in, m, steps, backwards, 0, 0, out, H, state, cell);
+        run_direction(layer, 0, in, m, rows, steps, backwards, 0, 0, fwd, state, scratch);
         return;
     }
     /* Bidirectional (Keras): masked sequence outputs are zero; the backward layer's outputs are
      * flipped back to input time; concat puts forward first. */
     if (mode == EGRU_MERGE_CONCAT) {
-        const uint32_t stride = sequences ? 2 * H : 0;
-        run_direction(layer, 0, in, m, steps, 0, 1, 1, out, stride, state, cell);
-        run_direction(layer, 1, in, m, steps, 1, 1, 1, out + H, stride, state + block, cell);
+        bwd = fwd;
+        bwd.base = out + H;
+        run_direction(layer, 0, in, m, rows, steps, 0, 1, 1, fwd, state, scratch);
+        run_direction(layer, 1, in, m, rows, steps, 1, 1, 1, bwd, state + block, scratch);
         return;
     }
-    back = scratch + (size_t)steps * gates(layer) * H + 4u * (size_t)H; /* (steps, H) or (H) */
-    run_direction(layer, 0, in, m, steps, 0, 1, 1, out, H, state, cell);
-    run_direction(layer, 1, in, m, steps, 1, 1, 1, back, H, state + block, cell);
-    merge(mode, out, back, (size_t)(sequences ? steps : 1u) * H);
+    back = scratch + egru_rnn_scratch_floats(layer, rows, steps) -
+           (size_t)rows * (sequences ? steps : 1u) * H; /* the last region of the scratch */
+    bwd.base = back;
+    bwd.row_stride = out_row;
+    bwd.step_stride = H;
+    run_direction(layer, 0, in, m, rows, steps, 0, 1, 1, fwd, state, scratch);
+    run_direction(layer, 1, in, m, rows, steps, 1, 1, 1, bwd, state + block, scratch);
+    merge(mode, out, back, (size_t)rows * out_row);
 }

@@ -1,8 +1,9 @@
 /*
- * egru_simple_rnn_cell_f32.c - one SimpleRNN step (see egru_layers.h and docs/format.md).
+ * egru_simple_rnn_cell_f32.c - one SimpleRNN step for a block of rows (see egru_layers.h and
+ * docs/format.md).
  *
  * Weights: kernel (H, I), recurrent (H, H), bias (H).  h = g(kernel . x + bias + recurrent . h),
- * g = activation. xp: kernel . x + bias (given). scratch: the recurrent projection (H).
+ * g = activation. xp: kernel . x + bias (given). scratch: the recurrent products (rows, H).
  */
 #include <string.h>
 
@@ -10,16 +11,23 @@
 #include "egru_layers.h"
 
 void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
-                              float *state, float *scratch)
+                              size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
+                              float *scratch)
 {
     const uint32_t H = layer->units;
-    float *a = xp, *hp = scratch;
-    uint32_t j;
+    uint32_t b, j;
 
-    layer->kernels->matvec_f32(w->recurrent, state, NULL, hp, H, H);
-    for (j = 0; j < H; ++j) {
-        a[j] += hp[j];
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch);
+    for (b = 0; b < rows; ++b) {
+        float *a = xp + b * xp_stride;
+        const float *hp = scratch + (size_t)b * H;
+        if (valid && !valid[b]) {
+            continue;
+        }
+        for (j = 0; j < H; ++j) {
+            a[j] += hp[j];
+        }
+        egru_activate_f32(layer, layer->activation, a, H);
+        memcpy(state + (size_t)b * H, a, H * sizeof(float));
     }
-    egru_activate_f32(layer, layer->activation, a, H);
-    memcpy(state, a, H * sizeof(float));
 }

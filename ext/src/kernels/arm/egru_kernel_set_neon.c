@@ -10,9 +10,18 @@ void egru_matmul_f32_neon(const float *w, const float *x, const float *bias, flo
                           uint32_t rows, uint32_t cols);
 void egru_sigmoid_f32_neon(float *v, uint32_t n);
 void egru_tanh_f32_neon(float *v, uint32_t n);
+void egru_matvec_t_f32_neon(const float *wt, uint32_t ld, const float *x, const float *bias,
+                            float *y, uint32_t rows, uint32_t cols);
+void egru_matmul_t_f32_neon(const float *wt, uint32_t ld, const float *x, const float *bias,
+                            float *y, uint32_t n, uint32_t rows, uint32_t cols);
 
-static const egru_kernel_set_t neon_set = {"neon", egru_matvec_f32_neon, egru_matmul_f32_neon,
-                                           egru_sigmoid_f32_neon, egru_tanh_f32_neon};
+static const egru_kernel_set_t neon_set = {"neon",
+                                           egru_matvec_f32_neon,
+                                           egru_matmul_f32_neon,
+                                           egru_sigmoid_f32_neon,
+                                           egru_tanh_f32_neon,
+                                           egru_matvec_t_f32_neon,
+                                           egru_matmul_t_f32_neon};
 
 const egru_kernel_set_t *egru_kernels_neon(void)
 {

@@ -11,9 +11,18 @@ void egru_matmul_f32_avx2(const float *w, const float *x, const float *bias, flo
                           uint32_t rows, uint32_t cols);
 void egru_sigmoid_f32_avx2(float *v, uint32_t n);
 void egru_tanh_f32_avx2(float *v, uint32_t n);
+void egru_matvec_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const float *bias,
+                            float *y, uint32_t rows, uint32_t cols);
+void egru_matmul_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const float *bias,
+                            float *y, uint32_t n, uint32_t rows, uint32_t cols);
 
-static const egru_kernel_set_t avx2_set = {"avx2", egru_matvec_f32_avx2, egru_matmul_f32_avx2,
-                                           egru_sigmoid_f32_avx2, egru_tanh_f32_avx2};
+static const egru_kernel_set_t avx2_set = {"avx2",
+                                           egru_matvec_f32_avx2,
+                                           egru_matmul_f32_avx2,
+                                           egru_sigmoid_f32_avx2,
+                                           egru_tanh_f32_avx2,
+                                           egru_matvec_t_f32_avx2,
+                                           egru_matmul_t_f32_avx2};
 
 const egru_kernel_set_t *egru_kernels_avx2(void)
 {
