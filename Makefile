@@ -39,6 +39,7 @@ $(PY):
 
 $(VENV)/.installed-%: $(PY) $(SOURCES)
 	$(PY) -m pip install -q ".[$*]"
+	if [ "$*" = dev ]; then $(PY) -m pip install -q --no-deps --ignore-requires-python aeon==1.6.0; fi
 	touch $@
 
 clean:

@@ -18,7 +18,7 @@ extension = Extension(
     sources=["src/edgegru/_runtime.pyx", *c_sources],
     include_dirs=[str(EXT / "include"), str(EXT / "src"), np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    extra_compile_args=["-O3"],
+    extra_compile_args=["-O3", "-ffp-contract=off"],  # see ext/Makefile
     libraries=[] if sys.platform == "win32" else ["m"],
 )
 

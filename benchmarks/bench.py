@@ -9,6 +9,7 @@ W2  T=100 x 6 features -> GRU(64) -> Dense(4, softmax), batch 1
 W3  T=50 x 8 features -> GRU(16) -> Dense(1), batch 1
 W4  one streaming step, 64 inputs -> GRU(128), state carried, batch 1
 W5  W1 at batch 64 (throughput)
+W1 int8, W4 int8: W1 and W4 with int8 weights (issue #5; --no-int8 skips them)
 
 Every runtime gets the same inputs. Timings are interleaved: each round times a block of calls of
 every runtime in turn, and the reported time per call is the median over rounds, so a noisy
@@ -142,6 +143,12 @@ def main(argv=None) -> int:
         action="store_false",
         help="do not fold the Embedding into the GRU's input projection (W1, W5)",
     )
+    p.add_argument(
+        "--no-int8",
+        dest="int8",
+        action="store_false",
+        help="skip the int8 rows (W1 and W4 with int8 weights, issue #5)",
+    )
     args = p.parse_args(argv)
 
     import keras
@@ -177,28 +184,35 @@ def main(argv=None) -> int:
         spec = tf.TensorSpec(x.shape, tf.int32 if x.dtype.kind == "i" else tf.float32)
         kcall = tf.function(lambda t, km=km: km(t, training=False), input_signature=[spec])
         xt = tf.constant(x.astype(np.int32) if x.dtype.kind == "i" else x)
+        # The same model with int8 weights (docs/quantization.md), for W1 and W4 (issue #5).
+        em8 = None
+        if args.int8 and name in ("W1", "W4"):
+            int8_path = tmp / f"{name}-int8.egru"
+            edgegru.convert(m_ir, int8_path, quantize="int8")
+            em8 = edgegru.load(int8_path, fold_embedding=fold)
         if name == "W4":
-            stream = em.stream(batch=1) if hasattr(em, "stream") else None
-            if stream is None:
-                print("W4 needs Model.stream(); skipped in this build", file=sys.stderr)
-                continue
-            step = x[:, 0, :]
+            step, stream = x[:, 0, :], em.stream(batch=1)
+            stream8 = None if em8 is None else em8.stream(batch=1)
             ecall = lambda s=stream, v=step: s.step(v)  # noqa: E731
+            ecall8 = None if em8 is None else (lambda s=stream8, v=step: s.step(v))
         else:
             ecall = lambda em=em, x=x: em.predict(x)  # noqa: E731
+            ecall8 = None if em8 is None else (lambda em=em8, x=x: em.predict(x))
         # Same numbers first: a benchmark of a wrong answer is worthless.
         if name != "W4":
             err = float(np.max(np.abs(em.predict(x) - sess.run(None, feed)[0])))
             assert err <= edgegru.FP32_TOLERANCE, f"{name}: edgegru vs onnxruntime {err}"
-        t = _time(
-            {
-                "edgegru": ecall,
-                "onnxruntime": lambda s=sess, f=feed: s.run(None, f),
-                "keras": lambda c=kcall, v=xt: c(v),
-            },
-            rounds,
-            block if name != "W5" else max(2, block // 10),
-        )
+        calls = {
+            "edgegru": ecall,
+            "onnxruntime": lambda s=sess, f=feed: s.run(None, f),
+            "keras": lambda c=kcall, v=xt: c(v),
+        }
+        if ecall8 is not None:
+            calls["edgegru int8"] = ecall8
+            if name != "W4":  # int8 is judged by accuracy; here only a sanity bound
+                err8 = float(np.max(np.abs(em8.predict(x) - em.predict(x))))
+                assert err8 <= 0.05, f"{name}: edgegru int8 vs fp32 {err8}"
+        t = _time(calls, rounds, block if name != "W5" else max(2, block // 10))
         steps = 1 if name == "W4" else x.shape[1]
         floor = _macs(m_ir, x.shape[0], steps) / peak
         rows.append((name, t, floor))
@@ -223,6 +237,15 @@ def main(argv=None) -> int:
     for name, t, floor in rows:
         e, o, k = (t[n] * 1e6 for n in ("edgegru", "onnxruntime", "keras"))
         print(f"{name:4}{e:12.1f}{o:12.1f}{k:12.1f}{floor * 1e6:10.1f}{e / o:13.3f}{k / o:11.3f}")
+    int8_rows = [(name, t) for name, t, _ in rows if "edgegru int8" in t]
+    if int8_rows:
+        print(f"\n{'':9}{'int8 us':>10}{'/ edgegru fp32':>16}{'/ onnxruntime':>15}")
+    for name, t in int8_rows:
+        i8 = t["edgegru int8"]
+        print(
+            f"{name + ' int8':9}{i8 * 1e6:10.1f}{i8 / t['edgegru']:16.3f}"
+            f"{i8 / t['onnxruntime']:15.3f}"
+        )
     for name, t, _ in rows:
         if name == "W5":
             print(

@@ -97,6 +97,7 @@ typedef struct egru_model {
     uint32_t max_width;          /* widest step (input or output) of any layer      */
     uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
     uint32_t param_count;        /* number of weights and biases                   */
+    uint32_t quant_version;      /* 0: all float32; 1: int8 tensors (docs/quantization.md) */
     const struct egru_kernel_set *kernels; /* set by egru_model_init / egru_model_use_kernels */
     const float *fold;    /* egru_model_fold: (vocab, fold_width) projections, or NULL */
     uint32_t fold_width;  /* directions * gates * units of the folded recurrent layer   */
@@ -110,8 +111,12 @@ typedef struct egru_rnn_weights {
     const float *recurrent;      /* (G*H, H)                                     */
     const float *bias;           /* (G*H): GRU input bias; LSTM, SIMPLE_RNN bias */
     const float *recurrent_bias; /* (G*H): GRU only; NULL otherwise              */
-    const float *kernel_t;       /* egru_model_pack: kernel transposed (I, G*H), else NULL    */
-    const float *recurrent_t;    /* egru_model_pack: recurrent transposed (H, G*H), else NULL */
+    /* int8 models (docs/quantization.md): kernel / recurrent are NULL and these are set instead:
+     * the same shapes as int8, and one float scale per row. */
+    const int8_t *kernel_s8, *recurrent_s8;
+    const float *kernel_scale, *recurrent_scale;
+    const float *kernel_t;    /* egru_model_pack: kernel transposed (I, G*H), else NULL    */
+    const float *recurrent_t; /* egru_model_pack: recurrent transposed (H, G*H), else NULL */
 } egru_rnn_weights_t;
 
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which
@@ -132,6 +137,10 @@ typedef struct egru_layer {
     const float *bias;      /* DENSE, CONV1D (out)                                        */
     const float *scale;     /* AFFINE, LAYER_NORM (dim)                                   */
     const float *shift;     /* AFFINE, LAYER_NORM (dim)                                   */
+    /* int8 models: EMBEDDING table / DENSE kernel as int8 with one scale per row (then table /
+     * kernel are NULL). */
+    const int8_t *table_s8, *kernel_s8;
+    const float *table_scale, *kernel_scale;
     const struct egru_kernel_set *kernels; /* the model's kernel set                       */
     uint32_t input_projected;              /* recurrent: the input steps are already its input
                                               projections, [forward | backward] (egru_model_fold)   */
@@ -162,7 +171,8 @@ const char *egru_model_kernels_name(const egru_model_t *model);
  * and unchanged while the model is used. Afterwards egru_model_layer() describes layer 0 as a
  * table of projections and layer 1 as taking them (input_projected). EGRU_ERR_UNSUPPORTED when
  * the model does not start with Embedding -> recurrent layer. Results stay within the kernel
- * bounds of the unfolded model (the same products, computed once). */
+ * bounds of the unfolded model (the same products, computed once; bit-equal for int8 models,
+ * whose fold memory also holds one row of scratch after the table). */
 egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes);
 egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
 

@@ -17,7 +17,12 @@
 /* Minor 1 added: LSTM, SimpleRNN, Conv1D, pooling, normalisation, Activation, Flatten, Masking
  * ops; activations 5..9; flags GO_BACKWARDS..MASK_ZERO; roles SCALE, SHIFT. A writer stamps the
  * lowest minor that can describe its file, so 1.0 readers still read 1.0-only models. */
-#define EGRU_FORMAT_VERSION_MINOR 1
+#define EGRU_FORMAT_VERSION_MINOR 2
+/* Minor 2 added: S8 tensors with SYMMETRIC_PER_ROW scales (int8 models, header quant_version 1,
+ * docs/quantization.md) for the KERNEL and RECURRENT matrices of recurrent layers, the KERNEL of
+ * DENSE and the TABLE of EMBEDDING. */
+/* The quantization semantics this runtime implements (header quant_version; 0: none). */
+#define EGRU_QUANT_VERSION 1
 
 /* Sizes of the fixed parts in version 1.0. Newer minors may write larger ones. */
 #define EGRU_HEADER_SIZE        128u
@@ -152,15 +157,15 @@ typedef enum egru_act {
 /* Element types (tensor record dtype). */
 typedef enum egru_dtype {
     EGRU_DTYPE_F32 = 1,
-    EGRU_DTYPE_S8 = 2, /* reserved for int8 models; rejected by 1.0 runtimes */
-    EGRU_DTYPE_S32 = 3 /* reserved for int8 models; rejected by 1.0 runtimes */
+    EGRU_DTYPE_S8 = 2, /* 1.2: int8 weights with per-row scales (docs/quantization.md)    */
+    EGRU_DTYPE_S32 = 3 /* reserved; rejected by this runtime (EGRU_ERR_UNSUPPORTED)          */
 } egru_dtype_t;
 #define EGRU_DTYPE_MAX 3
 
 /* Quantization kinds (tensor record quant). */
 typedef enum egru_quant {
     EGRU_QUANT_NONE = 0,
-    EGRU_QUANT_SYMMETRIC_PER_ROW = 1 /* w[i][j] = scale[i] * q[i][j]; reserved in 1.0 */
+    EGRU_QUANT_SYMMETRIC_PER_ROW = 1 /* w[i][j] = scale[i] * q[i][j] (S8, 1.2)              */
 } egru_quant_t;
 #define EGRU_QUANT_MAX 1
 

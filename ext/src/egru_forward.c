@@ -77,6 +77,9 @@ static egru_status_t make_plan(const egru_model_t *m, uint32_t batch, uint32_t s
             p->scratch_floats =
                 max_u64(p->scratch_floats, egru_rnn_scratch_floats(&layer, R, steps));
         }
+        if (layer.op == EGRU_OP_DENSE) { /* int8 models quantize each step's input */
+            p->scratch_floats = max_u64(p->scratch_floats, (layer.input_dim + 3u) / 4u);
+        }
         steps = out_steps;
     }
     p->out_steps = steps;
@@ -249,7 +252,9 @@ static void run_blocks(const egru_model_t *m, const plan_t *p, const int32_t *id
                 memset(state, 0, (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
                 egru_rnn_f32(&layer, cur, mask, rows, steps, dst, state, scratch);
                 break;
-            case EGRU_OP_DENSE: egru_dense_f32(&layer, cur, (uint32_t)n, dst); break;
+            case EGRU_OP_DENSE:
+                egru_dense_f32(&layer, cur, (uint32_t)n, dst, (int8_t *)(void *)scratch);
+                break;
             case EGRU_OP_CONV1D:
                 for (r = 0; r < rows; ++r) {
                     egru_conv1d_f32(&layer, cur + (size_t)r * steps * layer.input_dim, steps,

@@ -79,8 +79,35 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         !range_inside(offset, size, 0, m->data_size)) {
         return EGRU_ERR_BAD_TENSOR;
     }
+    if (dtype == EGRU_DTYPE_S8) { /* 1.2: int8 with one float scale per row */
+        const uint32_t scale_off = egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET);
+        const uint32_t rows = egru_rd_u32(t + EGRU_TNS_DIMS);
+        const int8_t *q = (const int8_t *)(const void *)(m->data + offset);
+        const uint8_t *sc = m->data + scale_off;
+        uint32_t i;
+        if (m->quant_version != EGRU_QUANT_VERSION) {
+            return EGRU_ERR_UNSUPPORTED; /* quantized data of semantics this runtime lacks */
+        }
+        if (quant != EGRU_QUANT_SYMMETRIC_PER_ROW ||
+            egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != rows || scale_off % alignment != 0 ||
+            !range_inside(scale_off, (uint64_t)rows * 4u, 0, m->data_size)) {
+            return EGRU_ERR_BAD_TENSOR;
+        }
+        for (i = 0; i < rows; ++i) { /* scales finite and >= 0 */
+            const uint32_t bits = egru_rd_u32(sc + 4 * i);
+            if ((bits & 0x80000000u) || (bits & 0x7F800000u) == 0x7F800000u) {
+                return EGRU_ERR_BAD_TENSOR;
+            }
+        }
+        for (i = 0; i < size; ++i) { /* -128 is outside the symmetric range */
+            if (q[i] == -128) {
+                return EGRU_ERR_BAD_TENSOR;
+            }
+        }
+        return EGRU_OK;
+    }
     if (dtype != EGRU_DTYPE_F32 || quant != EGRU_QUANT_NONE) {
-        return EGRU_ERR_UNSUPPORTED; /* int8 tensors: reserved in format 1.0 */
+        return EGRU_ERR_UNSUPPORTED; /* S32: reserved */
     }
     if (egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 || egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
         return EGRU_ERR_BAD_TENSOR;
@@ -97,7 +124,8 @@ static const float *expect_tensor(const egru_model_t *m, uint32_t index, uint32_
     const uint8_t *t = tensor_record(m, index);
     const uint64_t want[3] = {d0, d1, d2};
     uint32_t rank = d2 ? 3u : d1 ? 2u : 1u, k;
-    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != rank) {
+    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != rank ||
+        t[EGRU_TNS_DTYPE] != EGRU_DTYPE_F32) {
         return NULL;
     }
     for (k = 0; k < rank; ++k) {
@@ -106,6 +134,27 @@ static const float *expect_tensor(const egru_model_t *m, uint32_t index, uint32_
         }
     }
     return (const float *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
+}
+
+/* A weight matrix (d0, d1) that may be float32 or int8 (1.2): sets *f32, or *s8 and *scale;
+ * returns 0 when the tensor does not have the role and shape. */
+static int expect_weights(const egru_model_t *m, uint32_t index, uint32_t role, uint64_t d0,
+                          uint64_t d1, const float **f32, const int8_t **s8, const float **scale)
+{
+    const uint8_t *t = tensor_record(m, index);
+    *f32 = NULL;
+    *s8 = NULL;
+    *scale = NULL;
+    if (t[EGRU_TNS_DTYPE] == EGRU_DTYPE_F32) {
+        return (*f32 = expect_tensor(m, index, role, d0, d1, 0)) != NULL;
+    }
+    if (t[EGRU_TNS_ROLE] != role || t[EGRU_TNS_RANK] != 2 || egru_rd_u32(t + EGRU_TNS_DIMS) != d0 ||
+        egru_rd_u32(t + EGRU_TNS_DIMS + 4) != d1) {
+        return 0;
+    }
+    *s8 = (const int8_t *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
+    *scale = (const float *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET));
+    return 1;
 }
 
 static int act_is_elementwise(uint32_t act)
@@ -128,15 +177,17 @@ static uint32_t rnn_gates(uint32_t op)
 static int decode_rnn(const egru_model_t *m, uint32_t op, uint32_t first, uint64_t G, uint64_t H,
                       uint64_t in, egru_rnn_weights_t *w)
 {
-    w->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, G * H, in, 0);
-    w->recurrent = expect_tensor(m, first + 1, EGRU_ROLE_RECURRENT, G * H, H, 0);
+    const int kernel = expect_weights(m, first, EGRU_ROLE_KERNEL, G * H, in, &w->kernel,
+                                      &w->kernel_s8, &w->kernel_scale);
+    const int recurrent = expect_weights(m, first + 1, EGRU_ROLE_RECURRENT, G * H, H, &w->recurrent,
+                                         &w->recurrent_s8, &w->recurrent_scale);
     if (op == EGRU_OP_GRU) {
         w->bias = expect_tensor(m, first + 2, EGRU_ROLE_INPUT_BIAS, G * H, 0, 0);
         w->recurrent_bias = expect_tensor(m, first + 3, EGRU_ROLE_RECURRENT_BIAS, G * H, 0, 0);
-        return w->kernel && w->recurrent && w->bias && w->recurrent_bias;
+        return kernel && recurrent && w->bias && w->recurrent_bias;
     }
     w->bias = expect_tensor(m, first + 2, EGRU_ROLE_BIAS, G * H, 0, 0);
-    return w->kernel && w->recurrent && w->bias;
+    return kernel && recurrent && w->bias;
 }
 
 /* Allowed flag bits per op. */
@@ -183,7 +234,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_EMBEDDING:
         need = 1;
         ok = act == 0 && count == need;
-        ok = ok && (out->table = expect_tensor(m, first, EGRU_ROLE_TABLE, in, dim, 0)) != NULL;
+        ok = ok && expect_weights(m, first, EGRU_ROLE_TABLE, in, dim, &out->table, &out->table_s8,
+                                  &out->table_scale);
         params = (uint64_t)in * dim;
         break;
     case EGRU_OP_GRU:
@@ -211,7 +263,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     }
     case EGRU_OP_DENSE:
         ok = count == 2;
-        ok = ok && (out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, in, 0)) != NULL;
+        ok = ok && expect_weights(m, first, EGRU_ROLE_KERNEL, dim, in, &out->kernel,
+                                  &out->kernel_s8, &out->kernel_scale);
         ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
         params = (uint64_t)dim * in + dim;
         macs = (uint64_t)dim * in;
@@ -261,6 +314,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
     if (m->fold && index == 0) {
         out->table = m->fold; /* rows of projections instead of embeddings */
+        out->table_s8 = NULL;
+        out->table_scale = NULL;
         out->output_dim = m->fold_width;
     } else if (m->fold && index == 1) {
         out->input_dim = m->fold_width;
@@ -304,6 +359,7 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     header_size = egru_rd_u32(b + EGRU_HDR_HEADER_SIZE);
     file_size = egru_rd_u32(b + EGRU_HDR_FILE_SIZE);
     *alignment = egru_rd_u32(b + EGRU_HDR_ALIGNMENT);
+    m->quant_version = egru_rd_u32(b + EGRU_HDR_QUANT_VERSION);
     m->layer_count = egru_rd_u32(b + EGRU_HDR_LAYER_COUNT);
     m->layer_record_size = egru_rd_u32(b + EGRU_HDR_LAYER_RECORD_SIZE);
     m->tensor_count = egru_rd_u32(b + EGRU_HDR_TENSOR_COUNT);
@@ -313,6 +369,9 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
         m->tensor_record_size < EGRU_TENSOR_RECORD_SIZE || *alignment < EGRU_MIN_ALIGNMENT ||
         (*alignment & (*alignment - 1)) != 0) {
         return EGRU_ERR_BAD_HEADER;
+    }
+    if (m->quant_version > EGRU_QUANT_VERSION) {
+        return EGRU_ERR_UNSUPPORTED; /* quantization semantics newer than this runtime */
     }
     if (file_size > blob_size) {
         return EGRU_ERR_TRUNCATED;
@@ -520,6 +579,9 @@ egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
         return EGRU_ERR_UNSUPPORTED;
     }
     n = (uint64_t)emb.input_dim * width * sizeof(float);
+    if (emb.table_s8 || rnn.rnn[0].kernel_s8) { /* int8: room for one row dequantized and its q */
+        n += (uint64_t)emb.output_dim * sizeof(float) + ((emb.output_dim + 3u) & ~3u);
+    }
     if (n > (uint64_t)(size_t)-1) {
         return EGRU_ERR_UNSUPPORTED;
     }
@@ -552,10 +614,28 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
     dirs = (rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
     gh = width / dirs;
     for (v = 0; v < emb.input_dim; ++v) {
+        /* The same steps as the unfolded layers (egru_embedding_f32, egru_rnn_f32's input
+         * projection), so the projections are bit-equal to the ones they replace. */
+        const float *row = emb.table ? emb.table + (size_t)v * emb.output_dim : NULL;
+        float *tmp = lut + (size_t)emb.input_dim * width; /* int8 models: after the table */
+        int8_t *q = (int8_t *)(void *)(tmp + emb.output_dim);
+        uint32_t j;
+        if (!row) {
+            for (j = 0; j < emb.output_dim; ++j) {
+                tmp[j] = emb.table_scale[v] * (float)emb.table_s8[(size_t)v * emb.output_dim + j];
+            }
+            row = tmp;
+        }
         for (d = 0; d < dirs; ++d) {
-            rnn.kernels->matvec_f32(rnn.rnn[d].kernel, emb.table + (size_t)v * emb.output_dim,
-                                    rnn.rnn[d].bias, lut + (size_t)v * width + (size_t)d * gh, gh,
-                                    emb.output_dim);
+            float *out = lut + (size_t)v * width + (size_t)d * gh;
+            const egru_rnn_weights_t *w = &rnn.rnn[d];
+            if (w->kernel_s8) {
+                const float sx = rnn.kernels->quantize_s8(row, q, emb.output_dim);
+                rnn.kernels->matvec_s8(w->kernel_s8, w->kernel_scale, q, sx, w->bias, out, gh,
+                                       emb.output_dim);
+            } else {
+                rnn.kernels->matvec_f32(w->kernel, row, w->bias, out, gh, emb.output_dim);
+            }
         }
     }
     model->fold = lut;

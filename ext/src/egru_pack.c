@@ -39,20 +39,22 @@ static uint64_t layout(const egru_model_t *m, uint32_t *table)
         dirs = (layer.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
         for (d = 0; d < dirs; ++d) {
             const egru_rnn_weights_t *w = &layer.rnn[d];
-            const uint64_t kernel_at = at, rec_at = at + ALIGN_UP((uint64_t)I * G * H);
-            at = rec_at + ALIGN_UP((uint64_t)H * G * H);
+            /* int8 matrices stay row-major (egru_matvec_s8): nothing to pack */
+            const uint32_t KI = w->kernel ? I : 0u, RH = w->recurrent ? H : 0u;
+            const uint64_t kernel_at = at, rec_at = at + ALIGN_UP((uint64_t)KI * G * H);
+            at = rec_at + ALIGN_UP((uint64_t)RH * G * H);
             if (at > PACK_LIMIT) {
                 return 0;
             }
             if (table) {
                 float *base = (float *)(void *)table, *kt = base + kernel_at, *rt = base + rec_at;
-                table[EGRU_PACK_SLOTS * k + 2 * d] = I ? (uint32_t)kernel_at : 0u;
-                table[EGRU_PACK_SLOTS * k + 2 * d + 1] = (uint32_t)rec_at;
+                table[EGRU_PACK_SLOTS * k + 2 * d] = KI ? (uint32_t)kernel_at : 0u;
+                table[EGRU_PACK_SLOTS * k + 2 * d + 1] = RH ? (uint32_t)rec_at : 0u;
                 for (r = 0; r < G * H; ++r) {
-                    for (c = 0; c < I; ++c) {
+                    for (c = 0; c < KI; ++c) {
                         kt[(size_t)c * G * H + r] = w->kernel[(size_t)r * I + c];
                     }
-                    for (c = 0; c < H; ++c) {
+                    for (c = 0; c < RH; ++c) {
                         rt[(size_t)c * G * H + r] = w->recurrent[(size_t)r * H + c];
                     }
                 }

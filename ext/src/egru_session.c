@@ -81,6 +81,9 @@ static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
             state_count += (uint64_t)batch * egru_rnn_cell_floats(&layer);
             l->rnn_count++;
         }
+        if (layer.op == EGRU_OP_DENSE && (layer.input_dim + 3u) / 4u > scratch) {
+            scratch = (layer.input_dim + 3u) / 4u; /* int8 models quantize the input */
+        }
     }
     /* Floats per row times batch stay below 2^58, so no byte count below wraps in uint64_t. */
     if (m->max_width > FLOAT_LIMIT / batch || blocks > FLOAT_LIMIT / batch) {
@@ -216,7 +219,7 @@ static void run_step(egru_session_t *s, const int32_t *ids, const float *x, floa
             state += egru_rnn_state_floats(layer, B);
             break;
         }
-        case EGRU_OP_DENSE: egru_dense_f32(layer, cur, B, dst); break;
+        case EGRU_OP_DENSE: egru_dense_f32(layer, cur, B, dst, (int8_t *)(void *)s->scratch); break;
         case EGRU_OP_AFFINE: egru_affine_f32(layer, cur, B, dst); break;
         case EGRU_OP_LAYER_NORM: egru_layer_norm_f32(layer, cur, B, dst); break;
         case EGRU_OP_ACTIVATION:

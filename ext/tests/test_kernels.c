@@ -166,6 +166,70 @@ static void test_activations(const egru_kernel_set_t *k)
     printf("%s: sigmoid max abs error %.3g, tanh %.3g\n", k->name, worst[0], worst[1]);
 }
 
+/* int8 (docs/quantization.md): the reference against its definition computed here (integer sums
+ * in int64, the float steps written out), and every other set against the reference bit for bit,
+ * on random shapes including sizes that are not multiples of any vector width. */
+static void test_int8(const egru_kernel_set_t *k)
+{
+    static int8_t wq[MAX_ROWS * MAX_COLS], q_ref[MAX_COLS], q_k[MAX_COLS];
+    static float scale[MAX_ROWS], y_ref[MAX_ROWS], y_k[MAX_ROWS];
+    const uint32_t sizes[] = {1,  2,  3,  7,  8,  9,   15,  16,  17, 31,
+                              32, 33, 63, 64, 65, 128, 131, 200, 300};
+    const egru_kernel_set_t *ref = egru_kernels_ref();
+    uint32_t a, b, i, r, c, bad_q = 0, bad_y = 0, bad_def = 0, cases = 0;
+    for (a = 0; a < sizeof sizes / sizeof *sizes; ++a) {
+        for (b = 0; b < sizeof sizes / sizeof *sizes; ++b) {
+            const uint32_t rows = sizes[a] > MAX_ROWS ? MAX_ROWS : sizes[a], cols = sizes[b];
+            float sx_ref, sx_k;
+            for (i = 0; i < rows * cols; ++i) {
+                wq[i] = (int8_t)(uniform() * 127.9f); /* [-127, 127] */
+            }
+            for (i = 0; i < rows; ++i) {
+                scale[i] = (uniform() + 1.0f) * 0.01f;
+                bias[i] = uniform();
+            }
+            for (i = 0; i < cols; ++i) {
+                x[i] = uniform() * (i % 3 ? 2.0f : 0.01f);
+            }
+            x[cols / 2] = cols % 2 ? -2.5f : 2.5f; /* a maximum of either sign */
+            sx_ref = ref->quantize_s8(x, q_ref, cols);
+            sx_k = k->quantize_s8(x, q_k, cols);
+            bad_q += sx_ref != sx_k || memcmp(q_ref, q_k, cols) != 0;
+            for (i = 0; i < cols; ++i) { /* the definition: q = rint(x * (127 / m)) */
+                const float v = rintf(x[i] * (127.0f / 2.5f));
+                bad_def += q_ref[i] != (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+            }
+            bad_def += sx_ref != 2.5f / 127.0f;
+            ref->matvec_s8(wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_ref, rows, cols);
+            k->matvec_s8(wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_k, rows, cols);
+            bad_y += memcmp(y_ref, y_k, rows * sizeof(float)) != 0;
+            for (r = 0; r < rows; ++r) {
+                int64_t acc = 0;
+                float v;
+                for (c = 0; c < cols; ++c) {
+                    acc += (int64_t)wq[r * cols + c] * q_ref[c];
+                }
+                v = (float)acc * (scale[r] * sx_ref);
+                v = (cols % 2) ? v + bias[r] : v;
+                bad_def += memcmp(&v, &y_ref[r], sizeof v) != 0;
+            }
+            ++cases;
+        }
+    }
+    /* All-zero input: scale 0, q 0, y = bias exactly. */
+    memset(x, 0, 40 * sizeof(float));
+    bad_q += k->quantize_s8(x, q_k, 40) != 0.0f;
+    for (i = 0; i < 40; ++i) {
+        bad_q += q_k[i] != 0;
+    }
+    CHECK(bad_q == 0, "%s: quantize_s8 differs from the reference in %u of %u cases", k->name,
+          bad_q, cases);
+    CHECK(bad_y == 0, "%s: matvec_s8 differs from the reference in %u of %u cases", k->name, bad_y,
+          cases);
+    CHECK(bad_def == 0, "%s: the reference int8 kernels differ from their definition (%u)", k->name,
+          bad_def);
+}
+
 int main(void)
 {
     const egru_kernel_set_t *sets[2];
@@ -180,6 +244,7 @@ int main(void)
         printf("kernel set: %s\n", sets[i]->name);
         test_products(sets[i]);
         test_activations(sets[i]);
+        test_int8(sets[i]);
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -102,7 +102,7 @@ cdef class Runtime:
         if status != EGRU_OK:
             _raise(status, "fold_embedding needs a model that starts with Embedding -> GRU, "
                    "LSTM or SimpleRNN")
-        lut = np.empty(n // 4, dtype=np.float32)
+        lut = np.empty((n + 3) // 4, dtype=np.float32)
         cdef float[::1] view = lut
         with nogil:
             status = egru_model_fold(&self.model, &view[0], n)

@@ -32,21 +32,29 @@ def _write_atomic(path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def convert(model, egru_path, onnx_path=None, *, opset: int | None = None) -> ir.Model:
+def convert(
+    model, egru_path, onnx_path=None, *, opset: int | None = None, quantize: str | None = None
+) -> ir.Model:
     """Convert `model` and write `egru_path` (and `onnx_path`, if given).
 
     model: a keras.Model, a path to a .keras file, or an edgegru.ir.Model.
     onnx_path: also export a standard ONNX graph (fused GRU operator) there.
+    quantize: None (float32) or "int8": weight matrices as int8 with one scale per row, inputs
+        quantized at run time (docs/quantization.md); the ONNX graph then carries the same int8
+        weights behind DequantizeLinear.
     Returns the IR the files were written from. Raises UnsupportedError (a ValueError) naming the
     layer and option for anything edgegru cannot convert; nothing is written then.
     """
     m = to_ir(model)
-    blob = fmt.write(m, metadata={"producer": f"{fmt.PRODUCER} {__version__}"})
+    meta = {"producer": f"{fmt.PRODUCER} {__version__}"}
+    if quantize is not None:
+        meta["quantize"] = quantize
+    blob = fmt.write(m, metadata=meta, quantize=quantize)
     onnx_model = None
     if onnx_path is not None:
         from .onnx_export import DEFAULT_OPSET, to_onnx
 
-        onnx_model = to_onnx(m, opset=opset or DEFAULT_OPSET)
+        onnx_model = to_onnx(m, opset=opset or DEFAULT_OPSET, quantize=quantize)
     _write_atomic(egru_path, blob)
     if onnx_model is not None:
         _write_atomic(onnx_path, onnx_model.SerializeToString())

@@ -1,15 +1,24 @@
 """Small real datasets for the demo and examples, built from data that a pip package ships.
 
-Nothing here downloads anything at run time: :func:`language_id` reads the word lists that the
-`wordfreq <https://pypi.org/project/wordfreq/>`_ package installs with itself (R. Speer,
-*wordfreq*, Zenodo, doi:10.5281/zenodo.7199437; word-list data under CC BY-SA 4.0). wordfreq is
-an optional dependency, installed by the ``demo`` extra: ``pip install edgegru[demo]``.
+Nothing here downloads anything at run time:
+
+* :func:`language_id` reads the word lists that the
+  `wordfreq <https://pypi.org/project/wordfreq/>`_ package installs with itself (R. Speer,
+  *wordfreq*, Zenodo, doi:10.5281/zenodo.7199437; word-list data under CC BY-SA 4.0). wordfreq is
+  an optional dependency, installed by the ``demo`` extra: ``pip install edgegru[demo]``.
+* :func:`japanese_vowels` reads the UCI Japanese Vowels speaker-identification set from the
+  ``.ts`` files that the `aeon <https://pypi.org/project/aeon/>`_ wheel ships as package data.
+  Only the files are read, aeon is never imported (its dependencies are heavy), so it can be
+  installed alone: ``pip install --no-deps aeon==1.6.0``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -201,6 +210,199 @@ def language_id(
         y_test=np.asarray(test_labels, dtype=np.int32),
         vocabulary=vocabulary,
         labels=languages,
+        max_len=max_len,
+        source=source,
+    )
+
+
+#: The aeon release whose wheel ships the Japanese Vowels files read by :func:`japanese_vowels`.
+AEON_VERSION = "1.6.0"
+#: Where the files are inside the aeon package.
+JAPANESE_VOWELS_SUBDIR = ("datasets", "data", "JapaneseVowels")
+#: The longest utterance in either split, in frames: :func:`japanese_vowels`' default length.
+JAPANESE_VOWELS_MAX_LEN = 29
+
+_MISSING_AEON = (
+    "the Japanese Vowels data ships inside the aeon wheel; install its files (without aeon's "
+    f"dependencies, edgegru never imports it): pip install --no-deps aeon=={AEON_VERSION} "
+    "(on Python 3.10 add --ignore-requires-python: only the data files are used)"
+)
+
+
+@dataclass(frozen=True)
+class FrameDataset:
+    """A classification dataset of variable-length sequences of float frames.
+
+    x_train, x_test: float32, shape ``(n, max_len, n_features)``; row ``i`` holds its
+        ``lengths_*[i]`` frames first, then zeros (post-padding, what ``keras.layers.Masking()``
+        with its default ``mask_value=0.0`` skips).
+    y_train, y_test: int32, shape ``(n,)``; class ids indexing ``labels``.
+    lengths_train, lengths_test: int32, shape ``(n,)``; the number of real frames of each row.
+    labels: the class names as the data file spells them, in class-id order.
+    max_len: the sequence length T of every row.
+    source: provenance, printable: data package, version and files, original source, sizes.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    lengths_train: np.ndarray
+    lengths_test: np.ndarray
+    labels: tuple
+    max_len: int
+    source: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+
+def _aeon_data_dir() -> Path:
+    """The Japanese Vowels directory of the installed aeon package, found without importing aeon
+    (``find_spec`` of a top-level package only locates it; its ``__init__`` does not run)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"no package 'aeon' is installed: {_MISSING_AEON}")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*JAPANESE_VOWELS_SUBDIR)
+
+
+def _read_ts(path: Path, n_dims: int):
+    """Read a multivariate, classification ``.ts`` file (aeon/sktime's text format).
+
+    Header lines start with ``@`` (``@dimensions``, ``@classLabel true <labels>``, ``@data``...),
+    comments with ``#``. After ``@data`` each line is one case: the dimensions separated by
+    ``:``, each a comma-separated series, then the class label. Returns a list of float64
+    ``(T, n_dims)`` arrays, the labels as strings and the declared class labels.
+    """
+    series, labels, class_labels, in_data = [], [], None, False
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{path}:{lineno}"
+            if not in_data:
+                key, _, value = line.partition(" ")
+                key = key.lower()
+                if key == "@data":
+                    in_data = True
+                elif key == "@dimensions" and int(value) != n_dims:
+                    raise ValueError(f"{where}: {value} dimensions, expected {n_dims}")
+                elif key == "@timestamps" and value.strip().lower() != "false":
+                    raise ValueError(f"{where}: time stamps are not supported")
+                elif key == "@classlabel":
+                    flag, *names = value.split()
+                    if flag.lower() != "true" or not names:
+                        raise ValueError(f"{where}: not a classification problem")
+                    class_labels = tuple(names)
+                continue
+            *dims, label = line.split(":")
+            if len(dims) != n_dims:
+                raise ValueError(f"{where}: {len(dims)} dimensions, expected {n_dims}")
+            try:
+                values = [np.array(d.split(","), dtype=np.float64) for d in dims]
+            except ValueError as exc:
+                raise ValueError(f"{where}: not a number ({exc})") from None
+            if len({len(v) for v in values}) != 1:
+                raise ValueError(f"{where}: dimensions of different lengths")
+            if not np.isfinite(values).all():
+                raise ValueError(f"{where}: missing or non-finite values")
+            series.append(np.stack(values, axis=-1))
+            labels.append(label.strip())
+    if class_labels is None or not series:
+        raise ValueError(f"{path}: no @classLabel header or no data")
+    unknown = sorted(set(labels) - set(class_labels))
+    if unknown:
+        raise ValueError(f"{path}: labels {unknown} are not in @classLabel {class_labels}")
+    return series, labels, class_labels
+
+
+def _pad(series: list, max_len: int, n_dims: int) -> tuple:
+    x = np.zeros((len(series), max_len, n_dims), dtype=np.float32)
+    lengths = np.array([len(s) for s in series], dtype=np.int32)
+    for row, s in enumerate(series):
+        x[row, : len(s)] = s
+    return x, lengths
+
+
+def japanese_vowels(max_len: int = JAPANESE_VOWELS_MAX_LEN, data_dir=None) -> FrameDataset:
+    """Speaker identification from short utterances: the UCI Japanese Vowels set.
+
+    Nine male speakers each uttered the Japanese vowels /ae/; every utterance is a sequence of
+    7..29 frames of 12 LPC cepstrum coefficients (12-degree linear prediction, 10 kHz sampling,
+    25.6 ms frames every 6.4 ms). The task is to name the speaker (9 classes). The split is the
+    original one: 270 training utterances (30 per speaker) and 370 test utterances (24..88 per
+    speaker, recorded on other occasions).
+
+    Source: M. Kudo, J. Toyama, M. Shimbo, "Multidimensional curve classification using
+    passing-through regions", Pattern Recognition Letters 20 (11-13), 1103-1111, 1999; data in
+    the UCI Machine Learning Repository, "Japanese Vowels", doi:10.24432/C5NS47. Read here from
+    ``aeon/datasets/data/JapaneseVowels/JapaneseVowels_{TRAIN,TEST}.ts`` as shipped in the
+    aeon wheel (the UEA/UCR time-series archive's ``.ts`` conversion of the UCI files; aeon is
+    BSD-3-Clause), version :data:`AEON_VERSION`: ``pip install --no-deps aeon==1.6.0`` (aeon
+    1.6.0 declares Python >= 3.11; on 3.10 add ``--ignore-requires-python``, the data files do
+    not care). The version actually read is recorded in ``source``.
+
+    Frames are kept as they are (no normalisation) and padded at the end with zero frames to
+    ``max_len``; no real frame is all zeros, so ``keras.layers.Masking()`` recovers the lengths.
+    Labels ``"1"``..``"9"`` become class ids 0..8.
+
+    data_dir: a directory holding ``JapaneseVowels_TRAIN.ts`` and ``JapaneseVowels_TEST.ts``;
+        default: the one inside the installed aeon package, found without importing aeon.
+
+    Raises FileNotFoundError naming the fix (``pip install --no-deps aeon==1.6.0``) when the
+    files are missing, ValueError when ``max_len`` is shorter than an utterance or a file is
+    malformed.
+    """
+    directory = _aeon_data_dir() if data_dir is None else Path(os.fspath(data_dir))
+    files = {split: directory / f"JapaneseVowels_{split}.ts" for split in ("TRAIN", "TEST")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Japanese Vowels data not found ({', '.join(missing)}); "
+            + (_MISSING_AEON if data_dir is None else "pass the directory that holds both files")
+        )
+    n_dims = 12
+    read = {split: _read_ts(path, n_dims) for split, path in files.items()}
+    class_labels = read["TRAIN"][2]
+    if read["TEST"][2] != class_labels:
+        raise ValueError(f"the two splits declare different classes: {files}")
+    longest = max(len(s) for series, _, _ in read.values() for s in series)
+    if max_len < longest:
+        raise ValueError(f"max_len={max_len} is shorter than the longest utterance ({longest})")
+    index = {name: i for i, name in enumerate(class_labels)}
+    arrays = {}
+    for split, (series, labels, _) in read.items():
+        x, lengths = _pad(series, max_len, n_dims)
+        arrays[split] = (x, np.array([index[v] for v in labels], dtype=np.int32), lengths)
+    try:
+        version = importlib.metadata.version("aeon") if data_dir is None else None
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - unusual installs
+        version = None
+    source = {
+        "package": "aeon" if data_dir is None else None,
+        "version": version,
+        "files": [str(p) for p in files.values()],
+        "origin": "UCI Machine Learning Repository, Japanese Vowels, doi:10.24432/C5NS47",
+        "reference": "Kudo, Toyama, Shimbo, Pattern Recognition Letters 20:1103-1111, 1999",
+        "train_size": len(arrays["TRAIN"][0]),
+        "test_size": len(arrays["TEST"][0]),
+        "lengths": f"{longest} frames at most, padded with zeros at the end to {max_len}",
+    }
+    (x_train, y_train, len_train), (x_test, y_test, len_test) = arrays["TRAIN"], arrays["TEST"]
+    return FrameDataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        lengths_train=len_train,
+        lengths_test=len_test,
+        labels=class_labels,
         max_len=max_len,
         source=source,
     )

@@ -41,8 +41,18 @@ LATENCY_WARMUP = 20
 LATENCY_CALLS = 200
 
 #: Runtime names as edgegru.validate's pairs spell them -> table label, file extension.
-_DISPLAY_NAMES = {"keras": "Keras", "onnxruntime": "onnxruntime", "edgegru": "edgegru"}
-_FILE_EXTENSIONS = {"keras": ".keras", "onnxruntime": ".onnx", "edgegru": ".egru"}
+_DISPLAY_NAMES = {
+    "keras": "Keras",
+    "onnxruntime": "onnxruntime",
+    "edgegru": "edgegru",
+    "edgegru int8": "edgegru int8",
+}
+_FILE_EXTENSIONS = {
+    "keras": ".keras",
+    "onnxruntime": ".onnx",
+    "edgegru": ".egru",
+    "edgegru int8": "-int8.egru",
+}
 
 _MISSING_EXTRA = "the demo needs the 'demo' extra: pip install edgegru[demo]"
 
@@ -140,7 +150,9 @@ def main(argv=None) -> int:
     model.save(files["keras"])
 
     edgegru.convert(model, files["edgegru"], onnx_path=files["onnxruntime"])
+    edgegru.convert(model, files["edgegru int8"], quantize="int8")  # docs/quantization.md
     runtime = edgegru.load(files["edgegru"])
+    runtime8 = edgegru.load(files["edgegru int8"])
     report = edgegru.validate(
         model, files["edgegru"], onnx_path=files["onnxruntime"], x=data.x_test[:VALIDATE_ROWS]
     )
@@ -168,7 +180,14 @@ def main(argv=None) -> int:
             lambda: session.run(["output"], {"tokens": one_i64}),
         ),
         "edgegru": (runtime.predict(data.x_test), lambda: runtime.predict(one)),
+        "edgegru int8": (runtime8.predict(data.x_test), lambda: runtime8.predict(one)),
     }
+    # The int8 model is compared on the same validation rows (it is not expected to meet the
+    # fp32 tolerance: its quality is its accuracy).
+    errors = dict(report.max_abs_error)
+    for other in ("keras", "onnxruntime", "edgegru"):
+        diff = runs["edgegru int8"][0][:VALIDATE_ROWS] - runs[other][0][:VALIDATE_ROWS]
+        errors[f"edgegru int8~{other}"] = float(np.max(np.abs(diff)))
     table = [
         (
             _DISPLAY_NAMES[name],
@@ -176,7 +195,7 @@ def main(argv=None) -> int:
             f"{files[name].stat().st_size / 1024:.1f} KiB",
             f"{100.0 * float(np.mean(np.argmax(probs, axis=-1) == data.y_test)):.2f} %",
             f"{_median_latency(call) * 1e3:.3f} ms",
-            *(_pair_error(report.max_abs_error, name, other) for other in runs),
+            *(_pair_error(errors, name, other) for other in ("keras", "onnxruntime", "edgegru")),
         )
         for name, (probs, call) in runs.items()
     ]
@@ -186,7 +205,7 @@ def main(argv=None) -> int:
         "size",
         "test accuracy",
         "latency (batch 1)",
-        # one column per entry of `runs`, in its order
+        # one column per fp32 runtime
         "max |diff| vs Keras",
         "vs onnxruntime",
         "vs edgegru",
@@ -198,7 +217,8 @@ def main(argv=None) -> int:
         f"word ({data.max_len} tokens); Keras: tf.function(model(x, training=False)) on "
         "TensorFlow's default thread pools; onnxruntime: 1 thread.\n"
         f"max |diff|: edgegru.validate on {VALIDATE_ROWS} test words, tolerance "
-        f"{report.tolerance:.1e}: {'OK' if report.ok else 'FAILED'}\n"
+        f"{report.tolerance:.1e}: {'OK' if report.ok else 'FAILED'} (the fp32 runtimes; edgegru "
+        "int8 has int8 weights and run-time int8 inputs, docs/quantization.md)\n"
         f"files in {out_dir}; training {train_seconds:.0f} s, "
         f"total {time.perf_counter() - t_start:.0f} s"
     )

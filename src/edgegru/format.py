@@ -17,12 +17,13 @@ import numpy as np
 
 from . import ir
 from .errors import FormatError
+from .quantize import QUANT_VERSION, dequantize_rows, quantize_rows
 
 MAGIC = b"EGRU"
 VERSION_MAJOR = 1
 #: The newest minor version this module writes and reads. A file is stamped with the lowest minor
 #: that can describe it (ir.Model.version_minor), so 1.0 readers keep reading 1.0-only models.
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 HEADER_SIZE = 128
 LAYER_RECORD_SIZE = 64
 TENSOR_RECORD_SIZE = 64
@@ -257,12 +258,31 @@ def _records(model: ir.Model) -> list:
     return out
 
 
-def write(model: ir.Model, metadata: dict | None = None) -> bytes:
-    """Serialise an IR model to `.egru` bytes (format 1.x, fp32), stamped with the lowest minor
-    version that describes it. Deterministic: the same model and metadata give the same bytes."""
+#: (op, role) of the tensors `write(..., quantize="int8")` stores as int8 (docs/quantization.md).
+QUANTIZABLE = {
+    (OP_EMBEDDING, ROLE_TABLE),
+    (OP_GRU, ROLE_KERNEL),
+    (OP_GRU, ROLE_RECURRENT),
+    (OP_LSTM, ROLE_KERNEL),
+    (OP_LSTM, ROLE_RECURRENT),
+    (OP_SIMPLE_RNN, ROLE_KERNEL),
+    (OP_SIMPLE_RNN, ROLE_RECURRENT),
+    (OP_DENSE, ROLE_KERNEL),
+}
+QUANTIZE_MODES = (None, "int8")
+
+
+def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = None) -> bytes:
+    """Serialise an IR model to `.egru` bytes (format 1.x), stamped with the lowest minor version
+    that describes it. Deterministic: the same model and metadata give the same bytes.
+
+    quantize: None (float32) or "int8": the QUANTIZABLE matrices become S8 tensors with one float
+    scale per row (docs/quantization.md; format 1.2, header quant_version 1)."""
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
     model.check()
     records = _records(model)
-    tensors = [t for r in records for t in r.tensors]
+    tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
     meta = json.dumps(
         {
             "producer": PRODUCER,
@@ -281,12 +301,26 @@ def write(model: ir.Model, metadata: dict | None = None) -> bytes:
 
     data = bytearray()
     tensor_bytes = bytearray()
-    for role, array in tensors:
+    quantized = 0
+    for op, role, array in tensors:
         a = np.ascontiguousarray(array, dtype="<f4")
         if a.ndim > 4:
             raise ValueError("tensor rank > 4")
         dims = list(a.shape) + [0] * (4 - a.ndim)
         offset = len(data)
+        if quantize == "int8" and (op, role) in QUANTIZABLE:
+            q, scale = quantize_rows(a)
+            data += q.tobytes()
+            data += bytes(_align(len(data)) - len(data))
+            scale_offset = len(data)
+            data += scale.astype("<f4").tobytes()
+            data += bytes(_align(len(data)) - len(data))
+            tensor_bytes += TENSOR.pack(
+                DTYPE_S8, QUANT_SYMMETRIC_PER_ROW, a.ndim, role, *dims, offset, q.nbytes,
+                scale_offset, len(scale), bytes(28),
+            )  # fmt: skip
+            quantized += 1
+            continue
         data += a.tobytes()
         data += bytes(_align(len(data)) - len(data))
         tensor_bytes += TENSOR.pack(
@@ -319,7 +353,7 @@ def write(model: ir.Model, metadata: dict | None = None) -> bytes:
     fields = [
         MAGIC,
         VERSION_MAJOR,
-        model.version_minor(),
+        2 if quantized else model.version_minor(),
         HEADER_SIZE,
         0,
         ALIGNMENT,
@@ -337,7 +371,7 @@ def write(model: ir.Model, metadata: dict | None = None) -> bytes:
         kind,
         model.input.dim,
         model.output_dim,
-        0,
+        QUANT_VERSION if quantized else 0,
         bytes(40),
         payload_crc,
         0,
@@ -421,20 +455,36 @@ def read(blob) -> tuple[ir.Model, dict]:
     for i in range(h["tensor_count"]):
         off = h["tensor_table_offset"] + i * h["tensor_record_size"]
         dtype, quant, rank, role, *rest = TENSOR.unpack_from(blob, off)
-        dims, (doff, dsize) = rest[:4], rest[4:6]
-        if dtype != DTYPE_F32 or quant != QUANT_NONE:
+        dims, (doff, dsize, soff, scount) = rest[:4], rest[4:8]
+        if (dtype, quant) not in ((DTYPE_F32, QUANT_NONE), (DTYPE_S8, QUANT_SYMMETRIC_PER_ROW)):
             _fail(f"tensor {i}: dtype {dtype}/quantization {quant} is not supported by this reader")
+        if dtype == DTYPE_S8 and h["quant_version"] != QUANT_VERSION:
+            _fail(f"tensor {i}: int8 data of quant_version {h['quant_version']} is not supported")
         if not 1 <= rank <= 4 or any(d == 0 for d in dims[:rank]) or any(dims[rank:]):
             _fail(f"tensor {i}: invalid rank or dims {dims}")
         shape = tuple(dims[:rank])
+        itemsize = 4 if dtype == DTYPE_F32 else 1
         if (
-            int(np.prod(shape)) * 4 != dsize
+            int(np.prod(shape)) * itemsize != dsize
             or doff % h["alignment"]
             or not _inside(doff, dsize, 0, h["data_size"])
         ):
             _fail(f"tensor {i}: data size or offset invalid")
-        a = np.frombuffer(blob, dtype="<f4", count=dsize // 4, offset=data_lo + doff)
-        tensors.append((role, a.reshape(shape).astype(np.float32)))
+        if dtype == DTYPE_F32:
+            a = np.frombuffer(blob, dtype="<f4", count=dsize // 4, offset=data_lo + doff)
+            tensors.append((role, a.reshape(shape).astype(np.float32)))
+            continue
+        if (
+            scount != shape[0]
+            or soff % h["alignment"]
+            or not _inside(soff, 4 * scount, 0, h["data_size"])
+        ):
+            _fail(f"tensor {i}: int8 scales invalid")
+        q = np.frombuffer(blob, dtype=np.int8, count=dsize, offset=data_lo + doff).reshape(shape)
+        scale = np.frombuffer(blob, dtype="<f4", count=scount, offset=data_lo + soff)
+        if not np.all(np.isfinite(scale)) or np.any(scale < 0) or np.any(q == -128):
+            _fail(f"tensor {i}: int8 values or scales out of range")
+        tensors.append((role, dequantize_rows(q, scale.astype(np.float32))))
 
     kind = ir.TOKENS if h["input_kind"] == INPUT_TOKENS else ir.FEATURES
     meta = {}
@@ -499,6 +549,28 @@ def read(blob) -> tuple[ir.Model, dict]:
     if [layer.masked for layer in model.layers] != masked_flags:
         _fail("MASKED flags do not follow the model's mask flow")
     return model, meta
+
+
+DTYPE_NAMES = {DTYPE_F32: "f32", DTYPE_S8: "int8", DTYPE_S32: "int32"}
+
+
+def layer_storage(blob) -> list[dict]:
+    """Per layer, how its weights are stored: {"dtypes": sorted dtype names of its tensors,
+    "bytes": data bytes including int8 scales}. For `edgegru info`; the blob must be valid."""
+    blob = memoryview(blob).cast("B")
+    h = read_header(blob)
+    out = []
+    for k in range(h["layer_count"]):
+        off = h["layer_table_offset"] + k * h["layer_record_size"]
+        first, count = LAYER.unpack_from(blob, off)[4:6]
+        dtypes, size = set(), 0
+        for i in range(first, first + count):
+            t = h["tensor_table_offset"] + i * h["tensor_record_size"]
+            dtype, _q, _rank, _role, *rest = TENSOR.unpack_from(blob, t)
+            dtypes.add(DTYPE_NAMES.get(dtype, str(dtype)))
+            size += rest[5] + 4 * rest[7]  # data_size + scale_count floats
+        out.append({"dtypes": sorted(dtypes), "bytes": size})
+    return out
 
 
 def _tensor(rec: _Record, i: int, role: int) -> np.ndarray:

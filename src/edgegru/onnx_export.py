@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir
+from .quantize import quantize_rows
 
 try:
     import onnx
@@ -119,8 +120,11 @@ class _GraphBuilder:
         else batch-major for the output). A layer that must transpose anyway (Conv1D) emits it.
     """
 
-    def __init__(self, layer_names: list[str], opset: int = DEFAULT_OPSET) -> None:
+    def __init__(
+        self, layer_names: list[str], opset: int = DEFAULT_OPSET, quantize: str | None = None
+    ) -> None:
         self.opset = opset
+        self.quantize = quantize
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         # Scopes the exporter itself uses; a layer with one of these names gets a suffix.
@@ -145,6 +149,27 @@ class _GraphBuilder:
     def initializer(self, name: str, array: np.ndarray) -> str:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
+
+    def weight(self, name: str, array: np.ndarray, axis: int = 0) -> str:
+        """A weight matrix: an initializer, or with quantize="int8" the int8 values and the
+        per-row scales of docs/quantization.md (rows along `axis`) behind a DequantizeLinear, so
+        onnxruntime runs exactly the weights the .egru file holds."""
+        if self.quantize is None:
+            return self.initializer(name, array)
+        a = np.moveaxis(np.asarray(array, np.float32), axis, 0)
+        q, scale = quantize_rows(a.reshape(a.shape[0], -1))
+        q = np.moveaxis(q.reshape(a.shape), 0, axis)
+        inputs = [self.initializer(f"{name}_int8", q), self.initializer(f"{name}_scale", scale)]
+        return self.node("DequantizeLinear", inputs, [name], name=f"{name}_dequantize", axis=axis)
+
+    def stacked_weight(self, name: str, arrays: list) -> str:
+        """np.stack(arrays) ([D, rows, cols], an RNN op's W or R) with rows quantized per array
+        and row: one DequantizeLinear over [D * rows, cols], reshaped to [D, rows, cols]."""
+        w = np.stack(arrays)
+        if self.quantize is None:
+            return self.initializer(name, w)
+        flat = self.weight(f"{name}_rows", w.reshape(-1, w.shape[-1]), axis=0)
+        return self.add("Reshape", [flat, self.const_i64(w.shape)], name)
 
     def const_i64(self, values: tuple[int, ...]) -> str:
         """A shared int64 1-D constant (e.g. Squeeze axes)."""
@@ -351,12 +376,12 @@ def _rnn_node(
     is 0. A reverse direction's Y is aligned to input time.
     """
     spec = _RNN_OPS[type(cells[0])]
-    w, r, b = (np.stack(ws) for ws in zip(*(spec.weights(c) for c in cells), strict=True))
+    ws, rs, bs = zip(*(spec.weights(c) for c in cells), strict=True)
     inputs = [
         x,
-        g.initializer(f"{scope}/W", w),
-        g.initializer(f"{scope}/R", r),
-        g.initializer(f"{scope}/B", b),
+        g.stacked_weight(f"{scope}/W", list(ws)),
+        g.stacked_weight(f"{scope}/R", list(rs)),
+        g.initializer(f"{scope}/B", np.stack(bs)),
     ]
     if seq_lens is not None:
         inputs.append(seq_lens)
@@ -492,7 +517,7 @@ def _reverse_time(g: _GraphBuilder, x: str, out: str) -> str:
 def _emit_embedding(g: _GraphBuilder, layer: ir.Embedding, x: _Value, scope: str) -> _Value:
     """ids [B, T] or [T, B] int64 -> Gather(table (vocab, E)) -> [B, T, E] or [T, B, E].
     mask_zero: mask = ids != 0, bool in the ids' layout."""
-    table = g.initializer(f"{scope}/table", layer.table)
+    table = g.weight(f"{scope}/table", layer.table, axis=0)
     g.mask = None
     if layer.mask_zero:
         eq = g.add("Equal", [x.name, g.scalar(0, np.int64)], f"{scope}/is_pad")
@@ -579,7 +604,7 @@ def _emit_bidirectional(g: _GraphBuilder, layer: ir.Bidirectional, x: _Value, sc
 
 def _emit_dense(g: _GraphBuilder, layer: ir.Dense, x: _Value, scope: str) -> _Value:
     """x [..., in] (any layout) -> act(MatMul(x, kernel (in, out)) + bias (out,)) -> [..., out]."""
-    kernel = g.initializer(f"{scope}/kernel", layer.kernel)
+    kernel = g.weight(f"{scope}/kernel", layer.kernel, axis=1)  # one scale per output
     bias = g.initializer(f"{scope}/bias", layer.bias)
     act = _ACTIVATIONS[layer.activation]
     y = g.node("MatMul", [x.name, kernel], [f"{scope}/matmul"], name=f"{scope}/MatMul")
@@ -774,13 +799,20 @@ def _describe(layer) -> str:
     return f"{name}({layer.units})"
 
 
-def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+def to_onnx(
+    model: ir.Model, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> onnx.ModelProto:
     """Build the ONNX model for `model` (see the module docstring for the graph contract).
 
     opset: default-domain opset, MIN_OPSET..onnx.defs.onnx_opset_version(). The IR version is the
     oldest one that supports that opset, so older runtimes can load the file.
+    quantize: None, or "int8": the weight matrices the .egru writer quantizes (format.QUANTIZABLE)
+    are int8 initializers with per-row float scales feeding DequantizeLinear (per-axis, opset
+    13), so the graph computes with exactly the dequantized int8 weights, in float.
     The result passes onnx.checker.check_model(full_check=True).
     """
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
     latest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= latest:
         raise ValueError(f"opset must be in {MIN_OPSET}..{latest} (installed onnx), got {opset}")
@@ -788,7 +820,7 @@ def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     for layer in model.layers:
         _handler(layer)  # fail before building anything
 
-    g = _GraphBuilder([layer.name for layer in model.layers], opset)
+    g = _GraphBuilder([layer.name for layer in model.layers], opset, quantize)
     spec = model.input
     if spec.kind == ir.TOKENS:
         inp = helper.make_tensor_value_info(
@@ -857,9 +889,11 @@ def to_onnx(model: ir.Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     return m
 
 
-def save_onnx(model: ir.Model, path, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+def save_onnx(
+    model: ir.Model, path, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> onnx.ModelProto:
     """Export `model` with `to_onnx` and write it to `path` (one self-contained .onnx file;
     protobuf limits that to 2 GB of weights). Returns the ModelProto."""
-    m = to_onnx(model, opset=opset)
+    m = to_onnx(model, opset=opset, quantize=quantize)
     onnx.save_model(m, str(path))
     return m

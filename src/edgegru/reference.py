@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ir
+from .quantize import quantize_vector
 
 
 def _sigmoid(x):
@@ -41,31 +42,51 @@ def _f64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+#: Set by forward(..., int8_inputs=True): every matrix product's input vector goes through the
+#: run-time int8 quantization of docs/quantization.md first (the weights are whatever the IR
+#: holds: the dequantized int8 weights when it was read from an int8 file).
+_INT8_INPUTS = False
+
+
+def _qin(v: np.ndarray) -> np.ndarray:
+    """A product's input as the int8 runtime sees it: each vector (last axis) quantized on its
+    own (edgegru.quantize.quantize_vector, in float32) and scaled back; unchanged in float mode."""
+    if not _INT8_INPUTS:
+        return v
+    flat = np.asarray(v, dtype=np.float32).reshape(-1, v.shape[-1])
+    out = np.empty(flat.shape, dtype=np.float64)
+    for i, row in enumerate(flat):
+        q, scale = quantize_vector(row)
+        out[i] = q.astype(np.float64) * np.float64(scale)
+    return out.reshape(v.shape)
+
+
 def _gru_step(layer: ir.GRU, x, h):
     f, g = ACTIVATIONS[layer.recurrent_activation], ACTIVATIONS[layer.activation]
-    xz, xr, xh = np.split(x @ _f64(layer.kernel) + _f64(layer.input_bias), 3, axis=-1)
+    xz, xr, xh = np.split(_qin(x) @ _f64(layer.kernel) + _f64(layer.input_bias), 3, axis=-1)
     uz, ur, uh = np.split(_f64(layer.recurrent_kernel), 3, axis=1)
     brz, brr, brh = np.split(_f64(layer.recurrent_bias), 3)
-    z = f(xz + h @ uz + brz)
-    r = f(xr + h @ ur + brr)
+    hq = _qin(h)
+    z = f(xz + hq @ uz + brz)
+    r = f(xr + hq @ ur + brr)
     if layer.reset_after:
-        hh = g(xh + r * (h @ uh + brh))
+        hh = g(xh + r * (hq @ uh + brh))
     else:
-        hh = g(xh + (r * h) @ uh + brh)
+        hh = g(xh + _qin(r * h) @ uh + brh)
     return z * h + (1.0 - z) * hh
 
 
 def _lstm_step(layer: ir.LSTM, x, state):
     h, c = state
     f, g = ACTIVATIONS[layer.recurrent_activation], ACTIVATIONS[layer.activation]
-    a = x @ _f64(layer.kernel) + h @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
+    a = _qin(x) @ _f64(layer.kernel) + _qin(h) @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
     ai, af, ac, ao = np.split(a, 4, axis=-1)
     c = f(af) * c + f(ai) * g(ac)
     return f(ao) * g(c), c
 
 
 def _rnn_step(layer: ir.SimpleRNN, x, h):
-    a = x @ _f64(layer.kernel) + h @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
+    a = _qin(x) @ _f64(layer.kernel) + _qin(h) @ _f64(layer.recurrent_kernel) + _f64(layer.bias)
     return ACTIVATIONS[layer.activation](a)
 
 
@@ -149,9 +170,21 @@ def conv1d(layer: ir.Conv1D, x: np.ndarray) -> np.ndarray:
     return ACTIVATIONS[layer.activation](y)
 
 
-def forward(model: ir.Model, x) -> np.ndarray:
-    """Run the IR in float64. x: (batch, T) ints or (batch, T, F) floats. Returns float64."""
-    x = np.asarray(x)
+def forward(model: ir.Model, x, int8_inputs: bool = False) -> np.ndarray:
+    """Run the IR in float64. x: (batch, T) ints or (batch, T, F) floats. Returns float64.
+
+    int8_inputs: model the int8 runtime (docs/quantization.md): every GRU/LSTM/SimpleRNN and
+    Dense product quantizes its input vector at run time. Use it with the IR read back from an
+    int8 file (edgegru.format.read), whose weights are the dequantized int8 ones."""
+    global _INT8_INPUTS
+    previous, _INT8_INPUTS = _INT8_INPUTS, int8_inputs
+    try:
+        return _forward(model, np.asarray(x))
+    finally:
+        _INT8_INPUTS = previous
+
+
+def _forward(model: ir.Model, x: np.ndarray) -> np.ndarray:
     mask = None
     if model.input.kind == ir.TOKENS:
         ids = x.astype(np.int64)
@@ -173,7 +206,7 @@ def forward(model: ir.Model, x) -> np.ndarray:
             if not layer.return_sequences:
                 mask = None
         elif isinstance(layer, ir.Dense):
-            y = ACTIVATIONS[layer.activation](y @ _f64(layer.kernel) + _f64(layer.bias))
+            y = ACTIVATIONS[layer.activation](_qin(y) @ _f64(layer.kernel) + _f64(layer.bias))
         elif isinstance(layer, ir.Conv1D):
             y, mask = conv1d(layer, y), None
         elif isinstance(layer, ir.GlobalPool):

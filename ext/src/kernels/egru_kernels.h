@@ -30,6 +30,10 @@ typedef struct egru_kernel_set {
     /* See egru_matmul_t_f32. */
     void (*matmul_t_f32)(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
                          uint32_t n, uint32_t rows, uint32_t cols);
+    /* See egru_quantize_s8 and egru_matvec_s8 (int8 models; bit-exact in every set). */
+    float (*quantize_s8)(const float *x, int8_t *q, uint32_t n);
+    void (*matvec_s8)(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                      const float *bias, float *y, uint32_t rows, uint32_t cols);
 } egru_kernel_set_t;
 
 /* The scalar reference kernels (every target). */
@@ -62,6 +66,20 @@ void egru_matvec_t_f32(const float *wt, uint32_t ld, const float *x, const float
  * product of a block of rows. */
 void egru_matmul_t_f32(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
                        uint32_t n, uint32_t rows, uint32_t cols);
+
+/* int8 (docs/quantization.md, quant_version 1). Every set gives the reference's results bit for
+ * bit: integer sums are exact, and the float steps are the same single IEEE operations.
+ *
+ * Quantizes x (n) into q (n): m = max |x|, q[j] = clamp(rint(x[j] * (127 / m)), -127, 127),
+ * rounding half to even; returns the scale m / 127 (0, with q all zero, when m = 0). x finite. */
+float egru_quantize_s8(const float *x, int8_t *q, uint32_t n);
+
+/* y[r] = (float)(sum_c w[r * cols + c] * xq[c]) * (scale[r] * sx) + bias[r], for r < rows, the
+ * sum in int32 (exact for cols < 2^17), the float steps unfused and in this order.
+ * w: (rows, cols) row-major int8 in [-127, 127]; scale: (rows); xq: (cols) from
+ * egru_quantize_s8, sx its scale; bias: (rows) or NULL; y: (rows). */
+void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                    const float *bias, float *y, uint32_t rows, uint32_t cols);
 
 /* In place, v[i] = 1 / (1 + exp(-v[i])), for i < n. */
 void egru_sigmoid_f32(float *v, uint32_t n);

@@ -17,7 +17,7 @@
 
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                        size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                       float *scratch)
+                       float *scratch, int8_t *q)
 {
     const uint32_t H = layer->units;
     const int after = (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
@@ -25,7 +25,7 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
     float *hp = scratch, *rh = hp + (size_t)rows * 3 * H;
     uint32_t b, j;
 
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q);
     for (b = 0; b < rows; ++b) {
         float *x = xp + b * xp_stride;
         const float *hb = hp + (size_t)b * nr, *h = state + (size_t)b * H;
@@ -44,7 +44,7 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
         }
     }
     if (!after) { /* R_h . (r * h) for all rows, into hp (no longer needed) as (rows, H) */
-        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp);
+        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp, q);
     }
     for (b = 0; b < rows; ++b) {
         float *x = xp + b * xp_stride, *h = state + (size_t)b * H;

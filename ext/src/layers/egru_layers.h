@@ -20,26 +20,29 @@ void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t 
  * projection kernel . x + bias (G*H) at xp + b * xp_stride, computed beforehand for all steps
  * (egru_rnn_f32), used as scratch and overwritten; state: the cell states, h (rows, H) first
  * (LSTM: then c (rows, H)), updated in place; valid: NULL (every row steps) or one flag per row:
- * rows whose flag is 0 keep their state; scratch: rows * 4H floats. */
+ * rows whose flag is 0 keep their state; scratch: rows * 4H floats; q: max(I, H) bytes of
+ * scratch for int8 models. */
 typedef void (*egru_cell_step_f32_fn)(const egru_layer_t *layer, const egru_rnn_weights_t *w,
                                       float *xp, size_t xp_stride, uint32_t rows,
-                                      const uint8_t *valid, float *state, float *scratch);
+                                      const uint8_t *valid, float *state, float *scratch,
+                                      int8_t *q);
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                        size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                       float *scratch);
+                       float *scratch, int8_t *q);
 void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                         size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                        float *scratch);
+                        float *scratch, int8_t *q);
 void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                               size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                              float *scratch);
+                              float *scratch, int8_t *q);
 
 /* Y[b] = R[row0 : row0 + count] . H[b] + bias for b < rows, with the layer's kernel set: R the
  * direction's recurrent matrix (G*H, H), on its packed copy when the model was packed
- * (egru_model_pack). h: (rows, H); bias: `count` floats or NULL; y: (rows, count). */
+ * (egru_model_pack), or its int8 copy (then each row of h is quantized into q, H bytes).
+ * h: (rows, H); bias: `count` floats or NULL; y: (rows, count). */
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y);
+                            float *y, int8_t *q);
 
 /* Floats of one row's cell state (GRU, SIMPLE_RNN: h; LSTM: h and c). */
 uint32_t egru_rnn_cell_floats(const egru_layer_t *layer);
@@ -58,13 +61,26 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
  * EGRU_FLAG_MASKED) leave a row's state unchanged; their sequence output is the previous output
  * (zero before the first valid step), or zero when bidirectional. go_backwards: steps run last to
  * first and outputs stay in processing order (Keras). Backward direction of a bidirectional
- * layer: outputs are aligned back to input time, then merged. */
+ * layer: outputs are aligned back to input time, then merged. When the layer is input_projected
+ * (egru_model_fold), `in` holds the projections and is overwritten (used as the cells' scratch).
+ */
 void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t rows,
                   uint32_t steps, float *out, float *state, float *scratch);
 
-/* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out).
- */
-void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out);
+/* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out);
+ * q: scratch of input_dim bytes, used by int8 models. */
+void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, float *out,
+                    int8_t *q);
+
+/* y = W . x + bias for an int8 W (rows, cols) with per-row scales (docs/quantization.md): x is
+ * quantized into q (cols bytes of scratch) first. */
+static inline void egru_linear_s8(const egru_kernel_set_t *k, const int8_t *w, const float *scale,
+                                  const float *x, int8_t *q, const float *bias, float *y,
+                                  uint32_t rows, uint32_t cols)
+{
+    const float sx = k->quantize_s8(x, q, cols);
+    k->matvec_s8(w, scale, q, sx, bias, y, rows, cols);
+}
 
 /* Output steps of a Conv1D over `steps` input steps; 0 when the input is too short (valid). */
 uint32_t egru_conv1d_out_steps(const egru_layer_t *layer, uint32_t steps);

@@ -40,14 +40,21 @@ uint64_t egru_rnn_state_floats(const egru_layer_t *layer, uint32_t rows)
     return (uint64_t)dirs(layer) * rows * (egru_rnn_cell_floats(layer) + 1u);
 }
 
+/* Bytes of the int8 buffer a quantized product's input needs (an input step or a state). */
+static uint32_t q_bytes(const egru_layer_t *layer)
+{
+    return layer->input_dim > layer->units ? layer->input_dim : layer->units;
+}
+
 /* The input projections of all rows and steps (rows * steps, G*H); the cell's scratch (rows *
- * 4H covers GRU, LSTM and SIMPLE_RNN); the rows' valid flags of one step (rows bytes, rounded
- * up to floats); for bidirectional layers merged by sum/ave/mul the backward outputs: (rows,
- * steps, H), or (rows, H) for the last state. */
+ * 4H covers GRU, LSTM and SIMPLE_RNN); the int8 input buffer (q_bytes, rounded up to floats);
+ * the rows' valid flags of one step (rows bytes, rounded up to floats); for bidirectional layers
+ * merged by sum/ave/mul the backward outputs: (rows, steps, H), or (rows, H) for the last state. */
 uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps)
 {
     const uint64_t H = layer->units;
     uint64_t n = (uint64_t)rows * steps * gates(layer) * H + (uint64_t)rows * 4u * H;
+    n += ((uint64_t)q_bytes(layer) + sizeof(float) - 1) / sizeof(float);
     n += ((uint64_t)rows + sizeof(float) - 1) / sizeof(float);
     if ((layer->flags & EGRU_FLAG_BIDIRECTIONAL) && layer->params[0] != EGRU_MERGE_CONCAT) {
         n += (uint64_t)rows * (layer->flags & EGRU_FLAG_RETURN_SEQUENCES ? steps : 1u) * H;
@@ -57,10 +64,17 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
 
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y)
+                            float *y, int8_t *q)
 {
     const uint32_t H = layer->units;
-    if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
+    uint32_t b;
+    if (w->recurrent_s8) { /* int8: each row's state quantized on its own */
+        for (b = 0; b < rows; ++b) {
+            egru_linear_s8(layer->kernels, w->recurrent_s8 + (size_t)row0 * H,
+                           w->recurrent_scale + row0, h + (size_t)b * H, q, bias,
+                           y + (size_t)b * count, count, H);
+        }
+    } else if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
         const uint32_t ld = gates(layer) * H;
         if (rows == 1) {
             layer->kernels->matvec_t_f32(w->recurrent_t + row0, ld, h, bias, y, count, H);
@@ -95,13 +109,24 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     float *seen = state + (size_t)rows * egru_rnn_cell_floats(layer); /* 1.0f once valid */
     float *proj = scratch, *cell = scratch + n * GH;
-    uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H);
+    size_t stride = GH; /* floats from one step's projections to the next's */
+    int8_t *q = (int8_t *)(void *)(cell + (size_t)rows * 4u * H);
+    uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H +
+                                         (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
     size_t i;
 
-    if (layer->input_projected) { /* egru_model_fold: in holds [forward | backward] rows */
+    if (layer->input_projected) {
+        /* egru_model_fold: `in` already holds the projections, [forward | backward] per step, in
+         * a buffer of the arena or the session that nothing reads after this layer: the cells
+         * use this direction's part as their xp scratch in place (the directions' parts do not
+         * overlap), instead of a copy. */
+        proj = (float *)(uintptr_t)in + (size_t)dir * GH;
+        stride = layer->input_dim;
+    } else if (w->kernel_s8) { /* int8: each step's input quantized on its own */
         for (i = 0; i < n; ++i) {
-            memcpy(proj + i * GH, in + i * layer->input_dim + (size_t)dir * GH, GH * sizeof(float));
+            egru_linear_s8(layer->kernels, w->kernel_s8, w->kernel_scale, in + i * layer->input_dim,
+                           q, w->bias, proj + i * GH, GH, layer->input_dim);
         }
     } else if (w->kernel_t) { /* egru_model_pack */
         layer->kernels->matmul_t_f32(w->kernel_t, GH, in, w->bias, proj, (uint32_t)n, GH,
@@ -111,20 +136,20 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     }
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
-        const size_t q = sequences ? (aligned ? t : p) : 0;
+        const size_t pos = sequences ? (aligned ? t : p) : 0;
         uint32_t any = 0;
         for (b = 0; b < rows; ++b) {
             valid[b] = (uint8_t)(!mask || mask[(size_t)b * steps + t]);
             any += valid[b];
         }
         if (any) {
-            step(layer, w, proj + (size_t)t * GH, (size_t)steps * GH, rows,
-                 any == rows ? NULL : valid, state, cell);
+            step(layer, w, proj + (size_t)t * stride, (size_t)steps * stride, rows,
+                 any == rows ? NULL : valid, state, cell, q);
         }
         for (b = 0; b < rows; ++b) {
             seen[b] = valid[b] ? 1.0f : seen[b];
             if (sequences) {
-                float *y = o.base + b * o.row_stride + q * o.step_stride;
+                float *y = o.base + b * o.row_stride + pos * o.step_stride;
                 if (valid[b] || (!zero_masked && seen[b] != 0.0f)) {
                     memcpy(y, state + (size_t)b * H, H * sizeof(float));
                 } else {

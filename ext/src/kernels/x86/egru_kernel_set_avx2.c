@@ -15,6 +15,9 @@ void egru_matvec_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const 
                             float *y, uint32_t rows, uint32_t cols);
 void egru_matmul_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const float *bias,
                             float *y, uint32_t n, uint32_t rows, uint32_t cols);
+float egru_quantize_s8_avx2(const float *x, int8_t *q, uint32_t n);
+void egru_matvec_s8_avx2(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                         const float *bias, float *y, uint32_t rows, uint32_t cols);
 
 static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_matvec_f32_avx2,
@@ -22,7 +25,9 @@ static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_sigmoid_f32_avx2,
                                            egru_tanh_f32_avx2,
                                            egru_matvec_t_f32_avx2,
-                                           egru_matmul_t_f32_avx2};
+                                           egru_matmul_t_f32_avx2,
+                                           egru_quantize_s8_avx2,
+                                           egru_matvec_s8_avx2};
 
 const egru_kernel_set_t *egru_kernels_avx2(void)
 {

@@ -1,0 +1,48 @@
+"""int8 quantization, quant_version 1 (docs/quantization.md): symmetric, one scale per row.
+
+`quantize_rows` is what the converter writes; `quantize_vector` is the run-time quantization of a
+product's input as the C reference kernel does it (egru_quantize_s8), written here from the
+equations in float32 so that tests can model the int8 runtime independently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The quantization semantics this package writes and runs (header field quant_version).
+QUANT_VERSION = 1
+#: Largest int8 magnitude used: the range is symmetric, -128 is never written.
+QMAX = 127
+
+
+def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """w (rows, ...) float -> (q int8 of the same shape, scale float32 (rows,)) with
+    w[i] ~ scale[i] * q[i]: scale = max|w[i]| / 127 (0 for an all-zero row), q = clamp(rint(w /
+    scale), -127, 127), rint rounding half to even."""
+    w = np.asarray(w, dtype=np.float32)
+    rows = w.reshape(w.shape[0], -1)
+    m = np.max(np.abs(rows), axis=1).astype(np.float32)
+    scale = (m / np.float32(QMAX)).astype(np.float32)
+    safe = np.where(scale > 0, scale, np.float32(1))
+    q = np.clip(np.rint(rows / safe[:, None]), -QMAX, QMAX).astype(np.int8)
+    q[scale == 0] = 0
+    return q.reshape(w.shape), scale
+
+
+def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """scale[i] * q[i] in float32 (what the quantized weights mean)."""
+    q = np.asarray(q)
+    return (q.reshape(q.shape[0], -1).astype(np.float32) * scale[:, None]).reshape(q.shape)
+
+
+def quantize_vector(x: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """The run-time quantization of one product input (egru_quantize_s8), in float32:
+    m = max|x|, inv = 127 / m, q = clamp(rint(x * inv), -127, 127), scale m / 127 (0 and all-zero
+    q when m = 0)."""
+    x = np.asarray(x, dtype=np.float32)
+    m = np.float32(np.max(np.abs(x))) if x.size else np.float32(0)
+    if m == 0:
+        return np.zeros(x.shape, np.int8), np.float32(0)
+    inv = np.float32(QMAX) / m
+    q = np.clip(np.rint(x * inv), -QMAX, QMAX).astype(np.int8)
+    return q, np.float32(m / np.float32(QMAX))
