@@ -33,6 +33,11 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One thread means one thread for every library in the process: numpy's BLAS and OpenMP pools
+# would otherwise keep worker threads spinning between calls on the other core (a hyperthread
+# sibling on many machines), slowing whichever runtime is timed next. Set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np
 

@@ -184,11 +184,17 @@ cdef class Runtime:
                 _raise(status, "predict")
             self._last_batch, self._last_len = batch, seq_len
             self._last_count, self._last_arena = count, arena_bytes
+        # The output through the C API: no shape tuple, no argument parsing (this is the whole
+        # Python-side cost of a call for a small model).
+        cdef cnp.npy_intp dims[3]
+        dims[0] = batch
         if self.model.output_is_sequence:  # Conv1D may change the number of steps
-            steps = count // (<size_t>batch * self.model.output_dim)
-            out = np.empty((batch, steps, self.model.output_dim), dtype=np.float32)
+            dims[1] = count // (<size_t>batch * self.model.output_dim)
+            dims[2] = self.model.output_dim
+            out = cnp.PyArray_EMPTY(3, dims, cnp.NPY_FLOAT32, 0)
         else:
-            out = np.empty((batch, self.model.output_dim), dtype=np.float32)
+            dims[1] = self.model.output_dim
+            out = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
         cdef bint own = False
         if not self._arena_busy and self._arena is not None and \
                 <size_t>cnp.PyArray_SIZE(self._arena) >= arena_bytes:
@@ -342,7 +348,10 @@ cdef class Session:
     cdef _step(self, const void *data, bint tokens, Py_ssize_t rows):
         if rows != self.session.batch:
             raise EdgeGRUError(f"this stream has batch {self.session.batch}, got {rows} rows")
-        out = np.empty((self.session.batch, self.session.output_dim), dtype=np.float32)
+        cdef cnp.npy_intp dims[2]
+        dims[0] = self.session.batch
+        dims[1] = self.session.output_dim
+        out = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
         cdef float *out_ptr = <float *>cnp.PyArray_DATA(out)
         cdef size_t count = <size_t>self.session.batch * self.session.output_dim
         cdef int status
