@@ -250,24 +250,12 @@ static void test_crc_and_status(void)
     CHECK(strcmp(egru_status_str((egru_status_t)1), "unknown status") == 0);
 }
 
-static void test_features_forward(int reset_after)
+/* out (batch, O) of the features model on x (batch, T, I) against the float64 model. */
+static void check_features_outputs(const float *x, const float *out, int batch, int T,
+                                   int reset_after)
 {
-    enum { B = 3, T = 7 };
-    uint8_t *b = aligned(blob_storage);
-    uint32_t size = build_features_model(b, reset_after);
-    egru_model_t m;
-    float x[B * T * I], out[B * O];
-    size_t need = 0, count = 0;
     int row, t, o;
-
-    fill(x, B * T * I, 1.0f);
-    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
-    CHECK(m.output_dim == O && m.output_is_sequence == 0 && m.max_units == H);
-    CHECK(m.param_count == 3 * H * I + 3 * H * H + 6 * H + O * H + O);
-    CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
-    CHECK(egru_output_count(&m, B, T, &count) == EGRU_OK && count == B * O);
-    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) == EGRU_OK);
-    for (row = 0; row < B; ++row) {
+    for (row = 0; row < batch; ++row) {
         double h[H] = {0}, xs[I], y[O];
         for (t = 0; t < T; ++t) {
             for (o = 0; o < I; ++o) {
@@ -280,6 +268,25 @@ static void test_features_forward(int reset_after)
             CHECK(fabs(out[row * O + o] - y[o]) <= FP32_TOL);
         }
     }
+}
+
+static void test_features_forward(int reset_after)
+{
+    enum { B = 3, T = 7 };
+    uint8_t *b = aligned(blob_storage);
+    uint32_t size = build_features_model(b, reset_after);
+    egru_model_t m;
+    float x[B * T * I], out[B * O];
+    size_t need = 0, count = 0;
+
+    fill(x, B * T * I, 1.0f);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    CHECK(m.output_dim == O && m.output_is_sequence == 0 && m.max_units == H);
+    CHECK(m.param_count == 3 * H * I + 3 * H * H + 6 * H + O * H + O);
+    CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+    CHECK(egru_output_count(&m, B, T, &count) == EGRU_OK && count == B * O);
+    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need) == EGRU_OK);
+    check_features_outputs(x, out, B, T, reset_after);
     /* The arena may be reused, unaligned, and exactly as large as asked. */
     CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage + 1, need) == EGRU_OK);
     /* Error paths. */
@@ -457,7 +464,7 @@ static void test_pack(void)
     egru_layer_t layer;
     size_t need = 0, pack_bytes = 0;
     uint32_t k, crc;
-    int reset_after, row, t, o;
+    int reset_after;
     fill(x, B * T * I, 1.0f);
     for (reset_after = 0; reset_after < 2; ++reset_after) {
         uint32_t size = build_features_model(b, reset_after);
@@ -486,19 +493,7 @@ static void test_pack(void)
             if (sets[k] == EGRU_KERNELS_REF) {
                 CHECK(memcmp(out, out_packed, sizeof out) == 0);
             }
-            for (row = 0; row < B; ++row) {
-                double h[H] = {0}, xs[I], y[O];
-                for (t = 0; t < T; ++t) {
-                    for (o = 0; o < I; ++o) {
-                        xs[o] = x[(row * T + t) * I + o];
-                    }
-                    gru_step_f64(xs, h, reset_after);
-                }
-                dense_f64(h, y, 1);
-                for (o = 0; o < O; ++o) {
-                    CHECK(fabs(out_packed[row * O + o] - y[o]) <= FP32_TOL);
-                }
-            }
+            check_features_outputs(x, out_packed, B, T, reset_after);
         }
         CHECK(egru_crc32(0, b, size) == crc);
     }

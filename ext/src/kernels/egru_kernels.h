@@ -8,6 +8,7 @@
 #ifndef EGRU_KERNELS_H
 #define EGRU_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 
 /* A kernel set: the ops the layers call through, one implementation per instruction set. The
@@ -73,6 +74,18 @@ void egru_matmul_t_f32(const float *wt, uint32_t ld, const float *x, const float
  * Quantizes x (n) into q (n): m = max |x|, q[j] = clamp(rint(x[j] * (127 / m)), -127, 127),
  * rounding half to even; returns the scale m / 127 (0, with q all zero, when m = 0). x finite. */
 float egru_quantize_s8(const float *x, int8_t *q, uint32_t n);
+
+/* q[j] for from <= j < n with inv = 127 / max |x|, exactly as egru_quantize_s8 rounds: the
+ * reference's loop, and every SIMD version's tail. */
+static inline void egru_quantize_s8_range(const float *x, int8_t *q, uint32_t from, uint32_t n,
+                                          float inv)
+{
+    for (; from < n; ++from) {
+        float v = rintf(x[from] * inv); /* round half to even (the default rounding mode) */
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[from] = (int8_t)v;
+    }
+}
 
 /* y[r] = (float)(sum_c w[r * cols + c] * xq[c]) * (scale[r] * sx) + bias[r], for r < rows, the
  * sum in int32 (exact for cols < 2^17), the float steps unfused and in this order.

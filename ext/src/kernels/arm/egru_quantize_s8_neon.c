@@ -3,6 +3,7 @@
  * multiply and round-half-to-even conversion, vcvtnq_s32_f32, as rintf in the reference). */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <math.h>
+#include <string.h>
 
 #include "../egru_kernels.h"
 #include "egru_neon.h"
@@ -23,9 +24,7 @@ float egru_quantize_s8_neon(const float *x, int8_t *q, uint32_t n)
         m = a > m ? a : m;
     }
     if (m == 0.0f) {
-        for (j = 0; j < n; ++j) {
-            q[j] = 0;
-        }
+        memset(q, 0, n);
         return 0.0f;
     }
     inv = 127.0f / m;
@@ -38,11 +37,7 @@ float egru_quantize_s8_neon(const float *x, int8_t *q, uint32_t n)
         h = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
         vst1_s8(q + j, vmovn_s16(h));
     }
-    for (; j < n; ++j) {
-        float v = rintf(x[j] * inv);
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-        q[j] = (int8_t)v;
-    }
+    egru_quantize_s8_range(x, q, j, n, inv);
     return m / 127.0f;
 }
 #else

@@ -1,6 +1,7 @@
 /* egru_quantize_s8.c - reference dynamic quantization of a product's input vector (see
  * egru_kernels.h and docs/quantization.md, quant_version 1). */
 #include <math.h>
+#include <string.h>
 
 #include "../egru_kernels.h"
 
@@ -13,16 +14,10 @@ float egru_quantize_s8(const float *x, int8_t *q, uint32_t n)
         m = a > m ? a : m;
     }
     if (m == 0.0f) {
-        for (j = 0; j < n; ++j) {
-            q[j] = 0;
-        }
+        memset(q, 0, n);
         return 0.0f;
     }
     inv = 127.0f / m;
-    for (j = 0; j < n; ++j) {
-        float v = rintf(x[j] * inv); /* round half to even (the default rounding mode) */
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-        q[j] = (int8_t)v;
-    }
+    egru_quantize_s8_range(x, q, 0, n, inv);
     return m / 127.0f;
 }

@@ -3,6 +3,7 @@
  * float multiply and round-half-to-even conversion as in the reference). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <math.h>
+#include <string.h>
 
 #include "../egru_kernels.h"
 #include "egru_avx2.h"
@@ -29,9 +30,7 @@ EGRU_AVX2 float egru_quantize_s8_avx2(const float *x, int8_t *q, uint32_t n)
         m = a > m ? a : m;
     }
     if (m == 0.0f) {
-        for (j = 0; j < n; ++j) {
-            q[j] = 0;
-        }
+        memset(q, 0, n);
         return 0.0f;
     }
     inv = 127.0f / m;
@@ -45,11 +44,7 @@ EGRU_AVX2 float egru_quantize_s8_avx2(const float *x, int8_t *q, uint32_t n)
         p = _mm_packs_epi16(p, p);
         _mm_storel_epi64((__m128i *)(void *)(q + j), p);
     }
-    for (; j < n; ++j) {
-        float v = rintf(x[j] * inv);
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-        q[j] = (int8_t)v;
-    }
+    egru_quantize_s8_range(x, q, j, n, inv);
     return m / 127.0f;
 }
 #else
