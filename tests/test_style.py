@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PY_DIRS = ["src", "tests", "tools"]
+PY_DIRS = ["src", "tests", "tools", "benchmarks", "examples"]
 
 
 def _run(cmd) -> subprocess.CompletedProcess:

@@ -230,6 +230,23 @@ static void test_int8(const egru_kernel_set_t *k)
           bad_def);
 }
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                         const float *bias, float *y, uint32_t rows, uint32_t cols);
+int egru_neon_has_dotprod(void);
+
+/* The NEON set carries the dot-product int8 kernel when this CPU has it; test the plain NEON one
+ * too, as a set of its own (`make aarch64` also runs this under a CPU without dot product). */
+static void test_neon_variants(void)
+{
+    egru_kernel_set_t plain = *egru_kernels_neon();
+    plain.matvec_s8 = egru_matvec_s8_neon;
+    plain.name = "neon (plain int8)";
+    printf("neon: dot product %s\n", egru_neon_has_dotprod() ? "present" : "absent");
+    test_int8(&plain);
+}
+#endif
+
 int main(void)
 {
     const egru_kernel_set_t *sets[2];
@@ -246,6 +263,9 @@ int main(void)
         test_activations(sets[i]);
         test_int8(sets[i]);
     }
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    test_neon_variants();
+#endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
