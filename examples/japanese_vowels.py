@@ -1,5 +1,5 @@
 """Speaker identification on Japanese Vowels: train a small Keras GRU, convert it with edgegru,
-and compare the test accuracy of Keras and the C runtime.
+and compare the test accuracy of Keras and the C runtime, with float32 and with int8 weights.
 
     pip install ".[keras,onnx]" && pip install --no-deps aeon==1.6.0   # aeon: its data files only
     python examples/japanese_vowels.py [--epochs 20] [--out-dir DIR]
@@ -70,7 +70,12 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     egru_path = out_dir / "vowels.egru"
     edgegru.convert(model, egru_path, onnx_path=out_dir / "vowels.onnx")
-    print(f"wrote {egru_path} ({egru_path.stat().st_size} bytes) and vowels.onnx in {out_dir}\n")
+    int8_path = out_dir / "vowels-int8.egru"
+    edgegru.convert(model, int8_path, quantize="int8")  # docs/quantization.md
+    print(
+        f"wrote {egru_path} ({egru_path.stat().st_size} bytes), {int8_path.name} "
+        f"({int8_path.stat().st_size} bytes) and vowels.onnx in {out_dir}\n"
+    )
 
     validation = edgegru.validate(
         model, egru_path, onnx_path=out_dir / "vowels.onnx", x=data.x_test
@@ -78,7 +83,13 @@ def main(argv=None) -> int:
     print(validation)
     print()
     report = accuracy_report(
-        model, data.x_test, data.y_test, {"edgegru fp32": edgegru.load(egru_path).predict}
+        model,
+        data.x_test,
+        data.y_test,
+        {
+            "edgegru fp32": edgegru.load(egru_path).predict,
+            "edgegru int8": edgegru.load(int8_path).predict,
+        },
     )
     print(report)
     return 0 if validation.ok else 1
