@@ -62,6 +62,9 @@ static egru_status_t make_plan(const egru_model_t *m, uint32_t batch, uint32_t s
     egru_layer_t layer;
     memset(p, 0, sizeof *p);
     p->rows = R = batch < EGRU_ROW_BLOCK ? batch : EGRU_ROW_BLOCK;
+    if ((uint64_t)R * seq_len > 0xFFFFFFFFu) {
+        return EGRU_ERR_BAD_SHAPE; /* a block's rows * steps are counted in uint32 */
+    }
     for (k = 0; k < m->layer_count; ++k) {
         uint32_t out_steps;
         (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */

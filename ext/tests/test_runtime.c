@@ -295,6 +295,9 @@ static void test_features_forward(int reset_after)
     CHECK(egru_forward_features(&m, x, B, T, out, B * O - 1, arena_storage, need) ==
           EGRU_ERR_OUTPUT_SIZE);
     CHECK(egru_forward_features(&m, x, B, 0, out, 0, arena_storage, need) == EGRU_ERR_BAD_SHAPE);
+    /* A block of 16 rows of 2^28 steps would count 2^32 steps: refused before any planning. */
+    CHECK(egru_arena_size(&m, 16, 1u << 28, &need) == EGRU_ERR_BAD_SHAPE);
+    CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK);
     CHECK(egru_forward_features(&m, NULL, B, T, out, B * O, arena_storage, need) ==
           EGRU_ERR_NULL_ARG);
     CHECK(egru_forward_tokens(&m, (const int32_t *)(const void *)x, B, T, out, B * O, arena_storage,
