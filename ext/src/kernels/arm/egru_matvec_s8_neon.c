@@ -18,17 +18,6 @@ static int32x4_t dot16(int32x4_t acc, const int8_t *w, int8x16_t x)
     return vpadalq_s16(acc, vmull_high_s8(wv, x));
 }
 
-static void finish(int32_t acc, const int8_t *row, const int8_t *xq, uint32_t c, uint32_t cols,
-                   float scale, float sx, const float *bias, float *y)
-{
-    float t;
-    for (; c < cols; ++c) {
-        acc += (int32_t)row[c] * xq[c];
-    }
-    t = (float)acc * (scale * sx);
-    *y = bias ? t + *bias : t;
-}
-
 void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                          const float *bias, float *y, uint32_t rows, uint32_t cols)
 {
@@ -46,8 +35,8 @@ void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, 
             }
         }
         for (k = 0; k < 4; ++k) {
-            finish(vaddvq_s32(a[k]), w + (uint64_t)(r + k) * cols, xq, c16, cols, scale[r + k], sx,
-                   bias ? bias + r + k : bias, y + r + k);
+            egru_s8_row_finish(vaddvq_s32(a[k]), w + (uint64_t)(r + k) * cols, xq, c16, cols,
+                               scale[r + k], sx, bias ? bias + r + k : bias, y + r + k);
         }
     }
     for (; r < rows; ++r) {
@@ -55,8 +44,8 @@ void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, 
         for (c = 0; c < c16; c += 16) {
             a = dot16(a, w + (uint64_t)r * cols + c, vld1q_s8(xq + c));
         }
-        finish(vaddvq_s32(a), w + (uint64_t)r * cols, xq, c16, cols, scale[r], sx,
-               bias ? bias + r : bias, y + r);
+        egru_s8_row_finish(vaddvq_s32(a), w + (uint64_t)r * cols, xq, c16, cols, scale[r], sx,
+                           bias ? bias + r : bias, y + r);
     }
 }
 #else

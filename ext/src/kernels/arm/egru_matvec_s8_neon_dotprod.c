@@ -14,18 +14,6 @@ void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scale, const int8
 
 /* The sums of row `row` from column c16 on (the columns no 16-wide chunk covered), then the
  * reference's float steps. */
-static void finish(int32_t acc, const int8_t *row, const int8_t *xq, uint32_t c16, uint32_t cols,
-                   float scale, float sx, const float *bias, float *y)
-{
-    float t;
-    uint32_t c;
-    for (c = c16; c < cols; ++c) {
-        acc += (int32_t)row[c] * xq[c];
-    }
-    t = (float)acc * (scale * sx);
-    *y = bias ? t + *bias : t;
-}
-
 EGRU_DOTPROD void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scale, const int8_t *xq,
                                               float sx, const float *bias, float *y, uint32_t rows,
                                               uint32_t cols)
@@ -44,8 +32,8 @@ EGRU_DOTPROD void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scal
             }
         }
         for (k = 0; k < 4; ++k) {
-            finish(vaddvq_s32(a[k]), w + (uint64_t)(r + k) * cols, xq, c16, cols, scale[r + k], sx,
-                   bias ? bias + r + k : bias, y + r + k);
+            egru_s8_row_finish(vaddvq_s32(a[k]), w + (uint64_t)(r + k) * cols, xq, c16, cols,
+                               scale[r + k], sx, bias ? bias + r + k : bias, y + r + k);
         }
     }
     for (; r < rows; ++r) {
@@ -53,8 +41,8 @@ EGRU_DOTPROD void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scal
         for (c = 0; c < c16; c += 16) {
             a = vdotq_s32(a, vld1q_s8(w + (uint64_t)r * cols + c), vld1q_s8(xq + c));
         }
-        finish(vaddvq_s32(a), w + (uint64_t)r * cols, xq, c16, cols, scale[r], sx,
-               bias ? bias + r : bias, y + r);
+        egru_s8_row_finish(vaddvq_s32(a), w + (uint64_t)r * cols, xq, c16, cols, scale[r], sx,
+                           bias ? bias + r : bias, y + r);
     }
 }
 #else

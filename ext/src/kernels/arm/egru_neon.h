@@ -34,4 +34,19 @@ static inline float32x4_t egru_exp_neon(float32x4_t x)
     return vmulq_f32(y, vreinterpretq_f32_s32(e));
 }
 
+/* The end of one row of an int8 product (egru_matvec_s8): add the products of columns [c, cols)
+ * that no vector chunk covered to the row's exact int32 sum acc, then the reference's float
+ * steps (unfused multiply, multiply, add) into *y. bias: this row's bias or NULL. */
+static inline void egru_s8_row_finish(int32_t acc, const int8_t *row, const int8_t *xq, uint32_t c,
+                                      uint32_t cols, float scale, float sx, const float *bias,
+                                      float *y)
+{
+    float t;
+    for (; c < cols; ++c) {
+        acc += (int32_t)row[c] * xq[c];
+    }
+    t = (float)acc * (scale * sx);
+    *y = bias ? t + *bias : t;
+}
+
 #endif /* EGRU_NEON_H */
