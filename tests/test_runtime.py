@@ -239,6 +239,17 @@ def test_fold_embedding_matches_reference(family, name, kernels):
         np.testing.assert_array_equal(em.predict(x), unfolded.predict(x))
 
 
+def test_fold_after_a_call_plans_the_next_call_afresh():
+    """The low-level Runtime caches the last call's plan; folding changes the layer widths, so a
+    call of the same shape afterwards must be planned again (and give the same numbers)."""
+    model = build("tokens_gru_sigmoid_reset_after")
+    em = edgegru.load(fmt.write(model))
+    x = inputs(model, 3, 9, seed=2).astype(np.int32)
+    before = em.predict(x)
+    em._rt.fold_embedding()
+    np.testing.assert_allclose(em.predict(x), before, rtol=0, atol=FP32_TOLERANCE)
+
+
 def test_fold_embedding_streams_like_predict():
     model = build_more("mask_zero_gru_sequences")
     em = edgegru.load(fmt.write(model), fold_embedding=True)

@@ -109,6 +109,7 @@ cdef class Runtime:
         if status != EGRU_OK:
             _raise(status, "fold_embedding")
         self._fold = lut
+        self._last_batch = 0  # the layer widths changed: plan the next call afresh
         return n
 
     def pack(self):
@@ -125,6 +126,7 @@ cdef class Runtime:
         if status != EGRU_OK:
             _raise(status, "pack")
         self._pack = mem
+        self._last_batch = 0  # plan the next call afresh
         return n
 
     @property
