@@ -53,6 +53,28 @@ def test_c_unit_tests(target, tmp_path):
     assert failed == 0 and passed > 200, out
 
 
+def test_avx512_kernels_under_simde_emulation(tmp_path):
+    """`make check-avx512-emulated`: the whole library and the three C test programs built with
+    the AVX-512 kernels compiled against SIMDe (no AVX-512 CPU needed; AVX2 underneath), so the
+    avx512 set is tested against exact results, both of its int8 products (vpmaddubsw and VNNI
+    vpdpbusd) bit for bit against the reference, and whole models run on it (AUTO picks it)."""
+    _tool("make")
+    simde = Path("/usr/include/simde/x86/avx512.h")
+    assert simde.is_file(), (
+        f"SIMDe is not installed ({simde} missing): install libsimde-dev "
+        "(tools/install-system-deps.sh does)"
+    )
+    out = _run(["make", "-s", f"BUILD={tmp_path}", "check-avx512-emulated"], timeout=900)
+    passed, failed = _summary(out)
+    assert failed == 0 and passed > 200, out
+    sets = re.findall(r"^kernel set: (\w+)$", out, re.MULTILINE)
+    assert "avx512" in sets, f"test_kernels did not test the avx512 set:\n{out}"
+    assert "avx512: emulated (SIMDe), vnni present" in out, out
+    variants = re.findall(r"^avx512 int8 variant tested: (\w+)$", out, re.MULTILINE)
+    assert sorted(variants) == ["avx512bw", "avx512vnni"], out
+    assert "kernel set chosen by auto: avx512" in out, out  # whole models ran on it
+
+
 def test_cortex_m4_library_builds(tmp_path):
     _tool("arm-none-eabi-gcc")
     out = _run(["make", "-s", f"BUILD={tmp_path}", "cortex-m4"])

@@ -54,7 +54,7 @@ def test_unknown_or_missing_kernel_set_is_a_clear_error():
     blob = fmt.write(build("stacked_gru_linear"))
     with pytest.raises(edgegru.EdgeGRUError, match="unknown kernel set 'fast'"):
         edgegru.load(blob, kernels="fast")
-    for name in {"avx2", "neon"} - set(SETS):
+    for name in {"avx2", "avx512", "neon"} - set(SETS):
         with pytest.raises(edgegru.EdgeGRUError, match="not available"):
             edgegru.load(blob, kernels=name)
 

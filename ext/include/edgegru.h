@@ -72,8 +72,9 @@ struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/eg
 typedef enum egru_kernels {
     EGRU_KERNELS_AUTO = 0,
     EGRU_KERNELS_REF = 1,
-    EGRU_KERNELS_AVX2 = 2, /* x86-64 with AVX2 and FMA */
-    EGRU_KERNELS_NEON = 3  /* aarch64 */
+    EGRU_KERNELS_AVX2 = 2,  /* x86-64 with AVX2 and FMA */
+    EGRU_KERNELS_NEON = 3,  /* aarch64 */
+    EGRU_KERNELS_AVX512 = 4 /* x86-64 with AVX-512 F, BW, VL and FMA (int8: VNNI if present) */
 } egru_kernels_t;
 
 /* A parsed, validated model: a view into the caller's blob. Treat the fields as read-only. */

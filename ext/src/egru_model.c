@@ -523,13 +523,15 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
     }
     switch (kernels) {
     case EGRU_KERNELS_AUTO:
-        set = egru_kernels_avx2();
+        set = egru_kernels_avx512();
+        set = set ? set : egru_kernels_avx2();
         set = set ? set : egru_kernels_neon();
         set = set ? set : egru_kernels_ref();
         break;
     case EGRU_KERNELS_REF: set = egru_kernels_ref(); break;
     case EGRU_KERNELS_AVX2: set = egru_kernels_avx2(); break;
     case EGRU_KERNELS_NEON: set = egru_kernels_neon(); break;
+    case EGRU_KERNELS_AVX512: set = egru_kernels_avx512(); break;
     }
     if (!set) {
         return EGRU_ERR_UNSUPPORTED;
@@ -545,6 +547,7 @@ int egru_kernels_available(egru_kernels_t kernels)
     case EGRU_KERNELS_REF: return 1;
     case EGRU_KERNELS_AVX2: return egru_kernels_avx2() != NULL;
     case EGRU_KERNELS_NEON: return egru_kernels_neon() != NULL;
+    case EGRU_KERNELS_AVX512: return egru_kernels_avx512() != NULL;
     }
     return 0;
 }

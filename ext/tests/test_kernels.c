@@ -44,7 +44,8 @@ static float uniform(void) /* [-1, 1) */
 
 enum { MAX_ROWS = 200, MAX_COLS = 300, MAX_N = 9 };
 static float w[MAX_ROWS * MAX_COLS], x[MAX_N * MAX_COLS], bias[MAX_ROWS];
-static float y[MAX_N * MAX_ROWS];
+enum { GUARD = 64 }; /* outputs past the end: a kernel must never write them */
+static float y[MAX_N * MAX_ROWS + GUARD];
 enum { PAD = 5 }; /* extra columns of a packed matrix, to test ld > rows */
 static float wt[MAX_COLS * (MAX_ROWS + PAD)];
 
@@ -57,6 +58,25 @@ static void pack(uint32_t rows, uint32_t cols, uint32_t ld)
             wt[c * ld + r] = r < rows ? w[r * cols + c] : NAN;
         }
     }
+}
+
+/* y[used, used + GUARD) set to a sentinel before a call, and after it the number of those changed
+ * (a store past the end of the output). */
+static void guard_set(float *out, uint32_t used)
+{
+    uint32_t i;
+    for (i = used; i < used + GUARD; ++i) {
+        out[i] = 1234.5f;
+    }
+}
+
+static uint32_t guard_hit(const float *out, uint32_t used)
+{
+    uint32_t i, hit = 0;
+    for (i = used; i < used + GUARD; ++i) {
+        hit += out[i] != 1234.5f;
+    }
+    return hit;
 }
 
 /* |y - exact dot product| within the float summation bound. */
@@ -90,7 +110,9 @@ static void test_products(const egru_kernel_set_t *k)
             }
             for (n = 1; n <= MAX_N; ++n) {
                 const float *bb = (n % 2) ? bias : NULL;
+                guard_set(y, n * rows);
                 k->matmul_f32(w, x, bb, y, n, rows, cols);
+                bad += guard_hit(y, n * rows);
                 for (i = 0; i < n; ++i) {
                     for (r = 0; r < rows; ++r) {
                         bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
@@ -98,7 +120,9 @@ static void test_products(const egru_kernel_set_t *k)
                 }
                 ++cases;
             }
+            guard_set(y, rows);
             k->matvec_f32(w, x, bias, y, rows, cols);
+            bad += guard_hit(y, rows);
             for (r = 0; r < rows; ++r) {
                 bad += !within_bound(y[r], r, x, cols, bias);
             }
@@ -106,13 +130,17 @@ static void test_products(const egru_kernel_set_t *k)
             /* The packed (transposed) kernels: matvec_t with ld == rows and ld > rows, matmul_t
              * for every n. */
             pack(rows, cols, rows + PAD);
+            guard_set(y, rows);
             k->matvec_t_f32(wt, rows + PAD, x, bias, y, rows, cols);
+            bad += guard_hit(y, rows);
             for (r = 0; r < rows; ++r) {
                 bad += !within_bound(y[r], r, x, cols, bias);
             }
             for (n = 1; n <= MAX_N; ++n) { /* ld > rows: a block of a wider packed matrix */
                 const float *bb = (n % 2) ? NULL : bias;
+                guard_set(y, n * rows);
                 k->matmul_t_f32(wt, rows + PAD, x, bb, y, n, rows, cols);
+                bad += guard_hit(y, n * rows);
                 for (i = 0; i < n; ++i) {
                     for (r = 0; r < rows; ++r) {
                         bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
@@ -123,7 +151,9 @@ static void test_products(const egru_kernel_set_t *k)
             pack(rows, cols, rows);
             for (n = 1; n <= MAX_N; ++n) {
                 const float *bb = (n % 2) ? NULL : bias;
+                guard_set(y, n * rows);
                 k->matmul_t_f32(wt, rows, x, bb, y, n, rows, cols);
+                bad += guard_hit(y, n * rows);
                 for (i = 0; i < n; ++i) {
                     for (r = 0; r < rows; ++r) {
                         bad += !within_bound(y[i * rows + r], r, x + i * cols, cols, bb);
@@ -131,7 +161,9 @@ static void test_products(const egru_kernel_set_t *k)
                 }
                 ++cases;
             }
+            guard_set(y, rows);
             k->matvec_t_f32(wt, rows, x, NULL, y, rows, cols);
+            bad += guard_hit(y, rows);
             for (r = 0; r < rows; ++r) {
                 bad += !within_bound(y[r], r, x, cols, NULL);
             }
@@ -164,6 +196,26 @@ static void test_activations(const egru_kernel_set_t *k)
               worst[f]);
     }
     printf("%s: sigmoid max abs error %.3g, tanh %.3g\n", k->name, worst[0], worst[1]);
+    /* Short runs, every length from 1 to 40 (each tail length of 4-, 8- and 16-lane vectors), on
+     * values picked from the sweep, with nothing written past the end. */
+    for (f = 0; f < 2; ++f) {
+        uint32_t len, bad = 0;
+        for (len = 1; len <= 40; ++len) {
+            float s[40 + GUARD], s_in[40];
+            for (i = 0; i < len; ++i) {
+                s[i] = s_in[i] = in[(i * 1009u + len * 7919u) % n];
+            }
+            guard_set(s, len);
+            (f ? k->tanh_f32 : k->sigmoid_f32)(s, len);
+            bad += guard_hit(s, len);
+            for (i = 0; i < len; ++i) {
+                const double exact =
+                    f ? tanh((double)s_in[i]) : 1.0 / (1.0 + exp(-(double)s_in[i]));
+                bad += !(fabs((double)s[i] - exact) <= ACT_TOL);
+            }
+        }
+        CHECK(bad == 0, "%s %s: %u errors on short runs", k->name, f ? "tanh" : "sigmoid", bad);
+    }
 }
 
 /* int8 (docs/quantization.md): the reference against its definition computed here (integer sums
@@ -171,8 +223,8 @@ static void test_activations(const egru_kernel_set_t *k)
  * on random shapes including sizes that are not multiples of any vector width. */
 static void test_int8(const egru_kernel_set_t *k)
 {
-    static int8_t wq[MAX_ROWS * MAX_COLS], q_ref[MAX_COLS], q_k[MAX_COLS];
-    static float scale[MAX_ROWS], y_ref[MAX_ROWS], y_k[MAX_ROWS];
+    static int8_t wq[MAX_ROWS * MAX_COLS], q_ref[MAX_COLS], q_k[MAX_COLS + GUARD];
+    static float scale[MAX_ROWS], y_ref[MAX_ROWS], y_k[MAX_ROWS + GUARD];
     const uint32_t sizes[] = {1,  2,  3,  7,  8,  9,   15,  16,  17, 31,
                               32, 33, 63, 64, 65, 128, 131, 200, 300};
     const egru_kernel_set_t *ref = egru_kernels_ref();
@@ -193,16 +245,21 @@ static void test_int8(const egru_kernel_set_t *k)
             }
             x[cols / 2] = cols % 2 ? -2.5f : 2.5f; /* a maximum of either sign */
             sx_ref = ref->quantize_s8(x, q_ref, cols);
+            memset(q_k + cols, 0x5A, GUARD); /* must stay: nothing written past the end */
             sx_k = k->quantize_s8(x, q_k, cols);
             bad_q += sx_ref != sx_k || memcmp(q_ref, q_k, cols) != 0;
+            for (i = cols; i < cols + GUARD; ++i) {
+                bad_q += q_k[i] != 0x5A;
+            }
             for (i = 0; i < cols; ++i) { /* the definition: q = rint(x * (127 / m)) */
                 const float v = rintf(x[i] * (127.0f / 2.5f));
                 bad_def += q_ref[i] != (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
             }
             bad_def += sx_ref != 2.5f / 127.0f;
             ref->matvec_s8(wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_ref, rows, cols);
+            guard_set(y_k, rows);
             k->matvec_s8(wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_k, rows, cols);
-            bad_y += memcmp(y_ref, y_k, rows * sizeof(float)) != 0;
+            bad_y += memcmp(y_ref, y_k, rows * sizeof(float)) != 0 || guard_hit(y_k, rows) != 0;
             for (r = 0; r < rows; ++r) {
                 int64_t acc = 0;
                 float v;
@@ -247,14 +304,53 @@ static void test_neon_variants(void)
 }
 #endif
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+void egru_matvec_s8_avx512(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                           const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_matvec_s8_avx512_vnni(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                                const float *bias, float *y, uint32_t rows, uint32_t cols);
+int egru_avx512_has_vnni(void);
+
+/* The AVX-512 set carries the VNNI int8 product when this CPU has it (always in the SIMDe build,
+ * EGRU_AVX512_EMULATED); test both int8 products this CPU can run as sets of their own, and name
+ * each one tested ("avx512 int8 variant tested: ..."). */
+static void test_avx512_variants(void)
+{
+    egru_kernel_set_t v;
+    if (!egru_kernels_avx512()) {
+        return;
+    }
+    v = *egru_kernels_avx512();
+#ifdef EGRU_AVX512_EMULATED
+    printf("avx512: emulated (SIMDe), vnni %s\n", egru_avx512_has_vnni() ? "present" : "absent");
+#else
+    printf("avx512: vnni %s\n", egru_avx512_has_vnni() ? "present" : "absent");
+#endif
+    v.matvec_s8 = egru_matvec_s8_avx512;
+    v.name = "avx512 (avx512bw int8)";
+    test_int8(&v);
+    printf("avx512 int8 variant tested: avx512bw\n");
+    if (egru_avx512_has_vnni()) {
+        v.matvec_s8 = egru_matvec_s8_avx512_vnni;
+        v.name = "avx512 (avx512vnni int8)";
+        test_int8(&v);
+        printf("avx512 int8 variant tested: avx512vnni\n");
+    }
+}
+#endif
+
 int main(void)
 {
-    const egru_kernel_set_t *sets[2];
+    const egru_kernel_set_t *sets[4];
     uint32_t i, count = 0;
     sets[count++] = egru_kernels_ref();
     if (egru_kernels_avx2()) {
         sets[count++] = egru_kernels_avx2();
-    } else if (egru_kernels_neon()) {
+    }
+    if (egru_kernels_avx512()) {
+        sets[count++] = egru_kernels_avx512();
+    }
+    if (egru_kernels_neon()) {
         sets[count++] = egru_kernels_neon();
     }
     for (i = 0; i < count; ++i) {
@@ -265,6 +361,9 @@ int main(void)
     }
 #if defined(__aarch64__) && defined(__ARM_NEON)
     test_neon_variants();
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    test_avx512_variants();
 #endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

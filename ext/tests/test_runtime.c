@@ -281,6 +281,9 @@ static void test_features_forward(int reset_after)
 
     fill(x, B * T * I, 1.0f);
     CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    if (reset_after) {
+        printf("kernel set chosen by auto: %s\n", egru_model_kernels_name(&m));
+    }
     CHECK(m.output_dim == O && m.output_is_sequence == 0 && m.max_units == H);
     CHECK(m.param_count == 3 * H * I + 3 * H * H + 6 * H + O * H + O);
     CHECK(egru_arena_size(&m, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
@@ -461,7 +464,8 @@ static void test_pack(void)
     enum { B = 19, T = 6 };
     static unsigned char pack_storage[8192];
     static float x[B * T * I], out[B * O], out_packed[B * T * O];
-    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON};
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON,
+                                   EGRU_KERNELS_AVX512};
     uint8_t *b = aligned(blob_storage);
     egru_model_t plain, packed;
     egru_layer_t layer;

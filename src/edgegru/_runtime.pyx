@@ -31,7 +31,7 @@ def crc32(const uint8_t[::1] data, uint32_t crc=0):
 
 
 KERNEL_SETS = {"auto": EGRU_KERNELS_AUTO, "ref": EGRU_KERNELS_REF, "avx2": EGRU_KERNELS_AVX2,
-               "neon": EGRU_KERNELS_NEON}
+               "neon": EGRU_KERNELS_NEON, "avx512": EGRU_KERNELS_AVX512}
 
 
 def available_kernels():
@@ -85,7 +85,8 @@ cdef class Runtime:
 
     def use_kernels(self, str name):
         """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
-        reference), "avx2" or "neon". Raises EdgeGRUError when this build or CPU lacks it."""
+        reference), "avx2", "avx512" or "neon". Raises EdgeGRUError when this build or CPU
+        lacks it."""
         if name not in KERNEL_SETS:
             raise EdgeGRUError(
                 f"unknown kernel set {name!r}; choose one of {', '.join(KERNEL_SETS)}")

@@ -18,7 +18,7 @@ from .errors import EdgeGRUError, InputError, UnsupportedError
 _UINT32_MAX = 2**32 - 1
 
 #: Environment variable choosing the kernel set when `load` is not told: "auto" (default: the
-#: fastest set this CPU has), "ref" (the scalar reference kernels), "avx2", "neon".
+#: fastest set this CPU has), "ref" (the scalar reference kernels), "avx2", "avx512", "neon".
 KERNELS_ENV = "EDGEGRU_KERNELS"
 
 
@@ -70,7 +70,7 @@ class Model:
 
     @property
     def kernels(self) -> str:
-        """The kernel set the model runs with ("ref", "avx2", "neon")."""
+        """The kernel set the model runs with ("ref", "avx2", "avx512", "neon")."""
         return self._rt.kernels
 
     @property
@@ -391,7 +391,8 @@ def load(
     """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
 
     kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
-        scalar reference kernels), "avx2" or "neon"; default: $EDGEGRU_KERNELS, else "auto".
+        scalar reference kernels), "avx2", "avx512" or "neon"; default: $EDGEGRU_KERNELS, else
+        "auto".
     fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
         input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
         predict and stream look it up instead of multiplying: faster, at that memory cost.

@@ -19,6 +19,11 @@ const egru_kernel_set_t *egru_kernels_avx2(void)
 {
     return NULL;
 }
+
+const egru_kernel_set_t *egru_kernels_avx512(void)
+{
+    return NULL;
+}
 #endif
 
 #if !(defined(__aarch64__) && defined(__ARM_NEON))

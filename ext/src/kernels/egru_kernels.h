@@ -41,6 +41,9 @@ typedef struct egru_kernel_set {
 const egru_kernel_set_t *egru_kernels_ref(void);
 /* The AVX2+FMA kernels, or NULL when this build or this CPU lacks them. */
 const egru_kernel_set_t *egru_kernels_avx2(void);
+/* The AVX-512 kernels (F, BW, VL and FMA; the int8 product with VNNI when the CPU has it), or
+ * NULL when this build or this CPU lacks them. */
+const egru_kernel_set_t *egru_kernels_avx512(void);
 /* The NEON kernels (aarch64), or NULL when this build lacks them. */
 const egru_kernel_set_t *egru_kernels_neon(void);
 
