@@ -218,6 +218,74 @@ static void test_activations(const egru_kernel_set_t *k)
     }
 }
 
+/* The fused GRU gates (when the set has them) against the same steps as separate passes with the
+ * set's own sigmoid and tanh, bit for bit; and the activations give each element the same result
+ * wherever it sits in the array (the fusion relies on that). */
+static void unfused_gates(const egru_kernel_set_t *k, float *xs, const float *hp, float *h,
+                          uint32_t n, int update)
+{
+    uint32_t j;
+    for (j = 0; j < 2 * n; ++j) {
+        xs[j] += hp[j];
+    }
+    k->sigmoid_f32(xs, 2 * n);
+    for (j = 0; j < n; ++j) {
+        xs[2 * n + j] += xs[n + j] * hp[2 * n + j];
+    }
+    k->tanh_f32(xs + 2 * n, n);
+    for (j = 0; update && j < n; ++j) {
+        h[j] = xs[j] * h[j] + (1.0f - xs[j]) * xs[2 * n + j];
+    }
+}
+
+static void test_gru_gates(const egru_kernel_set_t *k)
+{
+    const uint32_t sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 64, 65, 128, 131, 200};
+    static float xa[3 * MAX_ROWS], xb[3 * MAX_ROWS], hp[3 * MAX_ROWS], ha[MAX_ROWS], hb[MAX_ROWS],
+        one[1];
+    uint32_t a, j, bad = 0, moved = 0, update;
+    for (j = 0; j < 3 * MAX_ROWS; ++j) { /* position independence of the activations */
+        xa[j] = xb[j] = 6.0f * uniform();
+        hp[j] = xa[j];
+    }
+    k->sigmoid_f32(xa, 3 * MAX_ROWS - 1); /* an odd length: a partial last vector */
+    k->tanh_f32(xb, 3 * MAX_ROWS - 1);
+    for (j = 0; j < 3 * MAX_ROWS - 1; ++j) {
+        one[0] = hp[j];
+        k->sigmoid_f32(one, 1);
+        moved += memcmp(one, xa + j, sizeof one) != 0;
+        one[0] = hp[j];
+        k->tanh_f32(one, 1);
+        moved += memcmp(one, xb + j, sizeof one) != 0;
+    }
+    CHECK(moved == 0, "%s: %u activations depend on the element's position", k->name, moved);
+    moved = 0;
+    if (!k->gru_gates_f32) {
+        printf("%s: no fused GRU gates (the unfused path)\n", k->name);
+        return;
+    }
+    for (update = 0; update < 2; ++update) {
+        for (a = 0; a < sizeof sizes / sizeof *sizes; ++a) {
+            const uint32_t n = sizes[a];
+            for (j = 0; j < 3 * n; ++j) {
+                xa[j] = xb[j] = 4.0f * uniform();
+                hp[j] = 2.0f * uniform();
+            }
+            for (j = 0; j < n; ++j) {
+                ha[j] = hb[j] = uniform();
+            }
+            k->gru_gates_f32(xa, hp, ha, n, (int)update);
+            unfused_gates(k, xb, hp, hb, n, (int)update);
+            bad += memcmp(ha, hb, n * sizeof *ha) != 0;
+            for (j = 0; !update && j < n; ++j) {
+                moved += ha[j] != hb[j];
+            }
+        }
+    }
+    CHECK(bad == 0 && moved == 0, "%s: fused GRU gates differ from the unfused steps in %u cases",
+          k->name, bad);
+}
+
 /* int8 (docs/quantization.md): the reference against its definition computed here (integer sums
  * in int64, the float steps written out), and every other set against the reference bit for bit,
  * on random shapes including sizes that are not multiples of any vector width. */
@@ -357,6 +425,7 @@ int main(void)
         printf("kernel set: %s\n", sets[i]->name);
         test_products(sets[i]);
         test_activations(sets[i]);
+        test_gru_gates(sets[i]);
         test_int8(sets[i]);
     }
 #if defined(__aarch64__) && defined(__ARM_NEON)

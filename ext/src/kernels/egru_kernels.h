@@ -35,6 +35,10 @@ typedef struct egru_kernel_set {
     float (*quantize_s8)(const float *x, int8_t *q, uint32_t n);
     void (*matvec_s8)(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                       const float *bias, float *y, uint32_t rows, uint32_t cols);
+    /* See egru_gru_gates_f32. NULL in a set that has no fused version: the GRU cell then runs the
+     * same steps as separate passes with this set's sigmoid_f32 and tanh_f32, which a fused
+     * version must equal bit for bit. */
+    void (*gru_gates_f32)(float *x, const float *hp, float *h, uint32_t n, int update);
 } egru_kernel_set_t;
 
 /* The scalar reference kernels (every target). */
@@ -96,6 +100,15 @@ static inline void egru_quantize_s8_range(const float *x, int8_t *q, uint32_t fr
  * egru_quantize_s8, sx its scale; bias: (rows) or NULL; y: (rows). */
 void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                     const float *bias, float *y, uint32_t rows, uint32_t cols);
+
+/* The element-wise part of one GRU step for one row, reset_after (Keras' default) with the
+ * default activations (sigmoid for the gates, tanh for the candidate), n = units:
+ *   z = sigmoid(x[j] + hp[j]),  r = sigmoid(x[n + j] + hp[n + j]),
+ *   hh = tanh(x[2n + j] + r * hp[2n + j]),  and when update != 0:  h[j] = z * h[j] + (1 - z) * hh
+ * for j < n, each step a single float operation in this order. x (3n): the step's input
+ * projection (kernel . x + bias), z | r | h thirds; overwritten, as scratch. hp (3n): the
+ * recurrent product R . h + recurrent bias. h (n): the state, in place. */
+void egru_gru_gates_f32(float *x, const float *hp, float *h, uint32_t n, int update);
 
 /* In place, v[i] = 1 / (1 + exp(-v[i])), for i < n. */
 void egru_sigmoid_f32(float *v, uint32_t n);

@@ -15,50 +15,88 @@
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
+/* The element-wise parts, on one row; restrict lets the compiler vectorise them (the caller's
+ * arrays never overlap: xz/xr/xh are disjoint thirds of one row's projections). */
+static void add_f32(float *restrict a, const float *restrict b, uint32_t n)
+{
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        a[j] += b[j];
+    }
+}
+
+/* xh += r * hh (reset_after) */
+static void reset_after_f32(float *restrict xh, const float *restrict r, const float *restrict hh,
+                            uint32_t n)
+{
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        xh[j] += r[j] * hh[j];
+    }
+}
+
+/* rh = r * h (reset before the recurrent product) */
+static void mul_f32(float *restrict rh, const float *restrict r, const float *restrict h,
+                    uint32_t n)
+{
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        rh[j] = r[j] * h[j];
+    }
+}
+
+/* h = z * h + (1 - z) * hh */
+static void update_f32(float *restrict h, const float *restrict z, const float *restrict hh,
+                       uint32_t n)
+{
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        h[j] = z[j] * h[j] + (1.0f - z[j]) * hh[j];
+    }
+}
+
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                        size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                       float *scratch, int8_t *q)
+                       float *scratch, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
     const int after = (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
     const uint32_t nr = after ? 3 * H : 2 * H; /* rows of the first recurrent product */
     float *hp = scratch, *rh = hp + (size_t)rows * 3 * H;
-    uint32_t b, j;
+    uint32_t b;
 
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q, step);
+    if (after && layer->kernels && layer->kernels->gru_gates_f32 &&
+        layer->recurrent_activation == EGRU_ACT_SIGMOID && layer->activation == EGRU_ACT_TANH) {
+        for (b = 0; b < rows; ++b) { /* the same steps, fused by the kernel set */
+            layer->kernels->gru_gates_f32(xp + b * xp_stride, hp + (size_t)b * nr,
+                                          state + (size_t)b * H, H, !valid || valid[b]);
+        }
+        return;
+    }
     for (b = 0; b < rows; ++b) {
         float *x = xp + b * xp_stride;
-        const float *hb = hp + (size_t)b * nr, *h = state + (size_t)b * H;
-        for (j = 0; j < 2 * H; ++j) {
-            x[j] += hb[j]; /* z and r pre-activations */
-        }
+        const float *hb = hp + (size_t)b * nr;
+        add_f32(x, hb, 2 * H); /* z and r pre-activations */
         egru_activate_f32(layer, layer->recurrent_activation, x, 2 * H);
         if (after) {
-            for (j = 0; j < H; ++j) {
-                x[2 * H + j] += x[H + j] * hb[2 * H + j];
-            }
+            reset_after_f32(x + 2 * H, x + H, hb + 2 * H, H);
         } else {
-            for (j = 0; j < H; ++j) {
-                rh[(size_t)b * H + j] = x[H + j] * h[j];
-            }
+            mul_f32(rh + (size_t)b * H, x + H, state + (size_t)b * H, H);
         }
     }
     if (!after) { /* R_h . (r * h) for all rows, into hp (no longer needed) as (rows, H) */
-        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp, q);
+        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp, q,
+                               step);
     }
     for (b = 0; b < rows; ++b) {
-        float *x = xp + b * xp_stride, *h = state + (size_t)b * H;
+        float *x = xp + b * xp_stride;
         if (!after) {
-            for (j = 0; j < H; ++j) {
-                x[2 * H + j] += hp[(size_t)b * H + j];
-            }
+            add_f32(x + 2 * H, hp + (size_t)b * H, H);
         }
         egru_activate_f32(layer, layer->activation, x + 2 * H, H);
         if (!valid || valid[b]) {
-            for (j = 0; j < H; ++j) {
-                const float z = x[j];
-                h[j] = z * h[j] + (1.0f - z) * x[2 * H + j];
-            }
+            update_f32(state + (size_t)b * H, x, x + 2 * H, H);
         }
     }
 }

@@ -64,7 +64,7 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
 
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y, int8_t *q)
+                            float *y, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
     uint32_t b;
@@ -77,7 +77,14 @@ void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t 
     } else if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
         const uint32_t ld = gates(layer) * H;
         if (rows == 1) {
-            layer->kernels->matvec_t_f32(w->recurrent_t + row0, ld, h, bias, y, count, H);
+            const uint32_t blocks = (count + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
+            for (b = 0; b < blocks; ++b) {
+                const uint32_t r = EGRU_RECURRENT_BLOCK * ((step & 1u) ? blocks - 1 - b : b);
+                const uint32_t n =
+                    count - r < EGRU_RECURRENT_BLOCK ? count - r : EGRU_RECURRENT_BLOCK;
+                layer->kernels->matvec_t_f32(w->recurrent_t + row0 + r, ld, h,
+                                             bias ? bias + r : NULL, y + r, n, H);
+            }
         } else {
             layer->kernels->matmul_t_f32(w->recurrent_t + row0, ld, h, bias, y, rows, count, H);
         }
@@ -144,7 +151,7 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
         }
         if (any) {
             step(layer, w, proj + (size_t)t * stride, (size_t)steps * stride, rows,
-                 any == rows ? NULL : valid, state, cell, q);
+                 any == rows ? NULL : valid, state, cell, q, p);
         }
         for (b = 0; b < rows; ++b) {
             seen[b] = valid[b] ? 1.0f : seen[b];

@@ -12,12 +12,12 @@
 
 void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                               size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
-                              float *scratch, int8_t *q)
+                              float *scratch, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
     uint32_t b, j;
 
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch, q);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch, q, step);
     for (b = 0; b < rows; ++b) {
         float *a = xp + b * xp_stride;
         const float *hp = scratch + (size_t)b * H;

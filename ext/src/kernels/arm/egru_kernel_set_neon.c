@@ -4,6 +4,7 @@
  * instruction when the CPU has it (checked at run time on Linux), with identical results. */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #if defined(__linux__)
+#include <stddef.h>
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1ul << 20) /* the Linux arm64 hwcap bit, for older headers */
@@ -37,7 +38,8 @@ static const egru_kernel_set_t neon_set = {"neon",
                                            egru_matvec_t_f32_neon,
                                            egru_matmul_t_f32_neon,
                                            egru_quantize_s8_neon,
-                                           egru_matvec_s8_neon};
+                                           egru_matvec_s8_neon,
+                                           NULL}; /* GRU gates: the unfused path */
 
 static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matvec_f32_neon,
@@ -47,7 +49,8 @@ static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matvec_t_f32_neon,
                                                    egru_matmul_t_f32_neon,
                                                    egru_quantize_s8_neon,
-                                                   egru_matvec_s8_neon_dotprod};
+                                                   egru_matvec_s8_neon_dotprod,
+                                                   NULL};
 
 /* 1 when the CPU has the Armv8.2 dot-product instructions (SDOT), else 0. */
 int egru_neon_has_dotprod(void)

@@ -53,4 +53,22 @@ EGRU_AVX2 static inline __m256 egru_exp256(__m256 x)
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+/* 1 / (1 + exp(-x)), 8 lanes: egru_exp256 and an exact division; |error| < 3e-7 absolute. */
+EGRU_AVX2 static inline __m256 egru_sigmoid256(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 e = egru_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(one, _mm256_add_ps(one, e));
+}
+
+/* tanh(x), 8 lanes: sign(x) * (1 - 2 / (exp(2|x|) + 1)); |error| < 3e-7 absolute. */
+EGRU_AVX2 static inline __m256 egru_tanh256(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 e = egru_exp256(_mm256_mul_ps(two, _mm256_andnot_ps(sign, x)));
+    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    return _mm256_or_ps(t, _mm256_and_ps(sign, x));
+}
+
 #endif /* EGRU_AVX2_H */

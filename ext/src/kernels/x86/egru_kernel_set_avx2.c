@@ -18,6 +18,7 @@ void egru_matmul_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const 
 float egru_quantize_s8_avx2(const float *x, int8_t *q, uint32_t n);
 void egru_matvec_s8_avx2(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                          const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_gru_gates_f32_avx2(float *x, const float *hp, float *h, uint32_t n, int update);
 
 static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_matvec_f32_avx2,
@@ -27,7 +28,8 @@ static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_matvec_t_f32_avx2,
                                            egru_matmul_t_f32_avx2,
                                            egru_quantize_s8_avx2,
-                                           egru_matvec_s8_avx2};
+                                           egru_matvec_s8_avx2,
+                                           egru_gru_gates_f32_avx2};
 
 const egru_kernel_set_t *egru_kernels_avx2(void)
 {
