@@ -5,8 +5,8 @@
 #include "egru_kernels.h"
 
 static const egru_kernel_set_t ref_set = {
-    "ref",         egru_matvec_f32,   egru_matmul_f32,   egru_sigmoid_f32,
-    egru_tanh_f32, egru_matvec_t_f32, egru_matmul_t_f32, egru_quantize_s8,
+    "ref",          egru_matvec_f32,   egru_matmul_f32,   egru_sigmoid_f32,
+    egru_tanh_f32,  egru_matvec_t_f32, egru_matmul_t_f32, egru_quantize_s8,
     egru_matvec_s8, egru_gru_gates_f32};
 
 const egru_kernel_set_t *egru_kernels_ref(void)

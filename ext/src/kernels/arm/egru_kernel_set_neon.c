@@ -28,6 +28,7 @@ void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, 
                          const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                                  const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_gru_gates_f32_neon(float *x, const float *hp, float *h, uint32_t n, int update);
 int egru_neon_has_dotprod(void);
 
 static const egru_kernel_set_t neon_set = {"neon",
@@ -39,7 +40,7 @@ static const egru_kernel_set_t neon_set = {"neon",
                                            egru_matmul_t_f32_neon,
                                            egru_quantize_s8_neon,
                                            egru_matvec_s8_neon,
-                                           NULL}; /* GRU gates: the unfused path */
+                                           egru_gru_gates_f32_neon};
 
 static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matvec_f32_neon,
@@ -50,7 +51,7 @@ static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matmul_t_f32_neon,
                                                    egru_quantize_s8_neon,
                                                    egru_matvec_s8_neon_dotprod,
-                                                   NULL};
+                                                   egru_gru_gates_f32_neon};
 
 /* 1 when the CPU has the Armv8.2 dot-product instructions (SDOT), else 0. */
 int egru_neon_has_dotprod(void)

@@ -34,6 +34,23 @@ static inline float32x4_t egru_exp_neon(float32x4_t x)
     return vmulq_f32(y, vreinterpretq_f32_s32(e));
 }
 
+/* 1 / (1 + exp(-x)), 4 lanes: egru_exp_neon and an exact division; |error| < 3e-7 absolute. */
+static inline float32x4_t egru_sigmoid_neon(float32x4_t x)
+{
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    return vdivq_f32(one, vaddq_f32(one, egru_exp_neon(vnegq_f32(x))));
+}
+
+/* tanh(x), 4 lanes: sign(x) * (1 - 2 / (exp(2|x|) + 1)); |error| < 3e-7 absolute. */
+static inline float32x4_t egru_tanh_neon(float32x4_t x)
+{
+    const float32x4_t one = vdupq_n_f32(1.0f), two = vdupq_n_f32(2.0f);
+    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
+    const float32x4_t e = egru_exp_neon(vmulq_f32(two, vabsq_f32(x)));
+    const float32x4_t t = vsubq_f32(one, vdivq_f32(two, vaddq_f32(e, one)));
+    return vbslq_f32(sign, x, t); /* t >= 0 with the sign bit of x */
+}
+
 /* The end of one row of an int8 product (egru_matvec_s8): add the products of columns [c, cols)
  * that no vector chunk covered to the row's exact int32 sum acc, then the reference's float
  * steps (unfused multiply, multiply, add) into *y. bias: this row's bias or NULL. */

@@ -1,7 +1,9 @@
 /* egru_sigmoid_f32_neon.c - logistic sigmoid, NEON: 1 / (1 + exp(-x)) with egru_exp_neon and an
- * exact division (vdivq_f32); |error| < 3e-7 absolute against the reference (docs/kernels.md). */
+ * exact division (vdivq_f32); |error| < 3e-7 absolute against the reference (docs/kernels.md).
+ * The last n % 4 values go through the same vector code on a padded copy, so an element's result
+ * does not depend on where it sits. */
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include <math.h>
+#include <string.h>
 
 #include "../egru_kernels.h"
 #include "egru_neon.h"
@@ -10,14 +12,15 @@ void egru_sigmoid_f32_neon(float *v, uint32_t n);
 
 void egru_sigmoid_f32_neon(float *v, uint32_t n)
 {
-    const float32x4_t one = vdupq_n_f32(1.0f);
     uint32_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float32x4_t e = egru_exp_neon(vnegq_f32(vld1q_f32(v + i)));
-        vst1q_f32(v + i, vdivq_f32(one, vaddq_f32(one, e)));
+        vst1q_f32(v + i, egru_sigmoid_neon(vld1q_f32(v + i)));
     }
-    for (; i < n; ++i) {
-        v[i] = 1.0f / (1.0f + expf(-v[i]));
+    if (i < n) {
+        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        memcpy(t, v + i, (n - i) * sizeof *t);
+        vst1q_f32(t, egru_sigmoid_neon(vld1q_f32(t)));
+        memcpy(v + i, t, (n - i) * sizeof *t);
     }
 }
 #else

@@ -230,6 +230,27 @@ EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
+/* 1 / (1 + exp(-x)), 16 lanes: egru_exp512 and an exact division; |error| < 3e-7 absolute. */
+EGRU_AVX512 static inline __m512 egru_sigmoid512(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 e = egru_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(one, _mm512_add_ps(one, e));
+}
+
+/* tanh(x), 16 lanes: sign(x) * (1 - 2 / (exp(2|x|) + 1)); |error| < 3e-7 absolute. The sign bit
+ * moves with integer logic (AVX-512 F; the float and/or forms need AVX-512 DQ). */
+EGRU_AVX512 static inline __m512 egru_tanh512(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+    const __m512i xi = _mm512_castps_si512(x);
+    const __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
+    const __m512 e = egru_exp512(_mm512_mul_ps(two, ax));
+    const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(sign, xi)));
+}
+
 /* y[0..16) of an int8 product (egru_matvec_s8) from the 16 rows' exact int32 sums s: the
  * reference's float steps, unfused and in its order, (float)s * (scale * sx) + bias. */
 EGRU_AVX512 static inline void egru_s8_scale_store16(__m512i s, const float *scale, float sx,

@@ -26,6 +26,7 @@ void egru_matvec_s8_avx512(const int8_t *w, const float *scale, const int8_t *xq
                            const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_matvec_s8_avx512_vnni(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                                 const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_gru_gates_f32_avx512(float *x, const float *hp, float *h, uint32_t n, int update);
 int egru_avx512_has_vnni(void);
 
 static const egru_kernel_set_t avx512_set = {"avx512",
@@ -36,7 +37,8 @@ static const egru_kernel_set_t avx512_set = {"avx512",
                                              egru_matvec_t_f32_avx512,
                                              egru_matmul_t_f32_avx512,
                                              egru_quantize_s8_avx512,
-                                             egru_matvec_s8_avx512};
+                                             egru_matvec_s8_avx512,
+                                             egru_gru_gates_f32_avx512};
 
 static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matvec_f32_avx512,
@@ -46,7 +48,8 @@ static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matvec_t_f32_avx512,
                                                   egru_matmul_t_f32_avx512,
                                                   egru_quantize_s8_avx512,
-                                                  egru_matvec_s8_avx512_vnni};
+                                                  egru_matvec_s8_avx512_vnni,
+                                                  egru_gru_gates_f32_avx512};
 
 /* 1 when the CPU has AVX-512 VNNI (vpdpbusd), else 0 (1 in the emulated build). */
 int egru_avx512_has_vnni(void)

@@ -11,7 +11,9 @@ void egru_matvec_t_f32_avx2(const float *wt, uint32_t ld, const float *x, const 
                             float *y, uint32_t rows, uint32_t cols);
 
 /* Rows [0, 8 * nv) of the block starting at wt / bias / y; with `masked`, the last vector holds
- * only the lanes of m. nv and masked are constants at every call, so the loops unroll. */
+ * only the lanes of m. nv and masked are constants at every call; the pragmas make GCC unroll the
+ * loops over k so the accumulators stay in registers (without them GCC 12 kept the tail cases'
+ * accumulators in memory: the 48 x 16 product of GRU(16) took 40 ns instead of 29). */
 EGRU_AVX2 static inline __attribute__((always_inline)) void
 block(const float *wt, uint32_t ld, const float *x, const float *bias, float *y, uint32_t cols,
       const int nv, const int masked, __m256i m)
@@ -19,18 +21,21 @@ block(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
     __m256 a[8];
     uint32_t c;
     int k;
+#pragma GCC unroll 8
     for (k = 0; k < nv; ++k) {
         a[k] = _mm256_setzero_ps();
     }
     for (c = 0; c < cols; ++c) {
         const __m256 xc = _mm256_broadcast_ss(x + c);
         const float *col = wt + (uint64_t)c * ld;
+#pragma GCC unroll 8
         for (k = 0; k < nv; ++k) {
             const __m256 wv = (masked && k == nv - 1) ? _mm256_maskload_ps(col + 8 * k, m)
                                                       : _mm256_loadu_ps(col + 8 * k);
             a[k] = _mm256_fmadd_ps(wv, xc, a[k]);
         }
     }
+#pragma GCC unroll 8
     for (k = 0; k < nv; ++k) {
         if (masked && k == nv - 1) {
             if (bias) {

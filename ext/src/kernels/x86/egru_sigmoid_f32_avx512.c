@@ -7,22 +7,15 @@
 
 void egru_sigmoid_f32_avx512(float *v, uint32_t n);
 
-EGRU_AVX512 static inline __m512 sigmoid16(__m512 x)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 e = egru_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
-    return _mm512_div_ps(one, _mm512_add_ps(one, e));
-}
-
 EGRU_AVX512 void egru_sigmoid_f32_avx512(float *v, uint32_t n)
 {
     uint32_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        _mm512_storeu_ps(v + i, sigmoid16(_mm512_loadu_ps(v + i)));
+        _mm512_storeu_ps(v + i, egru_sigmoid512(_mm512_loadu_ps(v + i)));
     }
     if (i < n) {
         const __mmask16 m = egru_mask16(n - i);
-        _mm512_mask_storeu_ps(v + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, v + i)));
+        _mm512_mask_storeu_ps(v + i, m, egru_sigmoid512(_mm512_maskz_loadu_ps(m, v + i)));
     }
 }
 #else
