@@ -122,7 +122,8 @@ class _null:
 
 
 def _time(calls: dict, rounds: int, block: int) -> dict:
-    """Median seconds per call for each named callable, interleaved round by round."""
+    """Seconds per call of each named callable, one sample per round, interleaved round by round
+    (each round times a block of calls of every callable in turn, rotating who goes first)."""
     for fn in calls.values():  # warm up
         for _ in range(3):
             fn()
@@ -135,7 +136,16 @@ def _time(calls: dict, rounds: int, block: int) -> dict:
             for _ in range(block):
                 fn()
             samples[name].append((time.perf_counter() - t0) / block)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
+
+
+def _ratio(samples: dict, a: str, b: str) -> tuple[float, float, float]:
+    """Median and quartiles over rounds of a's time / b's time in the same round. Pairing by
+    round cancels what slows a whole round (a neighbour's burst, CPU time stolen by the
+    hypervisor) that the ratio of two medians taken over different moments would keep."""
+    r = sorted(x / y for x, y in zip(samples[a], samples[b], strict=True))
+    q = statistics.quantiles(r, n=4)
+    return statistics.median(r), q[0], q[2]
 
 
 def main(argv=None) -> int:
@@ -217,7 +227,9 @@ def main(argv=None) -> int:
             if name != "W4":  # int8 is judged by accuracy; here only a sanity bound
                 err8 = float(np.max(np.abs(em8.predict(x) - em.predict(x))))
                 assert err8 <= 0.05, f"{name}: edgegru int8 vs fp32 {err8}"
-        t = _time(calls, rounds, block if name != "W5" else max(2, block // 10))
+        samples = _time(calls, rounds, block if name != "W5" else max(2, block // 10))
+        t = {n: statistics.median(v) for n, v in samples.items()}
+        t["samples"] = samples
         steps = 1 if name == "W4" else x.shape[1]
         floor = _macs(m_ir, x.shape[0], steps) / peak
         rows.append((name, t, floor))
@@ -231,31 +243,43 @@ def main(argv=None) -> int:
     )
     print(
         f"single-thread fp32 peak (numpy 512^3 matmul): {peak / 1e9:.1f} GMAC/s; "
-        f"{rounds} rounds, medians"
+        f"{rounds} rounds; times are medians over rounds, ratios medians over rounds of the "
+        f"ratio within the round [quartiles]"
     )
     print()
     header = (
         f"{'':4}{'edgegru us':>12}{'onnxrt us':>12}{'keras us':>12}{'floor us':>10}"
-        f"{'edgegru/ort':>13}{'keras/ort':>11}"
+        f"{'edgegru/ort':>13}{'[quartiles]':>16}{'keras/ort':>11}"
     )
     print(header)
     for name, t, floor in rows:
         e, o, k = (t[n] * 1e6 for n in ("edgegru", "onnxruntime", "keras"))
-        print(f"{name:4}{e:12.1f}{o:12.1f}{k:12.1f}{floor * 1e6:10.1f}{e / o:13.3f}{k / o:11.3f}")
+        r, q1, q3 = _ratio(t["samples"], "edgegru", "onnxruntime")
+        rk = _ratio(t["samples"], "keras", "onnxruntime")[0]
+        quart = f"[{q1:.3f}, {q3:.3f}]"
+        print(
+            f"{name:4}{e:12.1f}{o:12.1f}{k:12.1f}{floor * 1e6:10.1f}{r:13.3f}{quart:>16}{rk:11.3f}"
+        )
     int8_rows = [(name, t) for name, t, _ in rows if "edgegru int8" in t]
     if int8_rows:
-        print(f"\n{'':9}{'int8 us':>10}{'/ edgegru fp32':>16}{'/ onnxruntime':>15}")
+        print(
+            f"\n{'':9}{'int8 us':>10}{'/ edgegru fp32':>16}{'[quartiles]':>16}"
+            f"{'/ onnxruntime':>15}{'[quartiles]':>16}"
+        )
     for name, t in int8_rows:
         i8 = t["edgegru int8"]
+        rf, f1, f3 = _ratio(t["samples"], "edgegru int8", "edgegru")
+        ro, o1, o3 = _ratio(t["samples"], "edgegru int8", "onnxruntime")
         print(
-            f"{name + ' int8':9}{i8 * 1e6:10.1f}{i8 / t['edgegru']:16.3f}"
-            f"{i8 / t['onnxruntime']:15.3f}"
+            f"{name + ' int8':9}{i8 * 1e6:10.1f}{rf:16.3f}{f'[{f1:.3f}, {f3:.3f}]':>16}"
+            f"{ro:15.3f}{f'[{o1:.3f}, {o3:.3f}]':>16}"
         )
     for name, t, _ in rows:
         if name == "W5":
+            r, q1, q3 = _ratio(t["samples"], "onnxruntime", "edgegru")
             print(
                 f"\nW5 throughput: edgegru {64 / t['edgegru']:.0f} seq/s, onnxruntime "
-                f"{64 / t['onnxruntime']:.0f} seq/s ({t['onnxruntime'] / t['edgegru']:.2f}x)"
+                f"{64 / t['onnxruntime']:.0f} seq/s ({r:.2f}x [{q1:.2f}, {q3:.2f}])"
             )
     return 0
 
