@@ -5,10 +5,8 @@
  * 64 columns at a time, the AVX2 kernel's idiom on 512 bits: w is negated where x < 0 (a masked
  * subtract from zero: AVX-512 has no vpsignb) so that vpmaddubsw can multiply |x| (unsigned,
  * <= 127) by w * sign(x) (signed); each int16 pair sum is at most 2 * 127 * 127 = 32258, so it
- * never saturates; vpmaddwd by ones widens to int32. Sixteen rows at a time share each 64-column
- * chunk of x (sixteen accumulators), their sums reduced together (egru_hsum16_epi32). A row's
- * last cols % 64 columns are one masked load (lanes that are off read as 0, adding nothing), so no
- * load reads past the matrix. The vpdpbusd version is egru_matvec_s8_avx512_vnni.c. */
+ * never saturates; vpmaddwd by ones widens to int32. The loops over rows and chunks are
+ * egru_matvec_s8_avx512_body.h, shared with the vpdpbusd version, egru_matvec_s8_avx512_vnni.c. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx512.h"
@@ -25,58 +23,9 @@ EGRU_AVX512 static inline __m512i dot64(__m512i acc, __m512i wv, __m512i ax, __m
     return _mm512_add_epi32(acc, _mm512_madd_epi16(prod, _mm512_set1_epi16(1)));
 }
 
-EGRU_AVX512 void egru_matvec_s8_avx512(const int8_t *w, const float *scale, const int8_t *xq,
-                                       float sx, const float *bias, float *y, uint32_t rows,
-                                       uint32_t cols)
-{
-    const uint32_t c64 = cols & ~63u, tail = cols - c64;
-    const __mmask64 mt = tail ? egru_mask64(tail) : 0;
-    __m512i xst = _mm512_setzero_si512(), axt = xst;
-    __mmask64 negt = 0;
-    uint32_t r = 0, c, k;
-    if (tail) { /* the last chunk of x, zero beyond the end */
-        xst = _mm512_maskz_loadu_epi8(mt, xq + c64);
-        axt = _mm512_abs_epi8(xst);
-        negt = _mm512_movepi8_mask(xst);
-    }
-    for (; r + 16 <= rows; r += 16) { /* sixteen rows share each chunk of x */
-        const int8_t *w0 = w + (uint64_t)r * cols;
-        __m512i a[16];
-#pragma GCC unroll 16
-        for (k = 0; k < 16; ++k) {
-            a[k] = _mm512_setzero_si512();
-        }
-        for (c = 0; c < c64; c += 64) {
-            const __m512i xs = _mm512_loadu_si512(xq + c), ax = _mm512_abs_epi8(xs);
-            const __mmask64 neg = _mm512_movepi8_mask(xs);
-#pragma GCC unroll 16
-            for (k = 0; k < 16; ++k) {
-                a[k] = dot64(a[k], _mm512_loadu_si512(w0 + (uint64_t)k * cols + c), ax, neg);
-            }
-        }
-        if (tail) {
-#pragma GCC unroll 16
-            for (k = 0; k < 16; ++k) {
-                const __m512i wv = _mm512_maskz_loadu_epi8(mt, w0 + (uint64_t)k * cols + c64);
-                a[k] = dot64(a[k], wv, axt, negt);
-            }
-        }
-        egru_s8_scale_store16(egru_hsum16_epi32(a), scale + r, sx, bias ? bias + r : bias, y + r);
-    }
-    for (; r < rows; ++r) {
-        const int8_t *row = w + (uint64_t)r * cols;
-        __m512i acc = _mm512_setzero_si512();
-        for (c = 0; c < c64; c += 64) {
-            const __m512i xs = _mm512_loadu_si512(xq + c);
-            acc = dot64(acc, _mm512_loadu_si512(row + c), _mm512_abs_epi8(xs),
-                        _mm512_movepi8_mask(xs));
-        }
-        if (tail) {
-            acc = dot64(acc, _mm512_maskz_loadu_epi8(mt, row + c64), axt, negt);
-        }
-        egru_s8_finish1(egru_hsum512_epi32(acc), scale[r], sx, bias ? bias + r : bias, y + r);
-    }
-}
+#define EGRU_S8_NAME   egru_matvec_s8_avx512
+#define EGRU_S8_TARGET EGRU_AVX512
+#include "egru_matvec_s8_avx512_body.h"
 #else
 typedef int egru_matvec_s8_avx512_unused; /* ISO C forbids an empty translation unit */
 #endif
