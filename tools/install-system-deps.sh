@@ -5,6 +5,8 @@
 #   clang-format                                 the C style check
 #   qemu-system-arm                              runs the Cortex-M4 example (tests/test_cortex_m.py)
 #   gcc-aarch64-linux-gnu + qemu-user            NEON kernels built and tested (tests/test_aarch64.py)
+#   clang + libclang-rt-dev                      libFuzzer + ASan/UBSan/MSan for the fuzz harness
+#                                                (make -C ext fuzz)
 #   libsimde-dev                                 AVX-512 kernels tested under SIMDe emulation
 #                                                (make -C ext check-avx512-emulated)
 # Debian/Ubuntu only (apt-get); needs root or sudo. Does nothing when everything is there.
@@ -18,6 +20,8 @@ command -v qemu-system-arm >/dev/null 2>&1 || missing="$missing qemu-system-arm"
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 [ -f /usr/include/simde/x86/avx512.h ] || missing="$missing libsimde-dev"
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
+[ -f "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-x86_64.a" ] || missing="$missing libclang-rt-dev"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing system packages:$missing (install them with your package manager)" >&2
