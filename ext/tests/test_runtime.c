@@ -6,6 +6,7 @@
  * from the equations. Prints one line per failed check and a final "N passed, N failed" line;
  * exits non-zero on any failure.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "edgegru.h"
 #include "egru_test.h"
+#include "layers/egru_layers.h" /* egru_embedding_f32, called directly by test_token_reads */
 
 /* Float agreement between the float32 runtime and the float64 model in this file: products of
  * <= 16 terms of magnitude <= 1, a few dozen steps; float32 rounding stays below 1e-6. */
@@ -29,12 +31,15 @@ typedef struct {
     uint16_t op, flags;
     uint32_t in, out;
     uint8_t act, ract;
+    uint32_t param0; /* params[0] (bidirectional: merge mode; LayerNorm: epsilon bits) */
 } layer_spec;
 
+/* s8: written as an S8 tensor (per-row symmetric, as docs/quantization.md) instead of F32. */
 typedef struct {
     uint8_t role, rank;
     uint32_t dims[2];
     const float *data;
+    uint8_t s8;
 } tensor_spec;
 
 static uint32_t get32(const uint8_t *p)
@@ -52,13 +57,33 @@ static void refresh_crcs(uint8_t *b, uint32_t avail)
     put32(b + EGRU_HDR_HEADER_CRC, egru_crc32(0, b, 124));
 }
 
-/* Writes a model into b (64-byte aligned, zeroed by the caller); returns its size. */
+/* Per-row int8 quantization of a (rows, cols) float matrix, from docs/quantization.md: scale =
+ * max |row| / 127, q = round-half-even(x / scale) clamped to +-127 (0 for an all-zero row). */
+static void quantize_rows(const float *x, uint32_t rows, uint32_t cols, int8_t *q, float *scale)
+{
+    uint32_t r, c;
+    for (r = 0; r < rows; ++r) {
+        float m = 0.0f;
+        for (c = 0; c < cols; ++c) {
+            m = fabsf(x[(size_t)r * cols + c]) > m ? fabsf(x[(size_t)r * cols + c]) : m;
+        }
+        scale[r] = m / 127.0f;
+        for (c = 0; c < cols; ++c) {
+            const float v = m > 0.0f ? rintf(x[(size_t)r * cols + c] / scale[r]) : 0.0f;
+            q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);
+        }
+    }
+}
+
+/* Writes a model into b (64-byte aligned, zeroed by the caller, large enough); returns its size.
+ * Any S8 tensor makes it an int8 file (quant_version 1). */
 static uint32_t write_model(uint8_t *b, uint32_t input_kind, uint32_t input_dim,
                             const layer_spec *layers, const uint32_t *tensors_per_layer,
                             uint32_t n_layers, const tensor_spec *tensors, uint32_t n_tensors)
 {
     uint32_t layer_off = 128, tensor_off = layer_off + 64 * n_layers;
     uint32_t data_off = (tensor_off + 64 * n_tensors + 63) & ~63u, pos = 0, k, first = 0;
+    uint32_t quantized = 0;
     for (k = 0; k < n_layers; ++k) {
         uint8_t *r = b + layer_off + 64 * k;
         put16(r + 0, layers[k].op);
@@ -69,11 +94,13 @@ static uint32_t write_model(uint8_t *b, uint32_t input_kind, uint32_t input_dim,
         put32(r + 16, tensors_per_layer[k]);
         r[20] = layers[k].act;
         r[21] = layers[k].ract;
+        put32(r + 24, layers[k].param0);
         first += tensors_per_layer[k];
     }
     for (k = 0; k < n_tensors; ++k) {
         uint8_t *r = b + tensor_off + 64 * k;
-        uint32_t n = tensors[k].dims[0] * (tensors[k].rank == 2 ? tensors[k].dims[1] : 1);
+        const uint32_t rows = tensors[k].dims[0];
+        uint32_t n = rows * (tensors[k].rank == 2 ? tensors[k].dims[1] : 1);
         r[0] = EGRU_DTYPE_F32;
         r[2] = tensors[k].rank;
         r[3] = tensors[k].role;
@@ -82,6 +109,19 @@ static uint32_t write_model(uint8_t *b, uint32_t input_kind, uint32_t input_dim,
             put32(r + 8, tensors[k].dims[1]);
         }
         put32(r + 20, pos);
+        if (tensors[k].s8) {
+            r[0] = EGRU_DTYPE_S8;
+            r[1] = EGRU_QUANT_SYMMETRIC_PER_ROW;
+            put32(r + 24, n);
+            quantize_rows(tensors[k].data, rows, n / rows, (int8_t *)(void *)(b + data_off + pos),
+                          (float *)(void *)(b + data_off + ((pos + n + 63) & ~63u)));
+            pos = (pos + n + 63) & ~63u;
+            put32(r + 28, pos);
+            put32(r + 32, rows);
+            pos = (pos + 4 * rows + 63) & ~63u;
+            quantized = 1;
+            continue;
+        }
         put32(r + 24, 4 * n);
         memcpy(b + data_off + pos, tensors[k].data, 4 * n); /* the test host is little-endian */
         pos = (pos + 4 * n + 63) & ~63u;
@@ -102,6 +142,10 @@ static uint32_t write_model(uint8_t *b, uint32_t input_kind, uint32_t input_dim,
     put32(b + 64, input_kind);
     put32(b + 68, input_dim);
     put32(b + 72, layers[n_layers - 1].out);
+    if (quantized) {
+        put16(b + EGRU_HDR_VERSION_MINOR, 2);
+        put32(b + EGRU_HDR_QUANT_VERSION, EGRU_QUANT_VERSION);
+    }
     refresh_crcs(b, data_off + pos);
     return data_off + pos;
 }
@@ -131,15 +175,15 @@ static void fill(float *v, size_t n, float scale)
 
 static uint32_t build_features_model(uint8_t *b, int reset_after)
 {
-    layer_spec layers[2] = {{EGRU_OP_GRU, 0, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID},
-                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SOFTMAX, 0}};
+    layer_spec layers[2] = {{EGRU_OP_GRU, 0, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID, 0},
+                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SOFTMAX, 0, 0}};
     uint32_t counts[2] = {4, 2};
-    tensor_spec t[6] = {{EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru},
-                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru},
-                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru},
-                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru},
-                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense},
-                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense}};
+    tensor_spec t[6] = {{EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru, 0},
+                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru, 0},
+                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru, 0},
+                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru, 0},
+                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense, 0},
+                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense, 0}};
     layers[0].flags = (uint16_t)(reset_after ? EGRU_FLAG_RESET_AFTER : 0);
     memset(b, 0, MAX_BLOB);
     return write_model(b, EGRU_INPUT_FEATURES, I, layers, counts, 2, t, 6);
@@ -147,18 +191,18 @@ static uint32_t build_features_model(uint8_t *b, int reset_after)
 
 static uint32_t build_tokens_model(uint8_t *b)
 {
-    layer_spec layers[3] = {{EGRU_OP_EMBEDDING, 0, V, I, 0, 0},
+    layer_spec layers[3] = {{EGRU_OP_EMBEDDING, 0, V, I, 0, 0, 0},
                             {EGRU_OP_GRU, EGRU_FLAG_RESET_AFTER | EGRU_FLAG_RETURN_SEQUENCES, I, H,
-                             EGRU_ACT_TANH, EGRU_ACT_SIGMOID},
-                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SIGMOID, 0}};
+                             EGRU_ACT_TANH, EGRU_ACT_SIGMOID, 0},
+                            {EGRU_OP_DENSE, 0, H, O, EGRU_ACT_SIGMOID, 0, 0}};
     uint32_t counts[3] = {1, 4, 2};
-    tensor_spec t[7] = {{EGRU_ROLE_TABLE, 2, {V, I}, table},
-                        {EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru},
-                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru},
-                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru},
-                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru},
-                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense},
-                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense}};
+    tensor_spec t[7] = {{EGRU_ROLE_TABLE, 2, {V, I}, table, 0},
+                        {EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru, 0},
+                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru, 0},
+                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru, 0},
+                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru, 0},
+                        {EGRU_ROLE_KERNEL, 2, {O, H}, w_dense, 0},
+                        {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense, 0}};
     memset(b, 0, MAX_BLOB);
     return write_model(b, EGRU_INPUT_TOKENS, V, layers, counts, 3, t, 7);
 }
@@ -248,6 +292,9 @@ static void test_crc_and_status(void)
     }
     CHECK(strcmp(egru_status_str((egru_status_t)-EGRU_STATUS_COUNT), "unknown status") == 0);
     CHECK(strcmp(egru_status_str((egru_status_t)1), "unknown status") == 0);
+    /* Regression: the range is checked before the code is negated (-INT_MIN overflows). */
+    CHECK(strcmp(egru_status_str((egru_status_t)INT_MIN), "unknown status") == 0);
+    CHECK(strcmp(egru_status_str((egru_status_t)INT_MAX), "unknown status") == 0);
 }
 
 /* out (batch, O) of the features model on x (batch, T, I) against the float64 model. */
@@ -508,6 +555,355 @@ static void test_pack(void)
     CHECK(egru_model_pack(&plain, NULL, 64) == EGRU_ERR_NULL_ARG);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Hostile files (issue #10): dtype mixes, non-finite weights and parameters, int8 widths, ids  */
+/* that change during a call.                                                                  */
+
+static float w_gru_b[3 * H * I], r_gru_b[3 * H * H], w_dense2[O * 2 * H];
+
+/* tokens -> Embedding(V, I) -> Bidirectional(GRU(H, reset_after, return_sequences), concat) ->
+ * Dense(O, sigmoid). s8[k]: tensor k of (table, forward kernel, forward recurrent, backward
+ * kernel, backward recurrent, dense kernel) written as int8. */
+static uint32_t build_bidir_model(uint8_t *b, const uint8_t s8[6])
+{
+    layer_spec layers[3] = {
+        {EGRU_OP_EMBEDDING, 0, V, I, 0, 0, 0},
+        {EGRU_OP_GRU, EGRU_FLAG_RESET_AFTER | EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_BIDIRECTIONAL,
+         I, 2 * H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID, EGRU_MERGE_CONCAT},
+        {EGRU_OP_DENSE, 0, 2 * H, O, EGRU_ACT_SIGMOID, 0, 0}};
+    uint32_t counts[3] = {1, 8, 2};
+    tensor_spec t[11] = {{EGRU_ROLE_TABLE, 2, {V, I}, table, s8[0]},
+                         {EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru, s8[1]},
+                         {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru, s8[2]},
+                         {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru, 0},
+                         {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru, 0},
+                         {EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru_b, s8[3]},
+                         {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru_b, s8[4]},
+                         {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, br_gru, 0},
+                         {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, bi_gru, 0},
+                         {EGRU_ROLE_KERNEL, 2, {O, 2 * H}, w_dense2, s8[5]},
+                         {EGRU_ROLE_BIAS, 1, {O, 0}, b_dense, 0}};
+    memset(b, 0, MAX_BLOB);
+    return write_model(b, EGRU_INPUT_TOKENS, V, layers, counts, 3, t, 11);
+}
+
+/* Regression (issue #10 item 1): a Bidirectional layer whose directions differ in a matrix's
+ * dtype (forward kernel F32, backward kernel S8 made egru_model_fold write past its memory) is
+ * rejected; every accepted mix folds into exactly egru_model_fold_size() bytes (malloc'd, so the
+ * sanitizer sees the end) and gives the unfolded model's outputs. */
+static void test_dtype_mix(void)
+{
+    enum { B = 3, T = 4 };
+    static const uint8_t rejected[][6] = {{0, 0, 0, 1, 0, 0}, {0, 1, 0, 0, 0, 0},
+                                          {0, 0, 1, 0, 0, 0}, {0, 0, 0, 0, 1, 0},
+                                          {1, 1, 1, 0, 1, 1}, {1, 1, 1, 1, 0, 1}};
+    static const uint8_t accepted[][6] = {
+        {0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0}, {0, 1, 0, 1, 0, 0}, {0, 0, 1, 0, 1, 0},
+        {1, 1, 1, 1, 1, 1}, {0, 1, 1, 1, 1, 0}, {1, 0, 1, 0, 1, 1}};
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON,
+                                   EGRU_KERNELS_AVX512};
+    uint8_t *b = aligned(blob_storage);
+    int32_t ids[B * T] = {1, 2, 3, 4, 9, 0, 0, 7, 5, 5, 8, 6};
+    float out[B * T * O], out_folded[B * T * O];
+    egru_model_t m, folded;
+    size_t k, j, need = 0, fold_bytes = 0;
+    for (k = 0; k < sizeof rejected / sizeof *rejected; ++k) {
+        const uint32_t size = build_bidir_model(b, rejected[k]);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_LAYER);
+        if (egru_model_fold_size(&m, &fold_bytes) == EGRU_OK) { /* only before the fix */
+            void *mem = malloc(fold_bytes);
+            (void)egru_model_fold(&m, mem, fold_bytes); /* wrote past mem: a heap overflow */
+            free(mem);
+        }
+    }
+    for (k = 0; k < sizeof accepted / sizeof *accepted; ++k) {
+        const uint32_t size = build_bidir_model(b, accepted[k]);
+        const int scratch = accepted[k][0] || accepted[k][1] || accepted[k][3];
+        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+        CHECK(egru_model_fold_size(&m, &fold_bytes) == EGRU_OK);
+        /* The table of projections (vocab, 2 * 3H), plus one int8 row of scratch when a product
+         * or the table is int8: I floats and I bytes rounded up to 4. */
+        CHECK(fold_bytes ==
+              V * 6 * H * sizeof(float) + (scratch ? I * sizeof(float) + ((I + 3u) & ~3u) : 0u));
+        for (j = 0; j < sizeof sets / sizeof *sets; ++j) {
+            void *mem;
+            if (!egru_kernels_available(sets[j])) {
+                continue;
+            }
+            CHECK(egru_model_use_kernels(&m, sets[j]) == EGRU_OK);
+            folded = m;
+            mem = malloc(fold_bytes);
+            CHECK(mem != NULL && egru_model_fold(&folded, mem, fold_bytes) == EGRU_OK);
+            CHECK(egru_arena_size(&folded, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+            CHECK(egru_forward_tokens(&m, ids, B, T, out, B * T * O, arena_storage, need) ==
+                  EGRU_OK);
+            CHECK(egru_forward_tokens(&folded, ids, B, T, out_folded, B * T * O, arena_storage,
+                                      need) == EGRU_OK);
+            if (sets[j] == EGRU_KERNELS_REF) {
+                CHECK(memcmp(out, out_folded, sizeof out) == 0); /* the same sums, same order */
+            } else {
+                size_t e;
+                for (e = 0; e < (size_t)B * T * O; ++e) {
+                    CHECK(fabsf(out[e] - out_folded[e]) <= FP32_TOL);
+                }
+            }
+            free(mem);
+        }
+    }
+}
+
+/* Data of tensor k of a file written by write_model. */
+static uint8_t *tensor_data(uint8_t *b, uint32_t k)
+{
+    const uint8_t *r = b + get32(b + EGRU_HDR_TENSOR_TABLE_OFFSET) + 64 * k;
+    return b + get32(b + EGRU_HDR_DATA_OFFSET) + get32(r + EGRU_TNS_DATA_OFFSET);
+}
+
+/* Regression (issue #10 item 3): a NaN or infinite float32 weight anywhere (here: the GRU's
+ * recurrent bias, the table of a float and of an int8 model's Dense bias) is EGRU_ERR_BAD_TENSOR
+ * at egru_model_init; a large finite one is accepted. Also an S8 scale table placed outside the
+ * data section (checked before any pointer to it is formed). */
+static void test_nonfinite_weights(void)
+{
+    static const uint32_t bad[] = {0x7FC00000u, 0xFFC00001u, 0x7F800000u, 0xFF800000u};
+    static const uint8_t int8_table[6] = {1, 0, 0, 0, 0, 0};
+    const float big = 3e38f;
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t m;
+    uint32_t size, k;
+    for (k = 0; k < sizeof bad / sizeof *bad; ++k) {
+        size = build_tokens_model(b);
+        memcpy(tensor_data(b, 4) + 4 * 5, &bad[k], 4); /* recurrent bias [5] */
+        refresh_crcs(b, size);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_TENSOR);
+        size = build_tokens_model(b);
+        memcpy(tensor_data(b, 0) + 4 * (V * I - 1), &bad[k], 4); /* the table's last value */
+        refresh_crcs(b, size);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_TENSOR);
+        size = build_bidir_model(b, int8_table);
+        memcpy(tensor_data(b, 10), &bad[k], 4); /* dense bias [0] of an int8 file */
+        refresh_crcs(b, size);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_TENSOR);
+    }
+    size = build_tokens_model(b);
+    memcpy(tensor_data(b, 4), &big, 4);
+    refresh_crcs(b, size);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    /* The int8 table's scale offset near 2^32: out of the data section, rejected. */
+    size = build_bidir_model(b, int8_table);
+    put32(b + get32(b + EGRU_HDR_TENSOR_TABLE_OFFSET) + EGRU_TNS_SCALE_OFFSET, 0xFFFFFFC0u);
+    refresh_crcs(b, size);
+    CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_TENSOR);
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Float layer parameters (issue #10 item 5): LayerNorm epsilon finite and >= 0, Masking
+ * mask_value not NaN. features (T, I) -> [Masking(value) ->] GRU(H) -> LayerNorm(epsilon). */
+static void test_float_params(void)
+{
+    static float ln_scale[H], ln_shift[H];
+    static const uint32_t bad_eps[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u,
+                                       0xBA83126Fu /* -1e-3 */,
+                                       0x80000001u /* the smallest negative */};
+    const uint32_t good_eps[] = {0u, 0x80000000u /* -0.0 */, f32_bits(1e-3f), f32_bits(1e30f)};
+    static const uint32_t bad_mask[] = {0x7FC00000u, 0xFFC00000u, 0x7F800001u};
+    const uint32_t good_mask[] = {0u, f32_bits(-1.5f), 0x7F800000u, 0xFF800000u};
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t m;
+    uint32_t k, counts[3] = {4, 2, 0}, mcounts[3] = {0, 4, 2}, size;
+    layer_spec ln[2] = {{EGRU_OP_GRU, 0, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID, 0},
+                        {EGRU_OP_LAYER_NORM, 0, H, H, 0, 0, 0}};
+    layer_spec mk[3] = {{EGRU_OP_MASKING, 0, I, I, 0, 0, 0},
+                        {EGRU_OP_GRU, EGRU_FLAG_MASKED, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID, 0},
+                        {EGRU_OP_LAYER_NORM, 0, H, H, 0, 0, f32_bits(1e-3f)}};
+    tensor_spec t[6] = {{EGRU_ROLE_KERNEL, 2, {3 * H, I}, w_gru, 0},
+                        {EGRU_ROLE_RECURRENT, 2, {3 * H, H}, r_gru, 0},
+                        {EGRU_ROLE_INPUT_BIAS, 1, {3 * H, 0}, bi_gru, 0},
+                        {EGRU_ROLE_RECURRENT_BIAS, 1, {3 * H, 0}, br_gru, 0},
+                        {EGRU_ROLE_SCALE, 1, {H, 0}, ln_scale, 0},
+                        {EGRU_ROLE_SHIFT, 1, {H, 0}, ln_shift, 0}};
+    fill(ln_scale, H, 1.0f);
+    fill(ln_shift, H, 0.5f);
+    for (k = 0; k < sizeof bad_eps / sizeof *bad_eps; ++k) {
+        ln[1].param0 = bad_eps[k];
+        memset(b, 0, MAX_BLOB);
+        size = write_model(b, EGRU_INPUT_FEATURES, I, ln, counts, 2, t, 6);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_LAYER);
+    }
+    for (k = 0; k < sizeof good_eps / sizeof *good_eps; ++k) {
+        ln[1].param0 = good_eps[k];
+        memset(b, 0, MAX_BLOB);
+        size = write_model(b, EGRU_INPUT_FEATURES, I, ln, counts, 2, t, 6);
+        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    }
+    for (k = 0; k < sizeof bad_mask / sizeof *bad_mask; ++k) {
+        mk[0].param0 = bad_mask[k];
+        memset(b, 0, MAX_BLOB);
+        size = write_model(b, EGRU_INPUT_FEATURES, I, mk, mcounts, 3, t, 6);
+        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_LAYER);
+    }
+    for (k = 0; k < sizeof good_mask / sizeof *good_mask; ++k) {
+        mk[0].param0 = good_mask[k];
+        memset(b, 0, MAX_BLOB);
+        size = write_model(b, EGRU_INPUT_FEATURES, I, mk, mcounts, 3, t, 6);
+        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    }
+}
+
+/* The float scaling after an exact int32 sum: (float)acc * (scale_w * scale_x), three float32
+ * roundings of relative size <= 2^-24 each (docs/quantization.md). */
+#define S8_SCALE_REL_TOL 4e-7
+
+/* Regression (issue #10 item 4): an int8 product matrix wider than EGRU_S8_MAX_COLS is
+ * EGRU_ERR_S8_TOO_WIDE (Dense and recurrent kernels); one exactly at the bound computes the exact
+ * sum in every kernel set, bit-identically (all q = 127: the largest partial sums there are); a
+ * float32 Dense of 140000 inputs in an int8 model runs (the converter writes such a matrix as
+ * float32). */
+static void test_s8_width(void)
+{
+    enum { WIDE = 140000 };
+    static unsigned char big_storage[(1u << 20) + 64];
+    static float ones[WIDE];
+    static float one[3] = {1.0f, 1.0f, 1.0f}, zero[3] = {0.0f, 0.0f, 0.0f};
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON,
+                                   EGRU_KERNELS_AVX512};
+    uint8_t *b = aligned(big_storage);
+    egru_model_t m;
+    uint32_t size, k, counts[2] = {2, 2}, rcounts[1] = {3};
+    size_t need = 0, count = 0;
+    float out = 0.0f, first = 0.0f;
+    void *arena;
+    int have_first = 0;
+    layer_spec dense[2] = {{EGRU_OP_DENSE, 0, EGRU_S8_MAX_COLS, 1, 0, 0, 0},
+                           {EGRU_OP_DENSE, 0, 1, 1, 0, 0, 0}};
+    layer_spec rnn[1] = {{EGRU_OP_SIMPLE_RNN, 0, EGRU_S8_MAX_COLS + 1, 1, EGRU_ACT_LINEAR, 0, 0}};
+    tensor_spec t[4] = {{EGRU_ROLE_KERNEL, 2, {1, EGRU_S8_MAX_COLS}, ones, 1},
+                        {EGRU_ROLE_BIAS, 1, {1, 0}, zero, 0},
+                        {EGRU_ROLE_KERNEL, 2, {1, 1}, one, 1},
+                        {EGRU_ROLE_BIAS, 1, {1, 0}, zero, 0}};
+    tensor_spec rt[3] = {{EGRU_ROLE_KERNEL, 2, {1, EGRU_S8_MAX_COLS + 1}, ones, 1},
+                         {EGRU_ROLE_RECURRENT, 2, {1, 1}, one, 1},
+                         {EGRU_ROLE_BIAS, 1, {1, 0}, zero, 0}};
+    for (k = 0; k < WIDE; ++k) {
+        ones[k] = 1.0f;
+    }
+    arena = malloc(1u << 20);
+    /* At the bound: 131072 products 127 * 127, summed exactly; the result is 131072. */
+    memset(b, 0, sizeof big_storage - 64);
+    size = write_model(b, EGRU_INPUT_FEATURES, EGRU_S8_MAX_COLS, dense, counts, 2, t, 4);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
+        if (!egru_kernels_available(sets[k])) {
+            continue;
+        }
+        CHECK(egru_model_use_kernels(&m, sets[k]) == EGRU_OK);
+        CHECK(egru_arena_size(&m, 1, 1, &need) == EGRU_OK && need <= (1u << 20));
+        CHECK(egru_forward_features(&m, ones, 1, 1, &out, 1, arena, need) == EGRU_OK);
+        CHECK(fabs(out - (double)EGRU_S8_MAX_COLS) <= S8_SCALE_REL_TOL * EGRU_S8_MAX_COLS * 3);
+        if (!have_first) {
+            first = out;
+            have_first = 1;
+        }
+        CHECK(memcmp(&out, &first, sizeof out) == 0); /* int8: bit-identical in every set */
+    }
+    /* One column more: rejected, as a Dense and as a recurrent kernel. */
+    dense[0].in = t[0].dims[1] = EGRU_S8_MAX_COLS + 1;
+    memset(b, 0, sizeof big_storage - 64);
+    size = write_model(b, EGRU_INPUT_FEATURES, EGRU_S8_MAX_COLS + 1, dense, counts, 2, t, 4);
+    CHECK(egru_model_init(&m, b, size) == EGRU_ERR_S8_TOO_WIDE);
+    memset(b, 0, sizeof big_storage - 64);
+    size = write_model(b, EGRU_INPUT_FEATURES, EGRU_S8_MAX_COLS + 1, rnn, rcounts, 1, rt, 3);
+    CHECK(egru_model_init(&m, b, size) == EGRU_ERR_S8_TOO_WIDE);
+    rt[0].s8 = 0; /* the same layer with a float32 kernel is fine */
+    memset(b, 0, sizeof big_storage - 64);
+    size = write_model(b, EGRU_INPUT_FEATURES, EGRU_S8_MAX_COLS + 1, rnn, rcounts, 1, rt, 3);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+    /* The issue's 1 x 140000 Dense on 1.0: as float32 in an int8 model it gives 140000. */
+    dense[0].in = t[0].dims[1] = WIDE;
+    t[0].s8 = 0;
+    memset(b, 0, sizeof big_storage - 64);
+    size = write_model(b, EGRU_INPUT_FEATURES, WIDE, dense, counts, 2, t, 4);
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK && m.quant_version == EGRU_QUANT_VERSION);
+    for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
+        if (!egru_kernels_available(sets[k])) {
+            continue;
+        }
+        CHECK(egru_model_use_kernels(&m, sets[k]) == EGRU_OK);
+        CHECK(egru_arena_size(&m, 1, 1, &need) == EGRU_OK && need <= (1u << 20));
+        CHECK(egru_output_count(&m, 1, 1, &count) == EGRU_OK && count == 1);
+        CHECK(egru_forward_features(&m, ones, 1, 1, &out, 1, arena, need) == EGRU_OK);
+        /* float32 sum of 140000 ones is exact (< 2^24); then the int8 Dense's scaling. */
+        CHECK(fabs(out - (double)WIDE) <= S8_SCALE_REL_TOL * WIDE * 3);
+    }
+    free(arena);
+}
+
+/* Regression (issue #10 item 2): the Embedding checks each id where it reads it, once, so ids
+ * that change after the up-front check give EGRU_ERR_TOKEN_RANGE, never an out-of-bounds read
+ * (the sanitizer build checks that). Directly on the layer, float, int8 and folded; and through
+ * egru_forward_tokens with ids that the call itself changes: they alias `out`, and the first
+ * block of 16 rows writes its (sigmoid, in (0, 1)) outputs over the ids of row 16, which are
+ * then the bits of floats, >= 2^29 as ids. */
+static void test_token_reads(void)
+{
+    enum { B = 17, T = 5 };
+    static const uint8_t int8_table[6] = {1, 0, 0, 0, 0, 0};
+    static float lut[V * 3 * H];
+    static const int32_t bad[] = {INT32_MAX, INT32_MIN, -1, V, V + 1};
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t m, folded;
+    egru_layer_t layer;
+    float row[2][6 * H];
+    uint8_t mask[2];
+    size_t need = 0, fold_bytes = 0;
+    uint32_t k, variant;
+    for (variant = 0; variant < 3; ++variant) {
+        uint32_t size = variant == 1 ? build_bidir_model(b, int8_table) : build_tokens_model(b);
+        int32_t ids[2] = {V - 1, 0};
+        const egru_model_t *use = &m;
+        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+        if (variant == 2) {
+            folded = m;
+            CHECK(egru_model_fold_size(&folded, &fold_bytes) == EGRU_OK &&
+                  fold_bytes <= sizeof lut);
+            CHECK(egru_model_fold(&folded, lut, fold_bytes) == EGRU_OK);
+            use = &folded;
+        }
+        CHECK(egru_model_layer(use, 0, &layer) == EGRU_OK && layer.op == EGRU_OP_EMBEDDING);
+        CHECK(egru_embedding_f32(&layer, ids, 2, row[0], mask) == EGRU_OK);
+        if (variant == 0) {
+            CHECK(memcmp(row[0], table + (V - 1) * I, I * sizeof(float)) == 0);
+            CHECK(memcmp(row[0] + I, table, I * sizeof(float)) == 0);
+        }
+        for (k = 0; k < sizeof bad / sizeof *bad; ++k) {
+            ids[1] = bad[k];
+            CHECK(egru_embedding_f32(&layer, ids, 2, row[1], mask) == EGRU_ERR_TOKEN_RANGE);
+            ids[0] = bad[k];
+            CHECK(egru_embedding_f32(&layer, ids, 2, row[1], mask) == EGRU_ERR_TOKEN_RANGE);
+            ids[0] = 1;
+        }
+        /* Through the forward pass: ids aliasing the output (one block of 16 rows, then 1). */
+        {
+            float *out = (float *)malloc((size_t)B * T * O * sizeof(float));
+            int32_t *alias = (int32_t *)(void *)out;
+            uint32_t i;
+            for (i = 0; i < B * T; ++i) {
+                alias[i] = (int32_t)(1 + i % (V - 1));
+            }
+            CHECK(egru_arena_size(use, B, T, &need) == EGRU_OK && need <= sizeof arena_storage);
+            CHECK(egru_forward_tokens(use, alias, B, T, out, (size_t)B * T * O, arena_storage,
+                                      need) == EGRU_ERR_TOKEN_RANGE);
+            free(out);
+        }
+    }
+}
+
 int main(void)
 {
     fill(w_gru, sizeof w_gru / 4, 0.5f);
@@ -516,6 +912,9 @@ int main(void)
     fill(br_gru, sizeof br_gru / 4, 0.3f);
     fill(w_dense, sizeof w_dense / 4, 0.5f);
     fill(b_dense, sizeof b_dense / 4, 0.3f);
+    fill(w_gru_b, sizeof w_gru_b / 4, 0.5f);
+    fill(r_gru_b, sizeof r_gru_b / 4, 0.5f);
+    fill(w_dense2, sizeof w_dense2 / 4, 0.5f);
     test_crc_and_status();
     test_features_forward(1);
     test_features_forward(0);
@@ -524,6 +923,11 @@ int main(void)
     test_pack();
     test_corruption();
     test_structural_fuzz();
+    test_dtype_mix();
+    test_nonfinite_weights();
+    test_float_params();
+    test_s8_width();
+    test_token_reads();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
