@@ -13,11 +13,13 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_CHECKSUM] = "CRC-32 mismatch: the model file is corrupt",
     [-EGRU_ERR_BAD_HEADER] = "invalid header field in the model file",
     [-EGRU_ERR_OUT_OF_BOUNDS] = "a table or section of the model file lies outside the file",
-    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor in the model file (record, placement, or data: "
-                             "a NaN or infinite float32 weight, an int8 -128 or a bad scale)",
-    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record in the model file (fields, "
-                            "float parameters such as LayerNorm epsilon or Masking mask_value, "
-                            "or a mix of weight dtypes the runtime does not implement)",
+    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor record or tensor data in the model file (bad fields "
+                             "or placement, a NaN or infinite float32 weight, an int8 -128 or "
+                             "a bad scale)",
+    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record in the model file (bad fields, "
+                            "a bad float parameter such as LayerNorm epsilon or Masking "
+                            "mask_value, or a mix of weight dtypes the runtime does not "
+                            "implement)",
     [-EGRU_ERR_UNSUPPORTED] = "the model uses a feature this runtime does not support",
     [-EGRU_ERR_BAD_SHAPE] = "batch and sequence length must be >= 1 and not overflow",
     [-EGRU_ERR_ARENA_TOO_SMALL] = "the arena is smaller than egru_arena_size() requires",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ir
-from .errors import FormatError
-from .quantize import QUANT_VERSION, dequantize_rows, quantize_rows
+from .errors import FormatError, UnsupportedError
+from .quantize import QUANT_VERSION, dequantize_rows, int8_product_fits, quantize_rows
 
 MAGIC = b"EGRU"
 VERSION_MAJOR = 1
@@ -110,6 +110,18 @@ ROLE_RECURRENT_BIAS = 5
 ROLE_BIAS = 6
 ROLE_SCALE = 7
 ROLE_SHIFT = 8
+ROLE_NAMES = {
+    ROLE_TABLE: "table",
+    ROLE_KERNEL: "kernel",
+    ROLE_RECURRENT: "recurrent kernel",
+    ROLE_INPUT_BIAS: "input bias",
+    ROLE_RECURRENT_BIAS: "recurrent bias",
+    ROLE_BIAS: "bias",
+    ROLE_SCALE: "scale",
+    ROLE_SHIFT: "shift",
+}
+#: Roles whose int8 matrices are products (their columns are bounded by S8_MAX_COLS).
+PRODUCT_ROLES = (ROLE_KERNEL, ROLE_RECURRENT)
 
 _RNN_FLAGS = (
     FLAG_RETURN_SEQUENCES | FLAG_USE_BIAS | FLAG_GO_BACKWARDS | FLAG_BIDIRECTIONAL | FLAG_MASKED
@@ -272,6 +284,39 @@ QUANTIZABLE = {
 QUANTIZE_MODES = (None, "int8")
 
 
+def _check_writable(model: ir.Model, records: list) -> None:
+    """The values the runtime would reject (docs/format.md, validation step 7/8), refused here
+    with the layer and tensor named: every float32 weight finite (after the cast to float32, so
+    values beyond its range count as infinite), LayerNorm epsilon finite and >= 0, Masking
+    mask_value not NaN."""
+    for k, (layer, r) in enumerate(zip(model.layers, records, strict=True)):
+        where = f"layer {k} ({type(layer).__name__} {getattr(layer, 'name', '?')!r})"
+        per_dir = len(r.tensors) // 2 if isinstance(layer, ir.Bidirectional) else 0
+        for i, (role, array) in enumerate(r.tensors):
+            with np.errstate(over="ignore", invalid="ignore"):
+                a = np.asarray(array, dtype=np.float32)
+            bad = ~np.isfinite(a)
+            if bad.any():
+                side = ("forward " if i < per_dir else "backward ") if per_dir else ""
+                first = tuple(int(v) for v in np.argwhere(bad)[0])
+                raise UnsupportedError(
+                    f"{where}: the {side}{ROLE_NAMES[role]} holds {int(bad.sum())} NaN or "
+                    f"infinite value(s) as float32 (first at index {first}); .egru files store "
+                    "finite weights only"
+                )
+        if isinstance(layer, ir.LayerNorm):
+            eps = np.float32(layer.epsilon)
+            if not (np.isfinite(eps) and eps >= 0):
+                raise UnsupportedError(
+                    f"{where}: epsilon {float(layer.epsilon)!r} must be finite and >= 0"
+                )
+        if isinstance(layer, ir.Masking) and np.isnan(np.float32(layer.mask_value)):
+            raise UnsupportedError(
+                f"{where}: mask_value NaN equals no value, so nothing would ever be masked; "
+                ".egru files do not store it"
+            )
+
+
 def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = None) -> bytes:
     """Serialise an IR model to `.egru` bytes (format 1.x), stamped with the lowest minor version
     that describes it. Deterministic: the same model and metadata give the same bytes.
@@ -282,6 +327,7 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
     model.check()
     records = _records(model)
+    _check_writable(model, records)
     tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
     meta = json.dumps(
         {
@@ -308,7 +354,13 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
             raise ValueError("tensor rank > 4")
         dims = list(a.shape) + [0] * (4 - a.ndim)
         offset = len(data)
-        if quantize == "int8" and (op, role) in QUANTIZABLE:
+        # int8 only where the runtime's int32 sums cannot overflow: a wider product matrix stays
+        # float32 (quantize.int8_product_fits, docs/quantization.md).
+        if (
+            quantize == "int8"
+            and (op, role) in QUANTIZABLE
+            and (role not in PRODUCT_ROLES or int8_product_fits(a.shape[1]))
+        ):
             q, scale = quantize_rows(a)
             data += q.tobytes()
             data += bytes(_align(len(data)) - len(data))
@@ -451,7 +503,7 @@ def read(blob) -> tuple[ir.Model, dict]:
     blob = memoryview(blob).cast("B")
     h = read_header(blob)
     data_lo = h["data_offset"]
-    tensors = []
+    tensors, dtypes = [], []
     for i in range(h["tensor_count"]):
         off = h["tensor_table_offset"] + i * h["tensor_record_size"]
         dtype, quant, rank, role, *rest = TENSOR.unpack_from(blob, off)
@@ -470,10 +522,21 @@ def read(blob) -> tuple[ir.Model, dict]:
             or not _inside(doff, dsize, 0, h["data_size"])
         ):
             _fail(f"tensor {i}: data size or offset invalid")
+        dtypes.append(dtype)
         if dtype == DTYPE_F32:
             a = np.frombuffer(blob, dtype="<f4", count=dsize // 4, offset=data_lo + doff)
+            if not np.all(np.isfinite(a)):
+                _fail(
+                    f"tensor {i} ({ROLE_NAMES.get(role, role)}): a float32 weight is NaN or "
+                    "infinite"
+                )
             tensors.append((role, a.reshape(shape).astype(np.float32)))
             continue
+        if role in PRODUCT_ROLES and rank == 2 and not int8_product_fits(shape[1]):
+            _fail(
+                f"tensor {i} ({ROLE_NAMES[role]}): an int8 matrix of {shape[1]} columns, more "
+                "than 131072: its int32 sums could overflow"
+            )
         if (
             scount != shape[0]
             or soff % h["alignment"]
@@ -509,6 +572,21 @@ def read(blob) -> tuple[ir.Model, dict]:
             _fail(f"layer {k}: unknown op {op}")
         if flags & ~_ALLOWED_FLAGS.get(op, FLAG_MASKED):
             _fail(f"layer {k}: flags {flags:#x} not valid for op {OP_NAMES[op]}")
+        if op in (OP_GRU, OP_LSTM, OP_SIMPLE_RNN) and flags & FLAG_BIDIRECTIONAL and count:
+            half = count // 2
+            d = dtypes[first : first + count]
+            if d[0] != d[half] or d[1 % count] != d[(half + 1) % count]:
+                _fail(
+                    f"layer {k} ({OP_NAMES[op]}): its directions store the kernel or the "
+                    "recurrent kernel in different dtypes (float32 vs int8), which the runtime "
+                    "does not implement"
+                )
+        if op == OP_LAYER_NORM:
+            eps = np.float32(_bits_f32(params[0]))
+            if not (np.isfinite(eps) and eps >= 0):
+                _fail(f"layer {k} (LayerNorm): epsilon {float(eps)!r} is not finite and >= 0")
+        if op == OP_MASKING and np.isnan(_bits_f32(params[0])):
+            _fail(f"layer {k} (Masking): mask_value is NaN")
         name = names[k] if k < len(names) and isinstance(names[k], str) else f"layer_{k}"
         rec = _Record(op, flags, in_dim, out_dim, act, ract, tensors[first : first + count], params)
         try:

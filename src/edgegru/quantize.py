@@ -13,6 +13,19 @@ import numpy as np
 QUANT_VERSION = 1
 #: Largest int8 magnitude used: the range is symmetric, -128 is never written.
 QMAX = 127
+#: Widest int8 product (columns of an int8 KERNEL or RECURRENT matrix), EGRU_S8_MAX_COLS of
+#: ext/include/egru_format.h: the runtime sums up to this many products q * w with |q|, |w| <= 127
+#: in int32, and 2**17 * 127 * 127 = 2,114,060,288 <= 2**31 - 1 (docs/quantization.md). The
+#: runtime rejects wider int8 matrices; the writer keeps them float32 (`int8_product_fits`).
+S8_MAX_COLS = 2**17
+
+
+def int8_product_fits(cols: int) -> bool:
+    """True when a matrix of `cols` columns may be stored as int8: its int32 sums cannot
+    overflow. The converter's decision for `write(..., quantize="int8")`: a KERNEL or RECURRENT
+    matrix wider than S8_MAX_COLS stays float32 (the format allows a float32 matrix in an int8
+    file, and the runtime runs it with the float kernels); other matrices are unaffected."""
+    return 0 < cols <= S8_MAX_COLS
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
