@@ -5,6 +5,7 @@
  * Arithmetic on sizes and offsets is done in uint64_t so that no check can be defeated by
  * 32-bit wrap-around. Nothing here allocates or writes outside the caller's egru_model_t.
  */
+#include <float.h>
 #include <string.h>
 
 #include "egru_internal.h"
@@ -46,10 +47,18 @@ static const uint8_t *layer_record(const egru_model_t *m, uint32_t index)
     return m->layer_table + (size_t)index * m->layer_record_size;
 }
 
-/* The float32 with these bits is finite (not NaN, not +-inf). */
-static int bits_finite(uint32_t bits)
+/* The n little-endian float32 values at p are finite (not NaN, not +-inf) and, when sign is
+ * 0x80000000u, have a clear sign bit (>= 0, -0.0 excluded). */
+static int floats_ok(const uint8_t *p, uint32_t n, uint32_t sign)
 {
-    return (bits & 0x7F800000u) != 0x7F800000u;
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        const uint32_t bits = egru_rd_u32(p + 4 * i);
+        if ((bits & sign) || (bits & 0x7F800000u) == 0x7F800000u) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* Check one tensor record against the rules of docs/format.md (step 7), and its data: int8
@@ -102,11 +111,8 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         }
         sc = m->data + scale_off; /* both ranges are inside the data section now */
         data = m->data + offset;
-        for (i = 0; i < rows; ++i) { /* scales finite and >= 0 */
-            const uint32_t bits = egru_rd_u32(sc + 4 * i);
-            if ((bits & 0x80000000u) || !bits_finite(bits)) {
-                return EGRU_ERR_BAD_TENSOR;
-            }
+        if (!floats_ok(sc, rows, 0x80000000u)) { /* scales finite and >= 0 */
+            return EGRU_ERR_BAD_TENSOR;
         }
         for (i = 0; i < size; ++i) { /* -128 (0x80) is outside the symmetric range */
             if (data[i] == 0x80u) {
@@ -121,13 +127,8 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
     if (egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 || egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
         return EGRU_ERR_BAD_TENSOR;
     }
-    data = m->data + offset;
-    for (i = 0; i < size; i += 4) { /* every float32 weight finite (docs/format.md) */
-        if (!bits_finite(egru_rd_u32(data + i))) {
-            return EGRU_ERR_BAD_TENSOR;
-        }
-    }
-    return EGRU_OK;
+    /* every float32 weight finite (docs/format.md) */
+    return floats_ok(m->data + offset, size / 4, 0) ? EGRU_OK : EGRU_ERR_BAD_TENSOR;
 }
 
 /* The tensor at `index` has the role and the shape an op requires; returns its data or NULL.
@@ -234,7 +235,9 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     uint32_t act = r[EGRU_LYR_ACTIVATION], ract = r[EGRU_LYR_RECURRENT_ACTIVATION], k;
     uint32_t G = rnn_gates(op), units = dim, need = 0;
     uint64_t params = 0, macs = 0;
-    int ok = 1, wide = 0; /* wide: an int8 product matrix has more than EGRU_S8_MAX_COLS columns */
+    int ok = 1;
+    float p0;
+    egru_status_t s;
 
     memset(out, 0, sizeof *out);
     for (k = 0; k < 10; ++k) {
@@ -273,13 +276,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         }
         /* The runtime implements each matrix (kernel, recurrent) as float32 or int8 per layer,
          * not per direction: both directions must agree on each (docs/format.md, step 8). */
-        ok = ok && (dirs == 1 ||
-                    ((out->rnn[0].kernel_s8 != NULL) == (out->rnn[1].kernel_s8 != NULL) &&
-                     (out->rnn[0].recurrent_s8 != NULL) == (out->rnn[1].recurrent_s8 != NULL)));
-        for (k = 0; ok && k < dirs; ++k) {
-            wide = wide || (out->rnn[k].kernel_s8 && in > EGRU_S8_MAX_COLS) ||
-                   (out->rnn[k].recurrent_s8 && units > EGRU_S8_MAX_COLS);
-        }
+        ok = ok && (dirs == 1 || (!out->rnn[0].kernel_s8 == !out->rnn[1].kernel_s8 &&
+                                  !out->rnn[0].recurrent_s8 == !out->rnn[1].recurrent_s8));
         params = dirs * ((uint64_t)G * units * (in + units) +
                          (op == EGRU_OP_GRU ? 2u : 1u) * (uint64_t)G * units);
         macs = dirs * (uint64_t)G * units * (in + units);
@@ -290,7 +288,6 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ok = ok && expect_weights(m, first, EGRU_ROLE_KERNEL, dim, in, &out->kernel,
                                   &out->kernel_s8, &out->kernel_scale);
         ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
-        wide = ok && out->kernel_s8 && in > EGRU_S8_MAX_COLS;
         params = (uint64_t)dim * in + dim;
         macs = (uint64_t)dim * in;
         break;
@@ -313,11 +310,6 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_AFFINE:
     case EGRU_OP_LAYER_NORM:
         ok = count == 2 && act == 0 && dim == in;
-        /* LayerNorm epsilon: finite and >= 0 (0 is Keras' formula as written; a negative one
-         * makes sqrt(var + eps) NaN for low-variance steps). */
-        ok = ok && (op != EGRU_OP_LAYER_NORM ||
-                    (bits_finite(out->params[0]) &&
-                     (!(out->params[0] >> 31) || (out->params[0] & 0x7FFFFFFFu) == 0)));
         ok = ok && (out->scale = expect_tensor(m, first, EGRU_ROLE_SCALE, dim, 0, 0)) != NULL;
         ok = ok && (out->shift = expect_tensor(m, first + 1, EGRU_ROLE_SHIFT, dim, 0, 0)) != NULL;
         params = 2u * (uint64_t)dim;
@@ -326,14 +318,24 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_FLATTEN:
         ok = count == 0 && act == 0 && out->params[0] >= 1 && (uint64_t)in * out->params[0] == dim;
         break;
-    case EGRU_OP_MASKING: /* mask_value not NaN (it would equal nothing, so never mask) */
-        ok = count == 0 && act == 0 && dim == in && (out->params[0] & 0x7FFFFFFFu) <= 0x7F800000u;
-        break;
+    case EGRU_OP_MASKING: ok = count == 0 && act == 0 && dim == in; break;
     }
-    if (!ok || params > U32_LIMIT || macs > U32_LIMIT || wide) {
+    /* Float parameters (params[0]): LayerNorm epsilon finite and >= 0 (0 is Keras' formula as
+     * written; a negative one makes sqrt(var + eps) NaN on low-variance steps); Masking
+     * mask_value not NaN (it would equal nothing, so never mask). */
+    memcpy(&p0, &out->params[0], sizeof p0);
+    ok = ok && !(op == EGRU_OP_LAYER_NORM && !(p0 >= 0.0f && p0 <= FLT_MAX)) &&
+         !(op == EGRU_OP_MASKING && p0 != p0);
+    /* An int8 product wider than EGRU_S8_MAX_COLS could overflow its int32 sums (both
+     * directions of a recurrent layer agree on dtypes and widths: rnn[0] speaks for both). */
+    s = !ok || params > U32_LIMIT || macs > U32_LIMIT ? EGRU_ERR_BAD_LAYER
+        : ((out->kernel_s8 || out->rnn[0].kernel_s8) && in > EGRU_S8_MAX_COLS) ||
+                (out->rnn[0].recurrent_s8 && units > EGRU_S8_MAX_COLS)
+            ? EGRU_ERR_S8_TOO_WIDE
+            : EGRU_OK;
+    if (s != EGRU_OK) {
         memset(out, 0, sizeof *out);
-        return ok && params <= U32_LIMIT && macs <= U32_LIMIT ? EGRU_ERR_S8_TOO_WIDE
-                                                              : EGRU_ERR_BAD_LAYER;
+        return s;
     }
     out->op = (egru_op_t)op;
     out->flags = flags;
@@ -604,7 +606,6 @@ typedef struct fold_plan {
 /* EGRU_ERR_UNSUPPORTED when the model cannot be folded (or was folded already). */
 static egru_status_t plan_fold(const egru_model_t *model, fold_plan_t *p)
 {
-    uint64_t width;
     uint32_t d;
     memset(p, 0, sizeof *p);
     if (model->fold || model->layer_count < 2 || decode_layer(model, 0, &p->emb) != EGRU_OK ||
@@ -613,20 +614,17 @@ static egru_status_t plan_fold(const egru_model_t *model, fold_plan_t *p)
         return EGRU_ERR_UNSUPPORTED;
     }
     p->dirs = (p->rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
-    width = (uint64_t)p->dirs * rnn_gates(p->rnn.op) * p->rnn.units;
+    /* width <= the layer's param_count, and vocab * dim <= the Embedding's: both < 2^32, so no
+     * product below wraps in uint64_t. */
+    p->width = p->dirs * rnn_gates(p->rnn.op) * p->rnn.units;
     p->scratch = p->emb.table_s8 != NULL;
     for (d = 0; d < p->dirs; ++d) {
         p->scratch = p->scratch || p->rnn.rnn[d].kernel_s8 != NULL;
     }
-    p->table_floats = (uint64_t)p->emb.input_dim * width; /* < 2^64: both factors < 2^32 */
-    if (width > U32_LIMIT || p->table_floats > (1ull << 60)) {
-        return EGRU_ERR_UNSUPPORTED;
-    }
-    p->width = (uint32_t)width;
+    p->table_floats = (uint64_t)p->emb.input_dim * p->width;
     p->bytes = p->table_floats * sizeof(float);
     if (p->scratch) {
-        p->bytes +=
-            (uint64_t)p->emb.output_dim * sizeof(float) + ((p->emb.output_dim + 3ull) & ~3ull);
+        p->bytes += (uint64_t)p->emb.output_dim * sizeof(float) + ((p->emb.output_dim + 3u) & ~3u);
     }
     if (p->bytes > (uint64_t)(size_t)-1) {
         return EGRU_ERR_UNSUPPORTED;

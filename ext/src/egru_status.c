@@ -13,13 +13,9 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_CHECKSUM] = "CRC-32 mismatch: the model file is corrupt",
     [-EGRU_ERR_BAD_HEADER] = "invalid header field in the model file",
     [-EGRU_ERR_OUT_OF_BOUNDS] = "a table or section of the model file lies outside the file",
-    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor record or tensor data in the model file (bad fields "
-                             "or placement, a NaN or infinite float32 weight, an int8 -128 or "
-                             "a bad scale)",
-    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record in the model file (bad fields, "
-                            "a bad float parameter such as LayerNorm epsilon or Masking "
-                            "mask_value, or a mix of weight dtypes the runtime does not "
-                            "implement)",
+    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor record or data (e.g. NaN weight) in the model file",
+    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record (fields, float params, dtypes) "
+                            "in the model file",
     [-EGRU_ERR_UNSUPPORTED] = "the model uses a feature this runtime does not support",
     [-EGRU_ERR_BAD_SHAPE] = "batch and sequence length must be >= 1 and not overflow",
     [-EGRU_ERR_ARENA_TOO_SMALL] = "the arena is smaller than egru_arena_size() requires",
@@ -28,8 +24,7 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_NONFINITE] = "the input contains NaN or infinity",
     [-EGRU_ERR_WRONG_INPUT] = "wrong input kind (token ids vs float features) for this model",
     [-EGRU_ERR_INDEX] = "layer index out of range",
-    [-EGRU_ERR_S8_TOO_WIDE] = "an int8 weight matrix of the model file has more than 131072 "
-                              "columns (EGRU_S8_MAX_COLS): its int32 sums could overflow",
+    [-EGRU_ERR_S8_TOO_WIDE] = "an int8 weight matrix has over 131072 columns (int32 overflow)",
 };
 
 /* Compile-time check (C99 has no static_assert): the table has exactly one slot per status. */
