@@ -150,9 +150,12 @@ typedef struct egru_layer {
                                /* with EGRU_FLAG_BIDIRECTIONAL                           */
 } egru_layer_t;
 
-/* Parse and validate the blob (every check of docs/format.md, CRCs included). On success fills
- * *model and returns EGRU_OK; on failure returns the first problem found and leaves *model
- * zeroed. The blob must start at a multiple of EGRU_BLOB_ALIGN and may be longer than the file. */
+/* Parse and validate the blob (every check of docs/format.md, CRCs included): the structure,
+ * every float32 weight finite (EGRU_ERR_BAD_TENSOR), float layer parameters and per-direction
+ * weight dtypes (EGRU_ERR_BAD_LAYER), int8 product widths (EGRU_ERR_S8_TOO_WIDE); O(parameters).
+ * Nothing later re-validates the file. On success fills *model and returns EGRU_OK; on failure
+ * returns the first problem found and leaves *model zeroed. The blob must start at a multiple of
+ * EGRU_BLOB_ALIGN and may be longer than the file. */
 egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size);
 
 /* Choose the kernel set the model runs with (egru_model_init chose EGRU_KERNELS_AUTO).
@@ -173,8 +176,10 @@ const char *egru_model_kernels_name(const egru_model_t *model);
  * and unchanged while the model is used. Afterwards egru_model_layer() describes layer 0 as a
  * table of projections and layer 1 as taking them (input_projected). EGRU_ERR_UNSUPPORTED when
  * the model does not start with Embedding -> recurrent layer. Results stay within the kernel
- * bounds of the unfolded model (the same products, computed once; bit-equal for int8 models,
- * whose fold memory also holds one row of scratch after the table). */
+ * bounds of the unfolded model (the same products, computed once; bit-equal for int8 models).
+ * The memory is the (vocab, fold_width) table, then, when the Embedding table or the recurrent
+ * kernel is int8, one row of scratch (dim floats and dim bytes rounded up to 4); the size and the
+ * layout come from one plan, so egru_model_fold writes exactly egru_model_fold_size() bytes. */
 egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes);
 egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
 
@@ -205,7 +210,10 @@ egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint3
 /* Forward pass of a token model. ids: (batch, seq_len) row-major int32, each in
  * [0, input_dim). out: egru_output_count() floats, row-major (batch, [seq_len,] output_dim).
  * The whole input is checked before anything is computed; on error `out` is untouched.
- * The initial GRU states are zero; no state is carried between calls. */
+ * The initial GRU states are zero; no state is carried between calls.
+ * If the caller changes `ids` during the call (another thread), the result is
+ * EGRU_ERR_TOKEN_RANGE (then `out` may be partly written) or the output for some mix of the old
+ * and new values, never an out-of-bounds read: the Embedding reads each id once and checks it. */
 egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids, uint32_t batch,
                                   uint32_t seq_len, float *out, size_t out_count, void *arena,
                                   size_t arena_bytes);
@@ -271,7 +279,9 @@ egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *mod
 
 /* One step of a token model. ids: (batch) int32, each in [0, input_dim). out: out_count ==
  * batch * output_dim floats, row-major (batch, output_dim). The input is checked before
- * anything changes; on error the state and `out` are untouched. */
+ * anything changes; on error the state and `out` are untouched. Ids changed by another thread
+ * during the call: as egru_forward_tokens (EGRU_ERR_TOKEN_RANGE with the state unchanged and the
+ * step not counted, or a step on some mix of the values; never an out-of-bounds read). */
 egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *ids, float *out,
                                        size_t out_count);
 
