@@ -6,11 +6,12 @@ user-facing messages lives in runtime.py; the C runtime checks everything again.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t, uint8_t, uint32_t, uintptr_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
 
 from ._cegru cimport *
 
-from .errors import EdgeGRUError, FormatError
+from .errors import EdgeGRUError, FormatError, InputError, UnsupportedError
 
 cnp.import_array()
 
@@ -86,14 +87,16 @@ cdef class Runtime:
 
     def use_kernels(self, str name):
         """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
-        reference), "avx2", "avx512" or "neon". Raises EdgeGRUError when this build or CPU
-        lacks it."""
+        reference), "avx2", "avx512" or "neon". Raises UnsupportedError when this build or CPU
+        lacks it (the model keeps its set then), InputError for an unknown name."""
         if name not in KERNEL_SETS:
-            raise EdgeGRUError(
+            raise InputError(
                 f"unknown kernel set {name!r}; choose one of {', '.join(KERNEL_SETS)}")
         cdef int status = egru_model_use_kernels(&self.model, KERNEL_SETS[name])
         if status != EGRU_OK:
-            _raise(status, f"kernel set {name!r} is not available on this CPU or build")
+            raise UnsupportedError(
+                f"kernel set {name!r} is not available on this CPU/build; available: "
+                f"{', '.join(available_kernels())}", status)
 
     def fold_embedding(self):
         """Precompute the first recurrent layer's input projection for every token id
@@ -145,6 +148,11 @@ cdef class Runtime:
             output_is_sequence=bool(m.output_is_sequence), param_count=m.param_count,
             file_size=m.file_size, layer_count=m.layer_count, max_width=m.max_width,
             max_units=m.max_units)
+
+    @property
+    def blob_bytes(self):
+        """A copy of the model bytes this object was made from (what Runtime(blob) took)."""
+        return self._buffer.tobytes()
 
     @property
     def metadata_bytes(self):
@@ -382,6 +390,38 @@ cdef class Session:
         if status != EGRU_OK:
             _raise(status, "stream step")
         return out
+
+    def raw_state(self):
+        """A copy of the session's whole state region, float32: for each recurrent layer, its
+        state blocks (get_state's layout) then its rows' "valid step seen" flags (1.0 once the
+        row had a valid step), as egru_session.c lays them out. With set_raw_state, what
+        pickling a stream needs to continue exactly (set_state clears the flags)."""
+        cdef size_t n = self.session.state_count + \
+            <size_t>self.session.rnn_count * self.session.batch
+        raw = np.empty(n, dtype=np.float32)
+        cdef float[::1] view = raw
+        self._enter()
+        try:
+            if n:
+                memcpy(&view[0], self.session.state, n * sizeof(float))
+        finally:
+            self._busy = False
+        return raw
+
+    def set_raw_state(self, const float[::1] raw, uint64_t steps):
+        """Restore raw_state()'s copy (checked by the caller: finite states, 0/1 flags) and the
+        step count."""
+        cdef size_t n = self.session.state_count + \
+            <size_t>self.session.rnn_count * self.session.batch
+        if <size_t>raw.shape[0] != n:
+            raise EdgeGRUError(f"raw state of {raw.shape[0]} floats, expected {n}")
+        self._enter()
+        try:
+            if n:
+                memcpy(self.session.state, &raw[0], n * sizeof(float))
+            self.session.steps = steps
+        finally:
+            self._busy = False
 
     def reset(self):
         self._enter()

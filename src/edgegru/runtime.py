@@ -12,7 +12,15 @@ import os
 import numpy as np
 
 from . import format as fmt
-from ._runtime import ERR_BAD_SHAPE, ERR_NONFINITE, ERR_TOKEN_RANGE, Runtime, Session
+from ._runtime import (
+    ERR_BAD_SHAPE,
+    ERR_NONFINITE,
+    ERR_TOKEN_RANGE,
+    KERNEL_SETS,
+    Runtime,
+    Session,
+    available_kernels,
+)
 from .errors import EdgeGRUError, InputError, UnsupportedError
 
 _UINT32_MAX = 2**32 - 1
@@ -34,10 +42,22 @@ class Model:
         fold_embedding: bool = False,
         pack: bool | None = None,
     ):
+        name, explicit = _kernel_choice(kernels)
+        if not isinstance(fold_embedding, (bool, np.bool_)):
+            raise InputError(f"fold_embedding must be True or False, got {fold_embedding!r}")
+        if pack is not None and not isinstance(pack, (bool, np.bool_)):
+            raise InputError(f"pack must be True, False or None, got {pack!r}")
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise InputError(f"a model is made from bytes, got {type(blob).__name__}")
         self._rt = Runtime(blob)
-        self._rt.use_kernels(kernels or os.environ.get(KERNELS_ENV, "auto"))
+        self._rt.use_kernels(name)
+        # What pickling needs to rebuild this model exactly (__reduce__).
+        self._explicit_kernels = explicit
+        self._pack_arg = pack
         if pack is None:
             pack = self._rt.kernels != "ref"
+        self._pack = bool(pack)
+        self._fold = bool(fold_embedding)
         #: Bytes of memory spent on the packed (transposed) recurrent weights (0: not packed).
         self.pack_bytes = self._rt.pack() if pack else 0
         #: Bytes of memory spent on folded projections (0 when not folded).
@@ -155,6 +175,22 @@ class Model:
             f"(its scratch memory would not fit the address space): split the batch"
         )
 
+    # -- pickling -------------------------------------------------------------------------------
+    def __reduce__(self):
+        """A model pickles as its file bytes and its load options: the kernel set it runs with,
+        fold_embedding and pack (docs/distributed.md). Unpickling parses and validates the
+        bytes again and runs with the same kernel set, so predict gives bit-identical results;
+        copy.deepcopy goes the same way."""
+        opts = {
+            "version": 1,
+            "kernels": self._rt.kernels,
+            "explicit_kernels": self._explicit_kernels,
+            "fold_embedding": self._fold,
+            "pack": self._pack,
+            "pack_arg": self._pack_arg,
+        }
+        return (_unpickle_model, (self._rt.blob_bytes, self.path, opts))
+
     def __repr__(self) -> str:
         return (
             f"<edgegru.Model {self.input_kind}[{self.input_dim}] -> {self.output_dim}, "
@@ -177,8 +213,8 @@ class Model:
             if out is not None:
                 return out
         except EdgeGRUError as exc:
-            raise _located(self, exc, np.asarray(x)) from None
-        x = np.asarray(x)
+            raise _located(self, exc, x) from None
+        x = _as_array(x, "input")
         try:
             if self._info["input_kind"] == "tokens":
                 return self._rt.forward_tokens(self._check_tokens(x))
@@ -214,8 +250,17 @@ class Model:
         return np.ascontiguousarray(x, dtype=np.int32)
 
     def _token_range_error(self, x: np.ndarray) -> InputError:
-        bad = (x < 0) | (x >= self.input_dim)
-        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        bad = np.argwhere((x < 0) | (x >= self.input_dim))
+        if not len(bad):
+            # The C runtime read an id out of range, and the array holds none now: another
+            # thread wrote it while the call ran (without the GIL). No id past the check is
+            # ever used (the runtime checks each id where it reads it).
+            return InputError(
+                f"a token id was out of range (the vocabulary has {self.input_dim} ids) when "
+                "the runtime read it, but the array holds none now: it was changed by another "
+                "thread during the call; do not write the ids while predict or step reads them"
+            )
+        pos = tuple(int(i) for i in bad[0])
         return InputError(
             f"token id {x[pos]} at position {pos} is out of range: the "
             f"vocabulary has {self.input_dim} ids (0 .. {self.input_dim - 1})"
@@ -229,7 +274,13 @@ class Model:
                 f"input contains {x[pos]} at position {pos}; NaN and infinity are not valid inputs"
             )
         with np.errstate(over="ignore"):
-            pos = tuple(int(i) for i in np.argwhere(~np.isfinite(x.astype(np.float32)))[0])
+            big = np.argwhere(~np.isfinite(x.astype(np.float32)))
+        if not len(big):  # as in _token_range_error: changed by another thread meanwhile
+            return InputError(
+                "the input held a NaN or infinity when the runtime read it, but holds none now: "
+                "it was changed by another thread during the call"
+            )
+        pos = tuple(int(i) for i in big[0])
         return InputError(f"input value {x[pos]} at position {pos} does not fit in float32")
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
@@ -249,6 +300,48 @@ class Model:
             return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _kernel_choice(kernels) -> tuple:
+    """(kernel set name, chosen explicitly) from load()'s argument or $EDGEGRU_KERNELS (unset or
+    empty: "auto"). Names are case-insensitive; InputError for anything but a known name."""
+    if kernels is None:
+        raw, where = os.environ.get(KERNELS_ENV, ""), f" (from ${KERNELS_ENV})"
+    elif isinstance(kernels, str):
+        raw, where = kernels, ""
+    else:
+        raise InputError(f"kernels must be a kernel set name (a str), got {kernels!r}")
+    name = raw.strip().lower() or "auto"
+    if name not in KERNEL_SETS:
+        raise InputError(
+            f"unknown kernel set {raw!r}{where}; choose one of {', '.join(KERNEL_SETS)}"
+        )
+    return name, name != "auto"
+
+
+def _unpickle_model(blob: bytes, path, opts: dict) -> Model:
+    """Model.__reduce__'s reconstructor: the same bytes, kernel set and options."""
+    if not isinstance(opts, dict) or opts.get("version") != 1:
+        raise UnsupportedError(
+            "this pickled edgegru model comes from an incompatible edgegru version"
+        )
+    kernels, pack = opts["kernels"], opts["pack"]
+    if kernels not in available_kernels():
+        if opts["explicit_kernels"]:
+            raise UnsupportedError(
+                f"this model was pickled running kernel set {kernels!r}, chosen explicitly, "
+                f"which is not available on this CPU/build (available: "
+                f"{', '.join(available_kernels())}); load the file here with another kernels="
+            )
+        # Chosen by "auto" where it was pickled: "auto" again here (results then agree within
+        # the kernel bounds of docs/kernels.md, not bit for bit).
+        kernels, pack = "auto", opts["pack_arg"]
+    model = Model(
+        blob, path=path, kernels=kernels, fold_embedding=opts["fold_embedding"], pack=pack
+    )
+    model._explicit_kernels = opts["explicit_kernels"]
+    model._pack_arg = opts["pack_arg"]
+    return model
+
+
 def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
     """The C runtime checks every input value; when it has found a bad one, say which and where.
     The search runs only then, so a good input pays for no extra pass over it."""
@@ -259,6 +352,15 @@ def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
     if exc.code == ERR_BAD_SHAPE and x.ndim >= 2:
         return model._shape_error(exc, int(x.shape[0]), int(x.shape[1]))
     return exc
+
+
+def _as_array(x, what: str) -> np.ndarray:
+    """np.asarray, with numpy's own complaints (a ragged nested list, a value it cannot
+    convert) as an InputError."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(f"{what} is not a rectangular numeric array: {exc}") from None
 
 
 def _count(name: str, value) -> int:
@@ -428,8 +530,8 @@ class Stream:
             if out is not None:
                 return out
         except EdgeGRUError as exc:
-            raise _located(m, exc, np.asarray(x)) from None
-        x = np.asarray(x)
+            raise _located(m, exc, x) from None
+        x = _as_array(x, "input")
         if m.input_kind == "tokens":
             if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
                 raise InputError(
@@ -453,6 +555,21 @@ class Stream:
             return self._session.step_features(m._check_features(x)[:, 0])
         except EdgeGRUError as exc:
             raise _located(m, exc, x) from None
+
+    # -- pickling -------------------------------------------------------------------------------
+    def __reduce__(self):
+        """A stream pickles with its model, batch, state and step count, and continues after
+        unpickling exactly as it would have (docs/streaming.md). copy.copy gives such a copy
+        that shares the model; copy.deepcopy copies the model too."""
+        raw = self._session.raw_state()
+        cells, seen, pos = [], [], 0
+        for parts, batch, units in self._shapes:  # per layer: its cells, then its seen flags
+            n = parts * batch * units
+            cells.append(raw[pos : pos + n].reshape(parts, batch, units))
+            seen.append(raw[pos + n : pos + n + batch] != 0)
+            pos += n + batch
+        state = {"version": 1, "state": tuple(cells), "seen": tuple(seen), "steps": self.steps}
+        return (_unpickle_stream, (self._model, self.batch, state))
 
     def _check_batch(self, x: np.ndarray) -> None:
         if x.shape[0] != self.batch:
@@ -497,7 +614,7 @@ class Stream:
         parts = []
         entries = zip(value, self._shapes, self._names, strict=True)
         for k, (entry, shape, name) in enumerate(entries):
-            a = np.asarray(entry)
+            a = _as_array(entry, f"state[{k}]")
             if a.shape != shape:
                 raise InputError(
                     f"state[{k}] (layer {name}) must have shape {shape} (parts, batch, units), "
@@ -514,6 +631,31 @@ class Stream:
             parts.append(a32.reshape(-1))
         flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         self._session.set_state(np.ascontiguousarray(flat))
+
+
+def _unpickle_stream(model: Model, batch: int, saved: dict) -> Stream:
+    """Stream.__reduce__'s reconstructor: a new stream over `model`, then the saved state, seen
+    flags and step count, checked as the state setter checks a state."""
+    if not isinstance(saved, dict) or saved.get("version") != 1:
+        raise UnsupportedError(
+            "this pickled edgegru stream comes from an incompatible edgegru version"
+        )
+    stream = Stream(model, batch)
+    stream.state = saved["state"]  # checks shapes and finiteness
+    seen, steps = saved["seen"], saved["steps"]
+    if (
+        len(seen) != len(stream._shapes)
+        or any(np.shape(f) != (batch,) for f in seen)
+        or not isinstance(steps, int)
+        or not 0 <= steps < 2**64
+    ):
+        raise InputError("a pickled stream's seen flags or step count do not fit its model")
+    parts = []
+    for cells, flags in zip(stream.state, seen, strict=True):
+        parts += [cells.reshape(-1), np.asarray(flags, dtype=bool).astype(np.float32)]
+    raw = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    stream._session.set_raw_state(raw, steps)
+    return stream
 
 
 def load(
