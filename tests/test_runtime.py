@@ -337,3 +337,78 @@ def test_shape_arguments_are_checked(bad):
         with pytest.raises(edgegru.InputError, match="seq_len must be"):
             method(2, bad)
     assert em.arena_size(np.int64(2), np.uint16(3)) == em.arena_size(2, 3)
+
+
+#: The race below: a thread flips the ids array between valid ids and 2**31 - 1 while the main
+#: thread predicts and steps on it (the C calls run without the GIL). Run in a child process so
+#: that a crash is a test failure, not the end of the test run.
+_RACE = r"""
+import sys, threading, time
+import numpy as np
+import edgegru
+from edgegru import format as fmt
+sys.path.insert(0, sys.argv[1])
+from ir_models import build
+
+model = edgegru.load(fmt.write(build("tokens_stacked_sequence_output")), kernels=sys.argv[2])
+ids = np.ones((64, 200), dtype=np.int32)
+good = np.arange(64 * 200, dtype=np.int32).reshape(64, 200) % model.input_dim
+ids[:] = good
+stop = False
+
+def writer():
+    while not stop:
+        ids[:, 100:] = 2**31 - 1
+        ids[:, 100:] = good[:, 100:]
+
+stream = model.stream(batch=64)
+t = threading.Thread(target=writer)
+t.start()
+counts = {"ok": 0, "input_error": 0}
+end = time.monotonic() + float(sys.argv[3])
+try:
+    while time.monotonic() < end:
+        for call in (lambda: model.predict(ids), lambda: stream.step(ids[:, 150])):
+            try:
+                call()
+                counts["ok"] += 1
+            except edgegru.InputError:
+                counts["input_error"] += 1
+finally:
+    stop = True
+    t.join()
+print(counts["ok"], counts["input_error"])
+"""
+
+
+@pytest.mark.parametrize("kernels", edgegru.available_kernels())
+def test_ids_written_during_a_call_never_crash(kernels):
+    """Issue #10 item 2: ids checked, then overwritten by another thread before the Embedding
+    read them, made the C runtime read out of bounds (a segfault), and the Python side raised
+    IndexError finding no bad id afterwards. Now every call returns a result or raises
+    InputError, and the child process exits normally."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _RACE, str(Path(__file__).parent), kernels, "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    ok, errors = (int(v) for v in proc.stdout.split())
+    assert ok + errors > 0 and ok > 0
+
+
+def test_token_error_when_the_bad_id_is_gone():
+    """_token_range_error on an array that holds no bad id any more (it was rewritten after the
+    C runtime saw one): an InputError saying so, not IndexError."""
+    em = edgegru.load(fmt.write(build("tokens_gru_sigmoid_reset_after")))
+    exc = em._token_range_error(np.ones((2, 3), np.int32))
+    assert isinstance(exc, edgegru.InputError)
+    assert "changed by another thread during the call" in str(exc)
+    exc = em._nonfinite_error(np.ones((1, 2, 5), np.float32))
+    assert isinstance(exc, edgegru.InputError) and "another thread" in str(exc)
