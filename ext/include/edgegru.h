@@ -54,9 +54,10 @@ typedef enum egru_status {
     EGRU_ERR_TOKEN_RANGE = -15,     /* a token id is < 0 or >= the vocabulary size             */
     EGRU_ERR_NONFINITE = -16,       /* the input contains NaN or an infinity                   */
     EGRU_ERR_WRONG_INPUT = -17,     /* tokens given to a features model, or the reverse        */
-    EGRU_ERR_INDEX = -18            /* a layer index is out of range                           */
+    EGRU_ERR_INDEX = -18,           /* a layer index is out of range                           */
+    EGRU_ERR_S8_TOO_WIDE = -19 /* an int8 weight matrix has more than EGRU_S8_MAX_COLS columns */
 } egru_status_t;
-#define EGRU_STATUS_COUNT 19 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
+#define EGRU_STATUS_COUNT 20 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
 
 /* Message for a status code; never NULL (unknown codes give "unknown status"). */
 const char *egru_status_str(egru_status_t status);

@@ -169,6 +169,15 @@ typedef enum egru_quant {
 } egru_quant_t;
 #define EGRU_QUANT_MAX 1
 
+/* Widest int8 product (columns of an S8 KERNEL or RECURRENT matrix; the folded product of
+ * egru_model_fold multiplies the same KERNEL, so it is covered). An int8 product sums cols terms
+ * q * w in int32 with |q| <= 127 (the run-time quantization clamps to +-127) and |w| <= 127 (-128
+ * is rejected), so every partial sum, in any order and any kernel set, is at most
+ * cols * 127 * 127 = cols * 16129 in magnitude: 2^17 * 16129 = 2,114,060,288 <= INT32_MAX =
+ * 2,147,483,647 (the exact limit is 133,144 columns; 133,145 could overflow). The parser rejects
+ * wider S8 matrices with EGRU_ERR_S8_TOO_WIDE; the converter keeps such a matrix float32. */
+#define EGRU_S8_MAX_COLS 131072u
+
 /* Tensor roles (tensor record role): what a tensor is to its layer. */
 typedef enum egru_role {
     EGRU_ROLE_TABLE = 1,          /* EMBEDDING (vocab, dim)                */

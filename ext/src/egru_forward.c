@@ -217,9 +217,12 @@ static void activate_steps(const egru_layer_t *layer, const float *in, uint32_t 
 }
 
 /* Runs the chain over the batch, block by block (plan p from check_call). Exactly one of ids / x
- * is non-NULL. */
-static void run_blocks(const egru_model_t *m, const plan_t *p, const int32_t *ids, const float *x,
-                       uint32_t batch, uint32_t seq_len, float *out, void *arena)
+ * is non-NULL. EGRU_OK, or EGRU_ERR_TOKEN_RANGE when the Embedding reads an id out of range
+ * (only possible when the caller changed the ids after the up-front check): then the blocks
+ * before have written their rows of `out`, and nothing after runs. */
+static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const int32_t *ids,
+                                const float *x, uint32_t batch, uint32_t seq_len, float *out,
+                                void *arena)
 {
     const layout_t l = arena_layout(p, seq_len);
     uint8_t *base =
@@ -246,9 +249,14 @@ static void run_blocks(const egru_model_t *m, const plan_t *p, const int32_t *id
             (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */
             out_steps = layer_out_steps(&layer, steps);
             switch (layer.op) {
-            case EGRU_OP_EMBEDDING:
-                egru_embedding_f32(&layer, ids + (size_t)b0 * seq_len, (uint32_t)n, dst, mask);
+            case EGRU_OP_EMBEDDING: {
+                const egru_status_t s =
+                    egru_embedding_f32(&layer, ids + (size_t)b0 * seq_len, (uint32_t)n, dst, mask);
+                if (s != EGRU_OK) {
+                    return s;
+                }
                 break;
+            }
             case EGRU_OP_GRU:
             case EGRU_OP_LSTM:
             case EGRU_OP_SIMPLE_RNN:
@@ -283,6 +291,7 @@ static void run_blocks(const egru_model_t *m, const plan_t *p, const int32_t *id
             steps = out_steps;
         }
     }
+    return EGRU_OK;
 }
 
 egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids, uint32_t batch,
@@ -296,14 +305,15 @@ egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids,
     if (s != EGRU_OK) {
         return s;
     }
+    /* Checked up front so that `out` stays untouched on a bad id; the Embedding checks each id
+     * again where it reads it (the caller's ids may change during the call). */
     n = (size_t)batch * seq_len;
     for (i = 0; i < n; ++i) {
         if (ids[i] < 0 || (uint32_t)ids[i] >= model->input_dim) {
             return EGRU_ERR_TOKEN_RANGE;
         }
     }
-    run_blocks(model, &p, ids, NULL, batch, seq_len, out, arena);
-    return EGRU_OK;
+    return run_blocks(model, &p, ids, NULL, batch, seq_len, out, arena);
 }
 
 egru_status_t egru_forward_features(const egru_model_t *model, const float *x, uint32_t batch,
@@ -323,6 +333,5 @@ egru_status_t egru_forward_features(const egru_model_t *model, const float *x, u
             return EGRU_ERR_NONFINITE;
         }
     }
-    run_blocks(model, &p, NULL, x, batch, seq_len, out, arena);
-    return EGRU_OK;
+    return run_blocks(model, &p, NULL, x, batch, seq_len, out, arena);
 }

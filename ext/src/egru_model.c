@@ -46,7 +46,15 @@ static const uint8_t *layer_record(const egru_model_t *m, uint32_t index)
     return m->layer_table + (size_t)index * m->layer_record_size;
 }
 
-/* Check one tensor record against the rules of docs/format.md (step 7). */
+/* The float32 with these bits is finite (not NaN, not +-inf). */
+static int bits_finite(uint32_t bits)
+{
+    return (bits & 0x7F800000u) != 0x7F800000u;
+}
+
+/* Check one tensor record against the rules of docs/format.md (step 7), and its data: int8
+ * values in [-127, 127] with finite scales >= 0, float32 values finite. No pointer into the data
+ * section is formed before the range it points to is known to lie inside the section. */
 static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uint32_t index)
 {
     const uint8_t *t = tensor_record(m, index);
@@ -55,7 +63,8 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
     uint32_t offset = egru_rd_u32(t + EGRU_TNS_DATA_OFFSET);
     uint32_t size = egru_rd_u32(t + EGRU_TNS_DATA_SIZE);
     uint64_t elements = 1;
-    uint32_t d;
+    uint32_t d, i;
+    const uint8_t *data;
 
     if (dtype == 0 || dtype > EGRU_DTYPE_MAX || quant > EGRU_QUANT_MAX || role == 0 ||
         role > EGRU_ROLE_MAX || rank == 0 || rank > EGRU_MAX_RANK) {
@@ -82,9 +91,7 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
     if (dtype == EGRU_DTYPE_S8) { /* 1.2: int8 with one float scale per row */
         const uint32_t scale_off = egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET);
         const uint32_t rows = egru_rd_u32(t + EGRU_TNS_DIMS);
-        const int8_t *q = (const int8_t *)(const void *)(m->data + offset);
-        const uint8_t *sc = m->data + scale_off;
-        uint32_t i;
+        const uint8_t *sc;
         if (m->quant_version != EGRU_QUANT_VERSION) {
             return EGRU_ERR_UNSUPPORTED; /* quantized data of semantics this runtime lacks */
         }
@@ -93,14 +100,16 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
             !range_inside(scale_off, (uint64_t)rows * 4u, 0, m->data_size)) {
             return EGRU_ERR_BAD_TENSOR;
         }
+        sc = m->data + scale_off; /* both ranges are inside the data section now */
+        data = m->data + offset;
         for (i = 0; i < rows; ++i) { /* scales finite and >= 0 */
             const uint32_t bits = egru_rd_u32(sc + 4 * i);
-            if ((bits & 0x80000000u) || (bits & 0x7F800000u) == 0x7F800000u) {
+            if ((bits & 0x80000000u) || !bits_finite(bits)) {
                 return EGRU_ERR_BAD_TENSOR;
             }
         }
-        for (i = 0; i < size; ++i) { /* -128 is outside the symmetric range */
-            if (q[i] == -128) {
+        for (i = 0; i < size; ++i) { /* -128 (0x80) is outside the symmetric range */
+            if (data[i] == 0x80u) {
                 return EGRU_ERR_BAD_TENSOR;
             }
         }
@@ -111,6 +120,12 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
     }
     if (egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 || egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
         return EGRU_ERR_BAD_TENSOR;
+    }
+    data = m->data + offset;
+    for (i = 0; i < size; i += 4) { /* every float32 weight finite (docs/format.md) */
+        if (!bits_finite(egru_rd_u32(data + i))) {
+            return EGRU_ERR_BAD_TENSOR;
+        }
     }
     return EGRU_OK;
 }
@@ -219,7 +234,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     uint32_t act = r[EGRU_LYR_ACTIVATION], ract = r[EGRU_LYR_RECURRENT_ACTIVATION], k;
     uint32_t G = rnn_gates(op), units = dim, need = 0;
     uint64_t params = 0, macs = 0;
-    int ok = 1;
+    int ok = 1, wide = 0; /* wide: an int8 product matrix has more than EGRU_S8_MAX_COLS columns */
 
     memset(out, 0, sizeof *out);
     for (k = 0; k < 10; ++k) {
@@ -256,6 +271,15 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         for (k = 0; ok && k < dirs; ++k) {
             ok = decode_rnn(m, op, first + k * per_dir, G, units, in, &out->rnn[k]);
         }
+        /* The runtime implements each matrix (kernel, recurrent) as float32 or int8 per layer,
+         * not per direction: both directions must agree on each (docs/format.md, step 8). */
+        ok = ok && (dirs == 1 ||
+                    ((out->rnn[0].kernel_s8 != NULL) == (out->rnn[1].kernel_s8 != NULL) &&
+                     (out->rnn[0].recurrent_s8 != NULL) == (out->rnn[1].recurrent_s8 != NULL)));
+        for (k = 0; ok && k < dirs; ++k) {
+            wide = wide || (out->rnn[k].kernel_s8 && in > EGRU_S8_MAX_COLS) ||
+                   (out->rnn[k].recurrent_s8 && units > EGRU_S8_MAX_COLS);
+        }
         params = dirs * ((uint64_t)G * units * (in + units) +
                          (op == EGRU_OP_GRU ? 2u : 1u) * (uint64_t)G * units);
         macs = dirs * (uint64_t)G * units * (in + units);
@@ -266,6 +290,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ok = ok && expect_weights(m, first, EGRU_ROLE_KERNEL, dim, in, &out->kernel,
                                   &out->kernel_s8, &out->kernel_scale);
         ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
+        wide = ok && out->kernel_s8 && in > EGRU_S8_MAX_COLS;
         params = (uint64_t)dim * in + dim;
         macs = (uint64_t)dim * in;
         break;
@@ -288,6 +313,11 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_AFFINE:
     case EGRU_OP_LAYER_NORM:
         ok = count == 2 && act == 0 && dim == in;
+        /* LayerNorm epsilon: finite and >= 0 (0 is Keras' formula as written; a negative one
+         * makes sqrt(var + eps) NaN for low-variance steps). */
+        ok = ok && (op != EGRU_OP_LAYER_NORM ||
+                    (bits_finite(out->params[0]) &&
+                     (!(out->params[0] >> 31) || (out->params[0] & 0x7FFFFFFFu) == 0)));
         ok = ok && (out->scale = expect_tensor(m, first, EGRU_ROLE_SCALE, dim, 0, 0)) != NULL;
         ok = ok && (out->shift = expect_tensor(m, first + 1, EGRU_ROLE_SHIFT, dim, 0, 0)) != NULL;
         params = 2u * (uint64_t)dim;
@@ -296,11 +326,14 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_FLATTEN:
         ok = count == 0 && act == 0 && out->params[0] >= 1 && (uint64_t)in * out->params[0] == dim;
         break;
-    case EGRU_OP_MASKING: ok = count == 0 && act == 0 && dim == in; break;
+    case EGRU_OP_MASKING: /* mask_value not NaN (it would equal nothing, so never mask) */
+        ok = count == 0 && act == 0 && dim == in && (out->params[0] & 0x7FFFFFFFu) <= 0x7F800000u;
+        break;
     }
-    if (!ok || params > U32_LIMIT || macs > U32_LIMIT) {
+    if (!ok || params > U32_LIMIT || macs > U32_LIMIT || wide) {
         memset(out, 0, sizeof *out);
-        return EGRU_ERR_BAD_LAYER;
+        return ok && params <= U32_LIMIT && macs <= U32_LIMIT ? EGRU_ERR_S8_TOO_WIDE
+                                                              : EGRU_ERR_BAD_LAYER;
     }
     out->op = (egru_op_t)op;
     out->flags = flags;
@@ -557,93 +590,115 @@ const char *egru_model_kernels_name(const egru_model_t *model)
     return model && model->kernels ? model->kernels->name : "ref";
 }
 
-/* The fold's width (directions * gates * units), or 0 when the model cannot be folded. */
-static uint32_t fold_width(const egru_model_t *model, egru_layer_t *emb, egru_layer_t *rnn)
+/* Everything egru_model_fold_size and egru_model_fold need, derived once by plan_fold so that
+ * the size reserved and the memory written agree by construction. Memory layout: the table of
+ * projections (vocab, width) floats, then, when `scratch` is set (an int8 table, or an int8
+ * kernel in any direction), one embedding row dequantized (dim floats) and its quantized copy
+ * (dim bytes, rounded up to 4). */
+typedef struct fold_plan {
+    egru_layer_t emb, rnn;
+    uint32_t width, dirs, scratch;
+    uint64_t table_floats, bytes;
+} fold_plan_t;
+
+/* EGRU_ERR_UNSUPPORTED when the model cannot be folded (or was folded already). */
+static egru_status_t plan_fold(const egru_model_t *model, fold_plan_t *p)
 {
-    memset(emb, 0, sizeof *emb);
-    memset(rnn, 0, sizeof *rnn);
-    if (model->layer_count < 2 || decode_layer(model, 0, emb) != EGRU_OK ||
-        decode_layer(model, 1, rnn) != EGRU_OK || emb->op != EGRU_OP_EMBEDDING ||
-        !rnn_gates(rnn->op)) {
-        return 0;
+    uint64_t width;
+    uint32_t d;
+    memset(p, 0, sizeof *p);
+    if (model->fold || model->layer_count < 2 || decode_layer(model, 0, &p->emb) != EGRU_OK ||
+        decode_layer(model, 1, &p->rnn) != EGRU_OK || p->emb.op != EGRU_OP_EMBEDDING ||
+        !rnn_gates(p->rnn.op)) {
+        return EGRU_ERR_UNSUPPORTED;
     }
-    return ((rnn->flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u) * rnn_gates(rnn->op) * rnn->units;
+    p->dirs = (p->rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+    width = (uint64_t)p->dirs * rnn_gates(p->rnn.op) * p->rnn.units;
+    p->scratch = p->emb.table_s8 != NULL;
+    for (d = 0; d < p->dirs; ++d) {
+        p->scratch = p->scratch || p->rnn.rnn[d].kernel_s8 != NULL;
+    }
+    p->table_floats = (uint64_t)p->emb.input_dim * width; /* < 2^64: both factors < 2^32 */
+    if (width > U32_LIMIT || p->table_floats > (1ull << 60)) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    p->width = (uint32_t)width;
+    p->bytes = p->table_floats * sizeof(float);
+    if (p->scratch) {
+        p->bytes +=
+            (uint64_t)p->emb.output_dim * sizeof(float) + ((p->emb.output_dim + 3ull) & ~3ull);
+    }
+    if (p->bytes > (uint64_t)(size_t)-1) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    return EGRU_OK;
 }
 
 egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
 {
-    egru_layer_t emb, rnn;
-    uint64_t n;
-    uint32_t width;
+    fold_plan_t p;
+    egru_status_t s;
     if (!model || !bytes) {
         return EGRU_ERR_NULL_ARG;
     }
-    if (model->fold || (width = fold_width(model, &emb, &rnn)) == 0) {
-        return EGRU_ERR_UNSUPPORTED;
+    if ((s = plan_fold(model, &p)) != EGRU_OK) {
+        return s;
     }
-    n = (uint64_t)emb.input_dim * width * sizeof(float);
-    if (emb.table_s8 || rnn.rnn[0].kernel_s8) { /* int8: room for one row dequantized and its q */
-        n += (uint64_t)emb.output_dim * sizeof(float) + ((emb.output_dim + 3u) & ~3u);
-    }
-    if (n > (uint64_t)(size_t)-1) {
-        return EGRU_ERR_UNSUPPORTED;
-    }
-    *bytes = (size_t)n;
+    *bytes = (size_t)p.bytes;
     return EGRU_OK;
 }
 
 egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
 {
-    egru_layer_t emb, rnn;
-    size_t need = 0;
+    fold_plan_t p;
     egru_status_t s;
-    uint32_t width, v, d, dirs, gh;
-    float *lut = (float *)mem;
+    uint32_t v, d, gh, dim;
+    float *lut = (float *)mem, *tmp = NULL;
+    int8_t *q = NULL;
     if (!model || !mem) {
         return EGRU_ERR_NULL_ARG;
     }
-    if ((s = egru_model_fold_size(model, &need)) != EGRU_OK) {
+    if ((s = plan_fold(model, &p)) != EGRU_OK) {
         return s;
     }
-    if (bytes < need) {
+    if (bytes < p.bytes) {
         return EGRU_ERR_ARENA_TOO_SMALL;
     }
     if ((uintptr_t)mem % sizeof(float) != 0) {
         return EGRU_ERR_MISALIGNED;
     }
-    if ((width = fold_width(model, &emb, &rnn)) == 0) {
-        return EGRU_ERR_UNSUPPORTED;
+    dim = p.emb.output_dim;
+    gh = p.width / p.dirs;
+    if (p.scratch) { /* int8: the row scratch after the table (plan_fold reserved it) */
+        tmp = lut + p.table_floats;
+        q = (int8_t *)(void *)(tmp + dim);
     }
-    dirs = (rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
-    gh = width / dirs;
-    for (v = 0; v < emb.input_dim; ++v) {
+    for (v = 0; v < p.emb.input_dim; ++v) {
         /* The same steps as the unfolded layers (egru_embedding_f32, egru_rnn_f32's input
          * projection), so the projections are bit-equal to the ones they replace. */
-        const float *row = emb.table ? emb.table + (size_t)v * emb.output_dim : NULL;
-        float *tmp = lut + (size_t)emb.input_dim * width; /* int8 models: after the table */
-        int8_t *q = (int8_t *)(void *)(tmp + emb.output_dim);
+        const float *row = p.emb.table ? p.emb.table + (size_t)v * dim : NULL;
         uint32_t j;
-        if (!row) {
-            for (j = 0; j < emb.output_dim; ++j) {
-                tmp[j] = emb.table_scale[v] * (float)emb.table_s8[(size_t)v * emb.output_dim + j];
+        if (!row) { /* int8 table: p.scratch is set */
+            for (j = 0; j < dim; ++j) {
+                tmp[j] = p.emb.table_scale[v] * (float)p.emb.table_s8[(size_t)v * dim + j];
             }
             row = tmp;
         }
-        for (d = 0; d < dirs; ++d) {
-            float *out = lut + (size_t)v * width + (size_t)d * gh;
-            const egru_rnn_weights_t *w = &rnn.rnn[d];
-            if (w->kernel_s8) {
-                const float sx = rnn.kernels->quantize_s8(row, q, emb.output_dim);
-                rnn.kernels->matvec_s8(w->kernel_s8, w->kernel_scale, q, sx, w->bias, out, gh,
-                                       emb.output_dim);
+        for (d = 0; d < p.dirs; ++d) {
+            float *out = lut + (size_t)v * p.width + (size_t)d * gh;
+            const egru_rnn_weights_t *w = &p.rnn.rnn[d];
+            if (w->kernel_s8) { /* p.scratch is set */
+                const float sx = p.rnn.kernels->quantize_s8(row, q, dim);
+                p.rnn.kernels->matvec_s8(w->kernel_s8, w->kernel_scale, q, sx, w->bias, out, gh,
+                                         dim);
             } else {
-                rnn.kernels->matvec_f32(w->kernel, row, w->bias, out, gh, emb.output_dim);
+                p.rnn.kernels->matvec_f32(w->kernel, row, w->bias, out, gh, dim);
             }
         }
     }
     model->fold = lut;
-    model->fold_width = width;
+    model->fold_width = p.width;
     /* The folded layers now pass fold_width floats per step between them. */
-    model->max_width = width > model->max_width ? width : model->max_width;
+    model->max_width = p.width > model->max_width ? p.width : model->max_width;
     return EGRU_OK;
 }

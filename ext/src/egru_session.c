@@ -86,7 +86,8 @@ static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
         }
     }
     /* Floats per row times batch stay below 2^58, so no byte count below wraps in uint64_t. */
-    if (m->max_width > FLOAT_LIMIT / batch || blocks > FLOAT_LIMIT / batch) {
+    if (m->max_width > FLOAT_LIMIT / batch || blocks > FLOAT_LIMIT / batch ||
+        scratch > FLOAT_LIMIT) {
         return EGRU_ERR_BAD_SHAPE;
     }
     step_bytes = ALIGN_UP((uint64_t)batch * m->max_width * sizeof(float));
@@ -190,8 +191,11 @@ static egru_status_t check_step(const egru_session_t *s, uint32_t kind, const vo
     return EGRU_OK;
 }
 
-/* Runs the chain on one step of every row. Exactly one of ids / x is non-NULL. */
-static void run_step(egru_session_t *s, const int32_t *ids, const float *x, float *out)
+/* Runs the chain on one step of every row. Exactly one of ids / x is non-NULL. EGRU_OK, or
+ * EGRU_ERR_TOKEN_RANGE when the Embedding (always layer 0) reads an id out of range (only when
+ * the caller changed the ids after the up-front check): then no state has changed and no step is
+ * counted (`out` is only written when the Embedding is the last layer). */
+static egru_status_t run_step(egru_session_t *s, const int32_t *ids, const float *x, float *out)
 {
     const uint32_t B = s->batch, L = s->model->layer_count;
     const float *cur = x;
@@ -203,7 +207,13 @@ static void run_step(egru_session_t *s, const int32_t *ids, const float *x, floa
         const uint32_t n = layer->output_dim;
         float *dst = (k + 1 == L) ? out : s->bufs[k & 1u];
         switch (layer->op) {
-        case EGRU_OP_EMBEDDING: egru_embedding_f32(layer, ids, B, dst, s->mask); break;
+        case EGRU_OP_EMBEDDING: {
+            const egru_status_t status = egru_embedding_f32(layer, ids, B, dst, s->mask);
+            if (status != EGRU_OK) {
+                return status;
+            }
+            break;
+        }
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN: {
@@ -234,6 +244,7 @@ static void run_step(egru_session_t *s, const int32_t *ids, const float *x, floa
         cur = dst;
     }
     s->steps++;
+    return EGRU_OK;
 }
 
 egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *ids, float *out,
@@ -244,13 +255,14 @@ egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *i
     if (s != EGRU_OK) {
         return s;
     }
+    /* Checked up front so that nothing changes on a bad id; the Embedding checks each id again
+     * where it reads it (the caller's ids may change during the call). */
     for (b = 0; b < session->batch; ++b) {
         if (ids[b] < 0 || (uint32_t)ids[b] >= session->model->input_dim) {
             return EGRU_ERR_TOKEN_RANGE;
         }
     }
-    run_step(session, ids, NULL, out);
-    return EGRU_OK;
+    return run_step(session, ids, NULL, out);
 }
 
 egru_status_t egru_session_step_features(egru_session_t *session, const float *x, float *out,
@@ -267,8 +279,7 @@ egru_status_t egru_session_step_features(egru_session_t *session, const float *x
             return EGRU_ERR_NONFINITE;
         }
     }
-    run_step(session, NULL, x, out);
-    return EGRU_OK;
+    return run_step(session, NULL, x, out);
 }
 
 egru_status_t egru_session_reset(egru_session_t *session)

@@ -13,8 +13,11 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_CHECKSUM] = "CRC-32 mismatch: the model file is corrupt",
     [-EGRU_ERR_BAD_HEADER] = "invalid header field in the model file",
     [-EGRU_ERR_OUT_OF_BOUNDS] = "a table or section of the model file lies outside the file",
-    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor record in the model file",
-    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record in the model file",
+    [-EGRU_ERR_BAD_TENSOR] = "invalid tensor in the model file (record, placement, or data: "
+                             "a NaN or infinite float32 weight, an int8 -128 or a bad scale)",
+    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record in the model file (fields, "
+                            "float parameters such as LayerNorm epsilon or Masking mask_value, "
+                            "or a mix of weight dtypes the runtime does not implement)",
     [-EGRU_ERR_UNSUPPORTED] = "the model uses a feature this runtime does not support",
     [-EGRU_ERR_BAD_SHAPE] = "batch and sequence length must be >= 1 and not overflow",
     [-EGRU_ERR_ARENA_TOO_SMALL] = "the arena is smaller than egru_arena_size() requires",
@@ -23,6 +26,8 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_NONFINITE] = "the input contains NaN or infinity",
     [-EGRU_ERR_WRONG_INPUT] = "wrong input kind (token ids vs float features) for this model",
     [-EGRU_ERR_INDEX] = "layer index out of range",
+    [-EGRU_ERR_S8_TOO_WIDE] = "an int8 weight matrix of the model file has more than 131072 "
+                              "columns (EGRU_S8_MAX_COLS): its int32 sums could overflow",
 };
 
 /* Compile-time check (C99 has no static_assert): the table has exactly one slot per status. */
@@ -31,9 +36,10 @@ typedef char egru_status_table_size_check
 
 const char *egru_status_str(egru_status_t status)
 {
-    int index = -(int)status;
-    if (index < 0 || index >= EGRU_STATUS_COUNT || status_messages[index] == NULL) {
+    /* Range first, on the code as given: negating an arbitrary int (INT_MIN) would overflow. */
+    const int code = (int)status;
+    if (code > 0 || code <= -EGRU_STATUS_COUNT || status_messages[-code] == NULL) {
         return "unknown status";
     }
-    return status_messages[index];
+    return status_messages[-code];
 }

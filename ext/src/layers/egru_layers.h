@@ -12,9 +12,11 @@
 #include "../kernels/egru_kernels.h"
 
 /* out[t] = table[ids[t]] for t < steps; with EGRU_FLAG_MASK_ZERO also mask_out[t] = ids[t] != 0.
- * ids must already be checked to lie in [0, vocab). out: (steps, dim). */
-void egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps, float *out,
-                        uint8_t *mask_out);
+ * out: (steps, dim). Each id is read exactly once and checked where it is read (the caller's
+ * ids may change under it): EGRU_ERR_TOKEN_RANGE at the first id outside [0, vocab) (vocab =
+ * layer->input_dim), with out and mask_out written for the steps before it only; else EGRU_OK. */
+egru_status_t egru_embedding_f32(const egru_layer_t *layer, const int32_t *ids, uint32_t steps,
+                                 float *out, uint8_t *mask_out);
 
 /* One time step of a recurrent cell, one direction, for a block of `rows` rows. xp: row b's input
  * projection kernel . x + bias (G*H) at xp + b * xp_stride, computed beforehand for all steps
