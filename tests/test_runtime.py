@@ -12,6 +12,7 @@ from ir_models import CASES, MORE_CASES, build, build_more, inputs, masked_input
 import edgegru
 from edgegru import format as fmt
 from edgegru import ir, reference
+from edgegru.runtime import KERNEL_SETS
 from edgegru.validate import FP32_TOLERANCE
 
 
@@ -412,3 +413,95 @@ def test_token_error_when_the_bad_id_is_gone():
     assert "changed by another thread during the call" in str(exc)
     exc = em._nonfinite_error(np.ones((1, 2, 5), np.float32))
     assert isinstance(exc, edgegru.InputError) and "another thread" in str(exc)
+
+
+def _missing_kernel_set() -> str:
+    missing = [k for k in KERNEL_SETS if k != "auto" and k not in edgegru.available_kernels()]
+    assert missing  # no build has both the x86 and the Arm sets
+    return missing[0]
+
+
+def test_kernel_set_choice_errors(monkeypatch):
+    """Item 13: a kernel set this CPU lacks names what it has, without the C runtime's generic
+    status text; $EDGEGRU_KERNELS empty means auto; an unknown name or a non-str is an
+    InputError naming where it came from."""
+    blob = fmt.write(build("stacked_gru_linear"))
+    missing = _missing_kernel_set()
+    have = ", ".join(edgegru.available_kernels())
+    want = f"kernel set {missing!r} is not available on this CPU/build; available: {have}"
+    with pytest.raises(edgegru.UnsupportedError) as info:
+        edgegru.load(blob, kernels=missing)
+    assert str(info.value) == want
+    monkeypatch.setenv("EDGEGRU_KERNELS", missing.upper())  # names are case-insensitive
+    with pytest.raises(edgegru.UnsupportedError) as info:
+        edgegru.load(blob)
+    assert str(info.value) == want
+    auto = edgegru.load(blob, kernels="auto").kernels
+    for value in ("", "  ", "auto"):
+        monkeypatch.setenv("EDGEGRU_KERNELS", value)
+        assert edgegru.load(blob).kernels == auto
+    monkeypatch.setenv("EDGEGRU_KERNELS", "fastest")
+    with pytest.raises(edgegru.InputError, match=r"'fastest' \(from \$EDGEGRU_KERNELS\)"):
+        edgegru.load(blob)
+    monkeypatch.delenv("EDGEGRU_KERNELS")
+    for bad, message in [
+        (dict(kernels=1), "kernels must be a kernel set name"),
+        (dict(fold_embedding="yes"), "fold_embedding must be True or False"),
+        (dict(pack=1), "pack must be True, False or None"),
+    ]:
+        with pytest.raises(edgegru.InputError, match=message):
+            edgegru.load(blob, **bad)
+    for source in (123, None, np.zeros(8, np.uint8)):
+        with pytest.raises(edgegru.InputError, match="load\\(\\) takes a path or the model's"):
+            edgegru.load(source)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        ([[1, 2], [3]], "not a rectangular numeric array"),
+        ([[[0.1] * 5], [[0.1] * 4]], "not a rectangular numeric array"),
+        (np.array(3), "expected token ids of shape"),
+        (np.ones((2, 3), bool), "token ids must be an integer array, got dtype bool"),
+        (np.full((1, 2), np.nan), "token ids must be an integer array, got dtype float64"),
+        (np.array([[1, None]], object), "got dtype object"),
+        (np.ones((1, 2), "m8[s]"), "got dtype timedelta64"),
+        ([[2**70]], "got dtype object"),
+        (np.array([[2**64 - 1]], np.uint64), "is out of range"),
+        (np.broadcast_to(np.int32(1), (1, 2**33)), "too large"),
+    ],
+)
+def test_odd_token_inputs_are_input_errors(loaded, x, message):
+    """Item 13: every kind of odd input is an InputError naming the problem (a ragged list was
+    numpy's ValueError)."""
+    _, em = loaded("tokens_gru_sigmoid_reset_after")
+    with pytest.raises(edgegru.InputError, match=message):
+        em.predict(x)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        ([[[0.1] * 5], [[0.1] * 4]], "not a rectangular numeric array"),
+        (np.array(1.0), "expected features of shape"),
+        (np.ones((1, 2, 5), bool), "features must be a float array, got dtype bool"),
+        (np.ones((1, 2, 5), complex), "features must be a float array"),
+        (np.full((1, 2, 5), "1.0"), "features must be a float array"),
+        (np.array([[[np.nan] * 5]], np.float16), "input contains nan at position"),
+    ],
+)
+def test_odd_feature_inputs_are_input_errors(loaded, x, message):
+    _, em = loaded("features_gru_softmax_reset_after")
+    with pytest.raises(edgegru.InputError, match=message):
+        em.predict(x)
+
+
+def test_non_contiguous_and_list_inputs_equal_their_copies(loaded):
+    model, em = loaded("tokens_gru_sigmoid_reset_after")
+    ids = inputs(model, 3, 12).astype(np.int32)
+    np.testing.assert_array_equal(em.predict(ids[:, ::2]), em.predict(ids[:, ::2].copy()))
+    np.testing.assert_array_equal(em.predict(ids.tolist()), em.predict(ids))
+    fmodel, fem = loaded("features_gru_softmax_reset_after")
+    x = inputs(fmodel, 2, 8)
+    np.testing.assert_array_equal(fem.predict(x[:, ::-1]), fem.predict(x[:, ::-1].copy()))
+    np.testing.assert_array_equal(fem.predict(x.tolist()), fem.predict(x))

@@ -665,17 +665,26 @@ def load(
 
     kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
         scalar reference kernels), "avx2", "avx512" or "neon"; default: $EDGEGRU_KERNELS, else
-        "auto".
+        "auto" (unset or empty: "auto"). A set this CPU or build lacks is an UnsupportedError
+        naming the sets it has; an unknown name an InputError.
     fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
         input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
         predict and stream look it up instead of multiplying: faster, at that memory cost.
     pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
         faster, at the cost of one more copy of those weights. Default: on with any kernel set
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
+
+    The model pickles (and copy.deepcopy's) as its bytes and these options, so it can be shipped
+    to other processes (multiprocessing, Dask, Spark, Ray): docs/distributed.md.
     """
     opts = dict(kernels=kernels, fold_embedding=fold_embedding, pack=pack)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Model(bytes(source), **opts)
-    path = os.fspath(source)
+    try:
+        path = os.fspath(source)
+    except TypeError:
+        raise InputError(
+            f"load() takes a path or the model's bytes, got {type(source).__name__}"
+        ) from None
     with open(path, "rb") as f:
         return Model(f.read(), path=path, **opts)
