@@ -338,6 +338,8 @@ def test_shape_arguments_are_checked(bad):
         with pytest.raises(edgegru.InputError, match="seq_len must be"):
             method(2, bad)
     assert em.arena_size(np.int64(2), np.uint16(3)) == em.arena_size(2, 3)
+    with pytest.raises(edgegru.InputError, match="too large for the C runtime"):
+        em.arena_size(2**32 - 1, 2**32 - 1)
 
 
 #: The race below: a thread flips the ids array between valid ids and 2**31 - 1 while the main

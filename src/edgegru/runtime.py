@@ -171,8 +171,8 @@ class Model:
                 need = f"at least {lo} steps"
             return InputError(f"this model takes sequences of {need} ({why}); got {seq_len}")
         return InputError(
-            f"batch {batch} x sequence length {seq_len} is too large for the C runtime "
-            f"(its scratch memory would not fit the address space): split the batch"
+            f"batch {batch} x sequence length {seq_len} is too large for the C runtime (its "
+            "step counts or scratch memory would overflow); split the batch or the sequence"
         )
 
     # -- pickling -------------------------------------------------------------------------------
