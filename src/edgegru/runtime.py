@@ -32,7 +32,9 @@ KERNELS_ENV = "EDGEGRU_KERNELS"
 
 class Model:
     """A loaded `.egru` model. Immutable; `predict` may be called from several threads at once
-    (each call uses its own scratch arena, and the C call runs without the GIL)."""
+    (each call uses its own scratch arena, and the C call runs without the GIL). Pickles and
+    copies as its bytes plus its load options, and computes the same bits after the trip
+    (docs/distributed.md)."""
 
     def __init__(
         self,
@@ -460,7 +462,8 @@ class Stream:
     layer returns only its last state: ``predict(x[:, :t+1])``, the head run on the current
     state). ``reset()`` goes back to the zero state (Keras' ``reset_state()``); ``state`` gets
     and sets every recurrent layer's state. Not for use by several threads at once (one stream
-    per thread; the model itself may be shared).
+    per thread; the model itself may be shared). Pickles with its model, state and step count
+    and continues exactly after unpickling (docs/streaming.md).
     """
 
     def __init__(self, model: Model, batch: int = 1):
