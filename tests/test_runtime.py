@@ -12,6 +12,7 @@ from ir_models import CASES, MORE_CASES, build, build_more, inputs, masked_input
 import edgegru
 from edgegru import format as fmt
 from edgegru import ir, reference
+from edgegru.runtime import KERNEL_SETS
 from edgegru.validate import FP32_TOLERANCE
 
 
@@ -263,3 +264,246 @@ def test_fold_embedding_needs_embedding_then_recurrent():
     for name in ("features_gru_softmax_reset_after", "embedding_dense_no_gru"):
         with pytest.raises(edgegru.EdgeGRUError, match="fold_embedding needs a model"):
             edgegru.load(fmt.write(build(name)), fold_embedding=True)
+
+
+def _strided_flatten(r):
+    """Conv1D(kernel 3, stride 2, valid) -> Flatten(5 steps): (T - 3) // 2 + 1 == 5 exactly for
+    T in {11, 12}."""
+    return ir.Model(
+        ir.InputSpec(ir.FEATURES, 3),
+        [
+            ir.Conv1D(r.normal(0, 0.4, (3, 3, 4)), r.normal(0, 0.3, 4), strides=2),
+            ir.Flatten(5, 4),
+            ir.Dense(r.normal(0, 0.3, (20, 2)), r.normal(0, 0.3, 2)),
+        ],
+    )
+
+
+def test_fixed_seq_len_and_its_error():
+    """A Flatten fixes T: fixed_seq_len says which, and another T is an InputError naming it
+    (was the base EdgeGRUError 'batch and sequence length must be >= 1 ... (status -12)')."""
+    em = edgegru.load(fmt.write(build_more("activation_flatten")))  # Flatten(6 steps)
+    assert em.fixed_seq_len == 6 and em.seq_len_range == (6, 6)
+    for t in (1, 5, 7, 100):
+        for x in (np.zeros((2, t, 3), np.float32), np.zeros((2, t, 3), np.float64)):
+            with pytest.raises(edgegru.InputError) as info:
+                em.predict(x)
+            assert str(info.value).startswith(
+                "this model takes sequences of exactly 6 steps (it has a Flatten"
+            )
+            assert str(info.value).endswith(f"; got {t}")
+        with pytest.raises(edgegru.InputError, match="exactly 6 steps"):
+            em.arena_size(1, t)
+        with pytest.raises(edgegru.InputError, match="exactly 6 steps"):
+            em.output_shape(1, t)
+    assert em.predict(np.zeros((2, 6, 3), np.float32)).shape == (2, 2) == em.output_shape(2, 6)
+
+
+def test_models_without_a_fixed_seq_len():
+    """Any T: None. A valid Conv1D of receptive field 3 needs T >= 3 (an InputError naming the
+    layer below that), and a strided Conv1D changes the output's steps (ceil(T / 2))."""
+    assert edgegru.load(fmt.write(build("stacked_gru_linear"))).seq_len_range == (1, None)
+    em = edgegru.load(fmt.write(build_more("conv_valid_gru")))
+    assert em.fixed_seq_len is None and em.seq_len_range == (3, None)
+    with pytest.raises(edgegru.InputError, match=r"at least 3 steps \(layer 0 .*Conv1D.*got 2$"):
+        em.predict(np.zeros((1, 2, 3), np.float32))
+    em.predict(np.zeros((1, 3, 3), np.float32))
+    strided = edgegru.load(fmt.write(build_more("conv_same_strided")))
+    for t in (1, 7, 8):
+        got = strided.predict(np.zeros((2, t, 3), np.float32))
+        assert got.shape == strided.output_shape(2, t) == (2, -(-t // 2), 5)
+
+
+def test_strided_conv_before_flatten_accepts_each_matching_length():
+    model = _strided_flatten(np.random.default_rng(3))
+    em = edgegru.load(fmt.write(model))
+    assert em.seq_len_range == (11, 12) and em.fixed_seq_len == 11
+    for t in (11, 12):
+        x = inputs(model, 2, t, seed=t)
+        np.testing.assert_allclose(
+            em.predict(x), reference.forward(model, x), rtol=0, atol=FP32_TOLERANCE
+        )
+    for t in (10, 13):
+        with pytest.raises(edgegru.InputError, match=rf"of 11 to 12 steps .*strided.*got {t}$"):
+            em.predict(np.zeros((1, t, 3), np.float32))
+
+
+@pytest.mark.parametrize("bad", [0, -1, -(2**40), 2**32, 2**70, True, 1.0, "3", None, np.int8(-1)])
+def test_shape_arguments_are_checked(bad):
+    """arena_size / output_shape: InputError naming the argument, never OverflowError."""
+    em = edgegru.load(fmt.write(build("stacked_gru_linear")))
+    for method in (em.arena_size, em.output_shape):
+        with pytest.raises(edgegru.InputError, match="batch must be"):
+            method(bad, 3)
+        with pytest.raises(edgegru.InputError, match="seq_len must be"):
+            method(2, bad)
+    assert em.arena_size(np.int64(2), np.uint16(3)) == em.arena_size(2, 3)
+    with pytest.raises(edgegru.InputError, match="too large for the C runtime"):
+        em.arena_size(2**32 - 1, 2**32 - 1)
+
+
+#: The race below: a thread flips the ids array between valid ids and 2**31 - 1 while the main
+#: thread predicts and steps on it (the C calls run without the GIL). Run in a child process so
+#: that a crash is a test failure, not the end of the test run.
+_RACE = r"""
+import sys, threading, time
+import numpy as np
+import edgegru
+from edgegru import format as fmt
+sys.path.insert(0, sys.argv[1])
+from ir_models import build
+
+model = edgegru.load(fmt.write(build("tokens_stacked_sequence_output")), kernels=sys.argv[2])
+ids = np.ones((64, 200), dtype=np.int32)
+good = np.arange(64 * 200, dtype=np.int32).reshape(64, 200) % model.input_dim
+ids[:] = good
+stop = False
+
+def writer():
+    while not stop:
+        ids[:, 100:] = 2**31 - 1
+        ids[:, 100:] = good[:, 100:]
+
+stream = model.stream(batch=64)
+t = threading.Thread(target=writer)
+t.start()
+counts = {"ok": 0, "input_error": 0}
+end = time.monotonic() + float(sys.argv[3])
+try:
+    while time.monotonic() < end:
+        for call in (lambda: model.predict(ids), lambda: stream.step(ids[:, 150])):
+            try:
+                call()
+                counts["ok"] += 1
+            except edgegru.InputError:
+                counts["input_error"] += 1
+finally:
+    stop = True
+    t.join()
+print(counts["ok"], counts["input_error"])
+"""
+
+
+@pytest.mark.parametrize("kernels", edgegru.available_kernels())
+def test_ids_written_during_a_call_never_crash(kernels):
+    """Issue #10 item 2: ids checked, then overwritten by another thread before the Embedding
+    read them, made the C runtime read out of bounds (a segfault), and the Python side raised
+    IndexError finding no bad id afterwards. Now every call returns a result or raises
+    InputError, and the child process exits normally."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _RACE, str(Path(__file__).parent), kernels, "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    ok, errors = (int(v) for v in proc.stdout.split())
+    assert ok + errors > 0 and ok > 0
+
+
+def test_token_error_when_the_bad_id_is_gone():
+    """_token_range_error on an array that holds no bad id any more (it was rewritten after the
+    C runtime saw one): an InputError saying so, not IndexError."""
+    em = edgegru.load(fmt.write(build("tokens_gru_sigmoid_reset_after")))
+    exc = em._token_range_error(np.ones((2, 3), np.int32))
+    assert isinstance(exc, edgegru.InputError)
+    assert "changed by another thread during the call" in str(exc)
+    exc = em._nonfinite_error(np.ones((1, 2, 5), np.float32))
+    assert isinstance(exc, edgegru.InputError) and "another thread" in str(exc)
+
+
+def _missing_kernel_set() -> str:
+    missing = [k for k in KERNEL_SETS if k != "auto" and k not in edgegru.available_kernels()]
+    assert missing  # no build has both the x86 and the Arm sets
+    return missing[0]
+
+
+def test_kernel_set_choice_errors(monkeypatch):
+    """Item 13: a kernel set this CPU lacks names what it has, without the C runtime's generic
+    status text; $EDGEGRU_KERNELS empty means auto; an unknown name or a non-str is an
+    InputError naming where it came from."""
+    blob = fmt.write(build("stacked_gru_linear"))
+    missing = _missing_kernel_set()
+    have = ", ".join(edgegru.available_kernels())
+    want = f"kernel set {missing!r} is not available on this CPU/build; available: {have}"
+    with pytest.raises(edgegru.UnsupportedError) as info:
+        edgegru.load(blob, kernels=missing)
+    assert str(info.value) == want
+    monkeypatch.setenv("EDGEGRU_KERNELS", missing.upper())  # names are case-insensitive
+    with pytest.raises(edgegru.UnsupportedError) as info:
+        edgegru.load(blob)
+    assert str(info.value) == want
+    auto = edgegru.load(blob, kernels="auto").kernels
+    for value in ("", "  ", "auto"):
+        monkeypatch.setenv("EDGEGRU_KERNELS", value)
+        assert edgegru.load(blob).kernels == auto
+    monkeypatch.setenv("EDGEGRU_KERNELS", "fastest")
+    with pytest.raises(edgegru.InputError, match=r"'fastest' \(from \$EDGEGRU_KERNELS\)"):
+        edgegru.load(blob)
+    monkeypatch.delenv("EDGEGRU_KERNELS")
+    for bad, message in [
+        (dict(kernels=1), "kernels must be a kernel set name"),
+        (dict(fold_embedding="yes"), "fold_embedding must be True or False"),
+        (dict(pack=1), "pack must be True, False or None"),
+    ]:
+        with pytest.raises(edgegru.InputError, match=message):
+            edgegru.load(blob, **bad)
+    for source in (123, None, np.zeros(8, np.uint8)):
+        with pytest.raises(edgegru.InputError, match="load\\(\\) takes a path or the model's"):
+            edgegru.load(source)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        ([[1, 2], [3]], "not a rectangular numeric array"),
+        ([[[0.1] * 5], [[0.1] * 4]], "not a rectangular numeric array"),
+        (np.array(3), "expected token ids of shape"),
+        (np.ones((2, 3), bool), "token ids must be an integer array, got dtype bool"),
+        (np.full((1, 2), np.nan), "token ids must be an integer array, got dtype float64"),
+        (np.array([[1, None]], object), "got dtype object"),
+        (np.ones((1, 2), "m8[s]"), "got dtype timedelta64"),
+        ([[2**70]], "got dtype object"),
+        (np.array([[2**64 - 1]], np.uint64), "is out of range"),
+        (np.broadcast_to(np.int32(1), (1, 2**33)), "too large"),
+    ],
+)
+def test_odd_token_inputs_are_input_errors(loaded, x, message):
+    """Item 13: every kind of odd input is an InputError naming the problem (a ragged list was
+    numpy's ValueError)."""
+    _, em = loaded("tokens_gru_sigmoid_reset_after")
+    with pytest.raises(edgegru.InputError, match=message):
+        em.predict(x)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        ([[[0.1] * 5], [[0.1] * 4]], "not a rectangular numeric array"),
+        (np.array(1.0), "expected features of shape"),
+        (np.ones((1, 2, 5), bool), "features must be a float array, got dtype bool"),
+        (np.ones((1, 2, 5), complex), "features must be a float array"),
+        (np.full((1, 2, 5), "1.0"), "features must be a float array"),
+        (np.array([[[np.nan] * 5]], np.float16), "input contains nan at position"),
+    ],
+)
+def test_odd_feature_inputs_are_input_errors(loaded, x, message):
+    _, em = loaded("features_gru_softmax_reset_after")
+    with pytest.raises(edgegru.InputError, match=message):
+        em.predict(x)
+
+
+def test_non_contiguous_and_list_inputs_equal_their_copies(loaded):
+    model, em = loaded("tokens_gru_sigmoid_reset_after")
+    ids = inputs(model, 3, 12).astype(np.int32)
+    np.testing.assert_array_equal(em.predict(ids[:, ::2]), em.predict(ids[:, ::2].copy()))
+    np.testing.assert_array_equal(em.predict(ids.tolist()), em.predict(ids))
+    fmodel, fem = loaded("features_gru_softmax_reset_after")
+    x = inputs(fmodel, 2, 8)
+    np.testing.assert_array_equal(fem.predict(x[:, ::-1]), fem.predict(x[:, ::-1].copy()))
+    np.testing.assert_array_equal(fem.predict(x.tolist()), fem.predict(x))

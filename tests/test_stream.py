@@ -326,3 +326,29 @@ def test_no_recurrent_layer_is_a_stateless_stream():
         np.stack([s.step(x[:, t]) for t in range(4)], axis=1), em.predict(x), atol=STEP_TOLERANCE
     )
     assert "Stream batch=3" in repr(s)
+
+
+def test_odd_step_inputs_are_input_errors():
+    """Item 13: ragged lists, 0-d and bool arrays, wrong dtypes: InputError, state unchanged."""
+    _, em = _case("tokens_gru_sigmoid_reset_after")
+    s = em.stream(batch=2)
+    for x, message in [
+        ([[1], [2, 3]], "not a rectangular numeric array"),
+        (np.array(1), r"shape \(batch,\) or \(batch, 1\)"),
+        (np.ones(2, bool), "token ids must be an integer array, got dtype bool"),
+        (np.array([1, None], object), "got dtype object"),
+        (np.array([2**63, 1], np.uint64), "out of range"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            s.step(x)
+    assert s.steps == 0
+    ids = np.array([[3, 5], [7, 9]], np.int32)
+    np.testing.assert_array_equal(s.step(ids[:, 0]), em.stream(batch=2).step(ids[:, 0].copy()))
+    _, em = _case("features_gru_softmax_reset_after")
+    s = em.stream(batch=2)
+    with pytest.raises(InputError, match="not a rectangular numeric array"):
+        s.step([[0.0] * 5, [0.0] * 4])
+    with pytest.raises(InputError, match="not a rectangular numeric array"):
+        s.state = ([[[0.0] * 10, [0.0] * 9]],)
+    with pytest.raises(InputError, match="must be numeric"):
+        s.state = (np.ones((1, 2, 10), bool),)

@@ -9,6 +9,7 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_ERR_TRUNCATED
     int EGRU_ERR_TOKEN_RANGE
     int EGRU_ERR_NONFINITE
+    int EGRU_ERR_BAD_SHAPE
     int EGRU_INPUT_TOKENS
     int EGRU_INPUT_FEATURES
     int EGRU_BLOB_ALIGN
@@ -37,6 +38,7 @@ cdef extern from "edgegru.h" nogil:
         uint32_t output_dim
         int activation
         int recurrent_activation
+        uint32_t params[10]
         uint32_t param_count
         uint32_t macs_per_step
 
@@ -69,7 +71,8 @@ cdef extern from "edgegru.h" nogil:
                                         uint32_t batch, uint32_t seq_len, float *out,
                                         size_t out_count, void *arena, size_t arena_bytes)
 
-    # Streaming (egru_session_*). Only the public fields; the private pointers stay opaque.
+    # Streaming (egru_session_*). The public fields, and `state` (private: read and written
+    # only by Session.raw_state / set_raw_state, to pickle a stream with its seen flags).
     int EGRU_ERR_UNSUPPORTED
     ctypedef struct egru_session_t:
         const egru_model_t *model
@@ -78,6 +81,7 @@ cdef extern from "edgegru.h" nogil:
         uint32_t rnn_count
         size_t state_count
         uint64_t steps
+        float *state
 
     egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index)
     egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes)

@@ -6,17 +6,19 @@ user-facing messages lives in runtime.py; the C runtime checks everything again.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t, uint8_t, uint32_t, uintptr_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
 
 from ._cegru cimport *
 
-from .errors import EdgeGRUError, FormatError
+from .errors import EdgeGRUError, FormatError, InputError, UnsupportedError
 
 cnp.import_array()
 
 STATUS_COUNT = EGRU_STATUS_COUNT
 ERR_TOKEN_RANGE = EGRU_ERR_TOKEN_RANGE
 ERR_NONFINITE = EGRU_ERR_NONFINITE
+ERR_BAD_SHAPE = EGRU_ERR_BAD_SHAPE
 VERSION = EGRU_VERSION_STRING.decode()
 
 
@@ -85,14 +87,16 @@ cdef class Runtime:
 
     def use_kernels(self, str name):
         """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
-        reference), "avx2", "avx512" or "neon". Raises EdgeGRUError when this build or CPU
-        lacks it."""
+        reference), "avx2", "avx512" or "neon". Raises UnsupportedError when this build or CPU
+        lacks it (the model keeps its set then), InputError for an unknown name."""
         if name not in KERNEL_SETS:
-            raise EdgeGRUError(
+            raise InputError(
                 f"unknown kernel set {name!r}; choose one of {', '.join(KERNEL_SETS)}")
         cdef int status = egru_model_use_kernels(&self.model, KERNEL_SETS[name])
         if status != EGRU_OK:
-            _raise(status, f"kernel set {name!r} is not available on this CPU or build")
+            raise UnsupportedError(
+                f"kernel set {name!r} is not available on this CPU/build; available: "
+                f"{', '.join(available_kernels())}", status)
 
     def fold_embedding(self):
         """Precompute the first recurrent layer's input projection for every token id
@@ -146,6 +150,11 @@ cdef class Runtime:
             max_units=m.max_units)
 
     @property
+    def blob_bytes(self):
+        """A copy of the model bytes this object was made from (what Runtime(blob) took)."""
+        return self._buffer.tobytes()
+
+    @property
     def metadata_bytes(self):
         if self.model.meta == NULL:
             return b""
@@ -153,7 +162,7 @@ cdef class Runtime:
 
     def layer(self, uint32_t index):
         """Decoded layer record: dict of op, flags, input_dim, output_dim, activation codes,
-        param_count, macs_per_step."""
+        params (the op's parameters, egru_format.h), param_count, macs_per_step."""
         cdef egru_layer_t layer
         cdef int status = egru_model_layer(&self.model, index, &layer)
         if status != EGRU_OK:
@@ -161,6 +170,7 @@ cdef class Runtime:
         return dict(op=layer.op, flags=layer.flags, input_dim=layer.input_dim,
                     output_dim=layer.output_dim, activation=layer.activation,
                     recurrent_activation=layer.recurrent_activation,
+                    params=tuple(layer.params[k] for k in range(10)),
                     param_count=layer.param_count, macs_per_step=layer.macs_per_step)
 
     def arena_size(self, uint32_t batch, uint32_t seq_len):
@@ -169,6 +179,14 @@ cdef class Runtime:
         cdef int status = egru_arena_size(&self.model, batch, seq_len, &n)
         if status != EGRU_OK:
             _raise(status, "arena size")
+        return n
+
+    def output_count(self, uint32_t batch, uint32_t seq_len):
+        """Floats the output of a (batch, seq_len) forward pass holds."""
+        cdef size_t n = 0
+        cdef int status = egru_output_count(&self.model, batch, seq_len, &n)
+        if status != EGRU_OK:
+            _raise(status, "output size")
         return n
 
     cdef _run(self, const void *data, bint tokens, uint32_t batch, uint32_t seq_len):
@@ -372,6 +390,38 @@ cdef class Session:
         if status != EGRU_OK:
             _raise(status, "stream step")
         return out
+
+    def raw_state(self):
+        """A copy of the session's whole state region, float32: for each recurrent layer, its
+        state blocks (get_state's layout) then its rows' "valid step seen" flags (1.0 once the
+        row had a valid step), as egru_session.c lays them out. With set_raw_state, what
+        pickling a stream needs to continue exactly (set_state clears the flags)."""
+        cdef size_t n = self.session.state_count + \
+            <size_t>self.session.rnn_count * self.session.batch
+        raw = np.empty(n, dtype=np.float32)
+        cdef float[::1] view = raw
+        self._enter()
+        try:
+            if n:
+                memcpy(&view[0], self.session.state, n * sizeof(float))
+        finally:
+            self._busy = False
+        return raw
+
+    def set_raw_state(self, const float[::1] raw, uint64_t steps):
+        """Restore raw_state()'s copy (checked by the caller: finite states, 0/1 flags) and the
+        step count."""
+        cdef size_t n = self.session.state_count + \
+            <size_t>self.session.rnn_count * self.session.batch
+        if <size_t>raw.shape[0] != n:
+            raise EdgeGRUError(f"raw state of {raw.shape[0]} floats, expected {n}")
+        self._enter()
+        try:
+            if n:
+                memcpy(self.session.state, &raw[0], n * sizeof(float))
+            self.session.steps = steps
+        finally:
+            self._busy = False
 
     def reset(self):
         self._enter()

@@ -15,9 +15,11 @@ class FormatError(EdgeGRUError):
 
 
 class InputError(EdgeGRUError):
-    """The input given to predict has the wrong rank, shape or dtype, a token id out of range,
-    or a NaN/infinity."""
+    """An input or argument is invalid: data given to predict or a stream step of the wrong
+    rank, shape, dtype or sequence length, a token id out of range, a NaN/infinity; a batch
+    size, sequence length or load option of the wrong type or out of range."""
 
 
 class UnsupportedError(EdgeGRUError):
-    """The model uses a layer, option or activation edgegru does not support (yet)."""
+    """The model uses a layer, option or activation edgegru does not support (yet), or asks for
+    something this CPU or build lacks (a kernel set, streaming a model that cannot stream)."""

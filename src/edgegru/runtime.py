@@ -12,7 +12,15 @@ import os
 import numpy as np
 
 from . import format as fmt
-from ._runtime import ERR_NONFINITE, ERR_TOKEN_RANGE, Runtime, Session
+from ._runtime import (
+    ERR_BAD_SHAPE,
+    ERR_NONFINITE,
+    ERR_TOKEN_RANGE,
+    KERNEL_SETS,
+    Runtime,
+    Session,
+    available_kernels,
+)
 from .errors import EdgeGRUError, InputError, UnsupportedError
 
 _UINT32_MAX = 2**32 - 1
@@ -24,7 +32,9 @@ KERNELS_ENV = "EDGEGRU_KERNELS"
 
 class Model:
     """A loaded `.egru` model. Immutable; `predict` may be called from several threads at once
-    (each call uses its own scratch arena, and the C call runs without the GIL)."""
+    (each call uses its own scratch arena, and the C call runs without the GIL). Pickles and
+    copies as its bytes plus its load options, and computes the same bits after the trip
+    (docs/distributed.md)."""
 
     def __init__(
         self,
@@ -34,10 +44,22 @@ class Model:
         fold_embedding: bool = False,
         pack: bool | None = None,
     ):
+        name, explicit = _kernel_choice(kernels)
+        if not isinstance(fold_embedding, (bool, np.bool_)):
+            raise InputError(f"fold_embedding must be True or False, got {fold_embedding!r}")
+        if pack is not None and not isinstance(pack, (bool, np.bool_)):
+            raise InputError(f"pack must be True, False or None, got {pack!r}")
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise InputError(f"a model is made from bytes, got {type(blob).__name__}")
         self._rt = Runtime(blob)
-        self._rt.use_kernels(kernels or os.environ.get(KERNELS_ENV, "auto"))
+        self._rt.use_kernels(name)
+        # What pickling needs to rebuild this model exactly (__reduce__).
+        self._explicit_kernels = explicit
+        self._pack_arg = pack
         if pack is None:
             pack = self._rt.kernels != "ref"
+        self._pack = bool(pack)
+        self._fold = bool(fold_embedding)
         #: Bytes of memory spent on the packed (transposed) recurrent weights (0: not packed).
         self.pack_bytes = self._rt.pack() if pack else 0
         #: Bytes of memory spent on folded projections (0 when not folded).
@@ -48,6 +70,9 @@ class Model:
             self.metadata = json.loads(self._rt.metadata_bytes.decode("utf-8") or "{}")
         except (UnicodeDecodeError, ValueError):
             self.metadata = {}
+        if not isinstance(self.metadata, dict):
+            self.metadata = {}
+        self._seq_limits = _seq_len_limits(self)
 
     # -- description ----------------------------------------------------------------------------
     @property
@@ -96,14 +121,77 @@ class Model:
             out.append(d)
         return out
 
+    @property
+    def fixed_seq_len(self) -> int | None:
+        """The number of time steps this model needs when it needs a fixed one (a model with a
+        Flatten, whose width depends on T), else None (any T >= 1 works, or any T from a
+        minimum: see `seq_len_range`). With a strided Conv1D before the Flatten a few
+        consecutive T give the same flattened width and all work; this is the shortest."""
+        lo, hi, _ = self._seq_limits
+        return lo if hi is not None else None
+
+    @property
+    def seq_len_range(self) -> tuple:
+        """(shortest, longest) sequence length this model accepts; longest is None when there is
+        no bound beyond the runtime's 2**32 - 1 (the shortest is above 1 only after a Conv1D
+        with padding="valid"; a Flatten bounds both)."""
+        lo, hi, _ = self._seq_limits
+        return (lo, hi)
+
     def arena_size(self, batch: int, seq_len: int) -> int:
         """Bytes of scratch memory the C runtime needs for a (batch, seq_len) call."""
-        return self._rt.arena_size(batch, seq_len)
+        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
+        try:
+            return self._rt.arena_size(batch, seq_len)
+        except EdgeGRUError as exc:
+            raise self._shape_error(exc, batch, seq_len) from None
 
     def output_shape(self, batch: int, seq_len: int) -> tuple:
-        if self.output_is_sequence:
-            return (batch, seq_len, self.output_dim)
+        """The shape predict returns for input of `batch` sequences of `seq_len` steps."""
+        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
+        try:
+            count = self._rt.output_count(batch, seq_len)
+        except EdgeGRUError as exc:
+            raise self._shape_error(exc, batch, seq_len) from None
+        if self.output_is_sequence:  # a Conv1D may change the number of steps
+            return (batch, count // (batch * self.output_dim), self.output_dim)
         return (batch, self.output_dim)
+
+    def _shape_error(self, exc: EdgeGRUError, batch: int, seq_len: int) -> EdgeGRUError:
+        """The C runtime refused a (batch, seq_len) shape (EGRU_ERR_BAD_SHAPE): say why."""
+        if exc.code != ERR_BAD_SHAPE:
+            return exc
+        lo, hi, why = self._seq_limits
+        if hi is not None and hi < lo:
+            return InputError(f"this model cannot run on any sequence length ({why})")
+        if seq_len < lo or (hi is not None and seq_len > hi):
+            if hi == lo:
+                need = f"exactly {lo} steps"
+            elif hi is not None:
+                need = f"{lo} to {hi} steps"
+            else:
+                need = f"at least {lo} steps"
+            return InputError(f"this model takes sequences of {need} ({why}); got {seq_len}")
+        return InputError(
+            f"batch {batch} x sequence length {seq_len} is too large for the C runtime (its "
+            "step counts or scratch memory would overflow); split the batch or the sequence"
+        )
+
+    # -- pickling -------------------------------------------------------------------------------
+    def __reduce__(self):
+        """A model pickles as its file bytes and its load options: the kernel set it runs with,
+        fold_embedding and pack (docs/distributed.md). Unpickling parses and validates the
+        bytes again and runs with the same kernel set, so predict gives bit-identical results;
+        copy.deepcopy goes the same way."""
+        opts = {
+            "version": 1,
+            "kernels": self._rt.kernels,
+            "explicit_kernels": self._explicit_kernels,
+            "fold_embedding": self._fold,
+            "pack": self._pack,
+            "pack_arg": self._pack_arg,
+        }
+        return (_unpickle_model, (self._rt.blob_bytes, self.path, opts))
 
     def __repr__(self) -> str:
         return (
@@ -127,8 +215,8 @@ class Model:
             if out is not None:
                 return out
         except EdgeGRUError as exc:
-            raise _located(self, exc, np.asarray(x)) from None
-        x = np.asarray(x)
+            raise _located(self, exc, x) from None
+        x = _as_array(x, "input")
         try:
             if self._info["input_kind"] == "tokens":
                 return self._rt.forward_tokens(self._check_tokens(x))
@@ -164,8 +252,17 @@ class Model:
         return np.ascontiguousarray(x, dtype=np.int32)
 
     def _token_range_error(self, x: np.ndarray) -> InputError:
-        bad = (x < 0) | (x >= self.input_dim)
-        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        bad = np.argwhere((x < 0) | (x >= self.input_dim))
+        if not len(bad):
+            # The C runtime read an id out of range, and the array holds none now: another
+            # thread wrote it while the call ran (without the GIL). No id past the check is
+            # ever used (the runtime checks each id where it reads it).
+            return InputError(
+                f"a token id was out of range (the vocabulary has {self.input_dim} ids) when "
+                "the runtime read it, but the array holds none now: it was changed by another "
+                "thread during the call; do not write the ids while predict or step reads them"
+            )
+        pos = tuple(int(i) for i in bad[0])
         return InputError(
             f"token id {x[pos]} at position {pos} is out of range: the "
             f"vocabulary has {self.input_dim} ids (0 .. {self.input_dim - 1})"
@@ -179,7 +276,13 @@ class Model:
                 f"input contains {x[pos]} at position {pos}; NaN and infinity are not valid inputs"
             )
         with np.errstate(over="ignore"):
-            pos = tuple(int(i) for i in np.argwhere(~np.isfinite(x.astype(np.float32)))[0])
+            big = np.argwhere(~np.isfinite(x.astype(np.float32)))
+        if not len(big):  # as in _token_range_error: changed by another thread meanwhile
+            return InputError(
+                "the input held a NaN or infinity when the runtime read it, but holds none now: "
+                "it was changed by another thread during the call"
+            )
+        pos = tuple(int(i) for i in big[0])
         return InputError(f"input value {x[pos]} at position {pos} does not fit in float32")
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
@@ -199,6 +302,48 @@ class Model:
             return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _kernel_choice(kernels) -> tuple:
+    """(kernel set name, chosen explicitly) from load()'s argument or $EDGEGRU_KERNELS (unset or
+    empty: "auto"). Names are case-insensitive; InputError for anything but a known name."""
+    if kernels is None:
+        raw, where = os.environ.get(KERNELS_ENV, ""), f" (from ${KERNELS_ENV})"
+    elif isinstance(kernels, str):
+        raw, where = kernels, ""
+    else:
+        raise InputError(f"kernels must be a kernel set name (a str), got {kernels!r}")
+    name = raw.strip().lower() or "auto"
+    if name not in KERNEL_SETS:
+        raise InputError(
+            f"unknown kernel set {raw!r}{where}; choose one of {', '.join(KERNEL_SETS)}"
+        )
+    return name, name != "auto"
+
+
+def _unpickle_model(blob: bytes, path, opts: dict) -> Model:
+    """Model.__reduce__'s reconstructor: the same bytes, kernel set and options."""
+    if not isinstance(opts, dict) or opts.get("version") != 1:
+        raise UnsupportedError(
+            "this pickled edgegru model comes from an incompatible edgegru version"
+        )
+    kernels, pack = opts["kernels"], opts["pack"]
+    if kernels not in available_kernels():
+        if opts["explicit_kernels"]:
+            raise UnsupportedError(
+                f"this model was pickled running kernel set {kernels!r}, chosen explicitly, "
+                f"which is not available on this CPU/build (available: "
+                f"{', '.join(available_kernels())}); load the file here with another kernels="
+            )
+        # Chosen by "auto" where it was pickled: "auto" again here (results then agree within
+        # the kernel bounds of docs/kernels.md, not bit for bit).
+        kernels, pack = "auto", opts["pack_arg"]
+    model = Model(
+        blob, path=path, kernels=kernels, fold_embedding=opts["fold_embedding"], pack=pack
+    )
+    model._explicit_kernels = opts["explicit_kernels"]
+    model._pack_arg = opts["pack_arg"]
+    return model
+
+
 def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
     """The C runtime checks every input value; when it has found a bad one, say which and where.
     The search runs only then, so a good input pays for no extra pass over it."""
@@ -206,7 +351,97 @@ def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
         return model._token_range_error(x)
     if exc.code == ERR_NONFINITE:
         return model._nonfinite_error(x)
+    if exc.code == ERR_BAD_SHAPE and x.ndim >= 2:
+        return model._shape_error(exc, int(x.shape[0]), int(x.shape[1]))
     return exc
+
+
+def _as_array(x, what: str) -> np.ndarray:
+    """np.asarray, with numpy's own complaints (a ragged nested list, a value it cannot
+    convert) as an InputError."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(f"{what} is not a rectangular numeric array: {exc}") from None
+
+
+def _count(name: str, value) -> int:
+    """A batch size or sequence length argument: an int (not bool) in [1, 2**32)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if not 1 <= value <= _UINT32_MAX:
+        raise InputError(f"{name} must be >= 1 (and < 2**32), got {value}")
+    return int(value)
+
+
+def _layer_steps(layer: dict, steps: int) -> int:
+    """Output steps of one layer (a Runtime.layer record) for `steps` input steps, as the C
+    runtime plans them (egru_forward.c), except that a Flatten gives 1 whatever `steps` is (its
+    own condition is checked apart); 0 when a Conv1D with padding "valid" gets too few. The
+    result never decreases when `steps` grows."""
+    op = layer["op"]
+    if op in (fmt.OP_GRU, fmt.OP_LSTM, fmt.OP_SIMPLE_RNN):
+        return steps if layer["flags"] & fmt.FLAG_RETURN_SEQUENCES else 1
+    if op == fmt.OP_CONV1D:
+        k, s, d, padding = layer["params"][:4]
+        if padding != fmt.PADDINGS["valid"]:
+            return -(-steps // s)
+        e = d * (k - 1) + 1
+        return 0 if steps < e else (steps - e) // s + 1
+    if op in (fmt.OP_GLOBAL_POOL, fmt.OP_FLATTEN):
+        return 1
+    return steps
+
+
+def _seq_len_limits(model: Model) -> tuple:
+    """(shortest, longest or None, why) sequence length the model accepts. A Conv1D with
+    padding "valid" needs at least its receptive field; a Flatten needs the steps reaching it
+    to be its fixed number. Each such condition holds on an interval of T (the steps reaching a
+    layer never decrease as T grows), found by bisection; the model accepts their intersection."""
+    records = [model._rt.layer(k) for k in range(model._info["layer_count"])]
+    names = [d["name"] for d in model.layers()]
+    lo, hi, why_lo, why_hi = 1, None, "", ""
+
+    def steps_before(k: int, t: int) -> int:
+        for layer in records[:k]:
+            t = _layer_steps(layer, t)
+        return t
+
+    def first(k: int, want: int) -> int:
+        """The smallest T with steps_before(k, T) >= want (_UINT32_MAX + 1 when none)."""
+        a, b = 1, _UINT32_MAX + 1
+        while a < b:
+            mid = (a + b) // 2
+            if steps_before(k, mid) >= want:
+                b = mid
+            else:
+                a = mid + 1
+        return a
+
+    strided = False
+    for k, layer in enumerate(records):
+        if layer["op"] == fmt.OP_CONV1D:
+            ksize, stride, dilation, padding = layer["params"][:4]
+            strided = strided or stride > 1
+            field = dilation * (ksize - 1) + 1
+            if padding == fmt.PADDINGS["valid"] and field > 1 and first(k, field) > lo:
+                lo = first(k, field)
+                why_lo = (
+                    f"layer {k} ({names[k]}) is a Conv1D with padding='valid' and a receptive "
+                    f"field of {field} steps"
+                )
+        elif layer["op"] == fmt.OP_FLATTEN:
+            fixed = layer["params"][0]
+            a, b = first(k, fixed), first(k, fixed + 1) - 1
+            after = " after a strided Conv1D" if strided else ""
+            why = f"it has a Flatten{after}: layer {k} ({names[k]}) flattens {fixed} steps"
+            if a > lo:
+                lo, why_lo = a, why
+            if hi is None or b < hi:
+                hi, why_hi = b, why
+    if hi is not None and hi > _UINT32_MAX:
+        hi = _UINT32_MAX
+    return lo, hi, why_hi or why_lo
 
 
 #: Why a layer cannot stream, by op name (recurrent layers: by flag).
@@ -227,7 +462,8 @@ class Stream:
     layer returns only its last state: ``predict(x[:, :t+1])``, the head run on the current
     state). ``reset()`` goes back to the zero state (Keras' ``reset_state()``); ``state`` gets
     and sets every recurrent layer's state. Not for use by several threads at once (one stream
-    per thread; the model itself may be shared).
+    per thread; the model itself may be shared). Pickles with its model, state and step count
+    and continues exactly after unpickling (docs/streaming.md).
     """
 
     def __init__(self, model: Model, batch: int = 1):
@@ -297,8 +533,8 @@ class Stream:
             if out is not None:
                 return out
         except EdgeGRUError as exc:
-            raise _located(m, exc, np.asarray(x)) from None
-        x = np.asarray(x)
+            raise _located(m, exc, x) from None
+        x = _as_array(x, "input")
         if m.input_kind == "tokens":
             if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
                 raise InputError(
@@ -322,6 +558,21 @@ class Stream:
             return self._session.step_features(m._check_features(x)[:, 0])
         except EdgeGRUError as exc:
             raise _located(m, exc, x) from None
+
+    # -- pickling -------------------------------------------------------------------------------
+    def __reduce__(self):
+        """A stream pickles with its model, batch, state and step count, and continues after
+        unpickling exactly as it would have (docs/streaming.md). copy.copy gives such a copy
+        that shares the model; copy.deepcopy copies the model too."""
+        raw = self._session.raw_state()
+        cells, seen, pos = [], [], 0
+        for parts, batch, units in self._shapes:  # per layer: its cells, then its seen flags
+            n = parts * batch * units
+            cells.append(raw[pos : pos + n].reshape(parts, batch, units))
+            seen.append(raw[pos + n : pos + n + batch] != 0)
+            pos += n + batch
+        state = {"version": 1, "state": tuple(cells), "seen": tuple(seen), "steps": self.steps}
+        return (_unpickle_stream, (self._model, self.batch, state))
 
     def _check_batch(self, x: np.ndarray) -> None:
         if x.shape[0] != self.batch:
@@ -366,7 +617,7 @@ class Stream:
         parts = []
         entries = zip(value, self._shapes, self._names, strict=True)
         for k, (entry, shape, name) in enumerate(entries):
-            a = np.asarray(entry)
+            a = _as_array(entry, f"state[{k}]")
             if a.shape != shape:
                 raise InputError(
                     f"state[{k}] (layer {name}) must have shape {shape} (parts, batch, units), "
@@ -385,6 +636,31 @@ class Stream:
         self._session.set_state(np.ascontiguousarray(flat))
 
 
+def _unpickle_stream(model: Model, batch: int, saved: dict) -> Stream:
+    """Stream.__reduce__'s reconstructor: a new stream over `model`, then the saved state, seen
+    flags and step count, checked as the state setter checks a state."""
+    if not isinstance(saved, dict) or saved.get("version") != 1:
+        raise UnsupportedError(
+            "this pickled edgegru stream comes from an incompatible edgegru version"
+        )
+    stream = Stream(model, batch)
+    stream.state = saved["state"]  # checks shapes and finiteness
+    seen, steps = saved["seen"], saved["steps"]
+    if (
+        len(seen) != len(stream._shapes)
+        or any(np.shape(f) != (batch,) for f in seen)
+        or not isinstance(steps, int)
+        or not 0 <= steps < 2**64
+    ):
+        raise InputError("a pickled stream's seen flags or step count do not fit its model")
+    parts = []
+    for cells, flags in zip(stream.state, seen, strict=True):
+        parts += [cells.reshape(-1), np.asarray(flags, dtype=bool).astype(np.float32)]
+    raw = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    stream._session.set_raw_state(raw, steps)
+    return stream
+
+
 def load(
     source, kernels: str | None = None, fold_embedding: bool = False, pack: bool | None = None
 ) -> Model:
@@ -392,17 +668,26 @@ def load(
 
     kernels: the compute kernels to run with: "auto" (the fastest set this CPU has), "ref" (the
         scalar reference kernels), "avx2", "avx512" or "neon"; default: $EDGEGRU_KERNELS, else
-        "auto".
+        "auto" (unset or empty: "auto"). A set this CPU or build lacks is an UnsupportedError
+        naming the sets it has; an unknown name an InputError.
     fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
         input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
         predict and stream look it up instead of multiplying: faster, at that memory cost.
     pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
         faster, at the cost of one more copy of those weights. Default: on with any kernel set
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
+
+    The model pickles (and copy.deepcopy's) as its bytes and these options, so it can be shipped
+    to other processes (multiprocessing, Dask, Spark, Ray): docs/distributed.md.
     """
     opts = dict(kernels=kernels, fold_embedding=fold_embedding, pack=pack)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Model(bytes(source), **opts)
-    path = os.fspath(source)
+    try:
+        path = os.fspath(source)
+    except TypeError:
+        raise InputError(
+            f"load() takes a path or the model's bytes, got {type(source).__name__}"
+        ) from None
     with open(path, "rb") as f:
         return Model(f.read(), path=path, **opts)
