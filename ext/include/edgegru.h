@@ -308,6 +308,23 @@ egru_status_t egru_session_get_state(const egru_session_t *session, float *state
  * zero for it on masked steps (Keras' masked output starts from zero, not from the state). */
 egru_status_t egru_session_set_state(egru_session_t *session, const float *state, size_t count);
 
+/* A snapshot: everything a session carries from step to step except its step count, so that a
+ * session restored from it continues bit for bit (what pickling a Python stream uses). Layout,
+ * snapshot_size floats: for each recurrent layer in model order, its state blocks (the layer's
+ * part of egru_session_get_state's layout), then its rows' "valid step seen" flags, batch floats
+ * of 0.0 or 1.0 (1.0 once the row has had an unmasked step since init, reset or set_state). */
+egru_status_t egru_session_snapshot_size(const egru_session_t *session, size_t *count);
+
+/* Copies the snapshot out. count must equal egru_session_snapshot_size() (else
+ * EGRU_ERR_OUTPUT_SIZE). */
+egru_status_t egru_session_save(const egru_session_t *session, float *snapshot, size_t count);
+
+/* Restores a snapshot taken from a session of the same model and batch, and sets the step count
+ * to `steps`. count must match (else EGRU_ERR_BAD_SHAPE); states finite (else EGRU_ERR_NONFINITE)
+ * and flags exactly 0.0 or 1.0 (else EGRU_ERR_BAD_SHAPE); on error nothing changes. */
+egru_status_t egru_session_restore(egru_session_t *session, const float *snapshot, size_t count,
+                                   uint64_t steps);
+
 #ifdef __cplusplus
 }
 #endif

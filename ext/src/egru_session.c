@@ -355,3 +355,64 @@ egru_status_t egru_session_set_state(egru_session_t *session, const float *state
     copy_state(session, NULL, state);
     return EGRU_OK;
 }
+
+/* The state region is one block: per recurrent layer its cells, then its seen flags (see the
+ * layout at the top); a snapshot is that block as it is. */
+egru_status_t egru_session_snapshot_size(const egru_session_t *session, size_t *count)
+{
+    if (!session || !count || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    *count = session->state_count + (size_t)session->rnn_count * session->batch;
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_save(const egru_session_t *session, float *snapshot, size_t count)
+{
+    size_t n = 0;
+    egru_status_t s = egru_session_snapshot_size(session, &n);
+    if (s != EGRU_OK || !snapshot) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != n) {
+        return EGRU_ERR_OUTPUT_SIZE;
+    }
+    memcpy(snapshot, session->state, n * sizeof(float));
+    return EGRU_OK;
+}
+
+egru_status_t egru_session_restore(egru_session_t *session, const float *snapshot, size_t count,
+                                   uint64_t steps)
+{
+    size_t n = 0, pos = 0, i;
+    uint32_t k;
+    egru_status_t s = egru_session_snapshot_size(session, &n);
+    if (s != EGRU_OK || !snapshot) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != n) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    for (k = 0; k < session->model->layer_count; ++k) {
+        const egru_layer_t *layer = &session->layers[k];
+        size_t cells;
+        if (!is_recurrent(layer->op)) {
+            continue;
+        }
+        cells = (size_t)session->batch * egru_rnn_cell_floats(layer);
+        for (i = 0; i < cells; ++i) {
+            if (!isfinite(snapshot[pos + i])) {
+                return EGRU_ERR_NONFINITE;
+            }
+        }
+        for (i = cells; i < cells + session->batch; ++i) {
+            if (snapshot[pos + i] != 0.0f && snapshot[pos + i] != 1.0f) {
+                return EGRU_ERR_BAD_SHAPE;
+            }
+        }
+        pos += cells + session->batch;
+    }
+    memcpy(session->state, snapshot, n * sizeof(float));
+    session->steps = steps;
+    return EGRU_OK;
+}

@@ -617,6 +617,72 @@ static void test_set_state_masked_and_reset(void)
     }
 }
 
+/* save -> restore into another session continues bit for bit, seen flags included (a masked step
+ * of a row that has seen a valid step outputs its state; set_state would clear the flags and make
+ * it output zero); a bad snapshot changes nothing. */
+static void test_snapshot_restore(void)
+{
+    builder bd;
+    egru_model_t m;
+    egru_session_t s, copy;
+    static unsigned char mem[1 << 14], mem2[1 << 14];
+    float snap[128], bad[128], state[128], out[B * 4], out2[B * 4];
+    int32_t ids[B] = {3, 0, 4, 0, 5}, masked[B] = {0, 0, 0, 0, 0};
+    size_t bytes = 0, n = 0, count = 0, i;
+    int k, nonzero = 0;
+
+    start(&bd, EGRU_INPUT_TOKENS, 7);
+    embedding(&bd, 3, 1);
+    rnn(&bd, EGRU_OP_LSTM, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_MASKED);
+    rnn(&bd, EGRU_OP_GRU, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_MASKED);
+    if (!load(&bd, &m)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(egru_session_size(&m, B, &bytes) == EGRU_OK && bytes <= sizeof mem);
+    CHECK(egru_session_init(&s, &m, B, mem, bytes) == EGRU_OK);
+    CHECK(egru_session_state_size(&s, &count) == EGRU_OK);
+    CHECK(egru_session_snapshot_size(&s, &n) == EGRU_OK && n == count + 2 * B && n <= 128);
+    CHECK(egru_session_step_tokens(&s, ids, out, B * 4) == EGRU_OK); /* rows 1, 3 unseen */
+    CHECK(egru_session_save(&s, snap, n - 1) == EGRU_ERR_OUTPUT_SIZE);
+    CHECK(egru_session_save(&s, snap, n) == EGRU_OK);
+
+    CHECK(egru_session_init(&copy, &m, B, mem2, bytes) == EGRU_OK);
+    memcpy(bad, snap, sizeof bad);
+    bad[0] = NAN;
+    CHECK(egru_session_restore(&copy, bad, n, 9) == EGRU_ERR_NONFINITE);
+    bad[0] = snap[0];
+    bad[B * 4 * 2] = 0.5f; /* LSTM block: h, c (B x 4 each), then its B flags */
+    CHECK(egru_session_restore(&copy, bad, n, 9) == EGRU_ERR_BAD_SHAPE);
+    CHECK(egru_session_restore(&copy, snap, n + 1, 9) == EGRU_ERR_BAD_SHAPE);
+    CHECK(copy.steps == 0);
+    CHECK(egru_session_get_state(&copy, state, count) == EGRU_OK);
+    for (i = 0; i < count; ++i) {
+        nonzero = nonzero || state[i] != 0.0f;
+    }
+    CHECK(!nonzero); /* the refused restores changed nothing */
+    CHECK(egru_session_restore(&copy, snap, n, s.steps) == EGRU_OK && copy.steps == s.steps);
+    for (k = 0; k < 4; ++k) {
+        const int32_t *step = (k % 2) ? ids : masked;
+        CHECK(egru_session_step_tokens(&s, step, out, B * 4) == EGRU_OK);
+        CHECK(egru_session_step_tokens(&copy, step, out2, B * 4) == EGRU_OK);
+        CHECK(memcmp(out, out2, sizeof out) == 0);
+        ids[k % B] = (ids[k % B] + 1) % 7;
+    }
+    CHECK(copy.steps == s.steps);
+    /* The flags matter: through set_state (flags cleared) a masked step of row 0 outputs zero,
+     * through restore it outputs the row's state. */
+    CHECK(egru_session_save(&s, snap, n) == EGRU_OK);
+    CHECK(egru_session_get_state(&s, state, count) == EGRU_OK);
+    CHECK(egru_session_restore(&copy, snap, n, 0) == EGRU_OK);
+    CHECK(egru_session_step_tokens(&copy, masked, out, B * 4) == EGRU_OK);
+    CHECK(egru_session_set_state(&copy, state, count) == EGRU_OK);
+    CHECK(egru_session_step_tokens(&copy, masked, out2, B * 4) == EGRU_OK);
+    CHECK(out[0] != 0.0f && out2[0] == 0.0f);
+    CHECK(egru_session_save(NULL, snap, n) == EGRU_ERR_NULL_ARG);
+    CHECK(egru_session_restore(&copy, NULL, n, 0) == EGRU_ERR_NULL_ARG);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
 
@@ -758,6 +824,7 @@ int main(void)
     test_state_layout(EGRU_OP_LSTM);
     test_state_layout(EGRU_OP_SIMPLE_RNN);
     test_set_state_masked_and_reset();
+    test_snapshot_restore();
     test_errors();
     test_session_fuzz();
     printf("session: largest |step - forward on the prefix| %.3g\n", worst_diff);

@@ -71,8 +71,7 @@ cdef extern from "edgegru.h" nogil:
                                         uint32_t batch, uint32_t seq_len, float *out,
                                         size_t out_count, void *arena, size_t arena_bytes)
 
-    # Streaming (egru_session_*). The public fields, and `state` (private: read and written
-    # only by Session.raw_state / set_raw_state, to pickle a stream with its seen flags).
+    # Streaming (egru_session_*). The public fields.
     int EGRU_ERR_UNSUPPORTED
     ctypedef struct egru_session_t:
         const egru_model_t *model
@@ -81,7 +80,6 @@ cdef extern from "edgegru.h" nogil:
         uint32_t rnn_count
         size_t state_count
         uint64_t steps
-        float *state
 
     egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index)
     egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes)
@@ -97,3 +95,8 @@ cdef extern from "edgegru.h" nogil:
                                          size_t count)
     egru_status_t egru_session_set_state(egru_session_t *session, const float *state,
                                          size_t count)
+    egru_status_t egru_session_snapshot_size(const egru_session_t *session, size_t *count)
+    egru_status_t egru_session_save(const egru_session_t *session, float *snapshot,
+                                    size_t count)
+    egru_status_t egru_session_restore(egru_session_t *session, const float *snapshot,
+                                       size_t count, uint64_t steps)

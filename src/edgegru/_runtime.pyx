@@ -7,7 +7,6 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
-from libc.string cimport memcpy
 
 from ._cegru cimport *
 
@@ -392,36 +391,36 @@ cdef class Session:
         return out
 
     def raw_state(self):
-        """A copy of the session's whole state region, float32: for each recurrent layer, its
-        state blocks (get_state's layout) then its rows' "valid step seen" flags (1.0 once the
-        row had a valid step), as egru_session.c lays them out. With set_raw_state, what
-        pickling a stream needs to continue exactly (set_state clears the flags)."""
-        cdef size_t n = self.session.state_count + \
-            <size_t>self.session.rnn_count * self.session.batch
+        """The session's snapshot (egru_session_save), float32: per recurrent layer its state
+        blocks, then its rows' "valid step seen" flags. With set_raw_state, what pickling a stream
+        needs to continue exactly (set_state clears the flags)."""
+        cdef size_t n = 0
+        egru_session_snapshot_size(&self.session, &n)
         raw = np.empty(n, dtype=np.float32)
         cdef float[::1] view = raw
+        cdef float dummy = 0.0
+        cdef int status
         self._enter()
         try:
-            if n:
-                memcpy(&view[0], self.session.state, n * sizeof(float))
+            status = egru_session_save(&self.session, &view[0] if n else &dummy, n)
         finally:
             self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream snapshot")
         return raw
 
     def set_raw_state(self, const float[::1] raw, uint64_t steps):
-        """Restore raw_state()'s copy (checked by the caller: finite states, 0/1 flags) and the
-        step count."""
-        cdef size_t n = self.session.state_count + \
-            <size_t>self.session.rnn_count * self.session.batch
-        if <size_t>raw.shape[0] != n:
-            raise EdgeGRUError(f"raw state of {raw.shape[0]} floats, expected {n}")
+        """Restore raw_state()'s snapshot and the step count (egru_session_restore: checked)."""
+        cdef float dummy = 0.0
+        cdef int status
         self._enter()
         try:
-            if n:
-                memcpy(self.session.state, &raw[0], n * sizeof(float))
-            self.session.steps = steps
+            status = egru_session_restore(&self.session, &raw[0] if raw.shape[0] else &dummy,
+                                          raw.shape[0], steps)
         finally:
             self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream restore")
 
     def reset(self):
         self._enter()
