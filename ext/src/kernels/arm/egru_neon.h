@@ -12,8 +12,9 @@
 /* The core of egru_exp_neon and egru_expm1_neon: egru_exp_core256 (egru_avx2.h) on 4 lanes, the
  * same algorithm, constants and fused operations (Cephes' expf, vrndnq_f32 rounding to nearest
  * even), so the same errors: x clamped to [lo, hi] (vminq/vmaxq propagate NaN), x = n ln 2 + r,
- * returns r + r^2 P(r) and sets *p2n = 2^n (+inf for n = 128). */
-static inline float32x4_t egru_exp_core_neon(float32x4_t x, float lo, float hi, float32x4_t *p2n)
+ * returns exp(r) (or with minus1 exp(r) - 1) and sets *p2n = 2^n (+inf for n = 128). */
+static inline float32x4_t egru_exp_core_neon(float32x4_t x, float lo, float hi, int minus1,
+                                             float32x4_t *p2n)
 {
     const float32x4_t c1 = vdupq_n_f32(0.693359375f), c2 = vdupq_n_f32(-2.12194440e-4f);
     float32x4_t fx, y, z;
@@ -31,7 +32,7 @@ static inline float32x4_t egru_exp_core_neon(float32x4_t x, float lo, float hi, 
     y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, x);
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(fx), vdupq_n_s32(127)), 23);
     *p2n = vreinterpretq_f32_s32(e);
-    return vfmaq_f32(x, y, z);
+    return vfmaq_f32(minus1 ? x : vaddq_f32(x, vdupq_n_f32(1.0f)), y, z);
 }
 
 /* exp(x) for 4 lanes: egru_exp256 on 4 lanes (clamp to [-87.3, 89], +inf above about 88.38, NaN
@@ -39,8 +40,8 @@ static inline float32x4_t egru_exp_core_neon(float32x4_t x, float lo, float hi, 
 static inline float32x4_t egru_exp_neon(float32x4_t x)
 {
     float32x4_t p2n;
-    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 89.0f, &p2n);
-    return vmulq_f32(vaddq_f32(y, vdupq_n_f32(1.0f)), p2n);
+    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 89.0f, 0, &p2n);
+    return vmulq_f32(y, p2n);
 }
 
 /* exp(x) - 1 for 4 lanes, relative accuracy near 0: egru_expm1_256 on 4 lanes (x clamped to
@@ -48,7 +49,7 @@ static inline float32x4_t egru_exp_neon(float32x4_t x)
 static inline float32x4_t egru_expm1_neon(float32x4_t x)
 {
     float32x4_t p2n;
-    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 40.0f, &p2n);
+    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 40.0f, 1, &p2n);
     return vfmaq_f32(vsubq_f32(p2n, vdupq_n_f32(1.0f)), y, p2n);
 }
 

@@ -31,9 +31,11 @@ EGRU_AVX2 static inline __m256i egru_tail_mask(uint32_t rem)
 /* The core of egru_exp256 and egru_expm1_256 (Cephes' expf): for x in [-87.3, 89] (clamped, a NaN
  * lane stays NaN: max_ps / min_ps return their second operand when either is NaN, so x goes
  * second), x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, fused), and
- * exp(r) - 1 = r + r^2 P(r), P of degree 5. Returns r + r^2 P(r) and sets *p2n = 2^n, built by
- * an integer add into the exponent field: +inf for n = 128 (x above about 88.38). */
-EGRU_AVX2 static inline __m256 egru_exp_core256(__m256 x, float lo, float hi, __m256 *p2n)
+ * exp(r) - 1 = r + r^2 P(r), P of degree 5. Returns exp(r) = (1 + r) + r^2 P(r) (one fused step),
+ * or with minus1 (a constant after inlining) exp(r) - 1 = r + r^2 P(r), and sets *p2n = 2^n,
+ * built by an integer add into the exponent field: +inf for n = 128 (x above about 88.38). */
+EGRU_AVX2 static inline __m256 egru_exp_core256(__m256 x, float lo, float hi, int minus1,
+                                                __m256 *p2n)
 {
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
     const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
@@ -52,17 +54,17 @@ EGRU_AVX2 static inline __m256 egru_exp_core256(__m256 x, float lo, float hi, __
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
     *p2n = _mm256_castsi256_ps(e);
-    return _mm256_fmadd_ps(y, z, x);
+    return _mm256_fmadd_ps(y, z, minus1 ? x : _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
 }
 
-/* exp(x) for 8 lanes, |relative error| < 2.5e-7 over [-87.3, 88.3]: 2^n (1 + (r + r^2 P(r))).
+/* exp(x) for 8 lanes, |relative error| < 2.5e-7 over [-87.3, 88.3]: 2^n ((1 + r) + r^2 P(r)).
  * Inputs are clamped to [-87.3, 89]: below, the result is exp(-87.3) (normal, about 1.2e-38);
  * above about 88.38 it is +inf, as expf overflows (at 88.72). NaN gives NaN. */
 EGRU_AVX2 static inline __m256 egru_exp256(__m256 x)
 {
     __m256 p2n;
-    const __m256 y = egru_exp_core256(x, -87.3f, 89.0f, &p2n);
-    return _mm256_mul_ps(_mm256_add_ps(y, _mm256_set1_ps(1.0f)), p2n);
+    const __m256 y = egru_exp_core256(x, -87.3f, 89.0f, 0, &p2n);
+    return _mm256_mul_ps(y, p2n);
 }
 
 /* exp(x) - 1 for 8 lanes with RELATIVE accuracy near 0, for x clamped to [-87.3, 40] (NaN gives
@@ -71,7 +73,7 @@ EGRU_AVX2 static inline __m256 egru_exp256(__m256 x)
 EGRU_AVX2 static inline __m256 egru_expm1_256(__m256 x)
 {
     __m256 p2n;
-    const __m256 y = egru_exp_core256(x, -87.3f, 40.0f, &p2n);
+    const __m256 y = egru_exp_core256(x, -87.3f, 40.0f, 1, &p2n);
     return _mm256_fmadd_ps(y, p2n, _mm256_sub_ps(p2n, _mm256_set1_ps(1.0f)));
 }
 

@@ -206,8 +206,10 @@ EGRU_AVX512 static inline __attribute__((always_inline)) __m512i egru_hsum16_epi
 /* The core of egru_exp512 and egru_expm1_512: egru_exp_core256 (egru_avx2.h) on 16 lanes, the
  * same algorithm, constants and fused operations (Cephes' expf), so the same errors: x clamped to
  * [lo, hi] (NaN stays NaN: max_ps / min_ps return their second operand when either is NaN, so x
- * goes second), x = n ln 2 + r, returns r + r^2 P(r) and sets *p2n = 2^n (+inf for n = 128). */
-EGRU_AVX512 static inline __m512 egru_exp_core512(__m512 x, float lo, float hi, __m512 *p2n)
+ * goes second), x = n ln 2 + r, returns exp(r) (or with minus1 exp(r) - 1) and sets *p2n = 2^n
+ * (+inf for n = 128). */
+EGRU_AVX512 static inline __m512 egru_exp_core512(__m512 x, float lo, float hi, int minus1,
+                                                  __m512 *p2n)
 {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
@@ -227,7 +229,7 @@ EGRU_AVX512 static inline __m512 egru_exp_core512(__m512 x, float lo, float hi, 
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
     e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
     *p2n = _mm512_castsi512_ps(e);
-    return _mm512_fmadd_ps(y, z, x);
+    return _mm512_fmadd_ps(y, z, minus1 ? x : _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
 }
 
 /* exp(x) for 16 lanes: egru_exp256 on 16 lanes (same clamp to [-87.3, 89], +inf above about
@@ -235,8 +237,8 @@ EGRU_AVX512 static inline __m512 egru_exp_core512(__m512 x, float lo, float hi, 
 EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
 {
     __m512 p2n;
-    const __m512 y = egru_exp_core512(x, -87.3f, 89.0f, &p2n);
-    return _mm512_mul_ps(_mm512_add_ps(y, _mm512_set1_ps(1.0f)), p2n);
+    const __m512 y = egru_exp_core512(x, -87.3f, 89.0f, 0, &p2n);
+    return _mm512_mul_ps(y, p2n);
 }
 
 /* exp(x) - 1 for 16 lanes, relative accuracy near 0: egru_expm1_256 on 16 lanes (x clamped to
@@ -244,7 +246,7 @@ EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
 EGRU_AVX512 static inline __m512 egru_expm1_512(__m512 x)
 {
     __m512 p2n;
-    const __m512 y = egru_exp_core512(x, -87.3f, 40.0f, &p2n);
+    const __m512 y = egru_exp_core512(x, -87.3f, 40.0f, 1, &p2n);
     return _mm512_fmadd_ps(y, p2n, _mm512_sub_ps(p2n, _mm512_set1_ps(1.0f)));
 }
 
