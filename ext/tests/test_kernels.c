@@ -7,7 +7,12 @@
  *       sizes that are not multiples of the vector width (so any two sets differ by at most
  *       twice that);
  *   sigmoid / tanh: |y - exact| <= ACT_TOL absolute, on a dense sweep of [-100, 100] and special
- *       values.
+ *       values; and |y - exact| <= ACT_REL_TOL * |exact| wherever exact is a normal float (else
+ *       <= FLT_MIN absolute), on a log sweep of |x| from 1e-30 to 20, both signs, and sigmoid on
+ *       [-104, -20] (results down to 0);
+ *   non-finite values (docs/kernels.md): NaN propagates through every activation and the fused
+ *       GRU gates, +-inf give Keras' limits; int8 quantization of NaN, inf, tiny, denormal and
+ *       zero inputs follows its rule, bit for bit in every set.
  *
  * Prints "N passed, N failed" and exits non-zero on any failure; the run names the sets tested.
  */
@@ -19,6 +24,10 @@
 #include "../src/kernels/egru_kernels.h"
 
 #define ACT_TOL 3e-7
+/* Relative bound of sigmoid and tanh where the exact result is a normal float: about two float
+ * ulps (2.1 * FLT_EPSILON): the reference's libm calls are within one, the SIMD versions add the
+ * exp polynomial's 2.5e-7 / e-weighted error and one division (measured 1.6e-7). */
+#define ACT_REL_TOL 2.5e-7
 
 static int passed, failed;
 
@@ -218,6 +227,155 @@ static void test_activations(const egru_kernel_set_t *k)
     }
 }
 
+/* Relative accuracy: a log sweep of |x| from 1e-30 to 20, both signs (sigmoid and tanh), and
+ * sigmoid on [-104, -20], whose results fall to 0 through the denormals: relative error <=
+ * ACT_REL_TOL where the exact result is at least FLT_MIN, absolute <= FLT_MIN below. */
+static void test_activations_relative(const egru_kernel_set_t *k)
+{
+    enum { N = 8000 };
+    static float v[N], in[N];
+    uint32_t i, f, part;
+    for (f = 0; f < 2; ++f) {
+        double worst = 0.0, at = 0.0;
+        uint32_t bad = 0;
+        for (part = 0; part < (f ? 2u : 3u); ++part) {
+            for (i = 0; i < N; ++i) {
+                if (part < 2) { /* 1e-30 .. 20, log-spaced, sign by part */
+                    const double l = -30.0 + (log10(20.0) + 30.0) * i / (N - 1);
+                    v[i] = (float)((part ? -1.0 : 1.0) * pow(10.0, l));
+                } else {
+                    v[i] = -104.0f + 84.0f * (float)i / (float)(N - 1);
+                }
+            }
+            memcpy(in, v, sizeof v);
+            (f ? k->tanh_f32 : k->sigmoid_f32)(v, N);
+            for (i = 0; i < N; ++i) {
+                const double xi = in[i];
+                const double exact = f ? tanh(xi) : 1.0 / (1.0 + exp(-xi));
+                const double d = fabs((double)v[i] - exact);
+                if (fabs(exact) >= FLT_MIN) {
+                    const double r = d / fabs(exact);
+                    bad += !(r <= ACT_REL_TOL);
+                    if (r > worst || r != r) {
+                        worst = r;
+                        at = xi;
+                    }
+                } else {
+                    bad += !(d <= FLT_MIN);
+                }
+            }
+        }
+        CHECK(bad == 0, "%s %s: %u values outside the relative bound (worst %.3g at %.3g)", k->name,
+              f ? "tanh" : "sigmoid", bad, worst, at);
+        printf("%s: %s max relative error %.3g (at %.3g)\n", k->name, f ? "tanh" : "sigmoid", worst,
+               at);
+    }
+}
+
+static int same_bits(float a, float b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Non-finite inputs to this set's sigmoid and tanh, at every position of runs of 1 to 40 (every
+ * tail of 4-, 8- and 16-lane vectors): NaN gives NaN, +-inf give Keras' limits (sigmoid 1 / 0, tanh
+ * +-1), -0 keeps its sign in tanh; and the same inputs' neighbours keep their values. */
+static void test_activations_nonfinite(const egru_kernel_set_t *k)
+{
+    const float in[] = {NAN, INFINITY, -INFINITY, -0.0f, 1e-40f, -1e-40f};
+    const float want_sig[] = {NAN, 1.0f, 0.0f, 0.5f, 0.5f, 0.5f};
+    const float want_tanh[] = {NAN, 1.0f, -1.0f, -0.0f, 1e-40f, -1e-40f};
+    uint32_t len, pos, c, bad = 0;
+    for (c = 0; c < sizeof in / sizeof *in; ++c) {
+        for (len = 1; len <= 40; ++len) {
+            for (pos = 0; pos < len; ++pos) {
+                float s[40], t[40];
+                uint32_t i;
+                for (i = 0; i < len; ++i) {
+                    s[i] = t[i] = i == pos ? in[c] : 0.25f;
+                }
+                k->sigmoid_f32(s, len);
+                k->tanh_f32(t, len);
+                for (i = 0; i < len; ++i) {
+                    const float ws = i == pos ? want_sig[c] : s[(pos + 1) % len];
+                    const float wth = i == pos ? want_tanh[c] : t[(pos + 1) % len];
+                    if (i == pos && c == 0) {
+                        bad += !(s[i] != s[i]) + !(t[i] != t[i]);
+                    } else if (i == pos) {
+                        /* tanh(+-1e-40): the denormal itself, or within FLT_MIN of it */
+                        bad += !(fabsf(s[i] - ws) <= 0.0f);
+                        bad += c >= 4 ? !(fabsf(t[i] - wth) <= FLT_MIN) : !same_bits(t[i], wth);
+                    } else if (len > 1) {
+                        bad += !same_bits(s[i], ws) + !same_bits(t[i], wth);
+                        bad += !(fabs(s[i] - 1.0 / (1.0 + exp(-0.25))) <= ACT_TOL);
+                    }
+                }
+            }
+        }
+    }
+    CHECK(bad == 0, "%s: %u wrong sigmoid/tanh results on NaN, +-inf, -0 or denormals", k->name,
+          bad);
+}
+
+/* The scalar activations (the same code in every set) and softmax on non-finite inputs, against
+ * what Keras 3.15 (TensorFlow 2.21) gives for the same inputs (docs/kernels.md, "Non-finite
+ * values"): NaN in gives NaN out everywhere; relu(-inf) = 0, elu(-inf) = -1, softplus(-inf) = 0,
+ * leaky_relu(-inf) = -inf, hard_sigmoid(+-inf) = 1 / 0, softsign(+-inf) = NaN (inf / inf). */
+static void test_scalar_activations_nonfinite(void)
+{
+    enum { RELU, HARD, ELU, SOFTSIGN, SOFTPLUS, LEAKY, KINDS };
+    const char *names[KINDS] = {"relu",     "hard_sigmoid", "elu",
+                                "softsign", "softplus",     "leaky_relu"};
+    /* inputs NaN, +inf, -inf, 0, -0 */
+    const float want[KINDS][5] = {{NAN, INFINITY, 0.0f, 0.0f, 0.0f},
+                                  {NAN, 1.0f, 0.0f, 0.5f, 0.5f},
+                                  {NAN, INFINITY, -1.0f, 0.0f, -0.0f},
+                                  {NAN, NAN, NAN, 0.0f, -0.0f},
+                                  {NAN, INFINITY, 0.0f, 0.6931472f, 0.6931472f},
+                                  {NAN, INFINITY, -INFINITY, 0.0f, -0.0f}};
+    uint32_t kind, i;
+    for (kind = 0; kind < KINDS; ++kind) {
+        float v[5] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+        uint32_t bad = 0;
+        switch (kind) {
+        case RELU: egru_relu_f32(v, 5); break;
+        case HARD: egru_hard_sigmoid_f32(v, 5); break;
+        case ELU: egru_elu_f32(v, 5); break;
+        case SOFTSIGN: egru_softsign_f32(v, 5); break;
+        case SOFTPLUS: egru_softplus_f32(v, 5); break;
+        default: egru_leaky_relu_f32(v, 5, 0.2f); break;
+        }
+        for (i = 0; i < 5; ++i) {
+            if (want[kind][i] != want[kind][i]) {
+                bad += !(v[i] != v[i]);
+            } else {
+                bad += !(v[i] == want[kind][i] || fabsf(v[i] - want[kind][i]) <= 1e-7f) ||
+                       (want[kind][i] == 0.0f &&
+                        (signbit(v[i]) != 0) != (signbit(want[kind][i]) != 0));
+            }
+        }
+        CHECK(bad == 0, "%s: %u wrong results on NaN, +-inf, +-0", names[kind], bad);
+    }
+    { /* relu keeps a NaN at every position and zeroes negatives around it */
+        float v[9] = {-1.0f, NAN, 2.0f, -3.0f, NAN, NAN, 0.5f, -INFINITY, NAN};
+        egru_relu_f32(v, 9);
+        CHECK(v[0] == 0.0f && v[1] != v[1] && v[2] == 2.0f && v[3] == 0.0f && v[4] != v[4] &&
+                  v[5] != v[5] && v[6] == 0.5f && v[7] == 0.0f && v[8] != v[8],
+              "relu: a NaN was dropped");
+    }
+    { /* softmax: a NaN or +inf anywhere makes every output NaN (Keras); -inf gives 0 */
+        float a[3] = {1.0f, NAN, 2.0f}, b[3] = {1.0f, 2.0f, INFINITY},
+              c[3] = {-INFINITY, 1.0f, 2.0f};
+        egru_softmax_f32(a, 3);
+        egru_softmax_f32(b, 3);
+        egru_softmax_f32(c, 3);
+        CHECK(a[0] != a[0] && a[1] != a[1] && a[2] != a[2] && b[0] != b[0] && b[1] != b[1] &&
+                  b[2] != b[2] && c[0] == 0.0f && fabs(c[1] - 0.2689414) < 1e-7 &&
+                  fabs(c[2] - 0.7310586) < 1e-7,
+              "softmax: wrong results on NaN / +-inf");
+    }
+}
+
 /* The fused GRU gates (when the set has them) against the same steps as separate passes with the
  * set's own sigmoid and tanh, bit for bit; and the activations give each element the same result
  * wherever it sits in the array (the fusion relies on that). */
@@ -284,6 +442,33 @@ static void test_gru_gates(const egru_kernel_set_t *k)
     }
     CHECK(bad == 0 && moved == 0, "%s: fused GRU gates differ from the unfused steps in %u cases",
           k->name, bad);
+    /* A NaN in any one input (x of z, r or h, hp, or h) reaches h: bit-equal to the unfused
+     * steps, and NaN exactly where IEEE arithmetic puts it (every h[j] the NaN feeds). */
+    bad = 0;
+    for (a = 0; a < 5; ++a) {
+        const uint32_t n = 13, at = 5;
+        for (j = 0; j < 3 * n; ++j) {
+            xa[j] = xb[j] = 4.0f * uniform();
+            hp[j] = 2.0f * uniform();
+        }
+        for (j = 0; j < n; ++j) {
+            ha[j] = hb[j] = uniform();
+        }
+        switch (a) {
+        case 0: xa[at] = xb[at] = NAN; break;                 /* z pre-activation */
+        case 1: xa[n + at] = xb[n + at] = NAN; break;         /* r */
+        case 2: xa[2 * n + at] = xb[2 * n + at] = NAN; break; /* candidate */
+        case 3: hp[2 * n + at] = NAN; break;                  /* recurrent product */
+        default: ha[at] = hb[at] = NAN; break;                /* state */
+        }
+        k->gru_gates_f32(xa, hp, ha, n, 1);
+        unfused_gates(k, xb, hp, hb, n, 1);
+        bad += memcmp(ha, hb, n * sizeof *ha) != 0;
+        for (j = 0; j < n; ++j) {
+            bad += (j == at) != (ha[j] != ha[j]);
+        }
+    }
+    CHECK(bad == 0, "%s: fused GRU gates lose or misplace a NaN (%u)", k->name, bad);
 }
 
 /* int8 (docs/quantization.md): the reference against its definition computed here (integer sums
@@ -355,6 +540,88 @@ static void test_int8(const egru_kernel_set_t *k)
           bad_def);
 }
 
+/* int8 input quantization on the inputs its rule singles out (docs/quantization.md): a NaN or
+ * +-inf anywhere (q 0, scale NaN, every output NaN), a maximum below 2^-119 (denormals, exact
+ * zeros, tiny values: q 0, scale 0, outputs = bias exactly), the threshold itself (quantized) and
+ * large finite values; q, scale and the product outputs bit for bit equal to the reference's, the
+ * reference checked against the rule, at every position in vectors of 1 to 40 values. */
+static void test_int8_nonfinite(const egru_kernel_set_t *k)
+{
+    enum { NSPEC = 10 };
+    const float spec[NSPEC] = {NAN,    INFINITY,  -INFINITY,        1e-40f, -1e-45f,
+                               1e-37f, 0x1p-119f, 0x1.fffffep-120f, 3e38f,  -0.0f};
+    /* scale class the rule gives with spec[c] as the largest |x| (the others 0 or smaller):
+     * 0 NaN, 1 zero, 2 quantized */
+    const int cls[NSPEC] = {0, 0, 0, 1, 1, 1, 2, 1, 2, 1};
+    const egru_kernel_set_t *ref = egru_kernels_ref();
+    static int8_t wq[7 * 40], q_ref[40 + GUARD], q_k[40 + GUARD];
+    static float xs[40], sc[7], y_ref[7], y_k[7];
+    uint32_t c, len, pos, i, fill, bad_rule = 0, bad_set = 0;
+    for (i = 0; i < 7 * 40; ++i) {
+        wq[i] = (int8_t)(uniform() * 127.9f);
+    }
+    for (i = 0; i < 7; ++i) {
+        sc[i] = (uniform() + 1.0f) * 0.01f;
+        bias[i] = uniform();
+    }
+    for (c = 0; c < NSPEC; ++c) {
+        for (fill = 0; fill < 2; ++fill) { /* the others: all 0, or small values below spec[c] */
+            for (len = 1; len <= 40; ++len) {
+                for (pos = 0; pos < len; ++pos) {
+                    float sx_ref, sx_k;
+                    for (i = 0; i < len; ++i) {
+                        xs[i] = fill ? (cls[c] == 2 ? spec[c] : 1e-39f) * 0.25f * uniform() : 0.0f;
+                    }
+                    if (cls[c] == 0 && fill) {
+                        xs[(pos + 1) % len] = 2.0f; /* a finite maximum elsewhere */
+                    }
+                    xs[pos] = spec[c];
+                    memset(q_k, 0x5A, sizeof q_k);
+                    sx_ref = ref->quantize_s8(xs, q_ref, len);
+                    sx_k = k->quantize_s8(xs, q_k, len);
+                    bad_set += !same_bits(sx_ref, sx_k) || memcmp(q_ref, q_k, len) != 0;
+                    for (i = len; i < 40 + GUARD; ++i) {
+                        bad_set += q_k[i] != 0x5A;
+                    }
+                    if (cls[c] == 2) { /* the plain rule: q = rint(x * (127 / m)), sx = m / 127 */
+                        const float m = fabsf(spec[c]);
+                        bad_rule += !same_bits(sx_ref, m / 127.0f);
+                        for (i = 0; i < len; ++i) {
+                            const float v = rintf(xs[i] * (127.0f / m));
+                            bad_rule += q_ref[i] != (int8_t)(v > 127.0f ? 127.0f : v);
+                        }
+                    } else {
+                        bad_rule += cls[c] == 0 ? !(sx_ref != sx_ref) : !same_bits(sx_ref, 0.0f);
+                        for (i = 0; i < len; ++i) {
+                            bad_rule += q_ref[i] != 0;
+                        }
+                    }
+                    ref->matvec_s8(wq, sc, q_ref, sx_ref, bias, y_ref, 7, len);
+                    k->matvec_s8(wq, sc, q_k, sx_k, bias, y_k, 7, len);
+                    bad_set += memcmp(y_ref, y_k, sizeof y_ref) != 0;
+                    for (i = 0; i < 7; ++i) {
+                        bad_rule += cls[c] == 0   ? !(y_ref[i] != y_ref[i])
+                                    : cls[c] == 1 ? !same_bits(y_ref[i], bias[i] + 0.0f)
+                                                  : !(y_ref[i] == y_ref[i]);
+                    }
+                }
+            }
+        }
+    }
+    { /* an all-NaN row and an empty one */
+        float nan4[4] = {NAN, NAN, NAN, NAN};
+        bad_rule += !(ref->quantize_s8(nan4, q_ref, 4) != ref->quantize_s8(nan4, q_ref, 4));
+        bad_set += !same_bits(ref->quantize_s8(nan4, q_ref, 4), k->quantize_s8(nan4, q_k, 4));
+        bad_set += memcmp(q_ref, q_k, 4) != 0;
+        bad_rule += !same_bits(ref->quantize_s8(nan4, q_ref, 0), 0.0f);
+        bad_set += !same_bits(k->quantize_s8(nan4, q_k, 0), 0.0f);
+    }
+    CHECK(bad_rule == 0, "%s: the reference breaks the int8 rule for non-finite/tiny inputs (%u)",
+          k->name, bad_rule);
+    CHECK(bad_set == 0, "%s: int8 on non-finite/tiny inputs differs from the reference (%u)",
+          k->name, bad_set);
+}
+
 #if defined(__aarch64__) && defined(__ARM_NEON)
 void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                          const float *bias, float *y, uint32_t rows, uint32_t cols);
@@ -369,6 +636,7 @@ static void test_neon_variants(void)
     plain.name = "neon (plain int8)";
     printf("neon: dot product %s\n", egru_neon_has_dotprod() ? "present" : "absent");
     test_int8(&plain);
+    test_int8_nonfinite(&plain);
 }
 #endif
 
@@ -397,11 +665,13 @@ static void test_avx512_variants(void)
     v.matvec_s8 = egru_matvec_s8_avx512;
     v.name = "avx512 (avx512bw int8)";
     test_int8(&v);
+    test_int8_nonfinite(&v);
     printf("avx512 int8 variant tested: avx512bw\n");
     if (egru_avx512_has_vnni()) {
         v.matvec_s8 = egru_matvec_s8_avx512_vnni;
         v.name = "avx512 (avx512vnni int8)";
         test_int8(&v);
+        test_int8_nonfinite(&v);
         printf("avx512 int8 variant tested: avx512vnni\n");
     }
 }
@@ -425,9 +695,13 @@ int main(void)
         printf("kernel set: %s\n", sets[i]->name);
         test_products(sets[i]);
         test_activations(sets[i]);
+        test_activations_relative(sets[i]);
+        test_activations_nonfinite(sets[i]);
         test_gru_gates(sets[i]);
         test_int8(sets[i]);
+        test_int8_nonfinite(sets[i]);
     }
+    test_scalar_activations_nonfinite();
 #if defined(__aarch64__) && defined(__ARM_NEON)
     test_neon_variants();
 #endif

@@ -48,13 +48,25 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (q.reshape(q.shape[0], -1).astype(np.float32) * scale[:, None]).reshape(q.shape)
 
 
+#: The smallest max|x| the run-time quantization inverts (EGRU_QUANT_S8_MIN in the C kernels):
+#: 2^-119, so that 127 / m stays finite and m / 127 is a normal float. Below it the vector is
+#: quantized as all zeros with scale 0 (docs/quantization.md).
+QUANT_MIN = np.float32(2.0**-119)
+
+
 def quantize_vector(x: np.ndarray) -> tuple[np.ndarray, np.float32]:
-    """The run-time quantization of one product input (egru_quantize_s8), in float32:
-    m = max|x|, inv = 127 / m, q = clamp(rint(x * inv), -127, 127), scale m / 127 (0 and all-zero
-    q when m = 0)."""
+    """The run-time quantization of one product input (egru_quantize_s8), in float32, with
+    m = max|x|:
+
+    - some x is NaN or +-inf: q all 0 and scale NaN (every output of the product is NaN);
+    - m < QUANT_MIN (2^-119; exact zeros, denormals, tiny values, an empty vector): q all 0 and
+      scale 0 (the product gives its bias);
+    - else inv = 127 / m, q = clamp(rint(x * inv), -127, 127), scale m / 127."""
     x = np.asarray(x, dtype=np.float32)
+    if x.size and not np.all(np.isfinite(x)):
+        return np.zeros(x.shape, np.int8), np.float32(np.nan)
     m = np.float32(np.max(np.abs(x))) if x.size else np.float32(0)
-    if m == 0:
+    if m < QUANT_MIN:
         return np.zeros(x.shape, np.int8), np.float32(0)
     inv = np.float32(QMAX) / m
     q = np.clip(np.rint(x * inv), -QMAX, QMAX).astype(np.int8)

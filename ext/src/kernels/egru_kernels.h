@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A kernel set: the ops the layers call through, one implementation per instruction set. The
  * reference set (egru_kernels_ref) is the specification; others keep its results within the
@@ -76,14 +77,62 @@ void egru_matmul_t_f32(const float *wt, uint32_t ld, const float *x, const float
                        uint32_t n, uint32_t rows, uint32_t cols);
 
 /* int8 (docs/quantization.md, quant_version 1). Every set gives the reference's results bit for
- * bit: integer sums are exact, and the float steps are the same single IEEE operations.
+ * bit on every input, NaN, infinities, denormals and zeros included: integer sums and maxima are
+ * exact, and the float steps are the same single IEEE operations.
  *
- * Quantizes x (n) into q (n): m = max |x|, q[j] = clamp(rint(x[j] * (127 / m)), -127, 127),
- * rounding half to even; returns the scale m / 127 (0, with q all zero, when m = 0). x finite. */
+ * Quantizes x (n) into q (n) and returns the scale sx, with m = max |x[j]|:
+ *   - m not finite (some x[j] is NaN or +-inf): q all 0 and sx = NaN, so that every output of the
+ *     product is NaN (int8 cannot carry an infinity; the float path would give +-inf or NaN);
+ *   - m < EGRU_QUANT_S8_MIN (2^-119, about 1.5e-36; exact zeros, denormals, tiny values): q all 0
+ *     and sx = 0, so the product gives its bias exactly (127 / m would overflow below 3.7e-37,
+ *     and m / 127 would be denormal; the vector's contribution is below float resolution);
+ *   - otherwise q[j] = clamp(rint(x[j] * (127 / m)), -127, 127), rounding half to even, and
+ *     sx = m / 127.
+ * n >= 0 (n = 0: sx = 0). */
 float egru_quantize_s8(const float *x, int8_t *q, uint32_t n);
 
-/* q[j] for from <= j < n with inv = 127 / max |x|, exactly as egru_quantize_s8 rounds: the
- * reference's loop, and every SIMD version's tail. */
+/* Bit pattern of EGRU_QUANT_S8_MIN = 2^-119, the smallest max |x| egru_quantize_s8 inverts: 127 /
+ * 2^-119 < FLT_MAX, and 2^-119 / 127 > FLT_MIN (a normal scale). */
+#define EGRU_QUANT_S8_MIN_BITS 0x04000000u
+/* Bit pattern of +inf; |x| bit patterns at or above it are +inf or NaN. */
+#define EGRU_F32_INF_BITS 0x7F800000u
+
+/* The largest of m and the bit patterns of |x[j]| (sign bit cleared) for from <= j < n. As
+ * unsigned integers these order like the magnitudes they encode, with +inf above every finite
+ * value and NaN above +inf, so the maximum is exact, independent of order, and sees a NaN
+ * anywhere: the reference's loop, and every SIMD version's tail. */
+static inline uint32_t egru_abs_bits_max(const float *x, uint32_t from, uint32_t n, uint32_t m)
+{
+    for (; from < n; ++from) {
+        uint32_t b;
+        memcpy(&b, &x[from], sizeof b);
+        b &= 0x7FFFFFFFu;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+
+/* The scale egru_quantize_s8 returns for amax, the largest |x| bit pattern; *inv = 127 / m when
+ * the vector is quantized, 0 when q is all zero (m not finite, or below EGRU_QUANT_S8_MIN). */
+static inline float egru_quantize_s8_scale(uint32_t amax, float *inv)
+{
+    float m;
+    *inv = 0.0f;
+    if (amax >= EGRU_F32_INF_BITS) {
+        return NAN;
+    }
+    if (amax < EGRU_QUANT_S8_MIN_BITS) {
+        return 0.0f;
+    }
+    memcpy(&m, &amax, sizeof m);
+    *inv = 127.0f / m;
+    return m / 127.0f;
+}
+
+/* q[j] for from <= j < n with inv = 127 / max |x| (finite, as egru_quantize_s8_scale gives it;
+ * every x[j] finite), exactly as egru_quantize_s8 rounds: the reference's loop, and every SIMD
+ * version's tail. |x[j] * inv| <= 127 * (1 + 2^-23) before the clamp, so the conversion is
+ * defined. */
 static inline void egru_quantize_s8_range(const float *x, int8_t *q, uint32_t from, uint32_t n,
                                           float inv)
 {
@@ -110,13 +159,18 @@ void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float
  * recurrent product R . h + recurrent bias. h (n): the state, in place. */
 void egru_gru_gates_f32(float *x, const float *hp, float *h, uint32_t n, int update);
 
+/* The activations below, in every set: a NaN input gives NaN, and +-inf give Keras' limits
+ * (docs/kernels.md, "Non-finite values"). The SIMD sigmoid and tanh keep the relative and
+ * absolute error bounds stated there (tested by ext/tests/test_kernels.c), and an element's
+ * result does not depend on its position in v. */
+
 /* In place, v[i] = 1 / (1 + exp(-v[i])), for i < n. */
 void egru_sigmoid_f32(float *v, uint32_t n);
 
 /* In place, v[i] = tanh(v[i]), for i < n. */
 void egru_tanh_f32(float *v, uint32_t n);
 
-/* In place, v[i] = max(v[i], 0), for i < n. */
+/* In place, v[i] = max(v[i], 0), for i < n; NaN stays NaN (as in Keras). */
 void egru_relu_f32(float *v, uint32_t n);
 
 /* In place, v[i] = min(max(v[i] + 3, 0), 6) / 6 (Keras 3 hard_sigmoid, relu6(x + 3) / 6). */

@@ -1,7 +1,9 @@
 /*
  * egru_global_pool_f32.c - average or max over time (see egru_layers.h).
  * Average with a mask: sum over valid steps / number of valid steps (Keras' masked mean; a row
- * with no valid step gives 0 / 0, as Keras does). Max: over valid steps when masked.
+ * with no valid step gives 0 / 0 = NaN, as Keras does). Max: over valid steps when masked; a NaN
+ * at any step gives NaN (TensorFlow's reduce_max, which Keras calls, propagates NaN), and once the
+ * running maximum is NaN it stays NaN.
  */
 #include <string.h>
 
@@ -27,7 +29,7 @@ void egru_global_pool_f32(const egru_layer_t *layer, const float *in, const uint
             if (average) {
                 out[c] += x[c];
             } else {
-                out[c] = (first || x[c] > out[c]) ? x[c] : out[c];
+                out[c] = (first || x[c] > out[c] || x[c] != x[c]) ? x[c] : out[c];
             }
         }
         first = 0;

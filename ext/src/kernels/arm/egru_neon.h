@@ -9,16 +9,17 @@
 #include <arm_neon.h>
 #include <stdint.h>
 
-/* exp(x) for 4 lanes, |relative error| < 2.5e-7 over [-87, 88] (Cephes' expf, as egru_exp256:
- * range reduction by ln 2 in two parts, degree-5 polynomial, exponent built by integer add).
- * Inputs are clamped to [-87.3, 88.3], so the result is finite and never denormal; a NaN lane
- * stays NaN (vminq/vmaxq propagate NaN). */
-static inline float32x4_t egru_exp_neon(float32x4_t x)
+/* The core of egru_exp_neon and egru_expm1_neon: egru_exp_core256 (egru_avx2.h) on 4 lanes, the
+ * same algorithm, constants and fused operations (Cephes' expf, vrndnq_f32 rounding to nearest
+ * even), so the same errors: x clamped to [lo, hi] (vminq/vmaxq propagate NaN), x = n ln 2 + r,
+ * returns exp(r) (or with minus1 exp(r) - 1) and sets *p2n = 2^n (+inf for n = 128). */
+static inline float32x4_t egru_exp_core_neon(float32x4_t x, float lo, float hi, int minus1,
+                                             float32x4_t *p2n)
 {
     const float32x4_t c1 = vdupq_n_f32(0.693359375f), c2 = vdupq_n_f32(-2.12194440e-4f);
     float32x4_t fx, y, z;
     int32x4_t e;
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(lo)), vdupq_n_f32(hi));
     fx = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f)); /* round to nearest, ties to even */
     x = vfmsq_f32(x, fx, c1);                              /* x - fx * c1, fused */
     x = vfmsq_f32(x, fx, c2);
@@ -29,26 +30,47 @@ static inline float32x4_t egru_exp_neon(float32x4_t x)
     y = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), y, x);
     y = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), y, x);
     y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, x);
-    y = vfmaq_f32(vaddq_f32(x, vdupq_n_f32(1.0f)), y, z);
     e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(fx), vdupq_n_s32(127)), 23);
-    return vmulq_f32(y, vreinterpretq_f32_s32(e));
+    *p2n = vreinterpretq_f32_s32(e);
+    return vfmaq_f32(minus1 ? x : vaddq_f32(x, vdupq_n_f32(1.0f)), y, z);
 }
 
-/* 1 / (1 + exp(-x)), 4 lanes: egru_exp_neon and an exact division; |error| < 3e-7 absolute. */
+/* exp(x) for 4 lanes: egru_exp256 on 4 lanes (clamp to [-87.3, 89], +inf above about 88.38, NaN
+ * kept, |relative error| < 2.5e-7 over [-87.3, 88.3]). */
+static inline float32x4_t egru_exp_neon(float32x4_t x)
+{
+    float32x4_t p2n;
+    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 89.0f, 0, &p2n);
+    return vmulq_f32(y, p2n);
+}
+
+/* exp(x) - 1 for 4 lanes, relative accuracy near 0: egru_expm1_256 on 4 lanes (x clamped to
+ * [-87.3, 40], NaN kept). */
+static inline float32x4_t egru_expm1_neon(float32x4_t x)
+{
+    float32x4_t p2n;
+    const float32x4_t y = egru_exp_core_neon(x, -87.3f, 40.0f, 1, &p2n);
+    return vfmaq_f32(vsubq_f32(p2n, vdupq_n_f32(1.0f)), y, p2n);
+}
+
+/* 1 / (1 + exp(-x)), 4 lanes: egru_sigmoid256 on 4 lanes (errors: docs/kernels.md; NaN gives NaN,
+ * exactly 0 below about -88.4). */
 static inline float32x4_t egru_sigmoid_neon(float32x4_t x)
 {
     const float32x4_t one = vdupq_n_f32(1.0f);
     return vdivq_f32(one, vaddq_f32(one, egru_exp_neon(vnegq_f32(x))));
 }
 
-/* tanh(x), 4 lanes: sign(x) * (1 - 2 / (exp(2|x|) + 1)); |error| < 3e-7 absolute. */
+/* tanh(x), 4 lanes: egru_tanh256 on 4 lanes, sign(x) * m / (m + 2) with m = expm1(2|x|)
+ * (relative accuracy near 0, tanh(-0) = -0, +-inf give +-1, NaN gives NaN; errors:
+ * docs/kernels.md). */
 static inline float32x4_t egru_tanh_neon(float32x4_t x)
 {
-    const float32x4_t one = vdupq_n_f32(1.0f), two = vdupq_n_f32(2.0f);
     const uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    const float32x4_t e = egru_exp_neon(vmulq_f32(two, vabsq_f32(x)));
-    const float32x4_t t = vsubq_f32(one, vdivq_f32(two, vaddq_f32(e, one)));
-    return vbslq_f32(sign, x, t); /* t >= 0 with the sign bit of x */
+    const float32x4_t ax = vabsq_f32(x);
+    const float32x4_t m = egru_expm1_neon(vaddq_f32(ax, ax));
+    const float32x4_t t = vdivq_f32(m, vaddq_f32(m, vdupq_n_f32(2.0f)));
+    return vbslq_f32(sign, x, t); /* t >= 0 (or NaN) with the sign bit of x */
 }
 
 /* The end of one row of an int8 product (egru_matvec_s8): add the products of columns [c, cols)

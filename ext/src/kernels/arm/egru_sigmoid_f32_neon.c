@@ -1,5 +1,6 @@
 /* egru_sigmoid_f32_neon.c - logistic sigmoid, NEON: 1 / (1 + exp(-x)) with egru_exp_neon and an
- * exact division (vdivq_f32); |error| < 3e-7 absolute against the reference (docs/kernels.md).
+ * exact division (vdivq_f32); |error| <= 3e-7 absolute, <= 2.5e-7 relative where the result is
+ * a normal float (docs/kernels.md); NaN kept.
  * The last n % 4 values go through the same vector code on a padded copy, so an element's result
  * does not depend on where it sits. */
 #if defined(__aarch64__) && defined(__ARM_NEON)

@@ -1,8 +1,8 @@
-/* egru_tanh_f32_neon.c - hyperbolic tangent, NEON: sign(x) * (1 - 2 / (exp(2|x|) + 1)) with
- * egru_exp_neon and an exact division (vdivq_f32); |error| < 3e-7 absolute against the reference
- * (docs/kernels.md). The 1 - 2 / (e + 1) form loses relative precision for small |x|; the worst
- * absolute error, 1.5e-7, is near |x| = 1e-3. The last n % 4 values go through the same vector
- * code on a padded copy, so an element's result does not depend on where it sits. */
+/* egru_tanh_f32_neon.c - hyperbolic tangent, NEON: sign(x) * m / (m + 2) with m = expm1(2|x|)
+ * (egru_tanh_neon), relative accuracy near 0; |error| <= 3e-7 absolute and <= 2.5e-7 relative to
+ * the exact tanh where it is a normal float (docs/kernels.md); NaN gives NaN, +-inf give +-1. The
+ * last n % 4 values go through the same vector code on a padded copy, so an element's result does
+ * not depend on where it sits. */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <string.h>
 

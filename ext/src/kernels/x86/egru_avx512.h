@@ -203,17 +203,19 @@ EGRU_AVX512 static inline __attribute__((always_inline)) __m512i egru_hsum16_epi
     return _mm512_add_epi32(_mm512_unpacklo_epi64(e0, e1), _mm512_unpackhi_epi64(e0, e1));
 }
 
-/* exp(x) for 16 lanes: egru_exp256 (egru_avx2.h) on 16 lanes, the same algorithm, constants and
- * fused operations, so the same error: |relative error| < 2.5e-7 over [-87, 88] (Cephes' expf:
- * range reduction by ln 2 in two parts, degree-5 polynomial, exponent built by integer add).
- * Inputs are clamped to [-87.3, 88.3], so the result is finite and never denormal. */
-EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
+/* The core of egru_exp512 and egru_expm1_512: egru_exp_core256 (egru_avx2.h) on 16 lanes, the
+ * same algorithm, constants and fused operations (Cephes' expf), so the same errors: x clamped to
+ * [lo, hi] (NaN stays NaN: max_ps / min_ps return their second operand when either is NaN, so x
+ * goes second), x = n ln 2 + r, returns exp(r) (or with minus1 exp(r) - 1) and sets *p2n = 2^n
+ * (+inf for n = 128). */
+EGRU_AVX512 static inline __m512 egru_exp_core512(__m512 x, float lo, float hi, int minus1,
+                                                  __m512 *p2n)
 {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
     __m512 fx, y, z;
     __m512i e;
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    x = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x));
     fx = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(fx, c1, x);
@@ -225,12 +227,31 @@ EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
     e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    *p2n = _mm512_castsi512_ps(e);
+    return _mm512_fmadd_ps(y, z, minus1 ? x : _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
 }
 
-/* 1 / (1 + exp(-x)), 16 lanes: egru_exp512 and an exact division; |error| < 3e-7 absolute. */
+/* exp(x) for 16 lanes: egru_exp256 on 16 lanes (same clamp to [-87.3, 89], +inf above about
+ * 88.38, NaN kept, |relative error| < 2.5e-7 over [-87.3, 88.3]). */
+EGRU_AVX512 static inline __m512 egru_exp512(__m512 x)
+{
+    __m512 p2n;
+    const __m512 y = egru_exp_core512(x, -87.3f, 89.0f, 0, &p2n);
+    return _mm512_mul_ps(y, p2n);
+}
+
+/* exp(x) - 1 for 16 lanes, relative accuracy near 0: egru_expm1_256 on 16 lanes (x clamped to
+ * [-87.3, 40], NaN kept). */
+EGRU_AVX512 static inline __m512 egru_expm1_512(__m512 x)
+{
+    __m512 p2n;
+    const __m512 y = egru_exp_core512(x, -87.3f, 40.0f, 1, &p2n);
+    return _mm512_fmadd_ps(y, p2n, _mm512_sub_ps(p2n, _mm512_set1_ps(1.0f)));
+}
+
+/* 1 / (1 + exp(-x)), 16 lanes: egru_sigmoid256 on 16 lanes (errors: docs/kernels.md; NaN gives
+ * NaN, exactly 0 below about -88.4). */
 EGRU_AVX512 static inline __m512 egru_sigmoid512(__m512 x)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
@@ -238,16 +259,17 @@ EGRU_AVX512 static inline __m512 egru_sigmoid512(__m512 x)
     return _mm512_div_ps(one, _mm512_add_ps(one, e));
 }
 
-/* tanh(x), 16 lanes: sign(x) * (1 - 2 / (exp(2|x|) + 1)); |error| < 3e-7 absolute. The sign bit
- * moves with integer logic (AVX-512 F; the float and/or forms need AVX-512 DQ). */
+/* tanh(x), 16 lanes: egru_tanh256 on 16 lanes, sign(x) * m / (m + 2) with m = expm1(2|x|)
+ * (relative accuracy near 0, tanh(-0) = -0, +-inf give +-1, NaN gives NaN; errors:
+ * docs/kernels.md). The sign bit moves with integer logic (AVX-512 F; the float and/or forms need
+ * AVX-512 DQ). */
 EGRU_AVX512 static inline __m512 egru_tanh512(__m512 x)
 {
-    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
     const __m512i sign = _mm512_set1_epi32(INT32_MIN);
     const __m512i xi = _mm512_castps_si512(x);
     const __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
-    const __m512 e = egru_exp512(_mm512_mul_ps(two, ax));
-    const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
+    const __m512 m = egru_expm1_512(_mm512_add_ps(ax, ax));
+    const __m512 t = _mm512_div_ps(m, _mm512_add_ps(m, _mm512_set1_ps(2.0f)));
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(sign, xi)));
 }
 

@@ -1,7 +1,7 @@
-/* egru_tanh_f32_avx2.c - hyperbolic tangent, AVX2+FMA: sign(x) * (1 - 2 / (exp(2|x|) + 1)) with
- * egru_exp256 and an exact division; |error| < 3e-7 absolute against exact tanh (measured worst
- * 1.5e-7, near |x| = 1e-3: the relative precision of small results is lost, not the absolute).
- * The last, partial vector is masked, so every element gets the same formula. */
+/* egru_tanh_f32_avx2.c - hyperbolic tangent, AVX2+FMA: sign(x) * m / (m + 2) with m = expm1(2|x|)
+ * (egru_tanh256), relative accuracy near 0; |error| <= 3e-7 absolute and <= 2.5e-7 relative to the
+ * exact tanh where it is a normal float (docs/kernels.md); NaN gives NaN, +-inf give +-1. The last,
+ * partial vector is masked, so every element gets the same formula. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx2.h"

@@ -1,7 +1,7 @@
-/* egru_tanh_f32_avx512.c - hyperbolic tangent, AVX-512: sign(x) * (1 - 2 / (exp(2|x|) + 1)) with
- * egru_exp512 and an exact division, the last n % 16 values as one masked chunk; |error| < 3e-7
- * absolute against exact tanh (the AVX2 formula and error, docs/kernels.md). The sign bit moves
- * with integer logic (AVX-512 F; the float and/or forms need AVX-512 DQ). */
+/* egru_tanh_f32_avx512.c - hyperbolic tangent, AVX-512: sign(x) * m / (m + 2) with m = expm1(2|x|)
+ * (egru_tanh512), relative accuracy near 0; |error| <= 3e-7 absolute and <= 2.5e-7 relative to the
+ * exact tanh where it is a normal float (docs/kernels.md); NaN gives NaN, +-inf give +-1. The last
+ * n % 16 values are one masked chunk. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx512.h"
