@@ -263,3 +263,77 @@ def test_fold_embedding_needs_embedding_then_recurrent():
     for name in ("features_gru_softmax_reset_after", "embedding_dense_no_gru"):
         with pytest.raises(edgegru.EdgeGRUError, match="fold_embedding needs a model"):
             edgegru.load(fmt.write(build(name)), fold_embedding=True)
+
+
+def _strided_flatten(r):
+    """Conv1D(kernel 3, stride 2, valid) -> Flatten(5 steps): (T - 3) // 2 + 1 == 5 exactly for
+    T in {11, 12}."""
+    return ir.Model(
+        ir.InputSpec(ir.FEATURES, 3),
+        [
+            ir.Conv1D(r.normal(0, 0.4, (3, 3, 4)), r.normal(0, 0.3, 4), strides=2),
+            ir.Flatten(5, 4),
+            ir.Dense(r.normal(0, 0.3, (20, 2)), r.normal(0, 0.3, 2)),
+        ],
+    )
+
+
+def test_fixed_seq_len_and_its_error():
+    """A Flatten fixes T: fixed_seq_len says which, and another T is an InputError naming it
+    (was the base EdgeGRUError 'batch and sequence length must be >= 1 ... (status -12)')."""
+    em = edgegru.load(fmt.write(build_more("activation_flatten")))  # Flatten(6 steps)
+    assert em.fixed_seq_len == 6 and em.seq_len_range == (6, 6)
+    for t in (1, 5, 7, 100):
+        for x in (np.zeros((2, t, 3), np.float32), np.zeros((2, t, 3), np.float64)):
+            with pytest.raises(edgegru.InputError) as info:
+                em.predict(x)
+            assert str(info.value).startswith(
+                "this model takes sequences of exactly 6 steps (it has a Flatten"
+            )
+            assert str(info.value).endswith(f"; got {t}")
+        with pytest.raises(edgegru.InputError, match="exactly 6 steps"):
+            em.arena_size(1, t)
+        with pytest.raises(edgegru.InputError, match="exactly 6 steps"):
+            em.output_shape(1, t)
+    assert em.predict(np.zeros((2, 6, 3), np.float32)).shape == (2, 2) == em.output_shape(2, 6)
+
+
+def test_models_without_a_fixed_seq_len():
+    """Any T: None. A valid Conv1D of receptive field 3 needs T >= 3 (an InputError naming the
+    layer below that), and a strided Conv1D changes the output's steps (ceil(T / 2))."""
+    assert edgegru.load(fmt.write(build("stacked_gru_linear"))).seq_len_range == (1, None)
+    em = edgegru.load(fmt.write(build_more("conv_valid_gru")))
+    assert em.fixed_seq_len is None and em.seq_len_range == (3, None)
+    with pytest.raises(edgegru.InputError, match=r"at least 3 steps \(layer 0 .*Conv1D.*got 2$"):
+        em.predict(np.zeros((1, 2, 3), np.float32))
+    em.predict(np.zeros((1, 3, 3), np.float32))
+    strided = edgegru.load(fmt.write(build_more("conv_same_strided")))
+    for t in (1, 7, 8):
+        got = strided.predict(np.zeros((2, t, 3), np.float32))
+        assert got.shape == strided.output_shape(2, t) == (2, -(-t // 2), 5)
+
+
+def test_strided_conv_before_flatten_accepts_each_matching_length():
+    model = _strided_flatten(np.random.default_rng(3))
+    em = edgegru.load(fmt.write(model))
+    assert em.seq_len_range == (11, 12) and em.fixed_seq_len == 11
+    for t in (11, 12):
+        x = inputs(model, 2, t, seed=t)
+        np.testing.assert_allclose(
+            em.predict(x), reference.forward(model, x), rtol=0, atol=FP32_TOLERANCE
+        )
+    for t in (10, 13):
+        with pytest.raises(edgegru.InputError, match=rf"of 11 to 12 steps .*strided.*got {t}$"):
+            em.predict(np.zeros((1, t, 3), np.float32))
+
+
+@pytest.mark.parametrize("bad", [0, -1, -(2**40), 2**32, 2**70, True, 1.0, "3", None, np.int8(-1)])
+def test_shape_arguments_are_checked(bad):
+    """arena_size / output_shape: InputError naming the argument, never OverflowError."""
+    em = edgegru.load(fmt.write(build("stacked_gru_linear")))
+    for method in (em.arena_size, em.output_shape):
+        with pytest.raises(edgegru.InputError, match="batch must be"):
+            method(bad, 3)
+        with pytest.raises(edgegru.InputError, match="seq_len must be"):
+            method(2, bad)
+    assert em.arena_size(np.int64(2), np.uint16(3)) == em.arena_size(2, 3)

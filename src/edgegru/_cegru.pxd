@@ -9,6 +9,7 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_ERR_TRUNCATED
     int EGRU_ERR_TOKEN_RANGE
     int EGRU_ERR_NONFINITE
+    int EGRU_ERR_BAD_SHAPE
     int EGRU_INPUT_TOKENS
     int EGRU_INPUT_FEATURES
     int EGRU_BLOB_ALIGN
@@ -37,6 +38,7 @@ cdef extern from "edgegru.h" nogil:
         uint32_t output_dim
         int activation
         int recurrent_activation
+        uint32_t params[10]
         uint32_t param_count
         uint32_t macs_per_step
 

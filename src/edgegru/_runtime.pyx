@@ -17,6 +17,7 @@ cnp.import_array()
 STATUS_COUNT = EGRU_STATUS_COUNT
 ERR_TOKEN_RANGE = EGRU_ERR_TOKEN_RANGE
 ERR_NONFINITE = EGRU_ERR_NONFINITE
+ERR_BAD_SHAPE = EGRU_ERR_BAD_SHAPE
 VERSION = EGRU_VERSION_STRING.decode()
 
 
@@ -153,7 +154,7 @@ cdef class Runtime:
 
     def layer(self, uint32_t index):
         """Decoded layer record: dict of op, flags, input_dim, output_dim, activation codes,
-        param_count, macs_per_step."""
+        params (the op's parameters, egru_format.h), param_count, macs_per_step."""
         cdef egru_layer_t layer
         cdef int status = egru_model_layer(&self.model, index, &layer)
         if status != EGRU_OK:
@@ -161,6 +162,7 @@ cdef class Runtime:
         return dict(op=layer.op, flags=layer.flags, input_dim=layer.input_dim,
                     output_dim=layer.output_dim, activation=layer.activation,
                     recurrent_activation=layer.recurrent_activation,
+                    params=tuple(layer.params[k] for k in range(10)),
                     param_count=layer.param_count, macs_per_step=layer.macs_per_step)
 
     def arena_size(self, uint32_t batch, uint32_t seq_len):
@@ -169,6 +171,14 @@ cdef class Runtime:
         cdef int status = egru_arena_size(&self.model, batch, seq_len, &n)
         if status != EGRU_OK:
             _raise(status, "arena size")
+        return n
+
+    def output_count(self, uint32_t batch, uint32_t seq_len):
+        """Floats the output of a (batch, seq_len) forward pass holds."""
+        cdef size_t n = 0
+        cdef int status = egru_output_count(&self.model, batch, seq_len, &n)
+        if status != EGRU_OK:
+            _raise(status, "output size")
         return n
 
     cdef _run(self, const void *data, bint tokens, uint32_t batch, uint32_t seq_len):

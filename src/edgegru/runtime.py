@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from . import format as fmt
-from ._runtime import ERR_NONFINITE, ERR_TOKEN_RANGE, Runtime, Session
+from ._runtime import ERR_BAD_SHAPE, ERR_NONFINITE, ERR_TOKEN_RANGE, Runtime, Session
 from .errors import EdgeGRUError, InputError, UnsupportedError
 
 _UINT32_MAX = 2**32 - 1
@@ -48,6 +48,9 @@ class Model:
             self.metadata = json.loads(self._rt.metadata_bytes.decode("utf-8") or "{}")
         except (UnicodeDecodeError, ValueError):
             self.metadata = {}
+        if not isinstance(self.metadata, dict):
+            self.metadata = {}
+        self._seq_limits = _seq_len_limits(self)
 
     # -- description ----------------------------------------------------------------------------
     @property
@@ -96,14 +99,61 @@ class Model:
             out.append(d)
         return out
 
+    @property
+    def fixed_seq_len(self) -> int | None:
+        """The number of time steps this model needs when it needs a fixed one (a model with a
+        Flatten, whose width depends on T), else None (any T >= 1 works, or any T from a
+        minimum: see `seq_len_range`). With a strided Conv1D before the Flatten a few
+        consecutive T give the same flattened width and all work; this is the shortest."""
+        lo, hi, _ = self._seq_limits
+        return lo if hi is not None else None
+
+    @property
+    def seq_len_range(self) -> tuple:
+        """(shortest, longest) sequence length this model accepts; longest is None when there is
+        no bound beyond the runtime's 2**32 - 1 (the shortest is above 1 only after a Conv1D
+        with padding="valid"; a Flatten bounds both)."""
+        lo, hi, _ = self._seq_limits
+        return (lo, hi)
+
     def arena_size(self, batch: int, seq_len: int) -> int:
         """Bytes of scratch memory the C runtime needs for a (batch, seq_len) call."""
-        return self._rt.arena_size(batch, seq_len)
+        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
+        try:
+            return self._rt.arena_size(batch, seq_len)
+        except EdgeGRUError as exc:
+            raise self._shape_error(exc, batch, seq_len) from None
 
     def output_shape(self, batch: int, seq_len: int) -> tuple:
-        if self.output_is_sequence:
-            return (batch, seq_len, self.output_dim)
+        """The shape predict returns for input of `batch` sequences of `seq_len` steps."""
+        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
+        try:
+            count = self._rt.output_count(batch, seq_len)
+        except EdgeGRUError as exc:
+            raise self._shape_error(exc, batch, seq_len) from None
+        if self.output_is_sequence:  # a Conv1D may change the number of steps
+            return (batch, count // (batch * self.output_dim), self.output_dim)
         return (batch, self.output_dim)
+
+    def _shape_error(self, exc: EdgeGRUError, batch: int, seq_len: int) -> EdgeGRUError:
+        """The C runtime refused a (batch, seq_len) shape (EGRU_ERR_BAD_SHAPE): say why."""
+        if exc.code != ERR_BAD_SHAPE:
+            return exc
+        lo, hi, why = self._seq_limits
+        if hi is not None and hi < lo:
+            return InputError(f"this model cannot run on any sequence length ({why})")
+        if seq_len < lo or (hi is not None and seq_len > hi):
+            if hi == lo:
+                need = f"exactly {lo} steps"
+            elif hi is not None:
+                need = f"{lo} to {hi} steps"
+            else:
+                need = f"at least {lo} steps"
+            return InputError(f"this model takes sequences of {need} ({why}); got {seq_len}")
+        return InputError(
+            f"batch {batch} x sequence length {seq_len} is too large for the C runtime "
+            f"(its scratch memory would not fit the address space): split the batch"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -206,7 +256,88 @@ def _located(model: Model, exc: EdgeGRUError, x: np.ndarray) -> EdgeGRUError:
         return model._token_range_error(x)
     if exc.code == ERR_NONFINITE:
         return model._nonfinite_error(x)
+    if exc.code == ERR_BAD_SHAPE and x.ndim >= 2:
+        return model._shape_error(exc, int(x.shape[0]), int(x.shape[1]))
     return exc
+
+
+def _count(name: str, value) -> int:
+    """A batch size or sequence length argument: an int (not bool) in [1, 2**32)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if not 1 <= value <= _UINT32_MAX:
+        raise InputError(f"{name} must be >= 1 (and < 2**32), got {value}")
+    return int(value)
+
+
+def _layer_steps(layer: dict, steps: int) -> int:
+    """Output steps of one layer (a Runtime.layer record) for `steps` input steps, as the C
+    runtime plans them (egru_forward.c), except that a Flatten gives 1 whatever `steps` is (its
+    own condition is checked apart); 0 when a Conv1D with padding "valid" gets too few. The
+    result never decreases when `steps` grows."""
+    op = layer["op"]
+    if op in (fmt.OP_GRU, fmt.OP_LSTM, fmt.OP_SIMPLE_RNN):
+        return steps if layer["flags"] & fmt.FLAG_RETURN_SEQUENCES else 1
+    if op == fmt.OP_CONV1D:
+        k, s, d, padding = layer["params"][:4]
+        if padding != fmt.PADDINGS["valid"]:
+            return -(-steps // s)
+        e = d * (k - 1) + 1
+        return 0 if steps < e else (steps - e) // s + 1
+    if op in (fmt.OP_GLOBAL_POOL, fmt.OP_FLATTEN):
+        return 1
+    return steps
+
+
+def _seq_len_limits(model: Model) -> tuple:
+    """(shortest, longest or None, why) sequence length the model accepts. A Conv1D with
+    padding "valid" needs at least its receptive field; a Flatten needs the steps reaching it
+    to be its fixed number. Each such condition holds on an interval of T (the steps reaching a
+    layer never decrease as T grows), found by bisection; the model accepts their intersection."""
+    records = [model._rt.layer(k) for k in range(model._info["layer_count"])]
+    names = [d["name"] for d in model.layers()]
+    lo, hi, why_lo, why_hi = 1, None, "", ""
+
+    def steps_before(k: int, t: int) -> int:
+        for layer in records[:k]:
+            t = _layer_steps(layer, t)
+        return t
+
+    def first(k: int, want: int) -> int:
+        """The smallest T with steps_before(k, T) >= want (_UINT32_MAX + 1 when none)."""
+        a, b = 1, _UINT32_MAX + 1
+        while a < b:
+            mid = (a + b) // 2
+            if steps_before(k, mid) >= want:
+                b = mid
+            else:
+                a = mid + 1
+        return a
+
+    strided = False
+    for k, layer in enumerate(records):
+        if layer["op"] == fmt.OP_CONV1D:
+            ksize, stride, dilation, padding = layer["params"][:4]
+            strided = strided or stride > 1
+            field = dilation * (ksize - 1) + 1
+            if padding == fmt.PADDINGS["valid"] and field > 1 and first(k, field) > lo:
+                lo = first(k, field)
+                why_lo = (
+                    f"layer {k} ({names[k]}) is a Conv1D with padding='valid' and a receptive "
+                    f"field of {field} steps"
+                )
+        elif layer["op"] == fmt.OP_FLATTEN:
+            fixed = layer["params"][0]
+            a, b = first(k, fixed), first(k, fixed + 1) - 1
+            after = " after a strided Conv1D" if strided else ""
+            why = f"it has a Flatten{after}: layer {k} ({names[k]}) flattens {fixed} steps"
+            if a > lo:
+                lo, why_lo = a, why
+            if hi is None or b < hi:
+                hi, why_hi = b, why
+    if hi is not None and hi > _UINT32_MAX:
+        hi = _UINT32_MAX
+    return lo, hi, why_hi or why_lo
 
 
 #: Why a layer cannot stream, by op name (recurrent layers: by flag).
