@@ -113,10 +113,13 @@ def main(argv=None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        from tqdm.auto import tqdm  # first: the cheapest of the demo's imports
+    except ImportError as exc:  # cli.main prints it as one line, exit status 2
+        raise ImportError(_MISSING_EXTRA + " (tqdm is not installed)") from exc
+    try:
         import keras
         import onnxruntime as ort
         import tensorflow as tf
-        from tqdm.auto import tqdm
     except ImportError as exc:  # cli.main prints it as one line, exit status 2
         missing = f" ({exc.name} is not installed)" if exc.name else ""
         raise ImportError(_MISSING_EXTRA + missing) from exc

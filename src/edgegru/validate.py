@@ -364,7 +364,6 @@ def validate(
     # The IR first: a .keras path is read without TensorFlow, so a bad file or an unsupported
     # layer is reported before Keras starts.
     m_ir = to_ir(model)
-    keras_model = _keras_model(model)
     if (egru_model.input_kind, egru_model.input_dim) != (m_ir.input.kind, m_ir.input.dim):
         raise InputError(
             f"the .egru file takes {egru_model.input_kind} of width {egru_model.input_dim} but "
@@ -374,6 +373,7 @@ def validate(
     if x is None:
         x = generate_inputs(m_ir, batch=batch, seq_len=seq_len, seed=seed)
     x = check_inputs(m_ir, x)
+    keras_model = _keras_model(model)
 
     skipped = {}
     onnx_src = onnx_path
