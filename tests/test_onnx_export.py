@@ -641,3 +641,17 @@ def test_fused_activations_at_large_inputs(kind, slot, act):
     got = _session(to_onnx(model)).run(None, {"features": x})[0]
     bad = ~_agree(want, got, LARGE_X_RTOL)
     assert not bad.any(), (LARGE_X[bad.reshape(len(LARGE_X), -1).any(1)], want, got)
+
+
+@pytest.mark.parametrize("act", ir.DENSE_ACTIVATIONS)
+def test_standalone_activations_at_large_inputs(act):
+    """Dense and Activation use standalone ONNX operators (Softplus included), which onnxruntime
+    computes without overflow: the same large inputs as above, against the reference."""
+    units = 2 if act == "softmax" else 1
+    dense = ir.Dense(np.ones((1, units)), np.zeros(units), act, name="d")
+    model = ir.Model(ir.InputSpec(ir.FEATURES, 1), [dense, ir.Activation(units, act)])
+    x = LARGE_X.reshape(-1, 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = reference.forward(model, x)
+    got = _session(to_onnx(model)).run(None, {"features": x})[0]
+    assert not (~_agree(want, got, LARGE_X_RTOL)).any(), (want, got)
