@@ -163,6 +163,8 @@ def test_float_file_keeps_the_fp32_bound(seedlike):
         ({"seq_len": -3}, ["seq_len", "-3"]),
         ({"batch": 2.5}, ["batch", "integer"]),
         ({"tolerance": -1.0}, ["tolerance"]),
+        ({"seed": -1}, ["seed", ">= 0"]),
+        ({"batch": 10**9, "seq_len": 10**3}, ["10000000000", "values"]),
     ],
 )
 def test_bad_arguments_are_input_errors(seedlike, kwargs, words):

@@ -42,6 +42,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _tolerance(text: str) -> float:
     try:
         value = float(text)
@@ -276,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="T of the generated input (default: the model's fixed or declared T, else 50)",
     )
-    v.add_argument("--seed", type=int, default=0, help="seed of the generated input")
+    v.add_argument(
+        "--seed", type=_natural_int, default=0, help="seed of the generated input (>= 0)"
+    )
     v.set_defaults(func=_cmd_validate)
 
     i = sub.add_parser(
@@ -326,6 +338,12 @@ def main(argv=None) -> int:
         return args.func(args)
     except (EdgeGRUError, ImportError, OSError, _UsageError) as exc:
         print(f"edgegru {args.command}: error: {_error_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(
+            f"edgegru {args.command}: error: out of memory (a smaller --x, --batch or --seq-len?)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 

@@ -49,6 +49,9 @@ INT8_ONNX_TOLERANCE = 0.05
 DEFAULT_SEQ_LEN = 50
 #: Batch size of generated inputs.
 DEFAULT_BATCH = 8
+#: Largest generated input (values): 2**28 float32 values are 1 GiB, and Keras, onnxruntime and
+#: edgegru each hold the input and outputs as well; a validation needs far less.
+MAX_GENERATED_VALUES = 2**28
 
 PAIRS = ("keras~onnxruntime", "keras~edgegru", "onnxruntime~edgegru")
 
@@ -160,10 +163,12 @@ def generate_inputs(
 ) -> np.ndarray:
     """Inputs that fit `model`: token ids uniform in [1, vocab) (0 is often padding), or float
     frames ~ N(0, 1). T: seq_len, else the T a Flatten fixes, else the T the Keras model
-    declares, else DEFAULT_SEQ_LEN. Raises InputError for batch or seq_len below 1, and for a
-    seq_len other than the one a Flatten needs."""
+    declares, else DEFAULT_SEQ_LEN. Raises InputError for batch or seq_len below 1, a negative
+    seed, more than MAX_GENERATED_VALUES values, and a seq_len other than a Flatten's."""
     batch = _count("batch", batch)
     seq_len = _count("seq_len", seq_len, allow_none=True)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
     fixed = _fixed_steps(model)
     if seq_len is not None and fixed is not None and seq_len != fixed:
         raise InputError(
@@ -171,6 +176,12 @@ def generate_inputs(
             f"got seq_len {seq_len}"
         )
     steps = seq_len or fixed or model.input.seq_len or DEFAULT_SEQ_LEN
+    values = batch * steps * (model.input.dim if model.input.kind == ir.FEATURES else 1)
+    if values > MAX_GENERATED_VALUES:
+        raise InputError(
+            f"a generated input of batch {batch} x T {steps} would hold {values} values, more "
+            f"than {MAX_GENERATED_VALUES}: use a smaller --batch / --seq-len, or give --x"
+        )
     rng = np.random.default_rng(seed)
     if model.input.kind == ir.TOKENS:
         low = 1 if model.input.dim > 1 else 0
