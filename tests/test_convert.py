@@ -171,3 +171,50 @@ def test_tools_convert_script(saved, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert cli(["convert", str(d / "m.keras"), "-o", str(tmp_path / "cli.egru")]) == 0
     assert out.read_bytes() == (tmp_path / "cli.egru").read_bytes()
+
+
+# --- issue #10, item 8: softplus in a fused recurrent op ------------------------------------------
+
+
+def _softplus_layer(kind: str):
+    """A 1-unit layer whose every gate pre-activation is the input itself (input weights 1,
+    recurrent weights and biases 0), softplus where issue #10 found onnxruntime overflowing."""
+    import keras
+
+    layer = {
+        "SimpleRNN": lambda: keras.layers.SimpleRNN(1, activation="softplus", name="cell"),
+        "GRU": lambda: keras.layers.GRU(1, activation="softplus", name="cell"),
+        "LSTM": lambda: keras.layers.LSTM(1, activation="softplus", name="cell"),
+    }[kind]()
+    model = keras.Sequential([keras.Input((None, 1)), layer])
+    weights = layer.get_weights()
+    layer.set_weights([np.ones_like(weights[0])] + [np.zeros_like(w) for w in weights[1:]])
+    return model
+
+
+#: Keras' softplus is exact at 100 (log1p(exp(-100)) is below float32's resolution at 100): the
+#: SimpleRNN gives softplus(100) = 100 (onnxruntime's fused RNN: inf). The GRU/LSTM outputs are
+#: compared with Keras itself.
+X100 = np.array([[[100.0]]], np.float32)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM"])
+def test_softplus_recurrent_onnx_export_is_refused_and_nothing_written(kind, tmp_path):
+    km = _softplus_layer(kind)
+    egru_path, onnx_path = tmp_path / "m.egru", tmp_path / "m.onnx"
+    with pytest.raises(edgegru.UnsupportedError, match=r"'cell'.*softplus.*log\(1 \+ exp\(x\)\)"):
+        edgegru.convert(km, egru_path, onnx_path=onnx_path)
+    assert not egru_path.exists() and not onnx_path.exists()
+    # Without ONNX the conversion works, and edgegru gives Keras' numbers at x = 100.
+    edgegru.convert(km, egru_path)
+    want = km.predict(X100, verbose=0)
+    assert np.isfinite(want).all()
+    got = edgegru.load(egru_path).predict(X100)
+    np.testing.assert_allclose(got, want, rtol=FP32_TOLERANCE, atol=FP32_TOLERANCE)
+    if kind == "SimpleRNN":
+        assert got[0, 0] == pytest.approx(100.0, rel=1e-6)
+    # validate leaves onnxruntime out, says why, and passes on Keras vs edgegru.
+    report = edgegru.validate(km, egru_path, x=X100)
+    assert report.ok, str(report)
+    assert set(report.max_abs_error) == {"keras~edgegru"}
+    assert "softplus" in report.skipped["onnxruntime"] and "skipped" in str(report)

@@ -358,3 +358,56 @@ def test_import_does_not_need_keras():
         check=True,
     )
     assert out.stdout.strip() == KERAS_MISSING
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue #10, item 13: names the user wrote; broken files are FormatErrors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written, saved", [("swish", "silu"), ("hard_swish", "hard_silu")])
+def test_activation_alias_names_what_the_user_wrote(written, saved):
+    """Keras configures activation="swish" as "silu"; the refusal names both."""
+    model = _seq(keras.layers.GRU(2, name="g", recurrent_activation=written))
+    _raises(
+        model,
+        UnsupportedLayerError,
+        f"recurrent_activation='{saved}' (Keras' name for '{written}')",
+        "'g'",
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_keras(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trunc") / "m.keras"
+    token_model(20, 4, (3,), True, 1, "sigmoid", seed=21).save(path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.99])
+def test_truncated_keras_file_is_a_format_error(saved_keras, tmp_path, keep):
+    """A truncated .keras archive is corrupt, not an unsupported model: FormatError, and not
+    an UnsupportedError (it was a KerasFileError, a subclass of UnsupportedError)."""
+    from edgegru import FormatError, UnsupportedError
+
+    data = saved_keras.read_bytes()
+    bad = tmp_path / "cut.keras"
+    bad.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(FormatError, match=r"cut\.keras") as info:
+        keras_import.from_keras(bad)
+    assert not isinstance(info.value, UnsupportedError)
+
+
+def test_corrupt_weights_in_a_keras_file_are_a_format_error(saved_keras, tmp_path):
+    """A valid zip whose model.weights.h5 is garbage: FormatError naming the member."""
+    import zipfile
+
+    from edgegru import FormatError
+
+    bad = tmp_path / "garbage.keras"
+    with zipfile.ZipFile(saved_keras) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, b"not hdf5" * 10 if name == "model.weights.h5" else data)
+    with pytest.raises(FormatError, match=r"model\.weights\.h5"):
+        keras_import.from_keras(bad)

@@ -28,6 +28,7 @@ from ir_models import (
     tok,
 )
 
+import edgegru
 from edgegru import ir, onnx_export, reference
 from edgegru.onnx_export import save_onnx, to_onnx
 from edgegru.validate import FP32_TOLERANCE
@@ -281,7 +282,22 @@ def _uses_mask(model: ir.Model) -> bool:
     return any(isinstance(la, ir.Masking) or getattr(la, "mask_zero", False) for la in model.layers)
 
 
-UNMASKED_MORE = [n for n in MORE_CASES if not _uses_mask(build_more(n))]
+_FUSED_SLOTS = ("activation", "recurrent_activation")
+
+
+def _recurrent_softplus(model: ir.Model) -> bool:
+    """A recurrent layer with softplus in a slot the fused op uses: the export refuses it."""
+    for la in model.layers:
+        cell = la.forward if isinstance(la, ir.Bidirectional) else la
+        if isinstance(cell, ir.RECURRENT):
+            slots = ("activation",) if isinstance(cell, ir.SimpleRNN) else _FUSED_SLOTS
+            if any(getattr(cell, s) == "softplus" for s in slots):
+                return True
+    return False
+
+
+REFUSED_MORE = [n for n in MORE_CASES if _recurrent_softplus(build_more(n))]
+UNMASKED_MORE = [n for n in MORE_CASES if not _uses_mask(build_more(n)) and n not in REFUSED_MORE]
 
 
 def _steps_for(model: ir.Model, steps=MORE_STEPS) -> tuple[int, ...]:
@@ -459,8 +475,13 @@ LAYOUT_CASES = {
 }
 
 
+REFUSED_LAYOUT = [
+    n for n in LAYOUT_CASES if _recurrent_softplus(LAYOUT_CASES[n](np.random.default_rng(0)))
+]
+
+
 @pytest.mark.parametrize("opset", [onnx_export.MIN_OPSET, onnx_export.DEFAULT_OPSET, 21])
-@pytest.mark.parametrize("case_name", list(LAYOUT_CASES))
+@pytest.mark.parametrize("case_name", [n for n in LAYOUT_CASES if n not in REFUSED_LAYOUT])
 def test_layout_cases_match_reference(case_name, opset):
     model = LAYOUT_CASES[case_name](np.random.default_rng(len(case_name)))
     proto = to_onnx(model, opset=opset)
@@ -538,3 +559,99 @@ def test_conv1d_same_with_strides_and_dilation_is_rejected():
     model = feat(3, conv1d(rng, 3, 4, 3, padding="same", strides=2, dilation_rate=2))
     with pytest.raises(ValueError, match="dilation"):
         to_onnx(model)
+
+
+# --- activations whose fused-op formula overflows (issue #10, item 8) ---------------------------
+
+
+def test_recurrent_softplus_cases_exist():
+    """The refusal below is exercised by real cases of the shared model table."""
+    assert "gru_acts_elu_softsign" in REFUSED_MORE
+    assert "rnn_into_lstm_go_backwards" in REFUSED_LAYOUT
+
+
+@pytest.mark.parametrize("case_name", REFUSED_MORE + REFUSED_LAYOUT)
+def test_recurrent_softplus_is_refused(case_name):
+    """onnxruntime's fused GRU/LSTM/RNN compute softplus as log(1 + exp(x)) (inf from x = 88.8);
+    the export refuses the model with an UnsupportedError naming layer, activation and why."""
+    if case_name in LAYOUT_CASES:
+        model = LAYOUT_CASES[case_name](np.random.default_rng(len(case_name)))
+    else:
+        model = build_more(case_name)
+    with pytest.raises(edgegru.UnsupportedError, match=r"softplus.*log\(1 \+ exp\(x\)\)"):
+        to_onnx(model)
+
+
+def _one_unit(kind, activation: str = "tanh", recurrent_activation: str = "sigmoid"):
+    """A 1-feature, 1-unit recurrent layer with every input weight 1, recurrent weights and
+    biases 0: each gate's pre-activation is the input x itself."""
+    g = {ir.GRU: 3, ir.LSTM: 4, ir.SimpleRNN: 1}[kind]
+    common = dict(kernel=np.ones((1, g)), recurrent_kernel=np.zeros((1, g)), name="cell")
+    if kind is ir.GRU:
+        layer = ir.GRU(
+            input_bias=np.zeros(g),
+            recurrent_bias=np.zeros(g),
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            **common,
+        )
+    else:
+        layer = kind(
+            bias=np.zeros(g),
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            **common,
+        )
+    return ir.Model(ir.InputSpec(ir.FEATURES, 1), [layer])
+
+
+#: Pre-activations where a float32 exp overflows (88.8) and beyond, both signs.
+LARGE_X = np.array([-1e4, -1e3, -100, -89, -30, 0, 30, 89, 100, 1e3, 1e4], np.float32)
+#: onnxruntime vs the float64 reference at those inputs, relative to max(1, |reference|): the
+#: float32 formulas agree to a few ulps where they do not overflow.
+LARGE_X_RTOL = 1e-6
+
+
+def _agree(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
+    """Elementwise: both NaN, equal (same-signed infinities included), or within rtol."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(a - b) <= rtol * np.maximum(1.0, np.abs(a))
+    return (np.isnan(a) & np.isnan(b)) | (a == b) | close
+
+
+@pytest.mark.parametrize("kind", [ir.GRU, ir.LSTM, ir.SimpleRNN])
+@pytest.mark.parametrize("slot", ["activation", "recurrent_activation"])
+@pytest.mark.parametrize("act", ir.RNN_ACTIVATIONS)
+def test_fused_activations_at_large_inputs(kind, slot, act):
+    """Every exported activation in every slot, at |x| up to 1e4: onnxruntime gives the
+    reference's numbers (Keras' formulas in float64, edgegru.reference), or the export refuses."""
+    if kind is ir.SimpleRNN and slot == "recurrent_activation":
+        act_kw = {"recurrent_activation": act}  # unused by SimpleRNN: always exported
+    else:
+        act_kw = {slot: act}
+    model = _one_unit(kind, **act_kw)
+    x = LARGE_X.reshape(-1, 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = reference.forward(model, x)
+    if _recurrent_softplus(model):
+        with pytest.raises(edgegru.UnsupportedError, match="softplus"):
+            to_onnx(model)
+        return
+    got = _session(to_onnx(model)).run(None, {"features": x})[0]
+    bad = ~_agree(want, got, LARGE_X_RTOL)
+    assert not bad.any(), (LARGE_X[bad.reshape(len(LARGE_X), -1).any(1)], want, got)
+
+
+@pytest.mark.parametrize("act", ir.DENSE_ACTIVATIONS)
+def test_standalone_activations_at_large_inputs(act):
+    """Dense and Activation use standalone ONNX operators (Softplus included), which onnxruntime
+    computes without overflow: the same large inputs as above, against the reference."""
+    units = 2 if act == "softmax" else 1
+    dense = ir.Dense(np.ones((1, units)), np.zeros(units), act, name="d")
+    model = ir.Model(ir.InputSpec(ir.FEATURES, 1), [dense, ir.Activation(units, act)])
+    x = LARGE_X.reshape(-1, 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = reference.forward(model, x)
+    got = _session(to_onnx(model)).run(None, {"features": x})[0]
+    assert not (~_agree(want, got, LARGE_X_RTOL)).any(), (want, got)

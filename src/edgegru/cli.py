@@ -1,5 +1,9 @@
-"""The `edgegru` command: convert, validate, info, demo. Parsing only; the work is done by the
-same functions the Python API exposes."""
+"""The `edgegru` command: convert, validate, info, demo.
+
+Parsing only; the work is done by the same functions the Python API exposes. Exit status: 0 on
+success (validate: every pair within its tolerance), 1 when validate finds a tolerance broken, 2
+for a usage or input error, reported as one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,77 @@ import tempfile
 
 import numpy as np
 
+#: One line for `edgegru --help` (the module docstring goes on about exit codes).
+DESCRIPTION = (
+    "Convert Keras GRU/LSTM/SimpleRNN models to .egru (and ONNX), validate them against Keras "
+    "and onnxruntime, describe .egru files, run the demo. Exit status: 0 ok, 1 validation "
+    "failed, 2 usage or input error."
+)
+#: Exit status of a usage or input error (argparse's own code for usage errors).
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: "edgegru validate: error: ... (see --help)"."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """TensorFlow's C++ logging (oneDNN notices, absl's pre-init warning) off before it loads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+class _UsageError(Exception):
+    """A command-line argument that does not fit (exit 2, one line)."""
+
+
+def _load_npy(option: str, path: str) -> np.ndarray:
+    """--x / --y: a .npy file holding a plain numeric array."""
+    if not os.path.isfile(path):
+        raise _UsageError(f"{option}: no such file {path!r}")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _UsageError(f"{option}: {path!r} is not a readable .npy array ({exc})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive
+        raise _UsageError(f"{option}: {path!r} holds several arrays; give one .npy array")
+    if a.dtype.kind not in "biuf":
+        raise _UsageError(f"{option}: {path!r} holds dtype {a.dtype}, expected numbers")
+    return a
 
 
 def _cmd_convert(args) -> int:
@@ -32,16 +103,13 @@ def _cmd_convert(args) -> int:
 def _cmd_validate(args) -> int:
     from .validate import KERAS_FP32, AccuracyReport, validate
 
-    x = np.load(args.x) if args.x else None
-    y = np.load(args.y) if args.y else None
+    x = _load_npy("--x", args.x) if args.x else None
+    y = _load_npy("--y", args.y) if args.y else None
     if y is not None and (x is None or y.shape[:1] != x.shape[:1]):
         given = "no --x" if x is None else f"--x has {x.shape[:1]} rows"
-        print(
-            f"edgegru validate: error: --y needs one label per row of --x ({given}, "
-            f"--y has shape {y.shape})",
-            file=sys.stderr,
-        )
-        return 2
+        raise _UsageError(f"--y needs one label per row of --x ({given}, --y has shape {y.shape})")
+    if x is not None and (args.seq_len is not None or args.batch is not None):
+        raise _UsageError("--batch and --seq-len shape a generated input; not with --x")
     with tempfile.TemporaryDirectory(prefix="edgegru-validate-") as tmp:
         egru_path = args.egru
         if egru_path is None:
@@ -54,9 +122,10 @@ def _cmd_validate(args) -> int:
             egru_path,
             onnx_path=args.onnx,
             x=x,
-            batch=args.batch,
+            batch=args.batch if args.batch is not None else 8,
             seq_len=args.seq_len,
             seed=args.seed,
+            tolerance=args.tolerance,
         )
         int8_out = None
         if y is not None:  # the same model with int8 weights (docs/quantization.md)
@@ -66,7 +135,6 @@ def _cmd_validate(args) -> int:
             int8_path = os.path.join(tmp, "model-int8.egru")
             convert(args.model, int8_path, quantize="int8")
             int8_out = load(int8_path).predict(x)
-    print(report)
     if y is not None:
         # One row per variant, Keras first.
         rows = {
@@ -77,39 +145,71 @@ def _cmd_validate(args) -> int:
         try:
             accuracy = AccuracyReport.from_outputs(rows, y)
         except ValueError as exc:
-            print(f"edgegru validate: error: --y: {exc}", file=sys.stderr)
-            return 2
+            raise _UsageError(f"--y: {exc}") from None
+    print(report)
+    if y is not None:
         print()
         print(accuracy)
     return 0 if report.ok else 1
 
 
+def _shape_text(dims) -> str:
+    """(batch, T, 3) -> "(batch, T, 3)": names and numbers, no quotes."""
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
 def _cmd_info(args) -> int:
-    from .format import layer_storage
+    from .format import layer_storage, read_header
     from .runtime import load
 
-    m = load(args.egru)
-    t = args.seq_len
-    print(f"{args.egru}: format {m.metadata.get('producer', '?')}, {m.file_size} bytes")
-    print(
-        f"input:  {m.input_kind}, "
-        + (
-            f"vocabulary {m.input_dim}, shape (batch, T)"
-            if m.input_kind == "tokens"
-            else f"shape (batch, T, {m.input_dim})"
+    with open(args.egru, "rb") as f:
+        blob = f.read()
+    m = load(blob)
+    header = read_header(blob)
+    fixed = m.fixed_seq_len
+    lo, hi = m.seq_len_range
+    t = args.seq_len if args.seq_len is not None else (fixed or max(lo, DEFAULT_INFO_SEQ_LEN))
+    # Everything that can fail comes before the first line of output.
+    arena = m.arena_size(1, t)
+    storage = layer_storage(blob)
+    layers = m.layers()
+    if m.output_is_sequence:
+        steps = m.output_shape(1, t)[1]
+        out = (
+            _shape_text(("batch", "T", m.output_dim))
+            if steps == t
+            else f"{_shape_text(('batch', 'T_out', m.output_dim))}, T_out = {steps} for T = {t}"
         )
+    else:
+        out = _shape_text(("batch", m.output_dim))
+    producer = m.metadata.get("producer", "unknown")
+    print(
+        f"{args.egru}: .egru format {header['version_major']}.{header['version_minor']}"
+        + (f", int8 (quant_version {header['quant_version']})" if header["quant_version"] else "")
+        + f", written by {producer}, {m.file_size} bytes"
     )
-    print(f"output: shape {m.output_shape('batch', 'T')}")
+    if fixed is not None:
+        need = f"exactly T = {fixed}" if hi == lo else f"T = {lo} .. {hi}"
+        steps_text = f"{need} (the model has a Flatten)"
+    elif lo > 1:
+        steps_text = f"T >= {lo}"
+    else:
+        steps_text = "any T >= 1"
+    width = (
+        f"vocabulary {m.input_dim}, shape (batch, T)"
+        if m.input_kind == "tokens"
+        else f"shape {_shape_text(('batch', 'T', m.input_dim))}"
+    )
+    print(f"input:  {m.input_kind}, {width}; {steps_text}")
+    print(f"output: shape {out}")
     print(
         f"{'#':>2}  {'layer':<20}{'op':<10}{'in':>7}{'out':>7}  {'activation':<18}"
         f"{'params':>10}{'MACs/step':>11}  {'weights':<10}{'bytes':>10}"
     )
     total_macs = 0
-    with open(args.egru, "rb") as f:
-        storage = layer_storage(f.read())
-    for k, layer in enumerate(m.layers()):
+    for k, layer in enumerate(layers):
         act = layer["activation"]
-        if layer["op"] == "GRU":
+        if layer["op"] in ("GRU", "LSTM"):
             act = f"{layer['recurrent_activation']}/{act}"
         elif layer["op"] == "Embedding":
             act = "-"
@@ -121,15 +221,24 @@ def _cmd_info(args) -> int:
             f"{storage[k]['bytes']:>10}"
         )
     print(f"parameters: {m.param_count}   MACs per step: {total_macs}")
-    print(f"arena: {m.arena_size(1, t)} bytes for batch 1, T={t} (C runtime scratch)")
+    print(f"arena: {arena} bytes for batch 1, T={t} (C runtime scratch)")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgegru", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+#: T of `info`'s arena line when the model does not fix one and --seq-len is not given.
+DEFAULT_INFO_SEQ_LEN = 100
 
-    c = sub.add_parser("convert", help="convert a Keras model (.keras) to .egru (and ONNX)")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="edgegru", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser(
+        "convert",
+        help="convert a Keras model (.keras) to .egru (and ONNX)",
+        description="Convert a Keras model (.keras) to .egru and, with --onnx, to ONNX. Nothing "
+        "is written when the model (or, with --onnx, its ONNX export) is not supported.",
+    )
     c.add_argument("model", help="path to a .keras file")
     c.add_argument("-o", "--output", help="the .egru file to write (default: MODEL.egru)")
     c.add_argument("--onnx", help="also export an ONNX graph (fused GRU op) to this path")
@@ -143,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "validate",
         help="compare Keras, onnxruntime and edgegru on one input (and accuracy, given labels)",
+        description="Run one input through Keras, onnxruntime and the .egru file and compare "
+        "(NaN equals NaN, an infinity the same-signed infinity). Default bounds: 1e-5 for a "
+        "float32 file; for an int8 file 0.1 against the float32 runtimes and 0.05 against an "
+        "int8 ONNX export (docs/quantization.md). Exit status 0: every pair within its "
+        "tolerance; 1: a tolerance broken; 2: a usage or input error.",
     )
     v.add_argument("model", help="path to the .keras file the .egru was converted from")
     v.add_argument(
@@ -156,14 +270,40 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy of Keras fp32, edgegru fp32 and edgegru int8 (the model converted with "
         "--quantize int8); argmax of several outputs, > 0.5 of one",
     )
-    v.add_argument("--batch", type=int, default=8, help="batch of the generated input")
-    v.add_argument("--seq-len", type=int, default=None, help="T of the generated input")
-    v.add_argument("--seed", type=int, default=0, help="seed of the generated input")
+    v.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=None,
+        help="max abs error allowed for every pair (default: the documented bound of each pair, "
+        "by the files' precision)",
+    )
+    v.add_argument(
+        "--batch", type=_positive_int, default=None, help="batch of the generated input (8)"
+    )
+    v.add_argument(
+        "--seq-len",
+        type=_positive_int,
+        default=None,
+        help="T of the generated input (default: the model's fixed or declared T, else 50)",
+    )
+    v.add_argument(
+        "--seed", type=_natural_int, default=0, help="seed of the generated input (>= 0)"
+    )
     v.set_defaults(func=_cmd_validate)
 
-    i = sub.add_parser("info", help="describe an .egru file: layers, sizes, MACs, arena")
+    i = sub.add_parser(
+        "info",
+        help="describe an .egru file: layers, sizes, MACs, arena",
+        description="Describe an .egru file: format version, producer, input and output, "
+        "layers, parameters, MACs per step, and the C runtime's scratch arena for one T.",
+    )
     i.add_argument("egru")
-    i.add_argument("--seq-len", type=int, default=100, help="T for the arena size (default 100)")
+    i.add_argument(
+        "--seq-len",
+        type=_positive_int,
+        default=None,
+        help=f"T for the arena size (default: the model's fixed T, else {DEFAULT_INFO_SEQ_LEN})",
+    )
     i.set_defaults(func=_cmd_info)
 
     # Listed for --help only: main() hands `demo ...` to the demo's own parser.
@@ -171,22 +311,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error_line(exc: BaseException) -> str:
+    """The message of an error as one line."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename!r}"
+    return text or type(exc).__name__
+
+
 def main(argv=None) -> int:
     """Entry point of the `edgegru` command. Returns the exit status."""
     _quiet_tensorflow()
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .errors import EdgeGRUError
+
     if argv[:1] == ["demo"]:
         from .demo import main as demo_main
 
-        return demo_main(argv[1:])
+        try:
+            return demo_main(argv[1:])
+        except (EdgeGRUError, ImportError, OSError) as exc:
+            print(f"edgegru demo: error: {_error_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
     args = build_parser().parse_args(argv)
-    from .errors import EdgeGRUError
-
     try:
         return args.func(args)
-    except (EdgeGRUError, ImportError, OSError) as exc:
-        print(f"edgegru {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (EdgeGRUError, ImportError, OSError, _UsageError) as exc:
+        print(f"edgegru {args.command}: error: {_error_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(
+            f"edgegru {args.command}: error: out of memory (a smaller --x, --batch or --seq-len?)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

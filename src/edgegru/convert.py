@@ -43,7 +43,10 @@ def convert(
         quantized at run time (docs/quantization.md); the ONNX graph then carries the same int8
         weights behind DequantizeLinear.
     Returns the IR the files were written from. Raises UnsupportedError (a ValueError) naming the
-    layer and option for anything edgegru cannot convert; nothing is written then.
+    layer and option for anything edgegru cannot convert, and, with onnx_path, for a model the
+    ONNX export refuses (softplus in a recurrent layer: docs/onnx.md); both files are built in
+    memory first, so nothing is written then. FileNotFoundError / FormatError for a .keras path
+    that is missing or not a readable archive.
     """
     m = to_ir(model)
     meta = {"producer": f"{fmt.PRODUCER} {__version__}"}

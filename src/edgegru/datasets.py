@@ -5,7 +5,7 @@ Nothing here downloads anything at run time:
 * :func:`language_id` reads the word lists that the
   `wordfreq <https://pypi.org/project/wordfreq/>`_ package installs with itself (R. Speer,
   *wordfreq*, Zenodo, doi:10.5281/zenodo.7199437; word-list data under CC BY-SA 4.0). wordfreq is
-  an optional dependency, installed by the ``demo`` extra: ``pip install edgegru[demo]``.
+  an optional dependency, installed by the ``demo`` extra: ``pip install 'edgegru[demo]'``.
 * :func:`japanese_vowels` reads the UCI Japanese Vowels speaker-identification set from the
   ``.ts`` files that the `aeon <https://pypi.org/project/aeon/>`_ wheel ships as package data.
   Only the files are read, aeon is never imported (its dependencies are heavy), so it can be
@@ -40,7 +40,7 @@ POOL_FACTOR = 3
 #: The wordfreq list that :func:`language_id` reads (``wordfreq.top_n_list(..., wordlist=...)``).
 WORDLIST = "best"
 
-_MISSING_WORDFREQ = "the demo needs the 'demo' extra: pip install edgegru[demo]"
+_MISSING_WORDFREQ = "the demo needs the 'demo' extra: pip install 'edgegru[demo]'"
 
 
 @dataclass(frozen=True)

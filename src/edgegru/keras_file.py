@@ -34,7 +34,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import UnsupportedError
+from .errors import FormatError, UnsupportedError
 from .keras_import import _entry_name, convert_chain, saved_layer_indices
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -42,7 +42,9 @@ H5PY_MISSING = "reading a .keras file needs h5py: pip install h5py"
 
 
 class KerasFileError(UnsupportedError):
-    """The file is not a Keras 3 ``.keras`` archive edgegru can read (or is inconsistent)."""
+    """The file is a Keras model edgegru does not convert (a legacy ``.h5`` it cannot map,
+    sharded weights). A file that is not a valid ``.keras`` archive at all (truncated, corrupt,
+    inconsistent) raises `edgegru.FormatError` instead."""
 
 
 def snake_case(name: str) -> str:
@@ -85,7 +87,7 @@ class _H5Reader:
             layers = group.get("layers")
             if layers is None or names[index] not in layers:
                 entry = container["config"]["layers"][index]
-                raise KerasFileError(
+                raise FormatError(
                     f"model.weights.h5 has no group {where!r} for layer "
                     f"{_entry_name(entry)!r} ({entry.get('class_name')})"
                 )
@@ -98,14 +100,14 @@ class _H5Reader:
         variables = group["vars"]
         keys = sorted(variables.keys(), key=int)
         if keys != [str(i) for i in range(len(keys))]:
-            raise KerasFileError(f"{variables.name}: variables are not numbered 0..n-1: {keys}")
+            raise FormatError(f"{variables.name}: variables are not numbered 0..n-1: {keys}")
         return [np.asarray(variables[k][()]) for k in keys]
 
     def child(self, group, attribute):
         if group is None:
             return None
         if attribute not in group:
-            raise KerasFileError(f"model.weights.h5 has no group {group.name}/{attribute}")
+            raise FormatError(f"model.weights.h5 has no group {group.name}/{attribute}")
         return group[attribute]
 
 
@@ -200,14 +202,20 @@ def from_legacy_h5(path):
         import h5py
     except ImportError as exc:
         raise ImportError(H5PY_MISSING) from exc
-    with h5py.File(path, "r") as h5:
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(f"{path!r}: the HDF5 model file is corrupt: {exc}") from None
+    with h5:
         config, version = _legacy_config(path, h5)
         return convert_chain(config, _LegacyReader(path, h5["model_weights"]), version)
 
 
 def read_archive(path) -> tuple:
     """(config dict, metadata dict, weights.h5 bytes) of a .keras file; (None, None, None) for an
-    HDF5 file (a legacy full model)."""
+    HDF5 file (a legacy full model). Raises FileNotFoundError, FormatError for a file that is not
+    a readable zip archive with a model config (truncated, corrupt), KerasFileError for sharded
+    or npz weights."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no Keras model file at {path!r}")
@@ -216,35 +224,42 @@ def read_archive(path) -> tuple:
     if head == HDF5_SIGNATURE:
         return None, None, None
     if not zipfile.is_zipfile(path):
-        raise KerasFileError(f"{path!r} is not a .keras file (a zip archive)")
-    with zipfile.ZipFile(path) as archive:
-        members = set(archive.namelist())
-        if "config.json" not in members:
-            raise KerasFileError(f"{path!r}: the archive has no config.json")
-        if "model.weights.h5" not in members:
-            raise KerasFileError(
-                f"{path!r}: the archive has no model.weights.h5 (sharded or npz weights are not "
-                "supported; save with model.save('m.keras'))"
-            )
-        try:
-            config = json.loads(archive.read("config.json"))
-            metadata = (
-                json.loads(archive.read("metadata.json")) if "metadata.json" in members else {}
-            )
-        except ValueError as exc:
-            raise KerasFileError(f"{path!r}: invalid JSON in the archive: {exc}") from None
-        weights = archive.read("model.weights.h5")
+        raise FormatError(
+            f"{path!r} is not a .keras file (a zip archive): truncated, corrupt or another format"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            if "config.json" not in members:
+                raise FormatError(f"{path!r}: the archive has no config.json")
+            if "model.weights.h5" not in members:
+                raise KerasFileError(
+                    f"{path!r}: the archive has no model.weights.h5 (sharded or npz weights are "
+                    "not supported; save with model.save('m.keras'))"
+                )
+            try:
+                config = json.loads(archive.read("config.json"))
+                metadata = (
+                    json.loads(archive.read("metadata.json")) if "metadata.json" in members else {}
+                )
+            except ValueError as exc:
+                raise FormatError(f"{path!r}: invalid JSON in the archive: {exc}") from None
+            weights = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        # truncated or corrupt members: bad CRC, bad local header, short read
+        raise FormatError(f"{path!r}: the .keras archive is corrupt: {exc}") from None
     if not isinstance(config, dict) or "config" not in config:
-        raise KerasFileError(f"{path!r}: config.json does not describe a model")
+        raise FormatError(f"{path!r}: config.json does not describe a model")
     return config, metadata if isinstance(metadata, dict) else {}, weights
 
 
 def from_keras_file(path):
     """Convert the ``.keras`` file at `path` to an `ir.Model` (see the module docstring).
 
-    Raises FileNotFoundError, KerasFileError (an UnsupportedError) for a file that is neither a
-    readable Keras 3 archive nor a straightforward legacy ``.h5``, and whatever the converters raise
-    (`keras_import.UnsupportedLayerError`, ...).
+    Raises FileNotFoundError, FormatError for a file that is not a readable ``.keras`` archive
+    (truncated, corrupt, inconsistent weights), KerasFileError (an UnsupportedError) for a
+    Keras file edgegru does not convert (a legacy ``.h5`` that is not straightforward, sharded
+    weights), and whatever the converters raise (`keras_import.UnsupportedLayerError`, ...).
     """
     config, metadata, weights = read_archive(path)
     if config is None:
@@ -253,5 +268,9 @@ def from_keras_file(path):
         import h5py
     except ImportError as exc:
         raise ImportError(H5PY_MISSING) from exc
-    with h5py.File(io.BytesIO(weights), "r") as h5:
+    try:
+        h5 = h5py.File(io.BytesIO(weights), "r")
+    except OSError as exc:
+        raise FormatError(f"{os.fspath(path)!r}: model.weights.h5 is corrupt: {exc}") from None
+    with h5:
         return convert_chain(config, _H5Reader(h5), str(metadata.get("keras_version", "unknown")))

@@ -62,7 +62,7 @@ import numpy as np
 from . import ir
 from .errors import UnsupportedError
 
-KERAS_MISSING = "converting a Keras model needs the 'keras' extra: pip install edgegru[keras]"
+KERAS_MISSING = "converting a Keras model needs the 'keras' extra: pip install 'edgegru[keras]'"
 
 #: Activations a recurrent layer accepts in either slot (Keras names).
 GRU_ACTIVATIONS = ir.GRU_ACTIVATIONS
@@ -201,10 +201,22 @@ def _activation_name(config: dict, slot: str) -> str:
     return "<custom callable>"
 
 
+#: Keras names an activation by its function: `activation="swish"` is saved (and configured) as
+#: "silu", "hard_swish" as "hard_silu". Refusals name both, so the user finds what they wrote.
+_ACTIVATION_ALIASES = {"silu": "swish", "hard_silu": "hard_swish"}
+
+
 def _check_activation(class_name, config, slot: str, supported) -> str:
     act = _activation_name(config, slot)
     if act not in supported:
-        raise _option_error(class_name, config, slot, act, supported)
+        error = _option_error(class_name, config, slot, act, supported)
+        alias = _ACTIVATION_ALIASES.get(act)
+        if alias is not None:
+            text = str(error).replace(
+                f"{slot}={act!r} ", f"{slot}={act!r} (Keras' name for {alias!r}) ", 1
+            )
+            error = UnsupportedLayerError(text)
+        raise error
     return act
 
 

@@ -36,13 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir
+from .errors import UnsupportedError
 from .quantize import quantize_rows
 
 try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("ONNX export needs the 'onnx' extra: pip install edgegru[onnx]") from exc
+    raise ImportError("ONNX export needs the 'onnx' extra: pip install 'edgegru[onnx]'") from exc
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "save_onnx", "to_onnx"]
 
@@ -82,6 +83,24 @@ _RNN_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
     "softsign": ("Softsign", None, None),
     "softplus": ("Softplus", None, None),
     "leaky_relu": ("LeakyRelu", 0.2, None),
+}
+
+#: Keras activations whose ONNX recurrent-op function, as onnxruntime's fused GRU / LSTM / RNN
+#: kernels compute it, overflows where Keras' does not -> why. Measured for every activation of
+#: `_RNN_ACTIVATIONS` in every slot of GRU, LSTM and SimpleRNN at |x| = 30, 88, 89, 100, 1e3, 1e4
+#: (tests/test_onnx_export.py, test_fused_activations_at_large_inputs): only softplus breaks.
+#: onnxruntime computes it as log(1 + exp(x)), which is inf from x = 88.8 on (float32 exp
+#: overflows); Keras computes softplus(100) = 100. The LSTM output is then inf and the GRU output
+#: NaN (inf * 0). The ONNX RNN operators offer no stable form, and the exporter never emits Loop
+#: or Scan, so such a layer is refused (`_check_fused_activations`) rather than exported with
+#: numbers that are wrong for large pre-activations. A standalone Softplus node (Dense,
+#: Activation, Conv1D) is computed stably by onnxruntime and stays exported.
+_FUSED_OVERFLOW: dict[str, str] = {
+    "softplus": (
+        "onnxruntime's fused recurrent operators compute softplus as log(1 + exp(x)), which is "
+        "inf for x > 88.7 (Keras: softplus(100) = 100), so the exported graph would give "
+        "inf or NaN where Keras gives a number"
+    ),
 }
 
 # Keras activation name -> (ONNX op, attributes) for Dense, Conv1D and Activation layers; None for
@@ -259,6 +278,26 @@ def _activate(g: _GraphBuilder, activation: str, x: str, out: str) -> str:
         return g.add("Identity", [x], out)
     op, attrs = act
     return g.add(op, [x], out, **attrs)
+
+
+def _check_fused_activations(model: ir.Model) -> None:
+    """Raise UnsupportedError naming the layer, the slot, the activation and why for a recurrent
+    layer (or Bidirectional) with an activation of `_FUSED_OVERFLOW`; called before anything is
+    built (and by `convert` before any file is written)."""
+    for layer in model.layers:
+        cell = layer.forward if isinstance(layer, ir.Bidirectional) else layer
+        if not isinstance(cell, ir.RECURRENT):
+            continue
+        kind = type(cell).__name__
+        for slot in _RNN_OPS[type(cell)].slots:
+            act = getattr(cell, slot)
+            if act in _FUSED_OVERFLOW:
+                raise UnsupportedError(
+                    f"ONNX export: layer {layer.name!r} ({kind}) has {slot}={act!r}, which the "
+                    f"export cannot reproduce: {_FUSED_OVERFLOW[act]}. Convert without "
+                    f"--onnx / onnx_path (the .egru runtime computes {act} exactly), or use "
+                    "another activation (docs/onnx.md)"
+                )
 
 
 def _rnn_activation_attrs(layer, num_directions: int = 1) -> dict:
@@ -810,6 +849,8 @@ def to_onnx(
     are int8 initializers with per-row float scales feeding DequantizeLinear (per-axis, opset
     13), so the graph computes with exactly the dequantized int8 weights, in float.
     The result passes onnx.checker.check_model(full_check=True).
+    Raises UnsupportedError for a recurrent layer whose activation onnxruntime's fused operator
+    would compute wrongly (softplus: `_FUSED_OVERFLOW`).
     """
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
@@ -819,6 +860,7 @@ def to_onnx(
     model.check()
     for layer in model.layers:
         _handler(layer)  # fail before building anything
+    _check_fused_activations(model)
 
     g = _GraphBuilder([layer.name for layer in model.layers], opset, quantize)
     spec = model.input

@@ -1,7 +1,17 @@
 """`validate`: run one input through Keras, onnxruntime and the C runtime and compare.
 
 Tolerances are named constants with their reason; a report is `ok` only when every pair agrees
-within its tolerance.
+within its tolerance. The comparison is NaN-aware (`compare`): NaN equals NaN and an infinity
+equals the same-signed infinity; a non-finite value against anything else is a mismatch, counted
+per pair and failing the report whatever the tolerance.
+
+An int8 `.egru` file (`convert(..., quantize="int8")`) is validated against the int8 bounds of
+docs/quantization.md by default (`INT8_TOLERANCE`, `INT8_ONNX_TOLERANCE`); `tolerance=` overrides
+every pair's bound.
+
+Bad arguments (a missing file, an input that does not fit the model, a batch or T below 1) raise
+an edgegru error naming the problem (InputError, FormatError, ...) before Keras or TensorFlow run,
+so that their tracebacks never stand in for a message.
 
 `accuracy_report`: with labelled inputs, the task accuracy of Keras and of any number of other
 predict functions (edgegru fp32, ...), one row each, with the drop against Keras in points.
@@ -15,7 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import format as fmt
 from . import ir
+from .errors import EdgeGRUError, FormatError, InputError, UnsupportedError
 from .runtime import load
 
 #: Max abs error allowed between any two fp32 implementations. All three compute the same float32
@@ -23,62 +35,263 @@ from .runtime import load
 #: gap is <= 1e-6 (docs: shared notes, Q1), so 1e-5 leaves a 10x margin. Chaotic random models
 #: (huge weights) can differ by far more in any pair; that is not a conversion error.
 FP32_TOLERANCE = 1e-5
+#: Max abs error allowed between an int8 `.egru` model and a float32 implementation of the same
+#: model (Keras, or onnxruntime on a float32 export): the bound docs/quantization.md states and
+#: tests/test_quantize.py holds on 61 random models ("C int8 vs the float32 model": 0.1, measured
+#: max 3.9e-2).
+INT8_TOLERANCE = 0.1
+#: Max abs error allowed between an int8 `.egru` model and onnxruntime on the int8 ONNX export
+#: (the same int8 weights dequantized, float inputs): docs/quantization.md's bound 0.05
+#: (measured max 2.1e-2).
+INT8_ONNX_TOLERANCE = 0.05
 
 #: Sequence length used for generated inputs when the model does not fix one.
 DEFAULT_SEQ_LEN = 50
 #: Batch size of generated inputs.
 DEFAULT_BATCH = 8
+#: Largest generated input (values): 2**28 float32 values are 1 GiB, and Keras, onnxruntime and
+#: edgegru each hold the input and outputs as well; a validation needs far less.
+MAX_GENERATED_VALUES = 2**28
 
 PAIRS = ("keras~onnxruntime", "keras~edgegru", "onnxruntime~edgegru")
+
+
+def compare(a, b) -> tuple[float, int]:
+    """NaN-aware comparison of two outputs: (max |a - b| over the positions where both are
+    finite, number of positions where a non-finite value meets a different value). NaN == NaN and
+    +-inf == the same-signed inf count as agreeing; NaN against a number, inf against a number or
+    against -inf count as mismatches. Differently shaped outputs: (inf, 0). Empty: (0.0, 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf"), 0
+    if not a.size:
+        return 0.0, 0
+    finite = np.isfinite(a) & np.isfinite(b)
+    same_nonfinite = (np.isnan(a) & np.isnan(b)) | (~finite & (a == b))
+    mismatches = int(np.count_nonzero(~finite & ~same_nonfinite))
+    err = float(np.max(np.abs(a[finite] - b[finite]))) if finite.any() else 0.0
+    return err, mismatches
 
 
 @dataclass
 class ValidationReport:
     """max_abs_error: pair name ("keras~onnxruntime", "keras~edgegru", "onnxruntime~edgegru")
-    -> max |a - b| over the whole output. ok: every pair <= tolerance."""
+    -> max |a - b| over the positions where both outputs are finite (inf when the shapes differ).
+    nonfinite_mismatches: pair -> positions where a NaN or inf of one output meets a different
+    value in the other (NaN == NaN and same-signed infinities agree).
+    tolerance: one bound for every pair (a float) or pair -> bound; `tolerances` gives the latter.
+    ok: every pair within its bound and without non-finite mismatches.
+    skipped: runtime name -> why it took no part (a pair with it is then absent).
+    quantized: the `.egru` file holds int8 weights (its default bounds are the int8 ones)."""
 
     max_abs_error: dict
-    tolerance: float
+    tolerance: float | dict
     input_shape: tuple
     output_shape: tuple
     outputs: dict = field(repr=False, default_factory=dict)
+    nonfinite_mismatches: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    quantized: bool = False
+
+    @property
+    def tolerances(self) -> dict:
+        if isinstance(self.tolerance, Mapping):
+            return dict(self.tolerance)
+        return {pair: float(self.tolerance) for pair in self.max_abs_error}
+
+    def pair_ok(self, pair: str) -> bool:
+        err = self.max_abs_error[pair]
+        return err <= self.tolerances[pair] and not self.nonfinite_mismatches.get(pair, 0)
 
     @property
     def ok(self) -> bool:
-        return all(err <= self.tolerance for err in self.max_abs_error.values())
+        return all(self.pair_ok(pair) for pair in self.max_abs_error)
 
     def __str__(self) -> str:
+        kind = " (int8 .egru: int8 bounds, docs/quantization.md)" if self.quantized else ""
         lines = [
-            f"validation on input {self.input_shape} -> output {self.output_shape}",
-            f"{'pair':<24}{'max abs error':>16}{'tolerance':>12}  result",
+            f"validation on input {self.input_shape} -> output {self.output_shape}{kind}",
+            f"{'pair':<24}{'max abs error':>16}{'non-finite diff':>17}{'tolerance':>12}  result",
         ]
+        tolerances = self.tolerances
         for pair, err in self.max_abs_error.items():
-            verdict = "ok" if err <= self.tolerance else "FAIL"
-            lines.append(f"{pair:<24}{err:>16.3e}{self.tolerance:>12.0e}  {verdict}")
+            verdict = "ok" if self.pair_ok(pair) else "FAIL"
+            bad = self.nonfinite_mismatches.get(pair, 0)
+            lines.append(f"{pair:<24}{err:>16.3e}{bad:>17}{tolerances[pair]:>12.0e}  {verdict}")
+        for name, why in self.skipped.items():
+            lines.append(f"{name} skipped: {why}")
         lines.append("PASSED" if self.ok else "FAILED")
         return "\n".join(lines)
+
+
+def _count(name: str, value, allow_none: bool = False):
+    """A batch size or sequence length argument: an int >= 1 (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise InputError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _fixed_steps(model: ir.Model) -> int | None:
+    """The T a model with a Flatten needs (the shortest, when a strided Conv1D before it lets a
+    few T give the same width), else None."""
+    flat = next((k for k, la in enumerate(model.layers) if isinstance(la, ir.Flatten)), None)
+    if flat is None:
+        return None
+    before = ir.Model(model.input, model.layers[:flat])
+    want = model.layers[flat].steps
+    lo, hi = 1, max(1, want)
+    while before.output_steps(hi) < want:  # output_steps never decreases as T grows
+        lo, hi = hi, 2 * hi
+        if hi > 2**32:
+            return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if before.output_steps(mid) >= want:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if before.output_steps(lo) == want else None
 
 
 def generate_inputs(
     model: ir.Model, batch: int = DEFAULT_BATCH, seq_len: int | None = None, seed: int = 0
 ) -> np.ndarray:
     """Inputs that fit `model`: token ids uniform in [1, vocab) (0 is often padding), or float
-    frames ~ N(0, 1). T: seq_len, else the model's fixed T, else DEFAULT_SEQ_LEN."""
+    frames ~ N(0, 1). T: seq_len, else the T a Flatten fixes, else the T the Keras model
+    declares, else DEFAULT_SEQ_LEN. Raises InputError for batch or seq_len below 1, a negative
+    seed, more than MAX_GENERATED_VALUES values, and a seq_len other than a Flatten's."""
+    batch = _count("batch", batch)
+    seq_len = _count("seq_len", seq_len, allow_none=True)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
+    fixed = _fixed_steps(model)
+    if seq_len is not None and fixed is not None and seq_len != fixed:
+        raise InputError(
+            f"this model takes sequences of exactly {fixed} steps (it has a Flatten); "
+            f"got seq_len {seq_len}"
+        )
+    steps = seq_len or fixed or model.input.seq_len or DEFAULT_SEQ_LEN
+    values = batch * steps * (model.input.dim if model.input.kind == ir.FEATURES else 1)
+    if values > MAX_GENERATED_VALUES:
+        raise InputError(
+            f"a generated input of batch {batch} x T {steps} would hold {values} values, more "
+            f"than {MAX_GENERATED_VALUES}: use a smaller --batch / --seq-len, or give --x"
+        )
     rng = np.random.default_rng(seed)
-    steps = seq_len or model.input.seq_len or DEFAULT_SEQ_LEN
     if model.input.kind == ir.TOKENS:
         low = 1 if model.input.dim > 1 else 0
         return rng.integers(low, model.input.dim, size=(batch, steps)).astype(np.int64)
     return rng.standard_normal((batch, steps, model.input.dim)).astype(np.float32)
 
 
+def check_inputs(model: ir.Model, x) -> np.ndarray:
+    """`x` as an array fitting `model` (what Keras' predict would accept without an error), or
+    InputError naming what does not fit: rank, dtype, feature width, an empty batch or T, a T
+    other than a Flatten's, a token id outside the vocabulary, a NaN or infinity."""
+    try:
+        x = np.asarray(x)
+    except ValueError as exc:  # a ragged list
+        raise InputError(f"the input is not a rectangular array: {exc}") from None
+    spec = model.input
+    if spec.kind == ir.TOKENS:
+        if x.ndim != 2:
+            raise InputError(f"expected token ids of shape (batch, T), got shape {x.shape}")
+        if x.dtype.kind not in "iu":
+            raise InputError(f"token ids must be an integer array, got dtype {x.dtype}")
+    else:
+        want = f"features of shape (batch, T, {spec.dim})"
+        if x.ndim != 3:
+            raise InputError(f"expected {want}, got shape {x.shape}")
+        if x.dtype.kind not in "fiu":
+            raise InputError(f"features must be a float array, got dtype {x.dtype}")
+        if x.shape[2] != spec.dim:
+            raise InputError(f"expected {want}, got {x.shape[2]} features per step")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise InputError(f"batch and sequence length must be >= 1, got shape {x.shape}")
+    fixed = _fixed_steps(model)
+    if fixed is not None and x.shape[1] != fixed:
+        raise InputError(
+            f"this model takes sequences of exactly {fixed} steps (it has a Flatten); "
+            f"the input has {x.shape[1]} (shape {x.shape})"
+        )
+    if spec.kind == ir.TOKENS:
+        bad = (x < 0) | (x >= spec.dim)
+        if bad.any():
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InputError(
+                f"token id {x[pos]} at position {pos} is out of range: the model's vocabulary "
+                f"has {spec.dim} ids (0 .. {spec.dim - 1})"
+            )
+    else:
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(x.astype(np.float32))
+        if not finite.all():
+            pos = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise InputError(
+                f"input value {x[pos]} at position {pos} is not a finite float32; NaN and "
+                "infinity are not valid inputs"
+            )
+    return x
+
+
 def _keras_model(model):
     if isinstance(model, (str, os.PathLike)):
         from .keras_import import _import_keras
 
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise InputError(f"no Keras model file at {path!r}")
         keras = _import_keras()
-        return keras.saving.load_model(os.fspath(model), compile=False)
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ...
+            raise FormatError(f"Keras cannot load {path!r}: {_first_line(exc)}") from None
     return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _is_quantized(blob: bytes) -> bool:
+    """Whether `.egru` bytes hold int8 weights (header quant_version != 0)."""
+    return fmt.read_header(blob)["quant_version"] != 0
+
+
+def _onnx_is_quantized(src) -> bool:
+    import onnx
+
+    proto = src if isinstance(src, onnx.ModelProto) else None
+    if proto is None:
+        if isinstance(src, (bytes, bytearray)):
+            proto = onnx.load_from_string(bytes(src))
+        else:
+            proto = onnx.load(os.fspath(src), load_external_data=False)
+    return any(n.op_type == "DequantizeLinear" for n in proto.graph.node)
+
+
+def default_tolerances(quantized: bool, onnx_quantized: bool = False) -> dict:
+    """Pair -> the documented bound: FP32_TOLERANCE between float32 implementations; with an
+    int8 `.egru` file INT8_TOLERANCE against float32 ones and INT8_ONNX_TOLERANCE against an
+    int8 ONNX export (same int8 weights)."""
+    egru = INT8_TOLERANCE if quantized else FP32_TOLERANCE
+    if onnx_quantized:
+        onnx_egru = INT8_ONNX_TOLERANCE if quantized else INT8_TOLERANCE
+        keras_onnx = INT8_TOLERANCE
+    else:
+        onnx_egru = egru
+        keras_onnx = FP32_TOLERANCE
+    return {
+        "keras~onnxruntime": keras_onnx,
+        "keras~edgegru": egru,
+        "onnxruntime~edgegru": onnx_egru,
+    }
 
 
 def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
@@ -86,7 +299,7 @@ def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("validation needs the 'onnx' extra: pip install edgegru[onnx]") from exc
+        raise ImportError("validation needs the 'onnx' extra: pip install 'edgegru[onnx]'") from exc
     import onnx
 
     opts = ort.SessionOptions()
@@ -103,10 +316,22 @@ def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if not isinstance(src, (str, os.PathLike, bytes)):
         src = src.SerializeToString()
+    if isinstance(src, os.PathLike):
+        src = os.fspath(src)
     sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     feed = x.astype(np.int64) if inp.type == "tensor(int64)" else x.astype(np.float32)
     return sess.run(None, {inp.name: feed})[0]
+
+
+def _read_egru(egru_path) -> bytes:
+    if isinstance(egru_path, (bytes, bytearray, memoryview)):
+        return bytes(egru_path)
+    path = os.fspath(egru_path)
+    if not os.path.isfile(path):
+        raise InputError(f"no .egru file at {path!r}")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def validate(
@@ -118,43 +343,107 @@ def validate(
     batch: int = DEFAULT_BATCH,
     seq_len: int | None = None,
     seed: int = 0,
-    tolerance: float = FP32_TOLERANCE,
+    tolerance: float | None = None,
 ) -> ValidationReport:
     """Compare Keras, onnxruntime and the C runtime on the same input.
 
     model: the Keras model (live, or a .keras path) the files were converted from.
     egru_path: the converted `.egru` file (a path or bytes).
-    onnx_path: the exported ONNX file; when None, the ONNX graph is exported in memory from the
-        same conversion, so onnxruntime still takes part.
+    onnx_path: the exported ONNX file; when None, the ONNX graph is exported (float32) in memory
+        from the same conversion, so onnxruntime still takes part; when that export refuses the
+        model (an activation onnxruntime cannot reproduce, docs/onnx.md), onnxruntime is skipped
+        and the report says why.
     x: the input; when None, `generate_inputs(batch, seq_len, seed)` makes one.
+    tolerance: one bound for every pair; None: the documented bounds (`default_tolerances`):
+        FP32_TOLERANCE for a float32 file, INT8_TOLERANCE / INT8_ONNX_TOLERANCE for an int8 one.
+
+    Raises InputError for arguments that do not fit (a missing file, an input of the wrong shape
+    or dtype, a token id outside the vocabulary, batch or seq_len below 1), FormatError for a
+    file that cannot be read, UnsupportedError for a model edgegru cannot convert.
     """
     from .convert import to_ir
 
-    keras_model = _keras_model(model)
-    m_ir = to_ir(keras_model)
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not np.isfinite(tolerance) or tolerance < 0
+    ):
+        raise InputError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    if isinstance(model, (str, os.PathLike)) and not os.path.isfile(os.fspath(model)):
+        raise InputError(f"no Keras model file at {os.fspath(model)!r}")
+    blob = _read_egru(egru_path)
+    egru_model = load(blob)
+    quantized = _is_quantized(blob)
+    # The IR first: a .keras path is read without TensorFlow, so a bad file or an unsupported
+    # layer is reported before Keras starts.
+    m_ir = to_ir(model)
+    if (egru_model.input_kind, egru_model.input_dim) != (m_ir.input.kind, m_ir.input.dim):
+        raise InputError(
+            f"the .egru file takes {egru_model.input_kind} of width {egru_model.input_dim} but "
+            f"the Keras model takes {m_ir.input.kind} of width {m_ir.input.dim}: they are not "
+            "the same model"
+        )
     if x is None:
         x = generate_inputs(m_ir, batch=batch, seq_len=seq_len, seed=seed)
-    x = np.asarray(x)
+    x = check_inputs(m_ir, x)
+    keras_model = _keras_model(model)
+
+    skipped = {}
+    onnx_src = onnx_path
     if onnx_path is None:
         from .onnx_export import to_onnx
 
-        onnx_src = to_onnx(m_ir)
-    else:
-        onnx_src = onnx_path
-    outputs = {
-        "keras": np.asarray(keras_model.predict(x, verbose=0), dtype=np.float32),
-        "onnxruntime": np.asarray(run_onnx(onnx_src, x), dtype=np.float32),
-        "edgegru": load(egru_path).predict(x),
-    }
-    errors = {}
+        try:
+            onnx_src = to_onnx(m_ir)
+        except UnsupportedError as exc:
+            onnx_src = None
+            skipped["onnxruntime"] = f"the ONNX export refuses this model: {exc}"
+    elif not isinstance(onnx_path, (bytes, bytearray)) and not os.path.isfile(os.fspath(onnx_path)):
+        raise InputError(f"no ONNX file at {os.fspath(onnx_path)!r}")
+
+    outputs = {}
+    try:
+        outputs["keras"] = np.asarray(keras_model.predict(x, verbose=0), dtype=np.float32)
+    except Exception as exc:  # TensorFlow's errors for inputs the checks above let through
+        raise InputError(
+            f"Keras could not run the model on the input of shape {x.shape}: {_first_line(exc)}"
+        ) from None
+    onnx_quantized = False
+    if onnx_src is not None:
+        try:
+            onnx_quantized = _onnx_is_quantized(onnx_src)
+            outputs["onnxruntime"] = np.asarray(run_onnx(onnx_src, x), dtype=np.float32)
+        except ImportError:
+            raise
+        except Exception as exc:  # onnx / onnxruntime errors: not a graph for this input
+            raise FormatError(
+                f"onnxruntime could not run the ONNX model on the input of shape {x.shape}: "
+                f"{_first_line(exc)}"
+            ) from None
+    try:
+        outputs["edgegru"] = egru_model.predict(x)
+    except EdgeGRUError as exc:
+        raise type(exc)(f"the .egru model: {exc}", exc.code) from None
+
+    tolerances = (
+        default_tolerances(quantized, onnx_quantized)
+        if tolerance is None
+        else dict.fromkeys(PAIRS, float(tolerance))
+    )
+    errors, nonfinite = {}, {}
     for pair in PAIRS:
-        a, b = (outputs[name] for name in pair.split("~"))
-        if a.shape != b.shape:
-            errors[pair] = float("inf")
-        else:
-            errors[pair] = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+        a_name, b_name = pair.split("~")
+        if a_name not in outputs or b_name not in outputs:
+            continue
+        errors[pair], nonfinite[pair] = compare(outputs[a_name], outputs[b_name])
+    tolerances = {pair: tolerances[pair] for pair in errors}
     return ValidationReport(
-        errors, tolerance, tuple(x.shape), tuple(outputs["edgegru"].shape), outputs
+        errors,
+        tolerances,
+        tuple(x.shape),
+        tuple(outputs["edgegru"].shape),
+        outputs,
+        nonfinite_mismatches=nonfinite,
+        skipped=skipped,
+        quantized=quantized,
     )
 
 
@@ -284,8 +573,9 @@ class AccuracyReport:
                 continue
             pred = class_predictions(out)
             acc = mean(pred == labels)
-            diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
-            err = float(np.max(diff)) if out.size else 0.0
+            err, nonfinite = compare(out, ref)
+            if nonfinite:  # a NaN or inf where the reference has another value
+                err = float("inf")
             rows.append(
                 AccuracyRow(name, acc, 100.0 * (ref_acc - acc), mean(pred == ref_pred), err)
             )
