@@ -240,6 +240,21 @@ def test_over_wide_int8_matrix_is_written_float32_and_runs():
         assert abs(float(y.reshape(-1)[0]) - cols) <= 3 * S8_SCALE_REL_TOL * cols
 
 
+def test_int8_onnx_export_keeps_the_over_wide_matrix_float32_as_the_file_does():
+    """The ONNX int8 graph holds the same weights as the .egru file: the over-wide kernel as a
+    float32 initializer (no DequantizeLinear), the narrow head int8; onnxruntime then gives
+    `cols` as the C runtime does."""
+    from edgegru.onnx_export import to_onnx
+    from edgegru.validate import run_onnx
+
+    cols = 140000
+    graph = to_onnx(_wide_model(cols), quantize="int8")
+    dequantized = [n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"]
+    assert dequantized and not any("wide" in name for name in dequantized), dequantized
+    y = run_onnx(graph, np.ones((1, 1, cols), np.float32))
+    assert abs(float(y.reshape(-1)[0]) - cols) <= 3 * S8_SCALE_REL_TOL * cols
+
+
 def test_int8_matrix_at_the_bound_is_exact_and_over_it_is_rejected():
     x = np.ones((1, 1, S8_MAX_COLS), np.float32)
     at = fmt.write(_wide_model(S8_MAX_COLS), quantize="int8")

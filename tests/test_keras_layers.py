@@ -402,7 +402,12 @@ def _built(key):
     built once."""
     model = MODELS[key]()
     irm = from_keras(model)
-    return model, irm, edgegru.load(fmt.write(irm)), to_onnx(irm)
+    try:
+        onnx_model = to_onnx(irm)
+    except edgegru.UnsupportedError as exc:  # softplus in a fused recurrent op (docs/onnx.md)
+        assert "softplus" in str(exc), exc
+        onnx_model = None
+    return model, irm, edgegru.load(fmt.write(irm)), onnx_model
 
 
 def _predict(model, x):
@@ -429,11 +434,11 @@ def test_keras_reference_c_and_onnx_agree(case):
     model, irm, runtime, onnx_model = _built(key)
     for x in make_inputs(model):
         want = _predict(model, x)
-        got = {
-            "reference": reference.forward(irm, x),
-            "c": runtime.predict(x),
-            "onnxruntime": run_onnx(onnx_model, x),
-        }
+        got = {"reference": reference.forward(irm, x), "c": runtime.predict(x)}
+        if onnx_model is not None:
+            got["onnxruntime"] = run_onnx(onnx_model, x)
+        else:  # the export refuses exactly the recurrent layers with softplus
+            assert "softplus" in case, case
         assert np.all(np.isfinite(want))
         for name, y in got.items():
             assert y.shape == want.shape, (name, y.shape, want.shape)

@@ -223,6 +223,16 @@ def test_int8_fold_embedding_is_bit_equal_to_the_unfolded_model(kernels, name):
     np.testing.assert_array_equal(folded.predict(x), edgegru.load(blob, kernels=kernels).predict(x))
 
 
+def _has_recurrent_softplus(model) -> bool:
+    """A recurrent layer with softplus in either activation slot (the ONNX export refuses it)."""
+    cells = [getattr(layer, "forward", layer) for layer in model.layers]  # Bidirectional: its cell
+    return any(
+        "softplus" in (cell.activation, cell.recurrent_activation)
+        for cell in cells
+        if isinstance(cell, ir.RECURRENT)
+    )
+
+
 @pytest.mark.parametrize(("family", "name"), NAMES, ids=[n for _, n in NAMES])
 def test_int8_onnx_export_runs_the_dequantized_weights(family, name):
     """The int8 ONNX graph (int8 initializers -> DequantizeLinear) in onnxruntime equals the float
@@ -233,6 +243,10 @@ def test_int8_onnx_export_runs_the_dequantized_weights(family, name):
     from edgegru.validate import run_onnx
 
     model = _model(family, name)
+    if _has_recurrent_softplus(model):  # onnxruntime's fused op overflows: refused (docs/onnx.md)
+        with pytest.raises(edgegru.UnsupportedError, match="softplus"):
+            to_onnx(model, quantize="int8")
+        return
     graph = to_onnx(model, quantize="int8")
     ops = {n.op_type for n in graph.graph.node}
     assert "DequantizeLinear" in ops

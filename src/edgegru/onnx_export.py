@@ -37,7 +37,7 @@ import numpy as np
 
 from . import ir
 from .errors import UnsupportedError
-from .quantize import quantize_rows
+from .quantize import int8_product_fits, quantize_rows
 
 try:
     import onnx
@@ -169,14 +169,17 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def weight(self, name: str, array: np.ndarray, axis: int = 0) -> str:
+    def weight(self, name: str, array: np.ndarray, axis: int = 0, product: bool = True) -> str:
         """A weight matrix: an initializer, or with quantize="int8" the int8 values and the
         per-row scales of docs/quantization.md (rows along `axis`) behind a DequantizeLinear, so
-        onnxruntime runs exactly the weights the .egru file holds."""
-        if self.quantize is None:
-            return self.initializer(name, array)
+        onnxruntime runs exactly the weights the .egru file holds. A product matrix (`product`)
+        wider than the int8 bound stays float32, as the .egru writer keeps it
+        (quantize.int8_product_fits)."""
         a = np.moveaxis(np.asarray(array, np.float32), axis, 0)
-        q, scale = quantize_rows(a.reshape(a.shape[0], -1))
+        rows = a.reshape(a.shape[0], -1)
+        if self.quantize is None or (product and not int8_product_fits(rows.shape[1])):
+            return self.initializer(name, array)
+        q, scale = quantize_rows(rows)
         q = np.moveaxis(q.reshape(a.shape), 0, axis)
         inputs = [self.initializer(f"{name}_int8", q), self.initializer(f"{name}_scale", scale)]
         return self.node("DequantizeLinear", inputs, [name], name=f"{name}_dequantize", axis=axis)
@@ -556,7 +559,7 @@ def _reverse_time(g: _GraphBuilder, x: str, out: str) -> str:
 def _emit_embedding(g: _GraphBuilder, layer: ir.Embedding, x: _Value, scope: str) -> _Value:
     """ids [B, T] or [T, B] int64 -> Gather(table (vocab, E)) -> [B, T, E] or [T, B, E].
     mask_zero: mask = ids != 0, bool in the ids' layout."""
-    table = g.weight(f"{scope}/table", layer.table, axis=0)
+    table = g.weight(f"{scope}/table", layer.table, axis=0, product=False)
     g.mask = None
     if layer.mask_zero:
         eq = g.add("Equal", [x.name, g.scalar(0, np.int64)], f"{scope}/is_pad")
