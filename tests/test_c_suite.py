@@ -81,7 +81,10 @@ def test_cortex_m4_library_builds(tmp_path):
     total = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\w+\s+\(TOTALS\)", out, re.MULTILINE)
     assert total, out
     text = int(total.group(1))
-    assert 0 < text < 16 * 1024, f"runtime code size {text} bytes"  # flash budget for an MCU
+    # Flash budget of the WHOLE library (every op and kernel; a firmware links only what its model
+    # uses). 16 KiB until 0.2.0's full validation of hostile files (finite weights, dtype rules,
+    # the int8 width bound), the NaN rules and the session snapshot took it to ~16.6 KiB.
+    assert 0 < text < 17 * 1024, f"runtime code size {text} bytes"
     # No dynamic allocation anywhere in the runtime.
     nm = _run(["arm-none-eabi-nm", "-u", str(tmp_path / "cortex-m4" / "libedgegru.a")])
     for symbol in ("malloc", "calloc", "realloc", "free"):
