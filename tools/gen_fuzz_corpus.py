@@ -1,0 +1,106 @@
+"""Writes the seed corpus of the C fuzz harness (ext/fuzz/egru_fuzz.c) into a directory.
+
+    .venv/bin/python tools/gen_fuzz_corpus.py ext/fuzz/corpus     (or: make -C ext fuzz-corpus)
+
+One seed per model: the golden files tests/data/*.egru, and every IR test model of
+tests/ir_models.py (CASES and MORE_CASES: GRU, LSTM, SimpleRNN, bidirectional, go_backwards,
+masks, Conv1D, pooling, Affine, LayerNorm, Activation, Flatten, token and feature models) written
+by edgegru's own writer as float32 and as int8. Each seed is a control block and a pool of input
+bytes (layout: ext/fuzz/egru_fuzz_input.h) followed by the .egru bytes, so the fuzzer starts from
+valid files and the optional paths (fold, pack, session, every kernel set) already switched on.
+
+Deterministic: the same edgegru version gives byte-identical seeds, so the committed corpus can be
+regenerated and diffed. Stale seeds in the directory are removed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import ir_models  # noqa: E402  (tests/ir_models.py)
+from edgegru import format as fmt  # noqa: E402
+
+# Mirrors ext/fuzz/egru_fuzz_input.h.
+CTRL_SIZE = 16
+FOLD, PACK, SESSION, SPECIAL_IDS = 0x01, 0x02, 0x04, 0x08
+STATE, RESET = 0x01, 0x02
+ALL_SETS = 0x80  # FUZZ_C_KERNELS bit 7: run every kernel set
+FLATTEN_T = 0x80  # FUZZ_C_SEQ_LEN bit 7: seq_len = the Flatten layer's T
+POOL_SIZE = 96
+
+#: Seeds whose .egru is larger than this are left out (the harness caps execution cost anyway;
+#: small seeds keep the corpus small and the fuzzer fast).
+MAX_SEED_BYTES = 16384
+
+
+def control(index: int, *, flatten: bool) -> bytes:
+    """A control block: every kernel set, batch 2, 5 steps (or Flatten's T), fold, pack and a
+    session with state get/set and reset; special ids on every other seed; the value mode
+    cycles through raw bits, specials, small and mixed."""
+    flags = FOLD | PACK | SESSION | (SPECIAL_IDS if index % 2 else 0)
+    return struct.pack(
+        "<8BiH2x",
+        ALL_SETS,
+        1,  # batch 2
+        (FLATTEN_T if flatten else 0) | 4,  # 5 steps
+        flags,
+        2 if index % 4 == 0 else 3 if index % 4 == 1 else index % 4 - 2,  # value mode
+        2,  # 3 session steps
+        STATE | RESET,
+        0,
+        -(index % 20),  # a status code for egru_status_str
+        POOL_SIZE,
+    )
+
+
+def pool(name: str) -> bytes:
+    """POOL_SIZE deterministic bytes, different per seed."""
+    out = b""
+    seed = zlib.crc32(name.encode())
+    while len(out) < POOL_SIZE:
+        seed = zlib.crc32(seed.to_bytes(4, "little"))
+        out += seed.to_bytes(4, "little")
+    return out[:POOL_SIZE]
+
+
+def models():
+    """(name, .egru bytes) of every seed model."""
+    for path in sorted((ROOT / "tests" / "data").glob("*.egru")):
+        yield path.stem, path.read_bytes()
+    cases = [(n, ir_models.build) for n in ir_models.CASES]
+    cases += [(n, ir_models.build_more) for n in ir_models.MORE_CASES]
+    for name, build in cases:
+        model = build(name)
+        yield name, fmt.write(model)
+        yield name + "-int8", fmt.write(model, quantize="int8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="corpus directory (created; old seeds removed)")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for old in args.out.glob("seed-*"):
+        old.unlink()
+    count = total = 0
+    for index, (name, blob) in enumerate(models()):
+        if len(blob) > MAX_SEED_BYTES:
+            continue
+        flatten = b'"Flatten"' in blob or "flatten" in name
+        seed = control(index, flatten=flatten) + pool(name) + blob
+        (args.out / f"seed-{name}").write_bytes(seed)
+        count += 1
+        total += len(seed)
+    print(f"{count} seeds, {total} bytes, in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
