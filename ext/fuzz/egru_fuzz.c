@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "egru_fuzz: contract broken at %s:%d: %s\n", __FILE__, __LINE__,      \
+            fprintf(stderr, "egru_fuzz: contract broken at %s:%d: %s\n", __FILE__, __LINE__,       \
                     #cond);                                                                        \
             abort();                                                                               \
         }                                                                                          \
@@ -84,10 +84,10 @@ static uint32_t pool_u32(pool_t *pl)
 }
 
 static const float specials[] = {
-    0.0f,    -0.0f,   1.0f,    -1.0f,     NAN,   -NAN,          INFINITY, -INFINITY,
-    FLT_MIN, 1e-40f,  1e-45f,  -1e-40f,   3e38f, FLT_MAX,       -FLT_MAX, 1e-37f,
-    88.0f,   -88.0f,  1e10f,   -1e10f,    0.5f,  1e-8f,         -1e-8f,   1e-3f,
-    20.0f,   -20.0f,  127.0f,  2147483648.0f, 3.7e-37f, 100.0f, 1e-30f,   -3e38f,
+    0.0f,    -0.0f,  1.0f,   -1.0f,         NAN,      -NAN,    INFINITY, -INFINITY,
+    FLT_MIN, 1e-40f, 1e-45f, -1e-40f,       3e38f,    FLT_MAX, -FLT_MAX, 1e-37f,
+    88.0f,   -88.0f, 1e10f,  -1e10f,        0.5f,     1e-8f,   -1e-8f,   1e-3f,
+    20.0f,   -20.0f, 127.0f, 2147483648.0f, 3.7e-37f, 100.0f,  1e-30f,   -3e38f,
 };
 #define N_SPECIALS (sizeof specials / sizeof specials[0])
 
@@ -239,10 +239,10 @@ static void run_forward(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
 
     if (c->flags & FUZZ_WRONG_SIZES) {
         fill_canary(out, count + 1);
-        s = tokens ? egru_forward_tokens(m, in.ids, batch, seq_len, out, count + 1, arena,
-                                         arena_bytes)
-                   : egru_forward_features(m, in.x, batch, seq_len, out, count + 1, arena,
-                                           arena_bytes);
+        s = tokens
+                ? egru_forward_tokens(m, in.ids, batch, seq_len, out, count + 1, arena, arena_bytes)
+                : egru_forward_features(m, in.x, batch, seq_len, out, count + 1, arena,
+                                        arena_bytes);
         CHECK(st(s) != EGRU_OK);
         check_canary(out, count + 1);
         if (arena_bytes > 0) {
@@ -354,8 +354,7 @@ static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
             if (nx <= FUZZ_MAX_BYTES / sizeof(float)) {
                 float *x = xmalloc(nx * sizeof *x);
                 memset(x, 0, nx * sizeof *x);
-                CHECK(st(egru_session_step_features(&ses, x, out, count)) ==
-                      EGRU_ERR_WRONG_INPUT);
+                CHECK(st(egru_session_step_features(&ses, x, out, count)) == EGRU_ERR_WRONG_INPUT);
                 free(x);
             }
         } else {
@@ -387,8 +386,8 @@ static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
 }
 
 /* Everything a caller can do with one model and one kernel set. */
-static void run_model(const egru_model_t *model, const fuzz_ctrl_t *c, pool_t *pl,
-                      uint32_t batch, uint32_t seq_len)
+static void run_model(const egru_model_t *model, const fuzz_ctrl_t *c, pool_t *pl, uint32_t batch,
+                      uint32_t seq_len)
 {
     CHECK(egru_model_kernels_name(model) != NULL);
     run_forward(model, c, pl, batch, seq_len);
@@ -425,6 +424,83 @@ static void run_model(const egru_model_t *model, const fuzz_ctrl_t *c, pool_t *p
     free(fold_mem);
 }
 
+/* A features model of one int8 Dense (out x in), 1 <= out <= 2, with `in` around the width at
+ * which an int8 product's int32 sum can overflow (127 * 127 * 133,144 > 2^31 - 1): inputs that
+ * wide need files larger than the fuzzer's max_len, so they are written here, in memory the
+ * caller frees, from the pool (weights, scales, width). Returns the blob, *size its bytes. */
+static uint8_t *wide_model(pool_t *pl, size_t *size)
+{
+    static const uint32_t widths[] = {133143u, 133144u, 133145u, 140000u, 1u << 18};
+    uint8_t pick = pool_byte(pl);
+    uint32_t in = pick < 128 ? widths[pick % 5u] : 133000u + (pool_byte(pl) | 256u * (pick & 31u));
+    uint32_t out = 1u + pool_byte(pl) % 2u;
+    uint32_t qn = out * in, q_end = (qn + 63u) & ~63u, s_end = q_end + 64u;
+    uint32_t data_off = EGRU_HEADER_SIZE + EGRU_LAYER_RECORD_SIZE + 2u * EGRU_TENSOR_RECORD_SIZE;
+    uint32_t data_size = s_end + 4u * out, fs = data_off + data_size;
+    uint8_t *b = NULL;
+    CHECK(posix_memalign((void **)&b, 64, fs) == 0);
+    memset(b, 0, fs);
+    memcpy(b, "EGRU", 4);
+    b[EGRU_HDR_VERSION_MAJOR] = 1;
+    b[EGRU_HDR_VERSION_MINOR] = 2;
+    static const uint32_t hdr[][2] = {
+        {EGRU_HDR_HEADER_SIZE, EGRU_HEADER_SIZE},
+        {EGRU_HDR_ALIGNMENT, 64u},
+        {EGRU_HDR_LAYER_COUNT, 1u},
+        {EGRU_HDR_LAYER_RECORD_SIZE, EGRU_LAYER_RECORD_SIZE},
+        {EGRU_HDR_LAYER_TABLE_OFFSET, EGRU_HEADER_SIZE},
+        {EGRU_HDR_TENSOR_COUNT, 2u},
+        {EGRU_HDR_TENSOR_RECORD_SIZE, EGRU_TENSOR_RECORD_SIZE},
+        {EGRU_HDR_TENSOR_TABLE_OFFSET, EGRU_HEADER_SIZE + EGRU_LAYER_RECORD_SIZE},
+        {EGRU_HDR_INPUT_KIND, EGRU_INPUT_FEATURES},
+        {EGRU_HDR_QUANT_VERSION, 1u},
+    };
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++) {
+        fuzz_wr32(b + hdr[i][0], hdr[i][1]);
+    }
+    fuzz_wr32(b + EGRU_HDR_FILE_SIZE, fs);
+    fuzz_wr32(b + EGRU_HDR_DATA_OFFSET, data_off);
+    fuzz_wr32(b + EGRU_HDR_DATA_SIZE, data_size);
+    fuzz_wr32(b + EGRU_HDR_INPUT_DIM, in);
+    fuzz_wr32(b + EGRU_HDR_OUTPUT_DIM, out);
+    uint8_t *l = b + EGRU_HEADER_SIZE;
+    l[EGRU_LYR_OP] = EGRU_OP_DENSE;
+    l[EGRU_LYR_FLAGS] = EGRU_FLAG_USE_BIAS;
+    fuzz_wr32(l + EGRU_LYR_INPUT_DIM, in);
+    fuzz_wr32(l + EGRU_LYR_OUTPUT_DIM, out);
+    fuzz_wr32(l + EGRU_LYR_TENSOR_COUNT, 2u);
+    uint8_t *k = l + EGRU_LAYER_RECORD_SIZE, *bias = k + EGRU_TENSOR_RECORD_SIZE;
+    k[EGRU_TNS_DTYPE] = EGRU_DTYPE_S8;
+    k[EGRU_TNS_QUANT] = EGRU_QUANT_SYMMETRIC_PER_ROW;
+    k[EGRU_TNS_RANK] = 2;
+    k[EGRU_TNS_ROLE] = EGRU_ROLE_KERNEL;
+    fuzz_wr32(k + EGRU_TNS_DIMS, out);
+    fuzz_wr32(k + EGRU_TNS_DIMS + 4, in);
+    fuzz_wr32(k + EGRU_TNS_DATA_SIZE, qn);
+    fuzz_wr32(k + EGRU_TNS_SCALE_OFFSET, q_end);
+    fuzz_wr32(k + EGRU_TNS_SCALE_COUNT, out);
+    bias[EGRU_TNS_DTYPE] = EGRU_DTYPE_F32;
+    bias[EGRU_TNS_RANK] = 1;
+    bias[EGRU_TNS_ROLE] = EGRU_ROLE_BIAS;
+    fuzz_wr32(bias + EGRU_TNS_DIMS, out);
+    fuzz_wr32(bias + EGRU_TNS_DATA_OFFSET, s_end);
+    fuzz_wr32(bias + EGRU_TNS_DATA_SIZE, 4u * out);
+    uint8_t *d = b + data_off;
+    uint8_t w = pool_byte(pl);
+    for (uint32_t i = 0; i < qn; i++) { /* one weight, or the pool, repeated */
+        int8_t q = (int8_t)((w & 1u) ? pool_byte(pl) : w);
+        d[i] = (uint8_t)(q == -128 ? -127 : q);
+    }
+    for (uint32_t r = 0; r < out; r++) {
+        float sc = fabsf(pool_float(pl, 2)) / 127.0f;
+        memcpy(d + q_end + 4u * r, &sc, 4);
+    }
+    fuzz_wr32(b + EGRU_HDR_PAYLOAD_CRC, egru_crc32(0, b + EGRU_HEADER_SIZE, fs - EGRU_HEADER_SIZE));
+    fuzz_wr32(b + EGRU_HDR_HEADER_CRC, egru_crc32(0, b, EGRU_HDR_HEADER_CRC));
+    *size = fs;
+    return b;
+}
+
 static int is_zero(const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -445,7 +521,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool_t pl = {pool_p, pool_n, 0};
 
     CHECK(egru_status_str((egru_status_t)c.status_code) != NULL);
-    (void)egru_crc32(0, blob_p, blob_n);
 
     /* The blob at a 64-byte aligned address, in a block of exactly its size. */
     size_t alloc_n = blob_n ? blob_n : 1;
@@ -457,6 +532,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t given = blob_n;
     if ((c.flags & FUZZ_TRUNCATE) && given > 0) {
         given -= 1u + pool_byte(&pl) % given;
+    }
+
+    if (c.flags2 & FUZZ_WIDE) {
+        free(blob);
+        blob = wide_model(&pl, &blob_n);
+        given = blob_n;
+        c.batch = 0; /* one row of one step: the product is the cost */
+        c.seq_len = 0;
+        c.flags &= ~(uint32_t)(FUZZ_TRUNCATE | FUZZ_MISALIGNED | FUZZ_SESSION | FUZZ_WRONG_SIZES);
     }
 
     egru_model_t model;

@@ -37,14 +37,13 @@ static uint32_t rnd(rng_t *r, uint32_t n) /* uniform-ish in [0, n), n >= 1 */
 
 static uint32_t boundary_u32(rng_t *r, uint32_t cur, uint32_t file_size)
 {
-    static const uint32_t v[] = {0u,          1u,          2u,          3u,          4u,
-                                 7u,          8u,          15u,         16u,         17u,
-                                 31u,         32u,         63u,         64u,         65u,
-                                 127u,        128u,        129u,        255u,        256u,
-                                 1023u,       4096u,       65535u,      65536u,      133144u,
-                                 140000u,     0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu,
-                                 0x3f800000u, 0x7fc00000u, 0x7f800000u, 0xff800000u, 0x00000001u,
-                                 0x7f7fffffu, 0x358637bdu, 0x0001c3b3u};
+    static const uint32_t v[] = {
+        0u,          1u,          2u,          3u,          4u,          7u,          8u,
+        15u,         16u,         17u,         31u,         32u,         63u,         64u,
+        65u,         127u,        128u,        129u,        255u,        256u,        1023u,
+        4096u,       65535u,      65536u,      133144u,     140000u,     0x7fffffffu, 0x80000000u,
+        0xfffffffeu, 0xffffffffu, 0x3f800000u, 0x7fc00000u, 0x7f800000u, 0xff800000u, 0x00000001u,
+        0x7f7fffffu, 0x358637bdu, 0x0001c3b3u};
     switch (rnd(r, 8)) {
     case 0: return cur + 1u;
     case 1: return cur - 1u;
@@ -72,7 +71,8 @@ static void mutate_field(rng_t *r, uint8_t *b, size_t n, size_t off, unsigned wi
     } else if (rnd(r, 3) == 0) {
         v = cur ^ (1u << rnd(r, 8u * width));
     } else {
-        static const uint32_t small[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0xff, 0xffff};
+        static const uint32_t small[] = {0, 1, 2,  3,  4,  5,  6,    7,
+                                         8, 9, 10, 11, 12, 13, 0xff, 0xffff};
         v = rnd(r, 4) == 0 ? cur + 1u : small[rnd(r, 16)];
     }
     b[off] = (uint8_t)v;
@@ -86,29 +86,58 @@ static void mutate_field(rng_t *r, uint8_t *b, size_t n, size_t off, unsigned wi
 }
 
 static const uint8_t header_fields[][2] = {
-    {EGRU_HDR_VERSION_MAJOR, 2}, {EGRU_HDR_VERSION_MINOR, 2},      {EGRU_HDR_HEADER_SIZE, 4},
-    {EGRU_HDR_FLAGS, 4},         {EGRU_HDR_ALIGNMENT, 4},          {EGRU_HDR_FILE_SIZE, 4},
-    {EGRU_HDR_LAYER_COUNT, 4},   {EGRU_HDR_LAYER_RECORD_SIZE, 4},  {EGRU_HDR_LAYER_TABLE_OFFSET, 4},
-    {EGRU_HDR_TENSOR_COUNT, 4},  {EGRU_HDR_TENSOR_RECORD_SIZE, 4}, {EGRU_HDR_TENSOR_TABLE_OFFSET, 4},
-    {EGRU_HDR_DATA_OFFSET, 4},   {EGRU_HDR_DATA_SIZE, 4},          {EGRU_HDR_META_OFFSET, 4},
-    {EGRU_HDR_META_SIZE, 4},     {EGRU_HDR_INPUT_KIND, 4},         {EGRU_HDR_INPUT_DIM, 4},
-    {EGRU_HDR_OUTPUT_DIM, 4},    {EGRU_HDR_QUANT_VERSION, 4},      {80, 4},
+    {EGRU_HDR_VERSION_MAJOR, 2},
+    {EGRU_HDR_VERSION_MINOR, 2},
+    {EGRU_HDR_HEADER_SIZE, 4},
+    {EGRU_HDR_FLAGS, 4},
+    {EGRU_HDR_ALIGNMENT, 4},
+    {EGRU_HDR_FILE_SIZE, 4},
+    {EGRU_HDR_LAYER_COUNT, 4},
+    {EGRU_HDR_LAYER_RECORD_SIZE, 4},
+    {EGRU_HDR_LAYER_TABLE_OFFSET, 4},
+    {EGRU_HDR_TENSOR_COUNT, 4},
+    {EGRU_HDR_TENSOR_RECORD_SIZE, 4},
+    {EGRU_HDR_TENSOR_TABLE_OFFSET, 4},
+    {EGRU_HDR_DATA_OFFSET, 4},
+    {EGRU_HDR_DATA_SIZE, 4},
+    {EGRU_HDR_META_OFFSET, 4},
+    {EGRU_HDR_META_SIZE, 4},
+    {EGRU_HDR_INPUT_KIND, 4},
+    {EGRU_HDR_INPUT_DIM, 4},
+    {EGRU_HDR_OUTPUT_DIM, 4},
+    {EGRU_HDR_QUANT_VERSION, 4},
+    {80, 4},
 };
 static const uint8_t layer_fields[][2] = {
-    {EGRU_LYR_OP, 2},           {EGRU_LYR_FLAGS, 2},
-    {EGRU_LYR_INPUT_DIM, 4},    {EGRU_LYR_OUTPUT_DIM, 4},
-    {EGRU_LYR_FIRST_TENSOR, 4}, {EGRU_LYR_TENSOR_COUNT, 4},
-    {EGRU_LYR_ACTIVATION, 1},   {EGRU_LYR_RECURRENT_ACTIVATION, 1},
-    {22, 2},                    {EGRU_LYR_PARAMS, 4},
-    {EGRU_LYR_PARAMS + 4, 4},   {EGRU_LYR_PARAMS + 8, 4},
-    {EGRU_LYR_PARAMS + 12, 4},  {EGRU_LYR_PARAMS + 16, 4},
+    {EGRU_LYR_OP, 2},
+    {EGRU_LYR_FLAGS, 2},
+    {EGRU_LYR_INPUT_DIM, 4},
+    {EGRU_LYR_OUTPUT_DIM, 4},
+    {EGRU_LYR_FIRST_TENSOR, 4},
+    {EGRU_LYR_TENSOR_COUNT, 4},
+    {EGRU_LYR_ACTIVATION, 1},
+    {EGRU_LYR_RECURRENT_ACTIVATION, 1},
+    {22, 2},
+    {EGRU_LYR_PARAMS, 4},
+    {EGRU_LYR_PARAMS + 4, 4},
+    {EGRU_LYR_PARAMS + 8, 4},
+    {EGRU_LYR_PARAMS + 12, 4},
+    {EGRU_LYR_PARAMS + 16, 4},
     {EGRU_LYR_PARAMS + 36, 4},
 };
 static const uint8_t tensor_fields[][2] = {
-    {EGRU_TNS_DTYPE, 1},        {EGRU_TNS_QUANT, 1},        {EGRU_TNS_RANK, 1},
-    {EGRU_TNS_ROLE, 1},         {EGRU_TNS_DIMS, 4},         {EGRU_TNS_DIMS + 4, 4},
-    {EGRU_TNS_DIMS + 8, 4},     {EGRU_TNS_DIMS + 12, 4},    {EGRU_TNS_DATA_OFFSET, 4},
-    {EGRU_TNS_DATA_SIZE, 4},    {EGRU_TNS_SCALE_OFFSET, 4}, {EGRU_TNS_SCALE_COUNT, 4},
+    {EGRU_TNS_DTYPE, 1},
+    {EGRU_TNS_QUANT, 1},
+    {EGRU_TNS_RANK, 1},
+    {EGRU_TNS_ROLE, 1},
+    {EGRU_TNS_DIMS, 4},
+    {EGRU_TNS_DIMS + 4, 4},
+    {EGRU_TNS_DIMS + 8, 4},
+    {EGRU_TNS_DIMS + 12, 4},
+    {EGRU_TNS_DATA_OFFSET, 4},
+    {EGRU_TNS_DATA_SIZE, 4},
+    {EGRU_TNS_SCALE_OFFSET, 4},
+    {EGRU_TNS_SCALE_COUNT, 4},
     {EGRU_TNS_SCALE_COUNT + 4, 4},
 };
 #define COUNT(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
@@ -151,10 +180,19 @@ static void mutate_tensor_data(rng_t *r, uint8_t *b, size_t n)
         }
         return;
     }
-    static const uint32_t f[] = {0x7fc00000u, 0xffc00000u, 0x7f800000u, 0xff800000u,
-                                 0x00000001u, 0x0001c3b3u, 0x7f61d4a0u /* 3e38 */,
-                                 0x7f7fffffu, 0x00000000u, 0x80000000u, 0x3f800000u,
-                                 0xbf800000u, 0x01000000u /* 2.4e-38 */};
+    static const uint32_t f[] = {0x7fc00000u,
+                                 0xffc00000u,
+                                 0x7f800000u,
+                                 0xff800000u,
+                                 0x00000001u,
+                                 0x0001c3b3u,
+                                 0x7f61d4a0u /* 3e38 */,
+                                 0x7f7fffffu,
+                                 0x00000000u,
+                                 0x80000000u,
+                                 0x3f800000u,
+                                 0xbf800000u,
+                                 0x01000000u /* 2.4e-38 */};
     at += 4u * (uint64_t)rnd(r, size / 4u ? size / 4u : 1u);
     if (at + 4u <= n) {
         fuzz_wr32(b + at, f[rnd(r, COUNT(f))]);
@@ -284,8 +322,7 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 }
 
 size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
-                                 size_t size2, uint8_t *out, size_t max_out_size,
-                                 unsigned int seed)
+                                 size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed)
 {
     rng_t r = {(uint64_t)seed * 0xD1B54A32D192ED03ull + 7u};
     if (size1 < FUZZ_CTRL_SIZE || size2 < FUZZ_CTRL_SIZE) {
