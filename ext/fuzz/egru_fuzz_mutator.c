@@ -19,11 +19,32 @@
 #include "edgegru.h"
 #include "egru_fuzz_input.h"
 
+/* libFuzzer is not instrumented, so under MSan the bytes its mutators write look uninitialised
+ * to the instrumented code that reads them next (this mutator's CRC repair): they are input,
+ * i.e. initialised by definition, and are unpoisoned. */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#include <sanitizer/msan_interface.h>
+#define UNPOISON(p, n) __msan_unpoison((p), (n))
+#endif
+#endif
+#ifndef UNPOISON
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
 size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
                                  size_t size2, uint8_t *out, size_t max_out_size,
                                  unsigned int seed);
+
+/* LLVMFuzzerMutate, its result marked initialised (UNPOISON). */
+static size_t lf_mutate(uint8_t *data, size_t size, size_t max_size)
+{
+    size_t n = LLVMFuzzerMutate(data, size, max_size);
+    UNPOISON(data, n);
+    return n;
+}
 
 typedef struct rng {
     uint64_t s;
@@ -217,13 +238,13 @@ static void repair(uint8_t *b, size_t n)
 static size_t mutate_blob(rng_t *r, uint8_t *b, size_t n, size_t max)
 {
     if (n < EGRU_HEADER_SIZE) {
-        return LLVMFuzzerMutate(b, n, max);
+        return lf_mutate(b, n, max);
     }
     uint32_t fs = fuzz_rd32(b + EGRU_HDR_FILE_SIZE);
     switch (rnd(r, 12)) {
     case 0:
     case 1:
-    case 2: return LLVMFuzzerMutate(b, n, max);
+    case 2: return lf_mutate(b, n, max);
     case 3: {
         uint32_t k = rnd(r, COUNT(header_fields));
         mutate_field(r, b, n, header_fields[k][0], header_fields[k][1], fs);
@@ -279,8 +300,9 @@ static size_t mutate_blob(rng_t *r, uint8_t *b, size_t n, size_t max)
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
     rng_t r = {(uint64_t)seed * 0x9E3779B97F4A7C15ull + 1u};
+    UNPOISON(data, size);
     if (size < FUZZ_CTRL_SIZE || max_size < FUZZ_CTRL_SIZE + EGRU_HEADER_SIZE) {
-        return LLVMFuzzerMutate(data, size, max_size);
+        return lf_mutate(data, size, max_size);
     }
     size_t pool_n = fuzz_pool_size(data, size);
     size_t head = FUZZ_CTRL_SIZE + pool_n;
@@ -306,14 +328,14 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
         if (cap == 0) {
             return size;
         }
-        size_t new_n = LLVMFuzzerMutate(pool, pool_n < cap ? pool_n : cap, cap);
+        size_t new_n = lf_mutate(pool, pool_n < cap ? pool_n : cap, cap);
         memmove(data + FUZZ_CTRL_SIZE + new_n, data + head, blob_n);
         memcpy(data + FUZZ_CTRL_SIZE, pool, new_n);
         data[FUZZ_C_POOL_SIZE] = (uint8_t)new_n;
         data[FUZZ_C_POOL_SIZE + 1] = (uint8_t)(new_n >> 8);
         head = FUZZ_CTRL_SIZE + new_n;
     } else {
-        return LLVMFuzzerMutate(data, size, max_size); /* anything, unrepaired too */
+        return lf_mutate(data, size, max_size); /* anything, unrepaired too */
     }
     if (rnd(&r, 32) != 0) {
         repair(data + head, blob_n);
@@ -325,6 +347,8 @@ size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8
                                  size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed)
 {
     rng_t r = {(uint64_t)seed * 0xD1B54A32D192ED03ull + 7u};
+    UNPOISON(data1, size1);
+    UNPOISON(data2, size2);
     if (size1 < FUZZ_CTRL_SIZE || size2 < FUZZ_CTRL_SIZE) {
         return 0;
     }
