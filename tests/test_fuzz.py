@@ -41,8 +41,8 @@ def _need_clang() -> None:
     )
 
 
-def _report(out: str, crashes: Path) -> str:
-    """The sanitizer / contract report of a failed run, and the saved crash inputs."""
+def _report(out: str) -> str:
+    """The sanitizer / contract report of a failed run, and where libFuzzer saved the input."""
     lines = out.splitlines()
     start = next(
         (
@@ -52,8 +52,8 @@ def _report(out: str, crashes: Path) -> str:
         ),
         max(0, len(lines) - 60),
     )
-    saved = sorted(str(p) for p in crashes.glob("*")) if crashes.is_dir() else []
-    return "\n".join(lines[start : start + 80]) + "\nsaved inputs: " + (", ".join(saved) or "none")
+    saved = re.findall(r"Test unit written to (\S+)", out)
+    return "\n".join(lines[start : start + 80]) + "\nsaved input: " + (", ".join(saved) or "none")
 
 
 @pytest.mark.parametrize("mode", ["asan", "msan"])
@@ -70,8 +70,7 @@ def test_fuzzer_finds_nothing(mode):
         timeout=BUILD_TIMEOUT + 3 * FUZZ_SECONDS,
     )
     out = proc.stdout + proc.stderr
-    crashes = EXT / "build" / "fuzz" / f"crashes-{mode}"
-    assert proc.returncode == 0, f"the {mode} fuzzer failed:\n" + _report(out, crashes)
+    assert proc.returncode == 0, f"the {mode} fuzzer failed:\n" + _report(out)
     runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", out)
     assert runs, out[-3000:]
     assert int(runs.group(1)) >= MIN_EXECUTIONS, out[-3000:]

@@ -34,7 +34,7 @@ from edgegru import format as fmt  # noqa: E402
 # Mirrors ext/fuzz/egru_fuzz_input.h.
 CTRL_SIZE = 16
 FOLD, PACK, SESSION, SPECIAL_IDS = 0x01, 0x02, 0x04, 0x08
-STATE, RESET, WIDE = 0x01, 0x02, 0x04
+STATE, RESET, WIDE, MISUSE = 0x01, 0x02, 0x04, 0x08
 ALL_SETS = 0x80  # FUZZ_C_KERNELS bit 7: run every kernel set
 FLATTEN_T = 0x80  # FUZZ_C_SEQ_LEN bit 7: seq_len = the Flatten layer's T
 POOL_SIZE = 96
@@ -46,8 +46,9 @@ MAX_SEED_BYTES = 16384
 
 def control(index: int, *, flatten: bool) -> bytes:
     """A control block: every kernel set, batch 2, 5 steps (or Flatten's T), fold, pack and a
-    session with state get/set and reset; special ids on every other seed; the value mode
-    cycles through raw bits, specials, small and mixed."""
+    session with state get/set and reset; special ids and API misuse (NULL arguments, a zeroed
+    model) on every other seed; the value mode cycles through raw bits, specials, small and
+    mixed."""
     flags = FOLD | PACK | SESSION | (SPECIAL_IDS if index % 2 else 0)
     return struct.pack(
         "<8BiH2x",
@@ -57,7 +58,7 @@ def control(index: int, *, flatten: bool) -> bytes:
         flags,
         2 if index % 4 == 0 else 3 if index % 4 == 1 else index % 4 - 2,  # value mode
         2,  # 3 session steps
-        STATE | RESET,
+        STATE | RESET | (MISUSE if index % 2 else 0),
         0,
         -(index % 20),  # a status code for egru_status_str
         POOL_SIZE,

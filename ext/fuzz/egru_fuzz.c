@@ -501,6 +501,78 @@ static uint8_t *wide_model(pool_t *pl, size_t *size)
     return b;
 }
 
+/* Caller mistakes: every function given NULL pointers or a zeroed (uninitialised) model must
+ * fail with a status, and fold / pack must refuse misaligned or too little memory. */
+static void run_misuse(const egru_model_t *model)
+{
+    egru_model_t zero, m = *model;
+    memset(&zero, 0, sizeof zero);
+    egru_layer_t l;
+    egru_session_t ses;
+    size_t n = 0;
+    float out[4], x[4] = {0};
+    int32_t ids[4] = {0};
+    uint64_t mem[8];
+    CHECK(st(egru_model_init(NULL, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_model_init(&m, NULL, 256)) != EGRU_OK);
+    m = *model;
+    CHECK(st(egru_model_use_kernels(NULL, EGRU_KERNELS_REF)) != EGRU_OK);
+    CHECK(st(egru_model_layer(NULL, 0, &l)) != EGRU_OK);
+    CHECK(st(egru_model_layer(model, 0, NULL)) != EGRU_OK);
+    CHECK(st(egru_model_layer(&zero, 0, &l)) != EGRU_OK);
+    CHECK(egru_model_kernels_name(&zero) != NULL);
+    const egru_model_t *models[2] = {NULL, &zero};
+    for (int k = 0; k < 2; k++) {
+        const egru_model_t *z = models[k];
+        CHECK(st(egru_arena_size(z, 1, 1, &n)) != EGRU_OK);
+        CHECK(st(egru_output_count(z, 1, 1, &n)) != EGRU_OK);
+        CHECK(st(egru_forward_tokens(z, ids, 1, 1, out, 1, mem, sizeof mem)) != EGRU_OK);
+        CHECK(st(egru_forward_features(z, x, 1, 1, out, 1, mem, sizeof mem)) != EGRU_OK);
+        CHECK(st(egru_model_fold_size(z, &n)) != EGRU_OK);
+        CHECK(st(egru_model_pack_size(z, &n)) != EGRU_OK);
+        CHECK(st(egru_session_check(z, NULL)) != EGRU_OK);
+        CHECK(st(egru_session_size(z, 1, &n)) != EGRU_OK);
+        CHECK(st(egru_session_init(&ses, z, 1, mem, sizeof mem)) != EGRU_OK);
+    }
+    CHECK(st(egru_arena_size(model, 1, 1, NULL)) != EGRU_OK);
+    CHECK(st(egru_output_count(model, 1, 1, NULL)) != EGRU_OK);
+    CHECK(st(egru_forward_tokens(model, NULL, 1, 1, out, 1, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_forward_features(model, NULL, 1, 1, out, 1, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_forward_features(model, x, 1, 1, NULL, 1, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_forward_features(model, x, 1, 1, out, 1, NULL, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_model_fold_size(model, NULL)) != EGRU_OK);
+    CHECK(st(egru_model_fold(NULL, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_model_fold(&m, NULL, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_model_pack_size(model, NULL)) != EGRU_OK);
+    CHECK(st(egru_model_pack(NULL, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_model_pack(&m, NULL, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_session_size(model, 1, NULL)) != EGRU_OK);
+    CHECK(st(egru_session_size(model, 0, &n)) != EGRU_OK);
+    CHECK(st(egru_session_init(NULL, model, 1, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_session_init(&ses, model, 1, NULL, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_session_init(&ses, model, 0, mem, sizeof mem)) != EGRU_OK);
+    CHECK(st(egru_session_step_tokens(NULL, ids, out, 1)) != EGRU_OK);
+    CHECK(st(egru_session_step_features(NULL, x, out, 1)) != EGRU_OK);
+    CHECK(st(egru_session_reset(NULL)) != EGRU_OK);
+    CHECK(st(egru_session_state_size(NULL, &n)) != EGRU_OK);
+    CHECK(st(egru_session_get_state(NULL, x, 1)) != EGRU_OK);
+    CHECK(st(egru_session_set_state(NULL, x, 1)) != EGRU_OK);
+    /* fold into misaligned memory (when the model folds), and into one byte too few */
+    size_t bytes = 0;
+    if (st(egru_model_fold_size(model, &bytes)) == EGRU_OK && bytes <= FUZZ_MAX_BYTES) {
+        uint8_t *buf = xmalloc(bytes + 1u);
+        CHECK(st(egru_model_fold(&m, buf + 1, bytes)) != EGRU_OK);
+        m = *model;
+        free(buf);
+    }
+    if (st(egru_model_pack_size(model, &bytes)) == EGRU_OK && bytes > 0 &&
+        bytes <= FUZZ_MAX_BYTES) {
+        uint8_t *buf = xmalloc(bytes);
+        CHECK(st(egru_model_pack(&m, buf, bytes - 1)) != EGRU_OK);
+        free(buf);
+    }
+}
+
 static int is_zero(const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -608,6 +680,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     CHECK(st(egru_model_use_kernels(&model, (egru_kernels_t)99)) != EGRU_OK);
+    CHECK(egru_kernels_available(EGRU_KERNELS_AUTO) == 1);
+    CHECK(st(egru_model_use_kernels(&model, EGRU_KERNELS_AUTO)) == EGRU_OK);
+    if (c.flags2 & FUZZ_MISUSE) {
+        run_misuse(&model);
+    }
     uint32_t first = c.kernels % nsets;
     uint32_t last = (c.kernels & 0x80u) ? nsets : first + 1u;
     for (uint32_t k = first; k < last; k++) {

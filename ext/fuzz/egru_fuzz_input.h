@@ -40,9 +40,10 @@
 #define FUZZ_WRONG_SIZES 0x40u /* forward / step with wrong output and arena sizes             */
 
 /* FUZZ_C_FLAGS2 bits */
-#define FUZZ_STATE 0x01u /* session: get_state, overwrite from the pool, set_state         */
-#define FUZZ_RESET 0x02u /* session: reset half-way                                        */
-#define FUZZ_WIDE  0x04u /* ignore the blob: run a synthesized int8 Dense of ~133,144 inputs  */
+#define FUZZ_STATE  0x01u /* session: get_state, overwrite from the pool, set_state         */
+#define FUZZ_RESET  0x02u /* session: reset half-way                                        */
+#define FUZZ_WIDE   0x04u /* ignore the blob: run a synthesized int8 Dense of ~133,144 inputs  */
+#define FUZZ_MISUSE 0x08u /* NULL arguments, a zeroed model, misaligned / short memory         */
 
 typedef struct fuzz_ctrl {
     uint32_t kernels, batch, seq_len, flags, value_mode, session_steps, flags2;
