@@ -285,6 +285,38 @@ static void run_forward(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
     free_inputs(&in);
 }
 
+/* Snapshot save / restore: a snapshot with one value from the pool (it may break the finiteness
+ * or the 0/1 flags) restores, or is refused and changes nothing (state, flags, step count). */
+static void run_snapshot(egru_session_t *ses, const fuzz_ctrl_t *c, pool_t *pl)
+{
+    size_t n = 0;
+    CHECK(st(egru_session_snapshot_size(ses, &n)) == EGRU_OK);
+    CHECK(n == ses->state_count + (size_t)ses->rnn_count * ses->batch);
+    if (n > FUZZ_MAX_BYTES / sizeof(float)) {
+        return;
+    }
+    float *orig = xmalloc((n + 1) * sizeof *orig), *snap = xmalloc((n + 1) * sizeof *snap);
+    float *after = xmalloc((n + 1) * sizeof *after);
+    const uint64_t steps = ses->steps;
+    CHECK(st(egru_session_save(ses, orig, n)) == EGRU_OK);
+    CHECK(st(egru_session_save(ses, snap, n + 1)) == EGRU_ERR_OUTPUT_SIZE);
+    memcpy(snap, orig, n * sizeof *snap);
+    if (n) {
+        snap[pool_u32(pl) % n] = pool_float(pl, c->value_mode);
+    }
+    CHECK(st(egru_session_restore(ses, snap, n + 1, 0)) == EGRU_ERR_BAD_SHAPE);
+    egru_status_t s = st(egru_session_restore(ses, snap, n, steps + pool_byte(pl)));
+    CHECK(st(egru_session_save(ses, after, n)) == EGRU_OK);
+    if (s == EGRU_OK) {
+        CHECK(memcmp(after, snap, n * sizeof *after) == 0);
+    } else {
+        CHECK(ses->steps == steps && memcmp(after, orig, n * sizeof *after) == 0);
+    }
+    free(after);
+    free(snap);
+    free(orig);
+}
+
 /* A streaming session: steps, state get / set, reset, wrong kinds and sizes. */
 static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl, uint32_t batch)
 {
@@ -374,6 +406,7 @@ static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
             }
             (void)st(egru_session_set_state(&ses, state, state_count));
             (void)st(egru_session_set_state(&ses, state, state_count + 1));
+            run_snapshot(&ses, c, pl);
         }
         if ((c->flags2 & FUZZ_RESET) && t == steps / 2) {
             CHECK(st(egru_session_reset(&ses)) == EGRU_OK);
