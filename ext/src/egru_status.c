@@ -14,7 +14,7 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_BAD_HEADER] = "invalid header field in the model file",
     [-EGRU_ERR_OUT_OF_BOUNDS] = "a table or section of the model file lies outside the file",
     [-EGRU_ERR_BAD_TENSOR] = "invalid tensor record or data (e.g. NaN weight) in the model file",
-    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record (fields, params, dtypes)",
+    [-EGRU_ERR_BAD_LAYER] = "invalid or inconsistent layer record (fields, float params, dtypes)",
     [-EGRU_ERR_UNSUPPORTED] = "the model uses a feature this runtime does not support",
     [-EGRU_ERR_BAD_SHAPE] = "batch and sequence length must be >= 1 and not overflow",
     [-EGRU_ERR_ARENA_TOO_SMALL] = "the arena is smaller than egru_arena_size() requires",
