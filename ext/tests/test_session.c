@@ -555,6 +555,17 @@ static void test_state_layout(uint32_t op)
     CHECK(worst_state <= FP32_TOL);
 }
 
+/* Embedding(7, 3, mask_zero) -> LSTM(4, return_sequences) -> GRU(4), both masked: the model of
+ * the state tests (a masked step's output depends on the state and the seen flags). */
+static int load_masked_stack(builder *bd, egru_model_t *m)
+{
+    start(bd, EGRU_INPUT_TOKENS, 7);
+    embedding(bd, 3, 1);
+    rnn(bd, EGRU_OP_LSTM, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_MASKED);
+    rnn(bd, EGRU_OP_GRU, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_MASKED);
+    return load(bd, m);
+}
+
 /* After set_state, until the next valid step, a masked step keeps the state and outputs zero
  * (Keras' initial_state); a reset stream is a fresh stream. */
 static void test_set_state_masked_and_reset(void)
@@ -568,11 +579,7 @@ static void test_set_state_masked_and_reset(void)
     size_t bytes = 0, count = 0, i;
     int k, zero = 1;
 
-    start(&bd, EGRU_INPUT_TOKENS, 7);
-    embedding(&bd, 3, 1);
-    rnn(&bd, EGRU_OP_LSTM, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_MASKED);
-    rnn(&bd, EGRU_OP_GRU, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_MASKED);
-    if (!load(&bd, &m)) {
+    if (!load_masked_stack(&bd, &m)) {
         CHECK(0);
         return;
     }
@@ -631,11 +638,7 @@ static void test_snapshot_restore(void)
     size_t bytes = 0, n = 0, count = 0, i;
     int k, nonzero = 0;
 
-    start(&bd, EGRU_INPUT_TOKENS, 7);
-    embedding(&bd, 3, 1);
-    rnn(&bd, EGRU_OP_LSTM, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RETURN_SEQUENCES | EGRU_FLAG_MASKED);
-    rnn(&bd, EGRU_OP_GRU, 4, EGRU_FLAG_USE_BIAS | EGRU_FLAG_RESET_AFTER | EGRU_FLAG_MASKED);
-    if (!load(&bd, &m)) {
+    if (!load_masked_stack(&bd, &m)) {
         CHECK(0);
         return;
     }
