@@ -156,6 +156,17 @@ static void check_canary(const float *out, size_t count)
     }
 }
 
+/* After a call that was given count floats of output in a buffer of count + 1 canary-filled
+ * floats: a failed call wrote nothing, a successful one nothing past count. */
+static void check_output(egru_status_t s, const float *out, size_t count)
+{
+    if (s != EGRU_OK) {
+        check_canary(out, count + 1);
+    } else {
+        check_canary(out + count, 1);
+    }
+}
+
 /* Multiply-accumulates of one forward pass (an estimate from the decoded layers). */
 static uint64_t model_macs(const egru_model_t *m, uint32_t batch, uint32_t seq_len)
 {
@@ -231,11 +242,7 @@ static void run_forward(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
     egru_status_t s =
         tokens ? egru_forward_tokens(m, in.ids, batch, seq_len, out, count, arena, arena_bytes)
                : egru_forward_features(m, in.x, batch, seq_len, out, count, arena, arena_bytes);
-    if (st(s) != EGRU_OK) {
-        check_canary(out, count + 1);
-    } else {
-        check_canary(out + count, 1);
-    }
+    check_output(st(s), out, count);
 
     if (c->flags & FUZZ_WRONG_SIZES) {
         fill_canary(out, count + 1);
@@ -368,11 +375,7 @@ static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
         fill_canary(out, count + 1);
         s = tokens ? egru_session_step_tokens(&ses, in.ids, out, count)
                    : egru_session_step_features(&ses, in.x, out, count);
-        if (st(s) != EGRU_OK) {
-            check_canary(out, count + 1);
-        } else {
-            check_canary(out + count, 1);
-        }
+        check_output(st(s), out, count);
         if (c->flags & FUZZ_WRONG_SIZES) {
             fill_canary(out, count + 1);
             s = tokens ? egru_session_step_tokens(&ses, in.ids, out, count + 1)

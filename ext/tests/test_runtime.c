@@ -703,6 +703,21 @@ static uint32_t f32_bits(float f)
     return u;
 }
 
+/* egru_model_init's status on the features model of `layers` (with the six tensors t) after
+ * setting layers[index].param0 to `value`. */
+static egru_status_t init_with_param0(layer_spec *layers, uint32_t index, uint32_t value,
+                                      const uint32_t *counts, uint32_t n_layers,
+                                      const tensor_spec *t)
+{
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t m;
+    uint32_t size;
+    layers[index].param0 = value;
+    memset(b, 0, MAX_BLOB);
+    size = write_model(b, EGRU_INPUT_FEATURES, I, layers, counts, n_layers, t, 6);
+    return egru_model_init(&m, b, size);
+}
+
 /* Float layer parameters (issue #10 item 5): LayerNorm epsilon finite and >= 0, Masking
  * mask_value not NaN. features (T, I) -> [Masking(value) ->] GRU(H) -> LayerNorm(epsilon). */
 static void test_float_params(void)
@@ -714,9 +729,7 @@ static void test_float_params(void)
     const uint32_t good_eps[] = {0u, 0x80000000u /* -0.0 */, f32_bits(1e-3f), f32_bits(1e30f)};
     static const uint32_t bad_mask[] = {0x7FC00000u, 0xFFC00000u, 0x7F800001u};
     const uint32_t good_mask[] = {0u, f32_bits(-1.5f), 0x7F800000u, 0xFF800000u};
-    uint8_t *b = aligned(blob_storage);
-    egru_model_t m;
-    uint32_t k, counts[3] = {4, 2, 0}, mcounts[3] = {0, 4, 2}, size;
+    uint32_t k, counts[3] = {4, 2, 0}, mcounts[3] = {0, 4, 2};
     layer_spec ln[2] = {{EGRU_OP_GRU, 0, I, H, EGRU_ACT_TANH, EGRU_ACT_SIGMOID, 0},
                         {EGRU_OP_LAYER_NORM, 0, H, H, 0, 0, 0}};
     layer_spec mk[3] = {{EGRU_OP_MASKING, 0, I, I, 0, 0, 0},
@@ -731,28 +744,16 @@ static void test_float_params(void)
     fill(ln_scale, H, 1.0f);
     fill(ln_shift, H, 0.5f);
     for (k = 0; k < sizeof bad_eps / sizeof *bad_eps; ++k) {
-        ln[1].param0 = bad_eps[k];
-        memset(b, 0, MAX_BLOB);
-        size = write_model(b, EGRU_INPUT_FEATURES, I, ln, counts, 2, t, 6);
-        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_LAYER);
+        CHECK(init_with_param0(ln, 1, bad_eps[k], counts, 2, t) == EGRU_ERR_BAD_LAYER);
     }
     for (k = 0; k < sizeof good_eps / sizeof *good_eps; ++k) {
-        ln[1].param0 = good_eps[k];
-        memset(b, 0, MAX_BLOB);
-        size = write_model(b, EGRU_INPUT_FEATURES, I, ln, counts, 2, t, 6);
-        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+        CHECK(init_with_param0(ln, 1, good_eps[k], counts, 2, t) == EGRU_OK);
     }
     for (k = 0; k < sizeof bad_mask / sizeof *bad_mask; ++k) {
-        mk[0].param0 = bad_mask[k];
-        memset(b, 0, MAX_BLOB);
-        size = write_model(b, EGRU_INPUT_FEATURES, I, mk, mcounts, 3, t, 6);
-        CHECK(egru_model_init(&m, b, size) == EGRU_ERR_BAD_LAYER);
+        CHECK(init_with_param0(mk, 0, bad_mask[k], mcounts, 3, t) == EGRU_ERR_BAD_LAYER);
     }
     for (k = 0; k < sizeof good_mask / sizeof *good_mask; ++k) {
-        mk[0].param0 = good_mask[k];
-        memset(b, 0, MAX_BLOB);
-        size = write_model(b, EGRU_INPUT_FEATURES, I, mk, mcounts, 3, t, 6);
-        CHECK(egru_model_init(&m, b, size) == EGRU_OK);
+        CHECK(init_with_param0(mk, 0, good_mask[k], mcounts, 3, t) == EGRU_OK);
     }
 }
 
