@@ -3,6 +3,7 @@
 #define EGRU_INTERNAL_H
 
 #include "edgegru.h"
+#include "egru_features.h"
 
 /* Little-endian decoding, byte by byte: correct on any host and at any alignment. */
 static inline uint16_t egru_rd_u16(const uint8_t *p)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../egru_features.h"
+
 /* A kernel set: the ops the layers call through, one implementation per instruction set. The
  * reference set (egru_kernels_ref) is the specification; others keep its results within the
  * bounds stated in docs/kernels.md and are tested against it. Chosen per model at init

@@ -1,0 +1,124 @@
+/*
+ * egru_features.h - what this build of the runtime contains (docs/embedded.md, "Configuring a
+ * firmware build").
+ *
+ * Every option is a macro EGRU_CFG_<NAME> that is 0 (left out) or 1 (built in). A firmware sets
+ * the ones it wants before this header is read, normally by compiling every file of ext/src with
+ * `-include egru_config.h`, the header `tools/egru2c.py MODEL model.h --config egru_config.h`
+ * writes for exactly what that model uses. Anything not set defaults to 1: the full runtime, as
+ * the host build and the Python package use it. A model that needs a left-out feature is refused
+ * by egru_model_init with EGRU_ERR_UNSUPPORTED, never mis-run.
+ *
+ * Code tests options with plain `if (EGRU_CFG_X)` where it can (the compiler drops the dead
+ * branch, and --gc-sections the functions only it called) and with #if only where a declaration
+ * or a table must go.
+ */
+#ifndef EGRU_FEATURES_H
+#define EGRU_FEATURES_H
+
+/* Layer ops (egru_op_t). */
+#ifndef EGRU_CFG_OP_EMBEDDING
+#define EGRU_CFG_OP_EMBEDDING 1
+#endif
+#ifndef EGRU_CFG_OP_GRU
+#define EGRU_CFG_OP_GRU 1
+#endif
+#ifndef EGRU_CFG_OP_LSTM
+#define EGRU_CFG_OP_LSTM 1
+#endif
+#ifndef EGRU_CFG_OP_SIMPLE_RNN
+#define EGRU_CFG_OP_SIMPLE_RNN 1
+#endif
+#ifndef EGRU_CFG_OP_DENSE
+#define EGRU_CFG_OP_DENSE 1
+#endif
+#ifndef EGRU_CFG_OP_CONV1D
+#define EGRU_CFG_OP_CONV1D 1
+#endif
+#ifndef EGRU_CFG_OP_GLOBAL_POOL
+#define EGRU_CFG_OP_GLOBAL_POOL 1
+#endif
+#ifndef EGRU_CFG_OP_AFFINE
+#define EGRU_CFG_OP_AFFINE 1
+#endif
+#ifndef EGRU_CFG_OP_LAYER_NORM
+#define EGRU_CFG_OP_LAYER_NORM 1
+#endif
+#ifndef EGRU_CFG_OP_ACTIVATION
+#define EGRU_CFG_OP_ACTIVATION 1
+#endif
+#ifndef EGRU_CFG_OP_FLATTEN
+#define EGRU_CFG_OP_FLATTEN 1
+#endif
+#ifndef EGRU_CFG_OP_MASKING
+#define EGRU_CFG_OP_MASKING 1
+#endif
+
+/* Activations (egru_act_t), wherever they appear: a layer's activation, a recurrent layer's
+ * activation or recurrent_activation, the Activation op. LINEAR is always in. */
+#ifndef EGRU_CFG_ACT_RELU
+#define EGRU_CFG_ACT_RELU 1
+#endif
+#ifndef EGRU_CFG_ACT_SIGMOID
+#define EGRU_CFG_ACT_SIGMOID 1
+#endif
+#ifndef EGRU_CFG_ACT_TANH
+#define EGRU_CFG_ACT_TANH 1
+#endif
+#ifndef EGRU_CFG_ACT_SOFTMAX
+#define EGRU_CFG_ACT_SOFTMAX 1
+#endif
+#ifndef EGRU_CFG_ACT_HARD_SIGMOID
+#define EGRU_CFG_ACT_HARD_SIGMOID 1
+#endif
+#ifndef EGRU_CFG_ACT_ELU
+#define EGRU_CFG_ACT_ELU 1
+#endif
+#ifndef EGRU_CFG_ACT_SOFTSIGN
+#define EGRU_CFG_ACT_SOFTSIGN 1
+#endif
+#ifndef EGRU_CFG_ACT_SOFTPLUS
+#define EGRU_CFG_ACT_SOFTPLUS 1
+#endif
+#ifndef EGRU_CFG_ACT_LEAKY_RELU
+#define EGRU_CFG_ACT_LEAKY_RELU 1
+#endif
+
+/* Layer features. */
+#ifndef EGRU_CFG_BIDIRECTIONAL /* EGRU_FLAG_BIDIRECTIONAL recurrent layers */
+#define EGRU_CFG_BIDIRECTIONAL 1
+#endif
+#ifndef EGRU_CFG_GO_BACKWARDS /* EGRU_FLAG_GO_BACKWARDS recurrent layers */
+#define EGRU_CFG_GO_BACKWARDS 1
+#endif
+#ifndef EGRU_CFG_MASK /* masks: Embedding mask_zero, and layers flagged EGRU_FLAG_MASKED */
+#define EGRU_CFG_MASK 1
+#endif
+#ifndef EGRU_CFG_GRU_RESET_BEFORE /* GRU with reset_after = 0 (Keras 2's default) */
+#define EGRU_CFG_GRU_RESET_BEFORE 1
+#endif
+#ifndef EGRU_CFG_GRU_RESET_AFTER /* GRU with reset_after = 1 (Keras' default) */
+#define EGRU_CFG_GRU_RESET_AFTER 1
+#endif
+#ifndef EGRU_CFG_INT8 /* int8 tensors (quant_version 1, docs/quantization.md) */
+#define EGRU_CFG_INT8 1
+#endif
+
+/* Runtime services. */
+#ifndef EGRU_CFG_FAST_PLAN /* the whole-sequence forward plan; 0: always the low-memory plan */
+#define EGRU_CFG_FAST_PLAN 1
+#endif
+#ifndef EGRU_CFG_PACK /* egru_model_pack and the transposed (matvec_t / matmul_t) kernels */
+#define EGRU_CFG_PACK 1
+#endif
+#ifndef EGRU_CFG_FOLD /* egru_model_fold */
+#define EGRU_CFG_FOLD 1
+#endif
+#ifndef EGRU_CFG_STATUS_STRINGS /* 0: egru_status_str gives "" for every code (saves the table) */
+#define EGRU_CFG_STATUS_STRINGS 1
+#endif
+#ifndef EGRU_CFG_CRC_TABLE /* 0: CRC-32 bit by bit (no 1 KB table, ~8x slower to check) */
+#define EGRU_CFG_CRC_TABLE 1
+#endif
+
+#endif /* EGRU_FEATURES_H */
