@@ -252,14 +252,44 @@ static void run_forward(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
                                         arena_bytes);
         CHECK(st(s) != EGRU_OK);
         check_canary(out, count + 1);
-        if (arena_bytes > 0) {
-            s = tokens ? egru_forward_tokens(m, in.ids, batch, seq_len, out, count, arena,
-                                             arena_bytes - 1)
-                       : egru_forward_features(m, in.x, batch, seq_len, out, count, arena,
-                                               arena_bytes - 1);
-            CHECK(st(s) != EGRU_OK);
-            check_canary(out, count + 1);
+    }
+
+    /* The low-memory plan, in an arena of exactly egru_arena_size_min() bytes (its own
+     * allocation: ASan sees any byte past it), and a chunked plan in one byte less than the fast
+     * plan's: the same output as the fast plan, bit for bit (NaN where it has NaN); one byte
+     * less than the minimum runs nothing. */
+    size_t min_bytes = 0;
+    if (st(s) == EGRU_OK && st(egru_arena_size_min(m, batch, seq_len, &min_bytes)) == EGRU_OK) {
+        size_t sizes[2] = {min_bytes, arena_bytes - 1};
+        float *again = xmalloc((count + 1) * sizeof *again);
+        CHECK(min_bytes > 0 && min_bytes <= arena_bytes);
+        for (int k = 0; k < 2; ++k) {
+            void *small = xmalloc(sizes[k] ? sizes[k] : 1);
+            fill_canary(again, count + 1);
+            egru_status_t s2 =
+                tokens
+                    ? egru_forward_tokens(m, in.ids, batch, seq_len, again, count, small, sizes[k])
+                    : egru_forward_features(m, in.x, batch, seq_len, again, count, small, sizes[k]);
+            if (sizes[k] >= min_bytes) {
+                CHECK(st(s2) == EGRU_OK);
+                for (size_t i = 0; i < count; ++i) {
+                    CHECK(memcmp(&again[i], &out[i], sizeof *out) == 0 ||
+                          (again[i] != again[i] && out[i] != out[i]));
+                }
+                check_canary(again + count, 1);
+            }
+            free(small);
         }
+        if (min_bytes > 1) {
+            void *small = xmalloc(min_bytes - 1);
+            s = tokens ? egru_forward_tokens(m, in.ids, batch, seq_len, again, count, small,
+                                             min_bytes - 1)
+                       : egru_forward_features(m, in.x, batch, seq_len, again, count, small,
+                                               min_bytes - 1);
+            CHECK(st(s) == EGRU_ERR_ARENA_TOO_SMALL);
+            free(small);
+        }
+        free(again);
     }
 
     /* The wrong kind: a token model given features, a features model given ids. */
