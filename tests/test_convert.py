@@ -145,6 +145,7 @@ def test_cli_convert_validate_info(saved, capsys):
     m = edgegru.load(d / "m.egru")
     assert f"parameters: {m.param_count}" in out
     assert f"arena: {m.arena_size(1, 50)} bytes" in out
+    assert f"low-memory plan: {m.arena_size(1, 50, minimal=True)} bytes" in out
     assert "GRU" in out and "Embedding" in out and "Dense" in out
     macs = sum(layer["macs_per_step"] for layer in m.layers())
     assert f"MACs per step: {macs}" in out
