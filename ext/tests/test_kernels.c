@@ -679,9 +679,10 @@ static void test_avx512_variants(void)
 
 int main(void)
 {
-    const egru_kernel_set_t *sets[4];
+    const egru_kernel_set_t *sets[5];
     uint32_t i, count = 0;
     sets[count++] = egru_kernels_ref();
+    sets[count++] = egru_kernels_cortex_m(); /* portable C: every target */
     if (egru_kernels_avx2()) {
         sets[count++] = egru_kernels_avx2();
     }
