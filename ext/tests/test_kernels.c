@@ -43,7 +43,7 @@ static int passed, failed;
         }                                                                                          \
     } while (0)
 
-static unsigned long rng_state = 7;
+static uint64_t rng_state = 7; /* 64 bits on every target (32-bit long on Cortex-M) */
 
 static float uniform(void) /* [-1, 1) */
 {

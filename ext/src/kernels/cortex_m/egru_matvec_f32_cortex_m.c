@@ -1,62 +1,137 @@
 /* egru_matvec_f32_cortex_m.c - matrix-vector product for Cortex-M (same contract as
- * egru_matvec_f32), blocked to keep values in registers: four rows at a time, eight columns per
- * inner iteration (eight x values and each row's eight weights loaded as contiguous runs, which
- * GCC turns into vldmia, and 32 multiply-adds into four accumulators), then the last columns and
- * the last rows one by one. Each row still adds its products in column order, one multiply and one
- * add per product (VMLA on an FPU rounds both, like the reference's separate operations), so on an
- * IEEE single-precision FPU the result equals the reference's bit for bit; within the bound of
- * docs/kernels.md in any case. */
+ * egru_matvec_f32), blocked to keep values in registers: four rows at a time. On an M-profile core
+ * with a single-precision FPU (M4F, M7, M33 ...; GCC or clang) the inner loops are inline
+ * assembly: per iteration one VLDMIA of eight x values, per row one VLDMIA of its eight weights and
+ * eight VMLA into the row's accumulator (36 instructions + 2 of loop control for 32 MACs); then
+ * one block of four columns, and one column at a time (four rows). Elsewhere (M0, M3, hosts) the
+ * same order in plain C. Each row adds its products in column order, one rounded multiply and one
+ * rounded add per product (VMLA is the unfused multiply-accumulate), then the bias: the
+ * reference's operations exactly, so on IEEE single precision the result equals egru_matvec_f32
+ * bit for bit (the set is tested against the bound of docs/kernels.md in any case). */
 #include "../egru_kernels.h"
 
-/* y[0..4) for rows w0..w3 (each cols long). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_ARCH_PROFILE) &&                    \
+    __ARM_ARCH_PROFILE == 'M' && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__)
+#define EGRU_CM_ASM_F32 1
+#else
+#define EGRU_CM_ASM_F32 0
+#endif
+
+/* y[0..4) for the four rows starting at w0 (each cols long); bias: the four rows' or NULL. */
 static void rows4(const float *w0, uint32_t cols, const float *x, const float *bias, float *y)
 {
-    const float *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    const float *p0 = w0, *p1 = w0 + cols, *p2 = p1 + cols, *p3 = p2 + cols;
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-    uint32_t c = 0;
-    for (; c + 8 <= cols; c += 8) {
-        const float x0 = x[c], x1 = x[c + 1], x2 = x[c + 2], x3 = x[c + 3];
-        const float x4 = x[c + 4], x5 = x[c + 5], x6 = x[c + 6], x7 = x[c + 7];
-        a0 += w0[c] * x0;
-        a0 += w0[c + 1] * x1;
-        a0 += w0[c + 2] * x2;
-        a0 += w0[c + 3] * x3;
-        a0 += w0[c + 4] * x4;
-        a0 += w0[c + 5] * x5;
-        a0 += w0[c + 6] * x6;
-        a0 += w0[c + 7] * x7;
-        a1 += w1[c] * x0;
-        a1 += w1[c + 1] * x1;
-        a1 += w1[c + 2] * x2;
-        a1 += w1[c + 3] * x3;
-        a1 += w1[c + 4] * x4;
-        a1 += w1[c + 5] * x5;
-        a1 += w1[c + 6] * x6;
-        a1 += w1[c + 7] * x7;
-        a2 += w2[c] * x0;
-        a2 += w2[c + 1] * x1;
-        a2 += w2[c + 2] * x2;
-        a2 += w2[c + 3] * x3;
-        a2 += w2[c + 4] * x4;
-        a2 += w2[c + 5] * x5;
-        a2 += w2[c + 6] * x6;
-        a2 += w2[c + 7] * x7;
-        a3 += w3[c] * x0;
-        a3 += w3[c + 1] * x1;
-        a3 += w3[c + 2] * x2;
-        a3 += w3[c + 3] * x3;
-        a3 += w3[c + 4] * x4;
-        a3 += w3[c + 5] * x5;
-        a3 += w3[c + 6] * x6;
-        a3 += w3[c + 7] * x7;
+#if EGRU_CM_ASM_F32
+    const float *xp = x;
+    uint32_t n = cols / 8;
+    (void)x;
+    if (n) {
+        __asm__ __volatile__(
+            "1:\n\t"
+            "vldmia %[xp]!, {s16-s23}\n\t"
+            "vldmia %[p0]!, {s24-s31}\n\t"
+            "vmla.f32 %[a0], s24, s16\n\t"
+            "vmla.f32 %[a0], s25, s17\n\t"
+            "vmla.f32 %[a0], s26, s18\n\t"
+            "vmla.f32 %[a0], s27, s19\n\t"
+            "vmla.f32 %[a0], s28, s20\n\t"
+            "vmla.f32 %[a0], s29, s21\n\t"
+            "vmla.f32 %[a0], s30, s22\n\t"
+            "vmla.f32 %[a0], s31, s23\n\t"
+            "vldmia %[p1]!, {s24-s31}\n\t"
+            "vmla.f32 %[a1], s24, s16\n\t"
+            "vmla.f32 %[a1], s25, s17\n\t"
+            "vmla.f32 %[a1], s26, s18\n\t"
+            "vmla.f32 %[a1], s27, s19\n\t"
+            "vmla.f32 %[a1], s28, s20\n\t"
+            "vmla.f32 %[a1], s29, s21\n\t"
+            "vmla.f32 %[a1], s30, s22\n\t"
+            "vmla.f32 %[a1], s31, s23\n\t"
+            "vldmia %[p2]!, {s24-s31}\n\t"
+            "vmla.f32 %[a2], s24, s16\n\t"
+            "vmla.f32 %[a2], s25, s17\n\t"
+            "vmla.f32 %[a2], s26, s18\n\t"
+            "vmla.f32 %[a2], s27, s19\n\t"
+            "vmla.f32 %[a2], s28, s20\n\t"
+            "vmla.f32 %[a2], s29, s21\n\t"
+            "vmla.f32 %[a2], s30, s22\n\t"
+            "vmla.f32 %[a2], s31, s23\n\t"
+            "vldmia %[p3]!, {s24-s31}\n\t"
+            "vmla.f32 %[a3], s24, s16\n\t"
+            "vmla.f32 %[a3], s25, s17\n\t"
+            "vmla.f32 %[a3], s26, s18\n\t"
+            "vmla.f32 %[a3], s27, s19\n\t"
+            "vmla.f32 %[a3], s28, s20\n\t"
+            "vmla.f32 %[a3], s29, s21\n\t"
+            "vmla.f32 %[a3], s30, s22\n\t"
+            "vmla.f32 %[a3], s31, s23\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [a0] "+t"(a0), [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [xp] "+r"(xp),
+              [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)
+            :
+            : "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27",
+              "s28", "s29", "s30", "s31", "cc", "memory");
     }
-    for (; c < cols; ++c) {
+    if (cols & 4) {
+        __asm__ __volatile__(
+            "vldmia %[xp]!, {s16-s19}\n\t"
+            "vldmia %[p0]!, {s24-s27}\n\t"
+            "vmla.f32 %[a0], s24, s16\n\t"
+            "vmla.f32 %[a0], s25, s17\n\t"
+            "vmla.f32 %[a0], s26, s18\n\t"
+            "vmla.f32 %[a0], s27, s19\n\t"
+            "vldmia %[p1]!, {s24-s27}\n\t"
+            "vmla.f32 %[a1], s24, s16\n\t"
+            "vmla.f32 %[a1], s25, s17\n\t"
+            "vmla.f32 %[a1], s26, s18\n\t"
+            "vmla.f32 %[a1], s27, s19\n\t"
+            "vldmia %[p2]!, {s24-s27}\n\t"
+            "vmla.f32 %[a2], s24, s16\n\t"
+            "vmla.f32 %[a2], s25, s17\n\t"
+            "vmla.f32 %[a2], s26, s18\n\t"
+            "vmla.f32 %[a2], s27, s19\n\t"
+            "vldmia %[p3]!, {s24-s27}\n\t"
+            "vmla.f32 %[a3], s24, s16\n\t"
+            "vmla.f32 %[a3], s25, s17\n\t"
+            "vmla.f32 %[a3], s26, s18\n\t"
+            "vmla.f32 %[a3], s27, s19\n\t"
+            : [a0] "+t"(a0), [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [xp] "+r"(xp),
+              [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3)
+            :
+            : "s16", "s17", "s18", "s19", "s24", "s25", "s26", "s27", "memory");
+    }
+    n = cols & 3;
+    if (n) {
+        __asm__ __volatile__(
+            "1:\n\t"
+            "vldmia %[xp]!, {s16}\n\t"
+            "vldmia %[p0]!, {s24}\n\t"
+            "vldmia %[p1]!, {s25}\n\t"
+            "vldmia %[p2]!, {s26}\n\t"
+            "vldmia %[p3]!, {s27}\n\t"
+            "vmla.f32 %[a0], s24, s16\n\t"
+            "vmla.f32 %[a1], s25, s16\n\t"
+            "vmla.f32 %[a2], s26, s16\n\t"
+            "vmla.f32 %[a3], s27, s16\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [a0] "+t"(a0), [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [xp] "+r"(xp),
+              [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)
+            :
+            : "s16", "s24", "s25", "s26", "s27", "cc", "memory");
+    }
+#else
+    uint32_t c;
+    for (c = 0; c < cols; ++c) {
         const float xc = x[c];
-        a0 += w0[c] * xc;
-        a1 += w1[c] * xc;
-        a2 += w2[c] * xc;
-        a3 += w3[c] * xc;
+        a0 += p0[c] * xc;
+        a1 += p1[c] * xc;
+        a2 += p2[c] * xc;
+        a3 += p3[c] * xc;
     }
+#endif
     if (bias) {
         a0 += bias[0];
         a1 += bias[1];
