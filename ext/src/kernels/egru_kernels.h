@@ -74,6 +74,7 @@ void egru_matmul_f32_cortex_m(const float *w, const float *x, const float *bias,
                               uint32_t n, uint32_t rows, uint32_t cols);
 void egru_sigmoid_f32_cortex_m(float *v, uint32_t n);
 void egru_tanh_f32_cortex_m(float *v, uint32_t n);
+float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n);
 void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                              const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update);

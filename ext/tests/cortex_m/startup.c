@@ -41,11 +41,19 @@ void Fault_Handler(void)
 }
 
 __attribute__((section(".vectors"), used)) static const uintptr_t vectors[16] = {
-    (uintptr_t)&__stack_top,  (uintptr_t)Reset_Handler, (uintptr_t)Fault_Handler,
-    (uintptr_t)Fault_Handler, (uintptr_t)Fault_Handler, (uintptr_t)Fault_Handler,
-    (uintptr_t)Fault_Handler, 0,
+    (uintptr_t)&__stack_top,
+    (uintptr_t)Reset_Handler,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler,
     0,
     0,
     0,
-    (uintptr_t)Fault_Handler, (uintptr_t)Fault_Handler, 0,
-    (uintptr_t)Fault_Handler, (uintptr_t)Fault_Handler};
+    0,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler,
+    0,
+    (uintptr_t)Fault_Handler,
+    (uintptr_t)Fault_Handler};

@@ -19,7 +19,7 @@
 #define CM_MATMUL_T NULL
 #endif
 #if EGRU_CFG_INT8
-#define CM_QUANTIZE  egru_quantize_s8
+#define CM_QUANTIZE  egru_quantize_s8_cortex_m
 #define CM_MATVEC_S8 egru_matvec_s8_cortex_m
 #else
 #define CM_QUANTIZE  NULL
