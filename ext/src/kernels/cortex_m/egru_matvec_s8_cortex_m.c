@@ -29,7 +29,11 @@ static float finish(int32_t acc, float scale, float sx, const float *bias)
 }
 
 /* The exact sums of rows w0 .. w0 + 3 * cols (each cols long) with xq, into acc[0..4). */
-static void sums4(const int8_t *w0, uint32_t cols, const int8_t *xq, int32_t *acc)
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void
+sums4(const int8_t *w0, uint32_t cols, const int8_t *xq, int32_t *acc)
 {
     const int8_t *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -97,13 +101,25 @@ static void sums4(const int8_t *w0, uint32_t cols, const int8_t *xq, int32_t *ac
 void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                              const float *bias, float *y, uint32_t rows, uint32_t cols)
 {
-    uint32_t r = 0, c, k;
+    uint32_t r = 0, c;
     for (; r + 4 <= rows; r += 4) {
         int32_t acc[4];
+        float v0, v1, v2, v3;
         sums4(w + (size_t)r * cols, cols, xq, acc);
-        for (k = 0; k < 4; ++k) {
-            y[r + k] = finish(acc[k], scale[r + k], sx, bias ? bias + r + k : NULL);
+        v0 = (float)acc[0] * (scale[r] * sx);
+        v1 = (float)acc[1] * (scale[r + 1] * sx);
+        v2 = (float)acc[2] * (scale[r + 2] * sx);
+        v3 = (float)acc[3] * (scale[r + 3] * sx);
+        if (bias) {
+            v0 = v0 + bias[r];
+            v1 = v1 + bias[r + 1];
+            v2 = v2 + bias[r + 2];
+            v3 = v3 + bias[r + 3];
         }
+        y[r] = v0;
+        y[r + 1] = v1;
+        y[r + 2] = v2;
+        y[r + 3] = v3;
     }
     for (; r < rows; ++r) {
         const int8_t *row = w + (size_t)r * cols;
