@@ -68,14 +68,17 @@ uint32_t egru_crc32(uint32_t crc, const void *data, size_t size);
 struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/egru_kernels.h) */
 
 /* Kernel sets: EGRU_KERNELS_AUTO picks the fastest one this build and this CPU have (checked at
- * run time); REF forces the scalar reference kernels, the specification the others are tested
- * against. */
+ * run time; on M-profile Arm targets the cortex_m set, chosen at compile time); REF forces the
+ * scalar reference kernels, the specification the others are tested against. A firmware may leave
+ * ref or cortex_m out (EGRU_CFG_KERNELS_REF / _CORTEX_M, egru_features.h). */
 typedef enum egru_kernels {
     EGRU_KERNELS_AUTO = 0,
     EGRU_KERNELS_REF = 1,
     EGRU_KERNELS_AVX2 = 2,  /* x86-64 with AVX2 and FMA */
     EGRU_KERNELS_NEON = 3,  /* aarch64 */
-    EGRU_KERNELS_AVX512 = 4 /* x86-64 with AVX-512 F, BW, VL and FMA (int8: VNNI if present) */
+    EGRU_KERNELS_AVX512 = 4, /* x86-64 with AVX-512 F, BW, VL and FMA (int8: VNNI if present) */
+    EGRU_KERNELS_CORTEX_M = 5 /* Cortex-M (int8 on the DSP extension if present); every target,
+                                 AUTO on M-profile targets (chosen at compile time) */
 } egru_kernels_t;
 
 /* A parsed, validated model: a view into the caller's blob. Treat the fields as read-only. */

@@ -104,6 +104,20 @@
 #define EGRU_CFG_INT8 1
 #endif
 
+/* Kernel sets (docs/kernels.md): which sets the build contains, so that a firmware links only the
+ * one it runs (nothing points at a left-out set; egru_model_use_kernels of one gives
+ * EGRU_ERR_UNSUPPORTED). At least one must stay. EGRU_KERNELS_AUTO takes cortex_m on M-profile
+ * targets, ref elsewhere when no SIMD set applies, and the other of the two when one is out. */
+#ifndef EGRU_CFG_KERNELS_REF /* the scalar reference kernels (ref) */
+#define EGRU_CFG_KERNELS_REF 1
+#endif
+#ifndef EGRU_CFG_KERNELS_CORTEX_M /* the Cortex-M kernels (cortex_m) */
+#define EGRU_CFG_KERNELS_CORTEX_M 1
+#endif
+#if !EGRU_CFG_KERNELS_REF && !EGRU_CFG_KERNELS_CORTEX_M
+#error "EGRU_CFG_KERNELS_REF and EGRU_CFG_KERNELS_CORTEX_M are both 0: the build needs a kernel set"
+#endif
+
 /* Runtime services. */
 #ifndef EGRU_CFG_FAST_PLAN /* the whole-sequence forward plan; 0: always the low-memory plan */
 #define EGRU_CFG_FAST_PLAN 1

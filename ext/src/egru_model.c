@@ -552,22 +552,11 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
 
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
 {
-    const egru_kernel_set_t *set = NULL;
+    const egru_kernel_set_t *set;
     if (!model) {
         return EGRU_ERR_NULL_ARG;
     }
-    switch (kernels) {
-    case EGRU_KERNELS_AUTO:
-        set = egru_kernels_avx512();
-        set = set ? set : egru_kernels_avx2();
-        set = set ? set : egru_kernels_neon();
-        set = set ? set : egru_kernels_ref();
-        break;
-    case EGRU_KERNELS_REF: set = egru_kernels_ref(); break;
-    case EGRU_KERNELS_AVX2: set = egru_kernels_avx2(); break;
-    case EGRU_KERNELS_NEON: set = egru_kernels_neon(); break;
-    case EGRU_KERNELS_AVX512: set = egru_kernels_avx512(); break;
-    }
+    set = egru_kernels_get((int)kernels); /* the mapping lives in kernels/egru_kernel_sets.c */
     if (!set) {
         return EGRU_ERR_UNSUPPORTED;
     }
@@ -577,14 +566,7 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
 
 int egru_kernels_available(egru_kernels_t kernels)
 {
-    switch (kernels) {
-    case EGRU_KERNELS_AUTO:
-    case EGRU_KERNELS_REF: return 1;
-    case EGRU_KERNELS_AVX2: return egru_kernels_avx2() != NULL;
-    case EGRU_KERNELS_NEON: return egru_kernels_neon() != NULL;
-    case EGRU_KERNELS_AVX512: return egru_kernels_avx512() != NULL;
-    }
-    return 0;
+    return egru_kernels_get((int)kernels) != NULL;
 }
 
 const char *egru_model_kernels_name(const egru_model_t *model)

@@ -48,6 +48,7 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_KERNELS_AVX2
     int EGRU_KERNELS_NEON
     int EGRU_KERNELS_AVX512
+    int EGRU_KERNELS_CORTEX_M
     egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
     const char *egru_model_kernels_name(const egru_model_t *model)
     int egru_kernels_available(egru_kernels_t kernels)

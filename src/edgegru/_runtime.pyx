@@ -34,7 +34,10 @@ def crc32(const uint8_t[::1] data, uint32_t crc=0):
     return egru_crc32(crc, &data[0] if data.shape[0] else NULL, data.shape[0])
 
 
-KERNEL_SETS = {"auto": EGRU_KERNELS_AUTO, "ref": EGRU_KERNELS_REF, "avx2": EGRU_KERNELS_AVX2,
+# "cortex_m" (portable C on a host) comes before the SIMD sets: available_kernels() lists them in
+# this order, the last being the one AUTO picks on a host.
+KERNEL_SETS = {"auto": EGRU_KERNELS_AUTO, "ref": EGRU_KERNELS_REF,
+               "cortex_m": EGRU_KERNELS_CORTEX_M, "avx2": EGRU_KERNELS_AVX2,
                "neon": EGRU_KERNELS_NEON, "avx512": EGRU_KERNELS_AVX512}
 
 

@@ -27,7 +27,8 @@ from .errors import EdgeGRUError, InputError, UnsupportedError
 _UINT32_MAX = 2**32 - 1
 
 #: Environment variable choosing the kernel set when `load` is not told: "auto" (default: the
-#: fastest set this CPU has), "ref" (the scalar reference kernels), "avx2", "avx512", "neon".
+#: fastest set this CPU has), "ref" (the scalar reference kernels), "cortex_m" (the Cortex-M
+#: kernels, portable C on a host), "avx2", "avx512", "neon".
 KERNELS_ENV = "EDGEGRU_KERNELS"
 
 

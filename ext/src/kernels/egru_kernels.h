@@ -44,8 +44,14 @@ typedef struct egru_kernel_set {
     void (*gru_gates_f32)(float *x, const float *hp, float *h, uint32_t n, int update);
 } egru_kernel_set_t;
 
-/* The scalar reference kernels (every target). */
+/* The scalar reference kernels (every target), or NULL when the build leaves them out
+ * (EGRU_CFG_KERNELS_REF 0). */
 const egru_kernel_set_t *egru_kernels_ref(void);
+/* The Cortex-M kernels (kernels/cortex_m/, portable C99 with the int8 product on the DSP
+ * extension where the target has it): available on every target, picked by EGRU_KERNELS_AUTO at
+ * compile time on M-profile targets; NULL when the build leaves them out
+ * (EGRU_CFG_KERNELS_CORTEX_M 0). */
+const egru_kernel_set_t *egru_kernels_cortex_m(void);
 /* The AVX2+FMA kernels, or NULL when this build or this CPU lacks them. */
 const egru_kernel_set_t *egru_kernels_avx2(void);
 /* The AVX-512 kernels (F, BW, VL and FMA; the int8 product with VNNI when the CPU has it), or
@@ -53,6 +59,25 @@ const egru_kernel_set_t *egru_kernels_avx2(void);
 const egru_kernel_set_t *egru_kernels_avx512(void);
 /* The NEON kernels (aarch64), or NULL when this build lacks them. */
 const egru_kernel_set_t *egru_kernels_neon(void);
+
+/* The set for an egru_kernels_t value (an int here, so this header needs no edgegru.h): NULL when
+ * this build or this CPU lacks it or the value is unknown. EGRU_KERNELS_AUTO: on M-profile Arm
+ * targets the cortex_m set (chosen at compile time), elsewhere the fastest set this CPU has
+ * (avx512, avx2, neon, then ref); either way the other built-in set when the preferred one is left
+ * out. egru_model_use_kernels and egru_kernels_available map through it. */
+const egru_kernel_set_t *egru_kernels_get(int kernels);
+
+/* The Cortex-M set's kernels (same contracts as the reference kernels of the same op). */
+void egru_matvec_f32_cortex_m(const float *w, const float *x, const float *bias, float *y,
+                              uint32_t rows, uint32_t cols);
+void egru_matmul_f32_cortex_m(const float *w, const float *x, const float *bias, float *y,
+                              uint32_t n, uint32_t rows, uint32_t cols);
+void egru_sigmoid_f32_cortex_m(float *v, uint32_t n);
+void egru_tanh_f32_cortex_m(float *v, uint32_t n);
+float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n);
+void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                             const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update);
 
 /* Y[i] = W . X[i] + bias for i < n: X (n, cols), Y (n, rows), W (rows, cols), all row-major;
  * bias (rows) or NULL. The input projection of all time steps at once. */

@@ -1,0 +1,23 @@
+/* egru_gru_gates_f32_cortex_m.c - the element-wise part of one GRU step in one pass, Cortex-M
+ * (same contract as egru_gru_gates_f32): the reference's single operations in its order, with
+ * this set's sigmoid and tanh (egru_cortex_m.h), so the result equals the separate passes with
+ * egru_sigmoid_f32_cortex_m / egru_tanh_f32_cortex_m bit for bit; it saves their loads, stores
+ * and loops. With update == 0 only the gates are computed (h is the only output). */
+#include "../egru_kernels.h"
+#include "egru_cortex_m.h"
+
+void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update)
+{
+    uint32_t j;
+    for (j = 0; j < 2 * n; ++j) {
+        x[j] = egru_cm_sigmoid(x[j] + hp[j]); /* z, r */
+    }
+    if (!update) {
+        return;
+    }
+    for (j = 0; j < n; ++j) {
+        const float z = x[j];
+        const float hh = egru_cm_tanh(x[2 * n + j] + x[n + j] * hp[2 * n + j]);
+        h[j] = z * h[j] + (1.0f - z) * hh;
+    }
+}

@@ -1,0 +1,14 @@
+/* egru_sigmoid_f32_cortex_m.c - logistic sigmoid for Cortex-M (same contract as egru_sigmoid_f32):
+ * 1 / (1 + exp(-x)) with the Cephes-style exp of egru_cortex_m.h and an exact division, no libm;
+ * within the bounds of docs/kernels.md ("Cortex-M"); NaN kept, sigmoid(+inf) = 1,
+ * sigmoid(-inf) = 0. Scalar, so an element's result does not depend on where it sits. */
+#include "../egru_kernels.h"
+#include "egru_cortex_m.h"
+
+void egru_sigmoid_f32_cortex_m(float *v, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        v[i] = egru_cm_sigmoid(v[i]);
+    }
+}
