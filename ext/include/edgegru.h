@@ -55,7 +55,10 @@ typedef enum egru_status {
     EGRU_ERR_NONFINITE = -16,       /* the input contains NaN or an infinity                   */
     EGRU_ERR_WRONG_INPUT = -17,     /* tokens given to a features model, or the reverse        */
     EGRU_ERR_INDEX = -18,           /* a layer index is out of range                           */
-    EGRU_ERR_S8_TOO_WIDE = -19 /* an int8 weight matrix has more than EGRU_S8_MAX_COLS columns */
+    EGRU_ERR_S8_TOO_WIDE = -19, /* an int8 weight matrix has more than EGRU_S8_MAX_COLS columns */
+    /* Not a status: makes the enum as wide as int on ABIs with short enums (arm-none-eabi), so
+     * that any int converts to egru_status_t unchanged (egru_status_str(INT_MIN) is "unknown"). */
+    EGRU_STATUS_INT_WIDTH_ = -0x7FFFFFFF - 1
 } egru_status_t;
 #define EGRU_STATUS_COUNT 20 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
 
@@ -74,9 +77,9 @@ struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/eg
 typedef enum egru_kernels {
     EGRU_KERNELS_AUTO = 0,
     EGRU_KERNELS_REF = 1,
-    EGRU_KERNELS_AVX2 = 2,  /* x86-64 with AVX2 and FMA */
-    EGRU_KERNELS_NEON = 3,  /* aarch64 */
-    EGRU_KERNELS_AVX512 = 4, /* x86-64 with AVX-512 F, BW, VL and FMA (int8: VNNI if present) */
+    EGRU_KERNELS_AVX2 = 2,    /* x86-64 with AVX2 and FMA */
+    EGRU_KERNELS_NEON = 3,    /* aarch64 */
+    EGRU_KERNELS_AVX512 = 4,  /* x86-64 with AVX-512 F, BW, VL and FMA (int8: VNNI if present) */
     EGRU_KERNELS_CORTEX_M = 5 /* Cortex-M (int8 on the DSP extension if present); every target,
                                  AUTO on M-profile targets (chosen at compile time) */
 } egru_kernels_t;
