@@ -71,9 +71,6 @@ CORE = {
 LENGTHS = {"seed": (100, 200), "sensor": (50, 100), "gru16": (25, 50)}
 QUICK_LENGTHS = {"gru16": (5, 10)}
 QEMU_TIMEOUT = 300  # seconds per run; the longest (seed int8, M3, T=200) takes well under that
-#: RAM the harness itself keeps besides the arena on the micro:bit: outputs (64 floats), the
-#: SysTick counter, the .data of libc; measured from the map, rounded up.
-HARNESS_RAM = 512
 
 
 def _run(cmd, cwd=ROOT, timeout=None, stderr=False) -> str:
@@ -105,51 +102,80 @@ def macs_per_step(name: str) -> int:
     return 3 * hidden * (width + hidden)
 
 
-def measure(board: str, name: str, dtype: str, lengths, work: Path) -> dict:
-    machine, flash, ram, stack = BOARDS[board]
+def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
+    """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
+    its inputs at both lengths, written once for every board."""
     blob = fmt.write(make_model.build(name), quantize="int8" if dtype == "int8" else None)
-    res = {"board": board, "model": name, "dtype": dtype, "blob": len(blob)}
-    em_ref = edgegru.load(blob, kernels="ref")
-    t1, t2 = lengths
-    fast, low = make_model.arena_sizes(blob, 1, t2)
-    res["arena"], res["arena_min"] = fast, low
-    use = low if low is not None else fast
-    if len(blob) + 24 * 1024 > flash:
-        res["skip"] = f"model {len(blob) / 1e6:.1f} MB > {flash // 1024} KB flash"
-        return res
-    if use + stack + HARNESS_RAM > ram:
-        res["skip"] = f"arena {use} B + stack > {ram // 1024} KB RAM"
-        return res
-    d = work / f"{board}-{name}-{dtype}"
+    d = work / f"{name}-{dtype}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.egru").write_bytes(blob)
+    prep = {"dir": d, "blob": len(blob), "config": None, "inputs": {}}
+    fast, low = make_model.arena_sizes(blob, 1, lengths[1])
+    prep["arena"], prep["arena_min"] = fast, low
+    prep["want"] = {}
+    em_ref = edgegru.load(blob, kernels="ref")
+    for steps in lengths:
+        x = make_model.make_input(name, 1, steps, seed=steps)
+        np.save(d / f"x{steps}.npy", x)
+        _run(
+            [sys.executable, EGRU2C, d / f"x{steps}.npy", d / f"input{steps}.h", "--name", "input"]
+        )
+        prep["want"][steps] = em_ref.predict(x).ravel()
+    return prep
+
+
+def headers(prep: dict) -> None:
+    """model.h (and egru_config.h) for a prepared model, on first use (the seed model's header is
+    16 MB of C: only written for a board whose flash holds it)."""
+    d = prep["dir"]
+    if (d / "model.h").exists():
+        return
     cmd = [sys.executable, EGRU2C, d / "model.egru", d / "model.h", "--name", "model"]
-    config = []
     if _has_config_option():
         cmd += ["--config", d / "egru_config.h"]
-        config = [f"CONFIG_H={d / 'egru_config.h'}"]
+        prep["config"] = d / "egru_config.h"
     _run(cmd)
+
+
+def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
+    machine, flash, ram, stack = BOARDS[board]
+    res = {"board": board, "model": name, "dtype": dtype, "blob": prep["blob"]}
+    t1, t2 = lengths
+    res["arena"], res["arena_min"] = prep["arena"], prep["arena_min"]
+    use = res["arena_min"] if res["arena_min"] is not None else res["arena"]
+    if prep["blob"] > flash:
+        res["skip"] = f"model {prep['blob'] / 1e6:.1f} MB > {flash // 1024} KB flash"
+        return res
+    headers(prep)
+    d = prep["dir"]
+    config = [f"CONFIG_H={prep['config']}"] if prep["config"] else []
     res["config"] = bool(config)
     runs = {}
     for steps in (t1, t2):
-        x = make_model.make_input(name, 1, steps, seed=steps)
-        np.save(d / "x.npy", x)
-        _run([sys.executable, EGRU2C, d / "x.npy", d / "input.h", "--name", "input"])
         # The session size comes from the T2 build (REPORT_SESSION links the session code, which
         # must not count in the T1 build's flash figures).
         vars_ = [
             f"BOARD={board}",
-            f"BUILD={d / 'build'}",
+            f"BUILD={d / ('build-' + board)}",
             f"MODEL_H={d / 'model.h'}",
-            f"INPUT_H={d / 'input.h'}",
+            f"INPUT_H={d / f'input{steps}.h'}",
             f"ARENA_BYTES={use}",
             "MAX_OUTPUTS=64",
             "OUTPUT=hex",
             f"REPORT_SESSION={int(steps == t2)}",
             *config,
         ]
-        _run(["make", "-s", f"-j{os.cpu_count() or 1}", *vars_], cwd=EXAMPLE)
-        elf = d / "build" / "edgegru.elf"
+        try:
+            _run(["make", "-s", f"-j{os.cpu_count() or 1}", *vars_], cwd=EXAMPLE)
+        except RuntimeError as e:  # the linker script's checks: the image does not fit the board
+            if "do not fit the RAM" in str(e):
+                res["skip"] = f"arena {use:,} B + data + {stack} B stack > {ram // 1024} KB RAM"
+                return res
+            if "will not fit in region" in str(e) or "overflowed by" in str(e):
+                res["skip"] = f"image > {flash // 1024} KB flash"
+                return res
+            raise
+        elf = d / f"build-{board}" / "edgegru.elf"
         if steps == t1:
             attr = mapsize.attribute(elf.with_suffix(".map").read_text())
             s = mapsize.summary(attr)
@@ -166,8 +192,7 @@ def measure(board: str, name: str, dtype: str, lengths, work: Path) -> dict:
             res["session"] = stats.get("session")
             res["init_instr"] = stats["init_ticks"] * per_tick
             res["forward_instr"] = runs[steps]
-            want = em_ref.predict(x).ravel()
-            res["max_diff"] = float(np.max(np.abs(floats - want)))
+            res["max_diff"] = float(np.max(np.abs(floats - prep["want"][steps])))
     res["instr_step"] = (runs[t2] - runs[t1]) / (t2 - t1)
     res["instr_mac"] = res["instr_step"] / macs_per_step(name)
     return res
@@ -276,8 +301,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="egru-embedded-") as tmp:
         for name in models:
             for dtype in args.dtypes.split(","):
+                prep = prepare(name, dtype, lengths[name], Path(tmp))
                 for board in boards:
-                    r = measure(board, name, dtype, lengths[name], Path(tmp))
+                    r = measure(board, name, dtype, lengths[name], prep)
                     results.append(r)
                     print(f"# {board} {name} {dtype}: {r}", file=sys.stderr, flush=True)
     commit = _run(["git", "rev-parse", "--short", "HEAD"]).strip()

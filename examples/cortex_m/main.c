@@ -145,12 +145,20 @@ static void put_stat(const char *name, uint32_t value)
     put_str("\n");
 }
 
+/* The printf build names the status (egru_status_str); the printf-free one prints its number
+ * (egru_status_t in ext/include/edgegru.h), so that the measured image holds only what the
+ * forward pass needs. */
 static int fail(const char *what, egru_status_t status)
 {
     put_str("error: ");
     put_str(what);
+#if OUTPUT_HEX
+    put_str(": status -");
+    put_u32((uint32_t)(-(int32_t)status));
+#else
     put_str(": ");
     put_str(egru_status_str(status));
+#endif
     put_str("\n");
     return 1;
 }
