@@ -188,6 +188,8 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
         per_tick = instructions_per_tick(stats)
         runs[steps] = stats["forward_ticks"] * per_tick
         if steps == t2:
+            # The firmware's own arena figures (32-bit target); the host's are the same.
+            res["arena"], res["arena_min"] = stats["arena"], stats.get("arena_min")
             res["stack"] = stats["stack"]
             res["session"] = stats.get("session")
             res["init_instr"] = stats["init_ticks"] * per_tick
