@@ -49,7 +49,7 @@ typedef enum egru_status {
     EGRU_ERR_BAD_LAYER = -10,       /* a layer record is invalid or inconsistent               */
     EGRU_ERR_UNSUPPORTED = -11,     /* valid file, but a feature this build cannot run         */
     EGRU_ERR_BAD_SHAPE = -12,       /* batch or sequence length zero, or too large             */
-    EGRU_ERR_ARENA_TOO_SMALL = -13, /* the arena is smaller than egru_arena_size() says       */
+    EGRU_ERR_ARENA_TOO_SMALL = -13, /* the arena is smaller than egru_arena_size_min() says   */
     EGRU_ERR_OUTPUT_SIZE = -14,     /* the output buffer size does not match the shape         */
     EGRU_ERR_TOKEN_RANGE = -15,     /* a token id is < 0 or >= the vocabulary size             */
     EGRU_ERR_NONFINITE = -16,       /* the input contains NaN or an infinity                   */
@@ -197,10 +197,24 @@ egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes);
 /* Decode layer `index` (0-based) of an initialised model. */
 egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer);
 
-/* Bytes of arena a forward pass of `batch` sequences of `seq_len` steps needs.
- * batch >= 1 and seq_len >= 1, else EGRU_ERR_BAD_SHAPE. */
+/* Bytes of arena of the fast plan for `batch` sequences of `seq_len` steps: blocks of up to 16
+ * rows, whole sequences at a time, memory that grows with batch and seq_len (with
+ * EGRU_CFG_FAST_PLAN = 0: egru_arena_size_min). batch >= 1 and seq_len >= 1, else
+ * EGRU_ERR_BAD_SHAPE. */
 egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
                               size_t *arena_bytes);
+
+/* Bytes of arena of the low-memory plan: the smallest arena with which egru_forward_tokens /
+ * egru_forward_features succeed for this shape (docs/embedded.md). The forward functions choose
+ * their plan from the arena they are given: the fast plan when egru_arena_size() bytes fit, else
+ * chunks of steps one row at a time (the longest chunk that fits), else
+ * EGRU_ERR_ARENA_TOO_SMALL; every plan gives the same output, bit for bit. For a chain whose
+ * layers all run step by step (Embedding, Dense, normalisations, activations, Masking, forward
+ * GRU/LSTM/SimpleRNN) this size does not depend on seq_len; a Bidirectional or go_backwards
+ * recurrent layer, Conv1D, GlobalPooling or Flatten adds its whole input (and, when the layers
+ * after it run in chunks, its output) for one row. */
+egru_status_t egru_arena_size_min(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
+                                  size_t *arena_bytes);
 
 /* Number of floats the output of a forward pass holds: batch * seq_len * output_dim when the
  * model's output is a sequence, batch * output_dim otherwise. */
@@ -250,17 +264,17 @@ egru_status_t egru_forward_features(const egru_model_t *model, const float *x, u
 /* A streaming session. Caller-owned; egru_session_init() fills it; treat every field as
  * read-only. The fields after `steps` point into the caller's session memory. */
 typedef struct egru_session {
-    const egru_model_t *model; /* the model; it and its blob must outlive the session        */
-    uint32_t batch;            /* rows per step                                              */
-    uint32_t output_dim;       /* floats per row of a step's output (out: batch * output_dim) */
-    uint32_t rnn_count;        /* recurrent layers, i.e. state-carrying layers               */
-    size_t state_count;        /* floats of the state (egru_session_get_state)               */
-    uint64_t steps;            /* steps run since init or the last reset                     */
-    egru_layer_t *layers;      /* private: the decoded layers                                */
-    float *state;              /* private: per recurrent layer, per row, a state block       */
-    float *bufs[2];            /* private: (batch, max_width) ping-pong step buffers         */
-    float *scratch;            /* private: recurrent cell scratch                            */
-    uint8_t *mask;             /* private: (batch) mask of the current step                 */
+    const egru_model_t *model;  /* the model; it and its blob must outlive the session        */
+    uint32_t batch;             /* rows per step                                              */
+    uint32_t output_dim;        /* floats per row of a step's output (out: batch * output_dim) */
+    uint32_t rnn_count;         /* recurrent layers, i.e. state-carrying layers               */
+    size_t state_count;         /* floats of the state (egru_session_get_state)               */
+    uint64_t steps;             /* steps run since init or the last reset                     */
+    const egru_model_t *frozen; /* private: a copy of the model as at init, in session memory */
+    float *state;               /* private: per recurrent layer, per row, a state block       */
+    float *bufs[2];             /* private: (batch, max_width) ping-pong step buffers         */
+    float *scratch;             /* private: recurrent cell scratch                            */
+    uint8_t *mask;              /* private: (batch) mask of the current step                 */
 } egru_session_t;
 
 /* EGRU_OK when the model can stream; else EGRU_ERR_UNSUPPORTED and, when `layer_index` is not
@@ -272,8 +286,9 @@ egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_inde
 egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes);
 
 /* Lays the session out in `mem` (at least egru_session_size() bytes, owned by the caller and
- * kept for the session's life) with every state zero; the layers are decoded once, here, so the
- * session keeps the kernel set the model has now. On error *session is zeroed. */
+ * kept for the session's life) with every state zero. The session keeps a copy of the model as
+ * it is now (its kernel set, fold and pack: what egru_model_use_kernels / _fold / _pack did
+ * before), so later changes to *model do not affect it. On error *session is zeroed. */
 egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model, uint32_t batch,
                                 void *mem, size_t bytes);
 

@@ -2,17 +2,20 @@
  * egru_session.c - streaming: the layer chain run one time step at a time, with every recurrent
  * layer's state carried in caller memory between steps (docs/streaming.md).
  *
- * Session memory, each region starting at a multiple of EGRU_BLOB_ALIGN:
+ * Session memory, each region starting at a multiple of SESSION_ALIGN (16 bytes):
  *
- *   [ decoded layers ][ states ][ step A ][ step B ][ cell scratch ][ mask: batch bytes ]
+ *   [ model ][ states ][ step A ][ step B ][ cell scratch ][ mask: batch bytes ]
  *
- * The layers are decoded once, at init, so a step does no parsing. The states hold, for each
- * recurrent layer in model order, egru_rnn_state_floats(layer, batch) floats: h (batch, H), for
- * LSTM c (batch, H), then the rows' "valid step seen" flags (batch). step A and step B hold one
- * step of the widest layer output for every row (batch, max_width); layer k writes the other one
- * (ping-pong), the last layer writes the caller's output and a features model's first layer reads
- * the caller's input. Every layer runs all rows in one call: a (batch, width) block is `batch`
- * steps of one row for the per-step layers, and `batch` rows of one step for the recurrent ones.
+ * model: a copy of the egru_model_t as it was at init (kernel set, fold, pack), so that the
+ * session runs as it was set up whatever is done to the caller's model later; each step decodes
+ * its layers from it (a few hundred instructions per layer, no memory per layer). The states
+ * hold, for each recurrent layer in model order, egru_rnn_state_floats(layer, batch) floats: h
+ * (batch, H), for LSTM c (batch, H), then the rows' "valid step seen" flags (batch). Layer k
+ * writes step A (k even) or step B (k odd), each sized for the widest output written there,
+ * (batch, width); the last layer writes the caller's output and a features model's first layer
+ * reads the caller's input. Every layer runs all rows in one call: a (batch, width) block is
+ * `batch` steps of one row for the per-step layers, and `batch` rows of one step for the
+ * recurrent ones.
  */
 #include <math.h>
 #include <string.h>
@@ -20,8 +23,9 @@
 #include "egru_internal.h"
 #include "layers/egru_layers.h"
 
-#define FLOAT_LIMIT (1ull << 58)
-#define ALIGN_UP(n) (((n) + (EGRU_BLOB_ALIGN - 1)) & ~(uint64_t)(EGRU_BLOB_ALIGN - 1))
+#define FLOAT_LIMIT   (1ull << 58)
+#define SESSION_ALIGN 16u
+#define ALIGN_UP(n)   (((n) + (SESSION_ALIGN - 1)) & ~(uint64_t)(SESSION_ALIGN - 1))
 
 static int is_recurrent(egru_op_t op)
 {
@@ -59,10 +63,14 @@ typedef struct layout {
     uint32_t rnn_count;
 } layout_t;
 
+/* Counts in floats stay below 2^58 and are multiplied by a uint32 batch only after a check that
+ * they fit 32 bits, so no count wraps in uint64_t; there is no 64-bit division (which a 32-bit
+ * core would call a library routine for). */
 static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
 {
     egru_layer_t layer;
-    uint64_t scratch = 0, step_bytes, state_count = 0, blocks = 0; /* blocks: floats per row */
+    uint64_t scratch = 0, state_count = 0, blocks = 0; /* blocks: state floats per row */
+    uint64_t width[2] = {0, 0};                        /* step A, step B: floats per row */
     uint32_t k;
     egru_status_t s = egru_session_check(m, NULL);
     memset(l, 0, sizeof *l);
@@ -84,19 +92,19 @@ static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
         if (layer.op == EGRU_OP_DENSE && (layer.input_dim + 3u) / 4u > scratch) {
             scratch = (layer.input_dim + 3u) / 4u; /* int8 models quantize the input */
         }
+        if (k + 1 < m->layer_count && layer.output_dim > width[k & 1u]) {
+            width[k & 1u] = layer.output_dim;
+        }
     }
-    /* Floats per row times batch stay below 2^58, so no byte count below wraps in uint64_t. */
-    if (m->max_width > FLOAT_LIMIT / batch || blocks > FLOAT_LIMIT / batch ||
-        scratch > FLOAT_LIMIT) {
+    if (blocks > 0xFFFFFFFFu || scratch > FLOAT_LIMIT || (uint64_t)batch * blocks > FLOAT_LIMIT) {
         return EGRU_ERR_BAD_SHAPE;
     }
-    step_bytes = ALIGN_UP((uint64_t)batch * m->max_width * sizeof(float));
-    l->state = ALIGN_UP((uint64_t)m->layer_count * sizeof(egru_layer_t));
+    l->state = ALIGN_UP((uint64_t)sizeof(egru_model_t));
     l->buf_a = l->state + ALIGN_UP((uint64_t)batch * blocks * sizeof(float));
-    l->buf_b = l->buf_a + step_bytes;
-    l->scratch = l->buf_b + step_bytes;
+    l->buf_b = l->buf_a + ALIGN_UP((uint64_t)batch * width[0] * sizeof(float));
+    l->scratch = l->buf_b + ALIGN_UP((uint64_t)batch * width[1] * sizeof(float));
     l->mask = l->scratch + ALIGN_UP(scratch * sizeof(float));
-    l->total = l->mask + ALIGN_UP((uint64_t)batch) + EGRU_BLOB_ALIGN;
+    l->total = l->mask + ALIGN_UP((uint64_t)batch) + SESSION_ALIGN;
     if (l->total > (uint64_t)(size_t)-1) { /* the state alone is smaller than the total */
         return EGRU_ERR_BAD_SHAPE;
     }
@@ -123,9 +131,11 @@ static void zero_state(egru_session_t *s)
 {
     size_t floats = 0;
     uint32_t k;
-    for (k = 0; k < s->model->layer_count; ++k) {
-        if (is_recurrent(s->layers[k].op)) {
-            floats += (size_t)egru_rnn_state_floats(&s->layers[k], s->batch);
+    egru_layer_t layer;
+    for (k = 0; k < s->frozen->layer_count; ++k) {
+        (void)egru_model_layer(s->frozen, k, &layer);
+        if (is_recurrent(layer.op)) {
+            floats += (size_t)egru_rnn_state_floats(&layer, s->batch);
         }
     }
     memset(s->state, 0, floats * sizeof(float));
@@ -137,7 +147,6 @@ egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *mod
 {
     layout_t l;
     uint8_t *base;
-    uint32_t k;
     egru_status_t s;
     if (!session) {
         return EGRU_ERR_NULL_ARG;
@@ -152,23 +161,20 @@ egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *mod
     if (bytes < l.total) {
         return EGRU_ERR_ARENA_TOO_SMALL;
     }
-    base =
-        (uint8_t *)(((uintptr_t)mem + (EGRU_BLOB_ALIGN - 1)) & ~(uintptr_t)(EGRU_BLOB_ALIGN - 1));
-    memset(base, 0, (size_t)(l.total - EGRU_BLOB_ALIGN));
+    base = (uint8_t *)(((uintptr_t)mem + (SESSION_ALIGN - 1)) & ~(uintptr_t)(SESSION_ALIGN - 1));
+    memset(base, 0, (size_t)(l.total - SESSION_ALIGN));
     session->model = model;
     session->batch = batch;
     session->output_dim = model->output_dim;
     session->rnn_count = l.rnn_count;
     session->state_count = (size_t)l.state_count;
-    session->layers = (egru_layer_t *)(void *)base;
+    memcpy(base, model, sizeof *model);
+    session->frozen = (const egru_model_t *)(void *)base;
     session->state = (float *)(void *)(base + l.state);
     session->bufs[0] = (float *)(void *)(base + l.buf_a);
     session->bufs[1] = (float *)(void *)(base + l.buf_b);
     session->scratch = (float *)(void *)(base + l.scratch);
     session->mask = base + l.mask;
-    for (k = 0; k < model->layer_count; ++k) {
-        (void)egru_model_layer(model, k, &session->layers[k]); /* validated by egru_model_init */
-    }
     return EGRU_OK;
 }
 
@@ -197,14 +203,17 @@ static egru_status_t check_step(const egru_session_t *s, uint32_t kind, const vo
  * counted (`out` is only written when the Embedding is the last layer). */
 static egru_status_t run_step(egru_session_t *s, const int32_t *ids, const float *x, float *out)
 {
-    const uint32_t B = s->batch, L = s->model->layer_count;
+    const uint32_t B = s->batch, L = s->frozen->layer_count;
     const float *cur = x;
     float *state = s->state;
     uint32_t k, b;
 
     for (k = 0; k < L; ++k) {
-        const egru_layer_t *layer = &s->layers[k];
-        const uint32_t n = layer->output_dim;
+        egru_layer_t decoded;
+        const egru_layer_t *layer = &decoded;
+        uint32_t n;
+        (void)egru_model_layer(s->frozen, k, &decoded); /* validated by egru_model_init */
+        n = layer->output_dim;
         float *dst = (k + 1 == L) ? out : s->bufs[k & 1u];
         switch (layer->op) {
         case EGRU_OP_EMBEDDING: {
@@ -307,9 +316,11 @@ static void copy_state(const egru_session_t *s, float *flat, const float *from)
 {
     float *state = s->state;
     uint32_t k;
-    for (k = 0; k < s->model->layer_count; ++k) {
-        const egru_layer_t *layer = &s->layers[k];
+    for (k = 0; k < s->frozen->layer_count; ++k) {
+        egru_layer_t decoded;
+        const egru_layer_t *layer = &decoded;
         size_t cells;
+        (void)egru_model_layer(s->frozen, k, &decoded);
         if (!is_recurrent(layer->op)) {
             continue;
         }
@@ -393,9 +404,11 @@ egru_status_t egru_session_restore(egru_session_t *session, const float *snapsho
     if (count != n) {
         return EGRU_ERR_BAD_SHAPE;
     }
-    for (k = 0; k < session->model->layer_count; ++k) {
-        const egru_layer_t *layer = &session->layers[k];
+    for (k = 0; k < session->frozen->layer_count; ++k) {
+        egru_layer_t decoded;
+        const egru_layer_t *layer = &decoded;
         size_t cells;
+        (void)egru_model_layer(session->frozen, k, &decoded);
         if (!is_recurrent(layer->op)) {
             continue;
         }

@@ -339,9 +339,33 @@ static void test_features_forward(int reset_after)
     check_features_outputs(x, out, B, T, reset_after);
     /* The arena may be reused, unaligned, and exactly as large as asked. */
     CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage + 1, need) == EGRU_OK);
+    /* Smaller arenas run chunked plans, down to the low-memory plan, with the same output bit
+     * for bit; below egru_arena_size_min nothing runs. */
+    {
+        float fast[B * O], low[B * O];
+        size_t min = 0, sizes[3];
+        const uint32_t lens[3] = {10, 200, 5000};
+        int i;
+        memcpy(fast, out, sizeof fast);
+        CHECK(egru_arena_size_min(&m, B, T, &min) == EGRU_OK && min < need);
+        CHECK(egru_forward_features(&m, x, B, T, low, B * O, arena_storage, need - 1) == EGRU_OK);
+        CHECK(memcmp(low, fast, sizeof fast) == 0);
+        memset(low, 0, sizeof low);
+        CHECK(egru_forward_features(&m, x, B, T, low, B * O, arena_storage + 3, min) == EGRU_OK);
+        CHECK(memcmp(low, fast, sizeof fast) == 0);
+        CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, min - 1) ==
+              EGRU_ERR_ARENA_TOO_SMALL);
+        /* A step-wise chain: the low-memory arena depends neither on T nor on the batch. */
+        for (i = 0; i < 3; ++i) {
+            CHECK(egru_arena_size_min(&m, 1, lens[i], &sizes[i]) == EGRU_OK);
+        }
+        CHECK(sizes[0] == sizes[1] && sizes[1] == sizes[2] && sizes[0] == min);
+        CHECK(egru_arena_size_min(&m, 1000, 1u << 30, &sizes[0]) == EGRU_OK && sizes[0] == min);
+        CHECK(egru_arena_size_min(&m, B, 0, &sizes[0]) == EGRU_ERR_BAD_SHAPE);
+        CHECK(egru_arena_size_min(NULL, B, T, &sizes[0]) == EGRU_ERR_NULL_ARG);
+        CHECK(egru_arena_size_min(&m, B, T, NULL) == EGRU_ERR_NULL_ARG);
+    }
     /* Error paths. */
-    CHECK(egru_forward_features(&m, x, B, T, out, B * O, arena_storage, need - 1) ==
-          EGRU_ERR_ARENA_TOO_SMALL);
     CHECK(egru_forward_features(&m, x, B, T, out, B * O - 1, arena_storage, need) ==
           EGRU_ERR_OUTPUT_SIZE);
     CHECK(egru_forward_features(&m, x, B, 0, out, 0, arena_storage, need) == EGRU_ERR_BAD_SHAPE);

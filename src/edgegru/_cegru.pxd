@@ -62,6 +62,8 @@ cdef extern from "edgegru.h" nogil:
     egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer)
     egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
                                   size_t *arena_bytes)
+    egru_status_t egru_arena_size_min(const egru_model_t *model, uint32_t batch,
+                                      uint32_t seq_len, size_t *arena_bytes)
     egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
                                     size_t *count)
     egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids,

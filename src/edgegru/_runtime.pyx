@@ -18,6 +18,9 @@ STATUS_COUNT = EGRU_STATUS_COUNT
 ERR_TOKEN_RANGE = EGRU_ERR_TOKEN_RANGE
 ERR_NONFINITE = EGRU_ERR_NONFINITE
 ERR_BAD_SHAPE = EGRU_ERR_BAD_SHAPE
+#: Model.arena_limit's default: the most scratch memory one predict call takes for the fast
+#: plan (256 MiB); larger shapes run the C runtime's chunked plans in this much (docs/c_api.md).
+DEFAULT_ARENA_LIMIT = 256 * 1024 * 1024
 VERSION = EGRU_VERSION_STRING.decode()
 
 
@@ -63,8 +66,13 @@ cdef class Runtime:
     cdef size_t _last_count, _last_arena
     cdef object _arena
     cdef bint _arena_busy
+    cdef size_t _last_limit
+    # Bytes of arena above which a call runs a chunked plan instead of the fast one
+    # (Model.arena_limit; DEFAULT_ARENA_LIMIT).
+    cdef public size_t arena_limit
 
     def __cinit__(self, blob):
+        self.arena_limit = DEFAULT_ARENA_LIMIT
         cdef const uint8_t[::1] src = memoryview(blob).cast("B")
         cdef Py_ssize_t n = src.shape[0]
         raw = np.zeros(n + 64, dtype=np.uint8)
@@ -172,10 +180,15 @@ cdef class Runtime:
                     params=tuple(layer.params[k] for k in range(10)),
                     param_count=layer.param_count, macs_per_step=layer.macs_per_step)
 
-    def arena_size(self, uint32_t batch, uint32_t seq_len):
-        """Bytes of arena the C runtime needs for this shape."""
+    def arena_size(self, uint32_t batch, uint32_t seq_len, bint minimal=False):
+        """Bytes of arena of the fast plan for this shape, or with minimal=True of the
+        low-memory plan (the smallest arena a forward pass runs in)."""
         cdef size_t n = 0
-        cdef int status = egru_arena_size(&self.model, batch, seq_len, &n)
+        cdef int status
+        if minimal:
+            status = egru_arena_size_min(&self.model, batch, seq_len, &n)
+        else:
+            status = egru_arena_size(&self.model, batch, seq_len, &n)
         if status != EGRU_OK:
             _raise(status, "arena size")
         return n
@@ -194,14 +207,24 @@ cdef class Runtime:
         the whole (batch, T[, dim]) input."""
         cdef size_t count = 0, arena_bytes = 0
         cdef int status = EGRU_OK
-        if batch == self._last_batch and seq_len == self._last_len:
+        cdef size_t low = 0
+        if batch == self._last_batch and seq_len == self._last_len and \
+                self._last_limit == self.arena_limit:
             count, arena_bytes = self._last_count, self._last_arena
         else:
+            # The fast plan's arena unless it is larger than arena_limit: then an arena of
+            # arena_limit bytes (the C runtime runs the longest chunks of steps that fit), or the
+            # low-memory plan's when even that is larger.
             status = egru_arena_size(&self.model, batch, seq_len, &arena_bytes)
+            if status == EGRU_OK or status == EGRU_ERR_BAD_SHAPE:
+                if status != EGRU_OK or arena_bytes > self.arena_limit:
+                    status = egru_arena_size_min(&self.model, batch, seq_len, &low)
+                    arena_bytes = low if low > self.arena_limit else self.arena_limit
             if status == EGRU_OK:
                 status = egru_output_count(&self.model, batch, seq_len, &count)
             if status != EGRU_OK:
                 _raise(status, "predict")
+            self._last_limit = self.arena_limit
             self._last_batch, self._last_len = batch, seq_len
             self._last_count, self._last_arena = count, arena_bytes
         # The output through the C API: no shape tuple, no argument parsing (this is the whole

@@ -170,6 +170,7 @@ def _cmd_info(args) -> int:
     t = args.seq_len if args.seq_len is not None else (fixed or max(lo, DEFAULT_INFO_SEQ_LEN))
     # Everything that can fail comes before the first line of output.
     arena = m.arena_size(1, t)
+    arena_min = m.arena_size(1, t, minimal=True)
     storage = layer_storage(blob)
     layers = m.layers()
     if m.output_is_sequence:
@@ -220,7 +221,10 @@ def _cmd_info(args) -> int:
             f"{storage[k]['bytes']:>10}"
         )
     print(f"parameters: {m.param_count}   MACs per step: {total_macs}")
-    print(f"arena: {arena} bytes for batch 1, T={t} (C runtime scratch)")
+    print(
+        f"arena: {arena} bytes for batch 1, T={t} (C runtime scratch, fast plan); "
+        f"low-memory plan: {arena_min} bytes"
+    )
     return 0
 
 

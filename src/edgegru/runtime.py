@@ -13,6 +13,7 @@ import numpy as np
 
 from . import format as fmt
 from ._runtime import (
+    DEFAULT_ARENA_LIMIT,
     ERR_BAD_SHAPE,
     ERR_NONFINITE,
     ERR_TOKEN_RANGE,
@@ -138,13 +139,36 @@ class Model:
         lo, hi, _ = self._seq_limits
         return (lo, hi)
 
-    def arena_size(self, batch: int, seq_len: int) -> int:
-        """Bytes of scratch memory the C runtime needs for a (batch, seq_len) call."""
+    def arena_size(self, batch: int, seq_len: int, minimal: bool = False) -> int:
+        """Bytes of scratch memory the C runtime needs for a (batch, seq_len) call: the fast
+        plan's (whole sequences, 16 rows at a time), or with minimal=True the low-memory plan's
+        (one row, one step at a time: the smallest arena any call runs in; independent of
+        seq_len for models whose layers all run step by step). Both give the same outputs bit
+        for bit (docs/embedded.md)."""
         batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
+        if not isinstance(minimal, (bool, np.bool_)):
+            raise InputError(f"minimal must be True or False, got {minimal!r}")
         try:
-            return self._rt.arena_size(batch, seq_len)
+            return self._rt.arena_size(batch, seq_len, bool(minimal))
         except EdgeGRUError as exc:
             raise self._shape_error(exc, batch, seq_len) from None
+
+    @property
+    def arena_limit(self) -> int:
+        """The most scratch memory (bytes) a `predict` call allocates for the fast plan; larger
+        shapes (a long T, a big batch) run the low-memory plan's chunks of steps in an arena of
+        this size instead, with the same results (only slower: one row at a time). Default
+        DEFAULT_ARENA_LIMIT (256 MiB). A model whose low-memory arena is larger still (a
+        Bidirectional layer or Conv1D over a very long sequence) gets that arena."""
+        return self._rt.arena_limit
+
+    @arena_limit.setter
+    def arena_limit(self, value: int) -> None:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InputError(f"arena_limit must be an int number of bytes, got {value!r}")
+        if value < 0 or value > 2**63 - 1:
+            raise InputError(f"arena_limit must be in [0, 2**63), got {value}")
+        self._rt.arena_limit = int(value)
 
     def output_shape(self, batch: int, seq_len: int) -> tuple:
         """The shape predict returns for input of `batch` sequences of `seq_len` steps."""

@@ -46,14 +46,18 @@ static uint32_t q_bytes(const egru_layer_t *layer)
     return layer->input_dim > layer->units ? layer->input_dim : layer->units;
 }
 
-/* The input projections of all rows and steps (rows * steps, G*H); the cell's scratch (rows *
+/* The input projections of all rows and steps (rows * steps, G*H; none when the layer is
+ * input_projected); the cell's scratch (rows *
  * 4H covers GRU, LSTM and SIMPLE_RNN); the int8 input buffer (q_bytes, rounded up to floats);
  * the rows' valid flags of one step (rows bytes, rounded up to floats); for bidirectional layers
  * merged by sum/ave/mul the backward outputs: (rows, steps, H), or (rows, H) for the last state. */
 uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps)
 {
     const uint64_t H = layer->units;
-    uint64_t n = (uint64_t)rows * steps * gates(layer) * H + (uint64_t)rows * 4u * H;
+    uint64_t n = (uint64_t)rows * 4u * H;
+    if (!layer->input_projected) { /* else the projections are the input (egru_model_fold) */
+        n += (uint64_t)rows * steps * gates(layer) * H;
+    }
     n += ((uint64_t)q_bytes(layer) + sizeof(float) - 1) / sizeof(float);
     n += ((uint64_t)rows + sizeof(float) - 1) / sizeof(float);
     if ((layer->flags & EGRU_FLAG_BIDIRECTIONAL) && layer->params[0] != EGRU_MERGE_CONCAT) {
@@ -115,7 +119,7 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     const size_t n = (size_t)rows * steps;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     float *seen = state + (size_t)rows * egru_rnn_cell_floats(layer); /* 1.0f once valid */
-    float *proj = scratch, *cell = scratch + n * GH;
+    float *proj = scratch, *cell = scratch + (layer->input_projected ? 0u : n * GH);
     size_t stride = GH; /* floats from one step's projections to the next's */
     int8_t *q = (int8_t *)(void *)(cell + (size_t)rows * 4u * H);
     uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H +
