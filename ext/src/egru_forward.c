@@ -166,10 +166,12 @@ static egru_status_t make_plan(const egru_model_t *m, uint32_t rows, uint32_t ch
         if (is_recurrent(layer.op)) {
             const uint64_t state = egru_rnn_state_floats(&layer, rows);
             const uint32_t call_steps = is_whole_sequence(&layer) ? steps : c;
+            /* A whole-sequence recurrent layer of a chunked plan projects `chunk` steps at a
+             * time: what it keeps is its input and output, not T steps of projections. */
             p->state_floats =
                 p->chunked ? p->state_floats + state : max_u64(p->state_floats, state);
-            p->scratch_floats =
-                max_u64(p->scratch_floats, egru_rnn_scratch_floats(&layer, rows, call_steps));
+            p->scratch_floats = max_u64(p->scratch_floats,
+                                        egru_rnn_scratch_floats(&layer, rows, call_steps, chunk));
         }
         if (layer.op == EGRU_OP_DENSE) { /* int8 models quantize each step's input */
             p->scratch_floats = max_u64(p->scratch_floats, (layer.input_dim + 3u) / 4u);
@@ -402,8 +404,8 @@ static void activate_steps(const egru_layer_t *layer, const float *in, uint32_t 
  * layer's state (egru_rnn_state_floats(layer, rows) floats), carried in and out; mask: (rows,
  * steps) bytes. EGRU_OK, or the Embedding's EGRU_ERR_TOKEN_RANGE. */
 static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, const float *in,
-                               uint32_t rows, uint32_t steps, float *dst, float *state,
-                               float *scratch, uint8_t *mask)
+                               uint32_t rows, uint32_t steps, uint32_t window, float *dst,
+                               float *state, float *scratch, uint8_t *mask)
 {
     const size_t n = (size_t)rows * steps; /* per-step layers see rows * steps steps */
     uint32_t r;
@@ -417,7 +419,7 @@ static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, co
     case EGRU_OP_LSTM:
     case EGRU_OP_SIMPLE_RNN:
         if (EGRU_CFG_OP_GRU || EGRU_CFG_OP_LSTM || EGRU_CFG_OP_SIMPLE_RNN) {
-            egru_rnn_f32(layer, in, mask, rows, steps, dst, state, scratch);
+            egru_rnn_f32(layer, in, mask, rows, steps, window, dst, state, scratch);
         }
         break;
     case EGRU_OP_DENSE:
@@ -526,8 +528,8 @@ static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const in
                     memset(state + state_base, 0,
                            (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
                 }
-                s = run_layer(&layer, NULL, in_seq, rows, steps, dst, state + state_base, scratch,
-                              mask);
+                s = run_layer(&layer, NULL, in_seq, rows, steps, p->chunk, dst, state + state_base,
+                              scratch, mask);
                 if (s != EGRU_OK) {
                     return s;
                 }
@@ -579,7 +581,7 @@ static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const in
                                (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
                     }
                     s = run_layer(&layer, ids ? ids + (size_t)b0 * seq_len + t0 : NULL, cur, rows,
-                                  c, dst, state + state_off, scratch, chunk_mask);
+                                  c, c, dst, state + state_off, scratch, chunk_mask);
                     if (s != EGRU_OK) {
                         return s;
                     }

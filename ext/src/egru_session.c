@@ -83,7 +83,7 @@ static egru_status_t plan(const egru_model_t *m, uint32_t batch, layout_t *l)
     for (k = 0; k < m->layer_count; ++k) {
         (void)egru_model_layer(m, k, &layer);
         if (is_recurrent(layer.op)) {
-            const uint64_t need = egru_rnn_scratch_floats(&layer, batch, 1u);
+            const uint64_t need = egru_rnn_scratch_floats(&layer, batch, 1u, 1u);
             scratch = need > scratch ? need : scratch;
             blocks += egru_rnn_state_floats(&layer, 1u);
             state_count += (uint64_t)batch * egru_rnn_cell_floats(&layer);
@@ -227,7 +227,7 @@ static egru_status_t run_step(egru_session_t *s, const int32_t *ids, const float
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN: {
             const float *seen = state + (size_t)B * egru_rnn_cell_floats(layer);
-            egru_rnn_f32(layer, cur, s->mask, B, 1u, dst, state, s->scratch);
+            egru_rnn_f32(layer, cur, s->mask, B, 1u, 1u, dst, state, s->scratch);
             for (b = 0; b < B; ++b) {
                 /* Until a valid step, a last-state output is zero (Keras' masked output starts
                  * at zero): only differs from the state after egru_session_set_state(). */

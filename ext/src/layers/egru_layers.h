@@ -59,8 +59,10 @@ uint32_t egru_rnn_cell_floats(const egru_layer_t *layer);
  * LSTM c (rows, H), then one flag per row "a valid step has been seen" (masked outputs before
  * it are zero, as in Keras). The directions follow each other, forward first. */
 uint64_t egru_rnn_state_floats(const egru_layer_t *layer, uint32_t rows);
-/* Floats of scratch one call of egru_rnn_f32 needs for `rows` rows of `steps` steps. */
-uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps);
+/* Floats of scratch one call of egru_rnn_f32 needs for `rows` rows of `steps` steps with
+ * projection window `window`. */
+uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps,
+                                 uint32_t window);
 
 /* Runs a recurrent layer (GRU, LSTM or SIMPLE_RNN; one direction, go_backwards or
  * bidirectional) over a block of `rows` sequences of `steps` steps, all rows advancing together,
@@ -72,9 +74,12 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
  * first and outputs stay in processing order (Keras). Backward direction of a bidirectional
  * layer: outputs are aligned back to input time, then merged. When the layer is input_projected
  * (egru_model_fold), `in` holds the projections and is overwritten (used as the cells' scratch).
+ * window: the input projections are computed `window` steps at a time, just before those steps
+ * run (>= steps: all at once, one matrix product for the block, the fastest; 1: the least
+ * scratch); the results do not depend on it (the products are batch invariant, egru_kernels.h).
  */
 void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t rows,
-                  uint32_t steps, float *out, float *state, float *scratch);
+                  uint32_t steps, uint32_t window, float *out, float *state, float *scratch);
 
 /* y[t] = act(kernel . x[t] + bias) for each of `steps` steps. in: (steps, in); out: (steps, out);
  * q: scratch of input_dim bytes, used by int8 models. */

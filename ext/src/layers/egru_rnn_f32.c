@@ -51,12 +51,13 @@ static uint32_t q_bytes(const egru_layer_t *layer)
  * 4H covers GRU, LSTM and SIMPLE_RNN); the int8 input buffer (q_bytes, rounded up to floats);
  * the rows' valid flags of one step (rows bytes, rounded up to floats); for bidirectional layers
  * merged by sum/ave/mul the backward outputs: (rows, steps, H), or (rows, H) for the last state. */
-uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps)
+uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps,
+                                 uint32_t window)
 {
     const uint64_t H = layer->units;
     uint64_t n = (uint64_t)rows * 4u * H;
     if (!layer->input_projected) { /* else the projections are the input (egru_model_fold) */
-        n += (uint64_t)rows * steps * gates(layer) * H;
+        n += (uint64_t)rows * (window < steps ? window : steps) * gates(layer) * H;
     }
     n += ((uint64_t)q_bytes(layer) + sizeof(float) - 1) / sizeof(float);
     n += ((uint64_t)rows + sizeof(float) - 1) / sizeof(float);
@@ -106,26 +107,56 @@ typedef struct out_map {
     size_t row_stride, step_stride;
 } out_map_t;
 
-/* One direction over the block. The input projections of all rows and steps are computed first,
- * as one matrix product, so each step only adds the recurrent product. Output position for
- * processing index p is p (processing order) or the input time t (aligned). */
+/* The input projections of input steps t0 .. t0 + count - 1 of every row into proj, (rows,
+ * window, G*H): one matrix product per row (one for the whole block when the window is the
+ * whole sequence), or per step for int8 weights. */
+static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
+                    uint32_t rows, uint32_t steps, uint32_t t0, uint32_t count, uint32_t window,
+                    float *proj, int8_t *q)
+{
+    const uint32_t GH = gates(layer) * layer->units, I = layer->input_dim;
+    const uint32_t blocks = count == steps ? 1u : rows, n = count == steps ? rows * steps : count;
+    uint32_t b;
+    size_t i;
+    for (b = 0; b < blocks; ++b) {
+        const float *x = in + ((size_t)b * steps + t0) * I;
+        float *y = proj + (size_t)b * window * GH;
+        if (w->kernel_s8) { /* int8: each step's input quantized on its own */
+            for (i = 0; i < n; ++i) {
+                egru_linear_s8(layer->kernels, w->kernel_s8, w->kernel_scale, x + i * I, q, w->bias,
+                               y + i * GH, GH, I);
+            }
+        } else if (w->kernel_t) { /* egru_model_pack */
+            layer->kernels->matmul_t_f32(w->kernel_t, GH, x, w->bias, y, n, GH, I);
+        } else {
+            layer->kernels->matmul_f32(w->kernel, x, w->bias, y, n, GH, I);
+        }
+    }
+}
+
+/* One direction over the block. The input projections are computed ahead of the steps that use
+ * them, `window` steps at a time (all steps at once when window >= steps: one matrix product
+ * for the block), so each step only adds the recurrent product. Output position for processing
+ * index p is p (processing order) or the input time t (aligned). */
 static void run_direction(const egru_layer_t *layer, int dir, const float *in, const uint8_t *mask,
-                          uint32_t rows, uint32_t steps, int reverse, int aligned, int zero_masked,
-                          out_map_t o, float *state, float *scratch)
+                          uint32_t rows, uint32_t steps, uint32_t window, int reverse, int aligned,
+                          int zero_masked, out_map_t o, float *state, float *scratch)
 {
     const egru_rnn_weights_t *w = &layer->rnn[dir];
     const egru_cell_step_f32_fn step = cell_of(layer->op);
     const uint32_t H = layer->units, GH = gates(layer) * layer->units;
-    const size_t n = (size_t)rows * steps;
+    const uint32_t win = window < steps ? window : steps; /* steps per projection window */
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     float *seen = state + (size_t)rows * egru_rnn_cell_floats(layer); /* 1.0f once valid */
-    float *proj = scratch, *cell = scratch + (layer->input_projected ? 0u : n * GH);
-    size_t stride = GH; /* floats from one step's projections to the next's */
+    float *proj = scratch,
+          *cell = scratch + (layer->input_projected ? 0u : (size_t)rows * win * GH);
+    size_t stride = GH;                   /* floats from one step's projections to the next's */
+    size_t row_stride = (size_t)win * GH; /* ... and from one row's to the next's */
+    uint32_t t_lo = 0;                    /* the first input step the window holds */
     int8_t *q = (int8_t *)(void *)(cell + (size_t)rows * 4u * H);
     uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H +
                                          (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
-    size_t i;
 
     if (layer->input_projected) {
         /* egru_model_fold: `in` already holds the projections, [forward | backward] per step, in
@@ -134,16 +165,9 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
          * overlap), instead of a copy. */
         proj = (float *)(uintptr_t)in + (size_t)dir * GH;
         stride = layer->input_dim;
-    } else if (w->kernel_s8) { /* int8: each step's input quantized on its own */
-        for (i = 0; i < n; ++i) {
-            egru_linear_s8(layer->kernels, w->kernel_s8, w->kernel_scale, in + i * layer->input_dim,
-                           q, w->bias, proj + i * GH, GH, layer->input_dim);
-        }
-    } else if (w->kernel_t) { /* egru_model_pack */
-        layer->kernels->matmul_t_f32(w->kernel_t, GH, in, w->bias, proj, (uint32_t)n, GH,
-                                     layer->input_dim);
-    } else {
-        layer->kernels->matmul_f32(w->kernel, in, w->bias, proj, (uint32_t)n, GH, layer->input_dim);
+        row_stride = (size_t)steps * stride;
+    } else if (win == steps) {
+        project(layer, w, in, rows, steps, 0, steps, steps, proj, q);
     }
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
@@ -153,8 +177,13 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
             valid[b] = (uint8_t)(!mask || mask[(size_t)b * steps + t]);
             any += valid[b];
         }
+        if (!layer->input_projected && win < steps && p % win == 0) { /* the next window */
+            const uint32_t count = steps - p < win ? steps - p : win;
+            t_lo = reverse ? steps - p - count : p;
+            project(layer, w, in, rows, steps, t_lo, count, win, proj, q);
+        }
         if (any) {
-            step(layer, w, proj + (size_t)t * stride, (size_t)steps * stride, rows,
+            step(layer, w, proj + (size_t)(t - t_lo) * stride, row_stride, rows,
                  any == rows ? NULL : valid, state, cell, q, p);
         }
         for (b = 0; b < rows; ++b) {
@@ -189,7 +218,7 @@ static void merge(uint32_t mode, float *a, const float *b, size_t n)
 }
 
 void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mask, uint32_t rows,
-                  uint32_t steps, float *out, float *state, float *scratch)
+                  uint32_t steps, uint32_t window, float *out, float *state, float *scratch)
 {
     const uint32_t H = layer->units, D = layer->output_dim;
     const uint8_t *m = (layer->flags & EGRU_FLAG_MASKED) ? mask : NULL;
@@ -202,7 +231,7 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
 
     if (!(layer->flags & EGRU_FLAG_BIDIRECTIONAL)) {
         const int backwards = (layer->flags & EGRU_FLAG_GO_BACKWARDS) != 0;
-        run_direction(layer, 0, in, m, rows, steps, backwards, 0, 0, fwd, state, scratch);
+        run_direction(layer, 0, in, m, rows, steps, window, backwards, 0, 0, fwd, state, scratch);
         return;
     }
     /* Bidirectional (Keras): masked sequence outputs are zero; the backward layer's outputs are
@@ -210,16 +239,16 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
     if (mode == EGRU_MERGE_CONCAT) {
         bwd = fwd;
         bwd.base = out + H;
-        run_direction(layer, 0, in, m, rows, steps, 0, 1, 1, fwd, state, scratch);
-        run_direction(layer, 1, in, m, rows, steps, 1, 1, 1, bwd, state + block, scratch);
+        run_direction(layer, 0, in, m, rows, steps, window, 0, 1, 1, fwd, state, scratch);
+        run_direction(layer, 1, in, m, rows, steps, window, 1, 1, 1, bwd, state + block, scratch);
         return;
     }
-    back = scratch + egru_rnn_scratch_floats(layer, rows, steps) -
+    back = scratch + egru_rnn_scratch_floats(layer, rows, steps, window) -
            (size_t)rows * (sequences ? steps : 1u) * H; /* the last region of the scratch */
     bwd.base = back;
     bwd.row_stride = out_row;
     bwd.step_stride = H;
-    run_direction(layer, 0, in, m, rows, steps, 0, 1, 1, fwd, state, scratch);
-    run_direction(layer, 1, in, m, rows, steps, 1, 1, 1, bwd, state + block, scratch);
+    run_direction(layer, 0, in, m, rows, steps, window, 0, 1, 1, fwd, state, scratch);
+    run_direction(layer, 1, in, m, rows, steps, window, 1, 1, 1, bwd, state + block, scratch);
     merge(mode, out, back, (size_t)rows * out_row);
 }
