@@ -19,7 +19,6 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
                                     uint32_t rows, uint32_t cols)
 {
     const uint32_t c8 = cols & ~7u;
-    const __m256i m = egru_tail_mask(cols - c8); /* used only when c8 < cols */
     uint32_t r = 0, c;
     int k;
     for (; r + 8 <= rows; r += 8) {
@@ -37,6 +36,7 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
             }
         }
         if (c8 < cols) { /* the last columns, as one masked chunk */
+            const __m256i m = egru_tail_mask(cols - c8);
             const __m256 xv = _mm256_maskload_ps(x + c8, m);
 #pragma GCC unroll 8
             for (k = 0; k < 8; ++k) {
@@ -57,6 +57,7 @@ EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float 
             a = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(x + c), a);
         }
         if (c8 < cols) {
+            const __m256i m = egru_tail_mask(cols - c8);
             a = _mm256_fmadd_ps(_mm256_maskload_ps(row + c8, m), _mm256_maskload_ps(x + c8, m), a);
         }
         {
