@@ -507,3 +507,43 @@ def test_non_contiguous_and_list_inputs_equal_their_copies(loaded):
     x = inputs(fmodel, 2, 8)
     np.testing.assert_array_equal(fem.predict(x[:, ::-1]), fem.predict(x[:, ::-1].copy()))
     np.testing.assert_array_equal(fem.predict(x.tolist()), fem.predict(x))
+
+
+def _invariance_models() -> list:
+    """(id, ir model) pairs for the batch-invariance test: GRU (both flavours), LSTM, SimpleRNN,
+    token and feature inputs, stacked layers, Dense on a sequence, masks; and two wider models
+    whose products cross the kernels' row blocks (3 * 70 = 210 recurrent rows: blocks of
+    EGRU_RECURRENT_BLOCK = 64 plus a partial one; 33 inputs, not a multiple of any vector)."""
+    from ir_models import dense, embedding, feat, gru, lstm, tok
+
+    out = [(n, build(n)) for n in ("tokens_gru_sigmoid_reset_after", "stacked_gru_linear")]
+    out += [(n, build(n)) for n in ("features_gru_softmax_reset_before", "dense_on_sequence")]
+    out += [(n, build_more(n)) for n in ("lstm", "simple_rnn", "bidir_gru_concat_seq")]
+    out += [(n, build_more(n)) for n in ("mask_zero_gru", "masking_features")]
+    rng = np.random.default_rng(37)
+    wide_feat = feat(
+        33, gru(rng, 33, 40, return_sequences=True), lstm(rng, 40, 24), dense(rng, 24, 5, "softmax")
+    )
+    wide_tok = tok(50, embedding(rng, 50, 20), gru(rng, 20, 70), dense(rng, 70, 3, "linear"))
+    return [*out, ("wide_features_gru_lstm", wide_feat), ("wide_tokens_gru70", wide_tok)]
+
+
+@pytest.mark.parametrize("pack", [False, True], ids=["unpacked", "packed"])
+@pytest.mark.parametrize("kernels", ["auto", *edgegru.available_kernels()])
+def test_each_row_is_bit_identical_alone_in_every_kernel_set(kernels, pack):
+    """Batch invariance (ext/src/kernels/egru_kernels.h): predict(x)[i] equals
+    predict(x[i:i+1])[0] bit for bit for a batch of 37 rows, in every kernel set this build and
+    CPU have, on row-major (unpacked) and packed weights: the batched plan computes the products
+    of many rows and steps at once, a single row's plan one row (and for packed weights blocks of
+    64 recurrent rows), and each output must be the same float either way."""
+    for name, model in _invariance_models():
+        em = edgegru.load(fmt.write(model), kernels=kernels, pack=pack)
+        make = masked_inputs if name.startswith("mask") else inputs
+        x = make(model, 37, 9, seed=5)
+        whole = em.predict(x)
+        for i in range(37):
+            alone = em.predict(x[i : i + 1])
+            assert np.array_equal(alone[0], whole[i], equal_nan=True), (
+                f"{name} ({em.kernels}, pack={pack}): row {i} differs alone, max abs "
+                f"{float(np.nanmax(np.abs(alone[0] - whole[i]))):.3g}"
+            )

@@ -626,6 +626,137 @@ static void test_int8_nonfinite(const egru_kernel_set_t *k)
           k->name, bad_set);
 }
 
+/* Batch invariance (egru_kernels.h, "Batch invariance"): within one set, every output of a
+ * product is the same float whichever kernel computes it and wherever it falls in the call, so a
+ * batch row's results do not depend on the batch or on how the rows of a matrix are split into
+ * blocks. Checked bit for bit (memcmp) on every shape of a grid covering each blocking edge of
+ * every set (rows 1..70; column counts around 4, 8 and 16 lanes and their multiples), ld > rows
+ * with NaN in the padding, inputs with zeros and negative zeros, and a few large shapes:
+ *   1. matmul_f32 row i == matvec_f32 on input i, for n = 1..9, 16, 17 (and 200);
+ *   2. matmul_t_f32 row i == matvec_t_f32 on input i, likewise;
+ *   3. matvec_t_f32 on the block (wt + r0, same ld, count rows, bias + r0) == entries
+ *      [r0, r0 + count) of the full product, and matvec_f32 on (w + r0 * cols) likewise. */
+enum { INV_ROWS = 384, INV_COLS = 130, INV_N = 200, INV_PAD = 3 };
+static float inv_w[INV_ROWS * INV_COLS], inv_wt[INV_COLS * (INV_ROWS + INV_PAD)];
+static float inv_x[INV_N * INV_COLS], inv_b[INV_ROWS];
+/* Per-input matrix-vector results: [with bias | without][row-major | packed], (n, rows) each. */
+static float inv_one[2][2][INV_N * INV_ROWS];
+static float inv_y[INV_N * INV_ROWS + GUARD];
+
+/* Random w, bias, and nx inputs in which about one value in eight is 0 and one in sixteen -0. */
+static void inv_fill(uint32_t rows, uint32_t cols, uint32_t nx)
+{
+    uint32_t i;
+    for (i = 0; i < rows * cols; ++i) {
+        inv_w[i] = uniform();
+    }
+    for (i = 0; i < nx * cols; ++i) {
+        const float u = uniform(), v = 2.0f * uniform();
+        inv_x[i] = u < -0.875f ? -0.0f : u < -0.75f ? 0.0f : v;
+    }
+    for (i = 0; i < rows; ++i) {
+        inv_b[i] = uniform();
+    }
+}
+
+/* The counts of a sub-block: every blocking edge of the sets' row blocks. */
+static const uint32_t inv_counts[] = {1, 2, 3, 5, 8, 9, 16, 17, 24, 25, 33, 64, 65, 129};
+
+/* Properties 1-3 on one shape for the n in ns; adds the mismatching calls and the stores past
+ * an output's end to bad[0] (matmul), bad[1] (matmul_t), bad[2] (sub-blocks). */
+static void inv_shape(const egru_kernel_set_t *k, uint32_t rows, uint32_t cols, const uint32_t *ns,
+                      uint32_t nns, uint32_t *bad)
+{
+    const uint32_t ld = rows + rows % INV_PAD, nx = ns[nns - 1];
+    uint32_t i, r, c, j, r0;
+    inv_fill(rows, cols, nx);
+    for (c = 0; c < cols; ++c) {
+        for (r = 0; r < ld; ++r) {
+            inv_wt[c * ld + r] = r < rows ? inv_w[r * cols + c] : NAN;
+        }
+    }
+    for (i = 0; i < nx; ++i) {
+        const float *xi = inv_x + i * cols;
+        k->matvec_f32(inv_w, xi, inv_b, inv_one[0][0] + i * rows, rows, cols);
+        k->matvec_f32(inv_w, xi, NULL, inv_one[1][0] + i * rows, rows, cols);
+        k->matvec_t_f32(inv_wt, ld, xi, inv_b, inv_one[0][1] + i * rows, rows, cols);
+        k->matvec_t_f32(inv_wt, ld, xi, NULL, inv_one[1][1] + i * rows, rows, cols);
+    }
+    for (j = 0; j < nns; ++j) {
+        const uint32_t n = ns[j], nb = n % 2; /* odd n without bias */
+        const size_t bytes = (size_t)n * rows * sizeof(float);
+        guard_set(inv_y, n * rows);
+        k->matmul_f32(inv_w, inv_x, nb ? NULL : inv_b, inv_y, n, rows, cols);
+        bad[0] += (memcmp(inv_y, inv_one[nb][0], bytes) != 0) + guard_hit(inv_y, n * rows);
+        guard_set(inv_y, n * rows);
+        k->matmul_t_f32(inv_wt, ld, inv_x, nb ? NULL : inv_b, inv_y, n, rows, cols);
+        bad[1] += (memcmp(inv_y, inv_one[nb][1], bytes) != 0) + guard_hit(inv_y, n * rows);
+    }
+    /* Sub-blocks of the product for input 0: every start up to 40 rows, past that the starts
+     * that are multiples of 8 (so of 64, the recurrent blocks) or of 7. */
+    for (r0 = 0; r0 < rows; ++r0) {
+        if (rows > 40 && r0 % 8 != 0 && r0 % 7 != 0) {
+            continue;
+        }
+        for (j = 0; j <= sizeof inv_counts / sizeof *inv_counts; ++j) {
+            const uint32_t count =
+                j < sizeof inv_counts / sizeof *inv_counts ? inv_counts[j] : rows - r0;
+            const uint32_t nb = (r0 + j) % 2;
+            const float *bb = nb ? NULL : inv_b + r0;
+            if (count > rows - r0) {
+                continue;
+            }
+            guard_set(inv_y, count);
+            k->matvec_t_f32(inv_wt + r0, ld, inv_x, bb, inv_y, count, cols);
+            bad[2] += (memcmp(inv_y, inv_one[nb][1] + r0, count * sizeof(float)) != 0) +
+                      guard_hit(inv_y, count);
+            guard_set(inv_y, count);
+            k->matvec_f32(inv_w + (size_t)r0 * cols, inv_x, bb, inv_y, count, cols);
+            bad[2] += (memcmp(inv_y, inv_one[nb][0] + r0, count * sizeof(float)) != 0) +
+                      guard_hit(inv_y, count);
+        }
+    }
+}
+
+static void test_batch_invariance(const egru_kernel_set_t *k)
+{
+    /* Rows: every count up to 40 (each tail of 4-, 8- and 16-row blocks, the 24-output blocks),
+     * then around 48, 56 and 64 (the 32- and 64-row blocks); columns: around every multiple of 4,
+     * 8 and 16 that a chunk loop or a masked tail can stop at. */
+    static const uint32_t rows_grid[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,
+                                         14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+                                         27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
+                                         40, 47, 48, 49, 55, 56, 57, 63, 64, 65, 70};
+    static const uint32_t cols_grid[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  11, 12, 15, 16, 17,
+                                         20, 23, 24, 25, 31, 32, 33, 47, 48, 49, 64, 65, 70};
+    /* The products of the benchmark models (GRU(128) on 128 inputs, GRU(64), GRU(16) on 16),
+     * shapes past the 128-row blocks, and a single column. */
+    static const uint32_t large[][2] = {{384, 128}, {192, 64}, {48, 16}, {131, 130},
+                                        {200, 33},  {259, 17}, {129, 1}, {96, 71}};
+    static const uint32_t ns_small[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17};
+    static const uint32_t ns_large[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 200};
+    const uint32_t n_small = sizeof ns_small / sizeof *ns_small;
+    const uint32_t n_large = sizeof ns_large / sizeof *ns_large;
+    uint32_t bad[3] = {0, 0, 0}, a, b, shapes = 0;
+    for (a = 0; a < sizeof rows_grid / sizeof *rows_grid; ++a) {
+        for (b = 0; b < sizeof cols_grid / sizeof *cols_grid; ++b) {
+            inv_shape(k, rows_grid[a], cols_grid[b], ns_small, n_small, bad);
+            ++shapes;
+        }
+    }
+    for (a = 0; a < sizeof large / sizeof *large; ++a) { /* n = 200 where it stays cheap */
+        const uint32_t big = large[a][0] * large[a][1] > 20000;
+        inv_shape(k, large[a][0], large[a][1], ns_large, n_large - big, bad);
+        ++shapes;
+    }
+    CHECK(bad[0] == 0, "%s: matmul_f32 rows differ from matvec_f32 (%u calls, %u shapes)", k->name,
+          bad[0], shapes);
+    CHECK(bad[1] == 0, "%s: matmul_t_f32 rows differ from matvec_t_f32 (%u calls, %u shapes)",
+          k->name, bad[1], shapes);
+    CHECK(bad[2] == 0, "%s: a block of rows differs from the full product (%u calls, %u shapes)",
+          k->name, bad[2], shapes);
+}
+
 #if defined(__aarch64__) && defined(__ARM_NEON)
 void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                          const float *bias, float *y, uint32_t rows, uint32_t cols);
@@ -699,6 +830,7 @@ int main(void)
     for (i = 0; i < count; ++i) {
         printf("kernel set: %s\n", sets[i]->name);
         test_products(sets[i]);
+        test_batch_invariance(sets[i]);
         test_activations(sets[i]);
         test_activations_relative(sets[i]);
         test_activations_nonfinite(sets[i]);

@@ -79,13 +79,29 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
                              const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update);
 
+/* The four float products below (matmul, matvec, and their packed forms) are batch invariant in
+ * every set, bit for bit: in a given set, each output y[r] of a product is one fixed sequence of
+ * float operations on row r of the weights, the input vector and bias[r] that depends only on
+ * cols and on whether bias is NULL - never on n, rows, ld, r0 or the output's position in y. So,
+ * in the same set: row i of egru_matmul_f32 equals egru_matvec_f32 on X[i]; row i of
+ * egru_matmul_t_f32 equals egru_matvec_t_f32 on X[i]; and the product of a block of rows (w +
+ * r0 * cols, or wt + r0 with the same ld, with bias + r0) equals entries [r0, r0 + rows) of the
+ * full product. A batch row's results therefore do not depend on the other rows of its batch nor
+ * on the plan (one product for all steps and rows, or one step and row at a time, in blocks of
+ * rows). The row-major and the packed pairs may differ from each other, and sets from one
+ * another and from the reference, within the bounds of docs/kernels.md (their orders of addition
+ * and fused roundings differ). Each set's sequence is in docs/kernels.md; a new set must keep this
+ * too (ext/tests/test_kernels.c, test_batch_invariance, checks every set). */
+
 /* Y[i] = W . X[i] + bias for i < n: X (n, cols), Y (n, rows), W (rows, cols), all row-major;
- * bias (rows) or NULL. The input projection of all time steps at once. */
+ * bias (rows) or NULL. The input projection of all time steps at once. Row i is exactly
+ * egru_matvec_f32(w, X[i], bias, Y[i], rows, cols) of the same set (batch invariance, above). */
 void egru_matmul_f32(const float *w, const float *x, const float *bias, float *y, uint32_t n,
                      uint32_t rows, uint32_t cols);
 
 /* y[r] = bias[r] + sum_c w[r * cols + c] * x[c], for r < rows.
- * w: (rows, cols) row-major; x: (cols); bias: (rows) or NULL for none; y: (rows). */
+ * w: (rows, cols) row-major; x: (cols); bias: (rows) or NULL for none; y: (rows). y[r] does not
+ * depend on rows or on where the block starts (w + r0 * cols, bias + r0: batch invariance). */
 void egru_matvec_f32(const float *w, const float *x, const float *bias, float *y, uint32_t rows,
                      uint32_t cols);
 
@@ -93,13 +109,15 @@ void egru_matvec_f32(const float *w, const float *x, const float *bias, float *y
  * column's weights are contiguous: y[r] = bias[r] + sum_c wt[c * ld + r] * x[c], for r < rows.
  * wt: (cols, ld) row-major with ld >= rows (a block of rows of a wider packed matrix is addressed
  * as wt + first_row with the wider matrix's ld); x: (cols); bias: (rows) or NULL; y: (rows).
- * Kernels read wt only at [c * ld + r] for r < rows. */
+ * Kernels read wt only at [c * ld + r] for r < rows. y[r] does not depend on rows, ld or where the
+ * block starts (wt + r0, bias + r0: batch invariance). */
 void egru_matvec_t_f32(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
                        uint32_t rows, uint32_t cols);
 
 /* Y[i] = W . X[i] + bias for i < n with W given transposed as in egru_matvec_t_f32 (wt (cols, ld),
  * ld >= rows), X (n, cols), Y (n, rows). The input projection of all steps, and the recurrent
- * product of a block of rows. */
+ * product of a block of rows. Row i is exactly egru_matvec_t_f32(wt, ld, X[i], bias, Y[i], rows,
+ * cols) of the same set (batch invariance). */
 void egru_matmul_t_f32(const float *wt, uint32_t ld, const float *x, const float *bias, float *y,
                        uint32_t n, uint32_t rows, uint32_t cols);
 

@@ -1,6 +1,9 @@
 /* egru_matmul_f32_neon.c - Y = X . W^T + bias, NEON (same contract as egru_matmul_f32).
- * Blocks of 4 weight rows x 2 input rows share their loads (8 accumulators); the leftovers go
- * through the matrix-vector kernel. Sums are reordered relative to the reference. */
+ * Blocks of 4 weight rows x 2 input rows share their loads (16 accumulators: two per output).
+ * Every output is reduced exactly as egru_matvec_f32_neon reduces a row (egru_neon.h,
+ * egru_rowsum4_neon), and the leftover weight rows and input rows go through
+ * egru_matvec_f32_neon itself, so Y[i] equals egru_matvec_f32_neon on X[i] bit for bit, whatever
+ * n (egru_kernels.h, "Batch invariance"). Sums are reordered relative to the reference. */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include "../egru_kernels.h"
 #include "egru_neon.h"
@@ -13,35 +16,56 @@ void egru_matmul_f32_neon(const float *w, const float *x, const float *bias, flo
 void egru_matmul_f32_neon(const float *w, const float *x, const float *bias, float *y, uint32_t n,
                           uint32_t rows, uint32_t cols)
 {
-    const uint32_t c4 = cols & ~3u, r4 = rows & ~3u;
-    uint32_t i = 0, r, c, k, j;
+    const uint32_t c8 = cols & ~7u, rest = cols - c8, r4 = rows & ~3u;
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    uint32_t i = 0, r, c;
+    int k;
     for (; i + 2 <= n; i += 2) {
         const float *x0 = x + (uint64_t)i * cols, *x1 = x0 + cols;
         float *y0 = y + (uint64_t)i * rows, *y1 = y0 + rows;
+        /* The last chunks of both inputs (see egru_matvec_f32_neon). */
+        const float32x4_t x0a = rest ? egru_chunk_neon(x0, c8, cols) : zero;
+        const float32x4_t x1a = rest ? egru_chunk_neon(x1, c8, cols) : zero;
+        const float32x4_t x0b = rest > 4 ? egru_chunk_neon(x0, c8 + 4, cols) : zero;
+        const float32x4_t x1b = rest > 4 ? egru_chunk_neon(x1, c8 + 4, cols) : zero;
         for (r = 0; r < r4; r += 4) {
-            float32x4_t a[4], b[4];
+            /* a0/b0[k]: weight row r + k times x0 (even / odd chunks); a1/b1[k]: times x1 */
+            float32x4_t a0[4], b0[4], a1[4], b1[4], s0, s1;
             for (k = 0; k < 4; ++k) {
-                a[k] = vdupq_n_f32(0.0f);
-                b[k] = vdupq_n_f32(0.0f);
+                a0[k] = b0[k] = a1[k] = b1[k] = zero;
             }
-            for (c = 0; c < c4; c += 4) {
-                const float32x4_t v0 = vld1q_f32(x0 + c), v1 = vld1q_f32(x1 + c);
+            for (c = 0; c < c8; c += 8) {
+                const float32x4_t v0 = vld1q_f32(x0 + c), u0 = vld1q_f32(x0 + c + 4);
+                const float32x4_t v1 = vld1q_f32(x1 + c), u1 = vld1q_f32(x1 + c + 4);
                 for (k = 0; k < 4; ++k) {
-                    const float32x4_t wk = vld1q_f32(w + (uint64_t)(r + k) * cols + c);
-                    a[k] = vfmaq_f32(a[k], wk, v0);
-                    b[k] = vfmaq_f32(b[k], wk, v1);
+                    const float *wk = w + (uint64_t)(r + k) * cols + c;
+                    const float32x4_t wa = vld1q_f32(wk), wb = vld1q_f32(wk + 4);
+                    a0[k] = vfmaq_f32(a0[k], wa, v0);
+                    b0[k] = vfmaq_f32(b0[k], wb, u0);
+                    a1[k] = vfmaq_f32(a1[k], wa, v1);
+                    b1[k] = vfmaq_f32(b1[k], wb, u1);
                 }
             }
-            for (k = 0; k < 4; ++k) {
+            for (k = 0; rest && k < 4; ++k) {
                 const float *wk = w + (uint64_t)(r + k) * cols;
-                float s0 = vaddvq_f32(a[k]), s1 = vaddvq_f32(b[k]);
-                for (j = c4; j < cols; ++j) {
-                    s0 += wk[j] * x0[j];
-                    s1 += wk[j] * x1[j];
+                const float32x4_t wa = egru_chunk_neon(wk, c8, cols);
+                a0[k] = vfmaq_f32(a0[k], wa, x0a);
+                a1[k] = vfmaq_f32(a1[k], wa, x1a);
+                if (rest > 4) {
+                    const float32x4_t wb = egru_chunk_neon(wk, c8 + 4, cols);
+                    b0[k] = vfmaq_f32(b0[k], wb, x0b);
+                    b1[k] = vfmaq_f32(b1[k], wb, x1b);
                 }
-                y0[r + k] = bias ? s0 + bias[r + k] : s0;
-                y1[r + k] = bias ? s1 + bias[r + k] : s1;
             }
+            s0 = egru_rowsum4_neon(a0, b0);
+            s1 = egru_rowsum4_neon(a1, b1);
+            if (bias) {
+                const float32x4_t bv = vld1q_f32(bias + r);
+                s0 = vaddq_f32(s0, bv);
+                s1 = vaddq_f32(s1, bv);
+            }
+            vst1q_f32(y0 + r, s0);
+            vst1q_f32(y1 + r, s1);
         }
         if (r4 < rows) {
             const uint64_t off = (uint64_t)r4 * cols;

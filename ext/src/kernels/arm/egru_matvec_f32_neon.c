@@ -1,8 +1,11 @@
 /* egru_matvec_f32_neon.c - matrix-vector product, NEON (same contract as egru_matvec_f32).
- * Four rows at a time, two 4-lane accumulators per row over 8 columns (eight independent FMA
- * chains), then one more 4-column step, the four horizontal sums done together with pairwise
- * adds; the sums are reordered relative to the reference, so results agree within float
- * rounding (docs/kernels.md). */
+ * Each row's result is this set's canonical sum (egru_neon.h, egru_rowsum4_neon): 4-column chunks
+ * alternating between two accumulators, the last chunk zero-padded, then the fixed pairwise
+ * additions and the bias. Four rows at a time (eight independent FMA chains), their four sums
+ * reduced together; the rows left over go one at a time with the same additions, so a row's
+ * result does not depend on rows or on where its block starts, and egru_matmul_f32_neon reduces
+ * each output the same way (egru_kernels.h, "Batch invariance"). The sums are reordered relative
+ * to the reference, so results agree with it within float rounding (docs/kernels.md). */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include "../egru_kernels.h"
 #include "egru_neon.h"
@@ -10,55 +13,40 @@
 void egru_matvec_f32_neon(const float *w, const float *x, const float *bias, float *y,
                           uint32_t rows, uint32_t cols);
 
-static float dot_tail(const float *w, const float *x, uint32_t c, uint32_t cols)
-{
-    float s = 0.0f;
-    for (; c < cols; ++c) {
-        s += w[c] * x[c];
-    }
-    return s;
-}
-
 void egru_matvec_f32_neon(const float *w, const float *x, const float *bias, float *y,
                           uint32_t rows, uint32_t cols)
 {
-    const uint32_t c8 = cols & ~7u, c4 = cols & ~3u;
+    const uint32_t c8 = cols & ~7u, rest = cols - c8; /* rest < 8 columns after the 8-chunks */
+    /* The chunks after the 8-column steps: x[c8..] in xa (4 columns, or rest < 4 zero-padded)
+     * into accumulator 0, and when rest > 4, x[c8 + 4..] zero-padded in xb into accumulator 1. */
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    const float32x4_t xa = rest ? egru_chunk_neon(x, c8, cols) : zero;
+    const float32x4_t xb = rest > 4 ? egru_chunk_neon(x, c8 + 4, cols) : zero;
     uint32_t r = 0, c;
+    int k;
     for (; r + 4 <= rows; r += 4) {
-        const float *w0 = w + (uint64_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols;
-        const float *w3 = w2 + cols;
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        float32x4_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        float32x4_t s;
+        const float *w0 = w + (uint64_t)r * cols;
+        float32x4_t a[4], b[4], s;
+        for (k = 0; k < 4; ++k) {
+            a[k] = zero;
+            b[k] = zero;
+        }
         for (c = 0; c < c8; c += 8) {
-            const float32x4_t xa = vld1q_f32(x + c), xb = vld1q_f32(x + c + 4);
-            a0 = vfmaq_f32(a0, vld1q_f32(w0 + c), xa);
-            a1 = vfmaq_f32(a1, vld1q_f32(w1 + c), xa);
-            a2 = vfmaq_f32(a2, vld1q_f32(w2 + c), xa);
-            a3 = vfmaq_f32(a3, vld1q_f32(w3 + c), xa);
-            b0 = vfmaq_f32(b0, vld1q_f32(w0 + c + 4), xb);
-            b1 = vfmaq_f32(b1, vld1q_f32(w1 + c + 4), xb);
-            b2 = vfmaq_f32(b2, vld1q_f32(w2 + c + 4), xb);
-            b3 = vfmaq_f32(b3, vld1q_f32(w3 + c + 4), xb);
+            const float32x4_t x0 = vld1q_f32(x + c), x1 = vld1q_f32(x + c + 4);
+            for (k = 0; k < 4; ++k) {
+                const float *wk = w0 + (uint64_t)k * cols + c;
+                a[k] = vfmaq_f32(a[k], vld1q_f32(wk), x0);
+                b[k] = vfmaq_f32(b[k], vld1q_f32(wk + 4), x1);
+            }
         }
-        if (c8 < c4) {
-            const float32x4_t xa = vld1q_f32(x + c8);
-            a0 = vfmaq_f32(a0, vld1q_f32(w0 + c8), xa);
-            a1 = vfmaq_f32(a1, vld1q_f32(w1 + c8), xa);
-            a2 = vfmaq_f32(a2, vld1q_f32(w2 + c8), xa);
-            a3 = vfmaq_f32(a3, vld1q_f32(w3 + c8), xa);
+        for (k = 0; rest && k < 4; ++k) {
+            const float *wk = w0 + (uint64_t)k * cols;
+            a[k] = vfmaq_f32(a[k], egru_chunk_neon(wk, c8, cols), xa);
+            if (rest > 4) {
+                b[k] = vfmaq_f32(b[k], egru_chunk_neon(wk, c8 + 4, cols), xb);
+            }
         }
-        /* Four horizontal sums at once: pairwise adds leave lanes = rows r, r+1, r+2, r+3. */
-        a0 = vaddq_f32(a0, b0);
-        a1 = vaddq_f32(a1, b1);
-        a2 = vaddq_f32(a2, b2);
-        a3 = vaddq_f32(a3, b3);
-        s = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
-        if (c4 < cols) {
-            const float t[4] = {dot_tail(w0, x, c4, cols), dot_tail(w1, x, c4, cols),
-                                dot_tail(w2, x, c4, cols), dot_tail(w3, x, c4, cols)};
-            s = vaddq_f32(s, vld1q_f32(t));
-        }
+        s = egru_rowsum4_neon(a, b); /* lane k: row r + k */
         if (bias) {
             s = vaddq_f32(s, vld1q_f32(bias + r));
         }
@@ -66,14 +54,20 @@ void egru_matvec_f32_neon(const float *w, const float *x, const float *bias, flo
     }
     for (; r < rows; ++r) {
         const float *row = w + (uint64_t)r * cols;
-        float32x4_t a = vdupq_n_f32(0.0f);
-        for (c = 0; c < c4; c += 4) {
+        float32x4_t a = zero, b = zero;
+        float s;
+        for (c = 0; c < c8; c += 8) {
             a = vfmaq_f32(a, vld1q_f32(row + c), vld1q_f32(x + c));
+            b = vfmaq_f32(b, vld1q_f32(row + c + 4), vld1q_f32(x + c + 4));
         }
-        {
-            const float s = vaddvq_f32(a) + dot_tail(row, x, c4, cols);
-            y[r] = bias ? s + bias[r] : s;
+        if (rest) {
+            a = vfmaq_f32(a, egru_chunk_neon(row, c8, cols), xa);
+            if (rest > 4) {
+                b = vfmaq_f32(b, egru_chunk_neon(row, c8 + 4, cols), xb);
+            }
         }
+        s = egru_rowsum1_neon(a, b);
+        y[r] = bias ? s + bias[r] : s;
     }
 }
 #else

@@ -1,8 +1,10 @@
 /* egru_matvec_t_f32_neon.c - matrix-vector product on transposed weights, NEON (same contract as
  * egru_matvec_t_f32). Outputs are vectorised: for each input column, x[c] multiplies up to eight
- * 4-lane accumulators (32 rows) at once; rows left over (fewer than four) are scalar. Each y[r]
- * adds its products in the reference's order; only the fused multiply-add rounding differs
- * (docs/kernels.md). */
+ * 4-lane accumulators (32 rows) at once; rows left over (fewer than four) are scalar, with fmaf.
+ * Each y[r] is one fused multiply-add chain over the columns in the reference's order, starting
+ * from 0, then the bias, whichever path computes it, so a row's result does not depend on rows or
+ * on where its block starts (egru_kernels.h, "Batch invariance"); only the fused multiply-add
+ * rounding differs from the reference (docs/kernels.md). */
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include "../egru_kernels.h"
 #include "egru_neon.h"
@@ -42,10 +44,10 @@ void egru_matvec_t_f32_neon(const float *wt, uint32_t ld, const float *x, const 
     for (; r + 4 <= rows; r += 4) {
         block(wt + r, ld, x, bias ? bias + r : bias, y + r, cols, 1);
     }
-    for (; r < rows; ++r) {
+    for (; r < rows; ++r) { /* fmaf: the vector lanes' fused multiply-add, so the same result */
         float acc = 0.0f;
         for (c = 0; c < cols; ++c) {
-            acc += wt[(uint64_t)c * ld + r] * x[c];
+            acc = fmaf(wt[(uint64_t)c * ld + r], x[c], acc);
         }
         y[r] = bias ? acc + bias[r] : acc;
     }

@@ -9,6 +9,46 @@
 #include <arm_neon.h>
 #include <stdint.h>
 
+/* Lanes [0, rem) of p (0 < rem < 4) and 0 in the others, reading only p[0, rem): the last,
+ * partial chunk of a row (NEON has no masked loads). */
+static inline float32x4_t egru_load_part_neon(const float *p, uint32_t rem)
+{
+    float32x4_t v = vsetq_lane_f32(p[0], vdupq_n_f32(0.0f), 0);
+    if (rem > 1) {
+        v = vsetq_lane_f32(p[1], v, 1);
+    }
+    if (rem > 2) {
+        v = vsetq_lane_f32(p[2], v, 2);
+    }
+    return v;
+}
+
+/* Columns [c, c + 4) of p when c + 4 <= cols, else those before cols and 0 (c < cols). */
+static inline float32x4_t egru_chunk_neon(const float *p, uint32_t c, uint32_t cols)
+{
+    return c + 4 <= cols ? vld1q_f32(p + c) : egru_load_part_neon(p + c, cols - c);
+}
+
+/* The canonical row sum of the NEON float products (egru_kernels.h, "Batch invariance"): a row's
+ * columns in chunks of 4 (the last one zero-padded: egru_chunk_neon), chunk k multiplied
+ * into accumulator k % 2 with vfmaq_f32 (two independent FMA chains, a[0] and a[1]), then
+ * s = a[0] + a[1] and its lanes added as (s0 + s1) + (s2 + s3), the bias last. These two
+ * functions do the reduction, for four rows at once or for one, with the same additions. */
+
+/* Lane k: the sum of row k (k < 4), from the two accumulators of each row. */
+static inline float32x4_t egru_rowsum4_neon(const float32x4_t *a0, const float32x4_t *a1)
+{
+    return vpaddq_f32(vpaddq_f32(vaddq_f32(a0[0], a1[0]), vaddq_f32(a0[1], a1[1])),
+                      vpaddq_f32(vaddq_f32(a0[2], a1[2]), vaddq_f32(a0[3], a1[3])));
+}
+
+/* The sum of one row, from its two accumulators. */
+static inline float egru_rowsum1_neon(float32x4_t a0, float32x4_t a1)
+{
+    const float32x4_t s = vaddq_f32(a0, a1), p = vpaddq_f32(s, s);
+    return vgetq_lane_f32(vpaddq_f32(p, p), 0);
+}
+
 /* The core of egru_exp_neon and egru_expm1_neon: egru_exp_core256 (egru_avx2.h) on 4 lanes, the
  * same algorithm, constants and fused operations (Cephes' expf, vrndnq_f32 rounding to nearest
  * even), so the same errors: x clamped to [lo, hi] (vminq/vmaxq propagate NaN), x = n ln 2 + r,

@@ -11,13 +11,29 @@
 
 #define EGRU_AVX2 __attribute__((target("avx2,fma")))
 
-/* Sum of the 8 lanes. */
+/* The horizontal sum of every float product of this set (egru_kernels.h, "Batch invariance"):
+ * the 8 lanes v0..v7 of a row's accumulator added as ((v0 + v1) + (v2 + v3)) + ((v4 + v5) +
+ * (v6 + v7)). egru_hsum8x8 does eight of these sums at once, egru_hsum256 one, with the same
+ * additions in the same order, so a row's result does not depend on which of them reduced it. */
+
+/* Eight horizontal sums at once: lane k of the result = the sum of the lanes of a[k]. */
+EGRU_AVX2 static inline __attribute__((always_inline)) __m256 egru_hsum8x8(const __m256 *a)
+{
+    const __m256 b0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 b1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    /* b0: lane k < 4 holds (v0 + v1) + (v2 + v3) of a[k], lane 4 + k (v4 + v5) + (v6 + v7);
+     * b1 likewise for a[4..7]. */
+    return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20),
+                         _mm256_permute2f128_ps(b0, b1, 0x31));
+}
+
+/* Sum of the 8 lanes, in egru_hsum8x8's order. */
 EGRU_AVX2 static inline float egru_hsum256(__m256 v)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    /* [v0 + v1, v2 + v3, v4 + v5, v6 + v7], then [(v0 + v1) + (v2 + v3), (v4 + v5) + (v6 + v7)] */
+    const __m128 p = _mm_hadd_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_hadd_ps(p, p);
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
 
 /* Lane mask for the last, partial chunk of `rem` (0 < rem < 8) floats: lanes < rem set. Masked

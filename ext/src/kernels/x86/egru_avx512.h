@@ -136,7 +136,14 @@ static inline __mmask64 egru_mask64(uint32_t n)
     return (__mmask64)(~0ull >> (64 - n));
 }
 
-/* Sum of the 16 lanes. */
+/* The horizontal sum of every float product of this set (egru_kernels.h, "Batch invariance"):
+ * the 16 lanes v0..v15 of a row's accumulator added as (T0 + T2) + (T1 + T3) with
+ * Tj = (vj + vj+8) + (vj+4 + vj+12). egru_hsum16_ps does sixteen of these sums at once,
+ * egru_hsum512 one, with the same additions in the same order, so a row's result does not depend
+ * on which of them reduced it. */
+
+/* Sum of the 16 lanes: s8 = lanes j + (j + 8), then Tj = s8[j] + s8[j + 4], then
+ * (T0 + T2) + (T1 + T3). */
 EGRU_AVX512 static inline float egru_hsum512(__m512 v)
 {
     const __m256 h = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
@@ -157,9 +164,10 @@ EGRU_AVX512 static inline int32_t egru_hsum512_epi32(__m512i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* Sixteen horizontal sums at once: lane k of the result = the sum of the 16 lanes of a[k].
- * Four levels of halving: 128-bit blocks (a[k] with a[k + 4], then pairs of those), then
- * elements within each 128-bit block, so lane 4j + m ends up holding a[4j + m]. */
+/* Sixteen horizontal sums at once: lane k of the result = the sum of the 16 lanes of a[k], in
+ * egru_hsum512's order. Four levels of halving: 128-bit blocks (256-bit halves of a[p] added,
+ * then its 128-bit quarters: the Tj), then elements within each 128-bit block (T0 + T2 with
+ * T1 + T3), so lane 4j + m ends up holding a[4j + m]. */
 EGRU_AVX512 static inline __attribute__((always_inline)) __m512 egru_hsum16_ps(const __m512 *a)
 {
     __m512 c[8], d[4], e0, e1;

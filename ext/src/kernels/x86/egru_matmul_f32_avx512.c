@@ -1,8 +1,11 @@
 /* egru_matmul_f32_avx512.c - Y = X . W^T + bias, AVX-512 (same contract as egru_matmul_f32).
  * Blocks of 8 weight rows x 2 input rows share their loads (16 accumulators), their sixteen
  * horizontal sums done together (egru_hsum16_ps: lanes 0-7 the first input row's outputs, 8-15
- * the second's); the leftovers go through the matrix-vector kernel. Sums are reordered relative
- * to the reference. */
+ * the second's); the leftovers go through the matrix-vector kernel. Every output is reduced
+ * exactly as egru_matvec_f32_avx512 reduces a row (the same FMA chain and masked tail, the same
+ * addition tree, the bias last), so Y[i] equals egru_matvec_f32_avx512 on X[i] bit for bit,
+ * whatever n (egru_kernels.h, "Batch invariance"). Sums are reordered relative to the
+ * reference. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx512.h"

@@ -2,8 +2,11 @@
  * as egru_matmul_t_f32). Register blocks of 4 rows of X x 64 outputs (16 accumulators): each
  * loaded weight vector serves four rows of X, each broadcast x value four weight vectors; the last
  * vector of a block is masked when rows is not a multiple of 16. Rows of X left over go through
- * egru_matvec_t_f32_avx512. Each output adds its products in the reference's order; only the
- * fused multiply-add rounding differs (docs/kernels.md). */
+ * egru_matvec_t_f32_avx512. Each output is the same fused multiply-add chain as
+ * egru_matvec_t_f32_avx512 computes for it (the columns in order from 0, then the bias), so Y[i]
+ * equals egru_matvec_t_f32_avx512 on X[i] bit for bit, whatever n (egru_kernels.h, "Batch
+ * invariance"); only the fused multiply-add rounding differs from the reference
+ * (docs/kernels.md). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx512.h"

@@ -1,8 +1,13 @@
 /* egru_matvec_f32_avx2.c - matrix-vector product, AVX2+FMA (same contract as egru_matvec_f32).
- * Eight rows at a time, one 8-lane accumulator per row (eight independent FMA chains: enough
- * to keep two FMA units busy through their latency), the eight horizontal sums done together; the
- * sums are reordered relative to the reference, so results agree within float rounding
- * (docs/kernels.md). */
+ * Each row's result is this set's canonical sum (egru_kernels.h, "Batch invariance"): one 8-lane
+ * accumulator, lane j adding the products of columns j, j + 8, j + 16, ... in column order with
+ * fused multiply-adds (the last cols % 8 columns as one masked chunk, its lanes that are off
+ * adding 0 * 0), then the lanes added in egru_hsum256's order, the bias last. Eight rows at a time
+ * (eight independent FMA chains: enough to keep two FMA units busy through their latency), their
+ * eight horizontal sums done together by egru_hsum8x8 with the same additions; the rows left over
+ * go one at a time, so a row's result does not depend on rows or on where its block starts, and
+ * egru_matmul_f32_avx2 reduces each output the same way. The sums are reordered relative to the
+ * reference, so results agree with it within float rounding (docs/kernels.md). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx2.h"
@@ -10,52 +15,36 @@
 void egru_matvec_f32_avx2(const float *w, const float *x, const float *bias, float *y,
                           uint32_t rows, uint32_t cols);
 
-/* Eight horizontal sums at once: a[k] -> lane k of the result. */
-EGRU_AVX2 static __m256 hsum8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
-                              __m256 a6, __m256 a7)
-{
-    const __m256 b0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    const __m256 b1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-    /* b0 = [rows 0-3 low halves | rows 0-3 high halves], b1 likewise for rows 4-7. */
-    return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20),
-                         _mm256_permute2f128_ps(b0, b1, 0x31));
-}
-
 EGRU_AVX2 void egru_matvec_f32_avx2(const float *w, const float *x, const float *bias, float *y,
                                     uint32_t rows, uint32_t cols)
 {
     const uint32_t c8 = cols & ~7u;
     uint32_t r = 0, c;
+    int k;
     for (; r + 8 <= rows; r += 8) {
         const float *w0 = w + (uint64_t)r * cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
-        __m256 a7 = a0, s;
+        __m256 a[8], s;
+#pragma GCC unroll 8
+        for (k = 0; k < 8; ++k) {
+            a[k] = _mm256_setzero_ps();
+        }
         for (c = 0; c < c8; c += 8) {
             const __m256 xv = _mm256_loadu_ps(x + c);
-            const float *wc = w0 + c;
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wc), xv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + cols), xv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 2 * (uint64_t)cols), xv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 3 * (uint64_t)cols), xv, a3);
-            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 4 * (uint64_t)cols), xv, a4);
-            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 5 * (uint64_t)cols), xv, a5);
-            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 6 * (uint64_t)cols), xv, a6);
-            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(wc + 7 * (uint64_t)cols), xv, a7);
+#pragma GCC unroll 8
+            for (k = 0; k < 8; ++k) {
+                a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + (uint64_t)k * cols + c), xv, a[k]);
+            }
         }
         if (c8 < cols) { /* the last columns, as one masked chunk */
             const __m256i m = egru_tail_mask(cols - c8);
             const __m256 xv = _mm256_maskload_ps(x + c8, m);
-            const float *wc = w0 + c8;
-            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(wc, m), xv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + cols, m), xv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 2 * (uint64_t)cols, m), xv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 3 * (uint64_t)cols, m), xv, a3);
-            a4 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 4 * (uint64_t)cols, m), xv, a4);
-            a5 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 5 * (uint64_t)cols, m), xv, a5);
-            a6 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 6 * (uint64_t)cols, m), xv, a6);
-            a7 = _mm256_fmadd_ps(_mm256_maskload_ps(wc + 7 * (uint64_t)cols, m), xv, a7);
+#pragma GCC unroll 8
+            for (k = 0; k < 8; ++k) {
+                const __m256 wv = _mm256_maskload_ps(w0 + (uint64_t)k * cols + c8, m);
+                a[k] = _mm256_fmadd_ps(wv, xv, a[k]);
+            }
         }
-        s = hsum8(a0, a1, a2, a3, a4, a5, a6, a7); /* lane k: row r + k */
+        s = egru_hsum8x8(a); /* lane k: row r + k */
         if (bias) {
             s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
         }

@@ -1,7 +1,11 @@
 /* egru_matvec_f32_avx512.c - matrix-vector product, AVX-512 (same contract as egru_matvec_f32).
- * Sixteen rows at a time, one 16-lane accumulator per row (sixteen independent FMA chains), the
- * sixteen horizontal sums done together (egru_hsum16_ps); a row's last cols % 16 columns are one
- * masked chunk, and rows left over from the blocks of sixteen go one at a time. The sums are
+ * Each row's result is this set's canonical sum (egru_kernels.h, "Batch invariance"): one
+ * 16-lane accumulator, lane j adding the products of columns j, j + 16, ... in column order with
+ * fused multiply-adds (the last cols % 16 columns as one masked chunk), the lanes added in
+ * egru_hsum512's order, the bias last. Sixteen rows at a time (sixteen independent FMA chains),
+ * their sums done together by egru_hsum16_ps with the same additions; rows left over from the
+ * blocks of sixteen go one at a time, so a row's result does not depend on rows or on where its
+ * block starts, and egru_matmul_f32_avx512 reduces each output the same way. The sums are
  * reordered relative to the reference, so results agree within float rounding
  * (docs/kernels.md). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

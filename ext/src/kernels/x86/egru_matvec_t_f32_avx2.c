@@ -1,8 +1,11 @@
 /* egru_matvec_t_f32_avx2.c - matrix-vector product on transposed weights, AVX2+FMA (same contract
  * as egru_matvec_t_f32). Outputs are vectorised: for each input column, x[c] is broadcast and
  * multiplied into up to eight 8-lane accumulators (64 rows) at once, so no horizontal sums are
- * needed and small column counts cost nothing extra. Each y[r] adds its products in the
- * reference's order; only the fused multiply-add rounding differs (docs/kernels.md). */
+ * needed and small column counts cost nothing extra. Each y[r] is one fused multiply-add chain
+ * over the columns in the reference's order, starting from 0, then the bias, in whichever block
+ * and lane it falls, so a row's result does not depend on rows or on where its block starts
+ * (egru_kernels.h, "Batch invariance"); only the fused multiply-add rounding differs from the
+ * reference (docs/kernels.md). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx2.h"

@@ -1,8 +1,11 @@
 /* egru_matvec_t_f32_avx512.c - matrix-vector product on transposed weights, AVX-512 (same contract
  * as egru_matvec_t_f32). Outputs are vectorised: for each input column, x[c] is broadcast and
  * multiplied into up to eight 16-lane accumulators (128 rows) at once, the last vector of a block
- * masked when rows is not a multiple of 16. Each y[r] adds its products in the reference's order;
- * only the fused multiply-add rounding differs (docs/kernels.md). */
+ * masked when rows is not a multiple of 16. Each y[r] is one fused multiply-add chain over the
+ * columns in the reference's order, starting from 0, then the bias, in whichever block and lane
+ * it falls, so a row's result does not depend on rows or on where its block starts
+ * (egru_kernels.h, "Batch invariance"); only the fused multiply-add rounding differs from the
+ * reference (docs/kernels.md). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "../egru_kernels.h"
 #include "egru_avx512.h"
