@@ -104,8 +104,8 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         const uint32_t scale_off = egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET);
         const uint32_t rows = egru_rd_u32(t + EGRU_TNS_DIMS);
         const uint8_t *sc;
-        if (m->quant_version != EGRU_QUANT_VERSION) {
-            return EGRU_ERR_UNSUPPORTED; /* quantized data of semantics this runtime lacks */
+        if (!EGRU_CFG_INT8 || m->quant_version != EGRU_QUANT_VERSION) {
+            return EGRU_ERR_UNSUPPORTED; /* int8 left out of this build, or semantics it lacks */
         }
         if (quant != EGRU_QUANT_SYMMETRIC_PER_ROW ||
             egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != rows || scale_off % alignment != 0 ||
@@ -212,6 +212,44 @@ static int decode_rnn(const egru_model_t *m, uint32_t op, uint32_t first, uint64
     return kernel && recurrent && w->bias;
 }
 
+/* The op is built into this runtime (egru_features.h). */
+static int op_supported(uint32_t op)
+{
+    switch (op) {
+    case EGRU_OP_EMBEDDING: return EGRU_CFG_OP_EMBEDDING;
+    case EGRU_OP_GRU: return EGRU_CFG_OP_GRU;
+    case EGRU_OP_DENSE: return EGRU_CFG_OP_DENSE;
+    case EGRU_OP_LSTM: return EGRU_CFG_OP_LSTM;
+    case EGRU_OP_SIMPLE_RNN: return EGRU_CFG_OP_SIMPLE_RNN;
+    case EGRU_OP_CONV1D: return EGRU_CFG_OP_CONV1D;
+    case EGRU_OP_GLOBAL_POOL: return EGRU_CFG_OP_GLOBAL_POOL;
+    case EGRU_OP_AFFINE: return EGRU_CFG_OP_AFFINE;
+    case EGRU_OP_LAYER_NORM: return EGRU_CFG_OP_LAYER_NORM;
+    case EGRU_OP_ACTIVATION: return EGRU_CFG_OP_ACTIVATION;
+    case EGRU_OP_FLATTEN: return EGRU_CFG_OP_FLATTEN;
+    case EGRU_OP_MASKING: return EGRU_CFG_OP_MASKING;
+    default: return 0;
+    }
+}
+
+/* The activation is built into this runtime (egru_features.h; LINEAR always is). */
+static int act_supported(uint32_t act)
+{
+    switch (act) {
+    case EGRU_ACT_LINEAR: return 1;
+    case EGRU_ACT_RELU: return EGRU_CFG_ACT_RELU;
+    case EGRU_ACT_SIGMOID: return EGRU_CFG_ACT_SIGMOID;
+    case EGRU_ACT_TANH: return EGRU_CFG_ACT_TANH;
+    case EGRU_ACT_SOFTMAX: return EGRU_CFG_ACT_SOFTMAX;
+    case EGRU_ACT_HARD_SIGMOID: return EGRU_CFG_ACT_HARD_SIGMOID;
+    case EGRU_ACT_ELU: return EGRU_CFG_ACT_ELU;
+    case EGRU_ACT_SOFTSIGN: return EGRU_CFG_ACT_SOFTSIGN;
+    case EGRU_ACT_SOFTPLUS: return EGRU_CFG_ACT_SOFTPLUS;
+    case EGRU_ACT_LEAKY_RELU: return EGRU_CFG_ACT_LEAKY_RELU;
+    default: return 0;
+    }
+}
+
 /* Allowed flag bits per op. */
 static uint32_t allowed_flags(uint32_t op)
 {
@@ -253,6 +291,11 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         !range_inside(first, count, 0, m->tensor_count) || act > EGRU_ACT_MAX ||
         ract > EGRU_ACT_MAX || (!G && ract != 0)) {
         return EGRU_ERR_BAD_LAYER;
+    }
+    if (!op_supported(op)) {
+        /* Refused before decoding, so that a left-out op's decoding code goes from the build
+         * too; feature_supported checks the rest of what the layer needs. */
+        return EGRU_ERR_UNSUPPORTED;
     }
     switch (op) {
     case EGRU_OP_EMBEDDING:
@@ -457,48 +500,11 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     return EGRU_OK;
 }
 
-/* The op is built into this runtime (egru_features.h). */
-static int op_supported(uint32_t op)
-{
-    switch (op) {
-    case EGRU_OP_EMBEDDING: return EGRU_CFG_OP_EMBEDDING;
-    case EGRU_OP_GRU: return EGRU_CFG_OP_GRU;
-    case EGRU_OP_DENSE: return EGRU_CFG_OP_DENSE;
-    case EGRU_OP_LSTM: return EGRU_CFG_OP_LSTM;
-    case EGRU_OP_SIMPLE_RNN: return EGRU_CFG_OP_SIMPLE_RNN;
-    case EGRU_OP_CONV1D: return EGRU_CFG_OP_CONV1D;
-    case EGRU_OP_GLOBAL_POOL: return EGRU_CFG_OP_GLOBAL_POOL;
-    case EGRU_OP_AFFINE: return EGRU_CFG_OP_AFFINE;
-    case EGRU_OP_LAYER_NORM: return EGRU_CFG_OP_LAYER_NORM;
-    case EGRU_OP_ACTIVATION: return EGRU_CFG_OP_ACTIVATION;
-    case EGRU_OP_FLATTEN: return EGRU_CFG_OP_FLATTEN;
-    case EGRU_OP_MASKING: return EGRU_CFG_OP_MASKING;
-    default: return 0;
-    }
-}
-
-/* The activation is built into this runtime (egru_features.h; LINEAR always is). */
-static int act_supported(uint32_t act)
-{
-    switch (act) {
-    case EGRU_ACT_LINEAR: return 1;
-    case EGRU_ACT_RELU: return EGRU_CFG_ACT_RELU;
-    case EGRU_ACT_SIGMOID: return EGRU_CFG_ACT_SIGMOID;
-    case EGRU_ACT_TANH: return EGRU_CFG_ACT_TANH;
-    case EGRU_ACT_SOFTMAX: return EGRU_CFG_ACT_SOFTMAX;
-    case EGRU_ACT_HARD_SIGMOID: return EGRU_CFG_ACT_HARD_SIGMOID;
-    case EGRU_ACT_ELU: return EGRU_CFG_ACT_ELU;
-    case EGRU_ACT_SOFTSIGN: return EGRU_CFG_ACT_SOFTSIGN;
-    case EGRU_ACT_SOFTPLUS: return EGRU_CFG_ACT_SOFTPLUS;
-    case EGRU_ACT_LEAKY_RELU: return EGRU_CFG_ACT_LEAKY_RELU;
-    default: return 0;
-    }
-}
-
-/* Everything the decoded layer needs is built into this runtime (egru_features.h): its op, both
+/* Everything the decoded layer needs is built into this runtime (egru_features.h): both
  * activation slots, Bidirectional / go_backwards, masks (made or received), the GRU reset mode
- * and int8 matrices. The one place a configured-out feature is refused: egru_model_init returns
- * EGRU_ERR_UNSUPPORTED for such a model rather than run it without that code. */
+ * and int8 matrices (its op: decode_layer refused a left-out one already). With op_supported,
+ * the place a configured-out feature is refused: egru_model_init returns EGRU_ERR_UNSUPPORTED
+ * for such a model rather than run it without that code. */
 static int feature_supported(const egru_layer_t *layer)
 {
     const uint32_t f = layer->flags;
@@ -506,8 +512,7 @@ static int feature_supported(const egru_layer_t *layer)
     const int s8 = layer->table_s8 || layer->kernel_s8 || layer->rnn[0].kernel_s8 ||
                    layer->rnn[0].recurrent_s8 || layer->rnn[1].kernel_s8 ||
                    layer->rnn[1].recurrent_s8;
-    return op_supported(layer->op) && act_supported(layer->activation) &&
-           act_supported(layer->recurrent_activation) &&
+    return act_supported(layer->activation) && act_supported(layer->recurrent_activation) &&
            (EGRU_CFG_BIDIRECTIONAL || !(f & EGRU_FLAG_BIDIRECTIONAL)) &&
            (EGRU_CFG_GO_BACKWARDS || !(f & EGRU_FLAG_GO_BACKWARDS)) &&
            (EGRU_CFG_MASK ||
