@@ -115,7 +115,7 @@ _SERVICES = {
     "PACK": (0, "egru_model_pack: a host speed-up, RAM for a copy of the weights"),
     "FOLD": (0, "egru_model_fold: RAM for a vocab x 3H table"),
     "STATUS_STRINGS": (0, 'egru_status_str messages; 0: "" for every code'),
-    "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~8x slower"),
+    "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
 }
 
 

@@ -1,7 +1,7 @@
 /* egru_crc32.c - CRC-32/ISO-HDLC, bit-for-bit what Python's zlib.crc32 computes.
  * Reflected polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF; check value:
  * egru_crc32(0, "123456789", 9) == 0xCBF43926. A 1 KiB constant table (flash on an MCU), or with
- * EGRU_CFG_CRC_TABLE = 0 no table: the same CRC bit by bit (8 shift/xor steps per byte, about 8x
+ * EGRU_CFG_CRC_TABLE = 0 no table: the same CRC bit by bit (8 shift/xor steps per byte, about 7x
  * slower; egru_model_init_flags with EGRU_INIT_TRUSTED_PAYLOAD skips the long payload CRC). */
 #include "edgegru.h"
 #include "egru_features.h"

@@ -14,8 +14,9 @@
 #include "egru_layers.h"
 
 /* Both sums add blocks of SUM_BLOCK terms first, then the block sums: rounding error grows with
- * SUM_BLOCK + n / SUM_BLOCK terms instead of n (LayerNorm over 256 features: 1.3e-6 -> 3e-7
- * max |error| of the normalised values). */
+ * SUM_BLOCK + n / SUM_BLOCK terms instead of n. Measured against float64 numpy on (8, 50, n)
+ * normal inputs, n = 4..256, mean 0 / 1e3 / -5e4, std 1e-3..10: max |error| of the normalised
+ * values 6.7e-7 (about one float ulp of values near 4; with a plain sum 5.4e-6 at n = 256). */
 #define SUM_BLOCK 16u
 
 /* sum over c of (x[c] - x0) */
