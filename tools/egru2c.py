@@ -10,7 +10,14 @@ A model (any file not ending in .npy; it must start with the "EGRU" magic) becom
     static const uint8_t model[] __attribute__((aligned(64))) = {0x45, 0x47, ...};
 
 the file's bytes, 64-byte aligned (the runtime needs 16, the file's own alignment is 64), ready to
-pass to egru_model_init(&m, model, MODEL_SIZE). A `.npy` file becomes the input of one forward pass:
+pass to egru_model_init(&m, model, MODEL_SIZE). With `--config egru_config.h` it also writes the
+runtime's build configuration for exactly that model (docs/embedded.md, "Configuring a firmware
+build"): every EGRU_CFG_* option of ext/src/egru_features.h set to 1 when the model uses it and 0
+when not, to be passed with `-include egru_config.h` when compiling ext/src:
+
+    python tools/egru2c.py model.egru model.h --name model --config egru_config.h
+
+A `.npy` file becomes the input of one forward pass:
 
     integer array (batch, T)       -> static const int32_t input[]  (token ids)
     float array (batch, T, dim)    -> static const float input[]    (features, exact float32)
@@ -59,6 +66,159 @@ def model_header(blob: bytes, name: str, source: str) -> str:
     return _header(name, source, {"SIZE": len(blob)}, decl, [f"0x{b:02x}" for b in blob])
 
 
+# docs/format.md: the numbers egru_format.h defines (only what the configuration needs).
+_HEADER_SIZE = 128
+_OPS = {
+    1: "EMBEDDING",
+    2: "GRU",
+    3: "DENSE",
+    4: "LSTM",
+    5: "SIMPLE_RNN",
+    6: "CONV1D",
+    7: "GLOBAL_POOL",
+    8: "AFFINE",
+    9: "LAYER_NORM",
+    10: "ACTIVATION",
+    11: "FLATTEN",
+    12: "MASKING",
+}
+_ACTS = {
+    0: "LINEAR",
+    1: "RELU",
+    2: "SIGMOID",
+    3: "TANH",
+    4: "SOFTMAX",
+    5: "HARD_SIGMOID",
+    6: "ELU",
+    7: "SOFTSIGN",
+    8: "SOFTPLUS",
+    9: "LEAKY_RELU",
+}
+_RECURRENT = {"GRU", "LSTM", "SIMPLE_RNN"}
+_FLAG_RESET_AFTER, _FLAG_GO_BACKWARDS, _FLAG_BIDIRECTIONAL = 0x2, 0x8, 0x10
+_FLAG_MASKED, _FLAG_MASK_ZERO = 0x20, 0x40
+_DTYPE_S8 = 2
+
+#: What each option means, for the generated header's comments (ext/src/egru_features.h).
+_FEATURES = {
+    "BIDIRECTIONAL": "Bidirectional recurrent layers",
+    "GO_BACKWARDS": "recurrent layers with go_backwards",
+    "MASK": "masks: mask_zero, Masking, masked layers",
+    "GRU_RESET_BEFORE": "GRU with reset_after=False (Keras 2's default)",
+    "GRU_RESET_AFTER": "GRU with reset_after=True (Keras' default)",
+    "INT8": "int8 weights (docs/quantization.md)",
+}
+#: The runtime services egru2c leaves out of a firmware, and why (flip one to 1 by hand, or
+#: compile with -DEGRU_CFG_X=1 after the -include: the header only sets what is not yet set).
+_SERVICES = {
+    "FAST_PLAN": (0, "whole-sequence plan; 0: always the low-memory one (same results)"),
+    "PACK": (0, "egru_model_pack: a host speed-up, RAM for a copy of the weights"),
+    "FOLD": (0, "egru_model_fold: RAM for a vocab x 3H table"),
+    "STATUS_STRINGS": (0, 'egru_status_str messages; 0: "" for every code'),
+    "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
+}
+
+
+def model_features(blob: bytes) -> tuple[dict[str, int], str]:
+    """The EGRU_CFG_* options (without the prefix) an .egru file needs, each 0 or 1, and a short
+    description of its layers. Reads the header and the layer and tensor tables only."""
+    import struct
+
+    if blob[:4] != b"EGRU" or len(blob) < _HEADER_SIZE:
+        raise ValueError(f"not an .egru file (magic {blob[:4]!r})")
+
+    def u32(at: int) -> int:
+        if at + 4 > len(blob):
+            raise ValueError("the .egru file is truncated")
+        return struct.unpack_from("<I", blob, at)[0]
+
+    layer_count, layer_size, layer_off = u32(24), u32(28), u32(32)
+    tensor_count, tensor_size, tensor_off = u32(36), u32(40), u32(44)
+    used: set[str] = set()
+    names = []
+    for k in range(layer_count):
+        r = layer_off + k * layer_size
+        op_code = u32(r) & 0xFFFF
+        flags = u32(r) >> 16
+        if op_code not in _OPS:
+            raise ValueError(f"layer {k}: unknown op {op_code}")
+        op = _OPS[op_code]
+        used.add("OP_" + op)
+        for slot in (blob[r + 20], blob[r + 21] if op in _RECURRENT else 0):
+            if slot not in _ACTS:
+                raise ValueError(f"layer {k}: unknown activation {slot}")
+            if slot:
+                used.add("ACT_" + _ACTS[slot])
+        if flags & _FLAG_BIDIRECTIONAL:
+            used.add("BIDIRECTIONAL")
+        if flags & _FLAG_GO_BACKWARDS:
+            used.add("GO_BACKWARDS")
+        if flags & (_FLAG_MASKED | _FLAG_MASK_ZERO) or op == "MASKING":
+            used.add("MASK")
+        if op == "GRU":
+            used.add("GRU_RESET_AFTER" if flags & _FLAG_RESET_AFTER else "GRU_RESET_BEFORE")
+        names.append(f"{op}({u32(r + 8)})")
+    for k in range(tensor_count):
+        at = tensor_off + k * tensor_size
+        if at >= len(blob):
+            raise ValueError("the .egru file is truncated")
+        if blob[at] == _DTYPE_S8:
+            used.add("INT8")
+    options = {f"OP_{op}": 0 for op in _OPS.values()}
+    options.update({f"ACT_{act}": 0 for act in list(_ACTS.values())[1:]})
+    options.update({feature: 0 for feature in _FEATURES})
+    for name in used:
+        options[name] = 1
+    kind = "tokens" if u32(64) == 1 else "features"
+    return options, f"{kind}({u32(68)}) -> " + " -> ".join(names)
+
+
+def config_header(blob: bytes, source: str) -> str:
+    """The configuration header (EGRU_CFG_* options) for exactly what the model in `blob` uses."""
+    options, layers = model_features(blob)
+    payload_crc = int.from_bytes(blob[120:124], "little")
+    lines = [
+        f"/* Generated by tools/egru2c.py for {source}, {len(blob)} bytes, payload CRC-32",
+        f" * 0x{payload_crc:08x}: {layers}.",
+        " *",
+        " * The build configuration of the edgegru runtime for exactly this model: compile every",
+        ' * file of ext/src with `-include egru_config.h` (docs/embedded.md, "Configuring a',
+        ' * firmware build"). 1: built in, 0: left out (what the model does not use). A model that',
+        " * needs a left-out feature is refused by egru_model_init with EGRU_ERR_UNSUPPORTED,",
+        " * never mis-run. Each option is set only where not set already: -DEGRU_CFG_X=1 on the",
+        " * compiler's command line (read before -include) turns one back on. */",
+        "#ifndef EGRU_CONFIG_H",
+        "#define EGRU_CONFIG_H",
+        "",
+    ]
+
+    def define(name: str, value: int, what: str) -> None:
+        lines.extend(
+            [
+                f"#ifndef EGRU_CFG_{name}",
+                f"#define EGRU_CFG_{name} {value} /* {what} */",
+                "#endif",
+            ]
+        )
+
+    lines.append("/* Layer ops: 1 for each op the model has. */")
+    for op in _OPS.values():
+        define(f"OP_{op}", options[f"OP_{op}"], f"{op} layers")
+    lines.append(
+        "/* Activations in any slot (layer, recurrent, Activation op); LINEAR is always in. */"
+    )
+    for act in list(_ACTS.values())[1:]:
+        define(f"ACT_{act}", options[f"ACT_{act}"], act.lower())
+    lines.append("/* Layer features the model uses. */")
+    for feature, what in _FEATURES.items():
+        define(feature, options[feature], what)
+    lines.append("/* Runtime services a firmware rarely needs: left out (set to 1 to keep one). */")
+    for service, (value, what) in _SERVICES.items():
+        define(service, value, what)
+    lines += ["", "#endif /* EGRU_CONFIG_H */", ""]
+    return "\n".join(lines)
+
+
 def input_header(x, name: str, source: str) -> str:
     """The C header holding one input batch: int32 token ids or float32 features."""
     import numpy as np
@@ -90,20 +250,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", type=Path, help="an .egru model, or a .npy input array")
     parser.add_argument("output", type=Path, help="the C header to write")
     parser.add_argument("--name", help="C name of the array (default: the input file's stem)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="EGRU_CONFIG_H",
+        help="also write the runtime's build configuration for exactly this model (models only)",
+    )
     args = parser.parse_args(argv)
     name = c_identifier(args.name or args.input.stem)
+    config = None
     try:
         if args.input.suffix == ".npy":
             import numpy as np
 
+            if args.config:
+                raise ValueError("--config needs an .egru model, not a .npy input")
             text = input_header(np.load(args.input), name, args.input.name)
         else:
-            text = model_header(args.input.read_bytes(), name, args.input.name)
+            blob = args.input.read_bytes()
+            text = model_header(blob, name, args.input.name)
+            if args.config:
+                config = config_header(blob, args.input.name)
     except (OSError, ValueError) as e:
         print(f"egru2c: {e}", file=sys.stderr)
         return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
+    if config is not None:
+        args.config.parent.mkdir(parents=True, exist_ok=True)
+        args.config.write_text(config)
     return 0
 
 

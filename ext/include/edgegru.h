@@ -161,8 +161,25 @@ typedef struct egru_layer {
  * weight dtypes (EGRU_ERR_BAD_LAYER), int8 product widths (EGRU_ERR_S8_TOO_WIDE); O(parameters).
  * Nothing later re-validates the file. On success fills *model and returns EGRU_OK; on failure
  * returns the first problem found and leaves *model zeroed. The blob must start at a multiple of
- * EGRU_BLOB_ALIGN and may be longer than the file. */
+ * EGRU_BLOB_ALIGN and may be longer than the file. A model that needs a feature this build leaves
+ * out (an op, activation, mask, Bidirectional, go_backwards, GRU reset mode or int8 set to 0 in
+ * egru_features.h: docs/embedded.md) is refused with EGRU_ERR_UNSUPPORTED, never mis-run. */
 egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size);
+
+/* egru_model_init_flags flag: the payload was verified when it was stored (e.g. its CRC checked
+ * once at flash time), so init skips what is O(file size): the payload CRC (step 5 of
+ * docs/format.md) and the scans of the weight values (float32 weights finite; int8 values not
+ * -128, int8 scales finite and >= 0). The header and its CRC, and every structural check (tables,
+ * offsets and sizes inside the file, records, shapes, roles, dtypes, layer parameters, int8
+ * widths, the features of this build) still run, and they alone keep every read of the runtime
+ * inside the blob: a corrupted trusted payload can give wrong numbers (NaN, garbage), never an
+ * out-of-bounds access. */
+#define EGRU_INIT_TRUSTED_PAYLOAD 0x1u
+
+/* egru_model_init with `flags` (0 or EGRU_INIT_TRUSTED_PAYLOAD; egru_model_init is flags = 0).
+ * EGRU_ERR_UNSUPPORTED for an unknown flag bit. */
+egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_t blob_size,
+                                    uint32_t flags);
 
 /* Choose the kernel set the model runs with (egru_model_init chose EGRU_KERNELS_AUTO).
  * EGRU_ERR_UNSUPPORTED when this build or this CPU lacks the requested set; the model keeps its

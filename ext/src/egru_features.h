@@ -131,7 +131,7 @@
 #ifndef EGRU_CFG_STATUS_STRINGS /* 0: egru_status_str gives "" for every code (saves the table) */
 #define EGRU_CFG_STATUS_STRINGS 1
 #endif
-#ifndef EGRU_CFG_CRC_TABLE /* 0: CRC-32 bit by bit (no 1 KB table, ~8x slower to check) */
+#ifndef EGRU_CFG_CRC_TABLE /* 0: CRC-32 bit by bit (no 1 KB table, ~7x slower to check) */
 #define EGRU_CFG_CRC_TABLE 1
 #endif
 

@@ -61,10 +61,13 @@ static int floats_ok(const uint8_t *p, uint32_t n, uint32_t sign)
     return 1;
 }
 
-/* Check one tensor record against the rules of docs/format.md (step 7), and its data: int8
- * values in [-127, 127] with finite scales >= 0, float32 values finite. No pointer into the data
- * section is formed before the range it points to is known to lie inside the section. */
-static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uint32_t index)
+/* Check one tensor record against the rules of docs/format.md (step 7), and, unless `trusted`
+ * (EGRU_INIT_TRUSTED_PAYLOAD), its data: int8 values in [-127, 127] with finite scales >= 0,
+ * float32 values finite. The record checks (dtype, shape, size, placement inside the data
+ * section) always run: they are what keeps every later read inside the blob. No pointer into the
+ * data section is formed before the range it points to is known to lie inside the section. */
+static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uint32_t index,
+                                  int trusted)
 {
     const uint8_t *t = tensor_record(m, index);
     uint32_t dtype = t[EGRU_TNS_DTYPE], quant = t[EGRU_TNS_QUANT];
@@ -101,13 +104,16 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         const uint32_t scale_off = egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET);
         const uint32_t rows = egru_rd_u32(t + EGRU_TNS_DIMS);
         const uint8_t *sc;
-        if (m->quant_version != EGRU_QUANT_VERSION) {
-            return EGRU_ERR_UNSUPPORTED; /* quantized data of semantics this runtime lacks */
+        if (!EGRU_CFG_INT8 || m->quant_version != EGRU_QUANT_VERSION) {
+            return EGRU_ERR_UNSUPPORTED; /* int8 left out of this build, or semantics it lacks */
         }
         if (quant != EGRU_QUANT_SYMMETRIC_PER_ROW ||
             egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != rows || scale_off % alignment != 0 ||
             !range_inside(scale_off, (uint64_t)rows * 4u, 0, m->data_size)) {
             return EGRU_ERR_BAD_TENSOR;
+        }
+        if (trusted) {
+            return EGRU_OK;
         }
         sc = m->data + scale_off; /* both ranges are inside the data section now */
         data = m->data + offset;
@@ -128,7 +134,7 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         return EGRU_ERR_BAD_TENSOR;
     }
     /* every float32 weight finite (docs/format.md) */
-    return floats_ok(m->data + offset, size / 4, 0) ? EGRU_OK : EGRU_ERR_BAD_TENSOR;
+    return trusted || floats_ok(m->data + offset, size / 4, 0) ? EGRU_OK : EGRU_ERR_BAD_TENSOR;
 }
 
 /* The tensor at `index` has the role and the shape an op requires; returns its data or NULL.
@@ -206,6 +212,44 @@ static int decode_rnn(const egru_model_t *m, uint32_t op, uint32_t first, uint64
     return kernel && recurrent && w->bias;
 }
 
+/* The op is built into this runtime (egru_features.h). */
+static int op_supported(uint32_t op)
+{
+    switch (op) {
+    case EGRU_OP_EMBEDDING: return EGRU_CFG_OP_EMBEDDING;
+    case EGRU_OP_GRU: return EGRU_CFG_OP_GRU;
+    case EGRU_OP_DENSE: return EGRU_CFG_OP_DENSE;
+    case EGRU_OP_LSTM: return EGRU_CFG_OP_LSTM;
+    case EGRU_OP_SIMPLE_RNN: return EGRU_CFG_OP_SIMPLE_RNN;
+    case EGRU_OP_CONV1D: return EGRU_CFG_OP_CONV1D;
+    case EGRU_OP_GLOBAL_POOL: return EGRU_CFG_OP_GLOBAL_POOL;
+    case EGRU_OP_AFFINE: return EGRU_CFG_OP_AFFINE;
+    case EGRU_OP_LAYER_NORM: return EGRU_CFG_OP_LAYER_NORM;
+    case EGRU_OP_ACTIVATION: return EGRU_CFG_OP_ACTIVATION;
+    case EGRU_OP_FLATTEN: return EGRU_CFG_OP_FLATTEN;
+    case EGRU_OP_MASKING: return EGRU_CFG_OP_MASKING;
+    default: return 0;
+    }
+}
+
+/* The activation is built into this runtime (egru_features.h; LINEAR always is). */
+static int act_supported(uint32_t act)
+{
+    switch (act) {
+    case EGRU_ACT_LINEAR: return 1;
+    case EGRU_ACT_RELU: return EGRU_CFG_ACT_RELU;
+    case EGRU_ACT_SIGMOID: return EGRU_CFG_ACT_SIGMOID;
+    case EGRU_ACT_TANH: return EGRU_CFG_ACT_TANH;
+    case EGRU_ACT_SOFTMAX: return EGRU_CFG_ACT_SOFTMAX;
+    case EGRU_ACT_HARD_SIGMOID: return EGRU_CFG_ACT_HARD_SIGMOID;
+    case EGRU_ACT_ELU: return EGRU_CFG_ACT_ELU;
+    case EGRU_ACT_SOFTSIGN: return EGRU_CFG_ACT_SOFTSIGN;
+    case EGRU_ACT_SOFTPLUS: return EGRU_CFG_ACT_SOFTPLUS;
+    case EGRU_ACT_LEAKY_RELU: return EGRU_CFG_ACT_LEAKY_RELU;
+    default: return 0;
+    }
+}
+
 /* Allowed flag bits per op. */
 static uint32_t allowed_flags(uint32_t op)
 {
@@ -247,6 +291,11 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         !range_inside(first, count, 0, m->tensor_count) || act > EGRU_ACT_MAX ||
         ract > EGRU_ACT_MAX || (!G && ract != 0)) {
         return EGRU_ERR_BAD_LAYER;
+    }
+    if (!op_supported(op)) {
+        /* Refused before decoding, so that a left-out op's decoding code goes from the build
+         * too; feature_supported checks the rest of what the layer needs. */
+        return EGRU_ERR_UNSUPPORTED;
     }
     switch (op) {
     case EGRU_OP_EMBEDDING:
@@ -347,16 +396,17 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->param_count = (uint32_t)params;
     out->macs_per_step = (uint32_t)macs;
     out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
-    if (m->fold && index == 0) {
+    if (EGRU_CFG_FOLD && m->fold && index == 0) {
         out->table = m->fold; /* rows of projections instead of embeddings */
         out->table_s8 = NULL;
         out->table_scale = NULL;
         out->output_dim = m->fold_width;
-    } else if (m->fold && index == 1) {
+    } else if (EGRU_CFG_FOLD && m->fold && index == 1) {
         out->input_dim = m->fold_width;
         out->input_projected = 1;
     }
-    if (m->pack && rnn_gates(op)) { /* egru_model_pack: offsets in floats from the table */
+    if (EGRU_CFG_PACK && m->pack &&
+        rnn_gates(op)) { /* egru_model_pack: offsets in floats from the table */
         const uint32_t *off = m->pack + (size_t)EGRU_PACK_SLOTS * index;
         const float *base = (const float *)(const void *)m->pack;
         uint32_t d;
@@ -368,9 +418,10 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     return EGRU_OK;
 }
 
-/* Steps 1-6 of the spec: the header, the checksums and the placement of every section. */
+/* Steps 1-6 of the spec: the header, the checksums and the placement of every section; the
+ * payload CRC (step 5) only when not `trusted`. */
 static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob_size,
-                                  uint32_t *alignment)
+                                  uint32_t *alignment, int trusted)
 {
     uint32_t header_size, file_size, layer_off, tensor_off, data_off, meta_off;
     uint64_t layer_bytes, tensor_bytes;
@@ -411,8 +462,8 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     if (file_size > blob_size) {
         return EGRU_ERR_TRUNCATED;
     }
-    if (egru_crc32(0, b + EGRU_HEADER_SIZE, file_size - EGRU_HEADER_SIZE) !=
-        egru_rd_u32(b + EGRU_HDR_PAYLOAD_CRC)) {
+    if (!trusted && egru_crc32(0, b + EGRU_HEADER_SIZE, file_size - EGRU_HEADER_SIZE) !=
+                        egru_rd_u32(b + EGRU_HDR_PAYLOAD_CRC)) {
         return EGRU_ERR_CHECKSUM;
     }
 
@@ -449,6 +500,28 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     return EGRU_OK;
 }
 
+/* Everything the decoded layer needs is built into this runtime (egru_features.h): both
+ * activation slots, Bidirectional / go_backwards, masks (made or received), the GRU reset mode
+ * and int8 matrices (its op: decode_layer refused a left-out one already). With op_supported,
+ * the place a configured-out feature is refused: egru_model_init returns EGRU_ERR_UNSUPPORTED
+ * for such a model rather than run it without that code. */
+static int feature_supported(const egru_layer_t *layer)
+{
+    const uint32_t f = layer->flags;
+    const int is_gru = layer->op == EGRU_OP_GRU;
+    const int s8 = layer->table_s8 || layer->kernel_s8 || layer->rnn[0].kernel_s8 ||
+                   layer->rnn[0].recurrent_s8 || layer->rnn[1].kernel_s8 ||
+                   layer->rnn[1].recurrent_s8;
+    return act_supported(layer->activation) && act_supported(layer->recurrent_activation) &&
+           (EGRU_CFG_BIDIRECTIONAL || !(f & EGRU_FLAG_BIDIRECTIONAL)) &&
+           (EGRU_CFG_GO_BACKWARDS || !(f & EGRU_FLAG_GO_BACKWARDS)) &&
+           (EGRU_CFG_MASK ||
+            !((f & (EGRU_FLAG_MASK_ZERO | EGRU_FLAG_MASKED)) || layer->op == EGRU_OP_MASKING)) &&
+           (EGRU_CFG_GRU_RESET_AFTER || !is_gru || !(f & EGRU_FLAG_RESET_AFTER)) &&
+           (EGRU_CFG_GRU_RESET_BEFORE || !is_gru || (f & EGRU_FLAG_RESET_AFTER)) &&
+           (EGRU_CFG_INT8 || !s8);
+}
+
 /* Step 8: every layer decodes, tensors are used in order, widths chain, sequences and masks
  * flow where their consumers need them. */
 static egru_status_t check_layers(egru_model_t *m)
@@ -462,6 +535,9 @@ static egru_status_t check_layers(egru_model_t *m)
         const uint32_t op = layer.op;
         if (s != EGRU_OK) {
             return s;
+        }
+        if (!feature_supported(&layer)) {
+            return EGRU_ERR_UNSUPPORTED; /* a feature this build leaves out (egru_features.h) */
         }
         if (egru_rd_u32(layer_record(m, k) + EGRU_LYR_FIRST_TENSOR) != next_tensor ||
             layer.input_dim != width) {
@@ -508,8 +584,10 @@ static egru_status_t check_layers(egru_model_t *m)
     return EGRU_OK;
 }
 
-egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size)
+egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_t blob_size,
+                                    uint32_t flags)
 {
+    const int trusted = (flags & EGRU_INIT_TRUSTED_PAYLOAD) != 0;
     egru_status_t s;
     uint32_t alignment = 0, k;
 
@@ -520,9 +598,12 @@ egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob
     if (!blob) {
         return EGRU_ERR_NULL_ARG;
     }
-    s = check_header(model, (const uint8_t *)blob, blob_size, &alignment);
+    if (flags & ~(uint32_t)EGRU_INIT_TRUSTED_PAYLOAD) {
+        return EGRU_ERR_UNSUPPORTED; /* a flag this runtime does not know */
+    }
+    s = check_header(model, (const uint8_t *)blob, blob_size, &alignment, trusted);
     for (k = 0; s == EGRU_OK && k < model->tensor_count; ++k) {
-        s = check_tensor(model, alignment, k);
+        s = check_tensor(model, alignment, k, trusted);
     }
     if (s == EGRU_OK) {
         s = check_layers(model);
@@ -537,6 +618,11 @@ egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob
         memset(model, 0, sizeof *model);
     }
     return s;
+}
+
+egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size)
+{
+    return egru_model_init_flags(model, blob, blob_size, 0);
 }
 
 egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer)
@@ -621,6 +707,9 @@ egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
     if (!model || !bytes) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (!EGRU_CFG_FOLD) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
+    }
     if ((s = plan_fold(model, &p)) != EGRU_OK) {
         return s;
     }
@@ -637,6 +726,9 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
     int8_t *q = NULL;
     if (!model || !mem) {
         return EGRU_ERR_NULL_ARG;
+    }
+    if (!EGRU_CFG_FOLD) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
     }
     if ((s = plan_fold(model, &p)) != EGRU_OK) {
         return s;

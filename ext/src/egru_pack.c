@@ -70,6 +70,9 @@ egru_status_t egru_model_pack_size(const egru_model_t *model, size_t *bytes)
     if (!model || !bytes) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (!EGRU_CFG_PACK) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
+    }
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
@@ -96,7 +99,10 @@ egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes)
         return EGRU_ERR_NULL_ARG;
     }
     if ((s = egru_model_pack_size(model, &need)) != EGRU_OK) {
-        return s;
+        return s; /* EGRU_ERR_UNSUPPORTED without EGRU_CFG_PACK */
+    }
+    if (!EGRU_CFG_PACK) {
+        return EGRU_ERR_UNSUPPORTED; /* (lets the compiler drop layout) */
     }
     if (bytes < need) {
         return EGRU_ERR_ARENA_TOO_SMALL;

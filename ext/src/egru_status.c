@@ -1,5 +1,10 @@
-/* egru_status.c - the message table of egru_status_t, keyed by code. */
+/* egru_status.c - the message table of egru_status_t, keyed by code. With
+ * EGRU_CFG_STATUS_STRINGS = 0 there is no table and egru_status_str gives "" for every code (a
+ * firmware that prints codes, not messages, saves about 1 KB of strings). */
 #include "edgegru.h"
+#include "egru_features.h"
+
+#if EGRU_CFG_STATUS_STRINGS
 
 /* Indexed by -status. Designated initialisers keep each message next to its code, and the
  * size check below fails the build when a status is added without a message. */
@@ -39,3 +44,13 @@ const char *egru_status_str(egru_status_t status)
     }
     return status_messages[-code];
 }
+
+#else
+
+const char *egru_status_str(egru_status_t status)
+{
+    (void)status;
+    return "";
+}
+
+#endif

@@ -6,6 +6,9 @@ void egru_affine_f32(const egru_layer_t *layer, const float *in, uint32_t steps,
 {
     const uint32_t n = layer->output_dim;
     uint32_t t, c;
+    if (!EGRU_CFG_OP_AFFINE) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
     for (t = 0; t < steps; ++t) {
         for (c = 0; c < n; ++c) {
             const size_t i = (size_t)t * n + c;

@@ -12,12 +12,14 @@
 
 uint32_t egru_conv1d_out_steps(const egru_layer_t *layer, uint32_t steps)
 {
+    /* 32-bit divisions only (no __aeabi_uldivmod on a 32-bit core): e = d * (k - 1) + 1 fits
+     * uint32 (egru_model_init checks d * (k - 1) < 2^32 - 1), s >= 1. */
     const uint32_t k = layer->params[0], s = layer->params[1], d = layer->params[2];
-    const uint64_t e = (uint64_t)d * (k - 1) + 1;
+    const uint32_t e = d * (k - 1) + 1;
     if (layer->params[3] != EGRU_PADDING_VALID) {
-        return (uint32_t)((steps + (uint64_t)s - 1) / s);
+        return steps / s + (steps % s != 0); /* ceil(steps / s) */
     }
-    return steps < e ? 0u : (uint32_t)((steps - e) / s + 1);
+    return steps < e ? 0u : (steps - e) / s + 1;
 }
 
 static uint64_t left_padding(const egru_layer_t *layer, uint32_t steps)
@@ -28,9 +30,9 @@ static uint64_t left_padding(const egru_layer_t *layer, uint32_t steps)
     uint64_t total;
     switch (layer->params[3]) {
     case EGRU_PADDING_CAUSAL: return e - 1;
-    case EGRU_PADDING_SAME:
+    case EGRU_PADDING_SAME: /* out >= 1 here (steps >= 1); the halving is a shift */
         total = (out - 1) * s + e;
-        return total > steps ? (total - steps) / 2 : 0;
+        return total > steps ? (total - steps) >> 1 : 0;
     default: return 0;
     }
 }
@@ -43,6 +45,9 @@ void egru_conv1d_f32(const egru_layer_t *layer, const float *in, uint32_t steps,
     const int64_t left = (int64_t)left_padding(layer, steps);
     uint32_t t, o, j, c;
 
+    if (!EGRU_CFG_OP_CONV1D) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
     for (t = 0; t < t_out; ++t) {
         float *y = out + (size_t)t * n_out;
         for (o = 0; o < n_out; ++o) {

@@ -7,7 +7,10 @@ void egru_dense_f32(const egru_layer_t *layer, const float *in, uint32_t steps, 
                     int8_t *q)
 {
     uint32_t t, n_in = layer->input_dim, n_out = layer->output_dim;
-    if (layer->kernel_s8) { /* int8: each step's input quantized on its own */
+    if (!EGRU_CFG_OP_DENSE) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
+    if (EGRU_CFG_INT8 && layer->kernel_s8) { /* int8: each step's input quantized on its own */
         for (t = 0; t < steps; ++t) {
             egru_linear_s8(layer->kernels, layer->kernel_s8, layer->kernel_scale,
                            in + (size_t)t * n_in, q, layer->bias, out + (size_t)t * n_out, n_out,

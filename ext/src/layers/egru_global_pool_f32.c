@@ -13,11 +13,14 @@ void egru_global_pool_f32(const egru_layer_t *layer, const float *in, const uint
                           uint32_t steps, float *out)
 {
     const uint32_t n = layer->output_dim;
-    const uint8_t *m = (layer->flags & EGRU_FLAG_MASKED) ? mask : NULL;
+    const uint8_t *m = EGRU_CFG_MASK && (layer->flags & EGRU_FLAG_MASKED) ? mask : NULL;
     const int average = layer->params[0] == EGRU_POOL_AVERAGE;
     uint32_t t, c, count = 0;
     int first = 1;
 
+    if (!EGRU_CFG_OP_GLOBAL_POOL) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
     memset(out, 0, n * sizeof(float));
     for (t = 0; t < steps; ++t) {
         const float *x = in + (size_t)t * n;

@@ -60,11 +60,17 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
                        float *scratch, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
-    const int after = (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
+    /* A constant when the build has one reset mode only (egru_features.h): the other one's code
+     * goes. egru_model_init refused models of a mode left out. */
+    const int after = !EGRU_CFG_GRU_RESET_BEFORE ||
+                      (EGRU_CFG_GRU_RESET_AFTER && (layer->flags & EGRU_FLAG_RESET_AFTER) != 0);
     const uint32_t nr = after ? 3 * H : 2 * H; /* rows of the first recurrent product */
     float *hp = scratch, *rh = hp + (size_t)rows * 3 * H;
     uint32_t b;
 
+    if (!EGRU_CFG_OP_GRU) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
     egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q, step);
     if (after && layer->kernels && layer->kernels->gru_gates_f32 &&
         layer->recurrent_activation == EGRU_ACT_SIGMOID && layer->activation == EGRU_ACT_TANH) {

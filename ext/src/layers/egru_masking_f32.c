@@ -8,6 +8,9 @@ void egru_masking_f32(const egru_layer_t *layer, const float *in, uint32_t steps
     const uint32_t n = layer->output_dim;
     const float value = egru_param_f32(layer->params[0]);
     uint32_t t, c;
+    if (!EGRU_CFG_OP_MASKING || !EGRU_CFG_MASK) {
+        return; /* left out of this build: egru_model_init refused the model */
+    }
     for (t = 0; t < steps; ++t) {
         const float *x = in + (size_t)t * n;
         uint8_t valid = 0;
