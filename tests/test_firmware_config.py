@@ -194,12 +194,14 @@ def test_egru2c_config_names_exactly_what_the_model_uses(configured):
         "ACT_SIGMOID",
         "ACT_TANH",
         "GRU_RESET_AFTER",
+        "KERNELS_CORTEX_M",  # the one kernel set a firmware links
     }
     _, _, config, _ = configured("mask_zero_bidir_sequences", 5, 6)
     on = {name for name, value in _options(config).items() if value}
     assert on == {"OP_EMBEDDING", "OP_GRU", "ACT_SIGMOID", "ACT_TANH", "GRU_RESET_AFTER"} | {
         "MASK",
         "BIDIRECTIONAL",
+        "KERNELS_CORTEX_M",
     }
     # Every option of egru_features.h is set, nothing else.
     declared = set(re.findall(r"#define EGRU_CFG_(\w+) 1", FEATURES_H.read_text()))

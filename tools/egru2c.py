@@ -116,6 +116,8 @@ _SERVICES = {
     "FOLD": (0, "egru_model_fold: RAM for a vocab x 3H table"),
     "STATUS_STRINGS": (0, 'egru_status_str messages; 0: "" for every code'),
     "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
+    "KERNELS_REF": (0, "the reference kernel set; the cortex_m set gives the same bits"),
+    "KERNELS_CORTEX_M": (1, "the Cortex-M kernel set (EGRU_KERNELS_AUTO on M-profile cores)"),
 }
 
 
