@@ -109,7 +109,13 @@
  * EGRU_ERR_UNSUPPORTED). At least one must stay. EGRU_KERNELS_AUTO takes cortex_m on M-profile
  * targets, ref elsewhere when no SIMD set applies, and the other of the two when one is out. */
 #ifndef EGRU_CFG_KERNELS_REF /* the scalar reference kernels (ref) */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* On Cortex-M the cortex_m set gives the reference's bits (docs/kernels.md, "Cortex-M"): a
+ * firmware needs only it. Define EGRU_CFG_KERNELS_REF 1 to have both (the kernel tests do). */
+#define EGRU_CFG_KERNELS_REF 0
+#else
 #define EGRU_CFG_KERNELS_REF 1
+#endif
 #endif
 #ifndef EGRU_CFG_KERNELS_CORTEX_M /* the Cortex-M kernels (cortex_m) */
 #define EGRU_CFG_KERNELS_CORTEX_M 1

@@ -80,13 +80,15 @@ static int is_recurrent(egru_op_t op)
 /* A layer that needs its whole input sequence before it can give any output. */
 static int is_whole_sequence(const egru_layer_t *layer)
 {
+    /* The flags a build supports (egru_features.h): a build without any whole-sequence layer
+     * compiles the seq-region code away. */
+    const uint32_t flags = (EGRU_CFG_BIDIRECTIONAL ? EGRU_FLAG_BIDIRECTIONAL : 0u) |
+                           (EGRU_CFG_GO_BACKWARDS ? EGRU_FLAG_GO_BACKWARDS : 0u);
     switch (layer->op) {
-    case EGRU_OP_CONV1D:
-    case EGRU_OP_GLOBAL_POOL:
-    case EGRU_OP_FLATTEN: return 1;
-    default:
-        return is_recurrent(layer->op) &&
-               (layer->flags & (EGRU_FLAG_BIDIRECTIONAL | EGRU_FLAG_GO_BACKWARDS)) != 0;
+    case EGRU_OP_CONV1D: return EGRU_CFG_OP_CONV1D;
+    case EGRU_OP_GLOBAL_POOL: return EGRU_CFG_OP_GLOBAL_POOL;
+    case EGRU_OP_FLATTEN: return EGRU_CFG_OP_FLATTEN;
+    default: return is_recurrent(layer->op) && (layer->flags & flags) != 0;
     }
 }
 

@@ -221,7 +221,7 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
                   uint32_t steps, uint32_t window, float *out, float *state, float *scratch)
 {
     const uint32_t H = layer->units, D = layer->output_dim;
-    const uint8_t *m = (layer->flags & EGRU_FLAG_MASKED) ? mask : NULL;
+    const uint8_t *m = (EGRU_CFG_MASK && (layer->flags & EGRU_FLAG_MASKED)) ? mask : NULL;
     const int sequences = (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     const size_t out_row = (sequences ? (size_t)steps : 1u) * D;
     const size_t block = (size_t)rows * (egru_rnn_cell_floats(layer) + 1u); /* one direction */
@@ -229,8 +229,8 @@ void egru_rnn_f32(const egru_layer_t *layer, const float *in, const uint8_t *mas
     out_map_t fwd = {out, out_row, D}, bwd;
     float *back;
 
-    if (!(layer->flags & EGRU_FLAG_BIDIRECTIONAL)) {
-        const int backwards = (layer->flags & EGRU_FLAG_GO_BACKWARDS) != 0;
+    if (!EGRU_CFG_BIDIRECTIONAL || !(layer->flags & EGRU_FLAG_BIDIRECTIONAL)) {
+        const int backwards = EGRU_CFG_GO_BACKWARDS && (layer->flags & EGRU_FLAG_GO_BACKWARDS);
         run_direction(layer, 0, in, m, rows, steps, window, backwards, 0, 0, fwd, state, scratch);
         return;
     }
