@@ -70,7 +70,9 @@ def test_every_plan_gives_the_fast_plans_output_bit_for_bit(kind, name, kernels)
         for limit in (0, low + 1, (low + full) // 2, full - 1):
             got = _predict_with_limit(m, x, limit)
             assert got.shape == fast.shape
-            assert np.array_equal(got, fast, equal_nan=True), f"{name}, batch {batch}, arena limit {limit}"
+            assert np.array_equal(got, fast, equal_nan=True), (
+                f"{name}, batch {batch}, arena limit {limit}"
+            )
 
 
 def test_folded_and_packed_models_keep_their_output_in_every_plan():

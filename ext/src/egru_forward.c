@@ -46,6 +46,10 @@
  * SIMD kernels (each weight read serves 16 rows) while the arena stays within a few times one
  * row's. */
 #define EGRU_ROW_BLOCK 16u
+/* Layers of a phase that chunked plans decode once per row instead of once per chunk (on the
+ * stack: about 200 bytes each on a 32-bit core). 2 covers Embedding -> recurrent and the
+ * features -> recurrent phase of the usual models. */
+#define EGRU_PHASE_CACHE 2u
 /* Region alignment: a cache line in the fast plan; in chunked plans 16 bytes (what any kernel
  * set's vector loads like, and little padding in a small arena). */
 #define FAST_ALIGN     64u
@@ -509,10 +513,11 @@ static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const in
         uint32_t width = m->input_dim, steps = seq_len, k = 0;
         int in_region = -1;
         size_t state_base = 0; /* chunked plans: the next recurrent layer's state offset */
-        egru_layer_t layer;
+        egru_layer_t layer, cache[EGRU_PHASE_CACHE];
 
         while (k < L) {
-            uint32_t e, t0, c, c_max, end_steps, end_width;
+            uint32_t e, t0, c, c_max, end_steps, end_width, kk0;
+            int use_cache;
             int end_region = -1;
             float *end_dst = NULL;
             (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */
@@ -563,6 +568,11 @@ static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const in
                 end_region = in_region == 0 ? 1 : 0;
             }
             c_max = steps < p->chunk ? steps : p->chunk;
+            /* Many chunks of a short phase (the low-memory plan): decode its layers once. */
+            use_cache = steps > c_max && e - k <= EGRU_PHASE_CACHE;
+            for (kk0 = k; use_cache && kk0 < e; ++kk0) {
+                (void)egru_model_layer(m, kk0, &cache[kk0 - k]);
+            }
             for (t0 = 0; t0 < steps; t0 += c) {
                 const float *cur = in_seq ? in_seq + (size_t)t0 * width : NULL;
                 uint8_t *chunk_mask = mask + (p->chunked && p->mask_whole ? t0 : 0u);
@@ -571,24 +581,27 @@ static egru_status_t run_blocks(const egru_model_t *m, const plan_t *p, const in
                 c = steps - t0 < c_max ? steps - t0 : c_max;
                 for (kk = k; kk < e; ++kk) {
                     float *dst = bufs[kk & 1u];
+                    const egru_layer_t *lp = use_cache ? &cache[kk - k] : &layer;
                     egru_status_t s;
-                    (void)egru_model_layer(m, kk, &layer);
+                    if (!use_cache) {
+                        (void)egru_model_layer(m, kk, &layer);
+                    }
                     if (kk + 1 == L) {
-                        dst = row_out + (ends_phase(&layer) ? 0u : (size_t)t0 * layer.output_dim);
+                        dst = row_out + (ends_phase(lp) ? 0u : (size_t)t0 * lp->output_dim);
                     } else if (kk + 1 == e && end_region >= 0) {
-                        dst = seq[end_region] + (size_t)t0 * layer.output_dim;
+                        dst = seq[end_region] + (size_t)t0 * lp->output_dim;
                     }
-                    if (is_recurrent(layer.op) && t0 == 0) {
+                    if (is_recurrent(lp->op) && t0 == 0) {
                         memset(state + state_off, 0,
-                               (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
+                               (size_t)egru_rnn_state_floats(lp, rows) * sizeof(float));
                     }
-                    s = run_layer(&layer, ids ? ids + (size_t)b0 * seq_len + t0 : NULL, cur, rows,
-                                  c, c, dst, state + state_off, scratch, chunk_mask);
+                    s = run_layer(lp, ids ? ids + (size_t)b0 * seq_len + t0 : NULL, cur, rows, c, c,
+                                  dst, state + state_off, scratch, chunk_mask);
                     if (s != EGRU_OK) {
                         return s;
                     }
-                    if (p->chunked && is_recurrent(layer.op)) {
-                        state_off += (size_t)egru_rnn_state_floats(&layer, rows);
+                    if (p->chunked && is_recurrent(lp->op)) {
+                        state_off += (size_t)egru_rnn_state_floats(lp, rows);
                     }
                     cur = dst;
                     end_dst = dst;

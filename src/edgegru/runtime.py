@@ -13,7 +13,7 @@ import numpy as np
 
 from . import format as fmt
 from ._runtime import (
-    DEFAULT_ARENA_LIMIT,
+    DEFAULT_ARENA_LIMIT,  # noqa: F401 (re-exported: Model.arena_limit names it)
     ERR_BAD_SHAPE,
     ERR_NONFINITE,
     ERR_TOKEN_RANGE,
