@@ -186,7 +186,9 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
  * previous set then. Not thread-safe against concurrent forward passes of the same model. */
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels);
 
-/* 1 when this build and this CPU have the kernel set, else 0 (AUTO and REF: always 1). */
+/* 1 when this build and this CPU have the kernel set, else 0 (AUTO: always 1; REF: unless the
+ * build leaves it out, EGRU_CFG_KERNELS_REF 0, the default on Cortex-M, whose cortex_m set gives
+ * the same bits). */
 int egru_kernels_available(egru_kernels_t kernels);
 
 /* Name of the model's kernel set ("ref", "avx2", "neon"). */
