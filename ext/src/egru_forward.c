@@ -304,15 +304,16 @@ static egru_status_t check_model_shape(const egru_model_t *model, uint32_t batch
     return EGRU_OK;
 }
 
-egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
-                              size_t *arena_bytes)
+/* egru_arena_size (low = 0) and egru_arena_size_min (low = 1). */
+static egru_status_t arena_size_of(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
+                                   int low, size_t *arena_bytes)
 {
     plan_t p;
     uint64_t need = 0;
     egru_status_t s = check_model_shape(model, batch, seq_len, arena_bytes);
     if (s == EGRU_OK) {
-        s = EGRU_CFG_FAST_PLAN ? fast_plan(model, batch, seq_len, &p, &need)
-                               : low_plan(model, seq_len, &p, &need);
+        s = EGRU_CFG_FAST_PLAN && !low ? fast_plan(model, batch, seq_len, &p, &need)
+                                       : low_plan(model, seq_len, &p, &need);
     }
     if (s == EGRU_OK) {
         *arena_bytes = (size_t)need;
@@ -320,19 +321,16 @@ egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_
     return s;
 }
 
+egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
+                              size_t *arena_bytes)
+{
+    return arena_size_of(model, batch, seq_len, 0, arena_bytes);
+}
+
 egru_status_t egru_arena_size_min(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
                                   size_t *arena_bytes)
 {
-    plan_t p;
-    uint64_t need = 0;
-    egru_status_t s = check_model_shape(model, batch, seq_len, arena_bytes);
-    if (s == EGRU_OK) {
-        s = low_plan(model, seq_len, &p, &need);
-    }
-    if (s == EGRU_OK) {
-        *arena_bytes = (size_t)need;
-    }
-    return s;
+    return arena_size_of(model, batch, seq_len, 1, arena_bytes);
 }
 
 egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
