@@ -317,6 +317,74 @@ static void test_activations_nonfinite(const egru_kernel_set_t *k)
           bad);
 }
 
+/* The cortex_m set's sigmoid, tanh and fused GRU gates skip the exp's clamps below |x| = 87
+ * (sigmoid) and 20 (tanh) and keep its constants in registers: they must give the reference's
+ * bits (the firmware's int8 outputs equal the host's ref outputs only so). Every float around
+ * those thresholds and the clamp bounds (+-64 ulps; from 0 up: the denormals), a log sweep of |x| from 1e-30 to 1e4 of both
+ * signs, and the non-finite values. */
+static void test_cortex_m_activations_equal_ref(void)
+{
+    const egru_kernel_set_t *ref = egru_kernels_ref(), *cm = egru_kernels_cortex_m();
+    const float centres[] = {87.0f, 20.0f, 87.3f, 89.0f, 40.0f, 88.38f, 9.01f, 0.0f};
+    static float v[4096], a[4096], b[4096], hp[3 * 4096], hr[4096], hc[4096];
+    static float xr[3 * 4096], xc[3 * 4096];
+    uint32_t n = 0, i, c, bad = 0;
+    for (c = 0; c < sizeof centres / sizeof *centres; ++c) {
+        uint32_t bits;
+        memcpy(&bits, &centres[c], sizeof bits);
+        for (i = 0; i < 129; ++i) {
+            const uint32_t u = bits + i - 64u;
+            float f;
+            if (centres[c] == 0.0f && i < 64) {
+                continue;
+            }
+            memcpy(&f, &u, sizeof f);
+            v[n++] = f;
+            v[n++] = -f;
+        }
+    }
+    for (i = 0; i < 600; ++i) {
+        const float f = (float)pow(10.0, -30.0 + 34.0 * i / 599.0);
+        v[n++] = f;
+        v[n++] = -f;
+    }
+    v[n++] = NAN;
+    v[n++] = INFINITY;
+    v[n++] = -INFINITY;
+    memcpy(a, v, n * sizeof *v);
+    memcpy(b, v, n * sizeof *v);
+    ref->sigmoid_f32(a, n);
+    cm->sigmoid_f32(b, n);
+    for (i = 0; i < n; ++i) {
+        bad += !same_bits(a[i], b[i]);
+    }
+    memcpy(a, v, n * sizeof *v);
+    memcpy(b, v, n * sizeof *v);
+    ref->tanh_f32(a, n);
+    cm->tanh_f32(b, n);
+    for (i = 0; i < n; ++i) {
+        bad += !same_bits(a[i], b[i]);
+    }
+    /* the gates on the same values as z, r and candidate pre-activations: n units, h = 0.5 */
+    for (i = 0; i < n; ++i) {
+        xr[i] = xc[i] = v[i];
+        xr[n + i] = xc[n + i] = v[(i + 7) % n];
+        xr[2 * n + i] = xc[2 * n + i] = v[(i + 13) % n];
+        hp[i] = hp[n + i] = 0.0f;
+        hp[2 * n + i] = 1.0f;
+        hr[i] = hc[i] = 0.5f;
+    }
+    ref->gru_gates_f32(xr, hp, hr, n, 1);
+    cm->gru_gates_f32(xc, hp, hc, n, 1);
+    for (i = 0; i < n; ++i) {
+        bad += !same_bits(xr[i], xc[i]) + !same_bits(xr[n + i], xc[n + i]);
+        bad += !same_bits(hr[i], hc[i]);
+    }
+    CHECK(bad == 0,
+          "cortex_m sigmoid/tanh/gates differ from the reference's bits in %u of %u values", bad,
+          n);
+}
+
 /* The scalar activations (the same code in every set) and softmax on non-finite inputs, against
  * what Keras 3.15 (TensorFlow 2.21) gives for the same inputs (docs/kernels.md, "Non-finite
  * values"): NaN in gives NaN out everywhere; relu(-inf) = 0, elu(-inf) = -1, softplus(-inf) = 0,
@@ -839,6 +907,7 @@ int main(void)
         test_int8_nonfinite(sets[i]);
     }
     test_scalar_activations_nonfinite();
+    test_cortex_m_activations_equal_ref();
 #if defined(__aarch64__) && defined(__ARM_NEON)
     test_neon_variants();
 #endif

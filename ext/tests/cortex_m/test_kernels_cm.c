@@ -148,6 +148,7 @@ int main(void)
         test_int8_nonfinite(sets[i]);
     }
     test_products_equal_ref(sets[1]);
+    test_cortex_m_activations_equal_ref();
     if (EGRU_CM_FULL_PRODUCTS) {
         test_products(sets[1]);
         printf("cortex_m: full product test run\n");

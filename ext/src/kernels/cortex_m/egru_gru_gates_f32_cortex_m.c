@@ -2,22 +2,27 @@
  * (same contract as egru_gru_gates_f32): the reference's single operations in its order, with
  * this set's sigmoid and tanh (egru_cortex_m.h), so the result equals the separate passes with
  * egru_sigmoid_f32_cortex_m / egru_tanh_f32_cortex_m bit for bit; it saves their loads, stores
- * and loops. With update == 0 only the gates are computed (h is the only output). */
+ * and loops. The common case is inlined with the exp's constants held in registers
+ * (egru_cm_sigmoid_fast / egru_cm_tanh_fast: no clamp below |x| = 87 / 20, the same bits); the
+ * rest calls the out-of-line clamped versions. With update == 0 only the gates are computed (h is
+ * the only output). */
 #include "../egru_kernels.h"
 #include "egru_cortex_m.h"
 
 void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update)
 {
+    egru_cm_consts_t k = EGRU_CM_CONSTS;
     uint32_t j;
+    egru_cm_pin(&k);
     for (j = 0; j < 2 * n; ++j) {
-        x[j] = egru_cm_sigmoid(x[j] + hp[j]); /* z, r */
+        x[j] = egru_cm_sigmoid_fast(x[j] + hp[j], &k); /* z, r */
     }
     if (!update) {
         return;
     }
     for (j = 0; j < n; ++j) {
         const float z = x[j];
-        const float hh = egru_cm_tanh(x[2 * n + j] + x[n + j] * hp[2 * n + j]);
-        h[j] = z * h[j] + (1.0f - z) * hh;
+        const float hh = egru_cm_tanh_fast(x[2 * n + j] + x[n + j] * hp[2 * n + j], &k);
+        h[j] = z * h[j] + (k.one - z) * hh;
     }
 }
