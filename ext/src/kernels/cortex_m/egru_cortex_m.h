@@ -73,11 +73,9 @@ EGRU_CM_INLINE void egru_cm_pin(egru_cm_consts_t *k)
  * 2^128 is +inf). */
 EGRU_CM_INLINE float egru_cm_expm1_k(float x, const egru_cm_consts_t *k, float *p2n)
 {
-    float fx, y, z;
-    uint32_t n;
-    fx = x * k->log2e + k->shift; /* rounds x / ln 2 to an integer, ties to even */
-    n = egru_cm_bits(fx) - egru_cm_bits(k->shift);
-    fx = fx - k->shift;
+    float fx, fx0, y, z;
+    fx0 = x * k->log2e + k->shift; /* rounds x / ln 2 to an integer n, ties to even */
+    fx = fx0 - k->shift;
     x = x - fx * k->ln2_hi;
     x = x - fx * k->ln2_lo;
     z = x * x;
@@ -87,7 +85,8 @@ EGRU_CM_INLINE float egru_cm_expm1_k(float x, const egru_cm_consts_t *k, float *
     y = y * x + k->p2;
     y = y * x + k->p1;
     y = y * x + k->p0;
-    *p2n = egru_cm_float((n + 127u) << 23);
+    /* (n + 127) << 23 as one shifted add: bits(shift) << 23 is 0 modulo 2^32 */
+    *p2n = egru_cm_float((egru_cm_bits(fx0) << 23) + 0x3F800000u);
     return y * z + x;
 }
 
@@ -138,7 +137,7 @@ float egru_cm_tanh_clamped(float x);
  * elsewhere (rare: saturated gates, NaN): the same bits as egru_cm_sigmoid. */
 EGRU_CM_INLINE float egru_cm_sigmoid_fast(float x, const egru_cm_consts_t *k)
 {
-    if ((egru_cm_bits(x) & 0x7FFFFFFFu) <= EGRU_CM_SIGMOID_FAST_BITS) {
+    if (egru_cm_bits(x) << 1 <= EGRU_CM_SIGMOID_FAST_BITS << 1) { /* |x| <= 87 */
         return egru_cm_sigmoid_k(x, k);
     }
     return egru_cm_sigmoid_clamped(x);
@@ -168,7 +167,7 @@ static inline float egru_cm_tanh(float x)
 EGRU_CM_INLINE float egru_cm_tanh_fast(float x, const egru_cm_consts_t *k)
 {
     const uint32_t b = egru_cm_bits(x);
-    if ((b & 0x7FFFFFFFu) <= EGRU_CM_TANH_FAST_BITS) {
+    if (b << 1 <= EGRU_CM_TANH_FAST_BITS << 1) { /* |x| <= 20 */
         const float ax = egru_cm_float(b & 0x7FFFFFFFu);
         float p2n, m;
         m = egru_cm_expm1_k(ax + ax, k, &p2n);

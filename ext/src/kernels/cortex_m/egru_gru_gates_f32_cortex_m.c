@@ -12,17 +12,18 @@
 void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n, int update)
 {
     egru_cm_consts_t k = EGRU_CM_CONSTS;
-    uint32_t j;
+    float *p = x, *const end = x + 2 * n;
+    const float *r = x + n, *xh = x + 2 * n, *hh = hp + 2 * n;
     egru_cm_pin(&k);
-    for (j = 0; j < 2 * n; ++j) {
-        x[j] = egru_cm_sigmoid_fast(x[j] + hp[j], &k); /* z, r */
+    for (; p != end; ++p, ++hp) { /* z, r */
+        *p = egru_cm_sigmoid_fast(*p + *hp, &k);
     }
     if (!update) {
         return;
     }
-    for (j = 0; j < n; ++j) {
-        const float z = x[j];
-        const float hh = egru_cm_tanh_fast(x[2 * n + j] + x[n + j] * hp[2 * n + j], &k);
-        h[j] = z * h[j] + (k.one - z) * hh;
+    for (p = x; p != x + n; ++p, ++r, ++xh, ++hh, ++h) {
+        const float z = *p;
+        const float c = egru_cm_tanh_fast(*xh + *r * *hh, &k);
+        *h = z * *h + (k.one - z) * c;
     }
 }
