@@ -56,7 +56,8 @@ typedef struct {
  * registers across a loop); no instruction. */
 EGRU_CM_INLINE void egru_cm_pin(egru_cm_consts_t *k)
 {
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FP) && (__ARM_FP & 4)
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__arm__) && defined(__ARM_FP) &&          \
+    (__ARM_FP & 4)
     __asm__(""
             : "+t"(k->shift), "+t"(k->log2e), "+t"(k->ln2_hi), "+t"(k->ln2_lo), "+t"(k->p5),
               "+t"(k->p4), "+t"(k->p3), "+t"(k->p2), "+t"(k->p1), "+t"(k->p0), "+t"(k->one),
