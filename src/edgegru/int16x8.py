@@ -1,0 +1,500 @@
+"""The int16x8 integer-only scheme (docs/quantization.md, "int16x8"), emulated in numpy.
+
+This module is the specification of the scheme: every run-time value is an integer (int64 numpy
+arrays here), computed with exactly the operations the documentation lists, so the C kernels
+that will implement it must give the same integers. Floats appear only where the specification
+puts them: at conversion (scales, multipliers, biases, calibration) and at the model boundary
+(quantizing float inputs, dequantizing outputs).
+
+Status (issue #12): the converter does not write int16x8 files yet and the C runtime does not run
+them; `quantize(ir_model, calibration)` builds the integer model in memory and `forward(qmodel,
+x)` runs it (`edgegru.format.read(blob)[0]` gives the IR of a converted file).
+
+Layers covered: Embedding (mask_zero), Masking, GRU (both reset modes), LSTM, SimpleRNN (one
+direction; go_backwards; masks; bounded or unbounded activations), Dense (every activation).
+Other layer kinds raise `NotImplementedError` naming the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ir, reference
+from .quantize import quantize_rows
+
+#: int16 tensors use the symmetric range [-32767, 32767] (-32768 is never produced).
+QMAX = 32767
+#: 1.0 in the unit format U (scale 2^-15), the outputs of sigmoid, tanh and the gates.
+ONE = 1 << 15
+#: The gate domain G: int32 with scale 2^-16, saturated to +-2^30 after every addition.
+G_SHIFT = 16
+G_SAT = 1 << 30
+#: Widest product whose int32 accumulator cannot overflow: 127 * 32767 * 516 < 2^31.
+INT32_COLS = 516
+#: Activations whose outputs lie in [-1, 1] (unit format U); the others stay in G.
+BOUNDED = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign", "softmax"})
+#: Calibration when the caller gives none: this many random sequences of DEFAULT_STEPS steps.
+DEFAULT_CALIBRATION_SEQUENCES = 256
+DEFAULT_STEPS = 16
+
+
+# --- integer primitives -------------------------------------------------------------------
+
+
+def _i64(v) -> np.ndarray:
+    return np.asarray(v, dtype=np.int64)
+
+
+def rshift(v, n) -> np.ndarray:
+    """floor((v + 2^(n-1)) / 2^n): an arithmetic shift right by n (0..62) rounding half up; v for
+    n = 0. n may be an array (per row)."""
+    v, n = _i64(v), _i64(n)
+    half = np.left_shift(np.int64(1), np.maximum(n - 1, 0))
+    return np.where(n > 0, np.right_shift(v + half, n), v)
+
+
+def sat16(v) -> np.ndarray:
+    return np.clip(_i64(v), -QMAX, QMAX)
+
+
+def sat_g(v) -> np.ndarray:
+    return np.clip(_i64(v), -G_SAT, G_SAT)
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """A real M > 0 as m * 2^-n, m in [2^30, 2^31) (or (0, 0) below 2^-31), n in [0, 62]."""
+
+    m: int
+    n: int
+
+    @staticmethod
+    def from_real(real: float, what: str = "multiplier") -> Multiplier:
+        real = float(real)
+        if not np.isfinite(real) or real < 0:
+            raise ValueError(f"{what}: {real} is not a finite non-negative multiplier")
+        if real == 0.0:
+            return Multiplier(0, 0)
+        f, e = np.frexp(real)
+        m = int(np.rint(f * 2.0**31))
+        if m == 1 << 31:
+            m, e = 1 << 30, e + 1
+        n = 31 - int(e)
+        if n > 62:
+            return Multiplier(0, 0)
+        if n < 0:
+            raise ValueError(f"{what}: {real} is too large for int16x8 (>= 2^31)")
+        return Multiplier(m, n)
+
+
+def _multipliers(reals, what: str) -> tuple[np.ndarray, np.ndarray]:
+    ms = [Multiplier.from_real(r, what) for r in np.asarray(reals, dtype=np.float64).ravel()]
+    return _i64([x.m for x in ms]), _i64([x.n for x in ms])
+
+
+def mul(v, m, n) -> np.ndarray:
+    """rshift(v * m, n), the product exact. int64 holds it when |v| < 2^32; beyond, the emulation
+    computes with Python integers (the C kernels with a 64 x 32-bit product)."""
+    v = _i64(v)
+    if v.size and int(np.max(np.abs(v))) >= 1 << 32:
+        m_b, n_b = np.broadcast_to(_i64(m), v.shape), np.broadcast_to(_i64(n), v.shape)
+        flat = [
+            (int(a) * int(b) + ((1 << (int(c) - 1)) if c > 0 else 0)) >> int(c)
+            for a, b, c in zip(v.ravel(), m_b.ravel(), n_b.ravel(), strict=True)
+        ]
+        return _i64(flat).reshape(v.shape)
+    return rshift(v * _i64(m), n)
+
+
+# --- activation tables (fixed by the specification) -----------------------------------------
+
+_K = np.arange(513, dtype=np.float64)
+#: SIG[k] = rint(32768 sigmoid(k / 32)), k = 0..512
+SIG = _i64(np.rint(ONE / (1.0 + np.exp(-_K / 32.0))))
+#: TANH[k] = rint(32768 tanh(k / 64)), k = 0..512
+TANH = _i64(np.rint(ONE * np.tanh(_K / 64.0)))
+#: P2[j] = rint(32768 * 2^(-j / 256)), j = 0..256
+P2 = _i64(np.rint(ONE * 2.0 ** (-np.arange(257, dtype=np.float64) / 256.0)))
+#: LOG1PEXP[k] = rint(2^16 log(1 + e^(k / 16 - 16))), k = 0..512
+LOG1PEXP = _i64(np.rint(2.0**G_SHIFT * np.logaddexp(0.0, _K / 16.0 - 16.0)))
+_LOG2E = Multiplier.from_real(1.0 / np.log(2.0))
+_FIFTH = Multiplier.from_real(0.2)
+_TWELFTH = Multiplier.from_real(1.0 / 12.0)
+
+
+def _interp(table, a, frac_bits):
+    k, f = a >> frac_bits, a & ((1 << frac_bits) - 1)
+    return table[k] + rshift((table[k + 1] - table[k]) * f, frac_bits)
+
+
+def sigmoid(g) -> np.ndarray:
+    """G -> U."""
+    g = _i64(g)
+    y = _interp(SIG, np.minimum(np.abs(g), (1 << 20) - 1), 11)
+    return np.where(g < 0, ONE - y, y)
+
+
+def tanh(g) -> np.ndarray:
+    """G -> U."""
+    g = _i64(g)
+    y = _interp(TANH, np.minimum(np.abs(g), (1 << 19) - 1), 10)
+    return np.where(g < 0, -y, y)
+
+
+def exp_neg(d) -> np.ndarray:
+    """e^(d / 2^16) in U for d <= 0 in G."""
+    t = mul(-_i64(d), _LOG2E.m, _LOG2E.n)
+    k, f = t >> 16, t & 0xFFFF
+    p = _interp(P2, f, 8)
+    return np.where(k > 15, 0, rshift(p, np.minimum(k, 62)))
+
+
+def _softsign(g):
+    a = np.abs(g)
+    d = (1 << G_SHIFT) + a
+    return np.sign(g) * ((a * ONE + d // 2) // d)
+
+
+def _softplus(g):
+    a = np.clip(g + (16 << G_SHIFT), 0, (32 << G_SHIFT) - 1)
+    y = _interp(LOG1PEXP, a, 12)
+    return np.where(g >= 16 << G_SHIFT, g, np.where(g < -(16 << G_SHIFT), 0, y))
+
+
+def _softmax(g):
+    d = g - g.max(axis=-1, keepdims=True)
+    e = exp_neg(d)
+    s = e.sum(axis=-1, keepdims=True)
+    return (e * ONE + s // 2) // s
+
+
+def activate(name: str, g) -> np.ndarray:
+    """An activation of G values: U for the BOUNDED ones, G for the others."""
+    g = _i64(g)
+    if name == "linear":
+        return g
+    if name == "relu":
+        return np.maximum(g, 0)
+    if name == "leaky_relu":
+        return np.where(g >= 0, g, mul(g, _FIFTH.m, _FIFTH.n))
+    if name == "sigmoid":
+        return sigmoid(g)
+    if name == "tanh":
+        return tanh(g)
+    if name == "hard_sigmoid":
+        return np.clip(mul(g + 3 * (1 << G_SHIFT), _TWELFTH.m, _TWELFTH.n), 0, ONE)
+    if name == "softsign":
+        return _softsign(g)
+    if name == "elu":
+        return np.where(g >= 0, g, exp_neg(np.minimum(g, 0)) * 2 - (1 << G_SHIFT))
+    if name == "softplus":
+        return _softplus(g)
+    if name == "softmax":
+        return _softmax(g)
+    raise ValueError(f"activation {name!r} has no int16x8 definition")
+
+
+# --- quantized layers -----------------------------------------------------------------------
+
+
+def _scale(r: float) -> np.float32:
+    """The int16 scale of a calibrated range: R / 32767 in float32 (2^-15 for R = 0)."""
+    return np.float32(r / QMAX) if r > 0 else np.float32(2.0**-15)
+
+
+@dataclass
+class Product:
+    """y = W x + b into G (or into an int16 scale): S8 rows, per-row multipliers, int32 bias."""
+
+    q: np.ndarray  # (rows, cols) int8 values as int64
+    m: np.ndarray
+    n: np.ndarray
+    bias: np.ndarray  # (rows,) in the output format
+
+    @staticmethod
+    def build(w_cols: np.ndarray, bias, in_scale, out_scale, what: str) -> Product:
+        """w_cols: the IR's (cols, rows) kernel (x @ w). out_scale: the output's scale (2^-16
+        for G)."""
+        q, s = quantize_rows(np.asarray(w_cols, dtype=np.float32).T)
+        real = s.astype(np.float64) * np.float64(in_scale) / np.float64(out_scale)
+        m, n = _multipliers(real, what)
+        b = np.zeros(q.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
+        b = np.rint(b.astype(np.float32).astype(np.float64) / np.float64(out_scale))
+        return Product(_i64(q), m, n, sat_g(b))
+
+    def __call__(self, x) -> np.ndarray:
+        acc = _i64(x) @ self.q.T
+        return sat_g(mul(acc, self.m, self.n) + self.bias)
+
+
+def _to_int16(v, fmt: str, scale) -> np.ndarray:
+    """A U or G value to an int16 tensor at scale (U: 2^-15 exactly)."""
+    if fmt == "U":
+        return sat16(v)
+    mm = Multiplier.from_real(2.0**-G_SHIFT / float(scale), "state scale")
+    return sat16(mul(v, mm.m, mm.n))
+
+
+@dataclass
+class QRecurrent:
+    layer: object
+    kind: str  # "gru", "lstm", "rnn"
+    wx: Product
+    wh: Product
+    in_scale: np.float32
+    state_scale: np.float32
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def out_scale(self):
+        return self.state_scale
+
+
+_G = np.float32(2.0**-G_SHIFT)
+
+
+def _act_fmt(name: str) -> str:
+    return "U" if name in BOUNDED else "G"
+
+
+def _build_recurrent(layer, in_scale, ranges) -> QRecurrent:
+    kind = {ir.GRU: "gru", ir.LSTM: "lstm", ir.SimpleRNN: "rnn"}[type(layer)]
+    if kind in ("gru", "lstm") and _act_fmt(layer.recurrent_activation) != "U":
+        raise NotImplementedError(
+            f"{type(layer).__name__} {layer.name!r}: recurrent_activation="
+            f"{layer.recurrent_activation!r} is unbounded; int16x8 gates must be bounded"
+        )
+    bounded = _act_fmt(layer.activation) == "U"
+    state_scale = np.float32(2.0**-15) if bounded else _scale(ranges[id(layer), "state"])
+    if kind == "gru":
+        wx = Product.build(layer.kernel, layer.input_bias, in_scale, _G, f"{layer.name} kernel")
+        wh = Product.build(
+            layer.recurrent_kernel, layer.recurrent_bias, state_scale, _G, f"{layer.name} rec"
+        )
+    else:
+        wx = Product.build(layer.kernel, layer.bias, in_scale, _G, f"{layer.name} kernel")
+        wh = Product.build(layer.recurrent_kernel, None, state_scale, _G, f"{layer.name} rec")
+    return QRecurrent(layer, kind, wx, wh, in_scale, state_scale)
+
+
+def _gru_step(q: QRecurrent, x, h):
+    layer, units = q.layer, q.layer.units
+    f, act = layer.recurrent_activation, layer.activation
+    gx, gh = q.wx(x), None
+    if layer.reset_after:
+        gh = q.wh(h)
+        z = activate(f, sat_g(gx[:, :units] + gh[:, :units]))
+        r = activate(f, sat_g(gx[:, units : 2 * units] + gh[:, units : 2 * units]))
+        n = sat_g(gx[:, 2 * units :] + sat_g(rshift(r * gh[:, 2 * units :], 15)))
+    else:
+        hz = q.wh.q[: 2 * units]
+        acc = h @ hz.T
+        gh = sat_g(mul(acc, q.wh.m[: 2 * units], q.wh.n[: 2 * units]) + q.wh.bias[: 2 * units])
+        z = activate(f, sat_g(gx[:, :units] + gh[:, :units]))
+        r = activate(f, sat_g(gx[:, units : 2 * units] + gh[:, units:]))
+        rh = sat16(rshift(r * h, 15))
+        acc = rh @ q.wh.q[2 * units :].T
+        ghh = sat_g(mul(acc, q.wh.m[2 * units :], q.wh.n[2 * units :]) + q.wh.bias[2 * units :])
+        n = sat_g(gx[:, 2 * units :] + ghh)
+    hh = _to_int16(activate(act, n), _act_fmt(act), q.state_scale)
+    return sat16(rshift(z * h + (ONE - z) * hh, 15))
+
+
+def _lstm_step(q: QRecurrent, x, state):
+    h, c = state
+    layer, units = q.layer, q.layer.units
+    f, act = layer.recurrent_activation, layer.activation
+    a = sat_g(q.wx(x) + q.wh(h))
+    i = activate(f, a[:, :units])
+    fg = activate(f, a[:, units : 2 * units])
+    g = activate(act, a[:, 2 * units : 3 * units])
+    o = activate(f, a[:, 3 * units :])
+    ig = rshift(i * g, 14) if _act_fmt(act) == "U" else rshift(i * g, 15)
+    c = sat_g(rshift(fg * c, 15) + ig)
+    ac = activate(act, c)
+    if _act_fmt(act) == "U":
+        h = sat16(rshift(o * ac, 15))
+    else:
+        h = _to_int16(rshift(o * ac, 15), "G", q.state_scale)
+    return h, c
+
+
+def _rnn_step(q: QRecurrent, x, h):
+    act = q.layer.activation
+    return _to_int16(activate(act, sat_g(q.wx(x) + q.wh(h))), _act_fmt(act), q.state_scale)
+
+
+def _run_recurrent(q: QRecurrent, x, mask):
+    """x: (batch, T, I) int16 values at q.in_scale. Follows reference.recurrent's masking."""
+    layer = q.layer
+    batch, steps, _ = x.shape
+    units = layer.units
+    h = np.zeros((batch, units), dtype=np.int64)
+    state = (h, h.copy()) if q.kind == "lstm" else h
+    seen = np.zeros((batch, 1), dtype=bool)
+    outs = np.zeros((batch, steps, units), dtype=np.int64)
+    step = {"gru": _gru_step, "lstm": _lstm_step, "rnn": _rnn_step}[q.kind]
+    for p in range(steps):
+        t = steps - 1 - p if layer.go_backwards else p
+        new = step(q, x[:, t], state)
+        valid = np.ones((batch, 1), dtype=bool) if mask is None else mask[:, t : t + 1]
+        if q.kind == "lstm":
+            state = (np.where(valid, new[0], state[0]), np.where(valid, new[1], state[1]))
+        else:
+            state = np.where(valid, new, state)
+        seen |= valid
+        hs = state[0] if q.kind == "lstm" else state
+        outs[:, p] = np.where(seen, hs, 0)
+    last = state[0] if q.kind == "lstm" else state
+    return outs if layer.return_sequences else last
+
+
+@dataclass
+class QModel:
+    """An int16x8 model: the IR, its calibrated ranges and the integer layers."""
+
+    model: ir.Model
+    input_scale: np.float32
+    layers: list
+    output_scale: np.float32
+    ranges: dict
+
+
+def _unsupported(layer) -> NotImplementedError:
+    return NotImplementedError(
+        f"int16x8: layer {type(layer).__name__} {getattr(layer, 'name', '')!r} is not covered "
+        "by the emulation yet (issue #12)"
+    )
+
+
+def _trace(model: ir.Model, x) -> dict:
+    """Calibration: the largest |value| of every tensor of the float64 reference on x."""
+    ranges = {}
+    x = np.asarray(x)
+
+    def note(key, v):
+        v = np.abs(np.asarray(v, dtype=np.float64))
+        ranges[key] = max(ranges.get(key, 0.0), float(v.max(initial=0.0)))
+
+    mask = None
+    if model.input.kind == ir.TOKENS:
+        ids, y = x.astype(np.int64), None
+    else:
+        y = x.astype(np.float64)
+        note("input", y)
+    for layer in model.layers:
+        layer_mask = mask if getattr(layer, "masked", False) else None
+        if isinstance(layer, ir.Embedding):
+            y = np.asarray(layer.table, dtype=np.float64)[ids]
+            mask = ids != 0 if layer.mask_zero else None
+        elif isinstance(layer, ir.Masking):
+            mask = np.any(y != np.float32(layer.mask_value), axis=-1)
+            y = np.where(mask[..., None], y, 0.0)
+        elif isinstance(layer, ir.RECURRENT):
+            outs, _ = reference.recurrent(layer, y, layer_mask)
+            note((id(layer), "state"), outs)
+            y = outs if layer.return_sequences else outs[:, -1]
+            if not layer.return_sequences:
+                mask = None
+        elif isinstance(layer, ir.Dense):
+            y = reference.ACTIVATIONS[layer.activation](
+                y @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)
+            )
+        else:
+            raise _unsupported(layer)
+        note((id(layer), "out"), y)
+    return ranges
+
+
+def default_calibration(model: ir.Model, seed: int = 0) -> np.ndarray:
+    """The inputs calibrated on when the caller gives none (docs/quantization.md)."""
+    rng = np.random.default_rng(seed)
+    steps = model.input.seq_len or DEFAULT_STEPS
+    shape = (DEFAULT_CALIBRATION_SEQUENCES, steps)
+    if model.input.kind == ir.TOKENS:
+        return rng.integers(0, model.input.dim, size=shape)
+    return rng.standard_normal((*shape, model.input.dim)).astype(np.float32)
+
+
+def quantize(model: ir.Model, calibration=None) -> QModel:
+    """The int16x8 model of an IR model, its ranges calibrated on `calibration` (inputs as
+    `predict` takes them; default_calibration when None)."""
+    model.check()
+    x = default_calibration(model) if calibration is None else np.asarray(calibration)
+    ranges = _trace(model, x)
+    scale = _scale(ranges["input"]) if model.input.kind == ir.FEATURES else None
+    input_scale, layers = scale, []
+    for layer in model.layers:
+        if isinstance(layer, ir.Embedding):
+            out = _scale(ranges[id(layer), "out"])
+            q, s = quantize_rows(layer.table)
+            m, n = _multipliers(s.astype(np.float64) / np.float64(out), f"{layer.name} table")
+            layers.append(("embedding", layer, (_i64(q), m, n)))
+            scale = out
+        elif isinstance(layer, ir.Masking):
+            if layers or model.input.kind != ir.FEATURES:
+                raise NotImplementedError(
+                    f"int16x8: Masking {layer.name!r} must be the first layer (it compares the "
+                    "caller's float features with mask_value before quantization)"
+                )
+            layers.append(("masking", layer, None))
+        elif isinstance(layer, ir.RECURRENT):
+            qr = _build_recurrent(layer, scale, ranges)
+            layers.append(("recurrent", layer, qr))
+            scale = qr.out_scale
+        elif isinstance(layer, ir.Dense):
+            prod = Product.build(layer.kernel, layer.bias, scale, _G, f"{layer.name} kernel")
+            if _act_fmt(layer.activation) == "U":
+                out = np.float32(2.0**-15)
+            else:
+                out = _scale(ranges[id(layer), "out"])
+            layers.append(("dense", layer, (prod, out)))
+            scale = out
+        else:
+            raise _unsupported(layer)
+    return QModel(model, input_scale, layers, scale, ranges)
+
+
+def quantize_input(qm: QModel, x) -> np.ndarray:
+    """Float features to the model's int16 input: sat16(rint(x / s_in)) (float64 division)."""
+    return sat16(np.rint(np.asarray(x, dtype=np.float64) / np.float64(qm.input_scale)))
+
+
+def forward_int(qm: QModel, x) -> np.ndarray:
+    """Run the integer model. x: token ids (batch, T) or float features (batch, T, F); returns the
+    output as int16 values at qm.output_scale (int64 array)."""
+    model, x = qm.model, np.asarray(x)
+    mask = None
+    if model.input.kind == ir.TOKENS:
+        ids, y = x.astype(np.int64), None
+        if ids.min(initial=0) < 0 or ids.max(initial=0) >= model.input.dim:
+            raise ValueError("token id out of range")
+    else:
+        y = quantize_input(qm, x)
+        raw = x
+    for kind, layer, p in qm.layers:
+        layer_mask = mask if getattr(layer, "masked", False) else None
+        if kind == "embedding":
+            q, m, n = p
+            y = sat16(mul(q[ids], m[ids][..., None], n[ids][..., None]))
+            mask = ids != 0 if layer.mask_zero else None
+        elif kind == "masking":
+            mask = np.any(raw != np.float32(layer.mask_value), axis=-1)
+            y = np.where(mask[..., None], y, 0)
+        elif kind == "recurrent":
+            y = _run_recurrent(p, y, layer_mask)
+            if not layer.return_sequences:
+                mask = None
+        elif kind == "dense":
+            prod, out = p
+            g = prod(y.reshape(-1, y.shape[-1])).reshape(*y.shape[:-1], -1)
+            fmt = _act_fmt(layer.activation)
+            y = _to_int16(activate(layer.activation, g), fmt, out)
+    return y
+
+
+def forward(qm: QModel, x) -> np.ndarray:
+    """forward_int, dequantized to float64 (the host convenience layer)."""
+    return forward_int(qm, x).astype(np.float64) * np.float64(qm.output_scale)
