@@ -320,8 +320,8 @@ static void test_activations_nonfinite(const egru_kernel_set_t *k)
 /* The cortex_m set's sigmoid, tanh and fused GRU gates skip the exp's clamps below |x| = 87
  * (sigmoid) and 20 (tanh) and keep its constants in registers: they must give the reference's
  * bits (the firmware's int8 outputs equal the host's ref outputs only so). Every float around
- * those thresholds and the clamp bounds (+-64 ulps; from 0 up: the denormals), a log sweep of |x| from 1e-30 to 1e4 of both
- * signs, and the non-finite values. */
+ * those thresholds and the clamp bounds (+-64 ulps; from 0 up: the denormals), a log sweep of |x|
+ * from 1e-30 to 1e4 of both signs, and the non-finite values. */
 static void test_cortex_m_activations_equal_ref(void)
 {
     const egru_kernel_set_t *ref = egru_kernels_ref(), *cm = egru_kernels_cortex_m();
