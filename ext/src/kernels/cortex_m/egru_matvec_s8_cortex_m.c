@@ -2,16 +2,36 @@
  * egru_matvec_s8, bit for bit: the int32 sums are exact in any order, and the float steps are the
  * reference's, unfused, in its order).
  *
- * Four rows at a time share each chunk of four x values. With the DSP extension (ARMv7E-M,
- * ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) the inner loop is inline assembly: per chunk
- * one 32-bit load of x widened once into its even and odd bytes (SXTB16, SXTB16 with ROR #8), and
- * per row one 32-bit load of four weights, two SXTB16 and two SMLAD (two 16 x 16 products added to
- * the sum each): 23 instructions + 2 of loop control for 16 MACs. (The same steps written with the
- * ACLE intrinsics __sxtb16 / __smlad compile, with GCC 12 -Os, to 37 instructions with spills: it
- * has no rotated __sxtb16 and runs out of registers.) Without it (M0, M3, any host) the same
- * blocking in portable C, so host tests exercise the blocking and the tails. The last cols % 4
- * columns and rows % 4 rows go one by one in C. Loads of four int8 are unaligned 32-bit loads
- * (ARMv7-M's LDR allows them; LDRD and LDM would fault). */
+ * Plan (the same on every target, so host tests exercise it):
+ *  1. x is widened once per call, XMAX_COLS columns at a time (a slice), into a stack buffer of
+ *     16-bit values in the order SXTB16 gives them (per four columns c..c+3: c, c+2 | c+1, c+3),
+ *     zero-padded to P = the slice rounded up to 8 columns.
+ *  2. Rows go two at a time over P columns of the slice. A row's last chunk may read up to 7
+ *     bytes past the row's end: they are the next rows' weights (multiplied by the zero padding:
+ *     exact), and the rows whose padded read would pass the END OF THE MATRIX ("unsafe", at most
+ *     the last ceil(7 / cols)), with the last row when the count is odd, go one by one reading
+ *     exactly their columns. No byte outside w is read.
+ *  3. The sums are stored in y as int32 bit patterns (later slices add to them), and a last pass
+ *     does the reference's float steps for every row: v = (float)acc * (scale[r] * sx), then
+ *     v + bias[r].
+ * Stack: the buffer is XMAX_COLS int16 (256 bytes) plus a 44-byte job and 36 bytes of saved
+ * registers in the assembly; cols > XMAX_COLS run in several slices (the int32 partial sums are
+ * exact in any order).
+ *
+ * With the DSP extension (ARMv7E-M, ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) step 2 is
+ * one assembly routine (egru_cm_s8_blocks below) for all the pairs of rows: per 8 columns one LDM
+ * of four words of x, per row one LDRD of its 8 weights (two LDR when rows are not 4-byte
+ * aligned: w or cols not a multiple of 4; LDRD would fault), and per row four SXTB16 and four
+ * SMLAD (two 16 x 16 products each), the loop unrolled twice: 19 instructions per 16 MACs + 2 of
+ * loop control per 32 (21 per 16 unaligned), 8 per pair of rows (store the sums, next rows, the
+ * next pair's state in one LDM that also jumps into the loop); x and the accumulators never touch
+ * memory inside a pair. (CMSIS-NN's way, SXTB16 on both operands of SMLAD, widens x per row; the
+ * ACLE intrinsics compile, with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a
+ * single-precision FPU, step 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (38
+ * instructions per 8 rows). Without them (M0, M3, hosts) the same steps in portable C. */
+#include <stddef.h>
+#include <string.h>
+
 #include "../egru_kernels.h"
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
@@ -20,113 +40,366 @@
 #else
 #define EGRU_CM_DSP 0
 #endif
+#if EGRU_CM_DSP && defined(__ARM_FP) && (__ARM_FP & 4)
+#define EGRU_CM_FPU 1
+#else
+#define EGRU_CM_FPU 0
+#endif
 
-/* The reference's float steps for one row whose exact int32 sum is acc. */
-static float finish(int32_t acc, float scale, float sx, const float *bias)
+enum { XMAX_COLS = 128 }; /* columns of x widened at once (a multiple of 8) */
+
+#if EGRU_CM_DSP
+/* What egru_cm_s8_blocks reads; it is given &job and works from base = &job.zero (LDMDB reads
+ * y .. yend, LDM zero .. entry). Offsets from base are fixed by the assembly. */
+typedef struct {
+    int32_t *y;         /* -16: the sums of the next pair of rows go to y[0], y[1] */
+    int32_t step;       /* -12: stride - P (from the second row's end to the next pair) */
+    uint32_t stride;    /* -8: bytes from one row to the next */
+    int32_t *yend;      /* -4: y after the last pair */
+    int32_t zero[2];    /* 0: the accumulators' start */
+    const uint32_t *xw; /* 8: the widened slice */
+    uint32_t iters;     /* 12: loop iterations of 16 columns per pair, ceil(P / 16) */
+    uintptr_t entry;    /* 16: where each pair starts (the loop, or egru_cm_s8_acc) */
+    const int8_t *w;    /* 20: the first row of the first pair */
+    uintptr_t loop;     /* 24: the loop entry: its first half when P / 8 is even, else its second */
+} egru_cm_s8_job_t;
+
+void egru_cm_s8_blocks(egru_cm_s8_job_t *job);
+/* Entry points inside egru_cm_s8_blocks (Thumb addresses), not functions to call. */
+void egru_cm_s8_acc(void);
+void egru_cm_s8_ldrd_a(void);
+void egru_cm_s8_ldrd_b(void);
+void egru_cm_s8_ldr_a(void);
+void egru_cm_s8_ldr_b(void);
+
+/* Registers: r0 r1 the two sums, r2-r5 eight widened x (even | odd pairs of two groups of four),
+ * r6 r7 eight weights, r8 scratch, r9 r10 the two rows, r11 x, r12 the iteration count, lr the
+ * job base. Each pair: LDM base {r0, r1, r11, r12, pc} sets the sums to 0, x and the count, and
+ * jumps to job.entry; at its end the pair's sums are stored and the next pair set up. With
+ * job.entry = egru_cm_s8_acc (later slices) the sums start from y instead. */
+__asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
+        "    .syntax unified\n"
+        "    .thumb\n"
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_blocks\n"
+        "    .type egru_cm_s8_blocks, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_blocks:\n"
+        "    push {r4-r11, lr}\n"
+        "    add lr, r0, #16\n"
+        "    ldmdb lr, {r2-r5}\n"
+        "    ldr r9, [lr, #20]\n"
+        "    add r10, r9, r4\n"
+        "    ldmia lr, {r0, r1, r11, r12, pc}\n"
+        /* one row, 8 columns: \w loads the weights (post-incrementing \p by 8) */
+        "    .macro egru_cm_s8_row a, p, w\n"
+        "    .ifc \\w, d\n"
+        "    ldrd r6, r7, [\\p], #8\n"
+        "    .else\n"
+        "    ldr r6, [\\p], #4\n"
+        "    ldr r7, [\\p], #4\n"
+        "    .endif\n"
+        "    sxtb16 r8, r6\n"
+        "    smlad \\a, r8, r2, \\a\n"
+        "    sxtb16 r6, r6, ror #8\n"
+        "    smlad \\a, r6, r3, \\a\n"
+        "    sxtb16 r8, r7\n"
+        "    smlad \\a, r8, r4, \\a\n"
+        "    sxtb16 r7, r7, ror #8\n"
+        "    smlad \\a, r7, r5, \\a\n"
+        "    .endm\n"
+        /* the loop over the columns of a pair of rows, then the next pair */
+        "    .macro egru_cm_s8_pairs w, a, b, top\n"
+        "    .global \\a\n"
+        "    .type \\a, %function\n"
+        "    .thumb_func\n"
+        "\\a:\n"
+        "\\top:\n"
+        "    ldmia r11!, {r2-r5}\n"
+        "    egru_cm_s8_row r0, r9, \\w\n"
+        "    egru_cm_s8_row r1, r10, \\w\n"
+        "    .global \\b\n"
+        "    .type \\b, %function\n"
+        "    .thumb_func\n"
+        "\\b:\n"
+        "    ldmia r11!, {r2-r5}\n"
+        "    egru_cm_s8_row r0, r9, \\w\n"
+        "    egru_cm_s8_row r1, r10, \\w\n"
+        "    subs r12, r12, #1\n"
+        "    bne \\top\n"
+        "    ldmdb lr, {r2-r5}\n"   /* y, step, stride, yend */
+        "    stmia r2!, {r0, r1}\n" /* the pair's sums */
+        "    add r9, r10, r3\n"     /* the next pair's rows */
+        "    add r10, r9, r4\n"
+        "    str r2, [lr, #-16]\n"
+        "    cmp r2, r5\n"
+        "    it ne\n"
+        "    ldmne lr, {r0, r1, r11, r12, pc}\n"
+        "    pop {r4-r11, pc}\n"
+        "    .endm\n"
+        "    .global egru_cm_s8_acc\n"
+        "    .type egru_cm_s8_acc, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_acc:\n"
+        "    ldmia r2, {r0, r1}\n"
+        "    ldr pc, [lr, #24]\n"
+        "    egru_cm_s8_pairs d, egru_cm_s8_ldrd_a, egru_cm_s8_ldrd_b, .Legru_cm_s8_d\n"
+        "    egru_cm_s8_pairs u, egru_cm_s8_ldr_a, egru_cm_s8_ldr_b, .Legru_cm_s8_u\n"
+        "    .size egru_cm_s8_blocks, .-egru_cm_s8_blocks\n"
+        "    .popsection\n");
+
+typedef uint32_t egru_cm_xbuf_t; /* XMAX_COLS / 2 words: pairs of int16 */
+enum { XBUF_LEN = XMAX_COLS / 2 };
+
+static uint32_t sxtb16(uint32_t v)
 {
-    const float v = (float)acc * (scale * sx);
-    return bias ? v + *bias : v;
+    uint32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
+    return r;
 }
 
-/* The exact sums of rows w0 .. w0 + 3 * cols (each cols long) with xq, into acc[0..4). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void
-sums4(const int8_t *w0, uint32_t cols, const int8_t *xq, int32_t *acc)
+static uint32_t sxtb16_ror8(uint32_t v)
 {
-    const int8_t *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t c = 0;
-#if EGRU_CM_DSP
-    uint32_t n = cols / 4;
-    if (n) {
-        const int8_t *xp = xq, *p0 = w0, *p2 = w2;
-        uint32_t v, xe, xo, t;
-        __asm__ __volatile__("1:\n\t"
-                             "ldr %[v], [%[xp]], #4\n\t"
-                             "sxtb16 %[xe], %[v]\n\t"
-                             "sxtb16 %[xo], %[v], ror #8\n\t"
-                             "ldr %[v], [%[p0], %[s]]\n\t" /* row 1 */
-                             "sxtb16 %[t], %[v]\n\t"
-                             "smlad %[a1], %[t], %[xe], %[a1]\n\t"
-                             "sxtb16 %[t], %[v], ror #8\n\t"
-                             "smlad %[a1], %[t], %[xo], %[a1]\n\t"
-                             "ldr %[v], [%[p0]], #4\n\t" /* row 0 */
-                             "sxtb16 %[t], %[v]\n\t"
-                             "smlad %[a0], %[t], %[xe], %[a0]\n\t"
-                             "sxtb16 %[t], %[v], ror #8\n\t"
-                             "smlad %[a0], %[t], %[xo], %[a0]\n\t"
-                             "ldr %[v], [%[p2], %[s]]\n\t" /* row 3 */
-                             "sxtb16 %[t], %[v]\n\t"
-                             "smlad %[a3], %[t], %[xe], %[a3]\n\t"
-                             "sxtb16 %[t], %[v], ror #8\n\t"
-                             "smlad %[a3], %[t], %[xo], %[a3]\n\t"
-                             "ldr %[v], [%[p2]], #4\n\t" /* row 2 */
-                             "sxtb16 %[t], %[v]\n\t"
-                             "smlad %[a2], %[t], %[xe], %[a2]\n\t"
-                             "sxtb16 %[t], %[v], ror #8\n\t"
-                             "smlad %[a2], %[t], %[xo], %[a2]\n\t"
-                             "subs %[n], %[n], #1\n\t"
-                             "bne 1b\n\t"
-                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
-                               [xp] "+r"(xp), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n),
-                               [v] "=&r"(v), [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t)
-                             : [s] "r"(cols)
-                             : "cc", "memory");
-        c = cols & ~3u;
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* xb[0 .. P / 2) from xq[0 .. n): per four columns the word of columns c, c + 2 (low, high
+ * halves) and the word of c + 1, c + 3, as SXTB16 of the four bytes gives them; zero from n on. */
+static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
+{
+    uint32_t c = 0, v;
+    for (; c + 4 <= n; c += 4) {
+        memcpy(&v, xq + c, sizeof v); /* an unaligned LDR */
+        xb[c / 2] = sxtb16(v);
+        xb[c / 2 + 1] = sxtb16_ror8(v);
     }
+    if (c < n) { /* 1 to 3 columns: read exactly them */
+        v = (uint8_t)xq[c];
+        if (c + 1 < n) {
+            v |= (uint32_t)(uint8_t)xq[c + 1] << 8;
+        }
+        if (c + 2 < n) {
+            v |= (uint32_t)(uint8_t)xq[c + 2] << 16;
+        }
+        xb[c / 2] = sxtb16(v);
+        xb[c / 2 + 1] = sxtb16_ror8(v);
+        c += 4;
+    }
+    for (; c < P; c += 4) {
+        xb[c / 2] = 0;
+        xb[c / 2 + 1] = 0;
+    }
+}
+
+/* The int32 sums of rows 0 .. 2 * pairs (each P columns from w + r * stride) with the slice xb,
+ * into y (as bits; added to y's when add). */
+static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, uint32_t P, float *y,
+                  uint32_t npairs, int add)
+{
+    egru_cm_s8_job_t job;
+    const uint32_t chunks = P / 8;
+    const int aligned = (((uintptr_t)w | stride) & 3u) == 0;
+    uintptr_t loop;
+    if (aligned) {
+        loop = chunks & 1u ? (uintptr_t)egru_cm_s8_ldrd_b : (uintptr_t)egru_cm_s8_ldrd_a;
+    } else {
+        loop = chunks & 1u ? (uintptr_t)egru_cm_s8_ldr_b : (uintptr_t)egru_cm_s8_ldr_a;
+    }
+    job.y = (int32_t *)(void *)y;
+    job.step = (int32_t)stride - (int32_t)P;
+    job.stride = stride;
+    job.yend = job.y + 2 * (size_t)npairs;
+    job.zero[0] = 0;
+    job.zero[1] = 0;
+    job.xw = xb;
+    job.iters = (chunks + 1) / 2;
+    job.entry = add ? (uintptr_t)egru_cm_s8_acc : loop;
+    job.w = w;
+    job.loop = loop;
+    egru_cm_s8_blocks(&job);
+}
 #else
-    for (; c + 4 <= cols; c += 4) {
-        const int32_t x0 = xq[c], x1 = xq[c + 1], x2 = xq[c + 2], x3 = xq[c + 3];
-        a0 += w0[c] * x0 + w0[c + 1] * x1 + w0[c + 2] * x2 + w0[c + 3] * x3;
-        a1 += w1[c] * x0 + w1[c + 1] * x1 + w1[c + 2] * x2 + w1[c + 3] * x3;
-        a2 += w2[c] * x0 + w2[c + 1] * x1 + w2[c + 2] * x2 + w2[c + 3] * x3;
-        a3 += w3[c] * x0 + w3[c + 1] * x1 + w3[c + 2] * x2 + w3[c + 3] * x3;
+typedef int16_t egru_cm_xbuf_t; /* XMAX_COLS values */
+enum { XBUF_LEN = XMAX_COLS };
+
+/* The same layout as the DSP path's words, as int16 in memory order: c, c + 2, c + 1, c + 3. */
+static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
+{
+    uint32_t c;
+    for (c = 0; c < P; ++c) {
+        xb[(c & ~3u) + ((c & 1u) << 1) + ((c >> 1) & 1u)] = (int16_t)(c < n ? xq[c] : 0);
     }
+}
+
+static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, uint32_t P, float *y,
+                  uint32_t npairs, int add)
+{
+    uint32_t b, c;
+    for (b = 0; b < npairs; ++b) {
+        const int8_t *p0 = w + (size_t)2 * b * stride, *p1 = p0 + stride;
+        int32_t a0 = 0, a1 = 0;
+        if (add) {
+            memcpy(&a0, &y[2 * b], sizeof a0);
+            memcpy(&a1, &y[2 * b + 1], sizeof a1);
+        }
+        for (c = 0; c < P; c += 4) {
+            const int32_t x0 = xb[c], x2 = xb[c + 1], x1 = xb[c + 2], x3 = xb[c + 3];
+            a0 += p0[c] * x0 + p0[c + 2] * x2 + p0[c + 1] * x1 + p0[c + 3] * x3;
+            a1 += p1[c] * x0 + p1[c + 2] * x2 + p1[c + 1] * x1 + p1[c + 3] * x3;
+        }
+        memcpy(&y[2 * b], &a0, sizeof a0);
+        memcpy(&y[2 * b + 1], &a1, sizeof a1);
+    }
+}
 #endif
-    for (; c < cols; ++c) {
-        const int32_t xc = xq[c];
-        a0 += w0[c] * xc;
-        a1 += w1[c] * xc;
-        a2 += w2[c] * xc;
-        a3 += w3[c] * xc;
+
+/* Step 3 for rows from .. rows - 1, in C. */
+static void finish_c(float *y, const float *scale, const float *bias, float sx, uint32_t from,
+                     uint32_t rows)
+{
+    uint32_t r;
+    for (r = from; r < rows; ++r) {
+        int32_t acc;
+        float v;
+        memcpy(&acc, &y[r], sizeof acc);
+        v = (float)acc * (scale[r] * sx);
+        y[r] = bias ? v + bias[r] : v;
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+}
+
+static void finish(float *y, const float *scale, const float *bias, float sx, uint32_t rows)
+{
+#if EGRU_CM_FPU
+    uint32_t k = rows / 8;
+    float *yp = y;
+    const float *sp = scale, *bp = bias;
+    if (k && bias) {
+        __asm__ __volatile__("1:\n\t"
+                             "vldmia %[y], {s0-s7}\n\t"
+                             "vldmia %[s]!, {s8-s15}\n\t"
+                             "vcvt.f32.s32 s0, s0\n\t"
+                             "vcvt.f32.s32 s1, s1\n\t"
+                             "vcvt.f32.s32 s2, s2\n\t"
+                             "vcvt.f32.s32 s3, s3\n\t"
+                             "vcvt.f32.s32 s4, s4\n\t"
+                             "vcvt.f32.s32 s5, s5\n\t"
+                             "vcvt.f32.s32 s6, s6\n\t"
+                             "vcvt.f32.s32 s7, s7\n\t"
+                             "vmul.f32 s8, s8, %[sx]\n\t"
+                             "vmul.f32 s9, s9, %[sx]\n\t"
+                             "vmul.f32 s10, s10, %[sx]\n\t"
+                             "vmul.f32 s11, s11, %[sx]\n\t"
+                             "vmul.f32 s12, s12, %[sx]\n\t"
+                             "vmul.f32 s13, s13, %[sx]\n\t"
+                             "vmul.f32 s14, s14, %[sx]\n\t"
+                             "vmul.f32 s15, s15, %[sx]\n\t"
+                             "vmul.f32 s0, s0, s8\n\t"
+                             "vmul.f32 s1, s1, s9\n\t"
+                             "vmul.f32 s2, s2, s10\n\t"
+                             "vmul.f32 s3, s3, s11\n\t"
+                             "vmul.f32 s4, s4, s12\n\t"
+                             "vmul.f32 s5, s5, s13\n\t"
+                             "vmul.f32 s6, s6, s14\n\t"
+                             "vmul.f32 s7, s7, s15\n\t"
+                             "vldmia %[b]!, {s8-s15}\n\t"
+                             "vadd.f32 s0, s0, s8\n\t"
+                             "vadd.f32 s1, s1, s9\n\t"
+                             "vadd.f32 s2, s2, s10\n\t"
+                             "vadd.f32 s3, s3, s11\n\t"
+                             "vadd.f32 s4, s4, s12\n\t"
+                             "vadd.f32 s5, s5, s13\n\t"
+                             "vadd.f32 s6, s6, s14\n\t"
+                             "vadd.f32 s7, s7, s15\n\t"
+                             "vstmia %[y]!, {s0-s7}\n\t"
+                             "subs %[k], %[k], #1\n\t"
+                             "bne 1b\n\t"
+                             : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp), [k] "+r"(k)
+                             : [sx] "t"(sx)
+                             : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
+                               "s9", "s10", "s11", "s12", "s13", "s14", "s15");
+    } else if (k) {
+        __asm__ __volatile__("1:\n\t"
+                             "vldmia %[y], {s0-s7}\n\t"
+                             "vldmia %[s]!, {s8-s15}\n\t"
+                             "vcvt.f32.s32 s0, s0\n\t"
+                             "vcvt.f32.s32 s1, s1\n\t"
+                             "vcvt.f32.s32 s2, s2\n\t"
+                             "vcvt.f32.s32 s3, s3\n\t"
+                             "vcvt.f32.s32 s4, s4\n\t"
+                             "vcvt.f32.s32 s5, s5\n\t"
+                             "vcvt.f32.s32 s6, s6\n\t"
+                             "vcvt.f32.s32 s7, s7\n\t"
+                             "vmul.f32 s8, s8, %[sx]\n\t"
+                             "vmul.f32 s9, s9, %[sx]\n\t"
+                             "vmul.f32 s10, s10, %[sx]\n\t"
+                             "vmul.f32 s11, s11, %[sx]\n\t"
+                             "vmul.f32 s12, s12, %[sx]\n\t"
+                             "vmul.f32 s13, s13, %[sx]\n\t"
+                             "vmul.f32 s14, s14, %[sx]\n\t"
+                             "vmul.f32 s15, s15, %[sx]\n\t"
+                             "vmul.f32 s0, s0, s8\n\t"
+                             "vmul.f32 s1, s1, s9\n\t"
+                             "vmul.f32 s2, s2, s10\n\t"
+                             "vmul.f32 s3, s3, s11\n\t"
+                             "vmul.f32 s4, s4, s12\n\t"
+                             "vmul.f32 s5, s5, s13\n\t"
+                             "vmul.f32 s6, s6, s14\n\t"
+                             "vmul.f32 s7, s7, s15\n\t"
+                             "vstmia %[y]!, {s0-s7}\n\t"
+                             "subs %[k], %[k], #1\n\t"
+                             "bne 1b\n\t"
+                             : [y] "+r"(yp), [s] "+r"(sp), [k] "+r"(k)
+                             : [sx] "t"(sx)
+                             : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
+                               "s9", "s10", "s11", "s12", "s13", "s14", "s15");
+    }
+    finish_c(y, scale, bias, sx, rows & ~7u, rows);
+#else
+    finish_c(y, scale, bias, sx, 0, rows);
+#endif
 }
 
 void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                              const float *bias, float *y, uint32_t rows, uint32_t cols)
 {
-    uint32_t r = 0, c;
-    for (; r + 4 <= rows; r += 4) {
-        int32_t acc[4];
-        float v0, v1, v2, v3;
-        sums4(w + (size_t)r * cols, cols, xq, acc);
-        v0 = (float)acc[0] * (scale[r] * sx);
-        v1 = (float)acc[1] * (scale[r + 1] * sx);
-        v2 = (float)acc[2] * (scale[r + 2] * sx);
-        v3 = (float)acc[3] * (scale[r + 3] * sx);
-        if (bias) {
-            v0 = v0 + bias[r];
-            v1 = v1 + bias[r + 1];
-            v2 = v2 + bias[r + 2];
-            v3 = v3 + bias[r + 3];
-        }
-        y[r] = v0;
-        y[r + 1] = v1;
-        y[r + 2] = v2;
-        y[r + 3] = v3;
+    egru_cm_xbuf_t xb[XBUF_LEN];
+    uint32_t c0, r, c;
+    if (rows == 0) {
+        return;
     }
-    for (; r < rows; ++r) {
-        const int8_t *row = w + (size_t)r * cols;
-        int32_t acc = 0;
-        for (c = 0; c < cols; ++c) {
-            acc += row[c] * xq[c];
-        }
-        y[r] = finish(acc, scale[r], sx, bias ? bias + r : NULL);
+    if (cols == 0) {
+        memset(y, 0, rows * sizeof *y); /* int32 sums of 0 */
     }
+    for (c0 = 0; c0 < cols; c0 += XMAX_COLS) {
+        const uint32_t n = cols - c0 < XMAX_COLS ? cols - c0 : XMAX_COLS;
+        const uint32_t P = (n + 7) & ~7u;
+        const uint32_t over = c0 + P > cols ? c0 + P - cols : 0; /* read past a row's end */
+        uint32_t safe = rows, npairs;
+        if (over) { /* row r is safe when the rows after it hold over bytes */
+            uint32_t u = 1;
+            while (u < rows && u * cols < over) {
+                ++u;
+            }
+            safe = rows > u ? rows - u : 0;
+        }
+        npairs = safe / 2;
+        if (npairs) {
+            widen(xq + c0, n, P, xb);
+            pairs(w + c0, cols, xb, P, y, npairs, c0 > 0);
+        }
+        for (r = 2 * npairs; r < rows; ++r) { /* exactly n columns */
+            const int8_t *row = w + (size_t)r * cols + c0;
+            int32_t acc = 0;
+            if (c0) {
+                memcpy(&acc, &y[r], sizeof acc);
+            }
+            for (c = 0; c < n; ++c) {
+                acc += row[c] * xq[c0 + c];
+            }
+            memcpy(&y[r], &acc, sizeof acc);
+        }
+    }
+    finish(y, scale, bias, sx, rows);
 }
