@@ -19,6 +19,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../src/kernels/egru_kernels.h"
@@ -626,6 +627,82 @@ static void test_int8_nonfinite(const egru_kernel_set_t *k)
           k->name, bad_set);
 }
 
+/* The int8 kernels on the shapes where blocked and SIMD versions have their edges (docs/kernels.md,
+ * "Cortex-M"): rows 1 to 13 (every remainder of blocks of 2, 4 and 8 rows), columns 1 to 19 and
+ * around the multiples of 64 and 128 up to 389 (every remainder of 4, 8 and 16 columns, x wider
+ * than the 128 columns the cortex_m set widens at once: up to four slices), the matrix at the END
+ * of its own allocation (an exact malloc: under ASan any read past the matrix faults) and at byte
+ * offsets 0 to 3 (rows not 4-byte aligned), bias or none, extreme weights and inputs (+-127) and
+ * random ones; y equal to the reference's bit for bit, nothing written past y[rows). Quantization:
+ * lengths 0 to 70 and 127 to 129 with ties (x = m (j + 1/2) / 127) and +-m, equal to the
+ * reference's. */
+static void test_int8_edges(const egru_kernel_set_t *k)
+{
+    static const uint32_t cs[] = {1,  2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13, 14,
+                                  15, 16,  17,  18,  19,  23,  24,  25,  31,  33,  63,  64,  65, 70,
+                                  96, 127, 128, 129, 131, 135, 136, 255, 256, 257, 263, 384, 389};
+    const egru_kernel_set_t *ref = egru_kernels_ref();
+    static int8_t xq[400], q_ref[200 + GUARD], q_k[200 + GUARD];
+    static float sc[16], y_ref[16], y_k[16 + GUARD], xs[200];
+    uint32_t a, rows, off, i, n, bad_y = 0, bad_q = 0, cases = 0, qcases = 0;
+    for (a = 0; a < sizeof cs / sizeof *cs; ++a) {
+        const uint32_t cols = cs[a];
+        for (rows = 1; rows <= 13; ++rows) {
+            for (off = 0; off < 4; ++off) {
+                const size_t bytes = (size_t)rows * cols;
+                int8_t *buf = (int8_t *)malloc(bytes + off), *wm = buf + off;
+                const float *bb = ((rows + off + a) % 2) ? bias : NULL;
+                if (!buf) {
+                    CHECK(0, "%s: malloc failed", k->name);
+                    return;
+                }
+                for (i = 0; i < bytes; ++i) { /* extreme in one case of four, else random */
+                    wm[i] = (int8_t)(((a + off) % 4 == 0) ? ((i % 3) ? 127 : -127)
+                                                          : (int)(uniform() * 127.9f));
+                }
+                for (i = 0; i < cols; ++i) {
+                    xq[i] = (int8_t)(((a + off) % 4 == 0) ? 127 : (int)(uniform() * 127.9f));
+                }
+                for (i = 0; i < rows; ++i) {
+                    sc[i] = (uniform() + 1.5f) * 0.01f;
+                    bias[i] = uniform();
+                }
+                ref->matvec_s8(wm, sc, xq, 0.0125f, bb, y_ref, rows, cols);
+                guard_set(y_k, rows);
+                k->matvec_s8(wm, sc, xq, 0.0125f, bb, y_k, rows, cols);
+                bad_y += memcmp(y_ref, y_k, rows * sizeof *y_k) != 0 || guard_hit(y_k, rows) != 0;
+                ++cases;
+                free(buf);
+            }
+        }
+    }
+    for (n = 0; n <= 129; n = (n == 70) ? 127 : n + 1) {
+        const float m = 0.75f + uniform() * 0.25f;
+        float sx_ref, sx_k;
+        for (i = 0; i < n; ++i) {
+            const uint32_t j = i % 128;
+            xs[i] = (i % 5 == 4)   ? ((i % 2) ? m : -m)
+                    : (i % 5 == 3) ? m * (uniform() * 2.0f - 1.0f) * 0.999f
+                                   : ((i % 2) ? -1.0f : 1.0f) * m * ((float)j + 0.5f) / 127.0f;
+        }
+        if (n) {
+            xs[n / 2] = m;
+        }
+        memset(q_k, 0x5A, sizeof q_k);
+        sx_ref = ref->quantize_s8(xs, q_ref, n);
+        sx_k = k->quantize_s8(xs, q_k, n);
+        bad_q += !same_bits(sx_ref, sx_k) || memcmp(q_ref, q_k, n) != 0;
+        for (i = n; i < 200 + GUARD; ++i) {
+            bad_q += q_k[i] != 0x5A;
+        }
+        ++qcases;
+    }
+    CHECK(bad_y == 0, "%s: matvec_s8 differs from the reference in %u of %u edge shapes", k->name,
+          bad_y, cases);
+    CHECK(bad_q == 0, "%s: quantize_s8 differs from the reference in %u of %u edge lengths",
+          k->name, bad_q, qcases);
+}
+
 /* Batch invariance (egru_kernels.h, "Batch invariance"): within one set, every output of a
  * product is the same float whichever kernel computes it and wherever it falls in the call, so a
  * batch row's results do not depend on the batch or on how the rows of a matrix are split into
@@ -837,6 +914,7 @@ int main(void)
         test_gru_gates(sets[i]);
         test_int8(sets[i]);
         test_int8_nonfinite(sets[i]);
+        test_int8_edges(sets[i]);
     }
     test_scalar_activations_nonfinite();
 #if defined(__aarch64__) && defined(__ARM_NEON)

@@ -146,6 +146,7 @@ int main(void)
         test_gru_gates(sets[i]);
         test_int8(sets[i]);
         test_int8_nonfinite(sets[i]);
+        test_int8_edges(sets[i]);
     }
     test_products_equal_ref(sets[1]);
     if (EGRU_CM_FULL_PRODUCTS) {

@@ -65,6 +65,17 @@ typedef struct {
 } egru_cm_s8_job_t;
 
 void egru_cm_s8_blocks(egru_cm_s8_job_t *job);
+
+/* What egru_cm_s8_quads reads (LDM, in this order). */
+typedef struct {
+    const uint32_t *xw; /* the widened x, 8 columns (4 words) */
+    const int8_t *w;    /* the first row */
+    uint32_t stride;    /* bytes from one row to the next */
+    int32_t *y;         /* the sums of the rows, as bits */
+    int32_t *yend;      /* y + rows, rows a multiple of 4 */
+} egru_cm_s8_quads_t;
+
+void egru_cm_s8_quads(egru_cm_s8_quads_t *job);
 /* Entry points inside egru_cm_s8_blocks (Thumb addresses), not functions to call. */
 void egru_cm_s8_acc(void);
 void egru_cm_s8_ldrd_a(void);
@@ -146,6 +157,38 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    egru_cm_s8_pairs d, egru_cm_s8_ldrd_a, egru_cm_s8_ldrd_b, .Legru_cm_s8_d\n"
         "    egru_cm_s8_pairs u, egru_cm_s8_ldr_a, egru_cm_s8_ldr_b, .Legru_cm_s8_u\n"
         "    .size egru_cm_s8_blocks, .-egru_cm_s8_blocks\n"
+        /* egru_cm_s8_quads(job): four rows at a time of at most 8 columns, x kept in r2-r5 */
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_quads\n"
+        "    .type egru_cm_s8_quads, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_quads:\n"
+        "    push {r4-r11, lr}\n"
+        "    ldmia r0, {r1, r9, r10, r11, r12}\n" /* x, w, stride, y, yend */
+        "    ldmia r1, {r2-r5}\n"
+        "    .macro egru_cm_s8_row8 a\n"
+        "    ldr r6, [r9]\n"
+        "    sxtb16 r7, r6\n"
+        "    smuad \\a, r7, r2\n"
+        "    sxtb16 r6, r6, ror #8\n"
+        "    smlad \\a, r6, r3, \\a\n"
+        "    ldr r6, [r9, #4]\n"
+        "    sxtb16 r7, r6\n"
+        "    smlad \\a, r7, r4, \\a\n"
+        "    sxtb16 r6, r6, ror #8\n"
+        "    smlad \\a, r6, r5, \\a\n"
+        "    add r9, r9, r10\n"
+        "    .endm\n"
+        ".Legru_cm_s8_q:\n"
+        "    egru_cm_s8_row8 r0\n"
+        "    egru_cm_s8_row8 r1\n"
+        "    egru_cm_s8_row8 r8\n"
+        "    egru_cm_s8_row8 lr\n"
+        "    stmia r11!, {r0, r1, r8, lr}\n"
+        "    cmp r11, r12\n"
+        "    bne .Legru_cm_s8_q\n"
+        "    pop {r4-r11, pc}\n"
+        "    .size egru_cm_s8_quads, .-egru_cm_s8_quads\n"
         "    .popsection\n");
 
 typedef uint32_t egru_cm_xbuf_t; /* XMAX_COLS / 2 words: pairs of int16 */
@@ -220,6 +263,20 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
     job.loop = loop;
     egru_cm_s8_blocks(&job);
 }
+
+/* The int32 sums of rows 0 .. 4 * nquads (each 8 columns from w + r * stride) with xb[0 .. 4),
+ * into y (as bits). */
+static void quads(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, float *y,
+                  uint32_t nquads)
+{
+    egru_cm_s8_quads_t job;
+    job.xw = xb;
+    job.w = w;
+    job.stride = stride;
+    job.y = (int32_t *)(void *)y;
+    job.yend = job.y + 4 * (size_t)nquads;
+    egru_cm_s8_quads(&job);
+}
 #else
 typedef int16_t egru_cm_xbuf_t; /* XMAX_COLS values */
 enum { XBUF_LEN = XMAX_COLS };
@@ -252,6 +309,12 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
         memcpy(&y[2 * b], &a0, sizeof a0);
         memcpy(&y[2 * b + 1], &a1, sizeof a1);
     }
+}
+
+static void quads(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, float *y,
+                  uint32_t nquads)
+{
+    pairs(w, stride, xb, 8, y, 2 * nquads, 0);
 }
 #endif
 
@@ -376,7 +439,7 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
         const uint32_t n = cols - c0 < XMAX_COLS ? cols - c0 : XMAX_COLS;
         const uint32_t P = (n + 7) & ~7u;
         const uint32_t over = c0 + P > cols ? c0 + P - cols : 0; /* read past a row's end */
-        uint32_t safe = rows, npairs;
+        uint32_t safe = rows, npairs, done;
         if (over) { /* row r is safe when the rows after it hold over bytes */
             uint32_t u = 1;
             while (u < rows && u * cols < over) {
@@ -384,12 +447,25 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
             }
             safe = rows > u ? rows - u : 0;
         }
-        npairs = safe / 2;
-        if (npairs) {
+        if (safe < 2) {
+            done = 0;
+        } else if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x stays in registers */
+            const uint32_t nquads = safe / 4;
+            widen(xq, n, P, xb);
+            quads(w, cols, xb, y, nquads);
+            done = 4 * nquads;
+            npairs = (safe - done) / 2;
+            if (npairs) {
+                pairs(w + (size_t)done * cols, cols, xb, P, y + done, npairs, 0);
+                done += 2 * npairs;
+            }
+        } else {
+            npairs = safe / 2;
             widen(xq + c0, n, P, xb);
             pairs(w + c0, cols, xb, P, y, npairs, c0 > 0);
+            done = 2 * npairs;
         }
-        for (r = 2 * npairs; r < rows; ++r) { /* exactly n columns */
+        for (r = done; r < rows; ++r) { /* exactly n columns */
             const int8_t *row = w + (size_t)r * cols + c0;
             int32_t acc = 0;
             if (c0) {
