@@ -676,6 +676,21 @@ static void test_int8_edges(const egru_kernel_set_t *k)
             }
         }
     }
+    { /* zero sums (+0 and, with negative scales, -0 products), a NaN scale, no bias */
+        static const int8_t w0[13 * 5] = {0};
+        const float sxs[3] = {0.0125f, 0.0f, NAN};
+        for (i = 0; i < 13; ++i) {
+            sc[i] = (i % 2) ? -0.01f : 0.02f;
+            xq[i] = (int8_t)(i * 9);
+        }
+        for (n = 0; n < 3; ++n) {
+            ref->matvec_s8(w0, sc, xq, sxs[n], NULL, y_ref, 13, 5);
+            guard_set(y_k, 13);
+            k->matvec_s8(w0, sc, xq, sxs[n], NULL, y_k, 13, 5);
+            bad_y += memcmp(y_ref, y_k, 13 * sizeof *y_k) != 0 || guard_hit(y_k, 13) != 0;
+            ++cases;
+        }
+    }
     for (n = 0; n <= 129; n = (n == 70) ? 127 : n + 1) {
         const float m = 0.75f + uniform() * 0.25f;
         float sx_ref, sx_k;

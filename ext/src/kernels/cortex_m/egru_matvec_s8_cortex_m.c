@@ -27,8 +27,9 @@
  * next pair's state in one LDM that also jumps into the loop); x and the accumulators never touch
  * memory inside a pair. (CMSIS-NN's way, SXTB16 on both operands of SMLAD, widens x per row; the
  * ACLE intrinsics compile, with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a
- * single-precision FPU, step 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (38
- * instructions per 8 rows). Without them (M0, M3, hosts) the same steps in portable C. */
+ * single-precision FPU, step 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39
+ * instructions per 8 rows; without a bias it adds -0.0f, an exact identity). Without them (M0, M3,
+ * hosts) the same steps in portable C. */
 #include <stddef.h>
 #include <string.h>
 
@@ -332,13 +333,20 @@ static void finish_c(float *y, const float *scale, const float *bias, float sx, 
     }
 }
 
+#if EGRU_CM_FPU
+/* Added for bias == NULL: v + -0.0f is v, bit for bit, for every v (+0 + -0 = +0 when rounding
+ * to nearest, -0 + -0 = -0, a NaN stays that NaN), so one loop serves both. */
+static const float minus_zero[8] = {-0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f};
+#endif
+
 static void finish(float *y, const float *scale, const float *bias, float sx, uint32_t rows)
 {
 #if EGRU_CM_FPU
     uint32_t k = rows / 8;
     float *yp = y;
-    const float *sp = scale, *bp = bias;
-    if (k && bias) {
+    const float *sp = scale, *bp = bias ? bias : minus_zero;
+    const uint32_t bstep = bias ? 32 : 0; /* bytes */
+    if (k) {
         __asm__ __volatile__("1:\n\t"
                              "vldmia %[y], {s0-s7}\n\t"
                              "vldmia %[s]!, {s8-s15}\n\t"
@@ -366,7 +374,8 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
                              "vmul.f32 s5, s5, s13\n\t"
                              "vmul.f32 s6, s6, s14\n\t"
                              "vmul.f32 s7, s7, s15\n\t"
-                             "vldmia %[b]!, {s8-s15}\n\t"
+                             "vldmia %[b], {s8-s15}\n\t"
+                             "add %[b], %[b], %[bstep]\n\t"
                              "vadd.f32 s0, s0, s8\n\t"
                              "vadd.f32 s1, s1, s9\n\t"
                              "vadd.f32 s2, s2, s10\n\t"
@@ -379,42 +388,7 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
                              "subs %[k], %[k], #1\n\t"
                              "bne 1b\n\t"
                              : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp), [k] "+r"(k)
-                             : [sx] "t"(sx)
-                             : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
-                               "s9", "s10", "s11", "s12", "s13", "s14", "s15");
-    } else if (k) {
-        __asm__ __volatile__("1:\n\t"
-                             "vldmia %[y], {s0-s7}\n\t"
-                             "vldmia %[s]!, {s8-s15}\n\t"
-                             "vcvt.f32.s32 s0, s0\n\t"
-                             "vcvt.f32.s32 s1, s1\n\t"
-                             "vcvt.f32.s32 s2, s2\n\t"
-                             "vcvt.f32.s32 s3, s3\n\t"
-                             "vcvt.f32.s32 s4, s4\n\t"
-                             "vcvt.f32.s32 s5, s5\n\t"
-                             "vcvt.f32.s32 s6, s6\n\t"
-                             "vcvt.f32.s32 s7, s7\n\t"
-                             "vmul.f32 s8, s8, %[sx]\n\t"
-                             "vmul.f32 s9, s9, %[sx]\n\t"
-                             "vmul.f32 s10, s10, %[sx]\n\t"
-                             "vmul.f32 s11, s11, %[sx]\n\t"
-                             "vmul.f32 s12, s12, %[sx]\n\t"
-                             "vmul.f32 s13, s13, %[sx]\n\t"
-                             "vmul.f32 s14, s14, %[sx]\n\t"
-                             "vmul.f32 s15, s15, %[sx]\n\t"
-                             "vmul.f32 s0, s0, s8\n\t"
-                             "vmul.f32 s1, s1, s9\n\t"
-                             "vmul.f32 s2, s2, s10\n\t"
-                             "vmul.f32 s3, s3, s11\n\t"
-                             "vmul.f32 s4, s4, s12\n\t"
-                             "vmul.f32 s5, s5, s13\n\t"
-                             "vmul.f32 s6, s6, s14\n\t"
-                             "vmul.f32 s7, s7, s15\n\t"
-                             "vstmia %[y]!, {s0-s7}\n\t"
-                             "subs %[k], %[k], #1\n\t"
-                             "bne 1b\n\t"
-                             : [y] "+r"(yp), [s] "+r"(sp), [k] "+r"(k)
-                             : [sx] "t"(sx)
+                             : [sx] "t"(sx), [bstep] "r"(bstep)
                              : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
                                "s9", "s10", "s11", "s12", "s13", "s14", "s15");
     }
