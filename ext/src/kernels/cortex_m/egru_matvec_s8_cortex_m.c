@@ -6,30 +6,34 @@
  *  1. x is widened once per call, XMAX_COLS columns at a time (a slice), into a stack buffer of
  *     16-bit values in the order SXTB16 gives them (per four columns c..c+3: c, c+2 | c+1, c+3),
  *     zero-padded to P = the slice rounded up to 8 columns.
- *  2. Rows go two at a time over P columns of the slice. A row's last chunk may read up to 7
- *     bytes past the row's end: they are the next rows' weights (multiplied by the zero padding:
- *     exact), and the rows whose padded read would pass the END OF THE MATRIX ("unsafe", at most
- *     the last ceil(7 / cols)), with the last row when the count is odd, go one by one reading
- *     exactly their columns. No byte outside w is read.
+ *  2. Rows go two at a time over P columns of the slice (four at a time when the whole row is at
+ *     most 8 columns: x then stays in registers). A row's last chunk may read up to 7 bytes past
+ *     the row's end: they are the next rows' weights, multiplied by the zero padding (exact). The
+ *     rows whose padded read would pass the END OF THE MATRIX (at most the last ceil(7 / cols)),
+ *     and the last row when the count is odd, are summed one by one over exactly their columns:
+ *     no byte outside w is read.
  *  3. The sums are stored in y as int32 bit patterns (later slices add to them), and a last pass
  *     does the reference's float steps for every row: v = (float)acc * (scale[r] * sx), then
  *     v + bias[r].
- * Stack: the buffer is XMAX_COLS int16 (256 bytes) plus a 44-byte job and 36 bytes of saved
- * registers in the assembly; cols > XMAX_COLS run in several slices (the int32 partial sums are
- * exact in any order).
+ * Stack: the buffer is XMAX_COLS = 128 int16 (256 bytes); with GCC 12 -Os on the M4F the frames
+ * are 368 bytes (this function) + 72 (pairs) + 36 pushed by the assembly, about 480 bytes at the
+ * deepest; cols > 128 run in slices.
  *
  * With the DSP extension (ARMv7E-M, ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) step 2 is
- * one assembly routine (egru_cm_s8_blocks below) for all the pairs of rows: per 8 columns one LDM
- * of four words of x, per row one LDRD of its 8 weights (two LDR when rows are not 4-byte
- * aligned: w or cols not a multiple of 4; LDRD would fault), and per row four SXTB16 and four
- * SMLAD (two 16 x 16 products each), the loop unrolled twice: 19 instructions per 16 MACs + 2 of
- * loop control per 32 (21 per 16 unaligned), 8 per pair of rows (store the sums, next rows, the
- * next pair's state in one LDM that also jumps into the loop); x and the accumulators never touch
- * memory inside a pair. (CMSIS-NN's way, SXTB16 on both operands of SMLAD, widens x per row; the
- * ACLE intrinsics compile, with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a
- * single-precision FPU, step 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39
- * instructions per 8 rows; without a bias it adds -0.0f, an exact identity). Without them (M0, M3,
- * hosts) the same steps in portable C. */
+ * assembly (egru_cm_s8_blocks, egru_cm_s8_quads below). Pairs of rows: per 8 columns one LDM of
+ * four words of x, per row one LDRD of its 8 weights, four SXTB16 and four SMLAD (two 16 x 16
+ * products each): 19 instructions per 16 MACs, the loop unrolled four times (entered at the chunk
+ * that makes P / 8 come out) so 2 of loop control per 64 MACs, and 8 per pair (store the sums,
+ * next rows, and one LDM that resets the sums, x and the count and jumps into the loop): 164
+ * instructions for two rows of 64 columns, 1.28 per MAC (the SXTB16 + SMLAD floor is 1.19). Rows
+ * that are not 4-byte aligned (w or cols not a multiple of 4; LDRD would fault there) load with
+ * two LDR, 8 columns per iteration (21 + 2 per 16 MACs). Rows of at most 8 columns, four at a
+ * time: 47 instructions per four rows. x and the accumulators never touch memory inside a row.
+ * (CMSIS-NN's SXTB16 on both operands widens x again for every row; the ACLE intrinsics compile,
+ * with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a single-precision FPU, step
+ * 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39 instructions per 8 rows; without a
+ * bias it adds -0.0f, an exact identity). Without them (M0, M3, hosts) the same steps in portable
+ * C. */
 #include <stddef.h>
 #include <string.h>
 
@@ -59,10 +63,10 @@ typedef struct {
     int32_t *yend;      /* -4: y after the last pair */
     int32_t zero[2];    /* 0: the accumulators' start */
     const uint32_t *xw; /* 8: the widened slice */
-    uint32_t iters;     /* 12: loop iterations of 16 columns per pair, ceil(P / 16) */
+    uint32_t iters;     /* 12: loop iterations per pair (of 32 columns aligned, 8 not) */
     uintptr_t entry;    /* 16: where each pair starts (the loop, or egru_cm_s8_acc) */
     const int8_t *w;    /* 20: the first row of the first pair */
-    uintptr_t loop;     /* 24: the loop entry: its first half when P / 8 is even, else its second */
+    uintptr_t loop;     /* 24: the loop entry (egru_cm_s8_ldrd_a .. _d, egru_cm_s8_ldr_a) */
 } egru_cm_s8_job_t;
 
 void egru_cm_s8_blocks(egru_cm_s8_job_t *job);
@@ -81,8 +85,9 @@ void egru_cm_s8_quads(egru_cm_s8_quads_t *job);
 void egru_cm_s8_acc(void);
 void egru_cm_s8_ldrd_a(void);
 void egru_cm_s8_ldrd_b(void);
+void egru_cm_s8_ldrd_c(void);
+void egru_cm_s8_ldrd_d(void);
 void egru_cm_s8_ldr_a(void);
-void egru_cm_s8_ldr_b(void);
 
 /* Registers: r0 r1 the two sums, r2-r5 eight widened x (even | odd pairs of two groups of four),
  * r6 r7 eight weights, r8 scratch, r9 r10 the two rows, r11 x, r12 the iteration count, lr the
@@ -120,25 +125,20 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    sxtb16 r7, r7, ror #8\n"
         "    smlad \\a, r7, r5, \\a\n"
         "    .endm\n"
-        /* the loop over the columns of a pair of rows, then the next pair */
-        "    .macro egru_cm_s8_pairs w, a, b, top\n"
-        "    .global \\a\n"
-        "    .type \\a, %function\n"
-        "    .thumb_func\n"
-        "\\a:\n"
-        "\\top:\n"
+        /* 8 columns of the pair */
+        "    .macro egru_cm_s8_chunk w\n"
         "    ldmia r11!, {r2-r5}\n"
         "    egru_cm_s8_row r0, r9, \\w\n"
         "    egru_cm_s8_row r1, r10, \\w\n"
-        "    .global \\b\n"
-        "    .type \\b, %function\n"
+        "    .endm\n"
+        "    .macro egru_cm_s8_entry name\n"
+        "    .global \\name\n"
+        "    .type \\name, %function\n"
         "    .thumb_func\n"
-        "\\b:\n"
-        "    ldmia r11!, {r2-r5}\n"
-        "    egru_cm_s8_row r0, r9, \\w\n"
-        "    egru_cm_s8_row r1, r10, \\w\n"
-        "    subs r12, r12, #1\n"
-        "    bne \\top\n"
+        "\\name:\n"
+        "    .endm\n"
+        /* after the columns of a pair: store its sums, set up the next pair or return */
+        "    .macro egru_cm_s8_pair_end\n"
         "    ldmdb lr, {r2-r5}\n"   /* y, step, stride, yend */
         "    stmia r2!, {r0, r1}\n" /* the pair's sums */
         "    add r9, r10, r3\n"     /* the next pair's rows */
@@ -149,14 +149,29 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    ldmne lr, {r0, r1, r11, r12, pc}\n"
         "    pop {r4-r11, pc}\n"
         "    .endm\n"
-        "    .global egru_cm_s8_acc\n"
-        "    .type egru_cm_s8_acc, %function\n"
-        "    .thumb_func\n"
-        "egru_cm_s8_acc:\n"
+        "    egru_cm_s8_entry egru_cm_s8_acc\n"
         "    ldmia r2, {r0, r1}\n"
         "    ldr pc, [lr, #24]\n"
-        "    egru_cm_s8_pairs d, egru_cm_s8_ldrd_a, egru_cm_s8_ldrd_b, .Legru_cm_s8_d\n"
-        "    egru_cm_s8_pairs u, egru_cm_s8_ldr_a, egru_cm_s8_ldr_b, .Legru_cm_s8_u\n"
+        /* aligned rows: 32 columns per iteration, entered at the chunk that makes P / 8 come out */
+        "    egru_cm_s8_entry egru_cm_s8_ldrd_a\n"
+        ".Legru_cm_s8_d:\n"
+        "    egru_cm_s8_chunk d\n"
+        "    egru_cm_s8_entry egru_cm_s8_ldrd_b\n"
+        "    egru_cm_s8_chunk d\n"
+        "    egru_cm_s8_entry egru_cm_s8_ldrd_c\n"
+        "    egru_cm_s8_chunk d\n"
+        "    egru_cm_s8_entry egru_cm_s8_ldrd_d\n"
+        "    egru_cm_s8_chunk d\n"
+        "    subs r12, r12, #1\n"
+        "    bne .Legru_cm_s8_d\n"
+        "    egru_cm_s8_pair_end\n"
+        /* rows not 4-byte aligned: 8 columns per iteration */
+        "    egru_cm_s8_entry egru_cm_s8_ldr_a\n"
+        ".Legru_cm_s8_u:\n"
+        "    egru_cm_s8_chunk u\n"
+        "    subs r12, r12, #1\n"
+        "    bne .Legru_cm_s8_u\n"
+        "    egru_cm_s8_pair_end\n"
         "    .size egru_cm_s8_blocks, .-egru_cm_s8_blocks\n"
         /* egru_cm_s8_quads(job): four rows at a time of at most 8 columns, x kept in r2-r5 */
         "    .p2align 2\n"
@@ -246,10 +261,17 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
     const uint32_t chunks = P / 8;
     const int aligned = (((uintptr_t)w | stride) & 3u) == 0;
     uintptr_t loop;
-    if (aligned) {
-        loop = chunks & 1u ? (uintptr_t)egru_cm_s8_ldrd_b : (uintptr_t)egru_cm_s8_ldrd_a;
+    uint32_t iters = chunks;
+    if (aligned) { /* enter the 4-chunk loop where the remaining chunks come out even */
+        switch (chunks & 3u) {
+        case 0: loop = (uintptr_t)egru_cm_s8_ldrd_a; break;
+        case 3: loop = (uintptr_t)egru_cm_s8_ldrd_b; break;
+        case 2: loop = (uintptr_t)egru_cm_s8_ldrd_c; break;
+        default: loop = (uintptr_t)egru_cm_s8_ldrd_d; break;
+        }
+        iters = (chunks + 3) / 4;
     } else {
-        loop = chunks & 1u ? (uintptr_t)egru_cm_s8_ldr_b : (uintptr_t)egru_cm_s8_ldr_a;
+        loop = (uintptr_t)egru_cm_s8_ldr_a;
     }
     job.y = (int32_t *)(void *)y;
     job.step = (int32_t)stride - (int32_t)P;
@@ -258,7 +280,7 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
     job.zero[0] = 0;
     job.zero[1] = 0;
     job.xw = xb;
-    job.iters = (chunks + 1) / 2;
+    job.iters = iters;
     job.entry = add ? (uintptr_t)egru_cm_s8_acc : loop;
     job.w = w;
     job.loop = loop;
@@ -398,11 +420,34 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
 #endif
 }
 
+/* The int32 sums (as bits in y; added to y's when add) of rows from .. rows - 1, each n
+ * columns from w + r * stride, with xq: exactly their bytes. */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* inlined, GCC -Os spills its loop's registers */
+#endif
+static void
+rows_exact(const int8_t *w, uint32_t stride, const int8_t *xq, uint32_t n, float *y, uint32_t from,
+           uint32_t rows, int add)
+{
+    uint32_t r;
+    for (r = from; r < rows; ++r) {
+        const int8_t *p = w + (size_t)r * stride, *end = p + n, *xp = xq;
+        int32_t acc = 0;
+        if (add) {
+            memcpy(&acc, &y[r], sizeof acc);
+        }
+        while (p != end) {
+            acc += *p++ * *xp++;
+        }
+        memcpy(&y[r], &acc, sizeof acc);
+    }
+}
+
 void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                              const float *bias, float *y, uint32_t rows, uint32_t cols)
 {
     egru_cm_xbuf_t xb[XBUF_LEN];
-    uint32_t c0, r, c;
+    uint32_t c0;
     if (rows == 0) {
         return;
     }
@@ -439,17 +484,7 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
             pairs(w + c0, cols, xb, P, y, npairs, c0 > 0);
             done = 2 * npairs;
         }
-        for (r = done; r < rows; ++r) { /* exactly n columns */
-            const int8_t *row = w + (size_t)r * cols + c0;
-            int32_t acc = 0;
-            if (c0) {
-                memcpy(&acc, &y[r], sizeof acc);
-            }
-            for (c = 0; c < n; ++c) {
-                acc += row[c] * xq[c0 + c];
-            }
-            memcpy(&y[r], &acc, sizeof acc);
-        }
+        rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
     }
     finish(y, scale, bias, sx, rows);
 }
