@@ -51,7 +51,7 @@
 #define EGRU_CM_FPU 0
 #endif
 
-enum { XMAX_COLS = 128 }; /* columns of x widened at once (a multiple of 8) */
+enum { XMAX_COLS = 64 }; /* columns of x widened at once (a multiple of 8) */
 
 #if EGRU_CM_DSP
 /* What egru_cm_s8_blocks reads; it is given &job and works from base = &job.zero (LDMDB reads
@@ -81,6 +81,11 @@ typedef struct {
 } egru_cm_s8_quads_t;
 
 void egru_cm_s8_quads(egru_cm_s8_quads_t *job);
+
+typedef union { /* one of the two at a time: they share the stack */
+    egru_cm_s8_job_t pairs;
+    egru_cm_s8_quads_t quads;
+} egru_cm_s8_jobs_t;
 /* Entry points inside egru_cm_s8_blocks (Thumb addresses), not functions to call. */
 void egru_cm_s8_acc(void);
 void egru_cm_s8_ldrd_a(void);
@@ -254,10 +259,10 @@ static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
 
 /* The int32 sums of rows 0 .. 2 * pairs (each P columns from w + r * stride) with the slice xb,
  * into y (as bits; added to y's when add). */
-static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, uint32_t P, float *y,
-                  uint32_t npairs, int add)
+static void pairs(egru_cm_s8_jobs_t *jobs, const int8_t *w, uint32_t stride,
+                  const egru_cm_xbuf_t *xb, uint32_t P, float *y, uint32_t npairs, int add)
 {
-    egru_cm_s8_job_t job;
+    egru_cm_s8_job_t *job = &jobs->pairs;
     const uint32_t chunks = P / 8;
     const int aligned = (((uintptr_t)w | stride) & 3u) == 0;
     uintptr_t loop;
@@ -273,35 +278,36 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
     } else {
         loop = (uintptr_t)egru_cm_s8_ldr_a;
     }
-    job.y = (int32_t *)(void *)y;
-    job.step = (int32_t)stride - (int32_t)P;
-    job.stride = stride;
-    job.yend = job.y + 2 * (size_t)npairs;
-    job.zero[0] = 0;
-    job.zero[1] = 0;
-    job.xw = xb;
-    job.iters = iters;
-    job.entry = add ? (uintptr_t)egru_cm_s8_acc : loop;
-    job.w = w;
-    job.loop = loop;
-    egru_cm_s8_blocks(&job);
+    job->y = (int32_t *)(void *)y;
+    job->step = (int32_t)stride - (int32_t)P;
+    job->stride = stride;
+    job->yend = job->y + 2 * (size_t)npairs;
+    job->zero[0] = 0;
+    job->zero[1] = 0;
+    job->xw = xb;
+    job->iters = iters;
+    job->entry = add ? (uintptr_t)egru_cm_s8_acc : loop;
+    job->w = w;
+    job->loop = loop;
+    egru_cm_s8_blocks(job);
 }
 
 /* The int32 sums of rows 0 .. 4 * nquads (each 8 columns from w + r * stride) with xb[0 .. 4),
  * into y (as bits). */
-static void quads(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, float *y,
-                  uint32_t nquads)
+static void quads(egru_cm_s8_jobs_t *jobs, const int8_t *w, uint32_t stride,
+                  const egru_cm_xbuf_t *xb, float *y, uint32_t nquads)
 {
-    egru_cm_s8_quads_t job;
-    job.xw = xb;
-    job.w = w;
-    job.stride = stride;
-    job.y = (int32_t *)(void *)y;
-    job.yend = job.y + 4 * (size_t)nquads;
-    egru_cm_s8_quads(&job);
+    egru_cm_s8_quads_t *job = &jobs->quads;
+    job->xw = xb;
+    job->w = w;
+    job->stride = stride;
+    job->y = (int32_t *)(void *)y;
+    job->yend = job->y + 4 * (size_t)nquads;
+    egru_cm_s8_quads(job);
 }
 #else
 typedef int16_t egru_cm_xbuf_t; /* XMAX_COLS values */
+typedef int egru_cm_s8_jobs_t;  /* no job structure in C */
 enum { XBUF_LEN = XMAX_COLS };
 
 /* The same layout as the DSP path's words, as int16 in memory order: c, c + 2, c + 1, c + 3. */
@@ -313,10 +319,11 @@ static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
     }
 }
 
-static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, uint32_t P, float *y,
-                  uint32_t npairs, int add)
+static void pairs(egru_cm_s8_jobs_t *jobs, const int8_t *w, uint32_t stride,
+                  const egru_cm_xbuf_t *xb, uint32_t P, float *y, uint32_t npairs, int add)
 {
     uint32_t b, c;
+    (void)jobs;
     for (b = 0; b < npairs; ++b) {
         const int8_t *p0 = w + (size_t)2 * b * stride, *p1 = p0 + stride;
         int32_t a0 = 0, a1 = 0;
@@ -334,10 +341,10 @@ static void pairs(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, ui
     }
 }
 
-static void quads(const int8_t *w, uint32_t stride, const egru_cm_xbuf_t *xb, float *y,
-                  uint32_t nquads)
+static void quads(egru_cm_s8_jobs_t *jobs, const int8_t *w, uint32_t stride,
+                  const egru_cm_xbuf_t *xb, float *y, uint32_t nquads)
 {
-    pairs(w, stride, xb, 8, y, 2 * nquads, 0);
+    pairs(jobs, w, stride, xb, 8, y, 2 * nquads, 0);
 }
 #endif
 
@@ -447,6 +454,7 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
                              const float *bias, float *y, uint32_t rows, uint32_t cols)
 {
     egru_cm_xbuf_t xb[XBUF_LEN];
+    egru_cm_s8_jobs_t jobs;
     uint32_t c0;
     if (rows == 0) {
         return;
@@ -466,23 +474,18 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
             }
             safe = rows > u ? rows - u : 0;
         }
-        if (safe < 2) {
-            done = 0;
-        } else if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x stays in registers */
-            const uint32_t nquads = safe / 4;
-            widen(xq, n, P, xb);
-            quads(w, cols, xb, y, nquads);
-            done = 4 * nquads;
+        done = 0;
+        if (safe >= 2) {
+            widen(xq + c0, n, P, xb);
+            if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x stays in registers */
+                done = safe & ~3u;
+                quads(&jobs, w, cols, xb, y, done / 4);
+            }
             npairs = (safe - done) / 2;
             if (npairs) {
-                pairs(w + (size_t)done * cols, cols, xb, P, y + done, npairs, 0);
+                pairs(&jobs, w + (size_t)done * cols + c0, cols, xb, P, y + done, npairs, c0 > 0);
                 done += 2 * npairs;
             }
-        } else {
-            npairs = safe / 2;
-            widen(xq + c0, n, P, xb);
-            pairs(w + c0, cols, xb, P, y, npairs, c0 > 0);
-            done = 2 * npairs;
         }
         rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
     }
