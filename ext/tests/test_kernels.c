@@ -630,7 +630,7 @@ static void test_int8_nonfinite(const egru_kernel_set_t *k)
 /* The int8 kernels on the shapes where blocked and SIMD versions have their edges (docs/kernels.md,
  * "Cortex-M"): rows 1 to 13 (every remainder of blocks of 2, 4 and 8 rows), columns 1 to 19 and
  * around the multiples of 64 and 128 up to 389 (every remainder of 4, 8 and 16 columns, x wider
- * than the 128 columns the cortex_m set widens at once: up to four slices), the matrix at the END
+ * than the 64 columns the cortex_m set widens at once: up to seven slices), the matrix at the END
  * of its own allocation (an exact malloc: under ASan any read past the matrix faults) and at byte
  * offsets 0 to 3 (rows not 4-byte aligned), bias or none, extreme weights and inputs (+-127) and
  * random ones; y equal to the reference's bit for bit, nothing written past y[rows). Quantization:

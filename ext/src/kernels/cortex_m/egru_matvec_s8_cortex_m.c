@@ -15,9 +15,9 @@
  *  3. The sums are stored in y as int32 bit patterns (later slices add to them), and a last pass
  *     does the reference's float steps for every row: v = (float)acc * (scale[r] * sx), then
  *     v + bias[r].
- * Stack: the buffer is XMAX_COLS = 128 int16 (256 bytes); with GCC 12 -Os on the M4F the frames
- * are 368 bytes (this function) + 72 (pairs) + 36 pushed by the assembly, about 480 bytes at the
- * deepest; cols > 128 run in slices.
+ * Stack: the buffer is XMAX_COLS = 64 int16 (128 bytes); with GCC 12 -Os on the M4F this
+ * function's frame is 264 bytes (buffer, job, saved registers) and the assembly pushes 36: 300
+ * bytes at the deepest (the reference's product uses a few dozen). cols > 64 run in slices of 64.
  *
  * With the DSP extension (ARMv7E-M, ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) step 2 is
  * assembly (egru_cm_s8_blocks, egru_cm_s8_quads below). Pairs of rows: per 8 columns one LDM of
