@@ -233,7 +233,24 @@ static uint32_t sxtb16_ror8(uint32_t v)
  * halves) and the word of c + 1, c + 3, as SXTB16 of the four bytes gives them; zero from n on. */
 static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
 {
-    uint32_t c = 0, v;
+    uint32_t c = n & ~7u, v, k = n / 8;
+    if (k) { /* 8 columns per iteration: two unaligned LDR, four SXTB16, one STM */
+        const int8_t *xp = xq;
+        egru_cm_xbuf_t *o = xb;
+        __asm__ __volatile__("1:\n\t"
+                             "ldr r5, [%[xp]], #4\n\t"
+                             "ldr r12, [%[xp]], #4\n\t"
+                             "sxtb16 r4, r5\n\t"
+                             "sxtb16 r5, r5, ror #8\n\t"
+                             "sxtb16 r6, r12\n\t"
+                             "sxtb16 r12, r12, ror #8\n\t"
+                             "stmia %[o]!, {r4, r5, r6, r12}\n\t"
+                             "subs %[k], %[k], #1\n\t"
+                             "bne 1b\n\t"
+                             : [xp] "+r"(xp), [o] "+r"(o), [k] "+r"(k)
+                             :
+                             : "cc", "memory", "r4", "r5", "r6", "r12");
+    }
     for (; c + 4 <= n; c += 4) {
         memcpy(&v, xq + c, sizeof v); /* an unaligned LDR */
         xb[c / 2] = sxtb16(v);
