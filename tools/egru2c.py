@@ -118,6 +118,7 @@ _SERVICES = {
     "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
     "KERNELS_REF": (0, "the reference kernel set; the cortex_m set gives the same bits"),
     "KERNELS_CORTEX_M": (1, "the Cortex-M kernel set (EGRU_KERNELS_AUTO on M-profile cores)"),
+    "CM_S8_FAST": (1, "the cortex_m int8 kernels' fast variant; 0: ~0.9 KB less flash, slower"),
 }
 
 

@@ -24,6 +24,40 @@
 
 #include "../src/kernels/egru_kernels.h"
 
+/* The other variant of the cortex_m int8 kernels (EGRU_CFG_CM_S8_FAST, egru_features.h) than the
+ * library was built with, compiled into this test under other names (before this file's globals,
+ * so that its parameters shadow nothing), so that both are tested on every target: the fast one's
+ * DSP assembly on the Cortex-M4F and M7, its portable C on the M3 and the host. */
+#if EGRU_CFG_KERNELS_CORTEX_M && EGRU_CFG_INT8
+#define EGRU_TEST_S8_ALT 1
+float egru_quantize_s8_cortex_m_alt(const float *x, int8_t *q, uint32_t n);
+void egru_matvec_s8_cortex_m_alt(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                                 const float *bias, float *y, uint32_t rows, uint32_t cols);
+#define egru_quantize_s8_cortex_m egru_quantize_s8_cortex_m_alt
+#define egru_matvec_s8_cortex_m   egru_matvec_s8_cortex_m_alt
+#if EGRU_CFG_CM_S8_FAST
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 compact)"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 0
+#include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
+#include "../src/kernels/cortex_m/egru_quantize_s8_cortex_m.c"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 1
+#else
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 fast)"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 1
+#include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
+#include "../src/kernels/cortex_m/egru_quantize_s8_cortex_m.c"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 0
+#endif
+#undef egru_quantize_s8_cortex_m
+#undef egru_matvec_s8_cortex_m
+#else
+#define EGRU_TEST_S8_ALT 0
+#endif
+
 #define ACT_TOL 3e-7
 /* Relative bound of sigmoid and tanh where the exact result is a normal float: about two float
  * ulps (2.1 * FLT_EPSILON): the reference's libm calls are within one, the SIMD versions add the
@@ -718,6 +752,21 @@ static void test_int8_edges(const egru_kernel_set_t *k)
           k->name, bad_q, qcases);
 }
 
+/* The int8 tests on the cortex_m set with the other variant's int8 kernels (EGRU_TEST_S8_ALT). */
+static void test_int8_alt(void)
+{
+#if EGRU_TEST_S8_ALT
+    egru_kernel_set_t v = *egru_kernels_cortex_m();
+    v.quantize_s8 = egru_quantize_s8_cortex_m_alt;
+    v.matvec_s8 = egru_matvec_s8_cortex_m_alt;
+    v.name = EGRU_TEST_S8_ALT_NAME;
+    printf("kernel set: %s\n", v.name);
+    test_int8(&v);
+    test_int8_nonfinite(&v);
+    test_int8_edges(&v);
+#endif
+}
+
 /* Batch invariance (egru_kernels.h, "Batch invariance"): within one set, every output of a
  * product is the same float whichever kernel computes it and wherever it falls in the call, so a
  * batch row's results do not depend on the batch or on how the rows of a matrix are split into
@@ -931,6 +980,7 @@ int main(void)
         test_int8_nonfinite(sets[i]);
         test_int8_edges(sets[i]);
     }
+    test_int8_alt();
     test_scalar_activations_nonfinite();
 #if defined(__aarch64__) && defined(__ARM_NEON)
     test_neon_variants();

@@ -148,6 +148,7 @@ int main(void)
         test_int8_nonfinite(sets[i]);
         test_int8_edges(sets[i]);
     }
+    test_int8_alt();
     test_products_equal_ref(sets[1]);
     if (EGRU_CM_FULL_PRODUCTS) {
         test_products(sets[1]);

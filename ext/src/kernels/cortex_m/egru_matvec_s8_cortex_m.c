@@ -1,7 +1,11 @@
 /* egru_matvec_s8_cortex_m.c - int8 matrix-vector product for Cortex-M (same contract as
  * egru_matvec_s8, bit for bit: the int32 sums are exact in any order, and the float steps are the
- * reference's, unfused, in its order).
+ * reference's, unfused, in its order). Two variants, chosen by EGRU_CFG_CM_S8_FAST
+ * (egru_features.h): 1, the fast one described first (about 1.6 KB of code with the quantizer's;
+ * the configuration headers egru2c writes set it), and 0, the compact one at the end of this
+ * comment (about 0.7 KB: the full runtime's default, so that it is no larger than before).
  *
+ * FAST (EGRU_CFG_CM_S8_FAST 1).
  * Plan (the same on every target, so host tests exercise it):
  *  1. x is widened once per call, XMAX_COLS columns at a time (a slice), into a stack buffer of
  *     16-bit values in the order SXTB16 gives them (per four columns c..c+3: c, c+2 | c+1, c+3),
@@ -33,11 +37,20 @@
  * with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a single-precision FPU, step
  * 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39 instructions per 8 rows; without a
  * bias it adds -0.0f, an exact identity). Without them (M0, M3, hosts) the same steps in portable
- * C. */
+ * C.
+ *
+ * COMPACT (EGRU_CFG_CM_S8_FAST 0). Four rows at a time share each chunk of four x values. With
+ * the DSP extension the inner loop is inline assembly: per chunk one 32-bit load of x widened
+ * into its even and odd bytes (SXTB16, SXTB16 with ROR #8), and per row one 32-bit load of four
+ * weights, two SXTB16 and two SMLAD: 23 instructions + 2 of loop control for 16 MACs. Without it
+ * the same blocking in portable C. The last cols % 4 columns and rows % 4 rows go one by one in
+ * C. Loads of four int8 are unaligned 32-bit loads (ARMv7-M's LDR allows them). */
 #include <stddef.h>
 #include <string.h>
 
 #include "../egru_kernels.h"
+
+#if EGRU_CFG_CM_S8_FAST
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
     __ARM_FEATURE_DSP && defined(__thumb2__)
@@ -89,9 +102,7 @@ typedef union { /* one of the two at a time: they share the stack */
 /* Entry points inside egru_cm_s8_blocks (Thumb addresses), not functions to call. */
 void egru_cm_s8_acc(void);
 void egru_cm_s8_ldrd_a(void);
-void egru_cm_s8_ldrd_b(void);
-void egru_cm_s8_ldrd_c(void);
-void egru_cm_s8_ldrd_d(void);
+void egru_cm_s8_ldrd_b(void); /* _c and _d follow at the same distance */
 void egru_cm_s8_ldr_a(void);
 
 /* Registers: r0 r1 the two sums, r2-r5 eight widened x (even | odd pairs of two groups of four),
@@ -251,26 +262,14 @@ static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
                              :
                              : "cc", "memory", "r4", "r5", "r6", "r12");
     }
-    for (; c + 4 <= n; c += 4) {
-        memcpy(&v, xq + c, sizeof v); /* an unaligned LDR */
-        xb[c / 2] = sxtb16(v);
-        xb[c / 2 + 1] = sxtb16_ror8(v);
-    }
-    if (c < n) { /* 1 to 3 columns: read exactly them */
-        v = (uint8_t)xq[c];
-        if (c + 1 < n) {
-            v |= (uint32_t)(uint8_t)xq[c + 1] << 8;
-        }
-        if (c + 2 < n) {
-            v |= (uint32_t)(uint8_t)xq[c + 2] << 16;
+    for (; c < P; c += 4) { /* the last 1 to 7 columns, zero-padded: read exactly them */
+        uint32_t i;
+        v = 0;
+        for (i = 0; i < 4; ++i) {
+            v |= c + i < n ? (uint32_t)(uint8_t)xq[c + i] << (8 * i) : 0;
         }
         xb[c / 2] = sxtb16(v);
         xb[c / 2 + 1] = sxtb16_ror8(v);
-        c += 4;
-    }
-    for (; c < P; c += 4) {
-        xb[c / 2] = 0;
-        xb[c / 2 + 1] = 0;
     }
 }
 
@@ -284,13 +283,10 @@ static void pairs(egru_cm_s8_jobs_t *jobs, const int8_t *w, uint32_t stride,
     const int aligned = (((uintptr_t)w | stride) & 3u) == 0;
     uintptr_t loop;
     uint32_t iters = chunks;
-    if (aligned) { /* enter the 4-chunk loop where the remaining chunks come out even */
-        switch (chunks & 3u) {
-        case 0: loop = (uintptr_t)egru_cm_s8_ldrd_a; break;
-        case 3: loop = (uintptr_t)egru_cm_s8_ldrd_b; break;
-        case 2: loop = (uintptr_t)egru_cm_s8_ldrd_c; break;
-        default: loop = (uintptr_t)egru_cm_s8_ldrd_d; break;
-        }
+    if (aligned) { /* enter the 4-chunk loop where the remaining chunks come out even: the four
+                    * chunks are the same instructions, so the entries are evenly spaced */
+        const uintptr_t a = (uintptr_t)egru_cm_s8_ldrd_a, b = (uintptr_t)egru_cm_s8_ldrd_b;
+        loop = a + ((0u - chunks) & 3u) * (b - a);
         iters = (chunks + 3) / 4;
     } else {
         loop = (uintptr_t)egru_cm_s8_ldr_a;
@@ -508,3 +504,123 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
     }
     finish(y, scale, bias, sx, rows);
 }
+
+#else /* EGRU_CFG_CM_S8_FAST */
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
+    __ARM_FEATURE_DSP && defined(__thumb2__)
+#define EGRU_CM_DSP 1
+#else
+#define EGRU_CM_DSP 0
+#endif
+
+/* The reference's float steps for one row whose exact int32 sum is acc. */
+static float finish(int32_t acc, float scale, float sx, const float *bias)
+{
+    const float v = (float)acc * (scale * sx);
+    return bias ? v + *bias : v;
+}
+
+/* The exact sums of rows w0 .. w0 + 3 * cols (each cols long) with xq, into acc[0..4). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void
+sums4(const int8_t *w0, uint32_t cols, const int8_t *xq, int32_t *acc)
+{
+    const int8_t *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t c = 0;
+#if EGRU_CM_DSP
+    uint32_t n = cols / 4;
+    if (n) {
+        const int8_t *xp = xq, *p0 = w0, *p2 = w2;
+        uint32_t v, xe, xo, t;
+        __asm__ __volatile__("1:\n\t"
+                             "ldr %[v], [%[xp]], #4\n\t"
+                             "sxtb16 %[xe], %[v]\n\t"
+                             "sxtb16 %[xo], %[v], ror #8\n\t"
+                             "ldr %[v], [%[p0], %[s]]\n\t" /* row 1 */
+                             "sxtb16 %[t], %[v]\n\t"
+                             "smlad %[a1], %[t], %[xe], %[a1]\n\t"
+                             "sxtb16 %[t], %[v], ror #8\n\t"
+                             "smlad %[a1], %[t], %[xo], %[a1]\n\t"
+                             "ldr %[v], [%[p0]], #4\n\t" /* row 0 */
+                             "sxtb16 %[t], %[v]\n\t"
+                             "smlad %[a0], %[t], %[xe], %[a0]\n\t"
+                             "sxtb16 %[t], %[v], ror #8\n\t"
+                             "smlad %[a0], %[t], %[xo], %[a0]\n\t"
+                             "ldr %[v], [%[p2], %[s]]\n\t" /* row 3 */
+                             "sxtb16 %[t], %[v]\n\t"
+                             "smlad %[a3], %[t], %[xe], %[a3]\n\t"
+                             "sxtb16 %[t], %[v], ror #8\n\t"
+                             "smlad %[a3], %[t], %[xo], %[a3]\n\t"
+                             "ldr %[v], [%[p2]], #4\n\t" /* row 2 */
+                             "sxtb16 %[t], %[v]\n\t"
+                             "smlad %[a2], %[t], %[xe], %[a2]\n\t"
+                             "sxtb16 %[t], %[v], ror #8\n\t"
+                             "smlad %[a2], %[t], %[xo], %[a2]\n\t"
+                             "subs %[n], %[n], #1\n\t"
+                             "bne 1b\n\t"
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                               [xp] "+r"(xp), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n),
+                               [v] "=&r"(v), [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t)
+                             : [s] "r"(cols)
+                             : "cc", "memory");
+        c = cols & ~3u;
+    }
+#else
+    for (; c + 4 <= cols; c += 4) {
+        const int32_t x0 = xq[c], x1 = xq[c + 1], x2 = xq[c + 2], x3 = xq[c + 3];
+        a0 += w0[c] * x0 + w0[c + 1] * x1 + w0[c + 2] * x2 + w0[c + 3] * x3;
+        a1 += w1[c] * x0 + w1[c + 1] * x1 + w1[c + 2] * x2 + w1[c + 3] * x3;
+        a2 += w2[c] * x0 + w2[c + 1] * x1 + w2[c + 2] * x2 + w2[c + 3] * x3;
+        a3 += w3[c] * x0 + w3[c + 1] * x1 + w3[c + 2] * x2 + w3[c + 3] * x3;
+    }
+#endif
+    for (; c < cols; ++c) {
+        const int32_t xc = xq[c];
+        a0 += w0[c] * xc;
+        a1 += w1[c] * xc;
+        a2 += w2[c] * xc;
+        a3 += w3[c] * xc;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                             const float *bias, float *y, uint32_t rows, uint32_t cols)
+{
+    uint32_t r = 0, c;
+    for (; r + 4 <= rows; r += 4) {
+        int32_t acc[4];
+        float v0, v1, v2, v3;
+        sums4(w + (size_t)r * cols, cols, xq, acc);
+        v0 = (float)acc[0] * (scale[r] * sx);
+        v1 = (float)acc[1] * (scale[r + 1] * sx);
+        v2 = (float)acc[2] * (scale[r + 2] * sx);
+        v3 = (float)acc[3] * (scale[r + 3] * sx);
+        if (bias) {
+            v0 = v0 + bias[r];
+            v1 = v1 + bias[r + 1];
+            v2 = v2 + bias[r + 2];
+            v3 = v3 + bias[r + 3];
+        }
+        y[r] = v0;
+        y[r + 1] = v1;
+        y[r + 2] = v2;
+        y[r + 3] = v3;
+    }
+    for (; r < rows; ++r) {
+        const int8_t *row = w + (size_t)r * cols;
+        int32_t acc = 0;
+        for (c = 0; c < cols; ++c) {
+            acc += row[c] * xq[c];
+        }
+        y[r] = finish(acc, scale[r], sx, bias ? bias + r : NULL);
+    }
+}
+#endif /* EGRU_CFG_CM_S8_FAST */

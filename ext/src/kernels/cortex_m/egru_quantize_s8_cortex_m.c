@@ -1,5 +1,7 @@
 /* egru_quantize_s8_cortex_m.c - int8 quantization of a product's input for Cortex-M (same
- * contract as egru_quantize_s8, bit for bit on every input). The scale is the shared helper's
+ * contract as egru_quantize_s8, bit for bit on every input). With EGRU_CFG_CM_S8_FAST 0 (the
+ * compact variant, egru_matvec_s8_cortex_m.c) only the portable rounding below, with the shared
+ * egru_abs_bits_max; with 1, all of this. The scale is the shared helper's
  * (egru_quantize_s8_scale); the maximum is egru_abs_bits_max's (the largest |x| bit pattern as an
  * unsigned integer: exact, NaN above +inf above every finite value).
  *
@@ -18,22 +20,24 @@
 #include "../egru_kernels.h"
 #include "egru_cortex_m.h"
 
+#if EGRU_CFG_CM_S8_FAST
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_ARCH_PROFILE) &&                    \
     __ARM_ARCH_PROFILE == 'M' && defined(__thumb2__)
-#define EGRU_CM_T2 1
+#define EGRU_CM_QT2 1
 #else
-#define EGRU_CM_T2 0
+#define EGRU_CM_QT2 0
 #endif
-#if EGRU_CM_T2 && defined(__ARM_FP) && (__ARM_FP & 4)
-#define EGRU_CM_FPU 1
+#if EGRU_CM_QT2 && defined(__ARM_FP) && (__ARM_FP & 4)
+#define EGRU_CM_QFPU 1
 #else
-#define EGRU_CM_FPU 0
+#define EGRU_CM_QFPU 0
 #endif
 
 /* The largest |x[j]| bit pattern, j < n. */
 static uint32_t abs_max(const float *x, uint32_t n)
 {
-#if EGRU_CM_T2
+#if EGRU_CM_QT2
     uint32_t m = 0, k = n / 4;
     const float *p = x;
     if (k) {
@@ -67,7 +71,7 @@ float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n)
 {
     float inv;
     const float sx = egru_quantize_s8_scale(abs_max(x, n), &inv);
-#if EGRU_CM_FPU
+#if EGRU_CM_QFPU
     uint32_t k = n / 8;
     const float *p = x;
     int8_t *o = q;
@@ -79,7 +83,7 @@ float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n)
         memset(q, 0, n);
         return sx;
     }
-#if EGRU_CM_FPU
+#if EGRU_CM_QFPU
     if (k) {
         __asm__ __volatile__("1:\n\t"
                              "vldmia %[p]!, {s0-s7}\n\t"
@@ -141,3 +145,22 @@ float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n)
 #endif
     return sx;
 }
+#else  /* EGRU_CFG_CM_S8_FAST */
+float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n)
+{
+    const float shift = 12582912.0f; /* 1.5 * 2^23 */
+    float inv;
+    uint32_t j;
+    const float sx = egru_quantize_s8_scale(egru_abs_bits_max(x, 0, n, 0), &inv);
+    if (inv == 0.0f) {
+        memset(q, 0, n);
+        return sx;
+    }
+    for (j = 0; j < n; ++j) {
+        int32_t v = (int32_t)(egru_cm_bits(x[j] * inv + shift) - egru_cm_bits(shift));
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        q[j] = (int8_t)v;
+    }
+    return sx;
+}
+#endif /* EGRU_CFG_CM_S8_FAST */
