@@ -118,7 +118,6 @@ _SERVICES = {
     "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
     "KERNELS_REF": (0, "the reference kernel set; the cortex_m set gives the same bits"),
     "KERNELS_CORTEX_M": (1, "the Cortex-M kernel set (EGRU_KERNELS_AUTO on M-profile cores)"),
-    "CM_S8_FAST": (1, "the cortex_m int8 kernels' fast variant; 0: ~0.9 KB less flash, slower"),
 }
 
 
@@ -215,6 +214,12 @@ def config_header(blob: bytes, source: str) -> str:
     lines.append("/* Layer features the model uses. */")
     for feature, what in _FEATURES.items():
         define(feature, options[feature], what)
+    lines.append("/* Kernel variants. */")
+    define(
+        "CM_S8_FAST",
+        options["INT8"],
+        "the cortex_m int8 kernels' fast variant for int8 models (~1.2 KB more flash)",
+    )
     lines.append("/* Runtime services a firmware rarely needs: left out (set to 1 to keep one). */")
     for service, (value, what) in _SERVICES.items():
         define(service, value, what)
