@@ -262,14 +262,26 @@ static void widen(const int8_t *xq, uint32_t n, uint32_t P, egru_cm_xbuf_t *xb)
                              :
                              : "cc", "memory", "r4", "r5", "r6", "r12");
     }
-    for (; c < P; c += 4) { /* the last 1 to 7 columns, zero-padded: read exactly them */
-        uint32_t i;
-        v = 0;
-        for (i = 0; i < 4; ++i) {
-            v |= c + i < n ? (uint32_t)(uint8_t)xq[c + i] << (8 * i) : 0;
+    for (; c + 4 <= n; c += 4) {
+        memcpy(&v, xq + c, sizeof v); /* an unaligned LDR */
+        xb[c / 2] = sxtb16(v);
+        xb[c / 2 + 1] = sxtb16_ror8(v);
+    }
+    if (c < n) { /* 1 to 3 columns: read exactly them */
+        v = (uint8_t)xq[c];
+        if (c + 1 < n) {
+            v |= (uint32_t)(uint8_t)xq[c + 1] << 8;
+        }
+        if (c + 2 < n) {
+            v |= (uint32_t)(uint8_t)xq[c + 2] << 16;
         }
         xb[c / 2] = sxtb16(v);
         xb[c / 2 + 1] = sxtb16_ror8(v);
+        c += 4;
+    }
+    for (; c < P; c += 4) {
+        xb[c / 2] = 0;
+        xb[c / 2 + 1] = 0;
     }
 }
 
