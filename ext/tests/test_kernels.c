@@ -26,8 +26,9 @@
 
 /* The other variant of the cortex_m int8 kernels (EGRU_CFG_CM_S8_FAST, egru_features.h) than the
  * library was built with, compiled into this test under other names (before this file's globals,
- * so that its parameters shadow nothing), so that both are tested on every target: the fast one's
- * DSP assembly on the Cortex-M4F and M7, its portable C on the M3 and the host. */
+ * so that its parameters shadow nothing), so that both are tested: the fast one's DSP assembly on
+ * the Cortex-M4F and M7, its portable C on the host (M-profile cores without DSP build the compact
+ * one either way). */
 #if EGRU_CFG_KERNELS_CORTEX_M && EGRU_CFG_INT8
 #define EGRU_TEST_S8_ALT 1
 float egru_quantize_s8_cortex_m_alt(const float *x, int8_t *q, uint32_t n);
@@ -36,7 +37,7 @@ void egru_matvec_s8_cortex_m_alt(const int8_t *w, const float *scale, const int8
 #define egru_quantize_s8_cortex_m egru_quantize_s8_cortex_m_alt
 #define egru_matvec_s8_cortex_m   egru_matvec_s8_cortex_m_alt
 #if EGRU_CFG_CM_S8_FAST
-#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 compact)"
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 compact variant)"
 #undef EGRU_CFG_CM_S8_FAST
 #define EGRU_CFG_CM_S8_FAST 0
 #include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
@@ -44,7 +45,7 @@ void egru_matvec_s8_cortex_m_alt(const int8_t *w, const float *scale, const int8
 #undef EGRU_CFG_CM_S8_FAST
 #define EGRU_CFG_CM_S8_FAST 1
 #else
-#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 fast)"
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 fast variant)"
 #undef EGRU_CFG_CM_S8_FAST
 #define EGRU_CFG_CM_S8_FAST 1
 #include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
