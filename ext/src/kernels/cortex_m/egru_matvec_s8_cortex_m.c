@@ -1,7 +1,7 @@
 /* egru_matvec_s8_cortex_m.c - int8 matrix-vector product for Cortex-M (same contract as
  * egru_matvec_s8, bit for bit: the int32 sums are exact in any order, and the float steps are the
  * reference's, unfused, in its order). Two variants, chosen by EGRU_CFG_CM_S8_FAST
- * (egru_features.h): 1, the fast one described first (about 1.6 KB of code with the quantizer's;
+ * (egru_features.h): 1, the fast one described first (about 1.9 KB of code with the quantizer's;
  * the configuration headers egru2c writes set it), and 0, the compact one at the end of this
  * comment (about 0.7 KB: the full runtime's default, so that it is no larger than before).
  *
