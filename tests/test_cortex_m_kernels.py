@@ -17,11 +17,13 @@ from pathlib import Path
 
 EXT = Path(__file__).resolve().parents[1] / "ext"
 
-# Checks test_kernels_cm.c makes: 16 per kernel set (ref, cortex_m), the AUTO check, the
-# bit-equality of the float products and of the sigmoid, tanh and fused gates with the
-# reference, 8 on the scalar activations; plus the
-# whole product test of test_kernels.c on the cortex_m set on the cores with an FPU.
-CHECKS_PER_CORE = {"m4f": 44, "m3": 43, "m7": 44}
+# Checks test_kernels_cm.c makes: 18 per kernel set (ref, cortex_m), 7 int8 checks on the other
+# variant of the cortex_m int8 kernels (EGRU_CFG_CM_S8_FAST: the library is built with the
+# compact default, the test compiles the fast one in; on the M3 it is the compact one again),
+# the AUTO check, the bit-equality of the float products and of the sigmoid, tanh and fused
+# gates with the reference, 8 on the scalar activations; plus the whole product test of
+# test_kernels.c on the cortex_m set on the cores with an FPU.
+CHECKS_PER_CORE = {"m4f": 55, "m3": 54, "m7": 55}
 BOARDS = {"m4f": "mps2-an386", "m3": "mps2-an385", "m7": "mps2-an500"}
 
 
@@ -47,6 +49,7 @@ def test_cortex_m_kernels_under_qemu(tmp_path):
         sets = re.findall(r"^kernel set: (\w+)$", text, re.MULTILINE)
         assert sets == ["ref", "cortex_m"], f"{core}:\n{text}"
         assert "kernel set chosen by auto: cortex_m" in text, text
+        assert "kernel set: cortex_m (int8 fast variant)" in text, text
         fpu = core != "m3"
         assert ("cortex_m int8: DSP (SMLAD/SXTB16)" in text) == fpu, text
         assert ("cortex_m fp32: FPU (VLDMIA/VMLA)" in text) == fpu, text

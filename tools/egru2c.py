@@ -214,6 +214,12 @@ def config_header(blob: bytes, source: str) -> str:
     lines.append("/* Layer features the model uses. */")
     for feature, what in _FEATURES.items():
         define(feature, options[feature], what)
+    lines.append("/* Kernel variants. */")
+    define(
+        "CM_S8_FAST",
+        options["INT8"],
+        "the cortex_m int8 kernels' fast variant for int8 models (~1.2 KB more flash)",
+    )
     lines.append("/* Runtime services a firmware rarely needs: left out (set to 1 to keep one). */")
     for service, (value, what) in _SERVICES.items():
         define(service, value, what)

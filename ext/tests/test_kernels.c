@@ -19,9 +19,45 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../src/kernels/egru_kernels.h"
+
+/* The other variant of the cortex_m int8 kernels (EGRU_CFG_CM_S8_FAST, egru_features.h) than the
+ * library was built with, compiled into this test under other names (before this file's globals,
+ * so that its parameters shadow nothing), so that both are tested: the fast one's DSP assembly on
+ * the Cortex-M4F and M7, its portable C on the host (M-profile cores without DSP build the compact
+ * one either way). */
+#if EGRU_CFG_KERNELS_CORTEX_M && EGRU_CFG_INT8
+#define EGRU_TEST_S8_ALT 1
+float egru_quantize_s8_cortex_m_alt(const float *x, int8_t *q, uint32_t n);
+void egru_matvec_s8_cortex_m_alt(const int8_t *w, const float *scale, const int8_t *xq, float sx,
+                                 const float *bias, float *y, uint32_t rows, uint32_t cols);
+#define egru_quantize_s8_cortex_m egru_quantize_s8_cortex_m_alt
+#define egru_matvec_s8_cortex_m   egru_matvec_s8_cortex_m_alt
+#if EGRU_CFG_CM_S8_FAST
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 compact variant)"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 0
+#include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
+#include "../src/kernels/cortex_m/egru_quantize_s8_cortex_m.c"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 1
+#else
+#define EGRU_TEST_S8_ALT_NAME "cortex_m (int8 fast variant)"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 1
+#include "../src/kernels/cortex_m/egru_matvec_s8_cortex_m.c"
+#include "../src/kernels/cortex_m/egru_quantize_s8_cortex_m.c"
+#undef EGRU_CFG_CM_S8_FAST
+#define EGRU_CFG_CM_S8_FAST 0
+#endif
+#undef egru_quantize_s8_cortex_m
+#undef egru_matvec_s8_cortex_m
+#else
+#define EGRU_TEST_S8_ALT 0
+#endif
 
 #define ACT_TOL 3e-7
 /* Relative bound of sigmoid and tanh where the exact result is a normal float: about two float
@@ -694,6 +730,112 @@ static void test_int8_nonfinite(const egru_kernel_set_t *k)
           k->name, bad_set);
 }
 
+/* The int8 kernels on the shapes where blocked and SIMD versions have their edges (docs/kernels.md,
+ * "Cortex-M"): rows 1 to 13 (every remainder of blocks of 2, 4 and 8 rows), columns 1 to 19 and
+ * around the multiples of 64 and 128 up to 389 (every remainder of 4, 8 and 16 columns, x wider
+ * than the 64 columns the cortex_m set widens at once: up to seven slices), the matrix at the END
+ * of its own allocation (an exact malloc: under ASan any read past the matrix faults) and at byte
+ * offsets 0 to 3 (rows not 4-byte aligned), bias or none, extreme weights and inputs (+-127) and
+ * random ones; y equal to the reference's bit for bit, nothing written past y[rows). Quantization:
+ * lengths 0 to 70 and 127 to 129 with ties (x = m (j + 1/2) / 127) and +-m, equal to the
+ * reference's. */
+static void test_int8_edges(const egru_kernel_set_t *k)
+{
+    static const uint32_t cs[] = {1,  2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13, 14,
+                                  15, 16,  17,  18,  19,  23,  24,  25,  31,  33,  63,  64,  65, 70,
+                                  96, 127, 128, 129, 131, 135, 136, 255, 256, 257, 263, 384, 389};
+    const egru_kernel_set_t *ref = egru_kernels_ref();
+    static int8_t xq[400], q_ref[200 + GUARD], q_k[200 + GUARD];
+    static float sc[16], y_ref[16], y_k[16 + GUARD], xs[200];
+    uint32_t a, rows, off, i, n, bad_y = 0, bad_q = 0, cases = 0, qcases = 0;
+    for (a = 0; a < sizeof cs / sizeof *cs; ++a) {
+        const uint32_t cols = cs[a];
+        for (rows = 1; rows <= 13; ++rows) {
+            for (off = 0; off < 4; ++off) {
+                const size_t bytes = (size_t)rows * cols;
+                int8_t *buf = (int8_t *)malloc(bytes + off), *wm = buf + off;
+                const float *bb = ((rows + off + a) % 2) ? bias : NULL;
+                if (!buf) {
+                    CHECK(0, "%s: malloc failed", k->name);
+                    return;
+                }
+                for (i = 0; i < bytes; ++i) { /* extreme in one case of four, else random */
+                    wm[i] = (int8_t)(((a + off) % 4 == 0) ? ((i % 3) ? 127 : -127)
+                                                          : (int)(uniform() * 127.9f));
+                }
+                for (i = 0; i < cols; ++i) {
+                    xq[i] = (int8_t)(((a + off) % 4 == 0) ? 127 : (int)(uniform() * 127.9f));
+                }
+                for (i = 0; i < rows; ++i) {
+                    sc[i] = (uniform() + 1.5f) * 0.01f;
+                    bias[i] = uniform();
+                }
+                ref->matvec_s8(wm, sc, xq, 0.0125f, bb, y_ref, rows, cols);
+                guard_set(y_k, rows);
+                k->matvec_s8(wm, sc, xq, 0.0125f, bb, y_k, rows, cols);
+                bad_y += memcmp(y_ref, y_k, rows * sizeof *y_k) != 0 || guard_hit(y_k, rows) != 0;
+                ++cases;
+                free(buf);
+            }
+        }
+    }
+    { /* zero sums (+0 and, with negative scales, -0 products), a NaN scale, no bias */
+        static const int8_t w0[13 * 5] = {0};
+        const float sxs[3] = {0.0125f, 0.0f, NAN};
+        for (i = 0; i < 13; ++i) {
+            sc[i] = (i % 2) ? -0.01f : 0.02f;
+            xq[i] = (int8_t)(i * 9);
+        }
+        for (n = 0; n < 3; ++n) {
+            ref->matvec_s8(w0, sc, xq, sxs[n], NULL, y_ref, 13, 5);
+            guard_set(y_k, 13);
+            k->matvec_s8(w0, sc, xq, sxs[n], NULL, y_k, 13, 5);
+            bad_y += memcmp(y_ref, y_k, 13 * sizeof *y_k) != 0 || guard_hit(y_k, 13) != 0;
+            ++cases;
+        }
+    }
+    for (n = 0; n <= 129; n = (n == 70) ? 127 : n + 1) {
+        const float m = 0.75f + uniform() * 0.25f;
+        float sx_ref, sx_k;
+        for (i = 0; i < n; ++i) {
+            const uint32_t j = i % 128;
+            xs[i] = (i % 5 == 4)   ? ((i % 2) ? m : -m)
+                    : (i % 5 == 3) ? m * (uniform() * 2.0f - 1.0f) * 0.999f
+                                   : ((i % 2) ? -1.0f : 1.0f) * m * ((float)j + 0.5f) / 127.0f;
+        }
+        if (n) {
+            xs[n / 2] = m;
+        }
+        memset(q_k, 0x5A, sizeof q_k);
+        sx_ref = ref->quantize_s8(xs, q_ref, n);
+        sx_k = k->quantize_s8(xs, q_k, n);
+        bad_q += !same_bits(sx_ref, sx_k) || memcmp(q_ref, q_k, n) != 0;
+        for (i = n; i < 200 + GUARD; ++i) {
+            bad_q += q_k[i] != 0x5A;
+        }
+        ++qcases;
+    }
+    CHECK(bad_y == 0, "%s: matvec_s8 differs from the reference in %u of %u edge shapes", k->name,
+          bad_y, cases);
+    CHECK(bad_q == 0, "%s: quantize_s8 differs from the reference in %u of %u edge lengths",
+          k->name, bad_q, qcases);
+}
+
+/* The int8 tests on the cortex_m set with the other variant's int8 kernels (EGRU_TEST_S8_ALT). */
+static void test_int8_alt(void)
+{
+#if EGRU_TEST_S8_ALT
+    egru_kernel_set_t v = *egru_kernels_cortex_m();
+    v.quantize_s8 = egru_quantize_s8_cortex_m_alt;
+    v.matvec_s8 = egru_matvec_s8_cortex_m_alt;
+    v.name = EGRU_TEST_S8_ALT_NAME;
+    printf("kernel set: %s\n", v.name);
+    test_int8(&v);
+    test_int8_nonfinite(&v);
+    test_int8_edges(&v);
+#endif
+}
+
 /* Batch invariance (egru_kernels.h, "Batch invariance"): within one set, every output of a
  * product is the same float whichever kernel computes it and wherever it falls in the call, so a
  * batch row's results do not depend on the batch or on how the rows of a matrix are split into
@@ -905,7 +1047,9 @@ int main(void)
         test_gru_gates(sets[i]);
         test_int8(sets[i]);
         test_int8_nonfinite(sets[i]);
+        test_int8_edges(sets[i]);
     }
+    test_int8_alt();
     test_scalar_activations_nonfinite();
     test_cortex_m_activations_equal_ref();
 #if defined(__aarch64__) && defined(__ARM_NEON)

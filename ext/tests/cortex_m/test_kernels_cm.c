@@ -146,7 +146,9 @@ int main(void)
         test_gru_gates(sets[i]);
         test_int8(sets[i]);
         test_int8_nonfinite(sets[i]);
+        test_int8_edges(sets[i]);
     }
+    test_int8_alt();
     test_products_equal_ref(sets[1]);
     test_cortex_m_activations_equal_ref();
     if (EGRU_CM_FULL_PRODUCTS) {
