@@ -15,8 +15,10 @@ float egru_cm_sigmoid_clamped(float x)
 
 void egru_sigmoid_f32_cortex_m(float *v, uint32_t n)
 {
+    egru_cm_consts_t k = EGRU_CM_CONSTS;
     uint32_t i;
+    egru_cm_pin(&k);
     for (i = 0; i < n; ++i) {
-        v[i] = egru_cm_sigmoid_clamped(v[i]);
+        v[i] = egru_cm_sigmoid_fast(v[i], &k);
     }
 }
