@@ -353,6 +353,21 @@ static void test_activations_nonfinite(const egru_kernel_set_t *k)
           bad);
 }
 
+/* How many of f(v[0..n)) and g(v[0..n)) differ in their bits (a, b: scratch of n floats). */
+static uint32_t activation_bits_differ(void (*f)(float *, uint32_t), void (*g)(float *, uint32_t),
+                                       const float *v, float *a, float *b, uint32_t n)
+{
+    uint32_t i, bad = 0;
+    memcpy(a, v, n * sizeof *v);
+    memcpy(b, v, n * sizeof *v);
+    f(a, n);
+    g(b, n);
+    for (i = 0; i < n; ++i) {
+        bad += !same_bits(a[i], b[i]);
+    }
+    return bad;
+}
+
 /* The cortex_m set's sigmoid, tanh and fused GRU gates skip the exp's clamps below |x| = 87
  * (sigmoid) and 20 (tanh) and keep its constants in registers: they must give the reference's
  * bits (the firmware's int8 outputs equal the host's ref outputs only so). Every float around
@@ -387,20 +402,8 @@ static void test_cortex_m_activations_equal_ref(void)
     v[n++] = NAN;
     v[n++] = INFINITY;
     v[n++] = -INFINITY;
-    memcpy(a, v, n * sizeof *v);
-    memcpy(b, v, n * sizeof *v);
-    ref->sigmoid_f32(a, n);
-    cm->sigmoid_f32(b, n);
-    for (i = 0; i < n; ++i) {
-        bad += !same_bits(a[i], b[i]);
-    }
-    memcpy(a, v, n * sizeof *v);
-    memcpy(b, v, n * sizeof *v);
-    ref->tanh_f32(a, n);
-    cm->tanh_f32(b, n);
-    for (i = 0; i < n; ++i) {
-        bad += !same_bits(a[i], b[i]);
-    }
+    bad += activation_bits_differ(ref->sigmoid_f32, cm->sigmoid_f32, v, a, b, n);
+    bad += activation_bits_differ(ref->tanh_f32, cm->tanh_f32, v, a, b, n);
     /* the gates on the same values as z, r and candidate pre-activations: n units, h = 0.5 */
     for (i = 0; i < n; ++i) {
         xr[i] = xc[i] = v[i];

@@ -50,18 +50,20 @@
 
 #include "../egru_kernels.h"
 
-/* The fast variant where it is faster: not on M-profile cores without the DSP extension (M0, M3),
- * where its portable C is as slow as the compact one's and needs 130 more bytes of stack (hosts
- * build the configured variant: the tests run its portable C there). */
-#if EGRU_CFG_CM_S8_FAST && !(defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' &&           \
-                             !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP))
-
+/* The DSP extension's SXTB16/SMLAD through inline assembly (ARMv7E-M, ARMv8-M Mainline). */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
     __ARM_FEATURE_DSP && defined(__thumb2__)
 #define EGRU_CM_DSP 1
 #else
 #define EGRU_CM_DSP 0
 #endif
+
+/* The fast variant where it is faster: not on M-profile cores without the DSP extension (M0, M3),
+ * where its portable C is as slow as the compact one's and needs 130 more bytes of stack (hosts
+ * build the configured variant: the tests run its portable C there). */
+#if EGRU_CFG_CM_S8_FAST && !(defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' &&           \
+                             !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP))
+
 #if EGRU_CM_DSP && defined(__ARM_FP) && (__ARM_FP & 4)
 #define EGRU_CM_FPU 1
 #else
@@ -522,13 +524,6 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
 }
 
 #else /* EGRU_CFG_CM_S8_FAST */
-
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
-    __ARM_FEATURE_DSP && defined(__thumb2__)
-#define EGRU_CM_DSP 1
-#else
-#define EGRU_CM_DSP 0
-#endif
 
 /* The reference's float steps for one row whose exact int32 sum is acc. */
 static float finish(int32_t acc, float scale, float sx, const float *bias)
