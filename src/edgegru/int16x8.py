@@ -17,7 +17,7 @@ Other layer kinds raise `NotImplementedError` naming the layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -245,7 +245,6 @@ class QRecurrent:
     wh: Product
     in_scale: np.float32
     state_scale: np.float32
-    extra: dict = field(default_factory=dict)
 
     @property
     def out_scale(self):
