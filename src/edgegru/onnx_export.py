@@ -14,6 +14,10 @@ Graph contract (docs/onnx.md has the long form):
   layer that receives one runs on its input "compacted" (valid steps moved to the front, stably)
   with ``sequence_lens`` = the valid count, and its sequence output is scattered back to input
   time with Keras' masked-step values (see `_Compaction`). This is exact for padding anywhere.
+* ``quantize="int8"``: the weights are int8 with per-row scales behind ``DequantizeLinear``.
+  An int16x8 model (`to_onnx_int16x8`) adds int16 ``QuantizeLinear`` / ``DequantizeLinear``
+  pairs (opset 21) at the input and after every layer, at the scales the integer model fixes
+  (docs/onnx.md, "int16x8").
 
 Internally each layer is emitted by one small function found through ``_HANDLERS`` (IR layer type
 -> handler). A handler receives its input as a `_Value` that carries the tensor name, its rank and
