@@ -468,8 +468,10 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
 
 
 def quantize_input(qm: QModel, x) -> np.ndarray:
-    """Float features to the model's int16 input: sat16(rint(x / s_in)) (float64 division)."""
-    return sat16(np.rint(np.asarray(x, dtype=np.float64) / np.float64(qm.input_scale)))
+    """Float features (as float32, the model's input type) to the model's int16 input:
+    sat16(rint(x / s_in)), the division in float64."""
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
+    return sat16(np.rint(x / np.float64(qm.input_scale)))
 
 
 def forward_int(qm: QModel, x) -> np.ndarray:
@@ -484,13 +486,11 @@ def forward_int(qm: QModel, x) -> np.ndarray:
         if ids.min(initial=0) < 0 or ids.max(initial=0) >= model.input.dim:
             raise ValueError("token id out of range")
     elif np.issubdtype(x.dtype, np.integer):  # int16 features given directly
-        y = _i64(x)
-        if y.min(initial=0) < -QMAX or y.max(initial=0) > QMAX:
-            raise ValueError("int16x8 features must lie in [-32767, 32767]")
+        y = sat16(x)  # -32768 reads as -32767, as in the C runtime
         raw = None
     else:
         y = quantize_input(qm, x)
-        raw = x
+        raw = np.asarray(x, dtype=np.float32)
     for kind, layer, p in qm.layers:
         layer_mask = mask if getattr(layer, "masked", False) else None
         if kind == "embedding":
