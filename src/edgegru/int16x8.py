@@ -637,3 +637,18 @@ def from_blob(blob) -> QModel:
 
     model, _meta, stored = fmt.read_int16x8(blob)
     return from_qparams(model, stored)
+
+
+def to_onnx(qm: QModel, opset: int | None = None):
+    """The ONNX export of an int16x8 model: a QDQ graph (docs/quantization.md, "ONNX export")."""
+    from . import onnx_export
+
+    export = getattr(onnx_export, "to_onnx_int16x8", None)
+    if export is None:
+        from .errors import UnsupportedError
+
+        raise UnsupportedError(
+            "the ONNX export of int16x8 models is not built yet (issue #12); convert without "
+            "--onnx, or export the float32 model"
+        )
+    return export(qm, opset=opset)
