@@ -432,7 +432,8 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
     `predict` takes them; default_calibration when None)."""
     model.check()
     x = default_calibration(model) if calibration is None else np.asarray(calibration)
-    ranges = _trace(model, x)
+    with np.errstate(over="ignore"):  # e.g. exp(-x) of sigmoid overflows to inf: y = 0, exact
+        ranges = _trace(model, x)
     scale = _scale(ranges["input"]) if model.input.kind == ir.FEATURES else None
     input_scale, layers = scale, []
     for layer in model.layers:
