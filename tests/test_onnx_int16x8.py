@@ -254,3 +254,42 @@ def test_japanese_vowels_within_the_bound(trained, data):  # noqa: F811
     assert np.max(np.abs(got - want)) <= int16x8_onnx_tolerance(qm), _units(got, want, qm)
     # measured: 7 output units (2.1e-4), the same class on all 370 utterances
     assert np.mean(np.argmax(got, -1) == np.argmax(want, -1)) >= 0.99
+
+
+# --- from a converted file: the C runtime --------------------------------------------------------
+
+
+def _c_runtime_runs(model: ir.Model) -> bool:
+    """The int16x8 C runtime runs one step of every layer at a time, so it takes a go_backwards
+    recurrent layer only before any other recurrent layer (egru_model.c, check_layers)."""
+    seen_recurrent = False
+    for layer in model.layers:
+        if isinstance(layer, ir.RECURRENT):
+            if layer.go_backwards and seen_recurrent:
+                return False
+            seen_recurrent = True
+    return True
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_converted_file_onnx_within_the_bound_of_the_c_runtime(kind, tmp_path):
+    """convert(..., quantize="int16x8", calibration=, onnx_path=) writes the .egru file and its
+    QDQ graph from the file's integers (int16x8.from_blob); onnxruntime on that graph is within
+    the bound of the C runtime on the file, and equals the graph exported from the in-memory
+    QModel (int16x8.quantize) bit for bit."""
+    import edgegru
+
+    runnable = [j for j in range(MODELS_PER_KIND) if _c_runtime_runs(_case(kind, j)[0])][:3]
+    assert len(runnable) == 3
+    for j in runnable:
+        model, x, qm, proto = _case(kind, j)
+        cal = calibration_for(model, x, _seed(kind, j) + 2)
+        egru, path = tmp_path / f"m{j}.egru", tmp_path / f"m{j}.onnx"
+        edgegru.convert(model, egru, onnx_path=path, quantize="int16x8", calibration=cal)
+        runtime = edgegru.load(egru)
+        got = run_onnx(path, x)
+        want = runtime.predict(x)
+        assert np.max(np.abs(got - want)) <= int16x8_onnx_tolerance(qm), _units(got, want, qm)
+        np.testing.assert_array_equal(got, run_onnx(proto, x))
+        file_qm = int16x8.from_blob(egru.read_bytes())
+        assert int16x8_scales(file_qm) == int16x8_scales(qm)

@@ -1046,12 +1046,10 @@ def int16x8_scales(qmodel) -> _Int16Scales:
     from the caller's float features, then the quantized values are zeroed); a recurrent layer's
     output (state sequence or last state) at its `state_scale` (2^-15 for a bounded activation);
     a Dense output at its output scale (2^-15 for a bounded activation)."""
-    from . import int16x8
-
     scales = []
-    for kind, layer, p in qmodel.layers:
+    for kind, _layer, p in qmodel.layers:
         if kind == "embedding":
-            s = int16x8._scale(qmodel.ranges[id(layer), "out"])
+            s = p[3]  # (q, m, n, output scale)
         elif kind == "masking":
             s = qmodel.input_scale
         elif kind == "recurrent":
@@ -1082,7 +1080,7 @@ def _qdq16(g: _GraphBuilder, x: _Value, scale, name: str) -> _Value:
     return _Value(g.add("DequantizeLinear", [q, s, zp], f"{name}_dequantized"), x.layout, x.rank)
 
 
-def to_onnx_int16x8(qmodel, opset: int = INT16X8_OPSET) -> onnx.ModelProto:
+def to_onnx_int16x8(qmodel, opset: int | None = None) -> onnx.ModelProto:
     """The ONNX export of an int16x8 model (`edgegru.int16x8.QModel`, from
     `int16x8.quantize(ir_model, calibration)`) as a QDQ graph: the float graph of `to_onnx`
     (same input and output names, dtypes and shapes) with the weights as the int8 values and
@@ -1092,13 +1090,16 @@ def to_onnx_int16x8(qmodel, opset: int = INT16X8_OPSET) -> onnx.ModelProto:
     `int16x8_scales`. Between the pairs onnxruntime computes in float, so the output is within
     `int16x8_onnx_tolerance(qmodel)` of `int16x8.forward(qmodel, x)`, not bit-exact (docs/onnx.md).
 
-    opset: INT16X8_OPSET (21, the first with int16 QuantizeLinear) or newer.
+    qmodel: from `int16x8.quantize` or read from an int16x8 file (`int16x8.from_blob`, whose IR
+    holds the dequantized weights: quantized again per row they give back the same S8 values and
+    scales). opset: None (INT16X8_OPSET, 21, the first with int16 QuantizeLinear) or newer.
     """
+    opset = INT16X8_OPSET if opset is None else opset
     _check_opset(opset, INT16X8_OPSET, " of an int16x8 export (int16 QuantizeLinear)")
     return _build(qmodel.model, opset, "int16x8", qdq=int16x8_scales(qmodel))
 
 
-def save_onnx_int16x8(qmodel, path, opset: int = INT16X8_OPSET) -> onnx.ModelProto:
+def save_onnx_int16x8(qmodel, path, opset: int | None = None) -> onnx.ModelProto:
     """`to_onnx_int16x8`, written to `path`. Returns the ModelProto."""
     m = to_onnx_int16x8(qmodel, opset=opset)
     onnx.save_model(m, str(path))
