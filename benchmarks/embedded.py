@@ -6,7 +6,8 @@
 
 For each model (examples/cortex_m/make_model.py: seed = Embedding(20000,128) -> GRU(128) ->
 Dense(1), sensor = 6 -> GRU(64) -> Dense(4), gru16 = 8 -> GRU(16) -> Dense(1)), each dtype (fp32,
-int8) and each board, builds examples/cortex_m printf-free (OUTPUT=hex) at -Os with the
+int8, int16x8: integer-only, calibrated on make_input data of its own seed) and each board,
+builds examples/cortex_m printf-free (OUTPUT=hex) at -Os with the
 configuration header tools/egru2c.py writes for the model (when egru2c has --config; else the full
 runtime) and the smallest arena the runtime accepts (egru_arena_size_min when it exists, else
 egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 and reports:
@@ -17,6 +18,7 @@ egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 an
               against a loop of known length (main.c)
   instr/MAC   instr/step / (GRU MACs per step 3H(I+H) + Dense MACs H*out)
   max |M - host|  the firmware's outputs against edgegru.load(blob).predict on this machine
+                  (int16x8: its int16 outputs against predict_int, in int16 units)
 A combination that does not fit the board's flash or RAM is reported as such, not run. The fp32
 seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards.
 --quick: the gru16 model on m4f only, at short T (the test suite's smoke run).
@@ -102,10 +104,23 @@ def macs_per_step(name: str) -> int:
     return 3 * hidden * (width + hidden)
 
 
+#: int16x8: the calibration inputs (make_model.make_input of CALIBRATION_SHAPE, its own seed).
+CALIBRATION_SHAPE, CALIBRATION_SEED = (64, 50), 12345
+
+
+def _blob(name: str, dtype: str) -> bytes:
+    model = make_model.build(name)
+    if dtype == "int16x8":
+        cal = make_model.make_input(name, *CALIBRATION_SHAPE, seed=CALIBRATION_SEED)
+        return fmt.write(model, quantize="int16x8", calibration=cal)
+    return fmt.write(model, quantize="int8" if dtype == "int8" else None)
+
+
 def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
-    its inputs at both lengths, written once for every board."""
-    blob = fmt.write(make_model.build(name), quantize="int8" if dtype == "int8" else None)
+    its inputs at both lengths, written once for every board. int16x8: the inputs are int16 at
+    the model's input scale (token ids stay ids) and the expected outputs int16."""
+    blob = _blob(name, dtype)
     d = work / f"{name}-{dtype}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.egru").write_bytes(blob)
@@ -116,11 +131,15 @@ def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     em_ref = edgegru.load(blob, kernels="ref")
     for steps in lengths:
         x = make_model.make_input(name, 1, steps, seed=steps)
+        if dtype == "int16x8" and x.dtype.kind == "f":
+            s_in = np.float64(em_ref.scales[0])
+            x = np.clip(np.rint(x.astype(np.float64) / s_in), -32767, 32767).astype(np.int16)
         np.save(d / f"x{steps}.npy", x)
         _run(
             [sys.executable, EGRU2C, d / f"x{steps}.npy", d / f"input{steps}.h", "--name", "input"]
         )
-        prep["want"][steps] = em_ref.predict(x).ravel()
+        predict = em_ref.predict_int if dtype == "int16x8" else em_ref.predict
+        prep["want"][steps] = predict(x).ravel()
     return prep
 
 
@@ -185,6 +204,8 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
             res["code"] = s["code"]
         out = run_qemu(machine, elf)
         stats, floats = parse_output(out)
+        if dtype == "int16x8":  # main.c prints each int16 output as the low 16 bits of a word
+            floats = floats.view(np.uint32).astype(np.uint16).view(np.int16).astype(np.int64)
         per_tick = instructions_per_tick(stats)
         runs[steps] = stats["forward_ticks"] * per_tick
         if steps == t2:
@@ -289,7 +310,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="gru16 on m4f at short T (smoke run)")
     ap.add_argument("--boards", default="m0plus,m3,m4f,m7")
     ap.add_argument("--models", default="seed,sensor,gru16")
-    ap.add_argument("--dtypes", default="fp32,int8")
+    ap.add_argument("--dtypes", default="fp32,int8,int16x8")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/embedded.md")
     args = ap.parse_args(argv)
     if args.quick:
