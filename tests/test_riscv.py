@@ -138,17 +138,38 @@ def test_qemu_output_matches_host(tmp_path, build_dir, label, make, batch, steps
     assert not re.search(r" egru_matvec_f32_cortex_m$", symbols, re.M), symbols
 
 
+def test_runtime_library_builds_for_rv32imc_with_the_project_warnings(tmp_path):
+    """ext/'s own build (its WARN flags: -std=c99 -Wall -Wextra -Werror -pedantic -Wconversion
+    ...) with the RISC-V compiler: every source of the runtime compiles warning-free for rv32imc,
+    and the library references no allocator."""
+    _tool("riscv64-unknown-elf-gcc")
+    cflags = "CFLAGS=-march=rv32imc -mabi=ilp32 -Os --specs=picolibc.specs"
+    tools = ["CC=riscv64-unknown-elf-gcc", "AR=riscv64-unknown-elf-ar"]
+    _check(_run(["make", "-s", "-j2", "-C", ROOT / "ext", f"BUILD={tmp_path}", *tools, cflags]))
+    lib = tmp_path / "host" / "libedgegru.a"
+    header = _check(_run(["riscv64-unknown-elf-readelf", "-h", tmp_path / "host/src/egru_model.o"]))
+    assert re.search(r"Machine:\s+RISC-V", header) and "ELF32" in header, header
+    undefined = _check(_run(["riscv64-unknown-elf-nm", "-u", lib]))
+    for symbol in ("malloc", "calloc", "realloc", "free"):
+        assert not re.search(rf"\b{symbol}\b", undefined), f"the runtime references {symbol}"
+
+
 def test_sensor_model_runs_forward_in_16k_of_ram(tmp_path, build_dir):
     """T=100 x 6 -> GRU(64) -> Dense(4) runs egru_forward_features in a 16 KB RAM with a 2 KB
     stack (RAM_BYTES, STACK_BYTES: the linker script refuses an image whose data + bss reach into
-    the stack), as on the Cortex-M0 of examples/cortex_m, with the model's configuration."""
+    the stack), as on the Cortex-M0 of examples/cortex_m, built as the README says (the model's
+    configuration header, OUTPUT=hex)."""
     blob = fmt.write(make_model.build("sensor"))
     x = make_model.make_input("sensor", 1, 100, seed=7)
+    (tmp_path / "model.egru").write_bytes(blob)
+    config = tmp_path / "egru_config.h"
+    cmd = [sys.executable, EGRU2C, tmp_path / "model.egru", tmp_path / "m.h", "--name", "model"]
+    _check(_run([*cmd, "--config", config]))
     em = edgegru.load(blob, kernels="ref")
     arena = _min_arena(em, 1, 100)
     elf = _build_elf(
         tmp_path,
-        build_dir,
+        build_dir.parent / "ram16k",
         blob,
         x,
         ARENA_BYTES=arena,
@@ -156,10 +177,14 @@ def test_sensor_model_runs_forward_in_16k_of_ram(tmp_path, build_dir):
         OUTPUT="hex",
         RAM_BYTES=16384,
         STACK_BYTES=2048,
+        CONFIG_H=config,
     )
     stats, got = _outputs(_qemu(elf))
     _compare(got, em.predict(x), None, "rv32imc sensor, 16 KB RAM")
     assert stats["arena_used"] == arena <= 3 * 1024, stats
+    # Below the stack region's size: the deepest call did not run past its bottom (a stack that
+    # overflowed would have overwritten every painted word and read 2048).
+    assert 0 < stats["stack"] < 2048, stats
 
 
 def test_ram_overflow_is_refused_at_link_time(tmp_path, build_dir):
