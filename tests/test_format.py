@@ -244,7 +244,7 @@ def _with_crcs(blob: bytearray) -> bytes:
         (128 + 2, "<H", 0x80, "layer record"),  # unknown flag
         (128 + 64 + 20, "B", 4, "layer record"),  # softmax as a GRU activation
         (128 + 64 + 12, "<I", 2, "layer record"),  # tensors out of order
-        (128 + 3 * 64 + 0, "B", 3, "does not support"),  # int32 tensor: reserved in 1.0
+        (128 + 3 * 64 + 0, "B", 3, "tensor record"),  # int32: only int16x8 QPARAMS (1.3)
         (128 + 3 * 64 + 0, "B", 9, "tensor record"),  # unknown dtype
         (128 + 3 * 64 + 2, "B", 5, "tensor record"),  # rank 5
         (128 + 3 * 64 + 4, "<I", 41, "tensor record"),  # dims no longer match data_size

@@ -188,11 +188,17 @@ def test_corrupt_int8_data_is_rejected_by_both_readers():
             fmt.read(bad)
         assert what
     newer = bytearray(blob)
-    struct.pack_into("<I", newer, 76, 2)  # quant_version 2: semantics this runtime lacks
+    struct.pack_into("<I", newer, 76, 3)  # quant_version 3: semantics this runtime lacks
     with pytest.raises(edgegru.FormatError, match="does not support"):
         edgegru.load(_with_crcs(newer))
-    with pytest.raises(edgegru.FormatError, match="quant_version 2 is not supported"):
+    with pytest.raises(edgegru.FormatError, match="quant_version 3 is not supported"):
         fmt.read(_with_crcs(newer))
+    relabeled = bytearray(blob)
+    struct.pack_into("<I", relabeled, 76, 2)  # int16x8, but its layers have no QPARAMS
+    with pytest.raises(edgegru.FormatError, match="layer record"):
+        edgegru.load(_with_crcs(relabeled))
+    with pytest.raises(edgegru.FormatError, match="ends with its QPARAMS"):
+        fmt.read(_with_crcs(relabeled))
 
 
 def test_every_single_byte_corruption_of_an_int8_model_is_rejected():

@@ -56,11 +56,13 @@ typedef enum egru_status {
     EGRU_ERR_WRONG_INPUT = -17,     /* tokens given to a features model, or the reverse        */
     EGRU_ERR_INDEX = -18,           /* a layer index is out of range                           */
     EGRU_ERR_S8_TOO_WIDE = -19, /* an int8 weight matrix has more than EGRU_S8_MAX_COLS columns */
+    EGRU_ERR_WRONG_DTYPE = -20, /* float data for an int16x8 model (use the _s16 functions), or
+                                   int16 data for a float or int8 one                       */
     /* Not a status: makes the enum as wide as int on ABIs with short enums (arm-none-eabi), so
      * that any int converts to egru_status_t unchanged (egru_status_str(INT_MIN) is "unknown"). */
     EGRU_STATUS_INT_WIDTH_ = -0x7FFFFFFF - 1
 } egru_status_t;
-#define EGRU_STATUS_COUNT 20 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
+#define EGRU_STATUS_COUNT 21 /* number of values: 0 .. -(EGRU_STATUS_COUNT - 1) */
 
 /* Message for a status code; never NULL (unknown codes give "unknown status"). */
 const char *egru_status_str(egru_status_t status);
@@ -105,7 +107,8 @@ typedef struct egru_model {
     uint32_t max_width;          /* widest step (input or output) of any layer      */
     uint32_t max_units;          /* largest GRU hidden size (0 if none)            */
     uint32_t param_count;        /* number of weights and biases                   */
-    uint32_t quant_version;      /* 0: all float32; 1: int8 tensors (docs/quantization.md) */
+    uint32_t quant_version;      /* 0: all float32; 1: int8 tensors; 2: int16x8, integer-only
+                                    (docs/quantization.md): run with the _s16 functions     */
     const struct egru_kernel_set *kernels; /* set by egru_model_init / egru_model_use_kernels */
     const float *fold;    /* egru_model_fold: (vocab, fold_width) projections, or NULL */
     uint32_t fold_width;  /* directions * gates * units of the folded recurrent layer   */
@@ -154,6 +157,10 @@ typedef struct egru_layer {
                                               projections, [forward | backward] (egru_model_fold)   */
     egru_rnn_weights_t rnn[2]; /* GRU, LSTM, SIMPLE_RNN: [forward, backward]; [1] only   */
                                /* with EGRU_FLAG_BIDIRECTIONAL                           */
+    /* int16x8 models (quant_version 2): the layer's QPARAMS words (docs/format.md, "Integer-only
+     * files"; EGRU_QP_* in egru_format.h), qparams_count of them; NULL otherwise. */
+    const int32_t *qparams;
+    uint32_t qparams_count;
 } egru_layer_t;
 
 /* Parse and validate the blob (every check of docs/format.md, CRCs included): the structure,
@@ -262,6 +269,40 @@ egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids,
 egru_status_t egru_forward_features(const egru_model_t *model, const float *x, uint32_t batch,
                                     uint32_t seq_len, float *out, size_t out_count, void *arena,
                                     size_t arena_bytes);
+
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * int16x8 models (header quant_version 2, docs/quantization.md "int16x8"): integer-only
+ * inference, no floating-point operation. Inputs and outputs are int16 at the model's input and
+ * output scales (real value = scale * q). The float functions above refuse these models with
+ * EGRU_ERR_WRONG_DTYPE, and these refuse float and int8 models the same way. egru_arena_size and
+ * egru_arena_size_min give the (one) int16x8 plan's arena, which does not depend on seq_len or
+ * batch (one row and one step at a time: two step buffers, the gate sums and every recurrent
+ * layer's state); egru_output_count the number of int16 outputs.
+ */
+
+/* The float32 bit patterns of the model's input scale (features models; 0 for token models) and
+ * output scale, for hosts that quantize and dequantize: x_q = sat16(rint(x / input_scale)),
+ * y = output_scale * y_q. EGRU_ERR_WRONG_DTYPE for a model that is not int16x8. */
+egru_status_t egru_model_scales(const egru_model_t *model, uint32_t *input_scale_bits,
+                                uint32_t *output_scale_bits);
+
+/* Forward pass of an int16x8 token model: ids as for egru_forward_tokens; out:
+ * egru_output_count() int16 values at the output scale. Otherwise as egru_forward_tokens. */
+egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *ids, uint32_t batch,
+                                      uint32_t seq_len, int16_t *out, size_t out_count, void *arena,
+                                      size_t arena_bytes);
+
+/* Forward pass of an int16x8 features model. x: (batch, seq_len, input_dim) int16 at the input
+ * scale (-32768 reads as -32767, the symmetric range's end). valid: NULL, or (batch, seq_len)
+ * bytes, non-zero for a valid step: when the model starts with a Masking layer, it replaces that
+ * layer's comparison of the int16 features with the quantized mask value (hosts compare the
+ * float features with mask_value, Keras' semantics, and pass the result); ignored otherwise.
+ * Otherwise as egru_forward_features. */
+egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t *x,
+                                        const uint8_t *valid, uint32_t batch, uint32_t seq_len,
+                                        int16_t *out, size_t out_count, void *arena,
+                                        size_t arena_bytes);
 
 /* ------------------------------------------------------------------------------------------ */
 /*

@@ -17,12 +17,16 @@
 /* Minor 1 added: LSTM, SimpleRNN, Conv1D, pooling, normalisation, Activation, Flatten, Masking
  * ops; activations 5..9; flags GO_BACKWARDS..MASK_ZERO; roles SCALE, SHIFT. A writer stamps the
  * lowest minor that can describe its file, so 1.0 readers still read 1.0-only models. */
-#define EGRU_FORMAT_VERSION_MINOR 2
+#define EGRU_FORMAT_VERSION_MINOR 3
 /* Minor 2 added: S8 tensors with SYMMETRIC_PER_ROW scales (int8 models, header quant_version 1,
  * docs/quantization.md) for the KERNEL and RECURRENT matrices of recurrent layers, the KERNEL of
- * DENSE and the TABLE of EMBEDDING. */
-/* The quantization semantics this runtime implements (header quant_version; 0: none). */
-#define EGRU_QUANT_VERSION 1
+ * DENSE and the TABLE of EMBEDDING. Minor 3 added: int16x8 files (header quant_version 2): every
+ * matrix S8 and one S32 QPARAMS tensor per layer (docs/format.md, "Integer-only files"). */
+/* The quantization semantics this runtime implements (header quant_version; 0: none): 1 the
+ * int8 scheme, 2 (EGRU_QUANT_VERSION_INT16X8) the integer-only one. */
+#define EGRU_QUANT_VERSION         1
+#define EGRU_QUANT_VERSION_INT16X8 2
+#define EGRU_QUANT_VERSION_NEWEST  2
 
 /* Sizes of the fixed parts in version 1.0. Newer minors may write larger ones. */
 #define EGRU_HEADER_SIZE        128u
@@ -158,7 +162,7 @@ typedef enum egru_act {
 typedef enum egru_dtype {
     EGRU_DTYPE_F32 = 1,
     EGRU_DTYPE_S8 = 2, /* 1.2: int8 weights with per-row scales (docs/quantization.md)    */
-    EGRU_DTYPE_S32 = 3 /* reserved; rejected by this runtime (EGRU_ERR_UNSUPPORTED)          */
+    EGRU_DTYPE_S32 = 3 /* 1.3: int32, only for the QPARAMS of int16x8 files                   */
 } egru_dtype_t;
 #define EGRU_DTYPE_MAX 3
 
@@ -188,8 +192,22 @@ typedef enum egru_role {
     EGRU_ROLE_BIAS = 6,           /* DENSE (out), LSTM (4H), SIMPLE_RNN (H), CONV1D (out) */
     /* 1.1 */
     EGRU_ROLE_SCALE = 7, /* AFFINE, LAYER_NORM (C) */
-    EGRU_ROLE_SHIFT = 8  /* AFFINE, LAYER_NORM (C) */
+    EGRU_ROLE_SHIFT = 8, /* AFFINE, LAYER_NORM (C) */
+    /* 1.3 */
+    EGRU_ROLE_QPARAMS = 9 /* int16x8: the layer's integer parameters, S32 (below) */
 } egru_role_t;
-#define EGRU_ROLE_MAX 8
+#define EGRU_ROLE_MAX 9
+
+/* Words of a QPARAMS tensor (docs/format.md, "Integer-only files"): a header of
+ * EGRU_QP_HEADER_WORDS, then per S8 tensor of the layer with r rows: r multipliers m, r shifts
+ * n, r biases (G). A multiplier (m, n) is m * 2^-n with m in [2^30, 2^31) and n in [0, 62], or
+ * (0, 0). */
+#define EGRU_QP_IN_SCALE     0u /* float32 bits of the input's scale (informational)   */
+#define EGRU_QP_OUT_SCALE    1u /* float32 bits of the output's (state's) scale        */
+#define EGRU_QP_OUT_M        2u /* G -> int16 output multiplier (out_fmt 0)             */
+#define EGRU_QP_OUT_N        3u
+#define EGRU_QP_OUT_FMT      4u /* 0: G converted by (OUT_M, OUT_N); 1: U, sat16       */
+#define EGRU_QP_MASK_Q       5u /* MASKING: the int16 mask value; 0 otherwise           */
+#define EGRU_QP_HEADER_WORDS 8u /* words 6, 7 reserved (0)                              */
 
 #endif /* EGRU_FORMAT_H */

@@ -103,6 +103,9 @@
 #ifndef EGRU_CFG_INT8 /* int8 tensors (quant_version 1, docs/quantization.md) */
 #define EGRU_CFG_INT8 1
 #endif
+#ifndef EGRU_CFG_INT16X8 /* int16x8 integer-only models (quant_version 2) and the _s16 API */
+#define EGRU_CFG_INT16X8 1
+#endif
 
 /* Kernel sets (docs/kernels.md): which sets the build contains, so that a firmware links only the
  * one it runs (nothing points at a left-out set; egru_model_use_kernels of one gives

@@ -311,6 +311,9 @@ static egru_status_t arena_size_of(const egru_model_t *model, uint32_t batch, ui
     plan_t p;
     uint64_t need = 0;
     egru_status_t s = check_model_shape(model, batch, seq_len, arena_bytes);
+    if (s == EGRU_OK && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return EGRU_CFG_INT16X8 ? egru_s16_arena_size(model, arena_bytes) : EGRU_ERR_UNSUPPORTED;
+    }
     if (s == EGRU_OK) {
         s = EGRU_CFG_FAST_PLAN && !low ? fast_plan(model, batch, seq_len, &p, &need)
                                        : low_plan(model, seq_len, &p, &need);
@@ -342,7 +345,9 @@ egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint3
     if (s != EGRU_OK) {
         return s;
     }
-    if ((s = make_plan(model, 1u, seq_len, seq_len, &p)) != EGRU_OK) {
+    if (model->quant_version == EGRU_QUANT_VERSION_INT16X8) { /* its ops keep the step count */
+        p.out_steps = model->output_is_sequence ? seq_len : 1u;
+    } else if ((s = make_plan(model, 1u, seq_len, seq_len, &p)) != EGRU_OK) {
         return s;
     }
     n = (uint64_t)batch * model->output_dim * p.out_steps;
@@ -361,6 +366,9 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     egru_status_t s;
     if (!m || !in || !out || !arena) {
         return EGRU_ERR_NULL_ARG;
+    }
+    if (m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return EGRU_ERR_WRONG_DTYPE; /* integer-only: egru_forward_*_s16 */
     }
     if ((s = check_model_shape(m, batch, seq_len, out)) != EGRU_OK) {
         return s;

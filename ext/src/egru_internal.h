@@ -21,4 +21,8 @@ static inline uint32_t egru_rd_u32(const uint8_t *p)
  * kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t; 0 means none. */
 #define EGRU_PACK_SLOTS 4u
 
+/* The int16x8 plan's arena bytes (egru_forward_s16.c): what egru_arena_size and
+ * egru_arena_size_min return for a quant_version 2 model. */
+egru_status_t egru_s16_arena_size(const egru_model_t *model, size_t *arena_bytes);
+
 #endif /* EGRU_INTERNAL_H */

@@ -5,7 +5,6 @@
  * Arithmetic on sizes and offsets is done in uint64_t so that no check can be defeated by
  * 32-bit wrap-around. Nothing here allocates or writes outside the caller's egru_model_t.
  */
-#include <float.h>
 #include <string.h>
 
 #include "egru_internal.h"
@@ -104,7 +103,9 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         const uint32_t scale_off = egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET);
         const uint32_t rows = egru_rd_u32(t + EGRU_TNS_DIMS);
         const uint8_t *sc;
-        if (!EGRU_CFG_INT8 || m->quant_version != EGRU_QUANT_VERSION) {
+        if (m->quant_version == EGRU_QUANT_VERSION           ? !EGRU_CFG_INT8
+            : m->quant_version == EGRU_QUANT_VERSION_INT16X8 ? !EGRU_CFG_INT16X8
+                                                             : 1) {
             return EGRU_ERR_UNSUPPORTED; /* int8 left out of this build, or semantics it lacks */
         }
         if (quant != EGRU_QUANT_SYMMETRIC_PER_ROW ||
@@ -127,8 +128,19 @@ static egru_status_t check_tensor(const egru_model_t *m, uint32_t alignment, uin
         }
         return EGRU_OK;
     }
-    if (dtype != EGRU_DTYPE_F32 || quant != EGRU_QUANT_NONE) {
-        return EGRU_ERR_UNSUPPORTED; /* S32: reserved */
+    if ((dtype == EGRU_DTYPE_S32) != (role == EGRU_ROLE_QPARAMS)) {
+        return EGRU_ERR_BAD_TENSOR; /* S32 holds QPARAMS, and QPARAMS are S32 (1.3) */
+    }
+    if (dtype == EGRU_DTYPE_S32) { /* an int16x8 layer's integer parameters */
+        if (m->quant_version != EGRU_QUANT_VERSION_INT16X8 || quant != EGRU_QUANT_NONE ||
+            rank != 1 || egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 ||
+            egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
+            return EGRU_ERR_BAD_TENSOR;
+        }
+        return EGRU_CFG_INT16X8 ? EGRU_OK : EGRU_ERR_UNSUPPORTED; /* values: check_qparams */
+    }
+    if (quant != EGRU_QUANT_NONE) {
+        return EGRU_ERR_BAD_TENSOR; /* an F32 tensor is not quantized */
     }
     if (egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET) != 0 || egru_rd_u32(t + EGRU_TNS_SCALE_COUNT) != 0) {
         return EGRU_ERR_BAD_TENSOR;
@@ -267,6 +279,58 @@ static uint32_t allowed_flags(uint32_t op)
     }
 }
 
+/* The ops int16x8 implements (docs/format.md, "Integer-only files"): Embedding, Masking, Dense,
+ * and GRU / LSTM / SimpleRNN in one direction with gates in U (sigmoid or hard_sigmoid; the
+ * others have none). Where in the chain they may be is check_layers' business. */
+static int int16x8_op(uint32_t op, uint32_t flags, uint32_t ract)
+{
+    switch (op) {
+    case EGRU_OP_EMBEDDING:
+    case EGRU_OP_MASKING:
+    case EGRU_OP_DENSE:
+    case EGRU_OP_SIMPLE_RNN: return !(flags & EGRU_FLAG_BIDIRECTIONAL);
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+        return !(flags & EGRU_FLAG_BIDIRECTIONAL) &&
+               (ract == EGRU_ACT_SIGMOID || ract == EGRU_ACT_HARD_SIGMOID ||
+                ract == EGRU_ACT_TANH || ract == EGRU_ACT_SOFTSIGN);
+    default: return 0;
+    }
+}
+
+/* A multiplier (m, n): m in [2^30, 2^31) and n in [0, 62], or (0, 0). */
+static int multiplier_ok(int32_t m, int32_t n)
+{
+    return (m == 0 && n == 0) || (m >= 0x40000000 && n >= 0 && n <= 62);
+}
+
+/* The values of an int16x8 layer's QPARAMS words (decode_layer checked their count). */
+static egru_status_t check_qparams(const egru_layer_t *layer)
+{
+    const int32_t *q = layer->qparams;
+    const uint32_t rows = (layer->qparams_count - EGRU_QP_HEADER_WORDS) / 3u;
+    const int32_t *p = q + EGRU_QP_HEADER_WORDS;
+    uint32_t i = 0, t, r;
+    const uint32_t tensors = rnn_gates(layer->op) ? 2u : layer->op == EGRU_OP_MASKING ? 0u : 1u;
+    if (!multiplier_ok(q[EGRU_QP_OUT_M], q[EGRU_QP_OUT_N]) ||
+        (q[EGRU_QP_OUT_FMT] != 0 && q[EGRU_QP_OUT_FMT] != 1) || q[6] != 0 || q[7] != 0 ||
+        q[EGRU_QP_MASK_Q] < -32767 || q[EGRU_QP_MASK_Q] > 32767 ||
+        (layer->op != EGRU_OP_MASKING && q[EGRU_QP_MASK_Q] != 0)) {
+        return EGRU_ERR_BAD_TENSOR;
+    }
+    for (t = 0; t < tensors; ++t) { /* per S8 tensor: r multipliers, r shifts, r biases */
+        r = tensors == 2 ? rows / 2 : rows;
+        for (i = 0; i < r; ++i) {
+            if (!multiplier_ok(p[i], p[r + i]) || p[2 * r + i] < -0x40000000 ||
+                p[2 * r + i] > 0x40000000) {
+                return EGRU_ERR_BAD_TENSOR;
+            }
+        }
+        p += 3 * r;
+    }
+    return EGRU_OK;
+}
+
 /* Decode and check layer `index` on its own (op, flags, activations, params, tensors); the chain
  * is checked by egru_model_init. Tensor records must already have passed check_tensor. */
 static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_layer_t *out)
@@ -280,7 +344,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     uint32_t G = rnn_gates(op), units = dim, need = 0;
     uint64_t params = 0, macs = 0;
     int ok = 1;
-    float p0;
+    uint32_t p0;
     egru_status_t s;
 
     memset(out, 0, sizeof *out);
@@ -296,6 +360,22 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         /* Refused before decoding, so that a left-out op's decoding code goes from the build
          * too; feature_supported checks the rest of what the layer needs. */
         return EGRU_ERR_UNSUPPORTED;
+    }
+    if (m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        /* int16x8 (docs/format.md, "Integer-only files"): the ops it implements, every matrix
+         * S8 (checked below), and the layer's last tensor its QPARAMS (S32, rank 1: checked by
+         * check_tensor; the words' values by check_qparams at init). */
+        const uint8_t *t = count ? tensor_record(m, first + count - 1) : NULL;
+        if (!int16x8_op(op, flags, ract)) {
+            return EGRU_ERR_UNSUPPORTED;
+        }
+        if (!t || t[EGRU_TNS_ROLE] != EGRU_ROLE_QPARAMS) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        out->qparams =
+            (const int32_t *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
+        out->qparams_count = egru_rd_u32(t + EGRU_TNS_DIMS);
+        --count;
     }
     switch (op) {
     case EGRU_OP_EMBEDDING:
@@ -369,12 +449,28 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         break;
     case EGRU_OP_MASKING: ok = count == 0 && act == 0 && dim == in; break;
     }
-    /* Float parameters (params[0]): LayerNorm epsilon finite and >= 0 (0 is Keras' formula as
-     * written; a negative one makes sqrt(var + eps) NaN on low-variance steps); Masking
-     * mask_value not NaN (it would equal nothing, so never mask). */
-    memcpy(&p0, &out->params[0], sizeof p0);
-    ok = ok && !(op == EGRU_OP_LAYER_NORM && !(p0 >= 0.0f && p0 <= FLT_MAX)) &&
-         !(op == EGRU_OP_MASKING && p0 != p0);
+    /* Float parameters (params[0]), checked on their bits (no float operation, so that an
+     * integer-only build links no soft-float helper): LayerNorm epsilon finite and >= 0 (0 is
+     * Keras' formula as written; a negative one makes sqrt(var + eps) NaN on low-variance
+     * steps; -0.0 counts as 0); Masking mask_value not NaN (it would equal nothing, so never
+     * mask). */
+    p0 = out->params[0];
+    ok = ok &&
+         !(op == EGRU_OP_LAYER_NORM &&
+           ((p0 & 0x7F800000u) == 0x7F800000u || ((p0 & 0x80000000u) && p0 != 0x80000000u))) &&
+         !(op == EGRU_OP_MASKING && (p0 & 0x7F800000u) == 0x7F800000u && (p0 & 0x007FFFFFu));
+    /* int16x8: every matrix is S8, and the QPARAMS hold 8 words + 3 per row of them. */
+    if (ok && out->qparams) {
+        const uint64_t rows = op == EGRU_OP_EMBEDDING ? in
+                              : op == EGRU_OP_DENSE   ? dim
+                              : op == EGRU_OP_MASKING ? 0
+                                                      : 2u * (uint64_t)G * units;
+        ok = (op == EGRU_OP_EMBEDDING ? out->table_s8 != NULL
+              : op == EGRU_OP_DENSE   ? out->kernel_s8 != NULL
+              : op == EGRU_OP_MASKING ? 1
+                                      : out->rnn[0].kernel_s8 && out->rnn[0].recurrent_s8) &&
+             out->qparams_count == EGRU_QP_HEADER_WORDS + 3u * rows;
+    }
     /* An int8 product wider than EGRU_S8_MAX_COLS could overflow its int32 sums (both
      * directions of a recurrent layer agree on dtypes and widths: rnn[0] speaks for both). */
     s = !ok || params > U32_LIMIT || macs > U32_LIMIT ? EGRU_ERR_BAD_LAYER
@@ -456,7 +552,7 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
         (*alignment & (*alignment - 1)) != 0) {
         return EGRU_ERR_BAD_HEADER;
     }
-    if (m->quant_version > EGRU_QUANT_VERSION) {
+    if (m->quant_version > EGRU_QUANT_VERSION_NEWEST) {
         return EGRU_ERR_UNSUPPORTED; /* quantization semantics newer than this runtime */
     }
     if (file_size > blob_size) {
@@ -519,7 +615,7 @@ static int feature_supported(const egru_layer_t *layer)
             !((f & (EGRU_FLAG_MASK_ZERO | EGRU_FLAG_MASKED)) || layer->op == EGRU_OP_MASKING)) &&
            (EGRU_CFG_GRU_RESET_AFTER || !is_gru || !(f & EGRU_FLAG_RESET_AFTER)) &&
            (EGRU_CFG_GRU_RESET_BEFORE || !is_gru || (f & EGRU_FLAG_RESET_AFTER)) &&
-           (EGRU_CFG_INT8 || !s8);
+           (EGRU_CFG_INT8 || !s8 || layer->qparams);
 }
 
 /* Step 8: every layer decodes, tensors are used in order, widths chain, sequences and masks
@@ -538,6 +634,16 @@ static egru_status_t check_layers(egru_model_t *m)
         }
         if (!feature_supported(&layer)) {
             return EGRU_ERR_UNSUPPORTED; /* a feature this build leaves out (egru_features.h) */
+        }
+        if (layer.qparams) { /* int16x8: the words' values; Masking first; a go_backwards
+                              * recurrent layer only before any other (egru_forward_s16.c) */
+            if ((s = check_qparams(&layer)) != EGRU_OK) {
+                return s;
+            }
+            if ((op == EGRU_OP_MASKING && k != 0) ||
+                ((layer.flags & EGRU_FLAG_GO_BACKWARDS) && m->max_units)) {
+                return EGRU_ERR_UNSUPPORTED;
+            }
         }
         if (egru_rd_u32(layer_record(m, k) + EGRU_LYR_FIRST_TENSOR) != next_tensor ||
             layer.input_dim != width) {
@@ -676,7 +782,8 @@ static egru_status_t plan_fold(const egru_model_t *model, fold_plan_t *p)
 {
     uint32_t d;
     memset(p, 0, sizeof *p);
-    if (model->fold || model->layer_count < 2 || decode_layer(model, 0, &p->emb) != EGRU_OK ||
+    if (model->fold || model->quant_version == EGRU_QUANT_VERSION_INT16X8 ||
+        model->layer_count < 2 || decode_layer(model, 0, &p->emb) != EGRU_OK ||
         decode_layer(model, 1, &p->rnn) != EGRU_OK || p->emb.op != EGRU_OP_EMBEDDING ||
         !rnn_gates(p->rnn.op)) {
         return EGRU_ERR_UNSUPPORTED;

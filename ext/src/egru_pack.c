@@ -76,6 +76,9 @@ egru_status_t egru_model_pack_size(const egru_model_t *model, size_t *bytes)
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
+    if (model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return EGRU_ERR_UNSUPPORTED; /* integer-only products read the int8 rows in place */
+    }
     if (model->pack) {
         return EGRU_ERR_UNSUPPORTED;
     }

@@ -29,6 +29,7 @@ static const char *const status_messages[EGRU_STATUS_COUNT] = {
     [-EGRU_ERR_WRONG_INPUT] = "wrong input kind (token ids vs float features) for this model",
     [-EGRU_ERR_INDEX] = "layer index out of range",
     [-EGRU_ERR_S8_TOO_WIDE] = "an int8 weight matrix has over 131072 columns (int32 overflow)",
+    [-EGRU_ERR_WRONG_DTYPE] = "wrong data type for this model (int16x8 models take int16 data)",
 };
 
 /* Compile-time check (C99 has no static_assert): the table has exactly one slot per status. */

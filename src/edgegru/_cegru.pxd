@@ -1,5 +1,5 @@
 # Declarations of the C runtime's public header (ext/include/edgegru.h); nothing else.
-from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t, uint64_t
 
 
 cdef extern from "edgegru.h" nogil:
@@ -10,6 +10,7 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_ERR_TOKEN_RANGE
     int EGRU_ERR_NONFINITE
     int EGRU_ERR_BAD_SHAPE
+    int EGRU_ERR_WRONG_DTYPE
     int EGRU_INPUT_TOKENS
     int EGRU_INPUT_FEATURES
     int EGRU_BLOB_ALIGN
@@ -30,6 +31,7 @@ cdef extern from "edgegru.h" nogil:
         uint32_t max_width
         uint32_t max_units
         uint32_t param_count
+        uint32_t quant_version
 
     ctypedef struct egru_layer_t:
         int op
@@ -73,6 +75,17 @@ cdef extern from "edgegru.h" nogil:
     egru_status_t egru_forward_features(const egru_model_t *model, const float *x,
                                         uint32_t batch, uint32_t seq_len, float *out,
                                         size_t out_count, void *arena, size_t arena_bytes)
+
+    # int16x8 models (quant_version 2): integer-only forward passes.
+    egru_status_t egru_model_scales(const egru_model_t *model, uint32_t *input_scale_bits,
+                                    uint32_t *output_scale_bits)
+    egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *ids,
+                                          uint32_t batch, uint32_t seq_len, int16_t *out,
+                                          size_t out_count, void *arena, size_t arena_bytes)
+    egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t *x,
+                                            const uint8_t *valid, uint32_t batch,
+                                            uint32_t seq_len, int16_t *out, size_t out_count,
+                                            void *arena, size_t arena_bytes)
 
     # Streaming (egru_session_*). The public fields.
     int EGRU_ERR_UNSUPPORTED

@@ -6,7 +6,7 @@ user-facing messages lives in runtime.py; the C runtime checks everything again.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 
 from ._cegru cimport *
 
@@ -18,6 +18,7 @@ STATUS_COUNT = EGRU_STATUS_COUNT
 ERR_TOKEN_RANGE = EGRU_ERR_TOKEN_RANGE
 ERR_NONFINITE = EGRU_ERR_NONFINITE
 ERR_BAD_SHAPE = EGRU_ERR_BAD_SHAPE
+ERR_WRONG_DTYPE = EGRU_ERR_WRONG_DTYPE
 #: Model.arena_limit's default: the most scratch memory one predict call takes for the fast
 #: plan (256 MiB); larger shapes run the C runtime's chunked plans in this much (docs/c_api.md).
 DEFAULT_ARENA_LIMIT = 256 * 1024 * 1024
@@ -292,6 +293,67 @@ cdef class Runtime:
         if dims[0] < 1 or dims[1] < 1 or dims[0] > 0xFFFFFFFF or dims[1] > 0xFFFFFFFF:
             return None
         return self._run(cnp.PyArray_DATA(a), tokens, <uint32_t>dims[0], <uint32_t>dims[1])
+
+    @property
+    def quant_version(self):
+        """The header's quant_version: 0 float32, 1 int8, 2 int16x8 (integer-only)."""
+        return self.model.quant_version
+
+    def scales(self):
+        """int16x8 models: (input scale, output scale) as float32 (egru_model_scales)."""
+        cdef uint32_t bits[2]
+        cdef int status = egru_model_scales(&self.model, &bits[0], &bits[1])
+        if status != EGRU_OK:
+            _raise(status, "scales")
+        s = np.array([bits[0], bits[1]], dtype=np.uint32).view(np.float32)
+        return s[0], s[1]
+
+    def forward_s16(self, x, valid=None):
+        """int16x8 models: x int32 (batch, T) token ids, or int16 (batch, T, input_dim) features
+        at the input scale, C-contiguous; valid: None or uint8 (batch, T) (a first Masking
+        layer's step validity). Returns int16 (batch, [T,] output_dim) at the output scale."""
+        cdef bint tokens = self.model.input_kind == EGRU_INPUT_TOKENS
+        want = np.int32 if tokens else np.int16
+        if not isinstance(x, np.ndarray) or x.dtype != want or not x.flags.c_contiguous or \
+                x.ndim != (2 if tokens else 3) or x.shape[0] < 1 or x.shape[1] < 1 or \
+                x.shape[0] > 0xFFFFFFFF or x.shape[1] > 0xFFFFFFFF or \
+                (not tokens and x.shape[2] != self.model.input_dim):
+            raise EdgeGRUError(f"forward_s16 takes a C-contiguous {np.dtype(want)} array of shape "
+                               f"(batch, T{'' if tokens else ', input_dim'})")
+        if valid is not None and (not isinstance(valid, np.ndarray) or valid.dtype != np.uint8
+                                  or not valid.flags.c_contiguous
+                                  or valid.shape != x.shape[:2]):
+            raise EdgeGRUError("valid must be a C-contiguous uint8 array of shape (batch, T)")
+        cdef cnp.ndarray a = <cnp.ndarray>x
+        cdef uint32_t batch = <uint32_t>a.shape[0], seq_len = <uint32_t>a.shape[1]
+        cdef size_t count = 0, arena_bytes = 0
+        cdef int status = egru_arena_size(&self.model, batch, seq_len, &arena_bytes)
+        if status == EGRU_OK:
+            status = egru_output_count(&self.model, batch, seq_len, &count)
+        if status != EGRU_OK:
+            _raise(status, "predict")
+        if self.model.output_is_sequence:
+            out = np.empty((batch, seq_len, self.model.output_dim), dtype=np.int16)
+        else:
+            out = np.empty((batch, self.model.output_dim), dtype=np.int16)
+        arena = np.empty(arena_bytes, dtype=np.uint8)
+        cdef int16_t *out_ptr = <int16_t *>cnp.PyArray_DATA(out)
+        cdef void *arena_ptr = cnp.PyArray_DATA(arena)
+        cdef const void *data = cnp.PyArray_DATA(a)
+        cdef const uint8_t *valid_ptr = NULL
+        if valid is not None:
+            valid_ptr = <const uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>valid)
+        with nogil:
+            if tokens:
+                status = egru_forward_tokens_s16(&self.model, <const int32_t *>data, batch,
+                                                 seq_len, out_ptr, count, arena_ptr, arena_bytes)
+            else:
+                status = egru_forward_features_s16(&self.model, <const int16_t *>data,
+                                                   valid_ptr, batch, seq_len, out_ptr, count,
+                                                   arena_ptr, arena_bytes)
+        if status != EGRU_OK:
+            _raise(status, "predict")
+        return out
 
     def forward_tokens(self, const int32_t[:, ::1] ids):
         """ids: (batch, T) int32, C-contiguous. Returns float32 (batch, [T,] output_dim)."""

@@ -23,7 +23,7 @@ MAGIC = b"EGRU"
 VERSION_MAJOR = 1
 #: The newest minor version this module writes and reads. A file is stamped with the lowest minor
 #: that can describe it (ir.Model.version_minor), so 1.0 readers keep reading 1.0-only models.
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 HEADER_SIZE = 128
 LAYER_RECORD_SIZE = 64
 TENSOR_RECORD_SIZE = 64
@@ -110,6 +110,7 @@ ROLE_RECURRENT_BIAS = 5
 ROLE_BIAS = 6
 ROLE_SCALE = 7
 ROLE_SHIFT = 8
+ROLE_QPARAMS = 9  # 1.3: an int16x8 layer's integer parameters (S32)
 ROLE_NAMES = {
     ROLE_TABLE: "table",
     ROLE_KERNEL: "kernel",
@@ -119,6 +120,7 @@ ROLE_NAMES = {
     ROLE_BIAS: "bias",
     ROLE_SCALE: "scale",
     ROLE_SHIFT: "shift",
+    ROLE_QPARAMS: "int16x8 parameters",
 }
 #: Roles whose int8 matrices are products (their columns are bounded by S8_MAX_COLS).
 PRODUCT_ROLES = (ROLE_KERNEL, ROLE_RECURRENT)
@@ -281,7 +283,9 @@ QUANTIZABLE = {
     (OP_SIMPLE_RNN, ROLE_RECURRENT),
     (OP_DENSE, ROLE_KERNEL),
 }
-QUANTIZE_MODES = (None, "int8")
+QUANTIZE_MODES = (None, "int8", "int16x8")
+#: header quant_version of int16x8 files (docs/quantization.md; format 1.3).
+QUANT_VERSION_INT16X8 = 2
 
 
 def _check_writable(model: ir.Model, records: list) -> None:
@@ -317,17 +321,68 @@ def _check_writable(model: ir.Model, records: list) -> None:
             )
 
 
-def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = None) -> bytes:
-    """Serialise an IR model to `.egru` bytes (format 1.x), stamped with the lowest minor version
-    that describes it. Deterministic: the same model and metadata give the same bytes.
+def _int16x8_records(model: ir.Model, records: list, calibration) -> None:
+    """Appends each layer's QPARAMS tensor (docs/format.md, "Integer-only files") to its record,
+    from the int16x8 model calibrated on `calibration` (int16x8.quantize)."""
+    from . import int16x8
 
-    quantize: None (float32) or "int8": the QUANTIZABLE matrices become S8 tensors with one float
-    scale per row (docs/quantization.md; format 1.2, header quant_version 1)."""
+    for layer, r in zip(model.layers, records, strict=True):
+        for role, a in r.tensors:
+            if (r.op, role) in QUANTIZABLE and role in PRODUCT_ROLES:
+                if not int8_product_fits(np.shape(a)[1]):
+                    raise UnsupportedError(
+                        f"int16x8: {type(layer).__name__} {layer.name!r}: its "
+                        f"{ROLE_NAMES[role]} has {np.shape(a)[1]} columns, more than "
+                        f"{2**17}; int16x8 stores every matrix as int8"
+                    )
+    try:
+        qm = int16x8.quantize(model, calibration)
+    except NotImplementedError as exc:
+        raise UnsupportedError(str(exc)) from None
+    for r, (words, mats) in zip(records, int16x8.layer_qparams(qm), strict=True):
+        s8 = [a for role, a in r.tensors if (r.op, role) in QUANTIZABLE]
+        for a, q in zip(s8, mats, strict=True):  # the multipliers were computed for these
+            if not np.array_equal(quantize_rows(a)[0], q):
+                raise AssertionError("int16x8: the emulation quantized a matrix differently")
+        r.tensors.append((ROLE_QPARAMS, words))
+
+
+def write(
+    model: ir.Model,
+    metadata: dict | None = None,
+    quantize: str | None = None,
+    calibration=None,
+) -> bytes:
+    """Serialise an IR model to `.egru` bytes (format 1.x), stamped with the lowest minor version
+    that describes it. Deterministic: the same model, metadata and calibration give the same
+    bytes.
+
+    quantize: None (float32); "int8": the QUANTIZABLE matrices become S8 tensors with one float
+    scale per row (docs/quantization.md; format 1.2, header quant_version 1); "int16x8": the
+    integer-only scheme (every matrix S8, one QPARAMS tensor per layer; format 1.3, header
+    quant_version 2), its activation ranges calibrated on `calibration` (inputs as `predict` takes
+    them; None: int16x8.default_calibration, with a warning that the ranges are a guess)."""
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    if calibration is not None and quantize != "int16x8":
+        raise ValueError('calibration is used by quantize="int16x8" only')
     model.check()
     records = _records(model)
     _check_writable(model, records)
+    if quantize == "int16x8":
+        if calibration is None:
+            import warnings
+
+            warnings.warn(
+                "int16x8 without calibration data: the activation ranges are calibrated on "
+                "random inputs (docs/quantization.md); pass calibration=representative inputs",
+                stacklevel=2,
+            )
+        _int16x8_records(model, records, calibration)
+        metadata = {
+            **(metadata or {}),
+            "int16x8": {"calibration": "default" if calibration is None else "caller"},
+        }
     tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
     meta = json.dumps(
         {
@@ -349,6 +404,16 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
     tensor_bytes = bytearray()
     quantized = 0
     for op, role, array in tensors:
+        if role == ROLE_QPARAMS:
+            words = np.ascontiguousarray(array, dtype="<i4")
+            offset = len(data)
+            data += words.tobytes()
+            data += bytes(_align(len(data)) - len(data))
+            tensor_bytes += TENSOR.pack(
+                DTYPE_S32, QUANT_NONE, 1, role, len(words), 0, 0, 0, offset, words.nbytes, 0, 0,
+                bytes(28),
+            )  # fmt: skip
+            continue
         a = np.ascontiguousarray(array, dtype="<f4")
         if a.ndim > 4:
             raise ValueError("tensor rank > 4")
@@ -357,7 +422,7 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
         # int8 only where the runtime's int32 sums cannot overflow: a wider product matrix stays
         # float32 (quantize.int8_product_fits, docs/quantization.md).
         if (
-            quantize == "int8"
+            quantize in ("int8", "int16x8")
             and (op, role) in QUANTIZABLE
             and (role not in PRODUCT_ROLES or int8_product_fits(a.shape[1]))
         ):
@@ -405,7 +470,7 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
     fields = [
         MAGIC,
         VERSION_MAJOR,
-        2 if quantized else model.version_minor(),
+        3 if quantize == "int16x8" else 2 if quantized else model.version_minor(),
         HEADER_SIZE,
         0,
         ALIGNMENT,
@@ -423,7 +488,7 @@ def write(model: ir.Model, metadata: dict | None = None, quantize: str | None = 
         kind,
         model.input.dim,
         model.output_dim,
-        QUANT_VERSION if quantized else 0,
+        QUANT_VERSION_INT16X8 if quantize == "int16x8" else QUANT_VERSION if quantized else 0,
         bytes(40),
         payload_crc,
         0,
@@ -500,22 +565,73 @@ def read_header(blob) -> dict:
 
 def read(blob) -> tuple[ir.Model, dict]:
     """Parse `.egru` bytes back into an IR model and its metadata dict. Raises FormatError."""
+    model, meta, _stored = _read(blob)
+    return model, meta
+
+
+def read_int16x8(blob) -> tuple[ir.Model, dict, list]:
+    """An int16x8 file (header quant_version 2): its IR model (weights dequantized), metadata,
+    and per layer (QPARAMS words as int32, [the int8 values of its S8 tensors in order]), the
+    integers the runtime computes with (edgegru.int16x8.from_blob). Raises FormatError."""
+    model, meta, stored = _read(blob)
+    if stored is None:
+        _fail("not an int16x8 file (header quant_version is not 2)")
+    return model, meta, stored
+
+
+def _check_qparams(k: int, op: int, words: np.ndarray, mats: list) -> None:
+    """The rules of docs/format.md ("Integer-only files") for layer k's QPARAMS words."""
+    from .int16x8 import G_SAT, QMAX, QPARAMS_HEADER
+
+    rows = [q.shape[0] for q in mats]
+    if len(words) != QPARAMS_HEADER + 3 * sum(rows):
+        _fail(f"layer {k}: its QPARAMS tensor has {len(words)} words, not 8 + 3 * {sum(rows)}")
+    w = words.astype(np.int64)
+
+    def mult_ok(m, n):
+        return np.all(((m == 0) & (n == 0)) | ((m >= 2**30) & (m < 2**31) & (n >= 0) & (n <= 62)))
+
+    pos = QPARAMS_HEADER
+    for r in rows:
+        m, n, b = w[pos : pos + r], w[pos + r : pos + 2 * r], w[pos + 2 * r : pos + 3 * r]
+        if not mult_ok(m, n) or np.any(np.abs(b) > G_SAT):
+            _fail(f"layer {k}: a QPARAMS multiplier or bias is out of range")
+        pos += 3 * r
+    if (
+        not mult_ok(w[2:3], w[3:4])
+        or w[4] not in (0, 1)
+        or abs(int(w[5])) > QMAX
+        or w[6]
+        or w[7]
+        or (op != OP_MASKING and w[5])
+    ):
+        _fail(f"layer {k}: a QPARAMS header word is out of range")
+
+
+def _read(blob) -> tuple[ir.Model, dict, list | None]:
     blob = memoryview(blob).cast("B")
     h = read_header(blob)
+    int16x8 = h["quant_version"] == QUANT_VERSION_INT16X8
     data_lo = h["data_offset"]
-    tensors, dtypes = [], []
+    tensors, dtypes, ints = [], [], []
     for i in range(h["tensor_count"]):
         off = h["tensor_table_offset"] + i * h["tensor_record_size"]
         dtype, quant, rank, role, *rest = TENSOR.unpack_from(blob, off)
         dims, (doff, dsize, soff, scount) = rest[:4], rest[4:8]
-        if (dtype, quant) not in ((DTYPE_F32, QUANT_NONE), (DTYPE_S8, QUANT_SYMMETRIC_PER_ROW)):
+        if (dtype, quant) not in (
+            (DTYPE_F32, QUANT_NONE),
+            (DTYPE_S8, QUANT_SYMMETRIC_PER_ROW),
+            (DTYPE_S32, QUANT_NONE),
+        ):
             _fail(f"tensor {i}: dtype {dtype}/quantization {quant} is not supported by this reader")
-        if dtype == DTYPE_S8 and h["quant_version"] != QUANT_VERSION:
+        if dtype == DTYPE_S8 and h["quant_version"] not in (QUANT_VERSION, QUANT_VERSION_INT16X8):
             _fail(f"tensor {i}: int8 data of quant_version {h['quant_version']} is not supported")
+        if (dtype == DTYPE_S32) != (role == ROLE_QPARAMS) or (dtype == DTYPE_S32 and not int16x8):
+            _fail(f"tensor {i}: int32 data is only for the QPARAMS of int16x8 files")
         if not 1 <= rank <= 4 or any(d == 0 for d in dims[:rank]) or any(dims[rank:]):
             _fail(f"tensor {i}: invalid rank or dims {dims}")
         shape = tuple(dims[:rank])
-        itemsize = 4 if dtype == DTYPE_F32 else 1
+        itemsize = 1 if dtype == DTYPE_S8 else 4
         if (
             int(np.prod(shape)) * itemsize != dsize
             or doff % h["alignment"]
@@ -523,6 +639,13 @@ def read(blob) -> tuple[ir.Model, dict]:
         ):
             _fail(f"tensor {i}: data size or offset invalid")
         dtypes.append(dtype)
+        if dtype == DTYPE_S32:
+            if rank != 1:
+                _fail(f"tensor {i}: a QPARAMS tensor has rank 1")
+            words = np.frombuffer(blob, dtype="<i4", count=dsize // 4, offset=data_lo + doff)
+            tensors.append((role, words.astype(np.int32)))
+            ints.append(words.astype(np.int32))
+            continue
         if dtype == DTYPE_F32:
             a = np.frombuffer(blob, dtype="<f4", count=dsize // 4, offset=data_lo + doff)
             if not np.all(np.isfinite(a)):
@@ -531,6 +654,7 @@ def read(blob) -> tuple[ir.Model, dict]:
                     "infinite"
                 )
             tensors.append((role, a.reshape(shape).astype(np.float32)))
+            ints.append(None)
             continue
         if role in PRODUCT_ROLES and rank == 2 and not int8_product_fits(shape[1]):
             _fail(
@@ -548,6 +672,7 @@ def read(blob) -> tuple[ir.Model, dict]:
         if not np.all(np.isfinite(scale)) or np.any(scale < 0) or np.any(q == -128):
             _fail(f"tensor {i}: int8 values or scales out of range")
         tensors.append((role, dequantize_rows(q, scale.astype(np.float32))))
+        ints.append(q.astype(np.int8))
 
     kind = ir.TOKENS if h["input_kind"] == INPUT_TOKENS else ir.FEATURES
     meta = {}
@@ -558,7 +683,7 @@ def read(blob) -> tuple[ir.Model, dict]:
         except (UnicodeDecodeError, ValueError):
             _fail("metadata block is not valid UTF-8 JSON")
     names = meta.get("source", {}).get("layers", []) if isinstance(meta, dict) else []
-    layers, masked_flags = [], []
+    layers, masked_flags, stored = [], [], []
     next_tensor = 0
     for k in range(h["layer_count"]):
         off = h["layer_table_offset"] + k * h["layer_record_size"]
@@ -588,7 +713,20 @@ def read(blob) -> tuple[ir.Model, dict]:
         if op == OP_MASKING and np.isnan(_bits_f32(params[0])):
             _fail(f"layer {k} (Masking): mask_value is NaN")
         name = names[k] if k < len(names) and isinstance(names[k], str) else f"layer_{k}"
-        rec = _Record(op, flags, in_dim, out_dim, act, ract, tensors[first : first + count], params)
+        own = tensors[first : first + count]
+        if int16x8:  # the last tensor is the layer's QPARAMS, every matrix S8
+            if not own or own[-1][0] != ROLE_QPARAMS:
+                _fail(f"layer {k} ({OP_NAMES[op]}): an int16x8 layer ends with its QPARAMS")
+            mats = [q for q in ints[first : first + count - 1] if q is not None]
+            n_s8 = sum((op, r) in QUANTIZABLE for r, _a in own[:-1])
+            if len(mats) != n_s8:
+                _fail(f"layer {k} ({OP_NAMES[op]}): int16x8 stores every matrix as int8")
+            _check_qparams(k, op, own[-1][1], mats)
+            stored.append((own[-1][1], mats))
+            own = own[:-1]
+        elif any(r == ROLE_QPARAMS for r, _a in own):
+            _fail(f"layer {k}: QPARAMS outside an int16x8 file")
+        rec = _Record(op, flags, in_dim, out_dim, act, ract, own, params)
         try:
             layer = _DECODERS[op](rec, name)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
@@ -626,7 +764,7 @@ def read(blob) -> tuple[ir.Model, dict]:
         _fail("header output_dim does not match the last layer")
     if [layer.masked for layer in model.layers] != masked_flags:
         _fail("MASKED flags do not follow the model's mask flow")
-    return model, meta
+    return model, meta, stored if int16x8 else None
 
 
 DTYPE_NAMES = {DTYPE_F32: "f32", DTYPE_S8: "int8", DTYPE_S32: "int32"}

@@ -229,12 +229,19 @@ class Product:
         return sat_g(mul(acc, self.m, self.n) + self.bias)
 
 
-def _to_int16(v, fmt: str, scale) -> np.ndarray:
-    """A U or G value to an int16 tensor at scale (U: 2^-15 exactly)."""
+def out_multiplier(fmt: str, scale, what: str) -> Multiplier:
+    """The conversion of a layer's output to its int16 tensor: G -> scale by 2^-16 / scale;
+    (0, 0) for U (stored with sat16)."""
+    if fmt == "U":
+        return Multiplier(0, 0)
+    return Multiplier.from_real(2.0**-G_SHIFT / float(scale), what)
+
+
+def _to_int16(v, fmt: str, mult: Multiplier) -> np.ndarray:
+    """A U or G value to an int16 tensor (U: at 2^-15, with sat16; G: with `mult`)."""
     if fmt == "U":
         return sat16(v)
-    mm = Multiplier.from_real(2.0**-G_SHIFT / float(scale), "state scale")
-    return sat16(mul(v, mm.m, mm.n))
+    return sat16(mul(v, mult.m, mult.n))
 
 
 @dataclass
@@ -245,6 +252,7 @@ class QRecurrent:
     wh: Product
     in_scale: np.float32
     state_scale: np.float32
+    state_mult: Multiplier  # G -> the state's int16 (unbounded activations; (0, 0) for U)
 
     @property
     def out_scale(self):
@@ -275,7 +283,9 @@ def _build_recurrent(layer, in_scale, ranges) -> QRecurrent:
     else:
         wx = Product.build(layer.kernel, layer.bias, in_scale, _G, f"{layer.name} kernel")
         wh = Product.build(layer.recurrent_kernel, None, state_scale, _G, f"{layer.name} rec")
-    return QRecurrent(layer, kind, wx, wh, in_scale, state_scale)
+    fmt = _act_fmt(layer.activation)
+    mult = out_multiplier(fmt, state_scale, f"{layer.name} state scale")
+    return QRecurrent(layer, kind, wx, wh, in_scale, state_scale, mult)
 
 
 def _gru_step(q: QRecurrent, x, h):
@@ -297,7 +307,7 @@ def _gru_step(q: QRecurrent, x, h):
         acc = rh @ q.wh.q[2 * units :].T
         ghh = sat_g(mul(acc, q.wh.m[2 * units :], q.wh.n[2 * units :]) + q.wh.bias[2 * units :])
         n = sat_g(gx[:, 2 * units :] + ghh)
-    hh = _to_int16(activate(act, n), _act_fmt(act), q.state_scale)
+    hh = _to_int16(activate(act, n), _act_fmt(act), q.state_mult)
     return sat16(rshift(z * h + (ONE - z) * hh, 15))
 
 
@@ -316,13 +326,13 @@ def _lstm_step(q: QRecurrent, x, state):
     if _act_fmt(act) == "U":
         h = sat16(rshift(o * ac, 15))
     else:
-        h = _to_int16(rshift(o * ac, 15), "G", q.state_scale)
+        h = _to_int16(rshift(o * ac, 15), "G", q.state_mult)
     return h, c
 
 
 def _rnn_step(q: QRecurrent, x, h):
     act = q.layer.activation
-    return _to_int16(activate(act, sat_g(q.wx(x) + q.wh(h))), _act_fmt(act), q.state_scale)
+    return _to_int16(activate(act, sat_g(q.wx(x) + q.wh(h))), _act_fmt(act), q.state_mult)
 
 
 def _run_recurrent(q: QRecurrent, x, mask):
@@ -430,7 +440,7 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
             out = _scale(ranges[id(layer), "out"])
             q, s = quantize_rows(layer.table)
             m, n = _multipliers(s.astype(np.float64) / np.float64(out), f"{layer.name} table")
-            layers.append(("embedding", layer, (_i64(q), m, n)))
+            layers.append(("embedding", layer, (_i64(q), m, n, out)))
             scale = out
         elif isinstance(layer, ir.Masking):
             if layers or model.input.kind != ir.FEATURES:
@@ -449,7 +459,8 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
                 out = np.float32(2.0**-15)
             else:
                 out = _scale(ranges[id(layer), "out"])
-            layers.append(("dense", layer, (prod, out)))
+            mult = out_multiplier(_act_fmt(layer.activation), out, f"{layer.name} output scale")
+            layers.append(("dense", layer, (prod, out, mult)))
             scale = out
         else:
             raise _unsupported(layer)
@@ -457,12 +468,16 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
 
 
 def quantize_input(qm: QModel, x) -> np.ndarray:
-    """Float features to the model's int16 input: sat16(rint(x / s_in)) (float64 division)."""
-    return sat16(np.rint(np.asarray(x, dtype=np.float64) / np.float64(qm.input_scale)))
+    """Float features (as float32, the model's input type) to the model's int16 input:
+    sat16(rint(x / s_in)), the division in float64."""
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
+    return sat16(np.rint(x / np.float64(qm.input_scale)))
 
 
 def forward_int(qm: QModel, x) -> np.ndarray:
-    """Run the integer model. x: token ids (batch, T) or float features (batch, T, F); returns the
+    """Run the integer model. x: token ids (batch, T), float features (batch, T, F) (quantized
+    with quantize_input; a first Masking layer compares them in float), or integer features
+    already at qm.input_scale (a Masking layer compares them with mask_value_q). Returns the
     output as int16 values at qm.output_scale (int64 array)."""
     model, x = qm.model, np.asarray(x)
     mask = None
@@ -470,30 +485,155 @@ def forward_int(qm: QModel, x) -> np.ndarray:
         ids, y = x.astype(np.int64), None
         if ids.min(initial=0) < 0 or ids.max(initial=0) >= model.input.dim:
             raise ValueError("token id out of range")
+    elif np.issubdtype(x.dtype, np.integer):  # int16 features given directly
+        y = sat16(x)  # -32768 reads as -32767, as in the C runtime
+        raw = None
     else:
         y = quantize_input(qm, x)
-        raw = x
+        raw = np.asarray(x, dtype=np.float32)
     for kind, layer, p in qm.layers:
         layer_mask = mask if getattr(layer, "masked", False) else None
         if kind == "embedding":
-            q, m, n = p
+            q, m, n, _out = p
             y = sat16(mul(q[ids], m[ids][..., None], n[ids][..., None]))
             mask = ids != 0 if layer.mask_zero else None
         elif kind == "masking":
-            mask = np.any(raw != np.float32(layer.mask_value), axis=-1)
+            if raw is None:  # int16 input: against the quantized mask value
+                mask = np.any(y != mask_value_q(qm), axis=-1)
+            else:  # float input: Keras' comparison, before quantization
+                mask = np.any(raw != np.float32(layer.mask_value), axis=-1)
             y = np.where(mask[..., None], y, 0)
         elif kind == "recurrent":
             y = _run_recurrent(p, y, layer_mask)
             if not layer.return_sequences:
                 mask = None
         elif kind == "dense":
-            prod, out = p
+            prod, _out, mult = p
             g = prod(y.reshape(-1, y.shape[-1])).reshape(*y.shape[:-1], -1)
             fmt = _act_fmt(layer.activation)
-            y = _to_int16(activate(layer.activation, g), fmt, out)
+            y = _to_int16(activate(layer.activation, g), fmt, mult)
     return y
 
 
 def forward(qm: QModel, x) -> np.ndarray:
     """forward_int, dequantized to float64 (the host convenience layer)."""
     return forward_int(qm, x).astype(np.float64) * np.float64(qm.output_scale)
+
+
+def mask_value_q(qm: QModel) -> int:
+    """The int16 value of a Masking layer's mask_value at the input scale (0 without one)."""
+    for kind, layer, _p in qm.layers:
+        if kind == "masking":
+            v = np.float64(np.float32(layer.mask_value)) / np.float64(qm.input_scale)
+            return int(sat16(np.rint(np.clip(v, -2.0 * QMAX, 2.0 * QMAX))))
+    return 0
+
+
+# --- the file's QPARAMS tensors (docs/format.md, "Integer-only files") ----------------------
+
+#: Words before the per-product arrays of a QPARAMS tensor.
+QPARAMS_HEADER = 8
+
+
+def _bits(x) -> int:
+    """float32 bits of x as a signed int32 (what an S32 word holds)."""
+    return int(np.array(np.float32(0.0 if x is None else x)).view(np.int32))
+
+
+def _from_bits(v) -> np.float32:
+    return np.array(int(v), dtype=np.int32).view(np.float32)[()]
+
+
+def _product_words(prod: Product) -> list:
+    return [prod.m, prod.n, prod.bias]
+
+
+def layer_qparams(qm: QModel) -> list[tuple[np.ndarray, list]]:
+    """Per layer of qm: (its QPARAMS words as int32, the int8 matrices of its S8 tensors in
+    tensor order). The matrices are those the words' multipliers were computed for."""
+    out = []
+    in_scale = qm.input_scale
+    for kind, layer, p in qm.layers:
+        head = [0] * QPARAMS_HEADER
+        arrays, mats = [], []
+        if kind == "embedding":
+            q, m, n, scale = p
+            head[1] = _bits(scale)
+            arrays, mats = [m, n, np.zeros_like(m)], [q]
+        elif kind == "masking":
+            scale = in_scale
+            head[0] = head[1] = _bits(scale)
+            head[5] = mask_value_q(qm)
+        elif kind == "recurrent":
+            scale = p.state_scale
+            fmt = _act_fmt(layer.activation)
+            head[:5] = [_bits(in_scale), _bits(scale), p.state_mult.m, p.state_mult.n, fmt == "U"]
+            arrays = _product_words(p.wx) + _product_words(p.wh)
+            mats = [p.wx.q, p.wh.q]
+        else:  # dense
+            prod, scale, mult = p
+            fmt = _act_fmt(layer.activation)
+            head[:5] = [_bits(in_scale), _bits(scale), mult.m, mult.n, fmt == "U"]
+            arrays, mats = _product_words(prod), [prod.q]
+        words = np.concatenate([_i64(head)] + [_i64(a) for a in arrays]).astype(np.int32)
+        out.append((words, mats))
+        in_scale = scale
+    return out
+
+
+def _products(words, mats) -> list:
+    """The Products of a QPARAMS tensor's arrays (`words` after the header) and its matrices."""
+    prods, pos = [], 0
+    for q in mats:
+        r = q.shape[0]
+        m, n, b = (
+            words[pos : pos + r],
+            words[pos + r : pos + 2 * r],
+            words[pos + 2 * r : pos + 3 * r],
+        )
+        prods.append(Product(_i64(q), m, n, b))
+        pos += 3 * r
+    return prods
+
+
+def from_qparams(model: ir.Model, stored: list[tuple[np.ndarray, list]]) -> QModel:
+    """The QModel of a file's layers: `stored` holds, per layer, its QPARAMS words and the int8
+    matrices of its S8 tensors (edgegru.format.read_int16x8). The inverse of layer_qparams."""
+    layers = []
+    input_scale = None
+    scale = None
+    for k, (layer, (words, mats)) in enumerate(zip(model.layers, stored, strict=True)):
+        w = _i64(words)
+        head, rest = w[:QPARAMS_HEADER], w[QPARAMS_HEADER:]
+        in_scale, out_scale = _from_bits(head[0]), _from_bits(head[1])
+        mult = Multiplier(int(head[2]), int(head[3]))
+        if k == 0 and model.input.kind == ir.FEATURES:
+            input_scale = in_scale
+
+        prods = _products(rest, mats)
+        if isinstance(layer, ir.Embedding):
+            (emb,) = prods
+            layers.append(("embedding", layer, (emb.q, emb.m, emb.n, out_scale)))
+        elif isinstance(layer, ir.Masking):
+            layers.append(("masking", layer, None))
+        elif isinstance(layer, ir.RECURRENT):
+            wx, wh = prods
+            kind = {ir.GRU: "gru", ir.LSTM: "lstm", ir.SimpleRNN: "rnn"}[type(layer)]
+            layers.append(
+                ("recurrent", layer, QRecurrent(layer, kind, wx, wh, in_scale, out_scale, mult))
+            )
+        elif isinstance(layer, ir.Dense):
+            (prod,) = prods
+            layers.append(("dense", layer, (prod, out_scale, mult)))
+        else:
+            raise _unsupported(layer)
+        scale = out_scale
+    return QModel(model, input_scale, layers, scale, {})
+
+
+def from_blob(blob) -> QModel:
+    """The QModel an int16x8 `.egru` file holds (the integers the runtime computes with)."""
+    from . import format as fmt
+
+    model, _meta, stored = fmt.read_int16x8(blob)
+    return from_qparams(model, stored)

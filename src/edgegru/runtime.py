@@ -55,6 +55,20 @@ class Model:
             raise InputError(f"a model is made from bytes, got {type(blob).__name__}")
         self._rt = Runtime(blob)
         self._rt.use_kernels(name)
+        #: int16x8 (integer-only) model: (input scale, output scale, Masking mask_value or None)
+        self._q16 = None
+        if self._rt.quant_version == 2:
+            if pack or fold_embedding:
+                raise UnsupportedError(
+                    "int16x8 models run their int8 rows in place: pack and fold_embedding do "
+                    "not apply"
+                )
+            pack = False
+            first = self._rt.layer(0)
+            mask = None
+            if first["op"] == 12:  # MASKING: Keras compares the float features
+                mask = np.array(first["params"][0], dtype=np.uint32).view(np.float32)[()]
+            self._q16 = (*self._rt.scales(), mask)
         # What pickling needs to rebuild this model exactly (__reduce__).
         self._explicit_kernels = explicit
         self._pack_arg = pack
@@ -235,6 +249,9 @@ class Model:
         Raises InputError naming the problem for a wrong rank, dtype or width, a token id out of
         range, or a NaN/infinity.
         """
+        if self._q16 is not None:
+            y = self.predict_int(x)
+            return (y.astype(np.float64) * np.float64(self._q16[1])).astype(np.float32)
         try:
             out = self._rt.forward_exact(x)  # None unless x is already int32/float32 as needed
             if out is not None:
@@ -246,6 +263,49 @@ class Model:
             if self._info["input_kind"] == "tokens":
                 return self._rt.forward_tokens(self._check_tokens(x))
             return self._rt.forward_features(self._check_features(x))
+        except EdgeGRUError as exc:
+            raise _located(self, exc, x) from None
+
+    @property
+    def int16x8(self) -> bool:
+        """True for an integer-only int16x8 model (quantize="int16x8"; docs/quantization.md)."""
+        return self._q16 is not None
+
+    @property
+    def scales(self) -> tuple:
+        """int16x8 models: (input scale, output scale), float32: an int16 input q means
+        q * input scale, an output q means q * output scale. (None, None) otherwise."""
+        return (self._q16[0], self._q16[1]) if self._q16 is not None else (None, None)
+
+    def predict_int(self, x) -> np.ndarray:
+        """int16x8 models: the integer output, int16 (batch, [T,] output_dim) at the output
+        scale, exactly what the C runtime computes (the numpy emulation edgegru.int16x8 gives
+        the same integers). x: token ids; float features, quantized here with
+        sat16(rint(x / input scale)) (a first Masking layer compares them with mask_value in
+        float, as Keras); or int16 features already at the input scale."""
+        if self._q16 is None:
+            raise UnsupportedError("predict_int is for int16x8 models (quantize='int16x8')")
+        x = _as_array(x, "input")
+        valid = None
+        try:
+            if self._info["input_kind"] == "tokens":
+                return self._rt.forward_s16(self._check_tokens(x))
+            if x.dtype == np.int16:
+                self._check_shape(x, 3, f"features of shape (batch, T, {self.input_dim})")
+                if x.shape[2] != self.input_dim:
+                    raise InputError(
+                        f"expected {self.input_dim} features per step, got {x.shape[2]}"
+                    )
+                q = np.ascontiguousarray(x)
+            else:
+                f = self._check_features(x)
+                if not np.isfinite(f).all():
+                    raise self._nonfinite_error(x)
+                q = np.clip(np.rint(f.astype(np.float64) / np.float64(self._q16[0])), -32767, 32767)
+                q = np.ascontiguousarray(q, dtype=np.int16)
+                if self._q16[2] is not None:
+                    valid = np.ascontiguousarray(np.any(f != self._q16[2], axis=-1), dtype=np.uint8)
+            return self._rt.forward_s16(q, valid)
         except EdgeGRUError as exc:
             raise _located(self, exc, x) from None
 

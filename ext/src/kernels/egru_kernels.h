@@ -42,6 +42,10 @@ typedef struct egru_kernel_set {
      * same steps as separate passes with this set's sigmoid_f32 and tanh_f32, which a fused
      * version must equal bit for bit. */
     void (*gru_gates_f32)(float *x, const float *hp, float *h, uint32_t n, int update);
+    /* See egru_matvec_s8_s16 (int16x8 models; bit-exact in every set). NULL when the build
+     * leaves int16x8 out (EGRU_CFG_INT16X8 0). */
+    void (*matvec_s8_s16)(const int8_t *w, const int16_t *x, const int32_t *m, const int32_t *n,
+                          const int32_t *bias, int32_t *g, uint32_t rows, uint32_t cols);
 } egru_kernel_set_t;
 
 /* The scalar reference kernels (every target), or NULL when the build leaves them out
@@ -194,6 +198,17 @@ static inline void egru_quantize_s8_range(const float *x, int8_t *q, uint32_t fr
  * egru_quantize_s8, sx its scale; bias: (rows) or NULL; y: (rows). */
 void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                     const float *bias, float *y, uint32_t rows, uint32_t cols);
+
+/* int16x8 (integer-only): g[r] = satG(mul(sum_c w[r * cols + c] * x[c], (m[r], n[r])) + bias[r])
+ * for r < rows, the sum exact (kernels/ref/egru_matvec_s8_s16.c states the contract). */
+void egru_matvec_s8_s16(const int8_t *w, const int16_t *x, const int32_t *m, const int32_t *n,
+                        const int32_t *bias, int32_t *g, uint32_t rows, uint32_t cols);
+/* What a kernel set holds for it: every set uses the reference for now (docs/kernels.md). */
+#if EGRU_CFG_INT16X8
+#define EGRU_MATVEC_S8_S16 egru_matvec_s8_s16
+#else
+#define EGRU_MATVEC_S8_S16 NULL
+#endif
 
 /* The element-wise part of one GRU step for one row, reset_after (Keras' default) with the
  * default activations (sigmoid for the gates, tanh for the candidate), n = units:

@@ -35,7 +35,8 @@ static const egru_kernel_set_t cortex_m_set = {"cortex_m",
                                                CM_MATMUL_T,
                                                CM_QUANTIZE,
                                                CM_MATVEC_S8,
-                                               egru_gru_gates_f32_cortex_m};
+                                               egru_gru_gates_f32_cortex_m,
+                                               EGRU_MATVEC_S8_S16};
 
 const egru_kernel_set_t *egru_kernels_cortex_m(void)
 {

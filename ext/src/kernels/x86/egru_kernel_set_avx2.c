@@ -29,7 +29,8 @@ static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_matmul_t_f32_avx2,
                                            egru_quantize_s8_avx2,
                                            egru_matvec_s8_avx2,
-                                           egru_gru_gates_f32_avx2};
+                                           egru_gru_gates_f32_avx2,
+                                           EGRU_MATVEC_S8_S16};
 
 const egru_kernel_set_t *egru_kernels_avx2(void)
 {

@@ -38,7 +38,8 @@ static const egru_kernel_set_t avx512_set = {"avx512",
                                              egru_matmul_t_f32_avx512,
                                              egru_quantize_s8_avx512,
                                              egru_matvec_s8_avx512,
-                                             egru_gru_gates_f32_avx512};
+                                             egru_gru_gates_f32_avx512,
+                                             EGRU_MATVEC_S8_S16};
 
 static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matvec_f32_avx512,
@@ -49,7 +50,8 @@ static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matmul_t_f32_avx512,
                                                   egru_quantize_s8_avx512,
                                                   egru_matvec_s8_avx512_vnni,
-                                                  egru_gru_gates_f32_avx512};
+                                                  egru_gru_gates_f32_avx512,
+                                                  EGRU_MATVEC_S8_S16};
 
 /* 1 when the CPU has AVX-512 VNNI (vpdpbusd), else 0 (1 in the emulated build). */
 int egru_avx512_has_vnni(void)
