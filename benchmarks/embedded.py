@@ -20,7 +20,8 @@ egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 an
   instr/MAC   instr/step / (GRU MACs per step 3H(I+H) + Dense MACs H*out)
   max |M - host|  the firmware's outputs against edgegru.load(blob).predict on this machine
 A combination that does not fit the board's flash or RAM is reported as such, not run. The fp32
-seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards.
+seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards and the
+4 MB flash of the rv32imc map.
 --quick: the gru16 model at short T, on m4f unless --boards is given (the test suite's smoke
 runs).
 Prints a markdown table and writes it between the markers of docs/embedded.md's "## Measured"
