@@ -41,8 +41,21 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     argv = ["demo", "--epochs", "1", "--words-per-language", "200", "--units", "16"]
     assert cli([*argv, "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for row in ("Keras", "onnxruntime", "edgegru", "edgegru int8", "test accuracy", "latency"):
+    for row in (
+        "Keras",
+        "onnxruntime",
+        "edgegru int8",
+        "edgegru int16x8",
+        "test accuracy",
+        "latency",
+    ):
         assert row in out
     assert "OK" in out and "tolerance" in out
-    for name in ("langid.keras", "langid.egru", "langid.onnx", "langid-int8.egru"):
+    for name in (
+        "langid.keras",
+        "langid.egru",
+        "langid.onnx",
+        "langid-int8.egru",
+        "langid-int16x8.egru",
+    ):
         assert (tmp_path / name).stat().st_size > 0

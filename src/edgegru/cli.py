@@ -90,9 +90,21 @@ def _cmd_convert(args) -> int:
     from .convert import convert
 
     egru_path = args.output or os.path.splitext(args.model)[0] + ".egru"
-    m = convert(args.model, egru_path, onnx_path=args.onnx, quantize=args.quantize)
+    calibration = None
+    if args.calibration is not None:
+        if args.quantize != "int16x8":
+            raise _UsageError("--calibration fixes int16x8 ranges: use it with --quantize int16x8")
+        calibration = _load_npy("--calibration", args.calibration)
+    m = convert(
+        args.model, egru_path, onnx_path=args.onnx, quantize=args.quantize, calibration=calibration
+    )
     size = os.path.getsize(egru_path)
-    kind = "int8 weights" if args.quantize else "float32"
+    kind = {
+        None: "float32",
+        "int8": "int8 weights",
+        "int16x8": "int16x8, integer-only"
+        + (", calibrated on --calibration" if calibration is not None else ", default calibration"),
+    }[args.quantize]
     print(f"wrote {egru_path} ({size} bytes, {len(m.layers)} layers, {kind})")
     if args.onnx:
         print(f"wrote {args.onnx} ({os.path.getsize(args.onnx)} bytes)")
@@ -126,21 +138,41 @@ def _cmd_validate(args) -> int:
             seed=args.seed,
             tolerance=args.tolerance,
         )
-        int8_out = None
-        if y is not None:  # the same model with int8 weights (docs/quantization.md)
+        int8_out = int16x8_out = fp32_out = None
+        if y is not None:  # the same model with int8 weights, and int16x8 (docs/quantization.md)
+            import warnings
+
             from .convert import convert
+            from .errors import UnsupportedError
             from .runtime import load
 
+            if report.quantized:  # the given file is quantized: the fp32 row from a conversion
+                fp32_path = os.path.join(tmp, "model-fp32.egru")
+                convert(args.model, fp32_path)
+                fp32_out = load(fp32_path).predict(x)
             int8_path = os.path.join(tmp, "model-int8.egru")
             convert(args.model, int8_path, quantize="int8")
             int8_out = load(int8_path).predict(x)
+            q16_path = os.path.join(tmp, "model-int16x8.egru")
+            cal = _load_npy("--calibration", args.calibration) if args.calibration else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # said below, in the row's name
+                try:
+                    convert(args.model, q16_path, quantize="int16x8", calibration=cal)
+                    int16x8_out = load(q16_path).predict(x)
+                except UnsupportedError as exc:
+                    print(f"edgegru int16x8: not convertible ({exc})")
     if y is not None:
         # One row per variant, Keras first.
         rows = {
             KERAS_FP32: report.outputs["keras"],
-            "edgegru fp32": report.outputs["edgegru"],
+            "edgegru fp32": fp32_out if fp32_out is not None else report.outputs["edgegru"],
             "edgegru int8": int8_out,
         }
+        if int16x8_out is not None:
+            rows["edgegru int16x8" + ("" if args.calibration else " (default calibration)")] = (
+                int16x8_out
+            )
         try:
             accuracy = AccuracyReport.from_outputs(rows, y)
         except ValueError as exc:
@@ -183,9 +215,10 @@ def _cmd_info(args) -> int:
     else:
         out = _shape_text(("batch", m.output_dim))
     producer = m.metadata.get("producer", "unknown")
+    quant = {0: "", 1: ", int8", 2: ", int16x8 integer-only"}.get(header["quant_version"], "")
     print(
         f"{args.egru}: .egru format {header['version_major']}.{header['version_minor']}"
-        + (f", int8 (quant_version {header['quant_version']})" if header["quant_version"] else "")
+        + (f"{quant} (quant_version {header['quant_version']})" if header["quant_version"] else "")
         + f", written by {producer}, {m.file_size} bytes"
     )
     if fixed is not None:
@@ -221,11 +254,32 @@ def _cmd_info(args) -> int:
             f"{storage[k]['bytes']:>10}"
         )
     print(f"parameters: {m.param_count}   MACs per step: {total_macs}")
+    if m.int16x8:
+        _print_int16x8_scales(blob, m)
     print(
         f"arena: {arena} bytes for batch 1, T={t} (C runtime scratch, fast plan); "
         f"low-memory plan: {arena_min} bytes"
     )
     return 0
+
+
+def _print_int16x8_scales(blob: bytes, m) -> None:
+    """`info` for an int16x8 file: the calibrated per-tensor scales (each layer's int16 input and
+    output; recurrent layers: the state's) and how the file was calibrated."""
+    from . import int16x8
+
+    qm = int16x8.from_blob(blob)
+    how = m.metadata.get("int16x8", {}).get("calibration", "unknown")
+    s_in, s_out = m.scales
+    inp = f"{float(s_in):.6g}" if s_in else "- (token ids)"
+    print(f"int16x8 scales (real value = scale * int16; calibration: {how}):")
+    print(f"   input {inp}   output {float(s_out):.6g}")
+    for k, (kind, layer, _p) in enumerate(qm.layers):
+        words = int16x8.layer_qparams(qm)[k][0]
+        s = int16x8._from_bits(words[1])
+        what = "state" if kind == "recurrent" else "output"
+        fmt_ = "Q15 (2^-15, bounded)" if words[4] == 1 else f"{float(s):.6g}"
+        print(f"{k:>4}  {layer.name[:19]:<20}{what} scale {fmt_}")
 
 
 #: T of `info`'s arena line when the model does not fix one and --seq-len is not given.
@@ -247,8 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--onnx", help="also export an ONNX graph (fused GRU op) to this path")
     c.add_argument(
         "--quantize",
-        choices=["int8"],
-        help="store the weight matrices as int8 with one scale per row (docs/quantization.md)",
+        choices=["int8", "int16x8"],
+        help="int8: the weight matrices as int8 with one scale per row; int16x8: integer-only "
+        "inference for cores without an FPU (int8 weights, int16 activations; calibrate it with "
+        "--calibration) (docs/quantization.md)",
+    )
+    c.add_argument(
+        "--calibration",
+        help="int16x8: representative inputs as a .npy file (token ids (N, T) or features "
+        "(N, T, F), e.g. training data) that fix the activation ranges (default: random inputs, "
+        "with a warning)",
     )
     c.set_defaults(func=_cmd_convert)
 
@@ -272,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="labels of --x as a .npy file (class ids, one per row): also print the task "
         "accuracy of Keras fp32, edgegru fp32 and edgegru int8 (the model converted with "
         "--quantize int8); argmax of several outputs, > 0.5 of one",
+    )
+    v.add_argument(
+        "--calibration",
+        help="with --y: the inputs (.npy, e.g. training data) the int16x8 row is calibrated on "
+        "(default: random inputs)",
     )
     v.add_argument(
         "--tolerance",

@@ -33,15 +33,25 @@ def _write_atomic(path, data: bytes) -> None:
 
 
 def convert(
-    model, egru_path, onnx_path=None, *, opset: int | None = None, quantize: str | None = None
+    model,
+    egru_path,
+    onnx_path=None,
+    *,
+    opset: int | None = None,
+    quantize: str | None = None,
+    calibration=None,
 ) -> ir.Model:
     """Convert `model` and write `egru_path` (and `onnx_path`, if given).
 
     model: a keras.Model, a path to a .keras file, or an edgegru.ir.Model.
     onnx_path: also export a standard ONNX graph (fused GRU operator) there.
-    quantize: None (float32) or "int8": weight matrices as int8 with one scale per row, inputs
-        quantized at run time (docs/quantization.md); the ONNX graph then carries the same int8
-        weights behind DequantizeLinear.
+    quantize: None (float32); "int8": weight matrices as int8 with one scale per row, inputs
+        quantized at run time (docs/quantization.md), the ONNX graph then carrying the same int8
+        weights behind DequantizeLinear; "int16x8": integer-only inference (int8 weights, int16
+        activations at scales calibrated at conversion; docs/quantization.md, "int16x8").
+    calibration: int16x8 only: representative inputs (token ids or features, as `predict` takes
+        them, ideally training data) that fix the activation ranges; None calibrates on random
+        inputs (int16x8.default_calibration) with a warning.
     Returns the IR the files were written from. Raises UnsupportedError (a ValueError) naming the
     layer and option for anything edgegru cannot convert, and, with onnx_path, for a model the
     ONNX export refuses (softplus in a recurrent layer: docs/onnx.md); both files are built in
@@ -52,12 +62,17 @@ def convert(
     meta = {"producer": f"{fmt.PRODUCER} {__version__}"}
     if quantize is not None:
         meta["quantize"] = quantize
-    blob = fmt.write(m, metadata=meta, quantize=quantize)
+    blob = fmt.write(m, metadata=meta, quantize=quantize, calibration=calibration)
     onnx_model = None
     if onnx_path is not None:
         from .onnx_export import DEFAULT_OPSET, to_onnx
 
-        onnx_model = to_onnx(m, opset=opset or DEFAULT_OPSET, quantize=quantize)
+        if quantize == "int16x8":
+            from . import int16x8
+
+            onnx_model = int16x8.to_onnx(int16x8.from_blob(blob), opset=opset)
+        else:
+            onnx_model = to_onnx(m, opset=opset or DEFAULT_OPSET, quantize=quantize)
     _write_atomic(egru_path, blob)
     if onnx_model is not None:
         _write_atomic(onnx_path, onnx_model.SerializeToString())

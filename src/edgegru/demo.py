@@ -46,13 +46,17 @@ _DISPLAY_NAMES = {
     "onnxruntime": "onnxruntime",
     "edgegru": "edgegru",
     "edgegru int8": "edgegru int8",
+    "edgegru int16x8": "edgegru int16x8",
 }
 _FILE_EXTENSIONS = {
     "keras": ".keras",
     "onnxruntime": ".onnx",
     "edgegru": ".egru",
     "edgegru int8": "-int8.egru",
+    "edgegru int16x8": "-int16x8.egru",
 }
+#: Training words the int16x8 model is calibrated on (docs/quantization.md: training data only).
+CALIBRATION_ROWS = 2048
 
 _MISSING_EXTRA = "the demo needs the 'demo' extra: pip install 'edgegru[demo]'"
 
@@ -156,8 +160,16 @@ def main(argv=None) -> int:
 
     edgegru.convert(model, files["edgegru"], onnx_path=files["onnxruntime"])
     edgegru.convert(model, files["edgegru int8"], quantize="int8")  # docs/quantization.md
+    # integer-only, its activation ranges calibrated on training words (docs/quantization.md)
+    edgegru.convert(
+        model,
+        files["edgegru int16x8"],
+        quantize="int16x8",
+        calibration=data.x_train[:CALIBRATION_ROWS],
+    )
     runtime = edgegru.load(files["edgegru"])
     runtime8 = edgegru.load(files["edgegru int8"])
+    runtime16 = edgegru.load(files["edgegru int16x8"])
     report = edgegru.validate(
         model, files["edgegru"], onnx_path=files["onnxruntime"], x=data.x_test[:VALIDATE_ROWS]
     )
@@ -186,14 +198,16 @@ def main(argv=None) -> int:
         ),
         "edgegru": (runtime.predict(data.x_test), lambda: runtime.predict(one)),
         "edgegru int8": (runtime8.predict(data.x_test), lambda: runtime8.predict(one)),
+        "edgegru int16x8": (runtime16.predict(data.x_test), lambda: runtime16.predict(one)),
     }
-    # The int8 model is compared on the same validation rows (it is not expected to meet the
-    # fp32 tolerance: its quality is its accuracy).
+    # The quantized models are compared on the same validation rows (they are not expected to
+    # meet the fp32 tolerance: their quality is their accuracy).
     errors = dict(report.max_abs_error)
-    for other in ("keras", "onnxruntime", "edgegru"):
-        errors[f"edgegru int8~{other}"], _ = compare(
-            runs["edgegru int8"][0][:VALIDATE_ROWS], runs[other][0][:VALIDATE_ROWS]
-        )
+    for quantized in ("edgegru int8", "edgegru int16x8"):
+        for other in ("keras", "onnxruntime", "edgegru"):
+            errors[f"{quantized}~{other}"], _ = compare(
+                runs[quantized][0][:VALIDATE_ROWS], runs[other][0][:VALIDATE_ROWS]
+            )
     table = [
         (
             _DISPLAY_NAMES[name],
@@ -225,7 +239,8 @@ def main(argv=None) -> int:
         f"max |diff|: edgegru.validate on {VALIDATE_ROWS} test words, tolerance "
         f"{max(report.tolerances.values()):.1e}: {'OK' if report.ok else 'FAILED'} (the fp32 "
         "runtimes; edgegru "
-        "int8 has int8 weights and run-time int8 inputs, docs/quantization.md)\n"
+        "int8 has int8 weights and run-time int8 inputs; int16x8 is integer-only, int16 "
+        f"activations calibrated on {CALIBRATION_ROWS} training words, docs/quantization.md)\n"
         f"files in {out_dir}; training {train_seconds:.0f} s, "
         f"total {time.perf_counter() - t_start:.0f} s"
     )

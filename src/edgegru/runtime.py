@@ -314,8 +314,13 @@ class Model:
         state carried from step to step (docs/streaming.md). Starts from the zero state.
 
         Raises UnsupportedError when a layer needs more than the steps seen so far
-        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten).
+        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten), and for int16x8 models
+        (their sessions are specified, docs/quantization.md, but not built yet).
         """
+        if self._q16 is not None:
+            raise UnsupportedError(
+                "int16x8 models do not stream yet (issue #12): use predict on whole sequences"
+            )
         return Stream(self, batch)
 
     def _check_shape(self, x: np.ndarray, rank: int, what: str) -> None:

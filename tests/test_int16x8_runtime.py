@@ -1,0 +1,350 @@
+"""The int16x8 (integer-only) C runtime against its specification, the numpy emulation
+edgegru.int16x8 (docs/quantization.md, "int16x8"): bit for bit, with every kernel set, on random
+models of every layer kind it covers, on hostile inputs and on hostile files."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgegru
+from edgegru import format as fmt
+from edgegru import int16x8 as q16
+from edgegru import ir
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL_SETS = edgegru.available_kernels()
+
+
+def _gru(rng, i, h, reset_after=True, act="tanh", ract="sigmoid", seq=False, back=False):
+    return ir.GRU(
+        rng.normal(0, 0.4, (i, 3 * h)),
+        rng.normal(0, 0.3, (h, 3 * h)),
+        rng.normal(0, 0.1, 3 * h),
+        rng.normal(0, 0.1, 3 * h) if reset_after else np.zeros(3 * h),
+        reset_after=reset_after,
+        activation=act,
+        recurrent_activation=ract,
+        return_sequences=seq,
+        go_backwards=back,
+    )
+
+
+def _lstm(rng, i, h, act="tanh", ract="sigmoid", seq=False, back=False):
+    return ir.LSTM(
+        rng.normal(0, 0.4, (i, 4 * h)),
+        rng.normal(0, 0.3, (h, 4 * h)),
+        rng.normal(0, 0.1, 4 * h),
+        activation=act,
+        recurrent_activation=ract,
+        return_sequences=seq,
+        go_backwards=back,
+    )
+
+
+def _rnn(rng, i, h, act="tanh", seq=False, back=False):
+    return ir.SimpleRNN(
+        rng.normal(0, 0.4, (i, h)),
+        rng.normal(0, 0.3, (h, h)),
+        rng.normal(0, 0.1, h),
+        activation=act,
+        return_sequences=seq,
+        go_backwards=back,
+    )
+
+
+def _dense(rng, i, o, act):
+    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act)
+
+
+ACTS = ["linear", "relu", "sigmoid", "tanh", "hard_sigmoid", "softsign", "elu", "softplus"]
+ACTS += ["leaky_relu"]
+
+
+def _cases():
+    """(name, IR model): every layer kind, activation and flag int16x8 implements."""
+    rng = np.random.default_rng(11)
+    F = ir.InputSpec("features", 5)
+    for act in ACTS:
+        yield f"gru-after-{act}", ir.Model(F, [_gru(rng, 5, 7, True, act), _dense(rng, 7, 2, act)])
+        yield f"gru-before-{act}", ir.Model(F, [_gru(rng, 5, 6, False, act, seq=True)])
+        yield f"lstm-{act}", ir.Model(F, [_lstm(rng, 5, 6, act), _dense(rng, 6, 3, "softmax")])
+        yield f"rnn-{act}", ir.Model(F, [_rnn(rng, 5, 9, act, seq=True), _dense(rng, 9, 2, act)])
+    for ract in ("hard_sigmoid", "sigmoid"):
+        yield f"gru-ract-{ract}", ir.Model(F, [_gru(rng, 5, 8, True, ract=ract)])
+        yield f"lstm-ract-{ract}", ir.Model(F, [_lstm(rng, 5, 8, ract=ract, seq=True)])
+    yield (
+        "stack-back",
+        ir.Model(
+            F,
+            [
+                _dense(rng, 5, 6, "relu"),
+                _lstm(rng, 6, 5, seq=True, back=True),
+                _gru(rng, 5, 4, False, seq=True),
+                _rnn(rng, 4, 3, "relu"),
+                _dense(rng, 3, 4, "softmax"),
+            ],
+        ),
+    )
+    yield (
+        "masking",
+        ir.Model(F, [ir.Masking(5, 0.0), _gru(rng, 5, 6, seq=True), _dense(rng, 6, 2, "sigmoid")]),
+    )
+    yield (
+        "masking-back",
+        ir.Model(F, [ir.Masking(5, 1.5), _rnn(rng, 5, 6, back=True), _dense(rng, 6, 2, "tanh")]),
+    )
+    T = ir.InputSpec("tokens", 40)
+    yield (
+        "tokens-mask-zero",
+        ir.Model(
+            T,
+            [
+                ir.Embedding(rng.normal(0, 1, (40, 6)), mask_zero=True),
+                _gru(rng, 6, 8, seq=True),
+                _lstm(rng, 8, 4),
+                _dense(rng, 4, 1, "sigmoid"),
+            ],
+        ),
+    )
+    yield (
+        "tokens-dense-seq",
+        ir.Model(T, [ir.Embedding(rng.normal(0, 2, (40, 3))), _dense(rng, 3, 4, "softmax")]),
+    )
+
+
+CASES = list(_cases())
+
+
+def _inputs(model, rng, batch=6, steps=9, scale=1.0):
+    if model.input.kind == ir.TOKENS:
+        ids = rng.integers(0, model.input.dim, (batch, steps))
+        ids[: batch // 2, steps // 2 :] = 0  # padding (masked with mask_zero)
+        return ids
+    x = scale * rng.standard_normal((batch, steps, model.input.dim)).astype(np.float32)
+    x[: batch // 2, steps // 2 :] = 0.0  # padding (masked by Masking(0.0))
+    x[-1, 1] = 1.5  # a step equal to the other Masking's mask_value
+    return x
+
+
+def _blob(model, calibration):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # calibration given: no warning
+        return fmt.write(model, quantize="int16x8", calibration=calibration)
+
+
+@pytest.mark.parametrize("name, model", CASES, ids=[n for n, _ in CASES])
+def test_runtime_equals_the_emulation_bit_for_bit(name, model):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    blob = _blob(model, _inputs(model, rng, batch=32))
+    assert fmt.read_header(blob)["quant_version"] == 2
+    qm = q16.from_blob(blob)
+    x = _inputs(model, rng)
+    tokens = model.input.kind == ir.TOKENS
+    for inputs in (x,) if tokens else (x, x * 3):  # and beyond the calibrated ranges
+        want = q16.forward_int(qm, inputs)
+        for kernels in KERNEL_SETS:
+            got = edgegru.load(blob, kernels=kernels).predict_int(inputs)
+            assert got.dtype == np.int16 and got.shape == want.shape
+            assert np.array_equal(got, want), (name, kernels, np.abs(got - want).max())
+    m = edgegru.load(blob)
+    scale = np.float64(m.scales[1])
+    want = (q16.forward_int(qm, x).astype(np.float64) * scale).astype(np.float32)
+    assert np.array_equal(m.predict(x), want)
+
+
+def test_the_file_round_trips_the_in_memory_model():
+    _, model = CASES[0]
+    rng = np.random.default_rng(3)
+    cal = _inputs(model, rng, batch=16)
+    qm = q16.quantize(model, calibration=cal)
+    back = q16.from_blob(_blob(model, cal))
+    for (w1, m1), (w2, m2) in zip(q16.layer_qparams(qm), q16.layer_qparams(back), strict=True):
+        assert np.array_equal(w1, w2)
+        assert all(np.array_equal(a, b) for a, b in zip(m1, m2, strict=True))
+    x = _inputs(model, rng)
+    assert np.array_equal(q16.forward_int(qm, x), q16.forward_int(back, x))
+
+
+def test_int16_inputs_and_masking_compare_integers():
+    """int16 features pass through (-32768 reads as -32767); a Masking layer then compares them
+    with the quantized mask value, float features with mask_value itself (Keras)."""
+    _, model = next(c for c in CASES if c[0] == "masking-back")
+    rng = np.random.default_rng(5)
+    blob = _blob(model, _inputs(model, rng, batch=16))
+    qm = q16.from_blob(blob)
+    m = edgegru.load(blob)
+    mq = q16.mask_value_q(qm)
+    xi = rng.integers(-32768, 32768, (5, 7, 5)).astype(np.int16)
+    xi[0, 2:] = mq  # masked steps
+    xi[1, :, 0] = -32768
+    for kernels in KERNEL_SETS:
+        got = edgegru.load(blob, kernels=kernels).predict_int(xi)
+        assert np.array_equal(got, q16.forward_int(qm, xi))
+    # a float step whose features all quantize to mask_q but differ from mask_value is valid
+    s = float(m.scales[0])
+    xf = np.full((1, 3, 5), 1.5, dtype=np.float32)
+    xf[0, 1] = np.float32(1.5 + 0.25 * s)  # rounds to the same int16, not equal in float
+    want = q16.forward_int(qm, xf)
+    assert np.array_equal(m.predict_int(xf), want)
+    assert not np.array_equal(want, q16.forward_int(qm, q16.quantize_input(qm, xf)))
+
+
+def test_extreme_scales_and_wide_products():
+    """Calibrations 1e-6 and 1e4 wide (multipliers near both ends of their range), and products
+    wider than 516 columns (the int32 blocks) and than 1032 (the 64-bit product of mul)."""
+    rng = np.random.default_rng(8)
+    for width, scale in ((3, 1e-6), (3, 1e4), (600, 1.0), (1100, 1.0)):
+        model = ir.Model(
+            ir.InputSpec("features", width),
+            [_gru(rng, width, 5, act="relu"), _dense(rng, 5, 2, "linear")],
+        )
+        if width == 1100:  # every weight of one row +-max: |sum| reaches 127 * 32767 * 1100
+            model.layers[0].kernel[:, 0] = 1.0
+        blob = _blob(model, _inputs(model, rng, batch=8, scale=scale))
+        qm = q16.from_blob(blob)
+        x = _inputs(model, rng, batch=4, scale=scale * 50)
+        for kernels in KERNEL_SETS:
+            got = edgegru.load(blob, kernels=kernels).predict_int(x)
+            assert np.array_equal(got, q16.forward_int(qm, x)), (width, scale, kernels)
+
+
+def test_arena_does_not_grow_with_the_sequence_or_the_batch():
+    _, model = next(c for c in CASES if c[0] == "stack-back")
+    m = edgegru.load(_blob(model, _inputs(model, np.random.default_rng(1))))
+    sizes = {
+        m.arena_size(b, t, minimal=low) for b in (1, 64) for t in (1, 5000) for low in (False, True)
+    }
+    assert len(sizes) == 1 and sizes.pop() < 1024
+
+
+def test_apis_refuse_the_other_dtype():
+    _, model = CASES[0]
+    rng = np.random.default_rng(2)
+    x = _inputs(model, rng)
+    q = edgegru.load(_blob(model, x))
+    with pytest.raises(edgegru.EdgeGRUError, match="wrong data type"):
+        q._rt.forward_features(np.zeros((1, 2, 5), np.float32))
+    with pytest.raises(edgegru.UnsupportedError, match="stream"):
+        q.stream()
+    f = edgegru.load(fmt.write(model))
+    with pytest.raises(edgegru.EdgeGRUError, match="wrong data type"):
+        f._rt.forward_s16(np.zeros((1, 2, 5), np.int16))
+    with pytest.raises(edgegru.UnsupportedError, match="int16x8"):
+        f.predict_int(x)
+    with pytest.raises(edgegru.UnsupportedError, match="pack"):
+        edgegru.load(_blob(model, x), pack=True)
+    with pytest.raises(edgegru.InputError, match="NaN"):
+        q.predict(np.full((1, 2, 5), np.nan, np.float32))
+
+
+def test_unsupported_layers_are_refused_by_name():
+    rng = np.random.default_rng(4)
+    F = ir.InputSpec("features", 4)
+    bidir = ir.Bidirectional(_gru(rng, 4, 3), _gru(rng, 4, 3, back=True), "concat", name="bi")
+    for model, name in (
+        (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
+        (ir.Model(F, [bidir]), "bi"),
+        (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
+    ):
+        with pytest.raises(edgegru.UnsupportedError, match=name):
+            fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))
+
+
+def _with_crcs(blob: bytearray) -> bytes:
+    body_crc = zlib.crc32(bytes(blob[128:]))
+    struct.pack_into("<I", blob, 120, body_crc)
+    struct.pack_into("<I", blob, 124, zlib.crc32(bytes(blob[:124])))
+    return bytes(blob)
+
+
+def test_hostile_qparams_are_rejected_by_both_readers():
+    """Every rule of docs/format.md's "Integer-only files", broken in a file with valid CRCs."""
+    _, model = CASES[0]
+    blob = _blob(model, _inputs(model, np.random.default_rng(6)))
+    h = fmt.read_header(blob)
+    rec = h["tensor_table_offset"] + 4 * h["tensor_record_size"]  # the GRU's QPARAMS
+    assert blob[rec + 3] == fmt.ROLE_QPARAMS
+    words = h["data_offset"] + struct.unpack_from("<I", blob, rec + 20)[0]
+    rows = 3 * 7
+
+    def word(k, v):
+        bad = bytearray(blob)
+        struct.pack_into("<i", bad, words + 4 * k, v)
+        return _with_crcs(bad)
+
+    cases = {
+        "small multiplier": word(8, 2**30 - 1),
+        "shift 63": word(8 + rows, 63),
+        "negative shift": word(8 + rows, -1),
+        "bias beyond G": word(8 + 2 * rows, 2**30 + 1),
+        "out_fmt 2": word(4, 2),
+        "reserved word": word(6, 1),
+        "mask_q outside a Masking": word(5, 3),
+        "out multiplier": word(2, 5),
+    }
+    short = bytearray(blob)
+    struct.pack_into("<I", short, rec + 4, 8 + 3 * rows - 1)  # one word short
+    struct.pack_into("<I", short, rec + 24, 4 * (8 + 3 * rows - 1))
+    cases["count"] = _with_crcs(short)
+    f32 = bytearray(blob)
+    f32[rec] = fmt.DTYPE_F32  # QPARAMS as float32
+    cases["dtype"] = _with_crcs(f32)
+    for what, bad in cases.items():
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(bad)
+        with pytest.raises(fmt.FormatError):
+            fmt.read(bad)
+        assert what
+
+
+def test_every_single_byte_corruption_is_rejected():
+    _, model = CASES[0]
+    blob = _blob(model, _inputs(model, np.random.default_rng(9)))
+    for i in range(0, len(blob), 7):
+        bad = bytearray(blob)
+        bad[i] ^= 0x5A
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(bytes(bad))
+
+
+def test_activation_tables_are_what_the_generator_writes():
+    """ext/src/int16x8/egru_q16_tables.c: the specification's tables and multipliers."""
+    tool = ROOT / "tools" / "gen_q16_tables.py"
+    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (ROOT / "ext/src/int16x8/egru_q16_tables.c").read_text()
+    assert f"{{{q16._LOG2E.m}, {q16._LOG2E.n}}}" in text
+    assert str(int(q16.SIG[1])) in text and len(q16.SIG) == 513
+
+
+def test_cli_convert_calibration_and_info(tmp_path, capsys):
+    import keras
+
+    from edgegru.cli import main as cli
+
+    model = keras.Sequential(
+        [keras.Input((None, 4)), keras.layers.GRU(6), keras.layers.Dense(2, activation="softmax")]
+    )
+    model.save(tmp_path / "m.keras")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "cal.npy", rng.standard_normal((16, 8, 4)).astype(np.float32))
+    out = tmp_path / "m.egru"
+    argv = ["convert", str(tmp_path / "m.keras"), "-o", str(out), "--quantize", "int16x8"]
+    assert cli([*argv, "--calibration", str(tmp_path / "cal.npy")]) == 0
+    assert "int16x8" in capsys.readouterr().out
+    assert cli(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "int16x8 integer-only" in text and "state scale Q15" in text and "input 0." in text
+    assert cli(["convert", str(tmp_path / "m.keras"), "--calibration", str(out)]) == 2
+    x = rng.standard_normal((3, 8, 4)).astype(np.float32)
+    want = q16.forward(q16.from_blob(out.read_bytes()), x)
+    got = edgegru.load(out).predict(x)
+    assert np.array_equal(got, want.astype(np.float32))
