@@ -107,6 +107,8 @@ _FEATURES = {
     "GRU_RESET_BEFORE": "GRU with reset_after=False (Keras 2's default)",
     "GRU_RESET_AFTER": "GRU with reset_after=True (Keras' default)",
     "INT8": "int8 weights (docs/quantization.md)",
+    "INT16X8": "int16x8 integer-only models and the _s16 API (docs/quantization.md)",
+    "FLOAT": "the float32 runtime (float32 and int8 models); 0: no float code, no soft-float",
 }
 #: The runtime services egru2c leaves out of a firmware, and why (flip one to 1 by hand, or
 #: compile with -DEGRU_CFG_X=1 after the -include: the header only sets what is not yet set).
@@ -166,6 +168,11 @@ def model_features(blob: bytes) -> tuple[dict[str, int], str]:
             raise ValueError("the .egru file is truncated")
         if blob[at] == _DTYPE_S8:
             used.add("INT8")
+    if u32(76) == 2:  # quant_version 2: int16x8, integer-only; S8 matrices are its own
+        used.discard("INT8")
+        used.add("INT16X8")
+    else:
+        used.add("FLOAT")
     options = {f"OP_{op}": 0 for op in _OPS.values()}
     options.update({f"ACT_{act}": 0 for act in list(_ACTS.values())[1:]})
     options.update({feature: 0 for feature in _FEATURES})
@@ -228,11 +235,16 @@ def config_header(blob: bytes, source: str) -> str:
 
 
 def input_header(x, name: str, source: str) -> str:
-    """The C header holding one input batch: int32 token ids or float32 features."""
+    """The C header holding one input batch: int32 token ids, float32 features, or int16
+    features (an int16x8 model's input at its input scale; INPUT_IS_INT16 is then 1)."""
     import numpy as np
 
     x = np.asarray(x)
-    if x.dtype.kind in "iu" and x.ndim == 2:
+    int16 = 0
+    if x.dtype == np.int16 and x.ndim == 3:
+        values = [str(int(v)) for v in x.ravel()]
+        ctype, tokens, dim, int16 = "int16_t", 0, x.shape[2], 1
+    elif x.dtype.kind in "iu" and x.ndim == 2:
         if x.min() < -(2**31) or x.max() >= 2**31:
             raise ValueError("token ids do not fit in int32")
         ctype, values, tokens, dim = "int32_t", [str(int(v)) for v in x.ravel()], 1, 1
@@ -245,10 +257,11 @@ def input_header(x, name: str, source: str) -> str:
         ctype, tokens, dim = "float", 0, x.shape[2]
     else:
         raise ValueError(
-            f"expected integer token ids (batch, T) or float features (batch, T, dim), "
-            f"got dtype {x.dtype} and shape {x.shape}"
+            f"expected integer token ids (batch, T), float features (batch, T, dim) or int16 "
+            f"features (batch, T, dim), got dtype {x.dtype} and shape {x.shape}"
         )
     macros = {"IS_TOKENS": tokens, "BATCH": x.shape[0], "STEPS": x.shape[1], "DIM": dim}
+    macros["IS_INT16"] = int16
     macros["COUNT"] = x.size
     return _header(name, source, macros, f"static const {ctype} {name}[]", values)
 

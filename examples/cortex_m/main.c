@@ -19,7 +19,8 @@
  *     @stack         stack high-water mark in bytes, from reset to the end of the forward pass
  *     @session       egru_session_size(1) + sizeof(egru_session_t) (only with REPORT_SESSION=1)
  *   every other line is one output float: with OUTPUT_HEX=1 its IEEE-754 bits as 8 hex digits
- *   (exact, no printf: newlib's printf is 17 KB of flash and needs a heap), else printf("%.9g").
+ *   (exact, no printf: newlib's printf is 17 KB of flash and needs a heap), else printf("%.9g");
+ *   for an int16x8 model (OUTPUT_INT16) one int16 output: its 16 bits as 8 hex digits, or "%d".
  * Instructions = ticks * CALIB_INSTRUCTIONS / calib_ticks: under QEMU with
  * -icount shift=0,align=off,sleep=off the virtual clock advances 1 ns per instruction, and SysTick
  * (processor clock: 25 MHz on the MPS2 boards, 16 MHz on the micro:bit) then counts 40 (MPS2)
@@ -68,8 +69,21 @@ extern const size_t example_model_size;
 #define MAX_OUTPUTS 1024
 #endif
 
+/* int16x8 models (INPUT_IS_INT16 inputs, or token ids with OUTPUT_INT16 1): integer-only
+ * forward passes, int16 outputs at the model's output scale. */
+#ifndef INPUT_IS_INT16
+#define INPUT_IS_INT16 0
+#endif
+#ifndef OUTPUT_INT16
+#define OUTPUT_INT16 INPUT_IS_INT16
+#endif
+
 static unsigned char arena[ARENA_BYTES] __attribute__((aligned(16)));
+#if OUTPUT_INT16
+static int16_t outputs[MAX_OUTPUTS];
+#else
 static float outputs[MAX_OUTPUTS];
+#endif
 
 /* ---- output: semihosting or printf ------------------------------------------------------- */
 
@@ -133,6 +147,7 @@ static void put_u32(uint32_t v)
     } while (v != 0 && i > 0);
     put_str(buf + i);
 }
+#if !OUTPUT_INT16
 static void put_float(float f)
 {
     union {
@@ -142,6 +157,7 @@ static void put_float(float f)
     bits.f = f;
     put_hex32(bits.u);
 }
+#endif
 #else
 static void put_str(const char *s)
 {
@@ -151,10 +167,12 @@ static void put_u32(uint32_t v)
 {
     printf("%lu", (unsigned long)v);
 }
+#if !OUTPUT_INT16
 static void put_float(float f)
 {
     printf("%.9g\n", (double)f);
 }
+#endif
 #endif
 
 static void put_stat(const char *name, uint32_t value)
@@ -348,7 +366,12 @@ int main(void)
         return 1;
     }
     ticks_start();
-#if INPUT_IS_TOKENS
+#if OUTPUT_INT16 && INPUT_IS_TOKENS
+    s = egru_forward_tokens_s16(&m, input, INPUT_BATCH, INPUT_STEPS, outputs, count, arena, use);
+#elif OUTPUT_INT16
+    s = egru_forward_features_s16(&m, input, NULL, INPUT_BATCH, INPUT_STEPS, outputs, count, arena,
+                                  use);
+#elif INPUT_IS_TOKENS
     s = egru_forward_tokens(&m, input, INPUT_BATCH, INPUT_STEPS, outputs, count, arena, use);
 #else
     s = egru_forward_features(&m, input, INPUT_BATCH, INPUT_STEPS, outputs, count, arena, use);
@@ -374,7 +397,13 @@ int main(void)
     }
 #endif
     for (size_t i = 0; i < count; i++) {
+#if OUTPUT_INT16 && OUTPUT_HEX /* the int16 as the low 16 bits of a hex word */
+        put_hex32((uint32_t)(uint16_t)outputs[i]);
+#elif OUTPUT_INT16
+        printf("%d\n", (int)outputs[i]);
+#else
         put_float(outputs[i]);
+#endif
     }
     return 0;
 }

@@ -106,6 +106,16 @@
 #ifndef EGRU_CFG_INT16X8 /* int16x8 integer-only models (quant_version 2) and the _s16 API */
 #define EGRU_CFG_INT16X8 1
 #endif
+/* The float32 runtime: float32 and int8 models, egru_forward_tokens / _features, sessions, fold
+ * and pack. 0 (an int16x8 firmware: egru2c writes it for int16x8 models) leaves every float
+ * kernel and layer out, so that a core without an FPU links no soft-float helper; those
+ * functions then return EGRU_ERR_UNSUPPORTED and init refuses float and int8 models. */
+#ifndef EGRU_CFG_FLOAT
+#define EGRU_CFG_FLOAT 1
+#endif
+#if !EGRU_CFG_FLOAT && !EGRU_CFG_INT16X8
+#error "EGRU_CFG_FLOAT and EGRU_CFG_INT16X8 are both 0: the build runs no model"
+#endif
 
 /* Kernel sets (docs/kernels.md): which sets the build contains, so that a firmware links only the
  * one it runs (nothing points at a left-out set; egru_model_use_kernels of one gives

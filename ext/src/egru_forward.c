@@ -370,6 +370,9 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     if (m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         return EGRU_ERR_WRONG_DTYPE; /* integer-only: egru_forward_*_s16 */
     }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED; /* an integer-only build (egru_features.h) */
+    }
     if ((s = check_model_shape(m, batch, seq_len, out)) != EGRU_OK) {
         return s;
     }

@@ -552,7 +552,9 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
         (*alignment & (*alignment - 1)) != 0) {
         return EGRU_ERR_BAD_HEADER;
     }
-    if (m->quant_version > EGRU_QUANT_VERSION_NEWEST) {
+    if (m->quant_version > EGRU_QUANT_VERSION_NEWEST ||
+        (!EGRU_CFG_FLOAT && m->quant_version != EGRU_QUANT_VERSION_INT16X8) ||
+        (!EGRU_CFG_INT16X8 && m->quant_version == EGRU_QUANT_VERSION_INT16X8)) {
         return EGRU_ERR_UNSUPPORTED; /* quantization semantics newer than this runtime */
     }
     if (file_size > blob_size) {

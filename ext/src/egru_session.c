@@ -45,6 +45,9 @@ egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_inde
     if (model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         return EGRU_ERR_WRONG_DTYPE; /* no int16x8 sessions yet (float state API) */
     }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED; /* an integer-only build (egru_features.h) */
+    }
     for (k = 0; k < model->layer_count; ++k) {
         (void)egru_model_layer(model, k, &layer); /* validated by egru_model_init */
         if (layer.op == EGRU_OP_CONV1D || layer.op == EGRU_OP_GLOBAL_POOL ||
