@@ -74,8 +74,12 @@ extern const size_t example_model_size;
 #ifndef INPUT_IS_INT16
 #define INPUT_IS_INT16 0
 #endif
-#ifndef OUTPUT_INT16
-#define OUTPUT_INT16 INPUT_IS_INT16
+#ifndef OUTPUT_INT16 /* int16 inputs, or a runtime configured integer-only (egru_config.h) */
+#if INPUT_IS_INT16 || (defined(EGRU_CFG_FLOAT) && !EGRU_CFG_FLOAT)
+#define OUTPUT_INT16 1
+#else
+#define OUTPUT_INT16 0
+#endif
 #endif
 
 static unsigned char arena[ARENA_BYTES] __attribute__((aligned(16)));

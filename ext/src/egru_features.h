@@ -104,7 +104,13 @@
 #define EGRU_CFG_INT8 1
 #endif
 #ifndef EGRU_CFG_INT16X8 /* int16x8 integer-only models (quant_version 2) and the _s16 API */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* Opt-in on Cortex-M (egru2c's configuration header for an int16x8 model sets it), so that the
+ * full float runtime of a firmware stays the size it was (issue #11's budget). */
+#define EGRU_CFG_INT16X8 0
+#else
 #define EGRU_CFG_INT16X8 1
+#endif
 #endif
 /* The float32 runtime: float32 and int8 models, egru_forward_tokens / _features, sessions, fold
  * and pack. 0 (an int16x8 firmware: egru2c writes it for int16x8 models) leaves every float

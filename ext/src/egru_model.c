@@ -361,7 +361,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
          * too; feature_supported checks the rest of what the layer needs. */
         return EGRU_ERR_UNSUPPORTED;
     }
-    if (m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+    if (EGRU_CFG_INT16X8 && m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         /* int16x8 (docs/format.md, "Integer-only files"): the ops it implements, every matrix
          * S8 (checked below), and the layer's last tensor its QPARAMS (S32, rank 1: checked by
          * check_tensor; the words' values by check_qparams at init). */
@@ -460,7 +460,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
            ((p0 & 0x7F800000u) == 0x7F800000u || ((p0 & 0x80000000u) && p0 != 0x80000000u))) &&
          !(op == EGRU_OP_MASKING && (p0 & 0x7F800000u) == 0x7F800000u && (p0 & 0x007FFFFFu));
     /* int16x8: every matrix is S8, and the QPARAMS hold 8 words + 3 per row of them. */
-    if (ok && out->qparams) {
+    if (EGRU_CFG_INT16X8 && ok && out->qparams) {
         const uint64_t rows = op == EGRU_OP_EMBEDDING ? in
                               : op == EGRU_OP_DENSE   ? dim
                               : op == EGRU_OP_MASKING ? 0
@@ -637,7 +637,8 @@ static egru_status_t check_layers(egru_model_t *m)
         if (!feature_supported(&layer)) {
             return EGRU_ERR_UNSUPPORTED; /* a feature this build leaves out (egru_features.h) */
         }
-        if (layer.qparams) { /* int16x8: the words' values; Masking first; a go_backwards
+        if (EGRU_CFG_INT16X8 &&
+            layer.qparams) { /* int16x8: the words' values; Masking first; a go_backwards
                               * recurrent layer only before any other (egru_forward_s16.c) */
             if ((s = check_qparams(&layer)) != EGRU_OK) {
                 return s;
