@@ -7,7 +7,10 @@ the example's ELF with a static arena of exactly the smallest size the host runt
 the firmware must agree on it), runs it and compares every output float with
 edgegru.load(blob, kernels="ref").predict(x): fp32 within M4_TOLERANCE (1e-5), int8 equal. The
 firmware runs the reference kernel set (the cortex_m set is for Arm cores and is left out of the
-build); the float arithmetic is libgcc's soft float, correctly rounded like the host's SSE. The
+build); the float arithmetic is libgcc's soft float, correctly rounded like the host's SSE.
+int16x8 models, built with the configuration header egru2c writes for them (EGRU_CFG_FLOAT 0),
+must give the host's int16 outputs exactly (Model.predict_int, itself equal to the emulation) and
+link no floating-point helper or libm symbol (tests/firmware_symbols.py; issue #12). The
 README's commands are run exactly as written. Missing tools are a test failure, not a skip:
 tools/install-system-deps.sh installs them.
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from firmware_symbols import describe, float_symbols
 from ir_models import build, build_more, inputs
 from test_cortex_m import (
     M4_TOLERANCE,
@@ -37,6 +41,8 @@ from test_cortex_m import (
 
 import edgegru
 from edgegru import format as fmt
+from edgegru import int16x8 as q16
+from edgegru import ir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "riscv"
@@ -137,6 +143,84 @@ def test_qemu_output_matches_host(tmp_path, build_dir, label, make, batch, steps
     symbols = _run(["riscv64-unknown-elf-nm", elf]).stdout
     assert re.search(r" egru_matvec_f32$", symbols, re.M), "the ref kernels are not linked"
     assert not re.search(r" egru_matvec_f32_cortex_m$", symbols, re.M), symbols
+
+
+def _int16_outputs(proc: subprocess.CompletedProcess) -> tuple[dict, np.ndarray]:
+    """An int16x8 firmware's measurements and int16 outputs (OUTPUT=hex: each output's 16 bits
+    as 8 hex digits)."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"the firmware exited with {proc.returncode}:\n{out}"
+    stats = {k: int(v) for k, v in re.findall(r"^@(\w+) (\d+)$", out, re.M)}
+    words = [int(w, 16) for w in re.findall(r"^([0-9a-f]{8})$", out, re.M)]
+    assert words and all(w < 1 << 16 for w in words), out
+    return stats, np.array(words, dtype=np.uint16).view(np.int16)
+
+
+def _int16x8_sensor():
+    """The sensor model as int16x8, calibrated on inputs of its training distribution, and an
+    int16 input at its input scale."""
+    model = make_model.build("sensor")
+    blob = fmt.write(model, quantize="int16x8", calibration=make_model.make_input("sensor", 64, 50))
+    x = make_model.make_input("sensor", 1, 20, seed=2)
+    return blob, q16.quantize_input(q16.from_blob(blob), x).astype(np.int16)
+
+
+def _int16x8_tokens():
+    """Embedding(mask_zero) -> GRU(6, return_sequences) -> GRU(5, reset_before) -> Dense(3,
+    softmax): int32 ids in (one row padded), int16 out."""
+    rng = np.random.default_rng(12)
+    layers = [
+        ir.Embedding(rng.normal(0, 1, (30, 5)), mask_zero=True),
+        ir.GRU(
+            rng.normal(0, 0.45, (5, 18)),
+            rng.normal(0, 0.4, (6, 18)),
+            rng.normal(0, 0.3, 18),
+            rng.normal(0, 0.3, 18),
+            return_sequences=True,
+        ),
+        ir.GRU(
+            rng.normal(0, 0.4, (6, 15)),
+            rng.normal(0, 0.45, (5, 15)),
+            rng.normal(0, 0.3, 15),
+            rng.normal(0, 0.3, 15),
+            reset_after=False,
+        ),
+        ir.Dense(rng.normal(0, 0.45, (5, 3)), rng.normal(0, 0.3, 3), "softmax"),
+    ]
+    model = ir.Model(ir.InputSpec(ir.TOKENS, 30), layers)
+    blob = fmt.write(model, quantize="int16x8", calibration=rng.integers(1, 30, (32, 9)))
+    ids = rng.integers(1, 30, (3, 9)).astype(np.int32)
+    ids[1, 5:] = 0
+    return blob, ids
+
+
+@pytest.mark.parametrize("make", [_int16x8_sensor, _int16x8_tokens], ids=["sensor", "tokens"])
+def test_int16x8_equals_the_host_with_no_floating_point_linked(tmp_path, build_dir, make):
+    blob, x = make()
+    (tmp_path / "model.egru").write_bytes(blob)
+    config = tmp_path / "egru_config.h"
+    cmd = [sys.executable, EGRU2C, tmp_path / "model.egru", tmp_path / "m.h", "--name", "model"]
+    _check(_run([*cmd, "--config", config]))
+    assert "#define EGRU_CFG_FLOAT 0" in config.read_text()
+    em = edgegru.load(blob, kernels="ref")
+    arena = _min_arena(em, *x.shape[:2])
+    elf = _build_elf(
+        tmp_path,
+        build_dir.parent / "int16x8",
+        blob,
+        x,
+        ARENA_BYTES=arena,
+        OUTPUT="hex",
+        MAX_OUTPUTS=64,
+        CONFIG_H=config,
+    )
+    stats, got = _int16_outputs(_qemu(elf))
+    want = em.predict_int(x)
+    assert np.array_equal(got, want.ravel()), (got, want)
+    assert np.array_equal(want, q16.forward_int(q16.from_blob(blob), x))
+    assert stats["arena_used"] == arena, stats
+    found = float_symbols(elf)
+    assert found == {}, describe(found)
 
 
 def test_runtime_library_builds_for_rv32imc_with_the_project_warnings(tmp_path):
