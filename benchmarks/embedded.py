@@ -3,15 +3,18 @@
 (docs/embedded.md).
 
     python benchmarks/embedded.py [--quick] [--boards m0plus,m3,m4f,m7,rv32imc]
-                                  [--models seed,sensor,gru16] [--no-write]
+                                  [--models seed,sensor,gru16] [--dtypes fp32,int8,int16x8]
+                                  [--no-write]
 
 For each model (examples/cortex_m/make_model.py: seed = Embedding(20000,128) -> GRU(128) ->
 Dense(1), sensor = 6 -> GRU(64) -> Dense(4), gru16 = 8 -> GRU(16) -> Dense(1)), each dtype (fp32,
-int8) and each board, builds the board's example (examples/cortex_m for the Arm boards,
-examples/riscv for rv32imc, the same main.c) printf-free (OUTPUT=hex) at -Os with the
-configuration header tools/egru2c.py writes for the model (when egru2c has --config; else the full
-runtime) and the smallest arena the runtime accepts (egru_arena_size_min when it exists, else
-egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 and reports:
+int8, int16x8: integer-only, calibrated on 64 rows of T = 50 drawn like the inputs; its
+configuration header leaves the float runtime out) and each board, builds the board's example
+(examples/cortex_m for the Arm boards, examples/riscv for rv32imc, the same main.c) printf-free
+(OUTPUT=hex) at -Os with the configuration header tools/egru2c.py writes for the model (when
+egru2c has --config; else the full runtime) and the smallest arena the runtime accepts
+(egru_arena_size_min when it exists, else egru_arena_size), runs it in QEMU with -icount shift=0
+at two lengths T1 < T2 and reports:
   flash   runtime / libm+libgcc+libc / model bytes, from the link map (tools/mapsize.py)
   RAM     arena (fast plan), arena_min, session (egru_session_size(1) + the struct), stack
           high-water mark (main.c paints the stack)
@@ -19,11 +22,12 @@ egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 an
               (RISC-V) calibrated on every run against a loop of known length (main.c)
   instr/MAC   instr/step / (GRU MACs per step 3H(I+H) + Dense MACs H*out)
   max |M - host|  the firmware's outputs against edgegru.load(blob).predict on this machine
+                  (int16x8: its int16 outputs against predict_int, in output steps)
 A combination that does not fit the board's flash or RAM is reported as such, not run. The fp32
 seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards and the
 4 MB flash of the rv32imc map.
---quick: the gru16 model at short T, on m4f unless --boards is given (the test suite's smoke
-runs).
+--quick: the gru16 model at short T, on m4f unless --boards is given, fp32 and int8 unless
+--dtypes is (the test suite's smoke runs).
 Prints a markdown table and writes it between the markers of docs/embedded.md's "## Measured"
 section (not with --no-write or --quick).
 """
@@ -52,6 +56,7 @@ import mapsize  # noqa: E402
 
 import edgegru  # noqa: E402
 from edgegru import format as fmt  # noqa: E402
+from edgegru import int16x8 as q16  # noqa: E402
 
 EGRU2C = ROOT / "tools" / "egru2c.py"
 DOC = ROOT / "docs" / "embedded.md"
@@ -125,7 +130,12 @@ def macs_per_step(name: str) -> int:
 def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
     its inputs at both lengths, written once for every board."""
-    blob = fmt.write(make_model.build(name), quantize="int8" if dtype == "int8" else None)
+    model = make_model.build(name)
+    if dtype == "int16x8":
+        calibration = make_model.make_input(name, 64, 50, seed=1)
+        blob = fmt.write(model, quantize="int16x8", calibration=calibration)
+    else:
+        blob = fmt.write(model, quantize="int8" if dtype == "int8" else None)
     d = work / f"{name}-{dtype}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.egru").write_bytes(blob)
@@ -136,11 +146,16 @@ def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     em_ref = edgegru.load(blob, kernels="ref")
     for steps in lengths:
         x = make_model.make_input(name, 1, steps, seed=steps)
+        if dtype == "int16x8" and x.dtype.kind == "f":  # int16 features at the input scale
+            x = q16.quantize_input(q16.from_blob(blob), x).astype(np.int16)
         np.save(d / f"x{steps}.npy", x)
         _run(
             [sys.executable, EGRU2C, d / f"x{steps}.npy", d / f"input{steps}.h", "--name", "input"]
         )
-        prep["want"][steps] = em_ref.predict(x).ravel()
+        if dtype == "int16x8":
+            prep["want"][steps] = em_ref.predict_int(x).ravel().astype(np.int64)
+        else:
+            prep["want"][steps] = em_ref.predict(x).ravel()
     return prep
 
 
@@ -205,7 +220,7 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
             res["model_flash"] = s["model_flash"]
             res["code"] = s["code"]
         out = run_qemu(board, elf)
-        stats, floats = parse_output(out)
+        stats, floats = parse_output(out, int16=dtype == "int16x8")
         per_tick = instructions_per_tick(stats)
         runs[steps] = stats["forward_ticks"] * per_tick
         if steps == t2:
@@ -248,8 +263,9 @@ def run_qemu(board: str, elf: Path) -> str:
     return _run(cmd, timeout=QEMU_TIMEOUT, stderr=True)
 
 
-def parse_output(text: str) -> tuple[dict, np.ndarray]:
-    """main.c's OUTPUT=hex lines: '@name value' measurements and 8-hex-digit float bits."""
+def parse_output(text: str, int16: bool = False) -> tuple[dict, np.ndarray]:
+    """main.c's OUTPUT=hex lines: '@name value' measurements and 8-hex-digit float bits (int16:
+    an int16x8 model's int16 outputs, each in the low 16 bits of its word)."""
     stats, bits = {}, []
     for line in text.splitlines():
         line = line.strip()
@@ -260,6 +276,8 @@ def parse_output(text: str) -> tuple[dict, np.ndarray]:
             bits.append(int(line, 16))
         elif line:
             raise ValueError(f"unexpected firmware output line {line!r}")
+    if int16:
+        return stats, np.array(bits, dtype=np.uint32).astype(np.uint16).view(np.int16)
     return stats, np.array(bits, dtype=np.uint32).view(np.float32)
 
 
@@ -315,21 +333,23 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="gru16 on m4f at short T (smoke run)")
     ap.add_argument("--boards", help="default: m0plus,m3,m4f,m7,rv32imc (--quick: m4f)")
     ap.add_argument("--models", default="seed,sensor,gru16")
-    ap.add_argument("--dtypes", default="fp32,int8")
+    ap.add_argument("--dtypes", help="default: fp32,int8,int16x8 (--quick: fp32,int8)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/embedded.md")
     args = ap.parse_args(argv)
     if args.quick:
         boards, models, lengths = (args.boards or "m4f").split(","), ["gru16"], QUICK_LENGTHS
+        dtypes = (args.dtypes or "fp32,int8").split(",")
     else:
         boards = (args.boards or "m0plus,m3,m4f,m7,rv32imc").split(",")
         models, lengths = args.models.split(","), LENGTHS
+        dtypes = (args.dtypes or "fp32,int8,int16x8").split(",")
     for b in boards:
         if b not in BOARDS:
             raise SystemExit(f"unknown board {b!r} (one of {', '.join(BOARDS)})")
     results = []
     with tempfile.TemporaryDirectory(prefix="egru-embedded-") as tmp:
         for name in models:
-            for dtype in args.dtypes.split(","):
+            for dtype in dtypes:
                 prep = prepare(name, dtype, lengths[name], Path(tmp))
                 for board in boards:
                     r = measure(board, name, dtype, lengths[name], prep)
