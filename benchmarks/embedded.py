@@ -8,13 +8,12 @@
 
 For each model (examples/cortex_m/make_model.py: seed = Embedding(20000,128) -> GRU(128) ->
 Dense(1), sensor = 6 -> GRU(64) -> Dense(4), gru16 = 8 -> GRU(16) -> Dense(1)), each dtype (fp32,
-int8, int16x8: integer-only, calibrated on 64 rows of T = 50 drawn like the inputs; its
-configuration header leaves the float runtime out) and each board, builds the board's example
-(examples/cortex_m for the Arm boards, examples/riscv for rv32imc, the same main.c) printf-free
-(OUTPUT=hex) at -Os with the configuration header tools/egru2c.py writes for the model (when
-egru2c has --config; else the full runtime) and the smallest arena the runtime accepts
-(egru_arena_size_min when it exists, else egru_arena_size), runs it in QEMU with -icount shift=0
-at two lengths T1 < T2 and reports:
+int8, int16x8: integer-only, calibrated on make_input data of its own seed) and each board,
+builds the board's example (examples/cortex_m for the Arm boards, examples/riscv for rv32imc,
+the same main.c) printf-free (OUTPUT=hex) at -Os with the configuration header tools/egru2c.py
+writes for the model (when egru2c has --config; else the full runtime) and the smallest arena
+the runtime accepts (egru_arena_size_min when it exists, else egru_arena_size), runs it in QEMU
+with -icount shift=0 at two lengths T1 < T2 and reports:
   flash   runtime / libm+libgcc+libc / model bytes, from the link map (tools/mapsize.py)
   RAM     arena (fast plan), arena_min, session (egru_session_size(1) + the struct), stack
           high-water mark (main.c paints the stack)
@@ -22,7 +21,7 @@ at two lengths T1 < T2 and reports:
               (RISC-V) calibrated on every run against a loop of known length (main.c)
   instr/MAC   instr/step / (GRU MACs per step 3H(I+H) + Dense MACs H*out)
   max |M - host|  the firmware's outputs against edgegru.load(blob).predict on this machine
-                  (int16x8: its int16 outputs against predict_int, in output steps)
+                  (int16x8: its int16 outputs against predict_int, in int16 units)
 A combination that does not fit the board's flash or RAM is reported as such, not run. The fp32
 seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards and the
 4 MB flash of the rv32imc map.
@@ -56,7 +55,6 @@ import mapsize  # noqa: E402
 
 import edgegru  # noqa: E402
 from edgegru import format as fmt  # noqa: E402
-from edgegru import int16x8 as q16  # noqa: E402
 
 EGRU2C = ROOT / "tools" / "egru2c.py"
 DOC = ROOT / "docs" / "embedded.md"
@@ -127,15 +125,23 @@ def macs_per_step(name: str) -> int:
     return 3 * hidden * (width + hidden)
 
 
-def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
-    """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
-    its inputs at both lengths, written once for every board."""
+#: int16x8: the calibration inputs (make_model.make_input of CALIBRATION_SHAPE, its own seed).
+CALIBRATION_SHAPE, CALIBRATION_SEED = (64, 50), 12345
+
+
+def _blob(name: str, dtype: str) -> bytes:
     model = make_model.build(name)
     if dtype == "int16x8":
-        calibration = make_model.make_input(name, 64, 50, seed=1)
-        blob = fmt.write(model, quantize="int16x8", calibration=calibration)
-    else:
-        blob = fmt.write(model, quantize="int8" if dtype == "int8" else None)
+        cal = make_model.make_input(name, *CALIBRATION_SHAPE, seed=CALIBRATION_SEED)
+        return fmt.write(model, quantize="int16x8", calibration=cal)
+    return fmt.write(model, quantize="int8" if dtype == "int8" else None)
+
+
+def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
+    """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
+    its inputs at both lengths, written once for every board. int16x8: the inputs are int16 at
+    the model's input scale (token ids stay ids) and the expected outputs int16."""
+    blob = _blob(name, dtype)
     d = work / f"{name}-{dtype}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.egru").write_bytes(blob)
@@ -146,16 +152,15 @@ def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     em_ref = edgegru.load(blob, kernels="ref")
     for steps in lengths:
         x = make_model.make_input(name, 1, steps, seed=steps)
-        if dtype == "int16x8" and x.dtype.kind == "f":  # int16 features at the input scale
-            x = q16.quantize_input(q16.from_blob(blob), x).astype(np.int16)
+        if dtype == "int16x8" and x.dtype.kind == "f":
+            s_in = np.float64(em_ref.scales[0])
+            x = np.clip(np.rint(x.astype(np.float64) / s_in), -32767, 32767).astype(np.int16)
         np.save(d / f"x{steps}.npy", x)
         _run(
             [sys.executable, EGRU2C, d / f"x{steps}.npy", d / f"input{steps}.h", "--name", "input"]
         )
-        if dtype == "int16x8":
-            prep["want"][steps] = em_ref.predict_int(x).ravel().astype(np.int64)
-        else:
-            prep["want"][steps] = em_ref.predict(x).ravel()
+        predict = em_ref.predict_int if dtype == "int16x8" else em_ref.predict
+        prep["want"][steps] = predict(x).ravel()
     return prep
 
 
@@ -220,7 +225,9 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
             res["model_flash"] = s["model_flash"]
             res["code"] = s["code"]
         out = run_qemu(board, elf)
-        stats, floats = parse_output(out, int16=dtype == "int16x8")
+        stats, floats = parse_output(out)
+        if dtype == "int16x8":  # main.c prints each int16 output as the low 16 bits of a word
+            floats = floats.view(np.uint32).astype(np.uint16).view(np.int16).astype(np.int64)
         per_tick = instructions_per_tick(stats)
         runs[steps] = stats["forward_ticks"] * per_tick
         if steps == t2:
@@ -263,9 +270,8 @@ def run_qemu(board: str, elf: Path) -> str:
     return _run(cmd, timeout=QEMU_TIMEOUT, stderr=True)
 
 
-def parse_output(text: str, int16: bool = False) -> tuple[dict, np.ndarray]:
-    """main.c's OUTPUT=hex lines: '@name value' measurements and 8-hex-digit float bits (int16:
-    an int16x8 model's int16 outputs, each in the low 16 bits of its word)."""
+def parse_output(text: str) -> tuple[dict, np.ndarray]:
+    """main.c's OUTPUT=hex lines: '@name value' measurements and 8-hex-digit float bits."""
     stats, bits = {}, []
     for line in text.splitlines():
         line = line.strip()
@@ -276,8 +282,6 @@ def parse_output(text: str, int16: bool = False) -> tuple[dict, np.ndarray]:
             bits.append(int(line, 16))
         elif line:
             raise ValueError(f"unexpected firmware output line {line!r}")
-    if int16:
-        return stats, np.array(bits, dtype=np.uint32).astype(np.uint16).view(np.int16)
     return stats, np.array(bits, dtype=np.uint32).view(np.float32)
 
 
