@@ -102,23 +102,29 @@ def _cases():
         ir.Model(F, [ir.Masking(5, 1.5), _rnn(rng, 5, 6, back=True), _dense(rng, 6, 2, "tanh")]),
     )
     # a go_backwards sequence feeding another recurrent layer: Keras passes the mask on unchanged
-    yield "masking-back-seq-rnn", ir.Model(
-        F,
-        [
-            ir.Masking(5, 0.0),
-            _gru(rng, 5, 4, seq=True, back=True),
-            _gru(rng, 4, 5),
-            _dense(rng, 5, 2, "linear"),
-        ],
+    yield (
+        "masking-back-seq-rnn",
+        ir.Model(
+            F,
+            [
+                ir.Masking(5, 0.0),
+                _gru(rng, 5, 4, seq=True, back=True),
+                _gru(rng, 4, 5),
+                _dense(rng, 5, 2, "linear"),
+            ],
+        ),
     )
     T = ir.InputSpec("tokens", 40)
-    yield "tokens-back-seq-rnn", ir.Model(
-        T,
-        [
-            ir.Embedding(rng.normal(0, 1, (40, 6)), mask_zero=True),
-            _lstm(rng, 6, 5, seq=True, back=True),
-            _rnn(rng, 5, 4, seq=True),
-        ],
+    yield (
+        "tokens-back-seq-rnn",
+        ir.Model(
+            T,
+            [
+                ir.Embedding(rng.normal(0, 1, (40, 6)), mask_zero=True),
+                _lstm(rng, 6, 5, seq=True, back=True),
+                _rnn(rng, 5, 4, seq=True),
+            ],
+        ),
     )
     yield (
         "tokens-mask-zero",
