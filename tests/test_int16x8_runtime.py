@@ -277,6 +277,7 @@ def test_unsupported_layers_are_refused_by_name():
         (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
         (ir.Model(F, [bidir]), "bi"),
         (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
+        (ir.Model(F, [_gru(rng, 4, 3, seq=True), _rnn(rng, 3, 2, back=True)]), "first recurrent"),
     ):
         with pytest.raises(edgegru.UnsupportedError, match=name):
             fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))

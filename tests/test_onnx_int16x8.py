@@ -103,27 +103,22 @@ def test_the_graph_computes_its_qdq_semantics(kind):
         assert np.max(np.abs(plain - got)) > 0
 
 
-def test_unbounded_gru_candidate_is_outside_the_bound():
-    """A GRU with an unbounded candidate activation (relu, ...) is not under the bound: the
-    scheme requantizes the candidate hh to the state's scale with saturation, and hh's range is
-    not calibrated (it exceeds the state's; h is a convex combination of h and hh), so hh
-    saturates in the emulation and not inside onnxruntime's float GRU (docs/onnx.md). This pins
-    the measured case: there the QDQ graph is the one close to the float64 model."""
+def test_unbounded_gru_candidate_is_within_the_bound():
+    """A GRU with an unbounded candidate activation (relu, linear, ...): its candidate hh is
+    requantized to the state's scale, so calibration covers hh's range too (it exceeds the
+    state's: h is a convex combination of h and hh). Before that, hh saturated in the emulation
+    and not inside onnxruntime's float GRU (measured up to 11760 units); now within the bound
+    (measured 2-5 units on these cases), and as close to the float64 model as the graph is."""
     from edgegru import reference
 
-    # GRU(26, linear): 390 units; the graph is 0.020 from the float64 model, the emulation 0.035
-    model, x, qm, proto = _case(UNBOUNDED_GRU, 1)
-    assert isinstance(model.layers[0], ir.GRU) and model.layers[0].activation in (
-        "relu",
-        "linear",
-        "elu",
-        "leaky_relu",
-    )
-    got = run_onnx(proto, x)
-    want = int16x8.forward(qm, x)
-    ref = reference.forward(model, x)
-    assert _units(got, want, qm) > INT16X8_ONNX_UNITS
-    assert np.max(np.abs(got - ref)) < np.max(np.abs(want - ref))
+    for seed in range(4):
+        model, x, qm, proto = _case(UNBOUNDED_GRU, seed)
+        assert model.layers[0].activation in ("relu", "linear", "elu", "leaky_relu")
+        got = run_onnx(proto, x)
+        want = int16x8.forward(qm, x)
+        ref = reference.forward(model, x)
+        assert _units(got, want, qm) <= INT16X8_ONNX_UNITS, seed
+        assert np.max(np.abs(want - ref)) <= 2 * np.max(np.abs(got - ref)) + 1e-3, seed
 
 
 def test_beyond_the_calibrated_range_outputs_stay_on_the_grid():
