@@ -66,8 +66,11 @@ void egru_matvec_s8_s16_neon(const int8_t *w, const int16_t *x, const int32_t *m
 {
     uint32_t r = 0, j0, c, k;
     for (; r + 4 <= rows; r += 4) { /* four rows share each chunk of x */
-        const int8_t *w0 = w + (size_t)r * cols;
+        const int8_t *p[4]; /* the rows, each its own pointer: no chain of address additions */
         int64_t acc[4] = {0, 0, 0, 0};
+        for (k = 0; k < 4; ++k) {
+            p[k] = w + (size_t)(r + k) * cols;
+        }
         for (j0 = 0; j0 < cols; j0 += EGRU_S16_BLOCK) {
             const uint32_t end = cols - j0 < EGRU_S16_BLOCK ? cols : j0 + EGRU_S16_BLOCK;
             const uint32_t c16 = j0 + ((end - j0) & ~15u);
@@ -78,13 +81,13 @@ void egru_matvec_s8_s16_neon(const int8_t *w, const int16_t *x, const int32_t *m
             for (c = j0; c < c16; c += 16) {
                 const int16x8_t x0 = vld1q_s16(x + c), x1 = vld1q_s16(x + c + 8);
                 for (k = 0; k < 4; ++k) {
-                    a[k] = madd16(a[k], w0 + (size_t)k * cols + c, x0, x1);
+                    a[k] = madd16(a[k], p[k] + c, x0, x1);
                 }
             }
             for (k = 0; k < 4; ++k) {
                 acc[k] += vaddvq_s32(a[k]);
                 if (c16 < end) {
-                    acc[k] += tail_sum(w0 + (size_t)k * cols, x, c16, end);
+                    acc[k] += tail_sum(p[k], x, c16, end);
                 }
             }
         }

@@ -100,8 +100,12 @@ EGRU_AVX2 void egru_matvec_s8_s16_avx2(const int8_t *w, const int16_t *x, const 
 {
     uint32_t r = 0, j0, c, k;
     for (; r + 8 <= rows; r += 8) { /* eight rows share each chunk of x */
-        const int8_t *w0 = w + (size_t)r * cols;
+        const int8_t *p[8]; /* the rows, each its own pointer: no chain of address additions */
         int64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma GCC unroll 8
+        for (k = 0; k < 8; ++k) {
+            p[k] = w + (size_t)(r + k) * cols;
+        }
         for (j0 = 0; j0 < cols; j0 += EGRU_S16_BLOCK) {
             const uint32_t end = cols - j0 < EGRU_S16_BLOCK ? cols : j0 + EGRU_S16_BLOCK;
             const uint32_t c16 = j0 + ((end - j0) & ~15u);
@@ -115,14 +119,14 @@ EGRU_AVX2 void egru_matvec_s8_s16_avx2(const int8_t *w, const int16_t *x, const 
                 const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + c));
 #pragma GCC unroll 8
                 for (k = 0; k < 8; ++k) {
-                    a[k] = madd16(a[k], w0 + (size_t)k * cols + c, xv);
+                    a[k] = madd16(a[k], p[k] + c, xv);
                 }
             }
             _mm256_storeu_si256((__m256i *)(void *)part, hsum8_epi32(a));
             for (k = 0; k < 8; ++k) {
                 acc[k] += part[k];
                 if (c16 < end) {
-                    acc[k] += tail_sum(w0 + (size_t)k * cols, x, c16, end);
+                    acc[k] += tail_sum(p[k], x, c16, end);
                 }
             }
         }
