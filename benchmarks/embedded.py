@@ -1,25 +1,32 @@
 #!/usr/bin/env python3
-"""Flash, RAM and instructions per step of edgegru on Cortex-M boards in QEMU (docs/embedded.md).
+"""Flash, RAM and instructions per step of edgegru on Cortex-M and RISC-V boards in QEMU
+(docs/embedded.md).
 
-    python benchmarks/embedded.py [--quick] [--boards m0plus,m3,m4f,m7] [--models seed,sensor,gru16]
+    python benchmarks/embedded.py [--quick] [--boards m0plus,m3,m4f,m7,rv32imc]
+                                  [--models seed,sensor,gru16] [--dtypes fp32,int8,int16x8]
                                   [--no-write]
 
 For each model (examples/cortex_m/make_model.py: seed = Embedding(20000,128) -> GRU(128) ->
 Dense(1), sensor = 6 -> GRU(64) -> Dense(4), gru16 = 8 -> GRU(16) -> Dense(1)), each dtype (fp32,
-int8) and each board, builds examples/cortex_m printf-free (OUTPUT=hex) at -Os with the
-configuration header tools/egru2c.py writes for the model (when egru2c has --config; else the full
-runtime) and the smallest arena the runtime accepts (egru_arena_size_min when it exists, else
-egru_arena_size), runs it in QEMU with -icount shift=0 at two lengths T1 < T2 and reports:
+int8, int16x8: integer-only, calibrated on make_input data of its own seed) and each board,
+builds the board's example (examples/cortex_m for the Arm boards, examples/riscv for rv32imc,
+the same main.c) printf-free (OUTPUT=hex) at -Os with the configuration header tools/egru2c.py
+writes for the model (when egru2c has --config; else the full runtime) and the smallest arena
+the runtime accepts (egru_arena_size_min when it exists, else egru_arena_size), runs it in QEMU
+with -icount shift=0 at two lengths T1 < T2 and reports:
   flash   runtime / libm+libgcc+libc / model bytes, from the link map (tools/mapsize.py)
   RAM     arena (fast plan), arena_min, session (egru_session_size(1) + the struct), stack
           high-water mark (main.c paints the stack)
-  instr/step  (I(T2) - I(T1)) / (T2 - T1), instructions from SysTick calibrated on every run
-              against a loop of known length (main.c)
+  instr/step  (I(T2) - I(T1)) / (T2 - T1), instructions from SysTick (Arm) or minstret
+              (RISC-V) calibrated on every run against a loop of known length (main.c)
   instr/MAC   instr/step / (GRU MACs per step 3H(I+H) + Dense MACs H*out)
   max |M - host|  the firmware's outputs against edgegru.load(blob).predict on this machine
+                  (int16x8: its int16 outputs against predict_int, in int16 units)
 A combination that does not fit the board's flash or RAM is reported as such, not run. The fp32
-seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards.
---quick: the gru16 model on m4f only, at short T (the test suite's smoke run).
+seed model (10 MB) fits no board here; its int8 file (2.6 MB) fits the 4 MB MPS2 boards and the
+4 MB flash of the rv32imc map.
+--quick: the gru16 model at short T, on m4f unless --boards is given, fp32 and int8 unless
+--dtypes is (the test suite's smoke runs).
 Prints a markdown table and writes it between the markers of docs/embedded.md's "## Measured"
 section (not with --no-write or --quick).
 """
@@ -40,6 +47,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cortex_m"
+RISCV_EXAMPLE = ROOT / "examples" / "riscv"
 sys.path.insert(0, str(EXAMPLE))
 sys.path.insert(0, str(ROOT / "tools"))
 import make_model  # noqa: E402
@@ -59,13 +67,28 @@ BOARDS = {
     "m3": ("mps2-an385", 4 << 20, 4 << 20, 64 * 1024),
     "m4f": ("mps2-an386", 4 << 20, 4 << 20, 64 * 1024),
     "m7": ("mps2-an500", 4 << 20, 4 << 20, 64 * 1024),
+    # examples/riscv/virt.ld's default map on QEMU's virt machine (-bios none)
+    "rv32imc": ("virt", 4 << 20, 4 << 20, 64 * 1024),
 }
+#: board -> (example directory whose Makefile builds it, QEMU binary, QEMU options before -M,
+#: compiler)
+TARGETS = {
+    board: (EXAMPLE, "qemu-system-arm", [], "arm-none-eabi-gcc")
+    for board in ("m0plus", "m0", "m3", "m4f", "m7")
+}
+TARGETS["rv32imc"] = (
+    RISCV_EXAMPLE,
+    "qemu-system-riscv32",
+    ["-bios", "none"],
+    "riscv64-unknown-elf-gcc",
+)
 CORE = {
     "m0plus": "Cortex-M0+",
     "m0": "Cortex-M0",
     "m3": "Cortex-M3",
     "m4f": "Cortex-M4F",
     "m7": "Cortex-M7",
+    "rv32imc": "RV32IMC",
 }
 #: model -> (T1, T2): the per-step cost is the difference of the two runs
 LENGTHS = {"seed": (100, 200), "sensor": (50, 100), "gru16": (25, 50)}
@@ -102,10 +125,23 @@ def macs_per_step(name: str) -> int:
     return 3 * hidden * (width + hidden)
 
 
+#: int16x8: the calibration inputs (make_model.make_input of CALIBRATION_SHAPE, its own seed).
+CALIBRATION_SHAPE, CALIBRATION_SEED = (64, 50), 12345
+
+
+def _blob(name: str, dtype: str) -> bytes:
+    model = make_model.build(name)
+    if dtype == "int16x8":
+        cal = make_model.make_input(name, *CALIBRATION_SHAPE, seed=CALIBRATION_SEED)
+        return fmt.write(model, quantize="int16x8", calibration=cal)
+    return fmt.write(model, quantize="int8" if dtype == "int8" else None)
+
+
 def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     """The model's blob, its headers (model.h and, when egru2c has --config, egru_config.h) and
-    its inputs at both lengths, written once for every board."""
-    blob = fmt.write(make_model.build(name), quantize="int8" if dtype == "int8" else None)
+    its inputs at both lengths, written once for every board. int16x8: the inputs are int16 at
+    the model's input scale (token ids stay ids) and the expected outputs int16."""
+    blob = _blob(name, dtype)
     d = work / f"{name}-{dtype}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.egru").write_bytes(blob)
@@ -116,11 +152,15 @@ def prepare(name: str, dtype: str, lengths, work: Path) -> dict:
     em_ref = edgegru.load(blob, kernels="ref")
     for steps in lengths:
         x = make_model.make_input(name, 1, steps, seed=steps)
+        if dtype == "int16x8" and x.dtype.kind == "f":
+            s_in = np.float64(em_ref.scales[0])
+            x = np.clip(np.rint(x.astype(np.float64) / s_in), -32767, 32767).astype(np.int16)
         np.save(d / f"x{steps}.npy", x)
         _run(
             [sys.executable, EGRU2C, d / f"x{steps}.npy", d / f"input{steps}.h", "--name", "input"]
         )
-        prep["want"][steps] = em_ref.predict(x).ravel()
+        predict = em_ref.predict_int if dtype == "int16x8" else em_ref.predict
+        prep["want"][steps] = predict(x).ravel()
     return prep
 
 
@@ -138,7 +178,8 @@ def headers(prep: dict) -> None:
 
 
 def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
-    machine, flash, ram, stack = BOARDS[board]
+    _, flash, ram, stack = BOARDS[board]
+    example = TARGETS[board][0]
     res = {"board": board, "model": name, "dtype": dtype, "blob": prep["blob"]}
     t1, t2 = lengths
     res["arena"], res["arena_min"] = prep["arena"], prep["arena_min"]
@@ -166,7 +207,7 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
             *config,
         ]
         try:
-            _run(["make", "-s", f"-j{os.cpu_count() or 1}", *vars_], cwd=EXAMPLE)
+            _run(["make", "-s", f"-j{os.cpu_count() or 1}", *vars_], cwd=example)
         except RuntimeError as e:  # the linker script's checks: the image does not fit the board
             if "do not fit the RAM" in str(e):
                 res["skip"] = f"arena {use:,} B + data + {stack} B stack > {ram // 1024} KB RAM"
@@ -183,8 +224,10 @@ def measure(board: str, name: str, dtype: str, lengths, prep: dict) -> dict:
             res["libs"] = s["libm_flash"] + s["libgcc_flash"] + s["libc_flash"]
             res["model_flash"] = s["model_flash"]
             res["code"] = s["code"]
-        out = run_qemu(machine, elf)
+        out = run_qemu(board, elf)
         stats, floats = parse_output(out)
+        if dtype == "int16x8":  # main.c prints each int16 output as the low 16 bits of a word
+            floats = floats.view(np.uint32).astype(np.uint16).view(np.int16).astype(np.int64)
         per_tick = instructions_per_tick(stats)
         runs[steps] = stats["forward_ticks"] * per_tick
         if steps == t2:
@@ -209,11 +252,13 @@ def instructions_per_tick(stats: dict) -> float:
     return CALIB_INSTRUCTIONS / stats["calib_ticks"]
 
 
-def run_qemu(machine: str, elf: Path) -> str:
+def run_qemu(board: str, elf: Path) -> str:
+    _, qemu, options, _ = TARGETS[board]
     cmd = [
-        shutil.which("qemu-system-arm") or "qemu-system-arm",
+        shutil.which(qemu) or qemu,
+        *options,
         "-M",
-        machine,
+        BOARDS[board][0],
         "-nographic",
         "-icount",
         "shift=0,align=off,sleep=off",
@@ -276,33 +321,39 @@ def write_doc(text: str) -> None:
     DOC.write_text(f"{pre}{BEGIN}\n{text}\n{END}{post}")
 
 
-def _gcc_version() -> str:
-    return _run(["arm-none-eabi-gcc", "-dumpversion"]).strip()
+def _gcc_versions(boards) -> str:
+    """'arm-none-eabi-gcc 12.2.1, riscv64-unknown-elf-gcc 12.2.0': the compilers of `boards`."""
+    compilers = dict.fromkeys(TARGETS[b][3] for b in boards)
+    return ", ".join(f"{cc} {_run([cc, '-dumpfullversion']).strip()}" for cc in compilers)
 
 
-def _qemu_version() -> str:
-    return _run(["qemu-system-arm", "--version"]).splitlines()[0].split("version")[1].split()[0]
+def _qemu_version(boards) -> str:
+    qemu = TARGETS[boards[0]][1]
+    return _run([qemu, "--version"]).splitlines()[0].split("version")[1].split()[0]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="gru16 on m4f at short T (smoke run)")
-    ap.add_argument("--boards", default="m0plus,m3,m4f,m7")
+    ap.add_argument("--boards", help="default: m0plus,m3,m4f,m7,rv32imc (--quick: m4f)")
     ap.add_argument("--models", default="seed,sensor,gru16")
-    ap.add_argument("--dtypes", default="fp32,int8")
+    ap.add_argument("--dtypes", help="default: fp32,int8,int16x8 (--quick: fp32,int8)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/embedded.md")
     args = ap.parse_args(argv)
     if args.quick:
-        boards, models, lengths = ["m4f"], ["gru16"], QUICK_LENGTHS
+        boards, models, lengths = (args.boards or "m4f").split(","), ["gru16"], QUICK_LENGTHS
+        dtypes = (args.dtypes or "fp32,int8").split(",")
     else:
-        boards, models, lengths = args.boards.split(","), args.models.split(","), LENGTHS
+        boards = (args.boards or "m0plus,m3,m4f,m7,rv32imc").split(",")
+        models, lengths = args.models.split(","), LENGTHS
+        dtypes = (args.dtypes or "fp32,int8,int16x8").split(",")
     for b in boards:
         if b not in BOARDS:
             raise SystemExit(f"unknown board {b!r} (one of {', '.join(BOARDS)})")
     results = []
     with tempfile.TemporaryDirectory(prefix="egru-embedded-") as tmp:
         for name in models:
-            for dtype in args.dtypes.split(","):
+            for dtype in dtypes:
                 prep = prepare(name, dtype, lengths[name], Path(tmp))
                 for board in boards:
                     r = measure(board, name, dtype, lengths[name], prep)
@@ -313,7 +364,7 @@ def main(argv=None) -> int:
     configured = any(r.get("config") for r in results)
     header = (
         f"Measured {datetime.date.today()} at commit {commit} by `python benchmarks/embedded.py`: "
-        f"arm-none-eabi-gcc {_gcc_version()} `-Os`, QEMU {_qemu_version()} `-icount shift=0`, "
+        f"{_gcc_versions(boards)} `-Os`, QEMU {_qemu_version(boards)} `-icount shift=0`, "
         f"batch 1; T = {ts} (arena at the longer T). Configuration header from egru2c: "
         f"{'yes' if configured else 'no (full runtime)'}."
     )

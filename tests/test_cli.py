@@ -111,6 +111,31 @@ def test_validate_int8_file_passes_with_defaults(files):
     assert "FAILED" in proc.stdout and "Traceback" not in proc.stderr
 
 
+def test_int16x8_convert_and_validate_as_the_readme_shows(files):
+    """README: `convert --quantize int16x8 --calibration x_train.npy`, then validate the file with
+    its default (int16x8) bounds, and with labels the accuracy of every variant."""
+    d = files
+    rng = np.random.default_rng(0)
+    np.save(d / "x_train.npy", rng.integers(0, 40, (64, 12)))
+    x = rng.integers(0, 40, (16, 12))
+    np.save(d / "x16.npy", x)
+    np.save(d / "y16.npy", rng.integers(0, 2, 16))
+    out = d / "seed16.egru"
+    proc = run("convert", d / "seed.keras", "-o", out, "--quantize", "int16x8",
+               "--calibration", d / "x_train.npy")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "int16x8" in proc.stdout and "Warning" not in proc.stderr
+    proc = run("validate", d / "seed.keras", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASSED" in proc.stdout and "int16x8 bounds" in proc.stdout
+    proc = run("validate", d / "seed.keras", "--x", d / "x16.npy", "--y", d / "y16.npy",
+               "--calibration", d / "x_train.npy")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "edgegru int16x8 " in proc.stdout
+    proc = run("convert", d / "seed.keras", "-o", out, "--calibration", d / "x_train.npy")
+    assert proc.returncode == 2 and "--quantize int16x8" in proc.stderr
+
+
 def test_validate_all_three_agree_on_nan(files):
     """Item 9: an all-padding row pools to NaN in Keras, onnxruntime and edgegru: a pass."""
     d = files

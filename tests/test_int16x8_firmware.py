@@ -23,27 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cortex_m"
 EGRU2C = ROOT / "tools" / "egru2c.py"
 sys.path.insert(0, str(EXAMPLE))
+sys.path.insert(0, str(ROOT / "tests"))
+import firmware_symbols  # noqa: E402
 import make_model  # noqa: E402
 
 MACHINES = {"m4f": "mps2-an386", "m3": "mps2-an385", "m0": "microbit"}
 QEMU = ["-nographic", "-icount", "shift=0,align=off,sleep=off"]
 QEMU += ["-semihosting-config", "enable=on,target=native"]
 
-#: Symbols of soft-float and libm code: Arm's run-time ABI helpers (__aeabi_f*, __aeabi_d*,
-#: conversions to/from float), GCC's libgcc names (__addsf3, __floatsisf, __fixdfsi, ...) and
-#: the libm functions the float runtime calls.
-FLOAT_SYMBOL = re.compile(
-    r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w+[sdt]f[23]|__float\w+|"
-    r"__fix\w+|__extendsfdf2|__truncdfsf2|__ieee754_\w+|"
-    r"(exp|tanh|log|sqrt|rint|floor|ceil|fabs)f?)$"
-)
-
 
 def float_symbols(elf: Path) -> list[str]:
-    """The floating-point helpers and libm functions a linked image holds."""
-    out = subprocess.run(["arm-none-eabi-nm", elf], capture_output=True, text=True, check=True)
-    names = [line.split()[-1] for line in out.stdout.splitlines() if line.strip()]
-    return sorted(n for n in names if FLOAT_SYMBOL.match(n))
+    """The floating-point helpers and libm functions a linked image holds (firmware_symbols)."""
+    return sorted(firmware_symbols.float_symbols(elf))
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:

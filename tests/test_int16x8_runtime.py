@@ -101,7 +101,31 @@ def _cases():
         "masking-back",
         ir.Model(F, [ir.Masking(5, 1.5), _rnn(rng, 5, 6, back=True), _dense(rng, 6, 2, "tanh")]),
     )
+    # a go_backwards sequence feeding another recurrent layer: Keras passes the mask on unchanged
+    yield (
+        "masking-back-seq-rnn",
+        ir.Model(
+            F,
+            [
+                ir.Masking(5, 0.0),
+                _gru(rng, 5, 4, seq=True, back=True),
+                _gru(rng, 4, 5),
+                _dense(rng, 5, 2, "linear"),
+            ],
+        ),
+    )
     T = ir.InputSpec("tokens", 40)
+    yield (
+        "tokens-back-seq-rnn",
+        ir.Model(
+            T,
+            [
+                ir.Embedding(rng.normal(0, 1, (40, 6)), mask_zero=True),
+                _lstm(rng, 6, 5, seq=True, back=True),
+                _rnn(rng, 5, 4, seq=True),
+            ],
+        ),
+    )
     yield (
         "tokens-mask-zero",
         ir.Model(
@@ -253,6 +277,7 @@ def test_unsupported_layers_are_refused_by_name():
         (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
         (ir.Model(F, [bidir]), "bi"),
         (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
+        (ir.Model(F, [_gru(rng, 4, 3, seq=True), _rnn(rng, 3, 2, back=True)]), "first recurrent"),
     ):
         with pytest.raises(edgegru.UnsupportedError, match=name):
             fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))

@@ -4,6 +4,10 @@
 #   make, a C compiler with AddressSanitizer     the C unit tests
 #   clang-format                                 the C style check
 #   qemu-system-arm                              runs the Cortex-M4 example (tests/test_cortex_m.py)
+#   gcc-riscv64-unknown-elf + picolibc-riscv64-unknown-elf
+#                                                RISC-V rv32imc cross-compile of the C runtime
+#   qemu-system-misc                             qemu-system-riscv32: runs the RISC-V example
+#                                                (tests/test_riscv.py)
 #   gcc-aarch64-linux-gnu + qemu-user            NEON kernels built and tested (tests/test_aarch64.py)
 #   clang + libclang-rt-dev                      libFuzzer + ASan/UBSan/MSan for the fuzz harness
 #                                                (make -C ext fuzz)
@@ -17,6 +21,9 @@ command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v qemu-system-arm >/dev/null 2>&1 || missing="$missing qemu-system-arm"
+command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing="$missing gcc-riscv64-unknown-elf"
+[ -f /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing="$missing picolibc-riscv64-unknown-elf"
+command -v qemu-system-riscv32 >/dev/null 2>&1 || missing="$missing qemu-system-misc"
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$missing gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 [ -f /usr/include/simde/x86/avx512.h ] || missing="$missing libsimde-dev"

@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""Attribute every input section of a GNU ld map file (-Wl,-Map) of the Cortex-M example.
+"""Attribute every input section of a GNU ld map file (-Wl,-Map) of the firmware examples.
 
     python tools/mapsize.py examples/cortex_m/build/m4f/edgegru.map [--json]
+    python tools/mapsize.py examples/riscv/build/rv32imc/edgegru.map
 
 Each input section the link kept goes to one owner:
   runtime   objects compiled from ext/src (a path containing /ext/src/)
-  libm      newlib's libm.a members
+  libm      newlib's libm.a members; picolibc's libm_* members of its libc.a (picolibc has its
+            libm inside libc.a)
   libgcc    libgcc.a members (soft float, 64-bit division, ...)
-  libc      newlib's libc / libc_nano / libg_nano / librdimon / libnosys members
+  libc      newlib's libc / libc_nano / libg_nano / librdimon / libnosys members, picolibc's
+            libc / libsemihost / libdummyhost members
   model     model.o's .rodata.model: the model blob (the array egru2c writes)
   input     main.o's .rodata.input: the input array
   harness   the rest of main.o, model.o and startup.o (examples/cortex_m)
   other     anything else (linker stubs)
 and to one kind by its section name: text (.text*, .ARM.ex*), rodata (.rodata*), data (.data*:
-flash for its initial values and RAM), bss (.bss*, COMMON: RAM only). Alignment padding (*fill*)
+flash for its initial values and RAM), bss (.bss*, COMMON: RAM only); RISC-V's small-data
+sections count as their kind (.srodata*: rodata, .sdata*: data, .sbss*: bss) and so do the
+thread-local ones (.tdata*: data, .tbss*: bss). Alignment padding (*fill*)
 is charged to the section it aligns (the next one). Sections discarded by --gc-sections are not
 in the result. flash = text + rodata + data; ram = data + bss (the stack is not a section).
 Needs only the standard library.
@@ -41,10 +46,10 @@ def owner_of(section: str, path: str) -> str:
     p = path.replace("\\", "/")
     if "/ext/src/" in p or p.startswith("ext/src/"):
         return "runtime"
-    member = re.search(r"([^/]+)\.a\(", p)
+    member = re.search(r"([^/]+)\.a\(([^)]*)", p)
     if member:
         lib = member.group(1)
-        if lib == "libm":
+        if lib == "libm" or (lib == "libc" and member.group(2).startswith("libm_")):
             return "libm"
         if lib == "libgcc":
             return "libgcc"
@@ -56,6 +61,8 @@ def owner_of(section: str, path: str) -> str:
             "librdimon",
             "librdimon_nano",
             "libnosys",
+            "libsemihost",
+            "libdummyhost",
         ):
             return "libc"
         return "other"
@@ -75,11 +82,11 @@ def kind_of(section: str) -> str | None:
     """The kind (KINDS) of an input section, None for sections that take no memory (debug...)."""
     if section.startswith((".text", ".ARM.ex", ".glue_7", ".vfp11_veneer", ".v4_bx", ".iplt")):
         return "text"
-    if section.startswith(".rodata"):
+    if section.startswith((".rodata", ".srodata")):
         return "rodata"
-    if section.startswith((".data", ".igot", ".init_array", ".fini_array")):
+    if section.startswith((".data", ".sdata", ".tdata", ".igot", ".init_array", ".fini_array")):
         return "data"
-    if section.startswith((".bss", "COMMON")):
+    if section.startswith((".bss", ".sbss", ".tbss", "COMMON")):
         return "bss"
     if section in (".vectors", ".init", ".fini"):
         return "text"

@@ -1,5 +1,7 @@
 /*
- * main.c - one forward pass of an edgegru model on a bare-metal Cortex-M, from C alone.
+ * main.c - one forward pass of an edgegru model on a bare-metal Cortex-M or RISC-V core, from C
+ * alone (this file is also examples/riscv's: the three target-specific parts, the semihosting
+ * call, the tick counter and the calibration loop, are under `#if defined(__riscv)`).
  *
  * The model and its input are compiled in as const arrays (tools/egru2c.py writes both headers);
  * the scratch memory is a static array. Nothing here or in the runtime calls malloc. The program
@@ -22,8 +24,10 @@
  * Instructions = ticks * CALIB_INSTRUCTIONS / calib_ticks: under QEMU with
  * -icount shift=0,align=off,sleep=off the virtual clock advances 1 ns per instruction, and SysTick
  * (processor clock: 25 MHz on the MPS2 boards, 16 MHz on the micro:bit) then counts 40 (MPS2)
- * or 62.5 (micro:bit) instructions per tick. Flash wait states and real cycles per instruction
- * are not modelled: these are instruction counts, not cycles.
+ * or 62.5 (micro:bit) instructions per tick. On RISC-V a tick is one count of the minstret CSR
+ * (instructions retired; QEMU derives it from the same virtual clock): calib_ticks is then
+ * CALIB_INSTRUCTIONS plus the few instructions of the counter reads. Flash wait states and real
+ * cycles per instruction are not modelled: these are instruction counts, not cycles.
  *
  * Build with INPUT_HEADER (here) and MODEL_HEADER (model.c) defined as the generated headers'
  * paths (the Makefile does that from INPUT_H and MODEL_H); they must be generated with
@@ -88,6 +92,22 @@ static float outputs[MAX_OUTPUTS];
 /* ---- output: semihosting or printf ------------------------------------------------------- */
 
 #if OUTPUT_HEX
+#if defined(__riscv)
+/* RISC-V semihosting call: EBREAK between the two marker instructions `slli x0, x0, 0x1f` and
+ * `srai x0, x0, 7`, all three uncompressed (norvc) and, so that the debugger (QEMU) sees them in
+ * one page, inside one 16-byte block; op in a0, argument in a1, result in a0. */
+static uint32_t semihost(uint32_t op, const void *arg)
+{
+    register uint32_t a0 __asm("a0") = op;
+    register const void *a1 __asm("a1") = arg;
+    __asm volatile(".option push\n\t.option norvc\n\t.balign 16\n\t"
+                   "slli x0, x0, 0x1f\n\tebreak\n\tsrai x0, x0, 7\n\t.option pop"
+                   : "+r"(a0)
+                   : "r"(a1)
+                   : "memory");
+    return a0;
+}
+#else
 /* Arm semihosting call (BKPT 0xAB on M-profile): op in r0, argument in r1, result in r0. */
 static uint32_t semihost(uint32_t op, const void *arg)
 {
@@ -96,6 +116,7 @@ static uint32_t semihost(uint32_t op, const void *arg)
     __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
 }
+#endif
 static void put_str(const char *s)
 {
     semihost(0x04u, s); /* SYS_WRITE0: a NUL-terminated string */
@@ -185,8 +206,37 @@ static int fail(const char *what, egru_status_t status)
     return 1;
 }
 
-/* ---- SysTick: instructions under QEMU -icount -------------------------------------------- */
+/* ---- ticks: instructions under QEMU -icount ----------------------------------------------- */
 
+#if defined(__riscv)
+/* minstret, the machine-mode count of instructions retired (64 bits in two CSRs on RV32; read
+ * high, low, high until the high word holds still). The CSR instructions are Zicsr, which every
+ * real rv32imc core has but -march=rv32imc does not name (GCC 12 counts it as its own
+ * extension): enabled for these three instructions only. */
+static uint64_t minstret(void)
+{
+    uint32_t hi, lo, hi2;
+    do {
+        __asm volatile(".option push\n\t.option arch, +zicsr\n\t"
+                       "csrr %0, minstreth\n\tcsrr %1, minstret\n\tcsrr %2, minstreth\n\t"
+                       ".option pop"
+                       : "=r"(hi), "=r"(lo), "=r"(hi2));
+    } while (hi != hi2);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static uint64_t ticks_origin;
+static void ticks_start(void)
+{
+    ticks_origin = minstret();
+}
+
+/* Instructions since ticks_start(). */
+static uint64_t ticks_now(void)
+{
+    return minstret() - ticks_origin;
+}
+#else
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u) /* control and status */
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u) /* reload value */
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u) /* current value */
@@ -219,16 +269,21 @@ static uint64_t ticks_now(void)
     } while (wraps != systick_wraps);
     return (uint64_t)wraps * (SYST_MAX + 1u) + (SYST_MAX - value);
 }
+#endif
 
-/* A loop of exactly CALIB_INSTRUCTIONS instructions (2 per iteration: subs, bne) to calibrate
- * ticks against instructions on each board. */
+/* A loop of exactly CALIB_INSTRUCTIONS instructions (2 per iteration: subs, bne on Arm; addi,
+ * bnez on RISC-V) to calibrate ticks against instructions on each board. */
 #define CALIB_ITERATIONS   1000000u
 #define CALIB_INSTRUCTIONS (2u * CALIB_ITERATIONS)
 static uint32_t calibrate(void)
 {
     uint32_t n = CALIB_ITERATIONS;
     ticks_start();
+#if defined(__riscv)
+    __asm volatile("1:\n\taddi %0, %0, -1\n\tbnez %0, 1b" : "+r"(n));
+#else
     __asm volatile(".syntax unified\n1:\n\tsubs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
+#endif
     return (uint32_t)ticks_now();
 }
 

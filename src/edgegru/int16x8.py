@@ -404,6 +404,12 @@ def _trace(model: ir.Model, x) -> dict:
         elif isinstance(layer, ir.RECURRENT):
             outs, _ = reference.recurrent(layer, y, layer_mask)
             note((id(layer), "state"), outs)
+            if isinstance(layer, ir.GRU) and _act_fmt(layer.activation) == "G":
+                # the candidate is converted to the state's scale: calibrate on it too, so that
+                # it does not saturate where the state (a mix of it and the old state) does not
+                xs = y[:, ::-1] if layer.go_backwards else y
+                prev = np.concatenate([np.zeros_like(outs[:, :1]), outs[:, :-1]], axis=1)
+                note((id(layer), "state"), reference.gru_candidate(layer, xs, prev))
             y = outs if layer.return_sequences else outs[:, -1]
             if not layer.return_sequences:
                 mask = None
@@ -451,6 +457,12 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
                 )
             layers.append(("masking", layer, None))
         elif isinstance(layer, ir.RECURRENT):
+            if layer.go_backwards and any(k == "recurrent" for k, _l, _p in layers):
+                raise NotImplementedError(
+                    f"int16x8: {type(layer).__name__} {layer.name!r} goes backwards after another "
+                    "recurrent layer; the integer runtime runs one step at a time, so only the "
+                    "first recurrent layer may have go_backwards=True"
+                )
             qr = _build_recurrent(layer, scale, ranges)
             layers.append(("recurrent", layer, qr))
             scale = qr.out_scale

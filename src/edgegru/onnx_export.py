@@ -14,6 +14,10 @@ Graph contract (docs/onnx.md has the long form):
   layer that receives one runs on its input "compacted" (valid steps moved to the front, stably)
   with ``sequence_lens`` = the valid count, and its sequence output is scattered back to input
   time with Keras' masked-step values (see `_Compaction`). This is exact for padding anywhere.
+* ``quantize="int8"``: the weights are int8 with per-row scales behind ``DequantizeLinear``.
+  An int16x8 model (`to_onnx_int16x8`) adds int16 ``QuantizeLinear`` / ``DequantizeLinear``
+  pairs (opset 21) at the input and after every layer, at the scales the integer model fixes
+  (docs/onnx.md, "int16x8").
 
 Internally each layer is emitted by one small function found through ``_HANDLERS`` (IR layer type
 -> handler). A handler receives its input as a `_Value` that carries the tensor name, its rank and
@@ -45,7 +49,18 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("ONNX export needs the 'onnx' extra: pip install 'edgegru[onnx]'") from exc
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "save_onnx", "to_onnx"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "INT16X8_ONNX_UNITS",
+    "INT16X8_OPSET",
+    "MIN_OPSET",
+    "int16x8_onnx_tolerance",
+    "int16x8_scales",
+    "save_onnx",
+    "save_onnx_int16x8",
+    "to_onnx",
+    "to_onnx_int16x8",
+]
 
 #: Default ONNX opset of exported models.
 DEFAULT_OPSET = 17
@@ -174,10 +189,12 @@ class _GraphBuilder:
         per-row scales of docs/quantization.md (rows along `axis`) behind a DequantizeLinear, so
         onnxruntime runs exactly the weights the .egru file holds. A product matrix (`product`)
         wider than the int8 bound stays float32, as the .egru writer keeps it
-        (quantize.int8_product_fits)."""
+        (quantize.int8_product_fits). With quantize="int16x8" every weight is S8, as the int16x8
+        emulation computes with it."""
         a = np.moveaxis(np.asarray(array, np.float32), axis, 0)
         rows = a.reshape(a.shape[0], -1)
-        if self.quantize is None or (product and not int8_product_fits(rows.shape[1])):
+        too_wide = self.quantize == "int8" and product and not int8_product_fits(rows.shape[1])
+        if self.quantize is None or too_wide:
             return self.initializer(name, array)
         q, scale = quantize_rows(rows)
         q = np.moveaxis(q.reshape(a.shape), 0, axis)
@@ -841,25 +858,52 @@ def _describe(layer) -> str:
     return f"{name}({layer.units})"
 
 
+def _check_opset(opset: int, minimum: int = MIN_OPSET, what: str = "") -> None:
+    latest = onnx.defs.onnx_opset_version()
+    if not minimum <= opset <= latest:
+        raise ValueError(
+            f"opset{what} must be in {minimum}..{latest} (installed onnx), got {opset}"
+        )
+
+
 def to_onnx(
-    model: ir.Model, opset: int = DEFAULT_OPSET, quantize: str | None = None
+    model: ir.Model,
+    opset: int | None = None,
+    quantize: str | None = None,
+    calibration=None,
 ) -> onnx.ModelProto:
     """Build the ONNX model for `model` (see the module docstring for the graph contract).
 
-    opset: default-domain opset, MIN_OPSET..onnx.defs.onnx_opset_version(). The IR version is the
-    oldest one that supports that opset, so older runtimes can load the file.
-    quantize: None, or "int8": the weight matrices the .egru writer quantizes (format.QUANTIZABLE)
-    are int8 initializers with per-row float scales feeding DequantizeLinear (per-axis, opset
-    13), so the graph computes with exactly the dequantized int8 weights, in float.
+    opset: default-domain opset, MIN_OPSET..onnx.defs.onnx_opset_version(); None: DEFAULT_OPSET
+    (INT16X8_OPSET for quantize="int16x8"). The IR version is the oldest one that supports that
+    opset, so older runtimes can load the file.
+    quantize: None, "int8" or "int16x8". "int8": the weight matrices the .egru writer quantizes
+    (format.QUANTIZABLE) are int8 initializers with per-row float scales feeding DequantizeLinear
+    (per-axis, opset 13), so the graph computes with exactly the dequantized int8 weights, in
+    float. "int16x8": `to_onnx_int16x8(int16x8.quantize(model, calibration))`, the QDQ graph of
+    the integer-only scheme (calibration: inputs as `predict` takes them; None: the documented
+    default calibration).
     The result passes onnx.checker.check_model(full_check=True).
     Raises UnsupportedError for a recurrent layer whose activation onnxruntime's fused operator
     would compute wrongly (softplus: `_FUSED_OVERFLOW`).
     """
-    if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
-    latest = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= opset <= latest:
-        raise ValueError(f"opset must be in {MIN_OPSET}..{latest} (installed onnx), got {opset}")
+    if quantize not in (None, "int8", "int16x8"):
+        raise ValueError(f"quantize must be None, 'int8' or 'int16x8', got {quantize!r}")
+    if quantize == "int16x8":
+        from . import int16x8
+
+        opset = INT16X8_OPSET if opset is None else opset
+        _check_opset(opset, INT16X8_OPSET, " of an int16x8 export (int16 QuantizeLinear)")
+        return to_onnx_int16x8(int16x8.quantize(model, calibration), opset=opset)
+    if calibration is not None:
+        raise ValueError("calibration is only used with quantize='int16x8'")
+    return _build(model, DEFAULT_OPSET if opset is None else opset, quantize)
+
+
+def _build(model: ir.Model, opset: int, quantize: str | None, qdq=None) -> onnx.ModelProto:
+    """The graph of `to_onnx`; with `qdq` (`_Int16Scales`) an int16 QuantizeLinear /
+    DequantizeLinear pair follows the model input and every layer output."""
+    _check_opset(opset)
     model.check()
     for layer in model.layers:
         _handler(layer)  # fail before building anything
@@ -877,6 +921,8 @@ def to_onnx(
             INPUT_NAME[spec.kind], TensorProto.FLOAT, [BATCH_DIM, TIME_DIM, spec.dim]
         )
         x = _Value(inp.name, BATCH_MAJOR, 3)
+    if qdq is not None and qdq.input is not None:
+        x = _qdq16(g, x, qdq.input, "input")
 
     # Per-step layers commute with the batch/time transpose, so move the input straight into the
     # layout the first layout-sensitive layer wants (transposing [B, T] ids beats [B, T, E]).
@@ -891,6 +937,8 @@ def to_onnx(
             x = g.to_layout(x, h.wants, scope)
         g.next_layout = _preferred_layout(model.layers[k + 1 :]) or BATCH_MAJOR
         x = h.emit(g, layer, x, scope)
+        if qdq is not None and qdq.layers[k] is not None:
+            x = _qdq16(g, x, qdq.layers[k], f"{scope}/output")
 
     if x.layout == TIME_MAJOR:
         x = g.to_layout(x, BATCH_MAJOR, "output")
@@ -906,6 +954,8 @@ def to_onnx(
         OUTPUT_NAME, TensorProto.FLOAT, [*out_shape, model.output_dim]
     )
     chain = " -> ".join(_describe(la) for la in model.layers)
+    if qdq is not None:
+        chain += " (int16x8: int16 QuantizeLinear/DequantizeLinear at every layer boundary)"
     graph = helper.make_graph(
         g.nodes,
         model.name or "model",
@@ -926,19 +976,131 @@ def to_onnx(
         m.producer_version = version("edgegru")
     except PackageNotFoundError:
         pass
+    props = {}
     if model.source:
-        helper.set_model_props(
-            m, {"edgegru.source": json.dumps(model.source, sort_keys=True, default=str)}
-        )
+        props["edgegru.source"] = json.dumps(model.source, sort_keys=True, default=str)
+    if qdq is not None:
+        props["edgegru.quantize"] = "int16x8"
+    if props:
+        helper.set_model_props(m, props)
     onnx.checker.check_model(m, full_check=True)
     return m
 
 
 def save_onnx(
-    model: ir.Model, path, opset: int = DEFAULT_OPSET, quantize: str | None = None
+    model: ir.Model,
+    path,
+    opset: int | None = None,
+    quantize: str | None = None,
+    calibration=None,
 ) -> onnx.ModelProto:
     """Export `model` with `to_onnx` and write it to `path` (one self-contained .onnx file;
     protobuf limits that to 2 GB of weights). Returns the ModelProto."""
-    m = to_onnx(model, opset=opset, quantize=quantize)
+    m = to_onnx(model, opset=opset, quantize=quantize, calibration=calibration)
+    onnx.save_model(m, str(path))
+    return m
+
+
+# --- int16x8: the QDQ graph of the integer-only scheme (docs/quantization.md, docs/onnx.md) ------
+
+#: Oldest opset with int16 QuantizeLinear / DequantizeLinear (opset 21); the default of the
+#: int16x8 export.
+INT16X8_OPSET = 21
+
+#: The bound on |onnxruntime(QDQ graph) - int16x8.forward(qmodel, x)| (the emulation, which the
+#: C runtime equals bit for bit), per output value, in units of the model's output scale
+#: (`qmodel.output_scale`: 2^-15 for a bounded output, else R / 32767 of its calibrated range R):
+#: `int16x8_onnx_tolerance(qmodel)`. It cannot be 0: between its QDQ pairs onnxruntime computes
+#: in float, while the scheme also rounds inside every layer and step (the recurrent state to its
+#: int16 grid at every step, gates to 2^-15, products and biases to 2^-16, the interpolated
+#: sigmoid / tanh / exp / softplus tables); a value that lands on the other side of a rounding
+#: boundary moves by one unit, and the next layer's weights and the recurrence amplify that.
+#: Measured (`python tests/int16x8_models.py`, docs/onnx.md): at most 14 units over 2100 random
+#: GRU (both reset modes), LSTM, SimpleRNN, Embedding, Masking and Dense models of 20 steps and
+#: 16 over 420 of 100 steps, calibrated on data covering their inputs; 32 leaves twice that.
+#: Not covered: a GRU with an unbounded candidate activation (the scheme saturates the candidate
+#: at the state's scale, the float GRU does not) and chaotic recurrences (docs/onnx.md).
+INT16X8_ONNX_UNITS = 32
+
+
+def int16x8_onnx_tolerance(qmodel) -> float:
+    """INT16X8_ONNX_UNITS output units of `qmodel` (an `edgegru.int16x8.QModel`): the largest
+    |onnxruntime - runtime| the int16x8 export is validated to (float, absolute)."""
+    return float(INT16X8_ONNX_UNITS) * float(qmodel.output_scale)
+
+
+@dataclass(frozen=True)
+class _Int16Scales:
+    """The int16 scales of an int16x8 model's boundaries: `input` for the model input (None:
+    token ids, or a Masking first layer, whose output carries the input scale instead) and
+    `layers[k]` for layer k's output."""
+
+    input: float | None
+    layers: list
+
+
+def int16x8_scales(qmodel) -> _Int16Scales:
+    """The per-tensor scales of an `edgegru.int16x8.QModel` at its layer boundaries, as the
+    emulation quantizes them: the model input at `input_scale`; an Embedding's output at the scale
+    of its calibrated range; Masking (first layer only) at the input scale (the mask is computed
+    from the caller's float features, then the quantized values are zeroed); a recurrent layer's
+    output (state sequence or last state) at its `state_scale` (2^-15 for a bounded activation);
+    a Dense output at its output scale (2^-15 for a bounded activation)."""
+    scales = []
+    for kind, _layer, p in qmodel.layers:
+        if kind == "embedding":
+            s = p[3]  # (q, m, n, output scale)
+        elif kind == "masking":
+            s = qmodel.input_scale
+        elif kind == "recurrent":
+            s = p.state_scale
+        elif kind == "dense":
+            s = p[1]
+        else:  # pragma: no cover - int16x8.quantize builds only these kinds
+            raise UnsupportedError(f"int16x8 ONNX export: no QDQ rule for a {kind!r} layer")
+        scales.append(np.float32(s))
+    if scales and np.float32(scales[-1]) != np.float32(qmodel.output_scale):
+        raise ValueError("int16x8 model: the last layer's scale is not the output scale")
+    first_masking = bool(qmodel.layers) and qmodel.layers[0][0] == "masking"
+    inp = None if qmodel.input_scale is None or first_masking else np.float32(qmodel.input_scale)
+    return _Int16Scales(inp, scales)
+
+
+def _qdq16(g: _GraphBuilder, x: _Value, scale, name: str) -> _Value:
+    """x -> QuantizeLinear(scale, int16 zero point 0) -> DequantizeLinear: x rounded (half to
+    even) to the int16 grid of `scale` and saturated to [-32768, 32767] * scale, as float. The
+    scale and zero point are 0-d initializers (per-tensor quantization)."""
+    s = f"{name}_scale16"
+    g.initializers.append(numpy_helper.from_array(np.asarray(scale, dtype=np.float32), s))
+    zp = "const/int16_zero_point"
+    if zp not in g.cache:  # one 0-d int16 zero point (per-tensor), shared by every pair
+        g.initializers.append(numpy_helper.from_array(np.zeros((), np.int16), zp))
+        g.cache[zp] = zp
+    q = g.add("QuantizeLinear", [x.name, s, zp], f"{name}_int16")
+    return _Value(g.add("DequantizeLinear", [q, s, zp], f"{name}_dequantized"), x.layout, x.rank)
+
+
+def to_onnx_int16x8(qmodel, opset: int | None = None) -> onnx.ModelProto:
+    """The ONNX export of an int16x8 model (`edgegru.int16x8.QModel`, from
+    `int16x8.quantize(ir_model, calibration)`) as a QDQ graph: the float graph of `to_onnx`
+    (same input and output names, dtypes and shapes) with the weights as the int8 values and
+    per-row scales behind DequantizeLinear exactly as quantize="int8" writes them (the S8 values
+    int16x8 computes with), and an int16 QuantizeLinear / DequantizeLinear pair (zero point 0,
+    per-tensor scale) after the model input and after every layer, at the scales of
+    `int16x8_scales`. Between the pairs onnxruntime computes in float, so the output is within
+    `int16x8_onnx_tolerance(qmodel)` of `int16x8.forward(qmodel, x)`, not bit-exact (docs/onnx.md).
+
+    qmodel: from `int16x8.quantize` or read from an int16x8 file (`int16x8.from_blob`, whose IR
+    holds the dequantized weights: quantized again per row they give back the same S8 values and
+    scales). opset: None (INT16X8_OPSET, 21, the first with int16 QuantizeLinear) or newer.
+    """
+    opset = INT16X8_OPSET if opset is None else opset
+    _check_opset(opset, INT16X8_OPSET, " of an int16x8 export (int16 QuantizeLinear)")
+    return _build(qmodel.model, opset, "int16x8", qdq=int16x8_scales(qmodel))
+
+
+def save_onnx_int16x8(qmodel, path, opset: int | None = None) -> onnx.ModelProto:
+    """`to_onnx_int16x8`, written to `path`. Returns the ModelProto."""
+    m = to_onnx_int16x8(qmodel, opset=opset)
     onnx.save_model(m, str(path))
     return m

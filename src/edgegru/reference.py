@@ -61,7 +61,8 @@ def _qin(v: np.ndarray) -> np.ndarray:
     return out.reshape(v.shape)
 
 
-def _gru_step(layer: ir.GRU, x, h):
+def _gru_parts(layer: ir.GRU, x, h):
+    """The update gate z and the candidate hh of a GRU step on input x and state h."""
     f, g = ACTIVATIONS[layer.recurrent_activation], ACTIVATIONS[layer.activation]
     xz, xr, xh = np.split(_qin(x) @ _f64(layer.kernel) + _f64(layer.input_bias), 3, axis=-1)
     uz, ur, uh = np.split(_f64(layer.recurrent_kernel), 3, axis=1)
@@ -73,6 +74,16 @@ def _gru_step(layer: ir.GRU, x, h):
         hh = g(xh + r * (hq @ uh + brh))
     else:
         hh = g(xh + _qin(r * h) @ uh + brh)
+    return z, hh
+
+
+def gru_candidate(layer: ir.GRU, x, h):
+    """The candidate state hh a GRU step computes from input x (..., I) and state h (..., H)."""
+    return _gru_parts(layer, x, h)[1]
+
+
+def _gru_step(layer: ir.GRU, x, h):
+    z, hh = _gru_parts(layer, x, h)
     return z * h + (1.0 - z) * hh
 
 

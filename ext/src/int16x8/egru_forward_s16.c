@@ -20,6 +20,9 @@
  * Masks: a step's validity comes from the Embedding (mask_zero: id 0 is masked), or the first
  * layer's Masking (the caller's `valid` bytes, else every int16 feature equal to the quantized
  * mask value); a recurrent layer with MASKED keeps its state on a masked step and outputs it.
+ * Keras passes a go_backwards layer's mask on unchanged, while its outputs are in processing
+ * order: so at step p the layers after the first (go_backwards) recurrent layer see the validity
+ * of input step p, not of the step T - 1 - p it read.
  */
 #include <string.h>
 
@@ -33,6 +36,7 @@ typedef struct s16_plan {
     uint32_t width, gates, units; /* max_width, rows of a gate-sum buffer, max_units     */
     uint32_t seq_end;             /* layers [0, seq_end) run on every step              */
     uint32_t reversed;            /* the first recurrent layer goes backwards           */
+    uint32_t first_rnn;           /* its index (layer_count when there is none)         */
     size_t off_buf1, off_gx, off_gh, off_rh, off_state, bytes; /* from the aligned start */
 } s16_plan_t;
 
@@ -59,6 +63,7 @@ static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
     size_t states = 0;
     memset(p, 0, sizeof *p);
     p->seq_end = m->layer_count;
+    p->first_rnn = m->layer_count;
     for (k = 0; k < m->layer_count; ++k) {
         egru_status_t s = egru_model_layer(m, k, &l); /* validated by egru_model_init */
         if (s != EGRU_OK) {
@@ -68,8 +73,9 @@ static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
             const uint32_t g = rnn_gates(l.op) * l.units;
             p->gates = g > p->gates ? g : p->gates;
             p->units = l.units > p->units ? l.units : p->units;
-            if (!seen_rnn && (l.flags & EGRU_FLAG_GO_BACKWARDS)) {
-                p->reversed = 1;
+            if (!seen_rnn) {
+                p->first_rnn = k;
+                p->reversed = (l.flags & EGRU_FLAG_GO_BACKWARDS) != 0;
             }
             seen_rnn = 1;
             states += state_words(&l);
@@ -229,9 +235,11 @@ typedef struct row_ctx {
 /* Runs layers [from, to) on one step's int16 values `in` (NULL for the Embedding's id), with the
  * step's validity *valid (updated by a Masking or Embedding layer); returns the last output (in
  * one of the buffers, or a recurrent layer's state) and its width. `state` walks the recurrent
- * layers' states from the first of layer `from`. */
+ * layers' states from the first of layer `from`. After layer `switch_at` (the first recurrent
+ * layer, when it goes backwards) the validity becomes `valid_after`. */
 static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const int16_t *in,
-                                 int32_t id, int *valid, int32_t *state, const uint8_t *valid_in)
+                                 int32_t id, int *valid, int32_t *state, const uint8_t *valid_in,
+                                 uint32_t switch_at, int valid_after)
 {
     egru_layer_t l;
     uint32_t k, side = 0, j;
@@ -276,6 +284,9 @@ static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const
             }
             state += state_words(&l);
             cur = h;
+            if (k == switch_at) {
+                *valid = valid_after;
+            }
             continue; /* nothing written to dst */
         }
         }
@@ -322,6 +333,29 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     return arena_bytes < p->bytes ? EGRU_ERR_ARENA_TOO_SMALL : EGRU_OK;
 }
 
+/* The validity of input step `at` as the first layer makes it (1 without a mask). */
+static int input_valid(const egru_layer_t *first, const int32_t *ids, const int16_t *x,
+                       const uint8_t *valid, size_t at)
+{
+    uint32_t j;
+    if (first->op == EGRU_OP_EMBEDDING) {
+        return !(first->flags & EGRU_FLAG_MASK_ZERO) || ids[at] != 0;
+    }
+    if (first->op != EGRU_OP_MASKING) {
+        return 1;
+    }
+    if (valid) {
+        return valid[at] != 0;
+    }
+    for (j = 0; j < first->input_dim; ++j) {
+        const int32_t v = x[at * first->input_dim + j];
+        if ((v < -EGRU_Q16_QMAX ? -EGRU_Q16_QMAX : v) != first->qparams[EGRU_QP_MASK_Q]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32_t *ids,
                          const int16_t *x, const uint8_t *valid, uint32_t batch, uint32_t seq_len,
                          int16_t *out, void *arena)
@@ -330,7 +364,9 @@ static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32
     const uint32_t in_dim = m->input_dim, out_dim = m->output_dim;
     const size_t state_bytes = p->bytes - 3u - p->off_state;
     row_ctx_t c;
+    egru_layer_t first;
     uint32_t b, t;
+    (void)egru_model_layer(m, 0, &first); /* validated by egru_model_init */
     c.m = m;
     c.buf[0] = (int16_t *)(void *)base;
     c.buf[1] = (int16_t *)(void *)(base + p->off_buf1);
@@ -361,7 +397,10 @@ static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32
                 }
             }
             /* the first layer reads `step` in buf[1] and writes buf[0]: no overlap */
-            last = run_layers(&c, 0, p->seq_end, step, id, &ok, c.state, valid ? valid + at : NULL);
+            last = run_layers(
+                &c, 0, p->seq_end, step, id, &ok, c.state, valid ? valid + at : NULL,
+                p->reversed ? p->first_rnn : m->layer_count,
+                p->reversed ? input_valid(&first, ids, x, valid, (size_t)b * seq_len + t) : 1);
             if (m->output_is_sequence) {
                 memcpy(out + ((size_t)b * seq_len + t) * out_dim, last, out_dim * sizeof *out);
             }
@@ -377,7 +416,8 @@ static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32
             }
             last = (const int16_t *)(const void *)st; /* the ending layer's h */
             if (p->seq_end < m->layer_count) {        /* the head: per-step layers, once */
-                last = run_layers(&c, p->seq_end, m->layer_count, last, 0, &ok, st, NULL);
+                last = run_layers(&c, p->seq_end, m->layer_count, last, 0, &ok, st, NULL,
+                                  m->layer_count, 1);
             }
             memcpy(out + (size_t)b * out_dim, last, out_dim * sizeof *out);
         }

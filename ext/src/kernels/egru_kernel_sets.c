@@ -30,8 +30,8 @@ static const egru_kernel_set_t ref_set = {
     egru_tanh_f32, REF_MATVEC_T,       REF_MATMUL_T,      REF_QUANTIZE,
     REF_MATVEC_S8, egru_gru_gates_f32, EGRU_MATVEC_S8_S16};
 #else /* an integer-only build: no float kernel is referenced (EGRU_CFG_FLOAT) */
-static const egru_kernel_set_t ref_set = {"ref", NULL, NULL, NULL, NULL, NULL,
-                                          NULL,  NULL, NULL, NULL, NULL, EGRU_MATVEC_S8_S16};
+static const egru_kernel_set_t ref_set = {
+    "ref", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EGRU_MATVEC_S8_S16};
 #endif
 
 const egru_kernel_set_t *egru_kernels_ref(void)

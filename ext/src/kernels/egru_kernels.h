@@ -203,11 +203,21 @@ void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float
  * for r < rows, the sum exact (kernels/ref/egru_matvec_s8_s16.c states the contract). */
 void egru_matvec_s8_s16(const int8_t *w, const int16_t *x, const int32_t *m, const int32_t *n,
                         const int32_t *bias, int32_t *g, uint32_t rows, uint32_t cols);
-/* What a kernel set holds for it: every set uses the reference for now (docs/kernels.md). */
+/* What a kernel set holds for it where it has no version of its own: the reference. */
 #if EGRU_CFG_INT16X8
 #define EGRU_MATVEC_S8_S16 egru_matvec_s8_s16
 #else
 #define EGRU_MATVEC_S8_S16 NULL
+#endif
+/* The cortex_m set's own version exists on cores with the DSP extension (SMLAD), GCC or clang. */
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
+    __ARM_FEATURE_DSP && defined(__thumb2__)
+#define EGRU_CM_MATVEC_S8_S16 egru_matvec_s8_s16_cortex_m
+void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
+                                 const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
+                                 uint32_t cols);
+#else
+#define EGRU_CM_MATVEC_S8_S16 EGRU_MATVEC_S8_S16
 #endif
 
 /* The element-wise part of one GRU step for one row, reset_after (Keras' default) with the
