@@ -18,12 +18,16 @@
  * cols <= EGRU_S8_MAX_COLS). Integer sums do not depend on their order, so the sum is the
  * reference's, and so is g.
  *
- * Tails: a row's last cols % 16 columns take one 8-column step (128-bit loads of 8 weights and 8
- * x values) when at least 8 remain, then at most 7 scalar products; no load reads past w[rows *
- * cols) or x[cols), and nothing needs aligned pointers (unaligned loads only). */
+ * Tails: a row's last cols % 16 columns are one 16-column step against a zero-padded copy of x's
+ * last partial chunk when the 16 weight bytes stay inside the matrix ("The tail chunk", below),
+ * else one 8-column step (128-bit loads of 8 weights and 8 x values) when at least 8 remain, then
+ * at most 7 scalar products; no load reads past w[rows * cols) or x[cols), and nothing needs
+ * aligned pointers (unaligned loads only). */
 #include "../egru_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && EGRU_CFG_INT16X8
+#include <string.h>
+
 #include "../../int16x8/egru_q16.h"
 #include "egru_avx2.h"
 
@@ -88,6 +92,12 @@ EGRU_AVX2 static inline int32_t tail_sum(const int8_t *row, const int16_t *x, ui
     return s;
 }
 
+/* The tail chunk of a row (its last cols % 16 columns, in the last block): when 16 bytes from
+ * its start stay inside the matrix (every row but the last one or two when cols < 16, and more
+ * with longer rows), one madd16 of those bytes against xt, x's last partial chunk zero-padded:
+ * the bytes past the row's end (the next row's first weights) meet zeros and add nothing, and the
+ * block still holds at most 512 nonzero products. Otherwise tail_sum. */
+
 /* One row's requantization: the reference's steps. */
 static inline int32_t requant(int64_t acc, int32_t m, int32_t n, int32_t bias)
 {
@@ -98,7 +108,13 @@ EGRU_AVX2 void egru_matvec_s8_s16_avx2(const int8_t *w, const int16_t *x, const 
                                        const int32_t *n, const int32_t *bias, int32_t *g,
                                        uint32_t rows, uint32_t cols)
 {
+    const uint32_t tail = cols % 16;
+    const size_t wlen = (size_t)rows * cols;
+    int16_t xt[16] = {0}; /* x's last partial chunk, zero beyond cols */
     uint32_t r = 0, j0, c, k;
+    __m256i xtv;
+    memcpy(xt, x + (cols - tail), tail * sizeof *x);
+    xtv = _mm256_loadu_si256((const __m256i *)(const void *)xt);
     for (; r + 8 <= rows; r += 8) { /* eight rows share each chunk of x */
         const int8_t *p[8]; /* the rows, each its own pointer: no chain of address additions */
         int64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -122,12 +138,19 @@ EGRU_AVX2 void egru_matvec_s8_s16_avx2(const int8_t *w, const int16_t *x, const 
                     a[k] = madd16(a[k], p[k] + c, xv);
                 }
             }
+            if (c16 < end) { /* the tail (end = cols): "The tail chunk" */
+#pragma GCC unroll 8
+                for (k = 0; k < 8; ++k) {
+                    if ((size_t)(p[k] - w) + c16 + 16 <= wlen) {
+                        a[k] = madd16(a[k], p[k] + c16, xtv);
+                    } else {
+                        acc[k] += tail_sum(p[k], x, c16, end);
+                    }
+                }
+            }
             _mm256_storeu_si256((__m256i *)(void *)part, hsum8_epi32(a));
             for (k = 0; k < 8; ++k) {
                 acc[k] += part[k];
-                if (c16 < end) {
-                    acc[k] += tail_sum(p[k], x, c16, end);
-                }
             }
         }
         for (k = 0; k < 8; ++k) {
@@ -144,10 +167,12 @@ EGRU_AVX2 void egru_matvec_s8_s16_avx2(const int8_t *w, const int16_t *x, const 
             for (c = j0; c < c16; c += 16) {
                 a = madd16(a, row + c, _mm256_loadu_si256((const __m256i *)(const void *)(x + c)));
             }
-            acc += hsum256_epi32(a);
-            if (c16 < end) {
+            if (c16 < end && (size_t)(row - w) + c16 + 16 <= wlen) {
+                a = madd16(a, row + c16, xtv);
+            } else if (c16 < end) {
                 acc += tail_sum(row, x, c16, end);
             }
+            acc += hsum256_epi32(a);
         }
         g[r] = requant(acc, m[r], n[r], bias[r]);
     }
