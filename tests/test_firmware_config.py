@@ -195,6 +195,7 @@ def test_egru2c_config_names_exactly_what_the_model_uses(configured):
         "ACT_TANH",
         "GRU_RESET_AFTER",
         "KERNELS_CORTEX_M",  # the one kernel set a firmware links
+        "FLOAT",  # a float32 model: the float runtime (int16x8 models get INT16X8 instead)
     }
     _, _, config, _ = configured("mask_zero_bidir_sequences", 5, 6)
     on = {name for name, value in _options(config).items() if value}
@@ -202,6 +203,7 @@ def test_egru2c_config_names_exactly_what_the_model_uses(configured):
         "MASK",
         "BIDIRECTIONAL",
         "KERNELS_CORTEX_M",
+        "FLOAT",
     }
     # Every option of egru_features.h is set, nothing else (CM_S8_FAST, a speed/size choice,
     # defaults to 0 there).

@@ -114,6 +114,63 @@ static void test_products_equal_ref(const egru_kernel_set_t *k)
           bad);
 }
 
+#if EGRU_CFG_INT16X8
+/* 32 random bits (the file's generator). */
+static uint32_t bits32(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 32);
+}
+
+/* The int16x8 product (egru_matvec_s8_s16) of set k against the reference, bit for bit: rows
+ * 1..9, 16, 17, 33, 192; cols 1..17 (every tail of the 8-column blocks and the 4-column step),
+ * 64, 127..129 (the 128-column slices), 516 (the widest int32 sum) and 517, 700 (the reference's
+ * blocks); random and extreme weights and x (+-127, +-32767), multipliers with n from 0 to 62
+ * (the n >= 33 fast path and the others), (0, 0), and biases up to +-2^30; unaligned w. */
+static void test_s16_cm(const egru_kernel_set_t *k)
+{
+    static int8_t wbuf[192 * 700 + 3];
+    static int16_t xs[700];
+    static int32_t m[192], n[192], b[192], g[192], g_ref[192];
+    const uint32_t rs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 33, 192};
+    const uint32_t cs[] = {1,  2,  3,  4,  5,  6,  7,   8,   9,   10,  11,  12,
+                           13, 14, 15, 16, 17, 64, 127, 128, 129, 516, 517, 700};
+    uint32_t a, c, i, r, bad = 0, cases = 0, mode;
+    for (mode = 0; mode < 3; ++mode) { /* 0: random, 1: extreme values, 2: unaligned rows */
+        for (a = 0; a < sizeof rs / sizeof rs[0]; ++a) {
+            for (c = 0; c < sizeof cs / sizeof cs[0]; ++c) {
+                const uint32_t rows = rs[a], cols = cs[c];
+                int8_t *ws = wbuf + (mode == 2 ? 1 + (cols & 1) : 0);
+                if ((uint64_t)rows * cols > 192u * 700u) {
+                    continue;
+                }
+                for (i = 0; i < rows * cols; ++i) {
+                    const int32_t v = (int32_t)(bits32() % 255u) - 127;
+                    ws[i] = (int8_t)(mode == 1 ? (v < 0 ? -127 : 127) : v);
+                }
+                for (i = 0; i < cols; ++i) {
+                    const int32_t v = (int32_t)(bits32() % 65535u) - 32767;
+                    xs[i] = (int16_t)(mode == 1 ? (v < 0 ? -32767 : 32767) : v);
+                }
+                for (r = 0; r < rows; ++r) {
+                    const uint32_t kind = bits32() % 8u;
+                    m[r] = kind == 0 ? 0 : (int32_t)(0x40000000u + (bits32() & 0x3FFFFFFFu));
+                    n[r] = kind == 0 ? 0
+                                     : (int32_t)(kind == 1 ? bits32() % 33u : 20u + bits32() % 43u);
+                    b[r] = (int32_t)(bits32() % 0x7FFFFFFFu) - 0x3FFFFFFF;
+                }
+                egru_matvec_s8_s16(ws, xs, m, n, b, g_ref, rows, cols);
+                k->matvec_s8_s16(ws, xs, m, n, b, g, rows, cols);
+                bad += memcmp(g, g_ref, rows * sizeof *g) != 0;
+                ++cases;
+            }
+        }
+    }
+    CHECK(bad == 0 && cases > 0, "%s: matvec_s8_s16 differs from the reference in %u of %u cases",
+          k->name, bad, cases);
+}
+#endif
+
 int main(void)
 {
     const egru_kernel_set_t *sets[2];
@@ -149,6 +206,9 @@ int main(void)
         test_int8_edges(sets[i]);
     }
     test_int8_alt();
+#if EGRU_CFG_INT16X8
+    test_s16_cm(sets[1]);
+#endif
     test_products_equal_ref(sets[1]);
     test_cortex_m_activations_equal_ref();
     if (EGRU_CM_FULL_PRODUCTS) {

@@ -12,6 +12,8 @@
  * 2^31); wider matrices go to the reference kernel. The last cols % 8 columns and an odd last
  * row are summed in C, reading exactly their bytes. Without the DSP extension (M0, M3, hosts)
  * the set holds the reference kernel instead. Stack: XMAX / 2 words (256 bytes). */
+#include <string.h>
+
 #include "../egru_kernels.h"
 
 #if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
@@ -19,6 +21,41 @@
 #include "../../int16x8/egru_q16.h"
 
 enum { XMAX = 128 }; /* columns of x reordered at once (a multiple of 8) */
+
+/* acc += the two 16 x 16 products of the halves of a and b (SMLAD). */
+static int32_t smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    __asm__("smlad %0, %1, %2, %0" : "+r"(acc) : "r"(a), "r"(b));
+    return acc;
+}
+
+static uint32_t sxtb16(uint32_t v, int odd)
+{
+    uint32_t r;
+    if (odd) {
+        __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    } else {
+        __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
+    }
+    return r;
+}
+
+/* mul(acc, (m, n)) for an int32 acc, as egru_q16_mul computes it. For n >= 33 (the common case:
+ * a product's multiplier is below 2^-2) the rounding term 2^(n-1) falls in the high word of
+ * p = acc * m = hi * 2^32 + lo (0 <= lo < 2^32), so floor((p + 2^(n-1)) / 2^n) =
+ * floor((hi + 2^(n-33)) / 2^(n-32)): one SMULL, an add and an arithmetic shift (|hi| <= 2^30,
+ * so the sum fits int32). The high word is read by a modulo conversion, which GCC and clang
+ * define. */
+static int64_t mul_acc(int32_t acc, int32_t m, uint32_t n)
+{
+    if (n >= 33) {
+        const uint64_t p = (uint64_t)((int64_t)acc * m);
+        const int32_t hi = (int32_t)(uint32_t)(p >> 32) + (int32_t)(1u << (n - 33));
+        const uint32_t s = n - 32;
+        return hi >= 0 ? hi >> s : ~(~hi >> s);
+    }
+    return egru_q16_mul(acc, m, n);
+}
 
 /* xb[0 .. n / 2) from x[0 .. n), n a multiple of 4: per four columns (c | c+2), (c+1 | c+3). */
 static void reorder(const int16_t *x, uint32_t n, uint32_t *xb)
@@ -35,7 +72,12 @@ static void pair_sums(const int8_t *p0, const int8_t *p1, const uint32_t *xb, ui
                       int32_t *a0, int32_t *a1)
 {
     int32_t s0 = *a0, s1 = *a1;
-    uint32_t x0, x1, x2, x3, w, t;
+    /* LDM fills its registers in ascending order whatever the list says: pin them. */
+    register uint32_t x0 __asm__("r8");
+    register uint32_t x1 __asm__("r9");
+    register uint32_t x2 __asm__("r10");
+    register uint32_t x3 __asm__("r11");
+    uint32_t w, t;
     __asm__ __volatile__(
         "1:\n\t"
         "ldmia %[xb]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
@@ -80,10 +122,20 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
         egru_matvec_s8_s16(w, x, m, n, bias, g, rows, cols);
         return;
     }
+    if (cols - main_cols >= 4) { /* four tail columns by SMLAD, in the SXTB16 order */
+        reorder(x + main_cols, 4, xb);
+    }
     for (r = 0; r < rows; ++r) { /* the tail columns, exactly */
         const int8_t *row = w + (size_t)r * cols;
         int32_t acc = 0;
-        for (c = main_cols; c < cols; ++c) {
+        c = main_cols;
+        if (cols - main_cols >= 4) {
+            uint32_t v;
+            memcpy(&v, row + c, sizeof v); /* an unaligned LDR */
+            acc = smlad(sxtb16(v, 1), xb[1], smlad(sxtb16(v, 0), xb[0], 0));
+            c += 4;
+        }
+        for (; c < cols; ++c) {
             acc += (int32_t)row[c] * x[c];
         }
         g[r] = acc;
@@ -105,7 +157,7 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
         }
     }
     for (r = 0; r < rows; ++r) {
-        g[r] = egru_q16_sat_g(egru_q16_mul(g[r], m[r], (uint32_t)n[r]) + bias[r]);
+        g[r] = egru_q16_sat_g(mul_acc(g[r], m[r], (uint32_t)n[r]) + bias[r]);
     }
 }
 #endif
