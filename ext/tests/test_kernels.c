@@ -824,6 +824,192 @@ static void test_int8_edges(const egru_kernel_set_t *k)
           k->name, bad_q, qcases);
 }
 
+#if EGRU_CFG_INT16X8
+/* int16x8 (docs/quantization.md, "Products"): matvec_s8_s16 of every set equal to the reference's
+ * bit for bit, and the reference equal to the definition computed here where it is independent of
+ * egru_q16.h: the exact int64 sum (checked through the identity multiplier (2^30, 30), whose g is
+ * satG(sum + bias)), and for |sum| < 2^32 mul written another way, floor(p / 2^n) plus the bit
+ * below (p = sum * m), which is floor((p + 2^(n-1)) / 2^n) without the addition.
+ *
+ * Shapes: rows 1 to 17 and around 32, 48, 64 and 70 (each tail of blocks of 4, 8 and 16 rows),
+ * columns 1 to 33 and around 64, 128, 256, 512, 516 (the reference's int32 blocks), 1024 and
+ * 1032 (where |sum| can pass 2^32: egru_q16_mul_wide), up to 1100 (every remainder of 8, 16 and
+ * 32 columns). Values random, or hostile: weights +-127 against x +-32767 with matching signs,
+ * |sum| = 127 * 32767 * cols on those rows; multipliers (0, 0), (2^30, 0), (2^31 - 1, 0),
+ * (2^30, 62), (2^31 - 1, 62), the identity and random ones; biases 0, +-2^30 and random. w and x
+ * each at the END of an exact allocation (under ASan a read past either faults) and at offsets
+ * that leave them unaligned (w by 0 to 3 bytes, x by 0 to 3 elements); nothing written past
+ * g[rows). */
+enum { S16_ROWS = 70, S16_COLS = 1100 };
+static int32_t s16_m[S16_ROWS], s16_n[S16_ROWS], s16_b[S16_ROWS], s16_ref[S16_ROWS];
+static int32_t s16_got[S16_ROWS + GUARD];
+static int64_t s16_sum[S16_ROWS];
+
+/* floor(v / 2^n), 0 <= n <= 63, for any int64 v (no shift of a negative value). */
+static int64_t s16_floor_shift(int64_t v, uint32_t n)
+{
+    return v >= 0 ? (int64_t)((uint64_t)v >> n) : -(int64_t)(((uint64_t)(-(v + 1))) >> n) - 1;
+}
+
+/* The definition: satG(rshift(sum * m, n) + bias) for |sum| < 2^32, rshift(p, n) = floor(p / 2^n)
+ * + (bit n - 1 of p) for n > 0. */
+static int32_t s16_def(int64_t sum, int32_t m, int32_t n, int32_t b)
+{
+    const int64_t p = sum * m;
+    int64_t v =
+        n == 0 ? p : s16_floor_shift(p, (uint32_t)n) + (s16_floor_shift(p, (uint32_t)n - 1) & 1);
+    v += b;
+    return (int32_t)(v > 1073741824 ? 1073741824 : v < -1073741824 ? -1073741824 : v);
+}
+
+/* A random int32 in [lo, hi]. */
+static int32_t s16_rand(int32_t lo, int32_t hi)
+{
+    rng_state = rng_state * 6364136223846793005ul + 1442695040888963407ul;
+    return lo + (int32_t)((rng_state >> 33) % ((uint64_t)((int64_t)hi - lo) + 1));
+}
+
+/* One case; adds to bad[0] the set's mismatches with the reference (and stores past g[rows]),
+ * to bad[1] the reference's with the definition; *avoided counts rows whose multiplier was
+ * changed to keep the reference inside egru_q16_mul's int64 range (see test_int16x8). */
+static void s16_case(const egru_kernel_set_t *k, uint32_t rows, uint32_t cols, uint32_t woff,
+                     uint32_t xoff, int hostile, uint32_t *bad, uint32_t *avoided)
+{
+    const size_t wbytes = (size_t)rows * cols;
+    int8_t *wbuf = (int8_t *)malloc(wbytes + woff), *wm = wbuf + woff;
+    int16_t *xbuf = (int16_t *)malloc((cols + xoff) * sizeof(int16_t)), *xm = xbuf + xoff;
+    uint32_t r, c;
+    if (!wbuf || !xbuf) {
+        CHECK(0, "%s: malloc failed", k->name);
+        free(wbuf);
+        free(xbuf);
+        return;
+    }
+    for (c = 0; c < cols; ++c) { /* hostile: t_c * 32767 */
+        xm[c] = (int16_t)(hostile ? (s16_rand(0, 1) ? 32767 : -32767) : s16_rand(-32767, 32767));
+    }
+    for (r = 0; r < rows; ++r) {
+        const int32_t sign = (r % 2) ? -1 : 1;
+        int64_t sum = 0;
+        for (c = 0; c < cols; ++c) { /* hostile: +-127 with x's sign (a random sign every 4th) */
+            int32_t v = s16_rand(-127, 127);
+            if (hostile) {
+                v = r % 4 == 3 ? (s16_rand(0, 1) ? 127 : -127) : (xm[c] > 0 ? 127 : -127) * sign;
+            }
+            wm[(size_t)r * cols + c] = (int8_t)v;
+            sum += (int64_t)v * xm[c];
+        }
+        s16_sum[r] = sum;
+        switch ((r + cols) % 8) {
+        case 0:
+            s16_m[r] = 0;
+            s16_n[r] = 0;
+            break;
+        case 1:
+            s16_m[r] = 1073741824;
+            s16_n[r] = 0;
+            break;
+        case 2:
+            s16_m[r] = 2147483647;
+            s16_n[r] = 0;
+            break;
+        case 3:
+            s16_m[r] = 1073741824;
+            s16_n[r] = 62;
+            break;
+        case 4:
+            s16_m[r] = 2147483647;
+            s16_n[r] = 62;
+            break;
+        case 5:
+            s16_m[r] = 1073741824;
+            s16_n[r] = 30;
+            break; /* the identity */
+        default:
+            s16_m[r] = s16_rand(1073741824, 2147483647);
+            s16_n[r] = s16_rand(16, 50);
+            break;
+        }
+        switch ((r + 3 * cols) % 5) {
+        case 0: s16_b[r] = 0; break;
+        case 1: s16_b[r] = 1073741824; break;
+        case 2: s16_b[r] = -1073741824; break;
+        default: s16_b[r] = s16_rand(-1073741824, 1073741824); break;
+        }
+        /* egru_q16_mul forms sum * m + 2^(n - 1) in int64 for |sum| < 2^32, which overflows when
+         * sum * m > 2^63 - 1 - 2^(n - 1) (hostile rows, m near 2^31, n >= 55, 775 to 1032
+         * columns): keep such rows out (their multiplier moved to n = 32) and count them. */
+        if (sum > 0 && sum < ((int64_t)1 << 32) && s16_n[r] > 0 &&
+            sum * s16_m[r] > INT64_MAX - ((int64_t)1 << (s16_n[r] - 1))) {
+            s16_n[r] = 32;
+            ++*avoided;
+        }
+    }
+    egru_kernels_ref()->matvec_s8_s16(wm, xm, s16_m, s16_n, s16_b, s16_ref, rows, cols);
+    for (r = 0; r < GUARD; ++r) {
+        s16_got[rows + r] = 0x5A5A5A5A;
+    }
+    k->matvec_s8_s16(wm, xm, s16_m, s16_n, s16_b, s16_got, rows, cols);
+    bad[0] += memcmp(s16_ref, s16_got, rows * sizeof *s16_got) != 0;
+    for (r = 0; r < GUARD; ++r) {
+        bad[0] += s16_got[rows + r] != 0x5A5A5A5A;
+    }
+    for (r = 0; r < rows; ++r) {
+        const int64_t sum = s16_sum[r];
+        if (s16_m[r] == 1073741824 && s16_n[r] == 30) { /* g = satG(sum + bias), any sum */
+            const int64_t v = sum + s16_b[r];
+            bad[1] += s16_ref[r] != (v > 1073741824    ? 1073741824
+                                     : v < -1073741824 ? -1073741824
+                                                       : v);
+        }
+        if (sum > -((int64_t)1 << 32) && sum < ((int64_t)1 << 32)) {
+            bad[1] += s16_ref[r] != s16_def(sum, s16_m[r], s16_n[r], s16_b[r]);
+        }
+    }
+    free(wbuf);
+    free(xbuf);
+}
+
+static void test_int16x8(const egru_kernel_set_t *k)
+{
+    static const uint32_t rs[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+                                  15, 16, 17, 23, 31, 32, 33, 47, 48, 49, 63, 64, 65, 70};
+    static const uint32_t cs[] = {
+        1,   2,   3,   4,   5,   6,   7,   8,   9,    10,   11,   12,   13,   14,   15,   16,
+        17,  23,  24,  25,  31,  32,  33,  63,  64,   65,   100,  127,  128,  129,  255,  257,
+        511, 512, 513, 515, 516, 517, 527, 775, 1023, 1024, 1025, 1031, 1032, 1033, 1057, 1100};
+    uint32_t a, b, hostile, bad[2] = {0, 0}, cases = 0, avoided = 0, wide = 0;
+    if (!k->matvec_s8_s16) {
+        CHECK(0, "%s: no matvec_s8_s16 in a build with EGRU_CFG_INT16X8", k->name);
+        return;
+    }
+    for (hostile = 0; hostile < 2; ++hostile) {
+        for (a = 0; a < sizeof rs / sizeof *rs; ++a) {
+            for (b = 0; b < sizeof cs / sizeof *cs; ++b) {
+                s16_case(k, rs[a], cs[b], (a + b) % 4, (a + 2 * b + hostile) % 4, (int)hostile, bad,
+                         &avoided);
+                wide += hostile && cs[b] > 1032;
+                ++cases;
+            }
+        }
+    }
+    printf("%s: int16x8 product: %u cases (%u hostile wider than 1032 columns), %u rows kept "
+           "inside egru_q16_mul's int64 range\n",
+           k->name, cases, wide, avoided);
+    CHECK(bad[0] == 0, "%s: matvec_s8_s16 differs from the reference in %u of %u cases", k->name,
+          bad[0], cases);
+    CHECK(bad[1] == 0, "%s: the reference matvec_s8_s16 differs from its definition (%u rows)",
+          k->name, bad[1]);
+    CHECK(wide > 0 && avoided > 0 && avoided < 2 * cases,
+          "%s: int16x8 case mix (%u wide, %u avoided)", k->name, wide, avoided);
+}
+#else
+static void test_int16x8(const egru_kernel_set_t *k)
+{
+    CHECK(k->matvec_s8_s16 == NULL, "%s: matvec_s8_s16 set in a build without int16x8", k->name);
+}
+#endif
+
 /* The int8 tests on the cortex_m set with the other variant's int8 kernels (EGRU_TEST_S8_ALT). */
 static void test_int8_alt(void)
 {
@@ -1051,6 +1237,7 @@ int main(void)
         test_int8(sets[i]);
         test_int8_nonfinite(sets[i]);
         test_int8_edges(sets[i]);
+        test_int16x8(sets[i]);
     }
     test_int8_alt();
     test_scalar_activations_nonfinite();

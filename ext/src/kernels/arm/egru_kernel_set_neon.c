@@ -29,6 +29,14 @@ void egru_matvec_s8_neon(const int8_t *w, const float *scale, const int8_t *xq, 
 void egru_matvec_s8_neon_dotprod(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                                  const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_gru_gates_f32_neon(float *x, const float *hp, float *h, uint32_t n, int update);
+/* The int16x8 product (EGRU_MATVEC_S8_S16's pattern: NULL when the build leaves int16x8 out). */
+#if EGRU_CFG_INT16X8
+void egru_matvec_s8_s16_neon(const int8_t *w, const int16_t *x, const int32_t *m, const int32_t *n,
+                             const int32_t *bias, int32_t *g, uint32_t rows, uint32_t cols);
+#define EGRU_MATVEC_S8_S16_NEON egru_matvec_s8_s16_neon
+#else
+#define EGRU_MATVEC_S8_S16_NEON NULL
+#endif
 int egru_neon_has_dotprod(void);
 
 static const egru_kernel_set_t neon_set = {"neon",
@@ -41,7 +49,7 @@ static const egru_kernel_set_t neon_set = {"neon",
                                            egru_quantize_s8_neon,
                                            egru_matvec_s8_neon,
                                            egru_gru_gates_f32_neon,
-                                           EGRU_MATVEC_S8_S16};
+                                           EGRU_MATVEC_S8_S16_NEON};
 
 static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matvec_f32_neon,
@@ -53,7 +61,7 @@ static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_quantize_s8_neon,
                                                    egru_matvec_s8_neon_dotprod,
                                                    egru_gru_gates_f32_neon,
-                                                   EGRU_MATVEC_S8_S16};
+                                                   EGRU_MATVEC_S8_S16_NEON};
 
 /* 1 when the CPU has the Armv8.2 dot-product instructions (SDOT), else 0. */
 int egru_neon_has_dotprod(void)

@@ -27,6 +27,15 @@ void egru_matvec_s8_avx512(const int8_t *w, const float *scale, const int8_t *xq
 void egru_matvec_s8_avx512_vnni(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                                 const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_gru_gates_f32_avx512(float *x, const float *hp, float *h, uint32_t n, int update);
+/* The int16x8 product (EGRU_MATVEC_S8_S16's pattern: NULL when the build leaves int16x8 out). */
+#if EGRU_CFG_INT16X8
+void egru_matvec_s8_s16_avx512(const int8_t *w, const int16_t *x, const int32_t *m,
+                               const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
+                               uint32_t cols);
+#define EGRU_MATVEC_S8_S16_AVX512 egru_matvec_s8_s16_avx512
+#else
+#define EGRU_MATVEC_S8_S16_AVX512 NULL
+#endif
 int egru_avx512_has_vnni(void);
 
 static const egru_kernel_set_t avx512_set = {"avx512",
@@ -39,7 +48,7 @@ static const egru_kernel_set_t avx512_set = {"avx512",
                                              egru_quantize_s8_avx512,
                                              egru_matvec_s8_avx512,
                                              egru_gru_gates_f32_avx512,
-                                             EGRU_MATVEC_S8_S16};
+                                             EGRU_MATVEC_S8_S16_AVX512};
 
 static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matvec_f32_avx512,
@@ -51,7 +60,7 @@ static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_quantize_s8_avx512,
                                                   egru_matvec_s8_avx512_vnni,
                                                   egru_gru_gates_f32_avx512,
-                                                  EGRU_MATVEC_S8_S16};
+                                                  EGRU_MATVEC_S8_S16_AVX512};
 
 /* 1 when the CPU has AVX-512 VNNI (vpdpbusd), else 0 (1 in the emulated build). */
 int egru_avx512_has_vnni(void)
