@@ -39,6 +39,14 @@ def test_rshift_rounds_half_up():
     np.testing.assert_array_equal(q16.rshift(vals, ns), want)
 
 
+def test_rshift_near_the_end_of_int64():
+    """v + 2^(n-1) would overflow int64 here: rshift must not form it (the exact result is 2)."""
+    v = 127 * 32767 * 1032 * (2**31 - 1)
+    assert v < 2**63 and v + 2**61 >= 2**63
+    assert int(q16.rshift(np.int64(v), 62)) == (v + 2**61) >> 62 == 2
+    assert int(q16.rshift(np.int64(-v), 62)) == (-v + 2**61) >> 62
+
+
 @pytest.mark.parametrize(
     "real, m, n",
     [

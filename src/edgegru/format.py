@@ -326,6 +326,15 @@ def _int16x8_records(model: ir.Model, records: list, calibration) -> None:
     from the int16x8 model calibrated on `calibration` (int16x8.quantize)."""
     from . import int16x8
 
+    seen_rnn = False
+    for layer in model.layers:  # what the C runtime's step-by-step plan cannot run
+        if isinstance(layer, ir.RECURRENT) and layer.go_backwards and seen_rnn:
+            raise UnsupportedError(
+                f"int16x8: {type(layer).__name__} {layer.name!r} goes backwards after another "
+                "recurrent layer; the integer runtime runs one step at a time, so only the "
+                "first recurrent layer may have go_backwards=True"
+            )
+        seen_rnn = seen_rnn or isinstance(layer, ir.RECURRENT)
     for layer, r in zip(model.layers, records, strict=True):
         for role, a in r.tensors:
             if (r.op, role) in QUANTIZABLE and role in PRODUCT_ROLES:

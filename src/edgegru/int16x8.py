@@ -49,10 +49,12 @@ def _i64(v) -> np.ndarray:
 
 def rshift(v, n) -> np.ndarray:
     """floor((v + 2^(n-1)) / 2^n): an arithmetic shift right by n (0..62) rounding half up; v for
-    n = 0. n may be an array (per row)."""
+    n = 0. n may be an array (per row). Computed as floor(v / 2^n) + bit n-1 of v, which never
+    forms v + 2^(n-1) (that sum overflows int64 for |v| near 2^63)."""
     v, n = _i64(v), _i64(n)
-    half = np.left_shift(np.int64(1), np.maximum(n - 1, 0))
-    return np.where(n > 0, np.right_shift(v + half, n), v)
+    m1 = np.maximum(n - 1, 0)
+    rounded = np.right_shift(v, m1 + 1) + (np.right_shift(v, m1) & 1)
+    return np.where(n > 0, rounded, v)
 
 
 def sat16(v) -> np.ndarray:
@@ -457,12 +459,6 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
                 )
             layers.append(("masking", layer, None))
         elif isinstance(layer, ir.RECURRENT):
-            if layer.go_backwards and any(k == "recurrent" for k, _l, _p in layers):
-                raise NotImplementedError(
-                    f"int16x8: {type(layer).__name__} {layer.name!r} goes backwards after another "
-                    "recurrent layer; the integer runtime runs one step at a time, so only the "
-                    "first recurrent layer may have go_backwards=True"
-                )
             qr = _build_recurrent(layer, scale, ranges)
             layers.append(("recurrent", layer, qr))
             scale = qr.out_scale

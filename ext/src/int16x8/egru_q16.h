@@ -24,10 +24,12 @@ static inline int64_t egru_q16_floor_shift(int64_t v, uint32_t n)
     return v >= 0 ? v >> n : -((-v - 1) >> n) - 1;
 }
 
-/* rshift(v, n) = floor((v + 2^(n-1)) / 2^n), round half up; v for n = 0. |v| < 2^62. */
+/* rshift(v, n) = floor((v + 2^(n-1)) / 2^n), round half up; v for n = 0. Computed as
+ * floor(v / 2^n) + bit n-1 of v, which never forms v + 2^(n-1) (that sum overflows int64 for
+ * |v| near 2^63, e.g. a product sum * m near 2^62 with n = 62). Any int64 v. */
 static inline int64_t egru_q16_rshift(int64_t v, uint32_t n)
 {
-    return n == 0 ? v : egru_q16_floor_shift(v + ((int64_t)1 << (n - 1)), n);
+    return n == 0 ? v : egru_q16_floor_shift(v, n) + (egru_q16_floor_shift(v, n - 1) & 1);
 }
 
 static inline int64_t egru_q16_clamp(int64_t v, int64_t lo, int64_t hi)
