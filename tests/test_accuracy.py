@@ -161,7 +161,9 @@ def test_cli_validate_with_labels(trained, data, tmp_path, capsys):
             line.split() for line in out.splitlines() if line.startswith(("keras ", "edgegru "))
         ]
         names = [row[:2] for row in rows]
-        assert names == [["keras", "fp32"], ["edgegru", "fp32"], ["edgegru", "int8"]]
+        want = [["keras", "fp32"], ["edgegru", "fp32"], ["edgegru", "int8"], ["edgegru", "int16x8"]]
+        assert names == want
+        assert "int16x8 (default calibration)" in out  # no --calibration given
         assert [row[2] for row in rows[:2]] == [f"{100 * accuracy:.2f}"] * 2
         assert abs(float(rows[2][2]) - 100 * accuracy) <= INT8_MAX_DROP_POINTS
         assert "0.00 points" in out
