@@ -29,34 +29,22 @@
 #include "../egru_internal.h"
 #include "../kernels/egru_kernels.h"
 #include "egru_q16.h"
+#include "egru_s16_internal.h"
 
 #if EGRU_CFG_INT16X8
 
-typedef struct s16_plan {
-    uint32_t width, gates, units; /* max_width, rows of a gate-sum buffer, max_units     */
-    uint32_t seq_end;             /* layers [0, seq_end) run on every step              */
-    uint32_t reversed;            /* the first recurrent layer goes backwards           */
-    uint32_t first_rnn;           /* its index (layer_count when there is none)         */
-    size_t off_buf1, off_gx, off_gh, off_rh, off_state, bytes; /* from the aligned start */
-} s16_plan_t;
-
-static int is_rnn(uint32_t op)
+int egru_s16_is_rnn(uint32_t op)
 {
     return op == EGRU_OP_GRU || op == EGRU_OP_LSTM || op == EGRU_OP_SIMPLE_RNN;
 }
 
-static uint32_t rnn_gates(uint32_t op)
-{
-    return op == EGRU_OP_GRU ? 3u : op == EGRU_OP_LSTM ? 4u : 1u;
-}
-
 /* int32 words of a recurrent layer's state: h (int16, in pairs), and an LSTM's c. */
-static size_t state_words(const egru_layer_t *l)
+size_t egru_s16_state_words(const egru_layer_t *l)
 {
     return (l->units + 1u) / 2u + (l->op == EGRU_OP_LSTM ? l->units : 0u);
 }
 
-static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
+egru_status_t egru_s16_make_plan(const egru_model_t *m, egru_s16_plan_t *p)
 {
     egru_layer_t l;
     uint32_t k, seen_rnn = 0;
@@ -69,8 +57,8 @@ static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
         if (s != EGRU_OK) {
             return s;
         }
-        if (is_rnn(l.op)) {
-            const uint32_t g = rnn_gates(l.op) * l.units;
+        if (egru_s16_is_rnn(l.op)) {
+            const uint32_t g = egru_s16_rnn_gates(l.op) * l.units;
             p->gates = g > p->gates ? g : p->gates;
             p->units = l.units > p->units ? l.units : p->units;
             if (!seen_rnn) {
@@ -78,7 +66,7 @@ static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
                 p->reversed = (l.flags & EGRU_FLAG_GO_BACKWARDS) != 0;
             }
             seen_rnn = 1;
-            states += state_words(&l);
+            states += egru_s16_state_words(&l);
             if (!(l.flags & EGRU_FLAG_RETURN_SEQUENCES) && p->seq_end == m->layer_count) {
                 p->seq_end = k + 1;
             }
@@ -98,148 +86,22 @@ static egru_status_t make_plan(const egru_model_t *m, s16_plan_t *p)
 
 egru_status_t egru_s16_arena_size(const egru_model_t *model, size_t *arena_bytes)
 {
-    s16_plan_t p;
-    egru_status_t s = make_plan(model, &p);
+    egru_s16_plan_t p;
+    egru_status_t s = egru_s16_make_plan(model, &p);
     if (s == EGRU_OK) {
         *arena_bytes = p.bytes;
     }
     return s;
 }
 
-/* The multipliers of S8 tensor `t` (0 first) of a layer, whose tensors before it hold `before`
- * rows: m, n and bias arrays of `rows` words each. */
-typedef struct qprod {
-    const int32_t *m, *n, *bias;
-} qprod_t;
-
-static qprod_t qprod(const egru_layer_t *l, uint32_t before, uint32_t rows)
-{
-    const int32_t *p = l->qparams + EGRU_QP_HEADER_WORDS + 3u * (size_t)before;
-    qprod_t q;
-    q.m = p;
-    q.n = p + rows;
-    q.bias = p + 2u * (size_t)rows;
-    return q;
-}
-
-/* The layer's output (n G or U values in v) to its int16 tensor. */
-static void store_out(const egru_layer_t *l, const int32_t *v, int16_t *out, uint32_t n)
-{
-    const int32_t *q = l->qparams;
-    egru_q16_to_s16(v, out, n, (uint32_t)q[EGRU_QP_OUT_FMT], q[EGRU_QP_OUT_M],
-                    (uint32_t)q[EGRU_QP_OUT_N]);
-}
-
-/* The product of S8 rows [r0, r0 + rows) of w (cols wide) with x into g. */
-static void product(const egru_kernel_set_t *ks, const int8_t *w, qprod_t q, uint32_t r0,
-                    const int16_t *x, int32_t *g, uint32_t rows, uint32_t cols)
-{
-    ks->matvec_s8_s16(w + (size_t)r0 * cols, x, q.m + r0, q.n + r0, q.bias + r0, g, rows, cols);
-}
-
-static int32_t sat_add(int32_t a, int32_t b)
-{
-    return egru_q16_sat_g((int64_t)a + b);
-}
-
-/* One step of a GRU, LSTM or SimpleRNN on input x: h (and an LSTM's c) updated in place. */
-static void rnn_step(const egru_layer_t *l, const int16_t *x, int16_t *h, int32_t *c, int32_t *gx,
-                     int32_t *gh, int16_t *rh)
-{
-    const egru_kernel_set_t *ks = l->kernels;
-    const egru_rnn_weights_t *w = &l->rnn[0];
-    const uint32_t H = l->units, in = l->input_dim, G = rnn_gates(l->op);
-    const uint32_t f = l->recurrent_activation, act = l->activation;
-    const qprod_t qx = qprod(l, 0, G * H), qh = qprod(l, G * H, G * H);
-    const int unit = egru_q16_act_is_unit(act);
-    uint32_t j;
-    product(ks, w->kernel_s8, qx, 0, x, gx, G * H, in);
-    if (l->op == EGRU_OP_SIMPLE_RNN) {
-        product(ks, w->recurrent_s8, qh, 0, h, gh, H, H);
-        for (j = 0; j < H; ++j) {
-            gx[j] = sat_add(gx[j], gh[j]);
-        }
-        egru_q16_activate(act, gx, H);
-        store_out(l, gx, h, H);
-        return;
-    }
-    if (l->op == EGRU_OP_LSTM) { /* gates i, f, c, o; c' = fg c + i g; h' = o act(c') */
-        product(ks, w->recurrent_s8, qh, 0, h, gh, 4u * H, H);
-        for (j = 0; j < 4u * H; ++j) {
-            gx[j] = sat_add(gx[j], gh[j]);
-        }
-        egru_q16_activate(f, gx, 2u * H);
-        egru_q16_activate(act, gx + 2u * H, H);
-        egru_q16_activate(f, gx + 3u * H, H);
-        for (j = 0; j < H; ++j) {
-            const int64_t ig = (int64_t)gx[j] * gx[2u * H + j];
-            c[j] = egru_q16_sat_g(egru_q16_rshift((int64_t)gx[H + j] * c[j], 15) +
-                                  egru_q16_rshift(ig, unit ? 14u : 15u));
-            gh[j] = c[j];
-        }
-        egru_q16_activate(act, gh, H);
-        for (j = 0; j < H; ++j) {
-            const int64_t v = egru_q16_rshift((int64_t)gx[3u * H + j] * gh[j], 15);
-            gh[j] = (int32_t)v; /* U: |v| <= 32768; G: within G */
-        }
-        if (unit) {
-            for (j = 0; j < H; ++j) {
-                h[j] = (int16_t)egru_q16_sat16(gh[j]);
-            }
-        } else {
-            store_out(l, gh, h, H);
-        }
-        return;
-    }
-    /* GRU, gates z, r, h */
-    if (l->flags & EGRU_FLAG_RESET_AFTER) {
-        product(ks, w->recurrent_s8, qh, 0, h, gh, 3u * H, H);
-        for (j = 0; j < 2u * H; ++j) {
-            gx[j] = sat_add(gx[j], gh[j]);
-        }
-        egru_q16_activate(f, gx, 2u * H);
-        for (j = 0; j < H; ++j) { /* n = gx_h + r * gh_h */
-            const int64_t rg = egru_q16_rshift((int64_t)gx[H + j] * gh[2u * H + j], 15);
-            gx[2u * H + j] = sat_add(gx[2u * H + j], egru_q16_sat_g(rg));
-        }
-    } else {
-        product(ks, w->recurrent_s8, qh, 0, h, gh, 2u * H, H);
-        for (j = 0; j < 2u * H; ++j) {
-            gx[j] = sat_add(gx[j], gh[j]);
-        }
-        egru_q16_activate(f, gx, 2u * H);
-        for (j = 0; j < H; ++j) { /* rh = r * h, at the state's scale */
-            rh[j] = (int16_t)egru_q16_sat16(egru_q16_rshift((int64_t)gx[H + j] * h[j], 15));
-        }
-        product(ks, w->recurrent_s8, qh, 2u * H, rh, gh, H, H);
-        for (j = 0; j < H; ++j) {
-            gx[2u * H + j] = sat_add(gx[2u * H + j], gh[j]);
-        }
-    }
-    egru_q16_activate(act, gx + 2u * H, H);
-    store_out(l, gx + 2u * H, rh, H); /* hh, as the state's int16 */
-    for (j = 0; j < H; ++j) {         /* h' = z h + (1 - z) hh */
-        const int64_t z = gx[j];
-        h[j] = (int16_t)egru_q16_sat16(egru_q16_rshift(z * h[j] + (EGRU_Q16_ONE - z) * rh[j], 15));
-    }
-}
-
-/* Everything one row's pass needs, carved from the arena by the plan. */
-typedef struct row_ctx {
-    const egru_model_t *m;
-    int16_t *buf[2];
-    int32_t *gx, *gh, *state;
-    int16_t *rh;
-} row_ctx_t;
-
 /* Runs layers [from, to) on one step's int16 values `in` (NULL for the Embedding's id), with the
  * step's validity *valid (updated by a Masking or Embedding layer); returns the last output (in
  * one of the buffers, or a recurrent layer's state) and its width. `state` walks the recurrent
  * layers' states from the first of layer `from`. After layer `switch_at` (the first recurrent
  * layer, when it goes backwards) the validity becomes `valid_after`. */
-static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const int16_t *in,
-                                 int32_t id, int *valid, int32_t *state, const uint8_t *valid_in,
-                                 uint32_t switch_at, int valid_after)
+const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_t to,
+                                   const int16_t *in, int32_t id, int *valid, int32_t *state,
+                                   const uint8_t *valid_in, uint32_t switch_at, int valid_after)
 {
     egru_layer_t l;
     uint32_t k, side = 0, j;
@@ -249,7 +111,7 @@ static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const
         (void)egru_model_layer(c->m, k, &l); /* validated by egru_model_init */
         switch (l.op) {
         case EGRU_OP_EMBEDDING: { /* row id, dequantized into the output's scale */
-            const qprod_t q = qprod(&l, 0, l.input_dim);
+            const qprod_t q = egru_s16_qprod(&l, 0, l.input_dim);
             const int8_t *row = l.table_s8 + (size_t)id * l.output_dim;
             for (j = 0; j < l.output_dim; ++j) {
                 dst[j] = (int16_t)egru_q16_sat16(egru_q16_mul(row[j], q.m[id], (uint32_t)q.n[id]));
@@ -270,19 +132,19 @@ static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const
             break;
         }
         case EGRU_OP_DENSE: {
-            const qprod_t q = qprod(&l, 0, l.output_dim);
-            product(l.kernels, l.kernel_s8, q, 0, cur, c->gx, l.output_dim, l.input_dim);
+            const qprod_t q = egru_s16_qprod(&l, 0, l.output_dim);
+            egru_s16_product(l.kernels, l.kernel_s8, q, 0, cur, c->gx, l.output_dim, l.input_dim);
             egru_q16_activate(l.activation, c->gx, l.output_dim);
-            store_out(&l, c->gx, dst, l.output_dim);
+            egru_s16_store_out(&l, c->gx, dst, l.output_dim);
             break;
         }
         default: { /* GRU, LSTM, SIMPLE_RNN: the state is the output */
             int16_t *h = (int16_t *)(void *)state;
             int32_t *cell = state + (l.units + 1u) / 2u;
             if (!(l.flags & EGRU_FLAG_MASKED) || *valid) {
-                rnn_step(&l, cur, h, cell, c->gx, c->gh, c->rh);
+                egru_rnn_step_s16(&l, cur, h, cell, c->gx, c->gh, c->rh);
             }
-            state += state_words(&l);
+            state += egru_s16_state_words(&l);
             cur = h;
             if (k == switch_at) {
                 *valid = valid_after;
@@ -300,7 +162,7 @@ static const int16_t *run_layers(row_ctx_t *c, uint32_t from, uint32_t to, const
 static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void *in,
                                 uint32_t batch, uint32_t seq_len, const int16_t *out,
                                 size_t out_count, const void *arena, size_t arena_bytes,
-                                s16_plan_t *p)
+                                egru_s16_plan_t *p)
 {
     uint64_t n;
     egru_status_t s;
@@ -327,7 +189,7 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     if (n != out_count) {
         return EGRU_ERR_OUTPUT_SIZE;
     }
-    if ((s = make_plan(m, p)) != EGRU_OK) {
+    if ((s = egru_s16_make_plan(m, p)) != EGRU_OK) {
         return s;
     }
     return arena_bytes < p->bytes ? EGRU_ERR_ARENA_TOO_SMALL : EGRU_OK;
@@ -356,14 +218,14 @@ static int input_valid(const egru_layer_t *first, const int32_t *ids, const int1
     return 0;
 }
 
-static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32_t *ids,
+static egru_status_t run(const egru_model_t *m, const egru_s16_plan_t *p, const int32_t *ids,
                          const int16_t *x, const uint8_t *valid, uint32_t batch, uint32_t seq_len,
                          int16_t *out, void *arena)
 {
     uint8_t *base = (uint8_t *)arena + ((4u - (uintptr_t)arena % 4u) % 4u);
     const uint32_t in_dim = m->input_dim, out_dim = m->output_dim;
     const size_t state_bytes = p->bytes - 3u - p->off_state;
-    row_ctx_t c;
+    egru_s16_row_ctx_t c;
     egru_layer_t first;
     uint32_t b, t;
     (void)egru_model_layer(m, 0, &first); /* validated by egru_model_init */
@@ -397,7 +259,7 @@ static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32
                 }
             }
             /* the first layer reads `step` in buf[1] and writes buf[0]: no overlap */
-            last = run_layers(
+            last = egru_s16_run_layers(
                 &c, 0, p->seq_end, step, id, &ok, c.state, valid ? valid + at : NULL,
                 p->reversed ? p->first_rnn : m->layer_count,
                 p->reversed ? input_valid(&first, ids, x, valid, (size_t)b * seq_len + t) : 1);
@@ -412,12 +274,12 @@ static egru_status_t run(const egru_model_t *m, const s16_plan_t *p, const int32
             uint32_t k;
             for (k = 0; k + 1 < p->seq_end; ++k) { /* the states of the layers before the end */
                 (void)egru_model_layer(m, k, &l);
-                st += is_rnn(l.op) ? state_words(&l) : 0;
+                st += egru_s16_is_rnn(l.op) ? egru_s16_state_words(&l) : 0;
             }
             last = (const int16_t *)(const void *)st; /* the ending layer's h */
             if (p->seq_end < m->layer_count) {        /* the head: per-step layers, once */
-                last = run_layers(&c, p->seq_end, m->layer_count, last, 0, &ok, st, NULL,
-                                  m->layer_count, 1);
+                last = egru_s16_run_layers(&c, p->seq_end, m->layer_count, last, 0, &ok, st, NULL,
+                                           m->layer_count, 1);
             }
             memcpy(out + (size_t)b * out_dim, last, out_dim * sizeof *out);
         }
@@ -454,7 +316,7 @@ egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *
                                       uint32_t seq_len, int16_t *out, size_t out_count, void *arena,
                                       size_t arena_bytes)
 {
-    s16_plan_t p;
+    egru_s16_plan_t p;
     size_t i, n;
     egru_status_t s = check_call(model, EGRU_INPUT_TOKENS, ids, batch, seq_len, out, out_count,
                                  arena, arena_bytes, &p);
@@ -475,7 +337,7 @@ egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t
                                         int16_t *out, size_t out_count, void *arena,
                                         size_t arena_bytes)
 {
-    s16_plan_t p;
+    egru_s16_plan_t p;
     egru_layer_t first;
     egru_status_t s = check_call(model, EGRU_INPUT_FEATURES, x, batch, seq_len, out, out_count,
                                  arena, arena_bytes, &p);
