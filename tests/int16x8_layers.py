@@ -147,6 +147,20 @@ def sequence_models():
         ),
     )
     yield (
+        "tokens-bidi-lstm-ave-seq-dense-avgpool",  # per-step layers after the Embedding
+        ir.Model(
+            ir.InputSpec("tokens", 30),
+            [
+                ir.Embedding(rng.normal(0, 1, (30, 6)), mask_zero=True),
+                _bidi(rng, "lstm", 6, 5, "ave", seq=True),
+                _dense(rng, 5, 4, "relu"),
+                ir.Activation(4, "tanh"),
+                ir.GlobalPool(4, "average"),
+                _dense(rng, 4, 2, "softmax"),
+            ],
+        ),
+    )
+    yield (
         "tokens-bidi-gru-seq-conv",
         ir.Model(
             ir.InputSpec("tokens", 40),

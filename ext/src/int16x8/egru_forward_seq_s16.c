@@ -287,9 +287,11 @@ egru_status_t egru_s16_run_sequence(const egru_model_t *m, const egru_s16_seq_pl
                                                             ids */
                         }
                     }
-                    egru_s16_step_layer(&l, ids ? src : src + (size_t)t * l.input_dim,
-                                        dst + (size_t)t * l.output_dim, id, &ok,
-                                        valid && l.op == EGRU_OP_MASKING ? valid + at : NULL, c.gx);
+                    /* the Embedding reads ids, not src (input_dim is its vocabulary) */
+                    egru_s16_step_layer(
+                        &l, l.op == EGRU_OP_EMBEDDING ? src : src + (size_t)t * l.input_dim,
+                        dst + (size_t)t * l.output_dim, id, &ok,
+                        valid && l.op == EGRU_OP_MASKING ? valid + at : NULL, c.gx);
                     c.valid[t] = (uint8_t)(ok != 0);
                 }
                 break;
