@@ -111,3 +111,23 @@ def test_layer_normalization_is_refused_by_name(tmp_path):
     x = random_inputs(model, 4, 8)
     with pytest.raises(edgegru.UnsupportedError, match="LayerNorm"):
         edgegru.convert(model, tmp_path / "m.egru", quantize="int16x8", calibration=x)
+
+
+def test_cli_convert_and_info_of_a_bidirectional_sum_model(tmp_path, capsys):
+    from edgegru import cli
+
+    model = masked_bilstm_model(seed=2, merge_mode="sum")
+    model.save(tmp_path / "bi.keras")
+    np.save(tmp_path / "x.npy", random_inputs(model, 64, 20, seed=1))
+    out = tmp_path / "bi.egru"
+    assert cli.main(["convert", str(tmp_path / "bi.keras"), "-o", str(out), "--quantize",
+                     "int16x8", "--calibration", str(tmp_path / "x.npy")]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = next(s for s in text.splitlines() if "bidirectional" in s and "scale" in s)
+    # the states are Q15 (tanh); the sum of two of them has its own calibrated scale
+    from edgegru import int16x8
+
+    merged = int16x8.from_blob(out.read_bytes()).layers[1][2].out_scale
+    assert line.endswith(f"state scale Q15 (2^-15, bounded), sum output scale {merged:.6g}"), line
