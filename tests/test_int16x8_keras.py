@@ -1,5 +1,6 @@
 """int16x8 conversions of Keras models with the layers of the sequence plan (Conv1D,
-BatchNormalization, pooling, Bidirectional in every merge mode, masks, Flatten): the runtime
+BatchNormalization, LayerNormalization, pooling, Bidirectional in every merge mode, masks,
+Flatten): the runtime
 against Keras' own predictions, within validate.INT16X8_TOLERANCE, and the `.keras` file converting
 to the same bytes as the live model."""
 
@@ -54,7 +55,7 @@ def _masked_bigru_model():
 
 
 def _stacked_no_layernorm():
-    """stacked_mixed_model without its LayerNormalization (not part of int16x8)."""
+    """stacked_mixed_model without its LayerNormalization and Dropout."""
     import keras
 
     L = keras.layers
@@ -82,6 +83,7 @@ MODELS = {
     "conv-pool": _conv_pool_model,
     "masked-bigru-reset-before": _masked_bigru_model,
     "stacked-bidi-sum-back-flatten": _stacked_no_layernorm,
+    "stacked-layernorm-bidi-sum-back-flatten": lambda: stacked_mixed_model(seed=1),
 }
 
 
@@ -106,10 +108,12 @@ def test_int16x8_keras_models_match_keras(name, tmp_path):
     assert err <= INT16X8_TOLERANCE, err
 
 
-def test_layer_normalization_is_refused_by_name(tmp_path):
-    model = stacked_mixed_model(seed=1)
+def test_unbounded_gates_are_refused_by_name(tmp_path):
+    import keras
+
+    model = layers_model([keras.layers.GRU(4, recurrent_activation="relu", name="g")], seed=2)
     x = random_inputs(model, 4, 8)
-    with pytest.raises(edgegru.UnsupportedError, match="LayerNorm"):
+    with pytest.raises(edgegru.UnsupportedError, match="GRU 'g': recurrent_activation='relu'"):
         edgegru.convert(model, tmp_path / "m.egru", quantize="int16x8", calibration=x)
 
 
