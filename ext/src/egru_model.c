@@ -535,8 +535,10 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
             rows = dim;
             ok = out->kernel_s8 != NULL;
             break;
-        case EGRU_OP_AFFINE:
-        case EGRU_OP_LAYER_NORM: rows = dim; break;
+        case EGRU_OP_LAYER_NORM:
+            ok = dim <= 16384u; /* 2^14: its sums stay exact */
+            /* fall through */
+        case EGRU_OP_AFFINE: rows = dim; break;
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN:

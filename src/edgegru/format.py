@@ -595,6 +595,8 @@ def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mat
     blocks = [(0, rows[:2]), (QPARAMS_HEADER + 3 * sum(rows[:2]), rows[2:])] if bidi else []
     if op in (OP_AFFINE, OP_LAYER_NORM):
         rows = [dim]
+    if op == OP_LAYER_NORM and dim > 1 << 14:
+        _fail(f"layer {k}: an int16x8 LayerNorm has at most {1 << 14} features, not {dim}")
     if not blocks:
         blocks = [(0, rows)]
     want = len(blocks) * QPARAMS_HEADER + 3 * sum(rows)

@@ -440,20 +440,30 @@ def _conv_windows(layer, y) -> np.ndarray:
     return win.reshape(batch, out_steps, k * cin)
 
 
-#: LayerNorm's largest W = V + E (its sum of squares plus the scaled epsilon): 2^62 - 1.
+#: LayerNorm's largest W = U + E (its scaled sum of squares plus the scaled epsilon): 2^62 - 1.
 W_MAX = (1 << 62) - 1
+#: LayerNorm's widest step in int16x8: C <= 2^14 keeps C * (x_j - q) and the products exact.
+LAYER_NORM_MAX_WIDTH = 1 << 14
+#: The format of LayerNorm's normalized values: Q22 (|t| <= sqrt(C) 2^22 < 2^29).
+LAYER_NORM_Q = 22
 
 
 def layer_norm_unit(x, e) -> np.ndarray:
-    """The normalized steps of a LayerNorm in Q30: t_j = (x_j - m) / sqrt(W) * 2^30 with m the
-    mean rounded half up, W = min(sum_j (x_j - m)^2 + e, W_MAX) (0 where W = 0). The reciprocal
-    square root is integer: k = (62 - bitlen(W)) >> 1, R = isqrt(W << 2k) (in [2^30, 2^31)),
-    inv = floor(2^62 / R), t_j = rshift(d_j * inv, 32 - k). x: (..., C) int16 values."""
+    """The normalized steps of a LayerNorm in Q22, with the mean exact: S = sum_j x_j,
+    q = floor(S / C), r = S - q C, D_j = C (x_j - q) - r (= C (x_j - mean)), U = C sum_j (x_j - q)^2
+    - r^2 (= C^2 var, an integer), W = min(U + e, W_MAX); then t_j = D_j / sqrt(W) * 2^22 by an
+    integer reciprocal square root: k = (62 - bitlen(W)) >> 1, R = isqrt(W << 2k) (in
+    [2^30, 2^31)), inv = floor(2^62 / R), t_j = rshift(D_j * inv, 40 - k); 0 where W = 0.
+    x: (..., C) int16 values, C <= LAYER_NORM_MAX_WIDTH."""
     x = _i64(x)
     c = x.shape[-1]
-    mean = (2 * x.sum(axis=-1, keepdims=True) + c) // (2 * c)
-    d = x - mean
-    w = np.minimum((d * d).sum(axis=-1) + int(e), W_MAX)
+    total = x.sum(axis=-1, keepdims=True)
+    q = total // c
+    r = total - q * c
+    dq = x - q
+    d = c * dq - r
+    u = c * (dq * dq).sum(axis=-1) - (r * r)[..., 0]
+    w = np.minimum(u + int(e), W_MAX)
     t = np.zeros_like(d)
     flat_w, flat_d, flat_t = w.reshape(-1), d.reshape(-1, c), t.reshape(-1, c)
     for i, wi in enumerate(flat_w.tolist()):
@@ -461,14 +471,14 @@ def layer_norm_unit(x, e) -> np.ndarray:
             continue
         k = (62 - wi.bit_length()) >> 1
         inv = (1 << 62) // math.isqrt(wi << (2 * k))
-        flat_t[i] = rshift(flat_d[i] * inv, 32 - k)
+        flat_t[i] = rshift(flat_d[i] * inv, 62 - LAYER_NORM_Q - k)
     return t
 
 
 def layer_norm_epsilon(epsilon: float, c: int, in_scale) -> int:
-    """E = rint(C * epsilon / s_x^2), the epsilon in the units of the sum of squares, capped at
-    W_MAX."""
-    e = np.rint(np.float64(c) * np.float64(np.float32(epsilon)) / np.float64(in_scale) ** 2)
+    """E = rint(C^2 * epsilon / s_x^2), the epsilon in the units of U (C^2 times the variance in
+    units of s_x^2), capped at W_MAX."""
+    e = np.rint(np.float64(c) ** 2 * np.float64(np.float32(epsilon)) / np.float64(in_scale) ** 2)
     return int(min(e, W_MAX))
 
 
@@ -673,8 +683,13 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
             scale = out
         elif isinstance(layer, ir.LayerNorm):
             c = layer.units
+            if c > LAYER_NORM_MAX_WIDTH:
+                raise NotImplementedError(
+                    f"int16x8: LayerNorm {layer.name!r} has {c} features, more than "
+                    f"{LAYER_NORM_MAX_WIDTH}"
+                )
             e = layer_norm_epsilon(layer.epsilon, c, scale)
-            real = np.asarray(layer.gamma, np.float64) * np.sqrt(c) * 2.0**-14  # Q30 -> G
+            real = np.asarray(layer.gamma, np.float64) * 2.0 ** (G_SHIFT - LAYER_NORM_Q)
             m, n = _signed_multipliers(real, f"{layer.name} gamma")
             bias = sat_g(np.rint(np.asarray(layer.beta, np.float64) * 2.0**G_SHIFT))
             out = _scale(ranges[id(layer), "out"])

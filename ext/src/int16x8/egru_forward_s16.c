@@ -140,27 +140,31 @@ static uint32_t isqrt64(uint64_t v)
 
 #define S16_W_MAX ((((uint64_t)1) << 62) - 1u) /* LayerNorm's largest W */
 
-/* LayerNorm of one step (docs/quantization.md): t_j = (x_j - mean) / sqrt(W) in Q30, with the
- * mean rounded half up and W = min(sum (x_j - mean)^2 + E, 2^62 - 1), by an integer reciprocal
- * square root; then per feature satG(mul(t_j, gamma multiplier) + beta) into g. */
+/* LayerNorm of one step (docs/quantization.md), the mean exact: with S the sum, q = floor(S / C)
+ * and r = S - q C, D_j = C (x_j - q) - r and U = C sum (x_j - q)^2 - r^2 (C^2 times the variance);
+ * t_j = D_j / sqrt(W) in Q22 with W = min(U + E, 2^62 - 1), by an integer reciprocal square root;
+ * then per feature satG(mul(t_j, gamma multiplier) + beta) into g. C <= 2^14 (egru_model_init):
+ * |D_j| < 2^30, U < 2^60, |D_j * inv| < 2^62. */
 static void layer_norm(const egru_layer_t *l, const int16_t *in, int32_t *g)
 {
-    const int32_t *q = l->qparams;
+    const int32_t *qp = l->qparams;
     const qprod_t p = egru_s16_qprod(l, 0, l->output_dim);
     const uint32_t c = l->output_dim;
-    const uint64_t e = ((uint64_t)(uint32_t)q[EGRU_QP_AUX_M] << 31) + (uint32_t)q[EGRU_QP_AUX_N];
-    int64_t sum = 0, mean;
-    uint64_t w = 0, inv = 0;
+    const uint64_t e = ((uint64_t)(uint32_t)qp[EGRU_QP_AUX_M] << 31) + (uint32_t)qp[EGRU_QP_AUX_N];
+    int64_t sum = 0, q, r;
+    uint64_t v = 0, w, inv = 0;
     uint32_t j, k = 0, bits = 0;
     for (j = 0; j < c; ++j) {
         sum += in[j];
     }
-    mean = egru_s16_floor_div(2 * sum + c, 2 * (int64_t)c);
-    for (j = 0; j < c; ++j) { /* |d| <= 65534: at most 2^32 per term, c < 2^17 terms */
-        const int64_t d = in[j] - mean;
-        w += (uint64_t)(d * d);
+    q = egru_s16_floor_div(sum, c);
+    r = sum - q * (int64_t)c; /* 0 <= r < c */
+    for (j = 0; j < c; ++j) { /* |x_j - q| <= 65534: at most 2^32 per term */
+        const int64_t d = in[j] - q;
+        v += (uint64_t)(d * d);
     }
-    w = w > S16_W_MAX - e ? S16_W_MAX : w + e; /* e <= 2^62 - 1 (check_qparams: w6 < 2^31) */
+    w = (uint64_t)c * v - (uint64_t)(r * r);   /* U >= 0: C sum (x - mean)^2 */
+    w = w > S16_W_MAX - e ? S16_W_MAX : w + e; /* e <= 2^62 - 1 (words 6, 7 >= 0) */
     if (w != 0) {
         while (bits < 64u && (w >> bits) != 0) {
             ++bits;
@@ -169,7 +173,8 @@ static void layer_norm(const egru_layer_t *l, const int16_t *in, int32_t *g)
         inv = ((uint64_t)1 << 62) / isqrt64(w << (2u * k)); /* R in [2^30, 2^31) */
     }
     for (j = 0; j < c; ++j) {
-        const int64_t t = egru_q16_rshift((int64_t)(in[j] - mean) * (int64_t)inv, 32u - k);
+        const int64_t d = (int64_t)c * (in[j] - q) - r;
+        const int64_t t = egru_q16_rshift(d * (int64_t)inv, 40u - k); /* 62 - 22 - k */
         g[j] = egru_q16_sat_g(egru_q16_mul(t, p.m[j], (uint32_t)p.n[j]) + p.bias[j]);
     }
 }
