@@ -1,8 +1,8 @@
 """int16x8 test models with the layers that need the whole sequence (Conv1D, GlobalPool,
 Bidirectional in every merge mode, Flatten, a go_backwards layer after another recurrent one)
 and the per-step Affine, Activation and LayerNorm: shared by tests/test_int16x8.py (the
-emulation against the float64 reference), tests/test_int16x8_runtime.py (the C runtime against the emulation, bit
-for bit) and tests/test_onnx_int16x8.py. Random weights, fixed seeds."""
+emulation against the float64 reference), tests/test_int16x8_runtime.py (the C runtime against
+the emulation, bit for bit) and tests/test_onnx_int16x8.py. Random weights, fixed seeds."""
 
 from __future__ import annotations
 
