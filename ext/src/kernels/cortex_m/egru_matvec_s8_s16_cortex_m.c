@@ -92,9 +92,10 @@ static void reorder(const int16_t *x, uint32_t n, uint32_t *xb)
     }
 }
 
-/* a[i] += row (p + i * st) . x for i < 4, over 8 * k columns (k >= 1; xb: 4 * k words, 8-byte
- * aligned). The rows are read with unaligned LDR. */
-static void quad_sums(const int8_t *p, uint32_t st, const uint32_t *xb, uint32_t k, int32_t *a)
+/* a[i] += row (p + i * st) . x for i < 4 over 4 * k columns (xb: 2 * k words, 8-byte aligned;
+ * k < 2^31). The rows are read with unaligned LDR. */
+static __attribute__((noinline)) void quad_sums(const int8_t *p, uint32_t st, const uint32_t *xb,
+                                                int32_t k, int32_t *a)
 {
     int32_t s0 = a[0], s1 = a[1], s2 = a[2], s3 = a[3];
     const int8_t *q = p + 2u * st;
@@ -109,9 +110,16 @@ static void quad_sums(const int8_t *p, uint32_t st, const uint32_t *xb, uint32_t
     "ldrd %[x0], %[x1], [%[xb]], #8\n\t" EGRU_CM_ROW("[%[p], %[st]]", "s1")                        \
         EGRU_CM_ROW("[%[q], %[st]]", "s3") EGRU_CM_ROW("[%[p]], #4", "s0")                         \
             EGRU_CM_ROW("[%[q]], #4", "s2")
+    /* k: 4-column groups; two per iteration, then the odd one (k ends at -1 when there is one,
+     * -2 when not). */
     __asm__ __volatile__(
-        "1:\n\t" EGRU_CM_QUAD EGRU_CM_QUAD "subs %[k], %[k], #1\n\t"
-        "bne 1b\n\t"
+        "subs %[k], %[k], #2\n\t"
+        "blt 2f\n\t"
+        "1:\n\t" EGRU_CM_QUAD EGRU_CM_QUAD "subs %[k], %[k], #2\n\t"
+        "bge 1b\n\t"
+        "2:\n\t"
+        "tst %[k], #1\n\t"
+        "beq 3f\n\t" EGRU_CM_QUAD "3:\n\t"
         : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [q] "+r"(q),
           [xb] "+r"(xb), [k] "+r"(k), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w), [t] "=&r"(t)
         : [st] "r"(st)
@@ -124,23 +132,18 @@ static void quad_sums(const int8_t *p, uint32_t st, const uint32_t *xb, uint32_t
     a[3] = s3;
 }
 
-/* The sum of row . x over columns [c, cols) of one row: a 4-column group by SMLAD when there is
- * one (x4: its two reordered words), then single columns. */
-static EGRU_CM_INLINE int32_t row_tail(const int8_t *row, const int16_t *x, const uint32_t *x4,
-                                       uint32_t c, uint32_t cols, int32_t acc)
+/* acc + the sum of row[c] * x[c] over the last rem (0..3) columns, x's values given. */
+static EGRU_CM_INLINE int32_t row_rem(const int8_t *row, uint32_t rem, int32_t x0, int32_t x1,
+                                      int32_t x2, int32_t acc)
 {
-    if (cols - c >= 4) {
-        uint32_t v;
-        memcpy(&v, row + c, sizeof v); /* an unaligned LDR */
-        acc = smlad(sxtb16_ror8(v), x4[1], smlad(sxtb16(v), x4[0], acc));
-        c += 4;
-    }
-    if ((cols - c) & 2u) {
-        acc += (int32_t)row[c] * x[c] + (int32_t)row[c + 1] * x[c + 1];
-        c += 2;
-    }
-    if (c < cols) {
-        acc += (int32_t)row[c] * x[c];
+    if (rem) {
+        acc += row[0] * x0;
+        if (rem > 1) {
+            acc += row[1] * x1;
+            if (rem > 2) {
+                acc += row[2] * x2;
+            }
+        }
     }
     return acc;
 }
@@ -163,7 +166,7 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
             memset(g, 0, rows * sizeof *g);
         }
         for (r = 0; r + 4 <= rows; r += 4) {
-            quad_sums(w + (size_t)r * cols + c0, cols, xb, XMAX / 8, g + r);
+            quad_sums(w + (size_t)r * cols + c0, cols, xb, XMAX / 4, g + r);
         }
         for (; r < rows; ++r) {
             const int8_t *row = w + (size_t)r * cols;
@@ -172,32 +175,34 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
             }
         }
     }
-    /* The last slice [c0, main_cols), the 4-column group after it and the tail; requantized. */
+    /* The last slice [c0, main_cols), the 4-column group after it and the last cols % 4
+     * columns, rows four at a time; requantized. */
     {
-        const uint32_t len = main_cols - c0, first = c0 == 0;
-        const uint32_t *x4 = xb + len / 2;
-        reorder(x + c0, (cols - c0) & ~3u, xb);
+        const uint32_t first = c0 == 0;
+        const uint32_t c4 = cols & ~3u, rem = cols - c4;
+        const int32_t x0 = rem > 0 ? x[c4] : 0, x1 = rem > 1 ? x[c4 + 1] : 0;
+        const int32_t x2 = rem > 2 ? x[c4 + 2] : 0;
+        reorder(x + c0, c4 - c0, xb);
         for (r = 0; r + 4 <= rows; r += 4) {
             const int8_t *p = w + (size_t)r * cols;
             int32_t a[4];
-            for (i = 0; i < 4; ++i) {
-                a[i] = first ? 0 : g[r + i];
+            a[0] = a[1] = a[2] = a[3] = 0;
+            if (!first) {
+                a[0] = g[r], a[1] = g[r + 1], a[2] = g[r + 2], a[3] = g[r + 3];
             }
-            if (len) {
-                quad_sums(p + c0, cols, xb, len / 8, a);
-            }
+            quad_sums(p + c0, cols, xb, (int32_t)(c4 - c0) / 4, a);
             for (i = 0; i < 4; ++i) {
-                const int32_t s = row_tail(p + i * cols, x, x4, main_cols, cols, a[i]);
+                const int32_t s = row_rem(p + i * cols + c4, rem, x0, x1, x2, a[i]);
                 g[r + i] = requant(s, m[r + i], n[r + i], bias[r + i]);
             }
         }
         for (; r < rows; ++r) { /* the last rows % 4 rows */
             const int8_t *row = w + (size_t)r * cols;
             int32_t s = first ? 0 : g[r];
-            for (i = c0; i < main_cols; ++i) {
+            for (i = c0; i < c4; ++i) {
                 s += (int32_t)row[i] * x[i];
             }
-            g[r] = requant(row_tail(row, x, x4, main_cols, cols, s), m[r], n[r], bias[r]);
+            g[r] = requant(row_rem(row + c4, rem, x0, x1, x2, s), m[r], n[r], bias[r]);
         }
     }
 }
