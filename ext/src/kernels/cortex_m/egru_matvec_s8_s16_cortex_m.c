@@ -15,7 +15,6 @@
  * than XMAX are summed slice by slice into g (int32 partial sums), then requantized. Without
  * the DSP extension (M0, M3, hosts) the set holds the reference kernel instead.
  * Stack: XMAX / 2 + 2 words (264 bytes). */
-#include <string.h>
 
 #include "../egru_kernels.h"
 
@@ -63,6 +62,13 @@ static EGRU_CM_INLINE int32_t asr32(int32_t v, uint32_t s)
     return v >= 0 ? v >> s : ~(~v >> s);
 }
 
+/* satG(mul(acc, (m, n)) + bias), the reference's computation (n < 33: rare). */
+static __attribute__((noinline)) int32_t requant_slow(int32_t acc, int32_t m, int32_t n,
+                                                      int32_t bias)
+{
+    return egru_q16_sat_g(egru_q16_mul(acc, m, (uint32_t)n) + bias);
+}
+
 /* satG(mul(acc, (m, n)) + bias) for an int32 acc, as the reference computes it. For n >= 33
  * (the common case: a product's multiplier is below 2^-2) the rounding term 2^(n-1) falls in the
  * high word of p = acc * m = hi * 2^32 + lo (0 <= lo < 2^32), so rshift(p, n) =
@@ -79,7 +85,7 @@ static EGRU_CM_INLINE int32_t requant(int32_t acc, int32_t m, int32_t n, int32_t
         const int32_t s = ssat31(v);
         return s == v ? s : v > 0 ? EGRU_Q16_G_SAT : -EGRU_Q16_G_SAT;
     }
-    return egru_q16_sat_g(egru_q16_mul(acc, m, (uint32_t)n) + bias);
+    return requant_slow(acc, m, n, bias);
 }
 
 /* xb[0 .. n / 2) from x[0 .. n), n a multiple of 4: per four columns (c | c+2), (c+1 | c+3). */
@@ -90,46 +96,6 @@ static void reorder(const int16_t *x, uint32_t n, uint32_t *xb)
         xb[c / 2] = (uint16_t)x[c] | ((uint32_t)(uint16_t)x[c + 2] << 16);
         xb[c / 2 + 1] = (uint16_t)x[c + 1] | ((uint32_t)(uint16_t)x[c + 3] << 16);
     }
-}
-
-/* a[i] += row (p + i * st) . x for i < 4 over 4 * k columns (xb: 2 * k words, 8-byte aligned;
- * k < 2^31). The rows are read with unaligned LDR. */
-static __attribute__((noinline)) void quad_sums(const int8_t *p, uint32_t st, const uint32_t *xb,
-                                                int32_t k, int32_t *a)
-{
-    int32_t s0 = a[0], s1 = a[1], s2 = a[2], s3 = a[3];
-    const int8_t *q = p + 2u * st;
-    uint32_t x0, x1, w, t;
-#define EGRU_CM_ROW(addr, s)                                                                       \
-    "ldr %[w], " addr "\n\t"                                                                       \
-    "sxtb16 %[t], %[w]\n\t"                                                                        \
-    "smlad %[" s "], %[t], %[x0], %[" s "]\n\t"                                                    \
-    "sxtb16 %[w], %[w], ror #8\n\t"                                                                \
-    "smlad %[" s "], %[w], %[x1], %[" s "]\n\t"
-#define EGRU_CM_QUAD                                                                               \
-    "ldrd %[x0], %[x1], [%[xb]], #8\n\t" EGRU_CM_ROW("[%[p], %[st]]", "s1")                        \
-        EGRU_CM_ROW("[%[q], %[st]]", "s3") EGRU_CM_ROW("[%[p]], #4", "s0")                         \
-            EGRU_CM_ROW("[%[q]], #4", "s2")
-    /* k: 4-column groups; two per iteration, then the odd one (k ends at -1 when there is one,
-     * -2 when not). */
-    __asm__ __volatile__(
-        "subs %[k], %[k], #2\n\t"
-        "blt 2f\n\t"
-        "1:\n\t" EGRU_CM_QUAD EGRU_CM_QUAD "subs %[k], %[k], #2\n\t"
-        "bge 1b\n\t"
-        "2:\n\t"
-        "tst %[k], #1\n\t"
-        "beq 3f\n\t" EGRU_CM_QUAD "3:\n\t"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [q] "+r"(q),
-          [xb] "+r"(xb), [k] "+r"(k), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w), [t] "=&r"(t)
-        : [st] "r"(st)
-        : "cc", "memory");
-#undef EGRU_CM_QUAD
-#undef EGRU_CM_ROW
-    a[0] = s0;
-    a[1] = s1;
-    a[2] = s2;
-    a[3] = s3;
 }
 
 /* acc + the sum of row[c] * x[c] over the last rem (0..3) columns, x's values given. */
@@ -148,62 +114,122 @@ static EGRU_CM_INLINE int32_t row_rem(const int8_t *row, uint32_t rem, int32_t x
     return acc;
 }
 
+/* What the four-row blocks of one call share. */
+typedef struct quad_job {
+    const uint32_t *xb;          /* x[c0 .. c4) reordered (8-byte aligned)            */
+    int32_t k;                   /* (c4 - c0) / 4: 4-column groups by SMLAD           */
+    uint32_t cols, c0, c4, rem;  /* row stride; the columns summed here: [c0, c4 + rem) */
+    int32_t x0, x1, x2;          /* x[c4 .. c4 + rem)                                 */
+    int first, final;            /* sums start at 0 (else at g); requantize into g   */
+    const int32_t *m, *n, *bias; /* the rows' multipliers and biases                  */
+    int32_t *g;                  /* sums or results                                   */
+} quad_job_t;
+
+/* Rows [0, rows4) (rows4 a multiple of 4; w: row 0's first byte), four at a time, over the
+ * job's columns: the 4-column groups by SXTB16 / SMLAD sharing the x words (rows read with
+ * unaligned LDR), the last rem columns by MLA; then into g, requantized when the job is final,
+ * else as int32 partial sums. */
+static __attribute__((noinline)) void quad_blocks(const int8_t *w, const quad_job_t *j,
+                                                  uint32_t rows4)
+{
+    uint32_t r;
+    for (r = 0; r < rows4; r += 4) {
+        const int8_t *row0 = w + (size_t)r * j->cols;
+        const uint32_t st = j->cols;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, k = j->k;
+        const int8_t *p = row0 + j->c0, *q = p + 2u * st;
+        const uint32_t *xb = j->xb;
+        uint32_t x0, x1, w, t;
+        if (!j->first) {
+            s0 = j->g[r], s1 = j->g[r + 1], s2 = j->g[r + 2], s3 = j->g[r + 3];
+        }
+#define EGRU_CM_ROW(addr, s)                                                                       \
+    "ldr %[w], " addr "\n\t"                                                                       \
+    "sxtb16 %[t], %[w]\n\t"                                                                        \
+    "smlad %[" s "], %[t], %[x0], %[" s "]\n\t"                                                    \
+    "sxtb16 %[w], %[w], ror #8\n\t"                                                                \
+    "smlad %[" s "], %[w], %[x1], %[" s "]\n\t"
+#define EGRU_CM_QUAD                                                                               \
+    "ldrd %[x0], %[x1], [%[xb]], #8\n\t" EGRU_CM_ROW("[%[p], %[st]]", "s1")                        \
+        EGRU_CM_ROW("[%[q], %[st]]", "s3") EGRU_CM_ROW("[%[p]], #4", "s0")                         \
+            EGRU_CM_ROW("[%[q]], #4", "s2")
+        /* k: 4-column groups; two per iteration, then the odd one (k ends at -1 when there is one,
+         * -2 when not). */
+        __asm__ __volatile__(
+            "subs %[k], %[k], #2\n\t"
+            "blt 2f\n\t"
+            "1:\n\t" EGRU_CM_QUAD EGRU_CM_QUAD "subs %[k], %[k], #2\n\t"
+            "bge 1b\n\t"
+            "2:\n\t"
+            "tst %[k], #1\n\t"
+            "beq 3f\n\t" EGRU_CM_QUAD "3:\n\t"
+            : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [q] "+r"(q),
+              [xb] "+r"(xb), [k] "+r"(k), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w), [t] "=&r"(t)
+            : [st] "r"(st)
+            : "cc", "memory");
+#undef EGRU_CM_QUAD
+#undef EGRU_CM_ROW
+        if (j->rem) {
+            const int8_t *tl = row0 + j->c4;
+            s0 = row_rem(tl, j->rem, j->x0, j->x1, j->x2, s0);
+            s1 = row_rem(tl + st, j->rem, j->x0, j->x1, j->x2, s1);
+            s2 = row_rem(tl + 2u * st, j->rem, j->x0, j->x1, j->x2, s2);
+            s3 = row_rem(tl + 3u * st, j->rem, j->x0, j->x1, j->x2, s3);
+        }
+        if (!j->final) {
+            j->g[r] = s0, j->g[r + 1] = s1, j->g[r + 2] = s2, j->g[r + 3] = s3;
+            continue;
+        }
+        j->g[r] = requant(s0, j->m[r], j->n[r], j->bias[r]);
+        j->g[r + 1] = requant(s1, j->m[r + 1], j->n[r + 1], j->bias[r + 1]);
+        j->g[r + 2] = requant(s2, j->m[r + 2], j->n[r + 2], j->bias[r + 2]);
+        j->g[r + 3] = requant(s3, j->m[r + 3], j->n[r + 3], j->bias[r + 3]);
+    }
+}
+
 void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
                                  const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
                                  uint32_t cols)
 {
     uint32_t xb[XMAX / 2 + 2] __attribute__((aligned(8)));
-    const uint32_t main_cols = cols & ~7u; /* by quad_sums, in slices of XMAX */
+    const uint32_t main_cols = cols & ~7u; /* 8-column groups, in slices of XMAX */
+    quad_job_t j;
     uint32_t r, c0, i;
     if (cols > EGRU_Q16_INT32_COLS) { /* int32 would not hold the sum: the reference's blocks */
         egru_matvec_s8_s16(w, x, m, n, bias, g, rows, cols);
         return;
     }
+    j.xb = xb, j.cols = cols, j.m = m, j.n = n, j.bias = bias, j.g = g;
+    j.rem = 0, j.x0 = j.x1 = j.x2 = 0, j.final = 0;
     /* Slices before the last one (matrices wider than XMAX): partial sums into g. */
     for (c0 = 0; c0 + XMAX < main_cols; c0 += XMAX) {
         reorder(x + c0, XMAX, xb);
-        if (c0 == 0) {
-            memset(g, 0, rows * sizeof *g);
-        }
-        for (r = 0; r + 4 <= rows; r += 4) {
-            quad_sums(w + (size_t)r * cols + c0, cols, xb, XMAX / 4, g + r);
-        }
-        for (; r < rows; ++r) {
+        j.k = XMAX / 4, j.c0 = c0, j.c4 = c0 + XMAX, j.first = c0 == 0;
+        quad_blocks(w, &j, rows & ~3u);
+        for (r = rows & ~3u; r < rows; ++r) {
             const int8_t *row = w + (size_t)r * cols;
+            int32_t s = c0 == 0 ? 0 : g[r];
             for (i = c0; i < c0 + XMAX; ++i) {
-                g[r] += (int32_t)row[i] * x[i];
+                s += (int32_t)row[i] * x[i];
             }
+            g[r] = s;
         }
     }
     /* The last slice [c0, main_cols), the 4-column group after it and the last cols % 4
-     * columns, rows four at a time; requantized. */
-    {
-        const uint32_t first = c0 == 0;
-        const uint32_t c4 = cols & ~3u, rem = cols - c4;
-        const int32_t x0 = rem > 0 ? x[c4] : 0, x1 = rem > 1 ? x[c4 + 1] : 0;
-        const int32_t x2 = rem > 2 ? x[c4 + 2] : 0;
-        reorder(x + c0, c4 - c0, xb);
-        for (r = 0; r + 4 <= rows; r += 4) {
-            const int8_t *p = w + (size_t)r * cols;
-            int32_t a[4];
-            a[0] = a[1] = a[2] = a[3] = 0;
-            if (!first) {
-                a[0] = g[r], a[1] = g[r + 1], a[2] = g[r + 2], a[3] = g[r + 3];
-            }
-            quad_sums(p + c0, cols, xb, (int32_t)(c4 - c0) / 4, a);
-            for (i = 0; i < 4; ++i) {
-                const int32_t s = row_rem(p + i * cols + c4, rem, x0, x1, x2, a[i]);
-                g[r + i] = requant(s, m[r + i], n[r + i], bias[r + i]);
-            }
+     * columns; requantized. */
+    j.c0 = c0, j.c4 = cols & ~3u, j.rem = cols - j.c4, j.k = (int32_t)(j.c4 - c0) / 4;
+    j.first = c0 == 0, j.final = 1;
+    j.x0 = j.rem > 0 ? x[j.c4] : 0, j.x1 = j.rem > 1 ? x[j.c4 + 1] : 0;
+    j.x2 = j.rem > 2 ? x[j.c4 + 2] : 0;
+    reorder(x + c0, j.c4 - c0, xb);
+    quad_blocks(w, &j, rows & ~3u);
+    for (r = rows & ~3u; r < rows; ++r) { /* the last rows % 4 rows */
+        const int8_t *row = w + (size_t)r * cols;
+        int32_t s = j.first ? 0 : g[r];
+        for (i = c0; i < j.c4; ++i) {
+            s += (int32_t)row[i] * x[i];
         }
-        for (; r < rows; ++r) { /* the last rows % 4 rows */
-            const int8_t *row = w + (size_t)r * cols;
-            int32_t s = first ? 0 : g[r];
-            for (i = c0; i < c4; ++i) {
-                s += (int32_t)row[i] * x[i];
-            }
-            g[r] = requant(row_rem(row + c4, rem, x0, x1, x2, s), m[r], n[r], bias[r]);
-        }
+        g[r] = requant(row_rem(row + j.c4, j.rem, j.x0, j.x1, j.x2, s), m[r], n[r], bias[r]);
     }
 }
 #endif
