@@ -125,16 +125,16 @@ typedef struct quad_job {
     int32_t *g;                  /* sums or results                                   */
 } quad_job_t;
 
-/* Rows [0, rows4) (rows4 a multiple of 4; w: row 0's first byte), four at a time, over the
+/* Rows [0, rows4) (rows4 a multiple of 4; w0: row 0's first byte), four at a time, over the
  * job's columns: the 4-column groups by SXTB16 / SMLAD sharing the x words (rows read with
  * unaligned LDR), the last rem columns by MLA; then into g, requantized when the job is final,
  * else as int32 partial sums. */
-static __attribute__((noinline)) void quad_blocks(const int8_t *w, const quad_job_t *j,
+static __attribute__((noinline)) void quad_blocks(const int8_t *w0, const quad_job_t *j,
                                                   uint32_t rows4)
 {
     uint32_t r;
     for (r = 0; r < rows4; r += 4) {
-        const int8_t *row0 = w + (size_t)r * j->cols;
+        const int8_t *row0 = w0 + (size_t)r * j->cols;
         const uint32_t st = j->cols;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, k = j->k;
         const int8_t *p = row0 + j->c0, *q = p + 2u * st;
