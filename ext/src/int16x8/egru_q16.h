@@ -65,7 +65,39 @@ extern const uint16_t egru_q16_sig_table[513], egru_q16_tanh_table[513], egru_q1
 extern const int32_t egru_q16_log1pexp_table[513];
 extern const int32_t egru_q16_log2e[2], egru_q16_fifth[2], egru_q16_twelfth[2];
 
-/* G -> U. */
+/* Inlined at -Os too where the compiler allows it (GCC, clang): the per-unit helpers of the
+ * recurrent step are a few instructions each. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EGRU_Q16_INLINE inline __attribute__((always_inline))
+#else
+#define EGRU_Q16_INLINE inline
+#endif
+
+/* G -> U (the specification's interpolated tables; g any int32 but INT32_MIN, in practice a G
+ * value). The inline versions are what the recurrent step uses per unit; the functions give the
+ * same integers. Both tables are non-decreasing, so the interpolation term
+ * (T[k+1] - T[k]) * f + 2^(b-1) is non-negative and below 2^27: rshift is a plain shift, in
+ * 32 bits. */
+static EGRU_Q16_INLINE int32_t egru_q16_sigmoid_inline(int32_t g)
+{
+    const uint32_t a0 = g < 0 ? 0u - (uint32_t)g : (uint32_t)g;
+    const uint32_t a = a0 < (1u << 20) - 1u ? a0 : (1u << 20) - 1u;
+    const uint16_t *t = egru_q16_sig_table + (a >> 11);
+    const int32_t y =
+        (int32_t)t[0] + (int32_t)(((uint32_t)(t[1] - t[0]) * (a & 2047u) + 1024u) >> 11);
+    return g < 0 ? EGRU_Q16_ONE - y : y;
+}
+
+static EGRU_Q16_INLINE int32_t egru_q16_tanh_inline(int32_t g)
+{
+    const uint32_t a0 = g < 0 ? 0u - (uint32_t)g : (uint32_t)g;
+    const uint32_t a = a0 < (1u << 19) - 1u ? a0 : (1u << 19) - 1u;
+    const uint16_t *t = egru_q16_tanh_table + (a >> 10);
+    const int32_t y =
+        (int32_t)t[0] + (int32_t)(((uint32_t)(t[1] - t[0]) * (a & 1023u) + 512u) >> 10);
+    return g < 0 ? -y : y;
+}
+
 int32_t egru_q16_sigmoid(int32_t g);
 int32_t egru_q16_tanh(int32_t g);
 

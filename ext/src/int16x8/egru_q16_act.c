@@ -32,16 +32,12 @@ static int64_t interp_u16(const uint16_t *table, int64_t a, uint32_t bits)
 
 int32_t egru_q16_sigmoid(int32_t g)
 {
-    const int64_t a = egru_q16_clamp(g < 0 ? -(int64_t)g : g, 0, (1 << 20) - 1);
-    const int32_t y = (int32_t)interp_u16(egru_q16_sig_table, a, 11);
-    return g < 0 ? EGRU_Q16_ONE - y : y;
+    return egru_q16_sigmoid_inline(g);
 }
 
 int32_t egru_q16_tanh(int32_t g)
 {
-    const int64_t a = egru_q16_clamp(g < 0 ? -(int64_t)g : g, 0, (1 << 19) - 1);
-    const int32_t y = (int32_t)interp_u16(egru_q16_tanh_table, a, 10);
-    return g < 0 ? -y : y;
+    return egru_q16_tanh_inline(g);
 }
 
 /* EXP(d) = e^(d / 2^16) in U for d <= 0 in G (|d| <= 2^31). */
@@ -63,8 +59,6 @@ static int32_t act_one(uint32_t act, int32_t g)
     const int64_t one_g = (int64_t)1 << 16; /* 1.0 in G */
     switch (act) {
     case EGRU_ACT_RELU: return g > 0 ? g : 0;
-    case EGRU_ACT_SIGMOID: return egru_q16_sigmoid(g);
-    case EGRU_ACT_TANH: return egru_q16_tanh(g);
     case EGRU_ACT_LEAKY_RELU:
         return g >= 0 ? g
                       : (int32_t)egru_q16_mul(g, egru_q16_fifth[0], (uint32_t)egru_q16_fifth[1]);
@@ -118,6 +112,18 @@ void egru_q16_activate(uint32_t act, int32_t *v, uint32_t n)
         return;
     }
     if (act == EGRU_ACT_LINEAR) {
+        return;
+    }
+    if (act == EGRU_ACT_SIGMOID) { /* the common ones without the per-value dispatch */
+        for (i = 0; i < n; ++i) {
+            v[i] = egru_q16_sigmoid_inline(v[i]);
+        }
+        return;
+    }
+    if (act == EGRU_ACT_TANH) {
+        for (i = 0; i < n; ++i) {
+            v[i] = egru_q16_tanh_inline(v[i]);
+        }
         return;
     }
     for (i = 0; i < n; ++i) {
