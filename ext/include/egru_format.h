@@ -208,6 +208,9 @@ typedef enum egru_role {
 #define EGRU_QP_OUT_N        3u
 #define EGRU_QP_OUT_FMT      4u /* 0: G converted by (OUT_M, OUT_N); 1: U, sat16       */
 #define EGRU_QP_MASK_Q       5u /* MASKING: the int16 mask value; 0 otherwise           */
-#define EGRU_QP_HEADER_WORDS 8u /* words 6, 7 reserved (0)                              */
+#define EGRU_QP_STATE_SCALE  5u /* BIDIRECTIONAL: float32 bits of the states' scale     */
+#define EGRU_QP_AUX_M        6u /* ACTIVATION: input -> G; BIDIRECTIONAL: the merge's   */
+#define EGRU_QP_AUX_N        7u /* multiplier (0, 0 for concat); 0 otherwise            */
+#define EGRU_QP_HEADER_WORDS 8u
 
 #endif /* EGRU_FORMAT_H */

@@ -312,7 +312,8 @@ static egru_status_t arena_size_of(const egru_model_t *model, uint32_t batch, ui
     uint64_t need = 0;
     egru_status_t s = check_model_shape(model, batch, seq_len, arena_bytes);
     if (EGRU_CFG_INT16X8 && s == EGRU_OK && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
-        return EGRU_CFG_INT16X8 ? egru_s16_arena_size(model, arena_bytes) : EGRU_ERR_UNSUPPORTED;
+        return EGRU_CFG_INT16X8 ? egru_s16_arena_size(model, seq_len, arena_bytes)
+                                : EGRU_ERR_UNSUPPORTED;
     }
     if (s == EGRU_OK) {
         s = EGRU_CFG_FAST_PLAN && !low ? fast_plan(model, batch, seq_len, &p, &need)
@@ -345,8 +346,10 @@ egru_status_t egru_output_count(const egru_model_t *model, uint32_t batch, uint3
     if (s != EGRU_OK) {
         return s;
     }
-    if (EGRU_CFG_INT16X8 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) { /* same T */
-        p.out_steps = model->output_is_sequence ? seq_len : 1u;
+    if (EGRU_CFG_INT16X8 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        if ((s = egru_s16_out_steps(model, seq_len, &p.out_steps)) != EGRU_OK) {
+            return s;
+        }
     } else if ((s = make_plan(model, 1u, seq_len, seq_len, &p)) != EGRU_OK) {
         return s;
     }

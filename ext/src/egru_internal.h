@@ -23,6 +23,8 @@ static inline uint32_t egru_rd_u32(const uint8_t *p)
 
 /* The int16x8 plan's arena bytes (egru_forward_s16.c): what egru_arena_size and
  * egru_arena_size_min return for a quant_version 2 model. */
-egru_status_t egru_s16_arena_size(const egru_model_t *model, size_t *arena_bytes);
+egru_status_t egru_s16_arena_size(const egru_model_t *model, uint32_t seq_len, size_t *arena_bytes);
+/* Output steps of an int16x8 model for seq_len input steps (a Conv1D may shorten them). */
+egru_status_t egru_s16_out_steps(const egru_model_t *model, uint32_t seq_len, uint32_t *steps);
 
 #endif /* EGRU_INTERNAL_H */

@@ -284,16 +284,21 @@ static uint32_t allowed_flags(uint32_t op)
  * others have none). Where in the chain they may be is check_layers' business. */
 static int int16x8_op(uint32_t op, uint32_t flags, uint32_t ract)
 {
+    (void)flags; /* Bidirectional: both directions, every merge mode */
     switch (op) {
     case EGRU_OP_EMBEDDING:
     case EGRU_OP_MASKING:
     case EGRU_OP_DENSE:
-    case EGRU_OP_SIMPLE_RNN: return !(flags & EGRU_FLAG_BIDIRECTIONAL);
+    case EGRU_OP_CONV1D:
+    case EGRU_OP_GLOBAL_POOL:
+    case EGRU_OP_AFFINE:
+    case EGRU_OP_ACTIVATION:
+    case EGRU_OP_FLATTEN:
+    case EGRU_OP_SIMPLE_RNN: return 1;
     case EGRU_OP_GRU:
     case EGRU_OP_LSTM:
-        return !(flags & EGRU_FLAG_BIDIRECTIONAL) &&
-               (ract == EGRU_ACT_SIGMOID || ract == EGRU_ACT_HARD_SIGMOID ||
-                ract == EGRU_ACT_TANH || ract == EGRU_ACT_SOFTSIGN);
+        return ract == EGRU_ACT_SIGMOID || ract == EGRU_ACT_HARD_SIGMOID || ract == EGRU_ACT_TANH ||
+               ract == EGRU_ACT_SOFTSIGN;
     default: return 0;
     }
 }
@@ -304,31 +309,79 @@ static int multiplier_ok(int32_t m, int32_t n)
     return (m == 0 && n == 0) || (m >= 0x40000000 && n >= 0 && n <= 62);
 }
 
-/* The values of an int16x8 layer's QPARAMS words (decode_layer checked their count). */
+/* A positive finite float32, on its bits (no float operation). */
+static int positive_float_bits(int32_t v)
+{
+    const uint32_t b = (uint32_t)v;
+    return b != 0 && !(b & 0x80000000u) && (b & 0x7F800000u) != 0x7F800000u;
+}
+
+/* `rows` (m, n, bias) triples of a product's rows: m[], then n[], then bias[] (Affine: m signed,
+ * its magnitude a multiplier). */
+static int products_ok(const int32_t *p, uint32_t rows, int is_signed)
+{
+    uint32_t i;
+    for (i = 0; i < rows; ++i) {
+        const int32_t m = p[i], b = p[2u * rows + i];
+        if (!multiplier_ok(is_signed && m < 0 && m != INT32_MIN ? -m : m, p[rows + i]) ||
+            b < -0x40000000 || b > 0x40000000) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The values of an int16x8 layer's QPARAMS words (decode_layer checked their count): the header
+ * (words 5-7 per op, docs/format.md), then per S8 tensor its rows' triples; a Bidirectional
+ * layer holds two blocks of a one-direction layer's layout with equal headers. */
 static egru_status_t check_qparams(const egru_layer_t *layer)
 {
     const int32_t *q = layer->qparams;
-    const uint32_t rows = (layer->qparams_count - EGRU_QP_HEADER_WORDS) / 3u;
-    const int32_t *p = q + EGRU_QP_HEADER_WORDS;
-    uint32_t i = 0, t, r;
-    const uint32_t tensors = rnn_gates(layer->op) ? 2u : layer->op == EGRU_OP_MASKING ? 0u : 1u;
+    const uint32_t op = layer->op;
+    const int bidi = rnn_gates(op) && (layer->flags & EGRU_FLAG_BIDIRECTIONAL);
+    const uint32_t blocks = bidi ? 2u : 1u;
+    const uint32_t block = layer->qparams_count / blocks; /* words per block */
+    const uint32_t rows = (block - EGRU_QP_HEADER_WORDS) / 3u;
+    const int second = op == EGRU_OP_ACTIVATION || bidi; /* words 6, 7: a second multiplier */
+    uint32_t b;
     if (!multiplier_ok(q[EGRU_QP_OUT_M], q[EGRU_QP_OUT_N]) ||
-        (q[EGRU_QP_OUT_FMT] != 0 && q[EGRU_QP_OUT_FMT] != 1) || q[6] != 0 || q[7] != 0 ||
-        q[EGRU_QP_MASK_Q] < -32767 || q[EGRU_QP_MASK_Q] > 32767 ||
-        (layer->op != EGRU_OP_MASKING && q[EGRU_QP_MASK_Q] != 0)) {
+        (q[EGRU_QP_OUT_FMT] != 0 && q[EGRU_QP_OUT_FMT] != 1) ||
+        (second ? !multiplier_ok(q[6], q[7]) : q[6] != 0 || q[7] != 0) ||
+        (op == EGRU_OP_MASKING ? q[EGRU_QP_MASK_Q] < -32767 || q[EGRU_QP_MASK_Q] > 32767
+         : bidi                ? !positive_float_bits(q[EGRU_QP_MASK_Q])
+                               : q[EGRU_QP_MASK_Q] != 0)) {
         return EGRU_ERR_BAD_TENSOR;
     }
-    for (t = 0; t < tensors; ++t) { /* per S8 tensor: r multipliers, r shifts, r biases */
-        r = tensors == 2 ? rows / 2 : rows;
-        for (i = 0; i < r; ++i) {
-            if (!multiplier_ok(p[i], p[r + i]) || p[2 * r + i] < -0x40000000 ||
-                p[2 * r + i] > 0x40000000) {
+    for (b = 0; b < blocks; ++b) {
+        const int32_t *h = q + (size_t)b * block, *p = h + EGRU_QP_HEADER_WORDS;
+        if (b && memcmp(h, q, EGRU_QP_HEADER_WORDS * sizeof *q) != 0) {
+            return EGRU_ERR_BAD_TENSOR; /* the backward block's header is the forward one's */
+        }
+        if (rnn_gates(op)) { /* two products of rows / 2 each: kernel, recurrent */
+            if (!products_ok(p, rows / 2u, 0) || !products_ok(p + 3u * (rows / 2u), rows / 2u, 0)) {
                 return EGRU_ERR_BAD_TENSOR;
             }
+        } else if (!products_ok(p, rows, op == EGRU_OP_AFFINE)) {
+            return EGRU_ERR_BAD_TENSOR;
         }
-        p += 3 * r;
     }
     return EGRU_OK;
+}
+
+/* An S8 tensor of role and shape (d0, d1, d2) (d2 = 0: rank 2): its values and row scales. */
+static int expect_s8(const egru_model_t *m, uint32_t index, uint32_t role, uint32_t d0, uint32_t d1,
+                     uint32_t d2, const int8_t **s8, const float **scale)
+{
+    const uint8_t *t = tensor_record(m, index);
+    if (t[EGRU_TNS_DTYPE] != EGRU_DTYPE_S8 || t[EGRU_TNS_ROLE] != role ||
+        t[EGRU_TNS_RANK] != (d2 ? 3u : 2u) || egru_rd_u32(t + EGRU_TNS_DIMS) != d0 ||
+        egru_rd_u32(t + EGRU_TNS_DIMS + 4) != d1 ||
+        (d2 && egru_rd_u32(t + EGRU_TNS_DIMS + 8) != d2)) {
+        return 0;
+    }
+    *s8 = (const int8_t *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_DATA_OFFSET));
+    *scale = (const float *)(const void *)(m->data + egru_rd_u32(t + EGRU_TNS_SCALE_OFFSET));
+    return 1;
 }
 
 /* Decode and check layer `index` on its own (op, flags, activations, params, tensors); the chain
@@ -425,8 +478,13 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ok = count == 2 && ksize >= 1 && stride >= 1 && dil >= 1 &&
              out->params[3] <= EGRU_PADDING_MAX && act != EGRU_ACT_SOFTMAX &&
              (uint64_t)dil * (ksize - 1) < U32_LIMIT;
-        ok =
-            ok && (out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, ksize, in)) != NULL;
+        if (out->qparams) { /* int16x8: the kernel is S8, one scale per output channel */
+            ok = ok && expect_s8(m, first, EGRU_ROLE_KERNEL, dim, ksize, in, &out->kernel_s8,
+                                 &out->kernel_scale);
+        } else {
+            ok = ok &&
+                 (out->kernel = expect_tensor(m, first, EGRU_ROLE_KERNEL, dim, ksize, in)) != NULL;
+        }
         ok = ok && (out->bias = expect_tensor(m, first + 1, EGRU_ROLE_BIAS, dim, 0, 0)) != NULL;
         params = (uint64_t)dim * ksize * in + dim;
         macs = (uint64_t)dim * ksize * in;
@@ -459,22 +517,39 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
          !(op == EGRU_OP_LAYER_NORM &&
            ((p0 & 0x7F800000u) == 0x7F800000u || ((p0 & 0x80000000u) && p0 != 0x80000000u))) &&
          !(op == EGRU_OP_MASKING && (p0 & 0x7F800000u) == 0x7F800000u && (p0 & 0x007FFFFFu));
-    /* int16x8: every matrix is S8, and the QPARAMS hold 8 words + 3 per row of them. */
+    /* int16x8: every matrix is S8, and the QPARAMS hold 8 words + 3 per row of them (per
+     * direction of a Bidirectional layer; per feature of an Affine one). */
     if (EGRU_CFG_INT16X8 && ok && out->qparams) {
-        const uint64_t rows = op == EGRU_OP_EMBEDDING ? in
-                              : op == EGRU_OP_DENSE   ? dim
-                              : op == EGRU_OP_MASKING ? 0
-                                                      : 2u * (uint64_t)G * units;
-        ok = (op == EGRU_OP_EMBEDDING ? out->table_s8 != NULL
-              : op == EGRU_OP_DENSE   ? out->kernel_s8 != NULL
-              : op == EGRU_OP_MASKING ? 1
-                                      : out->rnn[0].kernel_s8 && out->rnn[0].recurrent_s8) &&
-             out->qparams_count == EGRU_QP_HEADER_WORDS + 3u * rows;
+        const uint32_t dirs = (flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
+        uint64_t rows = 0;
+        switch (op) {
+        case EGRU_OP_EMBEDDING:
+            rows = in;
+            ok = out->table_s8 != NULL;
+            break;
+        case EGRU_OP_DENSE:
+        case EGRU_OP_CONV1D:
+            rows = dim;
+            ok = out->kernel_s8 != NULL;
+            break;
+        case EGRU_OP_AFFINE: rows = dim; break;
+        case EGRU_OP_GRU:
+        case EGRU_OP_LSTM:
+        case EGRU_OP_SIMPLE_RNN:
+            rows = 2u * (uint64_t)G * units;
+            for (k = 0; k < dirs; ++k) {
+                ok = ok && out->rnn[k].kernel_s8 && out->rnn[k].recurrent_s8;
+            }
+            break;
+        default: break; /* Masking, GlobalPool, Flatten, Activation: the header only */
+        }
+        ok = ok && out->qparams_count == dirs * (EGRU_QP_HEADER_WORDS + 3u * rows);
     }
     /* An int8 product wider than EGRU_S8_MAX_COLS could overflow its int32 sums (both
      * directions of a recurrent layer agree on dtypes and widths: rnn[0] speaks for both). */
     s = !ok || params > U32_LIMIT || macs > U32_LIMIT ? EGRU_ERR_BAD_LAYER
-        : ((out->kernel_s8 || out->rnn[0].kernel_s8) && in > EGRU_S8_MAX_COLS) ||
+        : ((out->kernel_s8 || out->rnn[0].kernel_s8) &&
+           (op == EGRU_OP_CONV1D ? (uint64_t)out->params[0] * in : in) > EGRU_S8_MAX_COLS) ||
                 (out->rnn[0].recurrent_s8 && units > EGRU_S8_MAX_COLS)
             ? EGRU_ERR_S8_TOO_WIDE
             : EGRU_OK;
@@ -637,14 +712,11 @@ static egru_status_t check_layers(egru_model_t *m)
         if (!feature_supported(&layer)) {
             return EGRU_ERR_UNSUPPORTED; /* a feature this build leaves out (egru_features.h) */
         }
-        if (EGRU_CFG_INT16X8 &&
-            layer.qparams) { /* int16x8: the words' values; Masking first; a go_backwards
-                              * recurrent layer only before any other (egru_forward_s16.c) */
+        if (EGRU_CFG_INT16X8 && layer.qparams) { /* int16x8: the words' values; Masking first */
             if ((s = check_qparams(&layer)) != EGRU_OK) {
                 return s;
             }
-            if ((op == EGRU_OP_MASKING && k != 0) ||
-                ((layer.flags & EGRU_FLAG_GO_BACKWARDS) && m->max_units)) {
+            if (op == EGRU_OP_MASKING && k != 0) {
                 return EGRU_ERR_UNSUPPORTED;
             }
         }

@@ -268,7 +268,7 @@ def _act_fmt(name: str) -> str:
     return "U" if name in BOUNDED else "G"
 
 
-def _build_recurrent(layer, in_scale, ranges) -> QRecurrent:
+def _build_recurrent(layer, in_scale, state_range: float) -> QRecurrent:
     kind = {ir.GRU: "gru", ir.LSTM: "lstm", ir.SimpleRNN: "rnn"}[type(layer)]
     if kind in ("gru", "lstm") and _act_fmt(layer.recurrent_activation) != "U":
         raise NotImplementedError(
@@ -276,7 +276,7 @@ def _build_recurrent(layer, in_scale, ranges) -> QRecurrent:
             f"{layer.recurrent_activation!r} is unbounded; int16x8 gates must be bounded"
         )
     bounded = _act_fmt(layer.activation) == "U"
-    state_scale = np.float32(2.0**-15) if bounded else _scale(ranges[id(layer), "state"])
+    state_scale = np.float32(2.0**-15) if bounded else _scale(state_range)
     if kind == "gru":
         wx = Product.build(layer.kernel, layer.input_bias, in_scale, _G, f"{layer.name} kernel")
         wh = Product.build(
@@ -337,18 +337,21 @@ def _rnn_step(q: QRecurrent, x, h):
     return _to_int16(activate(act, sat_g(q.wx(x) + q.wh(h))), _act_fmt(act), q.state_mult)
 
 
-def _run_recurrent(q: QRecurrent, x, mask):
-    """x: (batch, T, I) int16 values at q.in_scale. Follows reference.recurrent's masking."""
+def _run_recurrent(q: QRecurrent, x, mask, *, reverse=None, zero_masked=False, align=False):
+    """x: (batch, T, I) int16 values at q.in_scale. Follows reference.recurrent's masking and its
+    options (reverse: default go_backwards; zero_masked, align: a Bidirectional direction).
+    Returns (outputs (batch, T, H), the final h)."""
     layer = q.layer
     batch, steps, _ = x.shape
     units = layer.units
+    reverse = layer.go_backwards if reverse is None else reverse
     h = np.zeros((batch, units), dtype=np.int64)
     state = (h, h.copy()) if q.kind == "lstm" else h
     seen = np.zeros((batch, 1), dtype=bool)
     outs = np.zeros((batch, steps, units), dtype=np.int64)
     step = {"gru": _gru_step, "lstm": _lstm_step, "rnn": _rnn_step}[q.kind]
     for p in range(steps):
-        t = steps - 1 - p if layer.go_backwards else p
+        t = steps - 1 - p if reverse else p
         new = step(q, x[:, t], state)
         valid = np.ones((batch, 1), dtype=bool) if mask is None else mask[:, t : t + 1]
         if q.kind == "lstm":
@@ -357,9 +360,92 @@ def _run_recurrent(q: QRecurrent, x, mask):
             state = np.where(valid, new, state)
         seen |= valid
         hs = state[0] if q.kind == "lstm" else state
-        outs[:, p] = np.where(seen, hs, 0)
-    last = state[0] if q.kind == "lstm" else state
-    return outs if layer.return_sequences else last
+        outs[:, t if align else p] = np.where(valid if zero_masked else seen, hs, 0)
+    return outs, (state[0] if q.kind == "lstm" else state)
+
+
+@dataclass
+class QBidirectional:
+    """Two directions at one state scale (so that concat needs no rescaling), then the merge:
+    concat exact; sum, ave, mul to the calibrated output scale with `merge` (docs/quantization.md,
+    "Layers")."""
+
+    layer: object
+    fwd: QRecurrent
+    bwd: QRecurrent
+    merge: Multiplier  # (0, 0) for concat
+    out_scale: np.float32
+
+    @property
+    def state_scale(self):
+        return self.fwd.state_scale
+
+
+def merge_multiplier(mode: str, state_scale, out_scale) -> Multiplier:
+    """The Bidirectional merge's multiplier: sum s / s_out, ave s / (2 s_out), mul s^2 / s_out."""
+    s, so = np.float64(state_scale), np.float64(out_scale)
+    real = {"concat": 0.0, "sum": s / so, "ave": s / (2.0 * so), "mul": s * s / so}[mode]
+    return Multiplier.from_real(real, "Bidirectional merge")
+
+
+def _merge(mode: str, mult: Multiplier, a, b) -> np.ndarray:
+    if mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    v = a * b if mode == "mul" else a + b
+    return sat16(mul(v, mult.m, mult.n))
+
+
+def _run_bidirectional(q: QBidirectional, x, mask):
+    fwd, fs = _run_recurrent(q.fwd, x, mask, reverse=False, zero_masked=True, align=True)
+    bwd, bs = _run_recurrent(q.bwd, x, mask, reverse=True, zero_masked=True, align=True)
+    if not q.layer.return_sequences:
+        fwd, bwd = fs, bs
+    return _merge(q.layer.merge_mode, q.merge, fwd, bwd)
+
+
+def conv1d_geometry(layer, steps: int) -> tuple[int, int]:
+    """(output steps, left padding) of a Conv1D over `steps` steps (reference.conv1d's)."""
+    k, s, d = layer.kernel_size, layer.strides, layer.dilation_rate
+    eff = d * (k - 1) + 1
+    out_steps = layer.out_steps(steps)
+    if layer.padding == "causal":
+        left = eff - 1
+    elif layer.padding == "same":
+        left = max((out_steps - 1) * s + eff - steps, 0) // 2
+    else:
+        left = 0
+    return out_steps, left
+
+
+def _conv_windows(layer, y) -> np.ndarray:
+    """(batch, T_out, kernel_size * in): each output position's window, step-major, 0 outside."""
+    batch, steps, cin = y.shape
+    out_steps, left = conv1d_geometry(layer, steps)
+    if out_steps == 0:
+        raise ValueError(
+            f"Conv1D {layer.name!r}: {steps} steps are too few for kernel_size "
+            f"{layer.kernel_size} with padding 'valid'"
+        )
+    k, s, d = layer.kernel_size, layer.strides, layer.dilation_rate
+    win = np.zeros((batch, out_steps, k, cin), dtype=np.int64)
+    for t in range(out_steps):
+        for j in range(k):
+            src = t * s + j * d - left
+            if 0 <= src < steps:
+                win[:, t, j] = y[:, src]
+    return win.reshape(batch, out_steps, k * cin)
+
+
+def _pool(kind: str, y, mask) -> np.ndarray:
+    """GlobalPool of int16 values at one scale: max, or the mean rounded half up, over the valid
+    steps (0 when none is valid)."""
+    valid = np.ones(y.shape[:2], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    n = valid.sum(axis=1)[:, None].astype(np.int64)
+    if kind == "max":
+        top = np.where(valid[..., None], y, -QMAX).max(axis=1)
+        return np.where(n > 0, top, 0)
+    total = np.where(valid[..., None], y, 0).sum(axis=1)
+    return np.where(n > 0, (2 * total + n) // np.maximum(2 * n, 1), 0)
 
 
 @dataclass
@@ -389,6 +475,14 @@ def _trace(model: ir.Model, x) -> dict:
         v = np.abs(np.asarray(v, dtype=np.float64))
         ranges[key] = max(ranges.get(key, 0.0), float(v.max(initial=0.0)))
 
+    def note_candidate(cell, key, xs, outs):
+        """A GRU's candidate is converted to the state's scale: with an unbounded activation,
+        calibrate on it too, so that it does not saturate where the state (a mix of it and the
+        old state) does not. xs, outs: in processing order."""
+        if isinstance(cell, ir.GRU) and _act_fmt(cell.activation) == "G":
+            prev = np.concatenate([np.zeros_like(outs[:, :1]), outs[:, :-1]], axis=1)
+            note((key, "state"), reference.gru_candidate(cell, xs, prev))
+
     mask = None
     if model.input.kind == ir.TOKENS:
         ids, y = x.astype(np.int64), None
@@ -406,19 +500,44 @@ def _trace(model: ir.Model, x) -> dict:
         elif isinstance(layer, ir.RECURRENT):
             outs, _ = reference.recurrent(layer, y, layer_mask)
             note((id(layer), "state"), outs)
-            if isinstance(layer, ir.GRU) and _act_fmt(layer.activation) == "G":
-                # the candidate is converted to the state's scale: calibrate on it too, so that
-                # it does not saturate where the state (a mix of it and the old state) does not
-                xs = y[:, ::-1] if layer.go_backwards else y
-                prev = np.concatenate([np.zeros_like(outs[:, :1]), outs[:, :-1]], axis=1)
-                note((id(layer), "state"), reference.gru_candidate(layer, xs, prev))
+            xs = y[:, ::-1] if layer.go_backwards else y
+            note_candidate(layer, id(layer), xs, outs)
             y = outs if layer.return_sequences else outs[:, -1]
+            if not layer.return_sequences:
+                mask = None
+        elif isinstance(layer, ir.Bidirectional):
+            opts = {"zero_masked": True, "align": True}
+            fo, _ = reference.recurrent(layer.forward, y, layer_mask, reverse=False, **opts)
+            bo, _ = reference.recurrent(layer.backward, y, layer_mask, reverse=True, **opts)
+            note((id(layer), "state"), fo)  # one state scale for both directions
+            note((id(layer), "state"), bo)
+            note_candidate(layer.forward, id(layer), y, fo)
+            note_candidate(layer.backward, id(layer), y[:, ::-1], bo[:, ::-1])
+            y = reference._run_recurrent(layer, y, layer_mask)
             if not layer.return_sequences:
                 mask = None
         elif isinstance(layer, ir.Dense):
             y = reference.ACTIVATIONS[layer.activation](
                 y @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)
             )
+        elif isinstance(layer, ir.Conv1D):
+            y, mask = reference.conv1d(layer, y), None
+        elif isinstance(layer, ir.GlobalPool):
+            valid = np.ones(y.shape[:2], bool) if layer_mask is None else layer_mask
+            if layer.kind == "max":
+                y = np.where(valid[..., None], y, -np.inf).max(axis=1)
+            else:
+                y = (
+                    np.where(valid[..., None], y, 0.0).sum(axis=1)
+                    / np.maximum(valid.sum(axis=1), 1)[:, None]
+                )
+            y, mask = np.where(np.isfinite(y), y, 0.0), None
+        elif isinstance(layer, ir.Affine):
+            y = y * np.asarray(layer.scale, np.float64) + np.asarray(layer.shift, np.float64)
+        elif isinstance(layer, ir.Activation):
+            y = reference.ACTIVATIONS[layer.activation](y)
+        elif isinstance(layer, ir.Flatten):
+            y, mask = y.reshape(y.shape[0], -1), None
         else:
             raise _unsupported(layer)
         note((id(layer), "out"), y)
@@ -459,7 +578,7 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
                 )
             layers.append(("masking", layer, None))
         elif isinstance(layer, ir.RECURRENT):
-            qr = _build_recurrent(layer, scale, ranges)
+            qr = _build_recurrent(layer, scale, ranges.get((id(layer), "state"), 0.0))
             layers.append(("recurrent", layer, qr))
             scale = qr.out_scale
         elif isinstance(layer, ir.Dense):
@@ -470,6 +589,42 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
                 out = _scale(ranges[id(layer), "out"])
             mult = out_multiplier(_act_fmt(layer.activation), out, f"{layer.name} output scale")
             layers.append(("dense", layer, (prod, out, mult)))
+            scale = out
+        elif isinstance(layer, ir.Conv1D):
+            k, cin, cout = layer.kernel.shape
+            w = layer.kernel.reshape(k * cin, cout)  # rows: windows of k steps x in features
+            prod = Product.build(w, layer.bias, scale, _G, f"{layer.name} kernel")
+            fmt = _act_fmt(layer.activation)
+            out = np.float32(2.0**-15) if fmt == "U" else _scale(ranges[id(layer), "out"])
+            mult = out_multiplier(fmt, out, f"{layer.name} output scale")
+            layers.append(("conv1d", layer, (prod, out, mult)))
+            scale = out
+        elif isinstance(layer, ir.Bidirectional):
+            r = ranges.get((id(layer), "state"), 0.0)
+            qf = _build_recurrent(layer.forward, scale, r)
+            qb = _build_recurrent(layer.backward, scale, r)
+            mode = layer.merge_mode
+            out = qf.state_scale if mode == "concat" else _scale(ranges[id(layer), "out"])
+            merge = merge_multiplier(mode, qf.state_scale, out)
+            layers.append(("bidirectional", layer, QBidirectional(layer, qf, qb, merge, out)))
+            scale = out
+        elif isinstance(layer, (ir.GlobalPool, ir.Flatten)):  # exact, at the input's scale
+            layers.append(("pool" if isinstance(layer, ir.GlobalPool) else "flatten", layer, None))
+        elif isinstance(layer, ir.Activation):
+            in_mult = Multiplier.from_real(np.float64(scale) * 2.0**G_SHIFT, f"{layer.name} input")
+            fmt = _act_fmt(layer.activation)
+            out = np.float32(2.0**-15) if fmt == "U" else _scale(ranges[id(layer), "out"])
+            mult = out_multiplier(fmt, out, f"{layer.name} output scale")
+            layers.append(("activation", layer, (in_mult, out, mult)))
+            scale = out
+        elif isinstance(layer, ir.Affine):
+            real = np.asarray(layer.scale, np.float64) * np.float64(scale) * 2.0**G_SHIFT
+            m, n = _multipliers(np.abs(real), f"{layer.name} scale")
+            m = np.where(real < 0, -m, m)  # the one signed multiplier: a negative scale
+            bias = sat_g(np.rint(np.asarray(layer.shift, np.float64) * 2.0**G_SHIFT))
+            out = _scale(ranges[id(layer), "out"])
+            mult = out_multiplier("G", out, f"{layer.name} output scale")
+            layers.append(("affine", layer, (m, n, bias, out, mult)))
             scale = out
         else:
             raise _unsupported(layer)
@@ -513,14 +668,34 @@ def forward_int(qm: QModel, x) -> np.ndarray:
                 mask = np.any(raw != np.float32(layer.mask_value), axis=-1)
             y = np.where(mask[..., None], y, 0)
         elif kind == "recurrent":
-            y = _run_recurrent(p, y, layer_mask)
+            outs, last = _run_recurrent(p, y, layer_mask)
+            y = outs if layer.return_sequences else last
             if not layer.return_sequences:
                 mask = None
-        elif kind == "dense":
+        elif kind == "bidirectional":
+            y = _run_bidirectional(p, y, layer_mask)
+            if not layer.return_sequences:
+                mask = None
+        elif kind in ("dense", "conv1d"):
             prod, _out, mult = p
+            if kind == "conv1d":
+                y, mask = _conv_windows(layer, y), None
             g = prod(y.reshape(-1, y.shape[-1])).reshape(*y.shape[:-1], -1)
             fmt = _act_fmt(layer.activation)
             y = _to_int16(activate(layer.activation, g), fmt, mult)
+        elif kind == "pool":
+            y, mask = _pool(layer.kind, y, layer_mask), None
+        elif kind == "flatten":
+            if y.shape[1] != layer.steps:
+                raise ValueError(f"Flatten expects {layer.steps} steps, got {y.shape[1]}")
+            y, mask = y.reshape(y.shape[0], -1), None
+        elif kind == "activation":
+            in_mult, _out, mult = p
+            g = sat_g(mul(y, in_mult.m, in_mult.n))
+            y = _to_int16(activate(layer.activation, g), _act_fmt(layer.activation), mult)
+        elif kind == "affine":
+            m, n, bias, _out, mult = p
+            y = _to_int16(sat_g(mul(y, m, n) + bias), "G", mult)
     return y
 
 
@@ -579,11 +754,32 @@ def layer_qparams(qm: QModel) -> list[tuple[np.ndarray, list]]:
             head[:5] = [_bits(in_scale), _bits(scale), p.state_mult.m, p.state_mult.n, fmt == "U"]
             arrays = _product_words(p.wx) + _product_words(p.wh)
             mats = [p.wx.q, p.wh.q]
-        else:  # dense
+        elif kind in ("dense", "conv1d"):
             prod, scale, mult = p
             fmt = _act_fmt(layer.activation)
             head[:5] = [_bits(in_scale), _bits(scale), mult.m, mult.n, fmt == "U"]
             arrays, mats = _product_words(prod), [prod.q]
+        elif kind in ("pool", "flatten"):
+            scale = in_scale
+            head[0] = head[1] = _bits(scale)
+        elif kind == "activation":
+            in_mult, scale, mult = p
+            fmt = _act_fmt(layer.activation)
+            head[:5] = [_bits(in_scale), _bits(scale), mult.m, mult.n, fmt == "U"]
+            head[6:8] = [in_mult.m, in_mult.n]
+        elif kind == "affine":
+            m, n, bias, scale, mult = p
+            head[:4] = [_bits(in_scale), _bits(scale), mult.m, mult.n]
+            arrays = [m, n, bias]
+        else:  # bidirectional: two recurrent blocks, forward then backward
+            scale, fmt = p.out_scale, _act_fmt(layer.forward.activation)
+            sm = p.fwd.state_mult
+            head = [_bits(in_scale), _bits(scale), sm.m, sm.n, fmt == "U"]
+            head += [_bits(p.state_scale), p.merge.m, p.merge.n]
+            for q in (p.fwd, p.bwd):
+                arrays += [_i64(head)] if q is p.bwd else []
+                arrays += _product_words(q.wx) + _product_words(q.wh)
+                mats += [q.wx.q, q.wh.q]
         words = np.concatenate([_i64(head)] + [_i64(a) for a in arrays]).astype(np.int32)
         out.append((words, mats))
         in_scale = scale
@@ -595,6 +791,7 @@ def _products(words, mats) -> list:
     prods, pos = [], 0
     for q in mats:
         r = q.shape[0]
+        q = np.reshape(q, (r, -1))  # a Conv1D kernel is (out, kernel_size, in)
         m, n, b = (
             words[pos : pos + r],
             words[pos + r : pos + 2 * r],
@@ -619,7 +816,7 @@ def from_qparams(model: ir.Model, stored: list[tuple[np.ndarray, list]]) -> QMod
         if k == 0 and model.input.kind == ir.FEATURES:
             input_scale = in_scale
 
-        prods = _products(rest, mats)
+        prods = [] if isinstance(layer, (ir.Affine, ir.Bidirectional)) else _products(rest, mats)
         if isinstance(layer, ir.Embedding):
             (emb,) = prods
             layers.append(("embedding", layer, (emb.q, emb.m, emb.n, out_scale)))
@@ -631,9 +828,33 @@ def from_qparams(model: ir.Model, stored: list[tuple[np.ndarray, list]]) -> QMod
             layers.append(
                 ("recurrent", layer, QRecurrent(layer, kind, wx, wh, in_scale, out_scale, mult))
             )
-        elif isinstance(layer, ir.Dense):
+        elif isinstance(layer, (ir.Dense, ir.Conv1D)):
             (prod,) = prods
-            layers.append(("dense", layer, (prod, out_scale, mult)))
+            kind = "dense" if isinstance(layer, ir.Dense) else "conv1d"
+            layers.append((kind, layer, (prod, out_scale, mult)))
+        elif isinstance(layer, ir.GlobalPool):
+            layers.append(("pool", layer, None))
+        elif isinstance(layer, ir.Flatten):
+            layers.append(("flatten", layer, None))
+        elif isinstance(layer, ir.Activation):
+            in_mult = Multiplier(int(head[6]), int(head[7]))
+            layers.append(("activation", layer, (in_mult, out_scale, mult)))
+        elif isinstance(layer, ir.Affine):
+            c = layer.units
+            m, n, b = rest[:c], rest[c : 2 * c], rest[2 * c : 3 * c]
+            layers.append(("affine", layer, (m, n, b, out_scale, mult)))
+        elif isinstance(layer, ir.Bidirectional):
+            half = len(w) // 2  # two blocks of one recurrent layer's layout
+            fw = _products(w[QPARAMS_HEADER:half], mats[:2])
+            bw = _products(w[half + QPARAMS_HEADER :], mats[2:])
+            state_scale = _from_bits(head[5])
+            kind = {ir.GRU: "gru", ir.LSTM: "lstm", ir.SimpleRNN: "rnn"}[type(layer.forward)]
+            qf, qb = (
+                QRecurrent(cell, kind, *pr, in_scale, state_scale, mult)
+                for cell, pr in ((layer.forward, fw), (layer.backward, bw))
+            )
+            merge = Multiplier(int(head[6]), int(head[7]))
+            layers.append(("bidirectional", layer, QBidirectional(layer, qf, qb, merge, out_scale)))
         else:
             raise _unsupported(layer)
         scale = out_scale

@@ -57,6 +57,9 @@ egru_status_t egru_s16_make_plan(const egru_model_t *m, egru_s16_plan_t *p)
         if (s != EGRU_OK) {
             return s;
         }
+        if (l.op == EGRU_OP_CONV1D || l.op == EGRU_OP_GLOBAL_POOL || l.op == EGRU_OP_FLATTEN) {
+            p->sequence = 1;
+        }
         if (egru_s16_is_rnn(l.op)) {
             const uint32_t g = egru_s16_rnn_gates(l.op) * l.units;
             p->gates = g > p->gates ? g : p->gates;
@@ -64,6 +67,11 @@ egru_status_t egru_s16_make_plan(const egru_model_t *m, egru_s16_plan_t *p)
             if (!seen_rnn) {
                 p->first_rnn = k;
                 p->reversed = (l.flags & EGRU_FLAG_GO_BACKWARDS) != 0;
+            } else if (l.flags & EGRU_FLAG_GO_BACKWARDS) {
+                p->sequence = 1; /* it needs its input's last step first */
+            }
+            if (l.flags & EGRU_FLAG_BIDIRECTIONAL) {
+                p->sequence = 1;
             }
             seen_rnn = 1;
             states += egru_s16_state_words(&l);
@@ -84,14 +92,89 @@ egru_status_t egru_s16_make_plan(const egru_model_t *m, egru_s16_plan_t *p)
     return EGRU_OK;
 }
 
-egru_status_t egru_s16_arena_size(const egru_model_t *model, size_t *arena_bytes)
+egru_status_t egru_s16_arena_size(const egru_model_t *model, uint32_t seq_len, size_t *arena_bytes)
 {
     egru_s16_plan_t p;
+    egru_s16_seq_plan_t q;
     egru_status_t s = egru_s16_make_plan(model, &p);
+    if (s == EGRU_OK && p.sequence) {
+        s = egru_s16_seq_plan(model, seq_len, &q);
+        p.bytes = q.bytes;
+    }
     if (s == EGRU_OK) {
         *arena_bytes = p.bytes;
     }
     return s;
+}
+
+egru_status_t egru_s16_out_steps(const egru_model_t *model, uint32_t seq_len, uint32_t *steps)
+{
+    egru_s16_plan_t p;
+    egru_s16_seq_plan_t q;
+    egru_status_t s = egru_s16_make_plan(model, &p);
+    *steps = model->output_is_sequence ? seq_len : 1u;
+    if (s == EGRU_OK && p.sequence && (s = egru_s16_seq_plan(model, seq_len, &q)) == EGRU_OK) {
+        *steps = q.out_steps;
+    }
+    return s;
+}
+
+/* One step of a layer that is not recurrent and works step by step (Embedding, Masking,
+ * Dense, Activation, Affine): `in` (input_dim int16 at the input scale; unused by the
+ * Embedding, which reads row `id`) to `out` (output_dim int16 at the output scale). *valid: the
+ * step's validity, set by the Embedding (mask_zero) and by Masking (from *valid_in when given,
+ * else from the int16 features). g: output_dim int32 of scratch. */
+void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out, int32_t id,
+                         int *valid, const uint8_t *valid_in, int32_t *g)
+{
+    const int32_t *q = l->qparams;
+    uint32_t j;
+    switch (l->op) {
+    case EGRU_OP_EMBEDDING: { /* row id, dequantized into the output's scale */
+        const qprod_t p = egru_s16_qprod(l, 0, l->input_dim);
+        const int8_t *row = l->table_s8 + (size_t)id * l->output_dim;
+        for (j = 0; j < l->output_dim; ++j) {
+            out[j] = (int16_t)egru_q16_sat16(egru_q16_mul(row[j], p.m[id], (uint32_t)p.n[id]));
+        }
+        *valid = !(l->flags & EGRU_FLAG_MASK_ZERO) || id != 0;
+        break;
+    }
+    case EGRU_OP_MASKING: {
+        int any = 0;
+        for (j = 0; j < l->output_dim; ++j) {
+            any = any || in[j] != q[EGRU_QP_MASK_Q];
+        }
+        *valid = valid_in ? *valid_in != 0 : any;
+        for (j = 0; j < l->output_dim; ++j) {
+            out[j] = *valid ? in[j] : 0;
+        }
+        break;
+    }
+    case EGRU_OP_DENSE: {
+        const qprod_t p = egru_s16_qprod(l, 0, l->output_dim);
+        egru_s16_product(l->kernels, l->kernel_s8, p, 0, in, g, l->output_dim, l->input_dim);
+        egru_q16_activate(l->activation, g, l->output_dim);
+        egru_s16_store_out(l, g, out, l->output_dim);
+        break;
+    }
+    case EGRU_OP_ACTIVATION: /* into G by the input's multiplier, the activation, the output */
+        for (j = 0; j < l->output_dim; ++j) {
+            g[j] =
+                egru_q16_sat_g(egru_q16_mul(in[j], q[EGRU_QP_AUX_M], (uint32_t)q[EGRU_QP_AUX_N]));
+        }
+        egru_q16_activate(l->activation, g, l->output_dim);
+        egru_s16_store_out(l, g, out, l->output_dim);
+        break;
+    case EGRU_OP_AFFINE: { /* per feature: satG(mul(x, m) + bias), m signed */
+        const qprod_t p = egru_s16_qprod(l, 0, l->output_dim);
+        for (j = 0; j < l->output_dim; ++j) {
+            g[j] = egru_q16_sat_g(egru_q16_mul(in[j], p.m[j], (uint32_t)p.n[j]) + p.bias[j]);
+        }
+        egru_s16_store_out(l, g, out, l->output_dim);
+        break;
+    }
+    default: break; /* egru_s16_make_plan sends every other op to the sequence plan */
+    }
 }
 
 /* Runs layers [from, to) on one step's int16 values `in` (NULL for the Embedding's id), with the
@@ -104,41 +187,18 @@ const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_
                                    const uint8_t *valid_in, uint32_t switch_at, int valid_after)
 {
     egru_layer_t l;
-    uint32_t k, side = 0, j;
+    uint32_t k, side = 0;
     const int16_t *cur = in;
     for (k = from; k < to; ++k) {
         int16_t *dst = c->buf[side];
         (void)egru_model_layer(c->m, k, &l); /* validated by egru_model_init */
-        switch (l.op) {
-        case EGRU_OP_EMBEDDING: { /* row id, dequantized into the output's scale */
-            const qprod_t q = egru_s16_qprod(&l, 0, l.input_dim);
-            const int8_t *row = l.table_s8 + (size_t)id * l.output_dim;
-            for (j = 0; j < l.output_dim; ++j) {
-                dst[j] = (int16_t)egru_q16_sat16(egru_q16_mul(row[j], q.m[id], (uint32_t)q.n[id]));
-            }
-            *valid = !(l.flags & EGRU_FLAG_MASK_ZERO) || id != 0;
-            break;
+        if (!egru_s16_is_rnn(l.op)) {
+            egru_s16_step_layer(&l, cur, dst, id, valid, valid_in, c->gx);
+            cur = dst;
+            side ^= 1u;
+            continue;
         }
-        case EGRU_OP_MASKING: {
-            const int32_t mq = l.qparams[EGRU_QP_MASK_Q];
-            int any = 0;
-            for (j = 0; j < l.output_dim; ++j) {
-                any = any || cur[j] != mq;
-            }
-            *valid = valid_in ? *valid_in != 0 : any;
-            for (j = 0; j < l.output_dim; ++j) {
-                dst[j] = *valid ? cur[j] : 0;
-            }
-            break;
-        }
-        case EGRU_OP_DENSE: {
-            const qprod_t q = egru_s16_qprod(&l, 0, l.output_dim);
-            egru_s16_product(l.kernels, l.kernel_s8, q, 0, cur, c->gx, l.output_dim, l.input_dim);
-            egru_q16_activate(l.activation, c->gx, l.output_dim);
-            egru_s16_store_out(&l, c->gx, dst, l.output_dim);
-            break;
-        }
-        default: { /* GRU, LSTM, SIMPLE_RNN: the state is the output */
+        {
             int16_t *h = (int16_t *)(void *)state;
             int32_t *cell = state + (l.units + 1u) / 2u;
             if (!(l.flags & EGRU_FLAG_MASKED) || *valid) {
@@ -149,11 +209,8 @@ const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_
             if (k == switch_at) {
                 *valid = valid_after;
             }
-            continue; /* nothing written to dst */
+            /* nothing written to dst */
         }
-        }
-        cur = dst;
-        side ^= 1u;
     }
     return cur;
 }
@@ -162,9 +219,10 @@ const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_
 static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void *in,
                                 uint32_t batch, uint32_t seq_len, const int16_t *out,
                                 size_t out_count, const void *arena, size_t arena_bytes,
-                                egru_s16_plan_t *p)
+                                egru_s16_plan_t *p, egru_s16_seq_plan_t *q)
 {
     uint64_t n;
+    uint32_t steps;
     egru_status_t s;
     if (!m || !in || !out || !arena) {
         return EGRU_ERR_NULL_ARG;
@@ -181,7 +239,12 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     if (m->input_kind != kind) {
         return EGRU_ERR_WRONG_INPUT;
     }
-    n = (uint64_t)batch * m->output_dim * (m->output_is_sequence ? seq_len : 1u);
+    if ((s = egru_s16_make_plan(m, p)) != EGRU_OK ||
+        (p->sequence && (s = egru_s16_seq_plan(m, seq_len, q)) != EGRU_OK)) {
+        return s;
+    }
+    steps = p->sequence ? q->out_steps : m->output_is_sequence ? seq_len : 1u;
+    n = (uint64_t)batch * m->output_dim * steps;
     if (n > (uint64_t)((size_t)-1 / sizeof(int16_t)) ||
         (uint64_t)batch * seq_len * m->input_dim > (uint64_t)((size_t)-1 / sizeof(int16_t))) {
         return EGRU_ERR_BAD_SHAPE;
@@ -189,10 +252,7 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     if (n != out_count) {
         return EGRU_ERR_OUTPUT_SIZE;
     }
-    if ((s = egru_s16_make_plan(m, p)) != EGRU_OK) {
-        return s;
-    }
-    return arena_bytes < p->bytes ? EGRU_ERR_ARENA_TOO_SMALL : EGRU_OK;
+    return arena_bytes < (p->sequence ? q->bytes : p->bytes) ? EGRU_ERR_ARENA_TOO_SMALL : EGRU_OK;
 }
 
 /* The validity of input step `at` as the first layer makes it (1 without a mask). */
@@ -317,9 +377,10 @@ egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *
                                       size_t arena_bytes)
 {
     egru_s16_plan_t p;
+    egru_s16_seq_plan_t q;
     size_t i, n;
     egru_status_t s = check_call(model, EGRU_INPUT_TOKENS, ids, batch, seq_len, out, out_count,
-                                 arena, arena_bytes, &p);
+                                 arena, arena_bytes, &p, &q);
     if (s != EGRU_OK) {
         return s;
     }
@@ -329,7 +390,9 @@ egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *
             return EGRU_ERR_TOKEN_RANGE;
         }
     }
-    return run(model, &p, ids, NULL, NULL, batch, seq_len, out, arena);
+    return p.sequence
+               ? egru_s16_run_sequence(model, &q, ids, NULL, NULL, batch, seq_len, out, arena)
+               : run(model, &p, ids, NULL, NULL, batch, seq_len, out, arena);
 }
 
 egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t *x,
@@ -338,23 +401,36 @@ egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t
                                         size_t arena_bytes)
 {
     egru_s16_plan_t p;
+    egru_s16_seq_plan_t q;
     egru_layer_t first;
     egru_status_t s = check_call(model, EGRU_INPUT_FEATURES, x, batch, seq_len, out, out_count,
-                                 arena, arena_bytes, &p);
+                                 arena, arena_bytes, &p, &q);
     if (s != EGRU_OK) {
         return s;
     }
     (void)egru_model_layer(model, 0, &first);
-    return run(model, &p, NULL, x, first.op == EGRU_OP_MASKING ? valid : NULL, batch, seq_len, out,
-               arena);
+    if (first.op != EGRU_OP_MASKING) {
+        valid = NULL;
+    }
+    return p.sequence ? egru_s16_run_sequence(model, &q, NULL, x, valid, batch, seq_len, out, arena)
+                      : run(model, &p, NULL, x, valid, batch, seq_len, out, arena);
 }
 
 #else /* EGRU_CFG_INT16X8 0: the API refuses every call */
 
-egru_status_t egru_s16_arena_size(const egru_model_t *model, size_t *arena_bytes)
+egru_status_t egru_s16_arena_size(const egru_model_t *model, uint32_t seq_len, size_t *arena_bytes)
 {
     (void)model;
+    (void)seq_len;
     (void)arena_bytes;
+    return EGRU_ERR_UNSUPPORTED;
+}
+
+egru_status_t egru_s16_out_steps(const egru_model_t *model, uint32_t seq_len, uint32_t *steps)
+{
+    (void)model;
+    (void)seq_len;
+    (void)steps;
     return EGRU_ERR_UNSUPPORTED;
 }
 

@@ -52,6 +52,7 @@ typedef struct egru_s16_plan {
     uint32_t seq_end;             /* layers [0, seq_end) run on every step              */
     uint32_t reversed;            /* the first recurrent layer goes backwards           */
     uint32_t first_rnn;           /* its index (layer_count when there is none)         */
+    uint32_t sequence;            /* 1: a layer needs the whole sequence (egru_forward_seq_s16.c) */
     size_t off_buf1, off_gx, off_gh, off_rh, off_state, bytes; /* from the aligned start */
 } egru_s16_plan_t;
 
@@ -74,6 +75,26 @@ size_t egru_s16_state_words(const egru_layer_t *l);
 const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_t to,
                                    const int16_t *in, int32_t id, int *valid, int32_t *state,
                                    const uint8_t *valid_in, uint32_t switch_at, int valid_after);
+
+/* One step of a layer that works step by step and is not recurrent (egru_forward_s16.c). */
+void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out, int32_t id,
+                         int *valid, const uint8_t *valid_in, int32_t *g);
+
+/* The sequence plan (egru_forward_seq_s16.c): offsets of its regions for one row of seq_len
+ * steps, the output's steps, the arena's bytes. EGRU_ERR_BAD_SHAPE when a layer cannot take the
+ * steps it gets (a Conv1D with 'valid' padding on fewer steps than its window, a Flatten of
+ * another length). */
+typedef struct egru_s16_seq_plan {
+    uint32_t out_steps;
+    size_t off_seq1, off_valid, off_win, off_gx, off_gh, off_rh, off_state, bytes;
+} egru_s16_seq_plan_t;
+
+egru_status_t egru_s16_seq_plan(const egru_model_t *m, uint32_t seq_len, egru_s16_seq_plan_t *p);
+
+/* Runs the model with the sequence plan; arguments as egru_forward_*_s16's, checked by them. */
+egru_status_t egru_s16_run_sequence(const egru_model_t *m, const egru_s16_seq_plan_t *p,
+                                    const int32_t *ids, const int16_t *x, const uint8_t *valid,
+                                    uint32_t batch, uint32_t seq_len, int16_t *out, void *arena);
 
 /* One step of a GRU, LSTM or SimpleRNN layer (direction 0's weights, products 0 and 1 of its
  * QPARAMS) on the int16 input x (input_dim values at the layer's input scale): h (units int16 at
