@@ -429,6 +429,11 @@ cdef class Session:
     def steps(self):
         return self.session.steps
 
+    @property
+    def memory_bytes(self):
+        """Bytes of session memory (egru_session_size for this model and batch)."""
+        return self._mem.size
+
     cdef _enter(self):
         if self._busy:
             raise RuntimeError("this stream is in use by another thread; use one stream per thread")

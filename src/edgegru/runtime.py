@@ -315,8 +315,9 @@ class Model:
 
         Raises UnsupportedError when a layer needs more than the steps seen so far
         (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten); int16x8 models stream
-        when every layer is an Embedding, Masking, Dense, GRU, LSTM or SimpleRNN (their steps
-        are integer-only and equal ``predict_int`` bit for bit: docs/streaming.md, "int16x8").
+        when every layer is an Embedding, Masking, Dense, Activation, Affine, GRU, LSTM or
+        SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
+        docs/streaming.md, "int16x8").
         """
         return Stream(self, batch)
 
@@ -539,7 +540,7 @@ _NO_STREAM = {
 }
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 #: The layers an int16x8 stream runs (egru_session_check's allow-list for quant_version 2).
-_Q16_STREAM_OPS = ("Embedding", "Masking", "Dense", *_RECURRENT)
+_Q16_STREAM_OPS = ("Embedding", "Masking", "Dense", "Activation", "Affine", *_RECURRENT)
 #: An int16x8 state's ranges: h (int16, symmetric) and an LSTM's c (the gate domain G).
 _H_MAX, _C_MAX = 32767, 2**30
 #: The scale of an int16x8 LSTM's cell state c (the gate domain G, Q15.16).
@@ -560,10 +561,7 @@ def _no_stream_why(layer: dict, int16x8: bool) -> str:
             "follows a recurrent layer with return_sequences=False, so it runs once per "
             "sequence, not once per step"
         )
-    return (
-        f"is a {op} layer, which int16x8 streams do not run (they run "
-        f"{', '.join(_Q16_STREAM_OPS)})"
-    )
+    return f"is not one of the layers an int16x8 stream runs ({', '.join(_Q16_STREAM_OPS)})"
 
 
 class Stream:

@@ -94,7 +94,9 @@ egru_status_t egru_s16_session_check(const egru_model_t *model, uint32_t *layer_
         switch (l.op) {
         case EGRU_OP_EMBEDDING:
         case EGRU_OP_MASKING:
-        case EGRU_OP_DENSE: ok = 1; break;
+        case EGRU_OP_DENSE:
+        case EGRU_OP_ACTIVATION:
+        case EGRU_OP_AFFINE: ok = 1; break; /* per step: egru_s16_step_layer */
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN:
@@ -103,7 +105,7 @@ egru_status_t egru_s16_session_check(const egru_model_t *model, uint32_t *layer_
             ok = !ended && !(l.flags & (EGRU_FLAG_BIDIRECTIONAL | EGRU_FLAG_GO_BACKWARDS));
             ended = ended || !(l.flags & EGRU_FLAG_RETURN_SEQUENCES);
             break;
-        default: ok = 0; break; /* an allow-list: every other op (Conv1D, pooling, ...) */
+        default: ok = 0; break; /* an allow-list: Conv1D, GlobalPool, Flatten, any newer op */
         }
         if (!ok) {
             if (layer_index) {
