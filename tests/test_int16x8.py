@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from int16x8_layers import sequence_models
 
 from edgegru import int16x8 as q16
 from edgegru import ir, reference
@@ -214,140 +215,7 @@ def _models():
     )
 
 
-def _bidi(rng, kind, i, h, mode, seq=False, act="tanh"):
-    def cell(backwards):
-        if kind == "gru":
-            return _gru(rng, i, h, True, act, seq=seq, backwards=backwards)
-        cls, g = (ir.LSTM, 4) if kind == "lstm" else (ir.SimpleRNN, 1)
-        return cls(
-            rng.normal(0, 0.4, (i, g * h)),
-            rng.normal(0, 0.3, (h, g * h)),
-            rng.normal(0, 0.1, g * h),
-            activation=act,
-            return_sequences=seq,
-            go_backwards=backwards,
-        )
-
-    return ir.Bidirectional(cell(False), cell(True), mode)
-
-
-def _conv(rng, i, o, k, padding="valid", act="linear", strides=1, dilation=1):
-    return ir.Conv1D(
-        rng.normal(0, 0.4, (k, i, o)),
-        rng.normal(0, 0.1, o),
-        strides=strides,
-        dilation_rate=dilation,
-        padding=padding,
-        activation=act,
-    )
-
-
-def _sequence_models():
-    """Models with the layers that need the whole sequence (Conv1D, pooling, Bidirectional,
-    Flatten) and the per-step Affine and Activation."""
-    rng = np.random.default_rng(14)
-    feats = ir.InputSpec("features", 6)
-    yield (
-        "conv-same-avgpool",
-        ir.Model(
-            feats,
-            [
-                _conv(rng, 6, 12, 3, "same", "relu"),
-                ir.GlobalPool(12, "average"),
-                _dense(rng, 12, 3, "softmax"),
-            ],
-        ),
-    )
-    yield (
-        "conv-causal-gru",
-        ir.Model(
-            feats,
-            [
-                _conv(rng, 6, 8, 3, "causal", dilation=2),
-                _gru(rng, 8, 12, False),
-                _dense(rng, 12, 1, "sigmoid"),
-            ],
-        ),
-    )
-    yield (
-        "conv-valid-stride-maxpool",
-        ir.Model(
-            feats,
-            [
-                _conv(rng, 6, 10, 4, "valid", "tanh", strides=2),
-                ir.GlobalPool(10, "max"),
-                _dense(rng, 10, 2, "linear"),
-            ],
-        ),
-    )
-    yield (
-        "bidi-gru-concat",
-        ir.Model(feats, [_bidi(rng, "gru", 6, 8, "concat"), _dense(rng, 16, 3, "softmax")]),
-    )
-    yield (
-        "masked-bidi-lstm-sum-seq-avgpool",
-        ir.Model(
-            feats,
-            [
-                ir.Masking(6, 0.0),
-                _bidi(rng, "lstm", 6, 8, "sum", seq=True),
-                ir.GlobalPool(8, "average"),
-                _dense(rng, 8, 1, "sigmoid"),
-            ],
-        ),
-    )
-    yield (
-        "masked-bidi-rnn-ave-seq-gru",
-        ir.Model(
-            feats,
-            [
-                ir.Masking(6, 0.0),
-                _bidi(rng, "rnn", 6, 8, "ave", seq=True),
-                _gru(rng, 8, 8, True),
-                _dense(rng, 8, 2, "linear"),
-            ],
-        ),
-    )
-    yield (
-        "bidi-gru-relu-mul-seq-maxpool",
-        ir.Model(
-            feats,
-            [
-                _bidi(rng, "gru", 6, 8, "mul", seq=True, act="relu"),
-                ir.GlobalPool(8, "max"),
-                _dense(rng, 8, 1, "linear"),
-            ],
-        ),
-    )
-    yield (
-        "affine-activation-gru-flatten",
-        ir.Model(
-            ir.InputSpec("features", 6, 20),
-            [
-                ir.Affine(rng.normal(0, 1.5, 6), rng.normal(0, 0.5, 6)),
-                _gru(rng, 6, 8, True, seq=True),
-                ir.Activation(8, "relu"),
-                ir.Flatten(20, 8),
-                _dense(rng, 160, 2, "softmax"),
-            ],
-        ),
-    )
-    yield (
-        "tokens-bidi-gru-seq-conv",
-        ir.Model(
-            ir.InputSpec("tokens", 40),
-            [
-                ir.Embedding(rng.normal(0, 1, (40, 8)), mask_zero=True),
-                _bidi(rng, "gru", 8, 6, "concat", seq=True),
-                _conv(rng, 12, 8, 3, "same", "relu"),
-                ir.GlobalPool(8, "average"),
-                _dense(rng, 8, 1, "sigmoid"),
-            ],
-        ),
-    )
-
-
-SEQUENCE_MODELS = list(_sequence_models())
+SEQUENCE_MODELS = list(sequence_models())
 
 
 @pytest.mark.parametrize("name, model", SEQUENCE_MODELS, ids=[n for n, _ in SEQUENCE_MODELS])

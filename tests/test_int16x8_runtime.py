@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from int16x8_layers import sequence_models
 
 import edgegru
 from edgegru import format as fmt
@@ -148,6 +149,7 @@ CASES = list(_cases())
 
 
 def _inputs(model, rng, batch=6, steps=9, scale=1.0):
+    steps = model.input.seq_len or steps  # a Flatten fixes T
     if model.input.kind == ir.TOKENS:
         ids = rng.integers(0, model.input.dim, (batch, steps))
         ids[: batch // 2, steps // 2 :] = 0  # padding (masked with mask_zero)
@@ -272,12 +274,9 @@ def test_apis_refuse_the_other_dtype():
 def test_unsupported_layers_are_refused_by_name():
     rng = np.random.default_rng(4)
     F = ir.InputSpec("features", 4)
-    bidir = ir.Bidirectional(_gru(rng, 4, 3), _gru(rng, 4, 3, back=True), "concat", name="bi")
     for model, name in (
         (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
-        (ir.Model(F, [bidir]), "bi"),
         (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
-        (ir.Model(F, [_gru(rng, 4, 3, seq=True), _rnn(rng, 3, 2, back=True)]), "first recurrent"),
     ):
         with pytest.raises(edgegru.UnsupportedError, match=name):
             fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))
@@ -373,3 +372,111 @@ def test_cli_convert_calibration_and_info(tmp_path, capsys):
     want = q16.forward(q16.from_blob(out.read_bytes()), x)
     got = edgegru.load(out).predict(x)
     assert np.array_equal(got, want.astype(np.float32))
+
+
+SEQUENCE_CASES = [
+    *sequence_models(),
+    (
+        "stack-seq-back-later",  # go_backwards after another recurrent layer: the sequence plan
+        ir.Model(
+            ir.InputSpec("features", 5),
+            [ir.Masking(5, 0.0), _gru(np.random.default_rng(8), 5, 6, seq=True),
+             _lstm(np.random.default_rng(9), 6, 4, seq=True, back=True),
+             _dense(np.random.default_rng(10), 4, 2, "tanh")],
+        ),
+    ),
+    (
+        "conv-valid-sequence-out",  # the output is a shorter sequence
+        ir.Model(
+            ir.InputSpec("features", 5),
+            [ir.Conv1D(np.random.default_rng(11).normal(0, 0.4, (3, 5, 4)), np.zeros(4),
+                       strides=2, padding="valid", activation="relu")],
+        ),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, model", SEQUENCE_CASES, ids=[n for n, _ in SEQUENCE_CASES])
+def test_sequence_plan_equals_the_emulation_bit_for_bit(name, model):
+    """Conv1D, GlobalPool, Flatten, Bidirectional (every merge mode, masks), Affine, Activation:
+    the C runtime's integers are the emulation's, for every kernel set."""
+    test_runtime_equals_the_emulation_bit_for_bit(name, model)
+
+
+def test_sequence_plan_arena_grows_with_the_sequence_only():
+    _, model = next(c for c in SEQUENCE_CASES if c[0] == "bidi-gru-concat")
+    m = edgegru.load(_blob(model, _inputs(model, np.random.default_rng(1))))
+    assert m.arena_size(1, 50) == m.arena_size(64, 50) == m.arena_size(1, 50, minimal=True)
+    grow = m.arena_size(1, 100) - m.arena_size(1, 50)
+    # two (T, width) int16 sequences and T validity bytes: 2 * 2 * 6 * 50 + 50 (rounded)
+    assert 2 * 2 * 6 * 50 + 48 <= grow <= 2 * 2 * 6 * 50 + 56, grow
+
+
+def test_sequence_shapes_that_do_not_fit_are_refused():
+    rng = np.random.default_rng(12)
+    _, conv = next(c for c in SEQUENCE_CASES if c[0] == "conv-valid-sequence-out")
+    m = edgegru.load(_blob(conv, _inputs(conv, rng)))
+    assert m.predict_int(np.ones((2, 7, 5), np.int16)).shape == (2, 3, 4)
+    with pytest.raises(edgegru.InputError, match="at least 3 steps"):
+        m.predict_int(np.ones((2, 2, 5), np.int16))  # shorter than the window
+    with pytest.raises(edgegru.EdgeGRUError, match="status -12"):  # the C runtime checks too
+        m._rt.forward_s16(np.ones((2, 2, 5), np.int16))
+    _, flat = next(c for c in SEQUENCE_CASES if c[0].startswith("affine-activation-gru-flatten"))
+    f = edgegru.load(_blob(flat, rng.standard_normal((4, 20, 6)).astype(np.float32)))
+    with pytest.raises(edgegru.InputError, match="exactly 20 steps"):
+        f.predict(rng.standard_normal((1, 19, 6)).astype(np.float32))
+
+
+def _qparams_words(blob, layer):
+    """(byte offset, word count) of layer `layer`'s QPARAMS words in an int16x8 file."""
+    h = fmt.read_header(blob)
+    recs = [
+        h["tensor_table_offset"] + i * h["tensor_record_size"] for i in range(h["tensor_count"])
+    ]
+    qp = [r for r in recs if blob[r + 3] == fmt.ROLE_QPARAMS]
+    r = qp[layer]
+    return h["data_offset"] + struct.unpack_from("<I", blob, r + 20)[0], struct.unpack_from(
+        "<I", blob, r + 4
+    )[0]
+
+
+def test_hostile_qparams_of_the_sequence_layers():
+    """The words 5-7 of Bidirectional and Activation, the backward block's header, and Affine's
+    signed multipliers: broken in files with valid CRCs, refused by both readers."""
+    rng = np.random.default_rng(16)
+    named = dict(SEQUENCE_CASES)
+    bidi = _blob(named["bidi-gru-concat"], _inputs(named["bidi-gru-concat"], rng))
+    flat = named["affine-activation-gru-flatten"]
+    affine = _blob(flat, _inputs(flat, rng))
+
+    def word(blob, layer, k, v):
+        at, count = _qparams_words(blob, layer)
+        assert 0 <= k < count
+        bad = bytearray(blob)
+        struct.pack_into("<i", bad, at + 4 * k, v)
+        return _with_crcs(bad)
+
+    _, count = _qparams_words(bidi, 0)
+    half = count // 2
+    nan_bits = int(np.array(np.float32("nan")).view(np.int32))
+    cases = {
+        "backward header differs": word(bidi, 0, half + 1, 1),
+        "state scale 0": word(bidi, 0, 5, 0),
+        "state scale NaN": word(bidi, 0, 5, nan_bits),
+        "merge multiplier": word(bidi, 0, 6, 5),
+        "backward product multiplier": word(bidi, 0, half + 8, 7),
+        "affine multiplier magnitude": word(affine, 0, 8, -(2**30 - 1)),
+        "affine int32 min": word(affine, 0, 8, -(2**31)),
+        "activation input multiplier": word(affine, 2, 6, 5),
+        "aux word of a Dense": word(affine, 4, 7, 3),
+    }
+    for what, bad in cases.items():
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(bad)
+        with pytest.raises(fmt.FormatError):
+            fmt.read(bad)
+        assert what
+    # a negative Affine multiplier of a valid magnitude is a valid file (a negative scale)
+    at, _ = _qparams_words(affine, 0)
+    m0 = struct.unpack_from("<i", affine, at + 32)[0]
+    edgegru.load(word(affine, 0, 8, -m0))

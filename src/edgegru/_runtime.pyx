@@ -332,8 +332,9 @@ cdef class Runtime:
             status = egru_output_count(&self.model, batch, seq_len, &count)
         if status != EGRU_OK:
             _raise(status, "predict")
-        if self.model.output_is_sequence:
-            out = np.empty((batch, seq_len, self.model.output_dim), dtype=np.int16)
+        if self.model.output_is_sequence:  # a Conv1D may change the number of steps
+            out = np.empty((batch, count // (batch * self.model.output_dim),
+                            self.model.output_dim), dtype=np.int16)
         else:
             out = np.empty((batch, self.model.output_dim), dtype=np.int16)
         arena = np.empty(arena_bytes, dtype=np.uint8)

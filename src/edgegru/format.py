@@ -283,6 +283,9 @@ QUANTIZABLE = {
     (OP_SIMPLE_RNN, ROLE_RECURRENT),
     (OP_DENSE, ROLE_KERNEL),
 }
+#: int16x8 stores every matrix as int8: QUANTIZABLE and the Conv1D kernel, (out, kernel_size, in)
+#: with one scale per output channel (docs/quantization.md, "int16x8").
+QUANTIZABLE_INT16X8 = QUANTIZABLE | {(OP_CONV1D, ROLE_KERNEL)}
 QUANTIZE_MODES = (None, "int8", "int16x8")
 #: header quant_version of int16x8 files (docs/quantization.md; format 1.3).
 QUANT_VERSION_INT16X8 = 2
@@ -326,22 +329,14 @@ def _int16x8_records(model: ir.Model, records: list, calibration) -> None:
     from the int16x8 model calibrated on `calibration` (int16x8.quantize)."""
     from . import int16x8
 
-    seen_rnn = False
-    for layer in model.layers:  # what the C runtime's step-by-step plan cannot run
-        if isinstance(layer, ir.RECURRENT) and layer.go_backwards and seen_rnn:
-            raise UnsupportedError(
-                f"int16x8: {type(layer).__name__} {layer.name!r} goes backwards after another "
-                "recurrent layer; the integer runtime runs one step at a time, so only the "
-                "first recurrent layer may have go_backwards=True"
-            )
-        seen_rnn = seen_rnn or isinstance(layer, ir.RECURRENT)
     for layer, r in zip(model.layers, records, strict=True):
         for role, a in r.tensors:
-            if (r.op, role) in QUANTIZABLE and role in PRODUCT_ROLES:
-                if not int8_product_fits(np.shape(a)[1]):
+            if (r.op, role) in QUANTIZABLE_INT16X8 and role in PRODUCT_ROLES:
+                cols = int(np.prod(np.shape(a)[1:]))
+                if not int8_product_fits(cols):
                     raise UnsupportedError(
                         f"int16x8: {type(layer).__name__} {layer.name!r}: its "
-                        f"{ROLE_NAMES[role]} has {np.shape(a)[1]} columns, more than "
+                        f"{ROLE_NAMES[role]} has {cols} columns, more than "
                         f"{2**17}; int16x8 stores every matrix as int8"
                     )
     try:
@@ -349,9 +344,9 @@ def _int16x8_records(model: ir.Model, records: list, calibration) -> None:
     except NotImplementedError as exc:
         raise UnsupportedError(str(exc)) from None
     for r, (words, mats) in zip(records, int16x8.layer_qparams(qm), strict=True):
-        s8 = [a for role, a in r.tensors if (r.op, role) in QUANTIZABLE]
+        s8 = [a for role, a in r.tensors if (r.op, role) in QUANTIZABLE_INT16X8]
         for a, q in zip(s8, mats, strict=True):  # the multipliers were computed for these
-            if not np.array_equal(quantize_rows(a)[0], q):
+            if not np.array_equal(quantize_rows(a)[0].reshape(q.shape), q):
                 raise AssertionError("int16x8: the emulation quantized a matrix differently")
         r.tensors.append((ROLE_QPARAMS, words))
 
@@ -432,8 +427,8 @@ def write(
         # float32 (quantize.int8_product_fits, docs/quantization.md).
         if (
             quantize in ("int8", "int16x8")
-            and (op, role) in QUANTIZABLE
-            and (role not in PRODUCT_ROLES or int8_product_fits(a.shape[1]))
+            and (op, role) in (QUANTIZABLE_INT16X8 if quantize == "int16x8" else QUANTIZABLE)
+            and (role not in PRODUCT_ROLES or int8_product_fits(int(np.prod(a.shape[1:]))))
         ):
             q, scale = quantize_rows(a)
             data += q.tobytes()
@@ -588,31 +583,49 @@ def read_int16x8(blob) -> tuple[ir.Model, dict, list]:
     return model, meta, stored
 
 
-def _check_qparams(k: int, op: int, words: np.ndarray, mats: list) -> None:
-    """The rules of docs/format.md ("Integer-only files") for layer k's QPARAMS words."""
+def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mats: list) -> None:
+    """The rules of docs/format.md ("Integer-only files") for layer k's QPARAMS words: 8 header
+    words, then per S8 tensor its rows' multipliers, shifts and biases (a Bidirectional layer: two
+    such blocks, forward then backward, with equal headers; an Affine layer: one signed
+    multiplier, shift and bias per feature, and no S8 tensor)."""
     from .int16x8 import G_SAT, QMAX, QPARAMS_HEADER
 
-    rows = [q.shape[0] for q in mats]
-    if len(words) != QPARAMS_HEADER + 3 * sum(rows):
-        _fail(f"layer {k}: its QPARAMS tensor has {len(words)} words, not 8 + 3 * {sum(rows)}")
+    rows = [int(q.shape[0]) for q in mats]
+    bidi = op in (OP_GRU, OP_LSTM, OP_SIMPLE_RNN) and bool(flags & FLAG_BIDIRECTIONAL)
+    blocks = [(0, rows[:2]), (QPARAMS_HEADER + 3 * sum(rows[:2]), rows[2:])] if bidi else []
+    if op == OP_AFFINE:
+        rows = [dim]
+    if not blocks:
+        blocks = [(0, rows)]
+    want = len(blocks) * QPARAMS_HEADER + 3 * sum(rows)
+    if len(words) != want:
+        _fail(f"layer {k}: its QPARAMS tensor has {len(words)} words, not {want}")
     w = words.astype(np.int64)
 
     def mult_ok(m, n):
+        m = np.abs(m) if op == OP_AFFINE else m  # Affine's multipliers carry the scale's sign
         return np.all(((m == 0) & (n == 0)) | ((m >= 2**30) & (m < 2**31) & (n >= 0) & (n <= 62)))
 
-    pos = QPARAMS_HEADER
-    for r in rows:
-        m, n, b = w[pos : pos + r], w[pos + r : pos + 2 * r], w[pos + 2 * r : pos + 3 * r]
-        if not mult_ok(m, n) or np.any(np.abs(b) > G_SAT):
-            _fail(f"layer {k}: a QPARAMS multiplier or bias is out of range")
-        pos += 3 * r
+    for start, block_rows in blocks:
+        pos = start + QPARAMS_HEADER
+        for r in block_rows:
+            m, n, b = w[pos : pos + r], w[pos + r : pos + 2 * r], w[pos + 2 * r : pos + 3 * r]
+            if not mult_ok(m, n) or np.any(np.abs(b) > G_SAT):
+                _fail(f"layer {k}: a QPARAMS multiplier or bias is out of range")
+            pos += 3 * r
+    head = w[:QPARAMS_HEADER]
+    if bidi and not np.array_equal(head, w[blocks[1][0] : blocks[1][0] + QPARAMS_HEADER]):
+        _fail(f"layer {k}: the backward block's QPARAMS header differs from the forward one's")
+    second = op == OP_ACTIVATION or bidi  # words 6, 7: a second multiplier
+    state_bits = np.array(head[5], dtype=np.int64).astype(np.uint32).view(np.float32)
     if (
-        not mult_ok(w[2:3], w[3:4])
-        or w[4] not in (0, 1)
-        or abs(int(w[5])) > QMAX
-        or w[6]
-        or w[7]
-        or (op != OP_MASKING and w[5])
+        not mult_ok(head[2:3], head[3:4])
+        or head[4] not in (0, 1)
+        or (op == OP_MASKING and abs(int(head[5])) > QMAX)
+        or (bidi and not (np.isfinite(state_bits) and state_bits > 0))
+        or (op != OP_MASKING and not bidi and head[5])
+        or (second and not mult_ok(head[6:7], head[7:8]))
+        or (not second and (head[6] or head[7]))
     ):
         _fail(f"layer {k}: a QPARAMS header word is out of range")
 
@@ -727,10 +740,10 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
             if not own or own[-1][0] != ROLE_QPARAMS:
                 _fail(f"layer {k} ({OP_NAMES[op]}): an int16x8 layer ends with its QPARAMS")
             mats = [q for q in ints[first : first + count - 1] if q is not None]
-            n_s8 = sum((op, r) in QUANTIZABLE for r, _a in own[:-1])
+            n_s8 = sum((op, r) in QUANTIZABLE_INT16X8 for r, _a in own[:-1])
             if len(mats) != n_s8:
                 _fail(f"layer {k} ({OP_NAMES[op]}): int16x8 stores every matrix as int8")
-            _check_qparams(k, op, own[-1][1], mats)
+            _check_qparams(k, op, flags, out_dim, own[-1][1], mats)
             stored.append((own[-1][1], mats))
             own = own[:-1]
         elif any(r == ROLE_QPARAMS for r, _a in own):

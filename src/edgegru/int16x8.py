@@ -537,6 +537,11 @@ def _trace(model: ir.Model, x) -> dict:
         elif isinstance(layer, ir.Activation):
             y = reference.ACTIVATIONS[layer.activation](y)
         elif isinstance(layer, ir.Flatten):
+            if y.shape[1] != layer.steps:
+                raise ValueError(
+                    f"calibration: Flatten {layer.name!r} expects {layer.steps} steps, the "
+                    f"calibration inputs have {y.shape[1]}"
+                )
             y, mask = y.reshape(y.shape[0], -1), None
         else:
             raise _unsupported(layer)
