@@ -611,6 +611,17 @@ def _refused_cases():
         "go_backwards",
     )
     yield (
+        "go_backwards-later",
+        M(F4, [_gru(rng, 4, 3, seq=True, name="g0"), _gru(rng, 3, 2, back=True, name="g1")]),
+        1,
+        "g1",
+        "go_backwards",
+    )
+    conv = ir.Conv1D(
+        rng.normal(0, 0.3, (3, 4, 5)), rng.normal(0, 0.1, 5), padding="causal", name="conv"
+    )
+    yield "conv1d", M(F4, [conv, _gru(rng, 5, 3, name="g")]), 0, "conv", "Conv1D"
+    yield (
         "bidirectional",
         M(F4, [bi, _dense(rng, 6, 2, "linear", name="d")]),
         0,
