@@ -683,3 +683,79 @@ def test_session_memory_grows_with_the_batch_only():
     per_row = 4 * (4 + 6) + 2 + 4
     assert [sizes[1] - sizes[0], sizes[2] - sizes[1]] == [16 * per_row, 32 * per_row]
     assert m.stream(batch=1)._session.memory_bytes < 2048
+
+
+_M0_MAIN = r"""
+#include "edgegru.h"
+static unsigned char mem[4096];
+static unsigned char blob[4096] __attribute__((aligned(16)));
+int main(void)
+{
+    egru_model_t m;
+    egru_session_t s;
+    size_t n = 0;
+    int16_t x[4] = {0}, y[4];
+    int32_t st[64], ids[1] = {1};
+    if (egru_model_init(&m, blob, sizeof blob) != EGRU_OK) return 1;
+    egru_session_check(&m, 0);
+    egru_session_size(&m, 1, &n);
+    egru_session_init(&s, &m, 1, mem, sizeof mem);
+    egru_session_step_features_s16(&s, x, 0, y, 2);
+    egru_session_step_tokens_s16(&s, ids, y, 2);
+    egru_session_get_state_s16(&s, st, s.state_count);
+    egru_session_set_state_s16(&s, st, s.state_count);
+    egru_session_save_s16(&s, st, 8);
+    egru_session_restore_s16(&s, st, 8, 0);
+    egru_session_reset(&s);
+#if FLOAT_STEP
+    { float f[4] = {0}, g[4]; egru_session_step_features(&s, f, g, 2); return (int)g[0]; }
+#endif
+    return y[0];
+}
+"""
+
+
+def test_an_integer_only_cortex_m0_image_streaming_int16x8_has_no_float_helper(tmp_path):
+    """Every session function an int16x8 firmware calls, linked for a Cortex-M0 with the
+    integer-only configuration (EGRU_CFG_FLOAT 0): no soft-float helper, no libm symbol. The same
+    program calling the float step in the float build does link them (the check can fail)."""
+    import subprocess
+    from pathlib import Path
+
+    from firmware_symbols import float_symbols
+
+    ext = Path(__file__).resolve().parents[1] / "ext"
+    srcs = [
+        str(p)
+        for d in ("", "layers/", "kernels/", "kernels/ref/", "kernels/cortex_m/", "int16x8/")
+        for p in sorted((ext / "src" / d).glob("*.c"))
+    ]
+    (tmp_path / "main.c").write_text(_M0_MAIN)
+    found = {}
+    for float_build in (0, 1):
+        elf = tmp_path / f"m0_{float_build}.elf"
+        cmd = [
+            "arm-none-eabi-gcc", "-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", "-Os",
+            "-std=c99", "-ffunction-sections", "-fdata-sections",
+            f"-DEGRU_CFG_FLOAT={float_build}", "-DEGRU_CFG_INT16X8=1",
+            f"-DFLOAT_STEP={float_build}",
+            f"-I{ext / 'include'}", f"-I{ext / 'src'}", *srcs, str(tmp_path / "main.c"),
+            "--specs=nosys.specs", "-Wl,--gc-sections", "-o", str(elf), "-lm",
+        ]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        found[float_build] = float_symbols(elf)
+    assert not found[0], f"the integer-only image uses floating point: {sorted(found[0])}"
+    assert found[1]
+
+
+def test_the_c_tests_models_are_what_the_writer_writes():
+    """ext/tests/egru_session_s16_models.h (the C session tests' .egru files) is current: after a
+    change of the file format, regenerate it with ext/tests/gen_session_s16_models.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "ext" / "tests" / "gen_session_s16_models.py"
+    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, f"stale: run {tool.name}\n{r.stderr}"

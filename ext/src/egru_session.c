@@ -133,6 +133,9 @@ egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_
     if (model->layer_count != 0 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         return egru_s16_session_size(model, batch, bytes);
     }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED; /* an integer-only build links no float session code */
+    }
     if ((s = plan(model, batch, &l)) != EGRU_OK) {
         return s;
     }
@@ -171,6 +174,9 @@ egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *mod
     }
     if (model->layer_count != 0 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         return egru_s16_session_init(session, model, batch, mem, bytes);
+    }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED;
     }
     if ((s = plan(model, batch, &l)) != EGRU_OK) {
         return s;
