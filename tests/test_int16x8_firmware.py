@@ -149,22 +149,26 @@ def test_the_symbol_check_sees_soft_float(tmp_path):
         ("masked-bidi-lstm-sum-seq-avgpool", "m0"),
         ("bidi-gru-relu-mul-seq-maxpool", "m3"),
         ("tokens-bidi-gru-seq-conv", "m3"),
+        ("masked-layernorm-gru-layernorm", "m0"),
+        ("affine-activation-gru-flatten", "m3"),
     ],
 )
 def test_sequence_plan_models_equal_the_host(tmp_path, name, board):
-    """Conv1D, GlobalPool and Bidirectional models (the sequence plan) on the cores without an
-    FPU: the host's integers, and no floating-point helper linked."""
+    """Conv1D, GlobalPool, Bidirectional and Flatten models (the sequence plan), LayerNorm, Affine
+    and Activation, on the cores without an FPU: the host's integers, and no floating-point helper
+    linked."""
     from edgegru import ir
 
     model = dict(sequence_models())[name]
     rng = np.random.default_rng(17)
+    steps = model.input.seq_len or 9
     if model.input.kind == ir.TOKENS:
-        x = rng.integers(0, model.input.dim, (2, 9)).astype(np.int32)
+        x = rng.integers(0, model.input.dim, (2, steps)).astype(np.int32)
         x[1, 5:] = 0  # padding, masked by mask_zero
-        cal = rng.integers(0, model.input.dim, (32, 9))
+        cal = rng.integers(0, model.input.dim, (32, steps))
     else:
-        cal = rng.standard_normal((32, 9, model.input.dim)).astype(np.float32)
-        xf = rng.standard_normal((2, 9, model.input.dim)).astype(np.float32)
+        cal = rng.standard_normal((32, steps, model.input.dim)).astype(np.float32)
+        xf = rng.standard_normal((2, steps, model.input.dim)).astype(np.float32)
         xf[1, 5:] = 0.0  # padding steps (masked where the model masks)
         blob = fmt.write(model, quantize="int16x8", calibration=cal)
         x = q16.quantize_input(q16.from_blob(blob), xf).astype(np.int16)

@@ -1,5 +1,6 @@
 """int16x8 conversions of Keras models with the layers of the sequence plan (Conv1D,
-BatchNormalization, pooling, Bidirectional in every merge mode, masks, Flatten): the runtime
+BatchNormalization, LayerNormalization, pooling, Bidirectional in every merge mode, masks,
+Flatten): the runtime
 against Keras' own predictions, within validate.INT16X8_TOLERANCE, and the `.keras` file converting
 to the same bytes as the live model."""
 
@@ -54,7 +55,7 @@ def _masked_bigru_model():
 
 
 def _stacked_no_layernorm():
-    """stacked_mixed_model without its LayerNormalization (not part of int16x8)."""
+    """stacked_mixed_model without its LayerNormalization and Dropout."""
     import keras
 
     L = keras.layers
@@ -82,6 +83,7 @@ MODELS = {
     "conv-pool": _conv_pool_model,
     "masked-bigru-reset-before": _masked_bigru_model,
     "stacked-bidi-sum-back-flatten": _stacked_no_layernorm,
+    "stacked-layernorm-bidi-sum-back-flatten": lambda: stacked_mixed_model(seed=1),
 }
 
 
@@ -106,8 +108,30 @@ def test_int16x8_keras_models_match_keras(name, tmp_path):
     assert err <= INT16X8_TOLERANCE, err
 
 
-def test_layer_normalization_is_refused_by_name(tmp_path):
-    model = stacked_mixed_model(seed=1)
+def test_unbounded_gates_are_refused_by_name(tmp_path):
+    import keras
+
+    model = layers_model([keras.layers.GRU(4, recurrent_activation="relu", name="g")], seed=2)
     x = random_inputs(model, 4, 8)
-    with pytest.raises(edgegru.UnsupportedError, match="LayerNorm"):
+    with pytest.raises(edgegru.UnsupportedError, match="GRU 'g': recurrent_activation='relu'"):
         edgegru.convert(model, tmp_path / "m.egru", quantize="int16x8", calibration=x)
+
+
+def test_cli_convert_and_info_of_a_bidirectional_sum_model(tmp_path, capsys):
+    from edgegru import cli
+
+    model = masked_bilstm_model(seed=2, merge_mode="sum")
+    model.save(tmp_path / "bi.keras")
+    np.save(tmp_path / "x.npy", random_inputs(model, 64, 20, seed=1))
+    out = tmp_path / "bi.egru"
+    assert cli.main(["convert", str(tmp_path / "bi.keras"), "-o", str(out), "--quantize",
+                     "int16x8", "--calibration", str(tmp_path / "x.npy")]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = next(s for s in text.splitlines() if "bidirectional" in s and "scale" in s)
+    # the states are Q15 (tanh); the sum of two of them has its own calibrated scale
+    from edgegru import int16x8
+
+    merged = int16x8.from_blob(out.read_bytes()).layers[1][2].out_scale
+    assert line.endswith(f"state scale Q15 (2^-15, bounded), sum output scale {merged:.6g}"), line

@@ -275,8 +275,8 @@ def test_unsupported_layers_are_refused_by_name():
     rng = np.random.default_rng(4)
     F = ir.InputSpec("features", 4)
     for model, name in (
-        (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
         (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
+        (ir.Model(F, [_lstm(rng, 4, 3, ract="linear")]), "linear"),
     ):
         with pytest.raises(edgegru.UnsupportedError, match=name):
             fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))
@@ -441,8 +441,9 @@ def _qparams_words(blob, layer):
 
 
 def test_hostile_qparams_of_the_sequence_layers():
-    """The words 5-7 of Bidirectional and Activation, the backward block's header, and Affine's
-    signed multipliers: broken in files with valid CRCs, refused by both readers."""
+    """The words 5-7 of Bidirectional, Activation and LayerNorm, the backward block's header, and
+    the signed multipliers of Affine and LayerNorm: broken in files with valid CRCs, refused by
+    both readers."""
     rng = np.random.default_rng(16)
     named = dict(SEQUENCE_CASES)
     bidi = _blob(named["bidi-gru-concat"], _inputs(named["bidi-gru-concat"], rng))
@@ -456,6 +457,8 @@ def test_hostile_qparams_of_the_sequence_layers():
         struct.pack_into("<i", bad, at + 4 * k, v)
         return _with_crcs(bad)
 
+    ln_model = named["masked-layernorm-gru-layernorm"]
+    norm = _blob(ln_model, _inputs(ln_model, rng))
     _, count = _qparams_words(bidi, 0)
     half = count // 2
     nan_bits = int(np.array(np.float32("nan")).view(np.int32))
@@ -469,6 +472,9 @@ def test_hostile_qparams_of_the_sequence_layers():
         "affine int32 min": word(affine, 0, 8, -(2**31)),
         "activation input multiplier": word(affine, 2, 6, 5),
         "aux word of a Dense": word(affine, 4, 7, 3),
+        "layernorm epsilon high word": word(norm, 1, 6, -1),
+        "layernorm epsilon low word": word(norm, 1, 7, -5),
+        "layernorm gamma multiplier": word(norm, 1, 8, 2**29),
     }
     for what, bad in cases.items():
         with pytest.raises(edgegru.FormatError):
