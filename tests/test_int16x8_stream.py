@@ -160,6 +160,17 @@ def _cases():
             ),
         ),
     )
+    yield (
+        "layernorm",
+        M(
+            F5,
+            _named(
+                _lstm(rng, 5, 6, seq=True),
+                ir.LayerNorm(rng.uniform(0.5, 1.5, 6), rng.normal(0, 0.2, 6)),
+                _dense(rng, 6, 2, "tanh"),
+            ),
+        ),
+    )
     # random models of every kind of tests/int16x8_models.py, all recurrent layers forwards
     for kind in int16x8_models.KINDS:
         for seed in range(3):

@@ -358,8 +358,9 @@ typedef struct egru_session {
 /* EGRU_OK when the model can stream; else EGRU_ERR_UNSUPPORTED and, when `layer_index` is not
  * NULL, the index of the first layer that cannot (Bidirectional, go_backwards, Conv1D,
  * GlobalPooling, Flatten). int16x8 models: an allow-list, every layer an Embedding, Masking,
- * Dense, Activation, Affine, or a one-direction forward GRU / LSTM / SimpleRNN, and no recurrent
- * layer after one with return_sequences = 0; the first other layer is the one reported. */
+ * Dense, Activation, Affine, LayerNorm, or a one-direction forward GRU / LSTM / SimpleRNN, and no
+ * recurrent layer after one with return_sequences = 0; the first other layer is the one
+ * reported. */
 egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index);
 
 /* Bytes of session memory a session of `batch` rows needs (any alignment). batch >= 1. Float,

@@ -315,8 +315,8 @@ class Model:
 
         Raises UnsupportedError when a layer needs more than the steps seen so far
         (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten); int16x8 models stream
-        when every layer is an Embedding, Masking, Dense, Activation, Affine, GRU, LSTM or
-        SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
+        when every layer is an Embedding, Masking, Dense, Activation, Affine, LayerNorm, GRU,
+        LSTM or SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
         docs/streaming.md, "int16x8").
         """
         return Stream(self, batch)
@@ -540,7 +540,15 @@ _NO_STREAM = {
 }
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 #: The layers an int16x8 stream runs (egru_session_check's allow-list for quant_version 2).
-_Q16_STREAM_OPS = ("Embedding", "Masking", "Dense", "Activation", "Affine", *_RECURRENT)
+_Q16_STREAM_OPS = (
+    "Embedding",
+    "Masking",
+    "Dense",
+    "Activation",
+    "Affine",
+    "LayerNorm",
+    *_RECURRENT,
+)
 #: An int16x8 state's ranges: h (int16, symmetric) and an LSTM's c (the gate domain G).
 _H_MAX, _C_MAX = 32767, 2**30
 #: The scale of an int16x8 LSTM's cell state c (the gate domain G, Q15.16).

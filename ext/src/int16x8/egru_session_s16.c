@@ -96,7 +96,8 @@ egru_status_t egru_s16_session_check(const egru_model_t *model, uint32_t *layer_
         case EGRU_OP_MASKING:
         case EGRU_OP_DENSE:
         case EGRU_OP_ACTIVATION:
-        case EGRU_OP_AFFINE: ok = 1; break; /* per step: egru_s16_step_layer */
+        case EGRU_OP_AFFINE:
+        case EGRU_OP_LAYER_NORM: ok = 1; break; /* per step: egru_s16_step_layer */
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN:

@@ -6,9 +6,9 @@
 #include "../egru_internal.h"
 
 /* egru_session_check of an int16x8 model: EGRU_OK, or EGRU_ERR_UNSUPPORTED and the first layer
- * outside the allow-list (Embedding, Masking, Dense, Activation, Affine, and GRU / LSTM /
- * SimpleRNN going forwards in one direction, none after a recurrent layer that returns only its
- * last state). */
+ * outside the allow-list (Embedding, Masking, Dense, Activation, Affine, LayerNorm, and GRU /
+ * LSTM / SimpleRNN going forwards in one direction, none after a recurrent layer that returns
+ * only its last state). */
 egru_status_t egru_s16_session_check(const egru_model_t *model, uint32_t *layer_index);
 
 /* egru_session_size / egru_session_init of an int16x8 model (the arguments already checked for
