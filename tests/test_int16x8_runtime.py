@@ -258,8 +258,8 @@ def test_apis_refuse_the_other_dtype():
     q = edgegru.load(_blob(model, x))
     with pytest.raises(edgegru.EdgeGRUError, match="wrong data type"):
         q._rt.forward_features(np.zeros((1, 2, 5), np.float32))
-    with pytest.raises(edgegru.UnsupportedError, match="stream"):
-        q.stream()
+    with pytest.raises(edgegru.EdgeGRUError, match="wrong data type"):  # float session step
+        q.stream()._session.step_features(np.zeros((1, 5), np.float32))
     f = edgegru.load(fmt.write(model))
     with pytest.raises(edgegru.EdgeGRUError, match="wrong data type"):
         f._rt.forward_s16(np.zeros((1, 2, 5), np.int16))

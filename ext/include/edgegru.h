@@ -330,6 +330,12 @@ egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t
  * need steps not seen yet, or the whole sequence, and cannot stream (EGRU_ERR_UNSUPPORTED).
  * A session is not thread-safe; one model may serve many sessions and forward passes at once.
  * Every session function refuses an uninitialised (zeroed) session with EGRU_ERR_NULL_ARG.
+ *
+ * int16x8 models (quant_version 2) stream through the same egru_session_check / _size / _init /
+ * _reset / _state_size / _snapshot_size and the _s16 functions at the end of this section, in
+ * integers only (int16 steps, int32 states; no floating-point operation). The float step, state
+ * and snapshot functions refuse an int16x8 session with EGRU_ERR_WRONG_DTYPE, and the _s16 ones
+ * refuse a float or int8 session the same way.
  */
 
 /* A streaming session. Caller-owned; egru_session_init() fills it; treat every field as
@@ -337,23 +343,28 @@ egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t
 typedef struct egru_session {
     const egru_model_t *model;  /* the model; it and its blob must outlive the session        */
     uint32_t batch;             /* rows per step                                              */
-    uint32_t output_dim;        /* floats per row of a step's output (out: batch * output_dim) */
+    uint32_t output_dim;        /* values per row of a step's output (out: batch * output_dim) */
     uint32_t rnn_count;         /* recurrent layers, i.e. state-carrying layers               */
-    size_t state_count;         /* floats of the state (egru_session_get_state)               */
+    size_t state_count;         /* values of the state (egru_session_get_state; _s16: int32)  */
     uint64_t steps;             /* steps run since init or the last reset                     */
     const egru_model_t *frozen; /* private: a copy of the model as at init, in session memory */
     float *state;               /* private: per recurrent layer, per row, a state block       */
     float *bufs[2];             /* private: (batch, max_width) ping-pong step buffers         */
     float *scratch;             /* private: recurrent cell scratch                            */
     uint8_t *mask;              /* private: (batch) mask of the current step                 */
+    void *s16;                  /* private: int16x8 sessions' regions; NULL for float ones    */
 } egru_session_t;
 
 /* EGRU_OK when the model can stream; else EGRU_ERR_UNSUPPORTED and, when `layer_index` is not
  * NULL, the index of the first layer that cannot (Bidirectional, go_backwards, Conv1D,
- * GlobalPooling, Flatten). */
+ * GlobalPooling, Flatten). int16x8 models: an allow-list, every layer an Embedding, Masking,
+ * Dense, Activation, Affine, LayerNorm, or a one-direction forward GRU / LSTM / SimpleRNN, and no
+ * recurrent layer after one with return_sequences = 0; the first other layer is the one
+ * reported. */
 egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_index);
 
-/* Bytes of session memory a session of `batch` rows needs (any alignment). batch >= 1. */
+/* Bytes of session memory a session of `batch` rows needs (any alignment). batch >= 1. Float,
+ * int8 and int16x8 models (each gets its own layout; it does not depend on any step count). */
 egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes);
 
 /* Lays the session out in `mem` (at least egru_session_size() bytes, owned by the caller and
@@ -376,11 +387,12 @@ egru_status_t egru_session_step_tokens(egru_session_t *session, const int32_t *i
 egru_status_t egru_session_step_features(egru_session_t *session, const float *x, float *out,
                                          size_t out_count);
 
-/* Back to the zero state (a fresh stream; Keras' reset_state()). */
+/* Back to the zero state (a fresh stream; Keras' reset_state()). Float and int16x8 sessions. */
 egru_status_t egru_session_reset(egru_session_t *session);
 
-/* Floats of the state: sum over recurrent layers of parts * batch * units, parts = 2 for LSTM
- * (h, c) and 1 otherwise. Same as session->state_count. */
+/* Values of the state (floats; int32 for int16x8 sessions): sum over recurrent layers of
+ * parts * batch * units, parts = 2 for LSTM (h, c) and 1 otherwise. Same as
+ * session->state_count. */
 egru_status_t egru_session_state_size(const egru_session_t *session, size_t *count);
 
 /* Copies the state out, flat: for each recurrent layer in model order, for each part (h, then c
@@ -396,7 +408,7 @@ egru_status_t egru_session_set_state(egru_session_t *session, const float *state
 
 /* A snapshot: everything a session carries from step to step except its step count, so that a
  * session restored from it continues bit for bit (what pickling a Python stream uses). Layout,
- * snapshot_size floats: for each recurrent layer in model order, its state blocks (the layer's
+ * snapshot_size values: for each recurrent layer in model order, its state blocks (the layer's
  * part of egru_session_get_state's layout), then its rows' "valid step seen" flags, batch floats
  * of 0.0 or 1.0 (1.0 once the row has had an unmasked step since init, reset or set_state). */
 egru_status_t egru_session_snapshot_size(const egru_session_t *session, size_t *count);
@@ -410,6 +422,49 @@ egru_status_t egru_session_save(const egru_session_t *session, float *snapshot, 
  * and flags exactly 0.0 or 1.0 (else EGRU_ERR_BAD_SHAPE); on error nothing changes. */
 egru_status_t egru_session_restore(egru_session_t *session, const float *snapshot, size_t count,
                                    uint64_t steps);
+
+/* int16x8 sessions. Semantics, checks and layouts as the float functions above, in integers: a
+ * step's output is exactly (bit for bit) what egru_forward_*_s16 gives for the steps fed so far,
+ * at the last one (or its whole output, the head run on the current state); a masked step as
+ * there. The state is every recurrent layer's h (int16 values at the layer's state scale, the
+ * scale of its output; widened to int32) and an LSTM's c (int32 in the gate domain G, scale
+ * 2^-16), in egru_session_get_state's layout (state_count int32 values). Session memory:
+ * egru_session_size; it grows with the batch only (per row the states, their flags and one id). */
+
+/* One step of an int16x8 token model. ids: (batch) int32, each in [0, input_dim), read once
+ * (copied into the session, then checked: EGRU_ERR_TOKEN_RANGE, and nothing changes). out:
+ * out_count == batch * output_dim int16 at the model's output scale, row-major. */
+egru_status_t egru_session_step_tokens_s16(egru_session_t *session, const int32_t *ids,
+                                           int16_t *out, size_t out_count);
+
+/* One step of an int16x8 features model. x: (batch, input_dim) int16 at the model's input scale
+ * (-32768 reads as -32767). valid: NULL, or (batch) bytes, non-zero for a valid step: for a
+ * model whose first layer is a Masking layer it replaces that layer's comparison of the int16
+ * features with the quantized mask value (as in egru_forward_features_s16); ignored otherwise.
+ * out as egru_session_step_tokens_s16. */
+egru_status_t egru_session_step_features_s16(egru_session_t *session, const int16_t *x,
+                                             const uint8_t *valid, int16_t *out, size_t out_count);
+
+/* The state as int32 (layout of egru_session_get_state; count must equal state_count, else
+ * EGRU_ERR_OUTPUT_SIZE). */
+egru_status_t egru_session_get_state_s16(const egru_session_t *session, int32_t *state,
+                                         size_t count);
+
+/* Sets it (as egru_session_set_state: it acts as Keras' initial_state, the "valid step seen"
+ * flags are cleared). EGRU_ERR_BAD_SHAPE when count differs or a value is out of its range: h in
+ * [-32767, 32767], c in [-2^30, 2^30]; on error nothing changes. */
+egru_status_t egru_session_set_state_s16(egru_session_t *session, const int32_t *state,
+                                         size_t count);
+
+/* The snapshot (egru_session_save's layout, snapshot_size int32: per recurrent layer its state
+ * blocks as egru_session_get_state_s16, then its rows' flags, 0 or 1); count as there. */
+egru_status_t egru_session_save_s16(const egru_session_t *session, int32_t *snapshot, size_t count);
+
+/* Restores a snapshot of egru_session_save_s16 taken from a session of the same model and batch,
+ * and sets the step count. EGRU_ERR_BAD_SHAPE when count differs or a value is out of its range
+ * (as set_state_s16; flags 0 or 1); on error nothing changes. */
+egru_status_t egru_session_restore_s16(egru_session_t *session, const int32_t *snapshot,
+                                       size_t count, uint64_t steps);
 
 #ifdef __cplusplus
 }

@@ -16,11 +16,16 @@
  * reads the caller's input. Every layer runs all rows in one call: a (batch, width) block is
  * `batch` steps of one row for the per-step layers, and `batch` rows of one step for the
  * recurrent ones.
+ *
+ * int16x8 models (quant_version 2) get their own layout and steps (int16x8/egru_session_s16.c):
+ * check, size, init and reset dispatch there; the float step, state and snapshot functions
+ * refuse their sessions (EGRU_ERR_WRONG_DTYPE), which session->s16 marks.
  */
 #include <math.h>
 #include <string.h>
 
 #include "egru_internal.h"
+#include "int16x8/egru_session_s16.h"
 #include "layers/egru_layers.h"
 
 #define FLOAT_LIMIT   (1ull << 58)
@@ -43,7 +48,7 @@ egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_inde
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
     if (model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
-        return EGRU_ERR_WRONG_DTYPE; /* no int16x8 sessions yet (float state API) */
+        return egru_s16_session_check(model, layer_index); /* an allow-list of its own */
     }
     if (!EGRU_CFG_FLOAT) {
         return EGRU_ERR_UNSUPPORTED; /* an integer-only build (egru_features.h) */
@@ -125,6 +130,12 @@ egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_
     if (!model || !bytes) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (model->layer_count != 0 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return egru_s16_session_size(model, batch, bytes);
+    }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED; /* an integer-only build links no float session code */
+    }
     if ((s = plan(model, batch, &l)) != EGRU_OK) {
         return s;
     }
@@ -161,6 +172,12 @@ egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *mod
     if (!model || !mem) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (model->layer_count != 0 && model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return egru_s16_session_init(session, model, batch, mem, bytes);
+    }
+    if (!EGRU_CFG_FLOAT) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
     if ((s = plan(model, batch, &l)) != EGRU_OK) {
         return s;
     }
@@ -193,6 +210,9 @@ static egru_status_t check_step(const egru_session_t *s, uint32_t kind, const vo
     }
     if (!s->model) {
         return EGRU_ERR_NULL_ARG; /* not initialised, or its init failed */
+    }
+    if (s->s16) {
+        return EGRU_ERR_WRONG_DTYPE; /* int16x8: egru_session_step_*_s16 */
     }
     if (s->model->input_kind != kind) {
         return EGRU_ERR_WRONG_INPUT;
@@ -302,6 +322,10 @@ egru_status_t egru_session_reset(egru_session_t *session)
     if (!session || !session->model) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (session->s16) {
+        egru_s16_session_reset(session);
+        return EGRU_OK;
+    }
     zero_state(session);
     return EGRU_OK;
 }
@@ -348,6 +372,9 @@ egru_status_t egru_session_get_state(const egru_session_t *session, float *state
     if (!session || !state || !session->model) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (session->s16) {
+        return EGRU_ERR_WRONG_DTYPE; /* int16x8: egru_session_get_state_s16 */
+    }
     if (count != session->state_count) {
         return EGRU_ERR_OUTPUT_SIZE;
     }
@@ -360,6 +387,9 @@ egru_status_t egru_session_set_state(egru_session_t *session, const float *state
     size_t i;
     if (!session || !state || !session->model) {
         return EGRU_ERR_NULL_ARG;
+    }
+    if (session->s16) {
+        return EGRU_ERR_WRONG_DTYPE; /* int16x8: egru_session_set_state_s16 */
     }
     if (count != session->state_count) {
         return EGRU_ERR_BAD_SHAPE;
@@ -391,6 +421,9 @@ egru_status_t egru_session_save(const egru_session_t *session, float *snapshot, 
     if (s != EGRU_OK || !snapshot) {
         return EGRU_ERR_NULL_ARG;
     }
+    if (session->s16) {
+        return EGRU_ERR_WRONG_DTYPE; /* int16x8: egru_session_save_s16 */
+    }
     if (count != n) {
         return EGRU_ERR_OUTPUT_SIZE;
     }
@@ -406,6 +439,9 @@ egru_status_t egru_session_restore(egru_session_t *session, const float *snapsho
     egru_status_t s = egru_session_snapshot_size(session, &n);
     if (s != EGRU_OK || !snapshot) {
         return EGRU_ERR_NULL_ARG;
+    }
+    if (session->s16) {
+        return EGRU_ERR_WRONG_DTYPE; /* int16x8: egru_session_restore_s16 */
     }
     if (count != n) {
         return EGRU_ERR_BAD_SHAPE;

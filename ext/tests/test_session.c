@@ -5,7 +5,8 @@
  * feeding a sequence one step at a time gives, at every step t, what egru_forward_*() gives for
  * the prefix of t + 1 steps (its last step for a sequence output, else the whole output); the
  * forward pass itself is tested against float64 models in test_runtime.c and tests/. The state
- * layout is checked against double-precision cells written here from the equations. Prints one
+ * layout is checked against double-precision cells written here from the equations. int16x8
+ * sessions: test_session_s16.h (against egru_forward_*_s16 on each prefix, bit for bit). Prints one
  * line per failed check and a final "N passed, N failed" line; exits non-zero on any failure.
  */
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include "edgegru.h"
 #include "egru_test.h"
+#include "test_session_s16.h"
 
 static double worst_diff; /* largest |step - forward| seen over all streaming comparisons */
 
@@ -830,6 +832,7 @@ int main(void)
     test_snapshot_restore();
     test_errors();
     test_session_fuzz();
+    test_s16_sessions();
     printf("session: largest |step - forward on the prefix| %.3g\n", worst_diff);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

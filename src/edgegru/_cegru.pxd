@@ -43,6 +43,8 @@ cdef extern from "edgegru.h" nogil:
         uint32_t params[10]
         uint32_t param_count
         uint32_t macs_per_step
+        const int32_t *qparams
+        uint32_t qparams_count
 
     ctypedef int egru_kernels_t
     int EGRU_KERNELS_AUTO
@@ -116,3 +118,18 @@ cdef extern from "edgegru.h" nogil:
                                     size_t count)
     egru_status_t egru_session_restore(egru_session_t *session, const float *snapshot,
                                        size_t count, uint64_t steps)
+
+    # int16x8 sessions: the shared functions above, and these in integers.
+    egru_status_t egru_session_step_tokens_s16(egru_session_t *session, const int32_t *ids,
+                                               int16_t *out, size_t out_count)
+    egru_status_t egru_session_step_features_s16(egru_session_t *session, const int16_t *x,
+                                                 const uint8_t *valid, int16_t *out,
+                                                 size_t out_count)
+    egru_status_t egru_session_get_state_s16(const egru_session_t *session, int32_t *state,
+                                             size_t count)
+    egru_status_t egru_session_set_state_s16(egru_session_t *session, const int32_t *state,
+                                             size_t count)
+    egru_status_t egru_session_save_s16(const egru_session_t *session, int32_t *snapshot,
+                                        size_t count)
+    egru_status_t egru_session_restore_s16(egru_session_t *session, const int32_t *snapshot,
+                                           size_t count, uint64_t steps)

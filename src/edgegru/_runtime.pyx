@@ -366,6 +366,18 @@ cdef class Runtime:
             raise EdgeGRUError(f"expected {self.model.input_dim} features, got {x.shape[2]}")
         return self._run(&x[0, 0, 0], False, x.shape[0], x.shape[1])
 
+    def layer_scales(self, uint32_t index):
+        """int16x8 models: layer `index`'s (input scale, output scale) as float32, from its
+        QPARAMS words (a recurrent layer's output scale is its state h's); None otherwise."""
+        cdef egru_layer_t layer
+        cdef int status = egru_model_layer(&self.model, index, &layer)
+        if status != EGRU_OK:
+            _raise(status, f"layer {index}")
+        if layer.qparams == NULL or layer.qparams_count < 2:
+            return None
+        bits = np.array([layer.qparams[0], layer.qparams[1]], dtype=np.int32).view(np.float32)
+        return bits[0], bits[1]
+
     def stream_blocker(self):
         """Index of the first layer that cannot stream (egru_session_check), or None."""
         cdef uint32_t index = 0
@@ -417,6 +429,11 @@ cdef class Session:
     @property
     def steps(self):
         return self.session.steps
+
+    @property
+    def memory_bytes(self):
+        """Bytes of session memory (egru_session_size for this model and batch)."""
+        return self._mem.size
 
     cdef _enter(self):
         if self._busy:
@@ -548,3 +565,105 @@ cdef class Session:
             self._busy = False
         if status != EGRU_OK:
             _raise(status, "stream state")
+
+    # -- int16x8 sessions (egru_session_*_s16): int16 steps, int32 states -----------------------
+    def step_tokens_s16(self, const int32_t[::1] ids):
+        """ids: (batch,) int32. Returns int16 (batch, output_dim) at the output scale."""
+        return self._step_s16(&ids[0], NULL, True, ids.shape[0])
+
+    def step_features_s16(self, const int16_t[:, ::1] x, valid=None):
+        """x: (batch, input_dim) int16 at the input scale, C-contiguous; valid: None or uint8
+        (batch,) (a first Masking layer's validity). Returns int16 (batch, output_dim)."""
+        if <uint32_t>x.shape[1] != self.runtime.model.input_dim:
+            raise EdgeGRUError(f"expected {self.runtime.model.input_dim} features, got "
+                               f"{x.shape[1]}")
+        cdef const uint8_t *valid_ptr = NULL
+        if valid is not None:
+            if not isinstance(valid, np.ndarray) or valid.dtype != np.uint8 or \
+                    not valid.flags.c_contiguous or valid.shape != (x.shape[0],):
+                raise EdgeGRUError("valid must be a C-contiguous uint8 array of shape (batch,)")
+            valid_ptr = <const uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>valid)
+        return self._step_s16(&x[0, 0], valid_ptr, False, x.shape[0])
+
+    cdef _step_s16(self, const void *data, const uint8_t *valid, bint tokens, Py_ssize_t rows):
+        if rows != self.session.batch:
+            raise EdgeGRUError(f"this stream has batch {self.session.batch}, got {rows} rows")
+        out = np.empty((self.session.batch, self.session.output_dim), dtype=np.int16)
+        cdef int16_t *out_ptr = <int16_t *>cnp.PyArray_DATA(out)
+        cdef size_t count = <size_t>self.session.batch * self.session.output_dim
+        cdef int status
+        self._enter()
+        try:
+            with nogil:
+                if tokens:
+                    status = egru_session_step_tokens_s16(&self.session, <const int32_t *>data,
+                                                          out_ptr, count)
+                else:
+                    status = egru_session_step_features_s16(&self.session,
+                                                            <const int16_t *>data, valid,
+                                                            out_ptr, count)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream step")
+        return out
+
+    def get_state_s16(self):
+        """The integer state, flat (docs/streaming.md): int32 (state_count,)."""
+        state = np.empty(self.session.state_count, dtype=np.int32)
+        cdef int32_t[::1] view = state
+        cdef int32_t dummy = 0
+        self._enter()
+        try:
+            status = egru_session_get_state_s16(&self.session,
+                                                &view[0] if view.shape[0] else &dummy,
+                                                self.session.state_count)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream state")
+        return state
+
+    def set_state_s16(self, const int32_t[::1] state):
+        """state: int32 (state_count,), the layout of get_state_s16(), each value in range."""
+        cdef int32_t dummy = 0
+        self._enter()
+        try:
+            status = egru_session_set_state_s16(&self.session,
+                                                &state[0] if state.shape[0] else &dummy,
+                                                state.shape[0])
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream state")
+
+    def raw_state_s16(self):
+        """The int16x8 session's snapshot (egru_session_save_s16), int32."""
+        cdef size_t n = 0
+        egru_session_snapshot_size(&self.session, &n)
+        raw = np.empty(n, dtype=np.int32)
+        cdef int32_t[::1] view = raw
+        cdef int32_t dummy = 0
+        cdef int status
+        self._enter()
+        try:
+            status = egru_session_save_s16(&self.session, &view[0] if n else &dummy, n)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream snapshot")
+        return raw
+
+    def set_raw_state_s16(self, const int32_t[::1] raw, uint64_t steps):
+        """Restore raw_state_s16()'s snapshot and the step count (egru_session_restore_s16)."""
+        cdef int32_t dummy = 0
+        cdef int status
+        self._enter()
+        try:
+            status = egru_session_restore_s16(&self.session,
+                                              &raw[0] if raw.shape[0] else &dummy,
+                                              raw.shape[0], steps)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream restore")

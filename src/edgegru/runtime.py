@@ -314,13 +314,11 @@ class Model:
         state carried from step to step (docs/streaming.md). Starts from the zero state.
 
         Raises UnsupportedError when a layer needs more than the steps seen so far
-        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten), and for int16x8 models
-        (their sessions are specified, docs/quantization.md, but not built yet).
+        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten); int16x8 models stream
+        when every layer is an Embedding, Masking, Dense, Activation, Affine, LayerNorm, GRU,
+        LSTM or SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
+        docs/streaming.md, "int16x8").
         """
-        if self._q16 is not None:
-            raise UnsupportedError(
-                "int16x8 models do not stream yet (issue #12): use predict on whole sequences"
-            )
         return Stream(self, batch)
 
     def _check_shape(self, x: np.ndarray, rank: int, what: str) -> None:
@@ -541,6 +539,37 @@ _NO_STREAM = {
     "Flatten": "flattens the whole sequence",
 }
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
+#: The layers an int16x8 stream runs (egru_session_check's allow-list for quant_version 2).
+_Q16_STREAM_OPS = (
+    "Embedding",
+    "Masking",
+    "Dense",
+    "Activation",
+    "Affine",
+    "LayerNorm",
+    *_RECURRENT,
+)
+#: An int16x8 state's ranges: h (int16, symmetric) and an LSTM's c (the gate domain G).
+_H_MAX, _C_MAX = 32767, 2**30
+#: The scale of an int16x8 LSTM's cell state c (the gate domain G, Q15.16).
+_C_SCALE = 2.0**-16
+
+
+def _no_stream_why(layer: dict, int16x8: bool) -> str:
+    """Why layer `layer` (a Model.layers() record) cannot stream, as egru_session_check found."""
+    op = layer["op"]
+    if op in _NO_STREAM:
+        return _NO_STREAM[op]
+    if op in _RECURRENT:
+        if layer["flags"] & fmt.FLAG_BIDIRECTIONAL:
+            return "is Bidirectional: its backward half starts at the end of the sequence"
+        if layer["flags"] & fmt.FLAG_GO_BACKWARDS or not int16x8:
+            return "has go_backwards=True: it starts at the end of the sequence"
+        return (
+            "follows a recurrent layer with return_sequences=False, so it runs once per "
+            "sequence, not once per step"
+        )
+    return f"is not one of the layers an int16x8 stream runs ({', '.join(_Q16_STREAM_OPS)})"
 
 
 class Stream:
@@ -565,18 +594,15 @@ class Stream:
         blocker = model._rt.stream_blocker()
         if blocker is not None:
             layer = layers[blocker]
-            op = layer["op"]
-            if op in _NO_STREAM:
-                why = _NO_STREAM[op]
-            elif layer["flags"] & fmt.FLAG_BIDIRECTIONAL:
-                why = "is Bidirectional: its backward half starts at the end of the sequence"
-            else:
-                why = "has go_backwards=True: it starts at the end of the sequence"
+            why = _no_stream_why(layer, model.int16x8)
             raise UnsupportedError(
-                f"this model cannot stream: layer {blocker} ({layer['name']}, {op}) {why}; "
-                "streaming needs layers that work one step at a time (docs/streaming.md)"
+                f"this model cannot stream: layer {blocker} ({layer['name']}, {layer['op']}) "
+                f"{why}; streaming needs layers that work one step at a time "
+                "(docs/streaming.md)"
             )
         self._model = model
+        #: int16x8 models: (input scale, output scale, Masking mask_value or None), else None
+        self._q16 = model._q16
         self._session = Session(model._rt, int(batch))
         #: (parts, batch, units) per recurrent layer; parts = 2 (h, c) for LSTM, else 1 (h).
         self._shapes = tuple(
@@ -585,6 +611,12 @@ class Stream:
             if layer["op"] in _RECURRENT
         )
         self._names = tuple(layer["name"] for layer in layers if layer["op"] in _RECURRENT)
+        #: int16x8: each recurrent layer's state scale (of h: its output scale), float32
+        self._h_scales = tuple(
+            model._rt.layer_scales(k)[1]
+            for k, layer in enumerate(layers)
+            if layer["op"] in _RECURRENT and self._q16 is not None
+        )
 
     @property
     def batch(self) -> int:
@@ -615,7 +647,13 @@ class Stream:
         float frames of shape (batch, input_dim) or (batch, 1, input_dim) for a feature model.
         Returns float32 (batch, output_dim). Raises InputError as ``predict`` does (wrong rank,
         dtype, width or batch, a token id out of range, a NaN/infinity); the state is unchanged
-        then."""
+        then.
+
+        int16x8 models: the integer step (``step_int``) dequantized, float32 ``q * output
+        scale`` (as ``predict``); int16 features pass through at the input scale."""
+        if self._q16 is not None:
+            y = self.step_int(x)
+            return (y.astype(np.float64) * np.float64(self._q16[1])).astype(np.float32)
         m = self._model
         # Fast path for the common, already well-formed step (the C runtime checks the values).
         try:
@@ -649,12 +687,67 @@ class Stream:
         except EdgeGRUError as exc:
             raise _located(m, exc, x) from None
 
+    def step_int(self, x) -> np.ndarray:
+        """int16x8 models: one step in integers, as ``predict_int``: returns int16
+        (batch, output_dim) at the output scale, bit for bit ``predict_int`` of the steps fed
+        so far at the last one. x: token ids of shape (batch,) or (batch, 1); float features of
+        shape (batch, input_dim) or (batch, 1, input_dim), quantized with
+        sat16(rint(x / input scale)) (a first Masking layer compares them with mask_value in
+        float, as Keras); or int16 features already at the input scale (a first Masking layer
+        compares them with the quantized mask value). Errors as ``step``."""
+        m = self._model
+        if self._q16 is None:
+            raise UnsupportedError(
+                "step_int is for int16x8 models (quantize='int16x8'); use step for this one"
+            )
+        x = _as_array(x, "input")
+        if m.input_kind == "tokens":
+            if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] != 1):
+                raise InputError(
+                    f"expected one step of token ids, shape (batch,) or (batch, 1), got an "
+                    f"array of shape {x.shape}"
+                )
+            self._check_batch(x)
+            x = x.reshape(-1, 1)
+            try:
+                return self._session.step_tokens_s16(m._check_tokens(x).reshape(-1))
+            except EdgeGRUError as exc:
+                raise _located(m, exc, x) from None
+        if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[1] != 1):
+            raise InputError(
+                f"expected one step of features, shape (batch, {m.input_dim}) or "
+                f"(batch, 1, {m.input_dim}), got an array of shape {x.shape}"
+            )
+        self._check_batch(x)
+        x = x.reshape(x.shape[0], 1, x.shape[-1])
+        valid = None
+        try:
+            if x.dtype == np.int16:
+                if x.shape[2] != m.input_dim:
+                    raise InputError(
+                        f"expected {m.input_dim} features per step, got {x.shape[2]} "
+                        f"(input shape {x.shape})"
+                    )
+                q = np.ascontiguousarray(x[:, 0])
+            else:
+                f = m._check_features(x)[:, 0]
+                if not np.isfinite(f).all():
+                    raise m._nonfinite_error(x)
+                q = np.rint(f.astype(np.float64) / np.float64(self._q16[0]))
+                q = np.ascontiguousarray(np.clip(q, -_H_MAX, _H_MAX), dtype=np.int16)
+                if self._q16[2] is not None:
+                    valid = np.ascontiguousarray(np.any(f != self._q16[2], axis=-1), dtype=np.uint8)
+            return self._session.step_features_s16(q, valid)
+        except EdgeGRUError as exc:
+            raise _located(m, exc, x) from None
+
     # -- pickling -------------------------------------------------------------------------------
     def __reduce__(self):
         """A stream pickles with its model, batch, state and step count, and continues after
         unpickling exactly as it would have (docs/streaming.md). copy.copy gives such a copy
         that shares the model; copy.deepcopy copies the model too."""
-        raw = self._session.raw_state()
+        q16 = self._q16 is not None
+        raw = self._session.raw_state_s16() if q16 else self._session.raw_state()
         cells, seen, pos = [], [], 0
         for parts, batch, units in self._shapes:  # per layer: its cells, then its seen flags
             n = parts * batch * units
@@ -662,6 +755,8 @@ class Stream:
             seen.append(raw[pos + n : pos + n + batch] != 0)
             pos += n + batch
         state = {"version": 1, "state": tuple(cells), "seen": tuple(seen), "steps": self.steps}
+        if q16:  # the integer state, exactly (unpickling sets it with state_int)
+            state["dtype"] = "int16x8"
         return (_unpickle_stream, (self._model, self.batch, state))
 
     def _check_batch(self, x: np.ndarray) -> None:
@@ -683,8 +778,24 @@ class Stream:
         Set it with the same structure (any float arrays of exactly those shapes, all finite) to
         continue from that state; it acts as Keras' ``initial_state`` (a masked step then gives
         zero from a recurrent layer until the row's next valid step).
+
+        int16x8 models: the integer state (``state_int``) dequantized, in float64 (exact):
+        h times the layer's state scale, an LSTM's c times 2**-16. Setting quantizes back,
+        h to sat16(rint(h / state scale)) and c to rint(c * 2**16) clamped to +-2**30, so
+        ``s.state = s.state`` changes nothing; values beyond those ranges saturate.
         """
-        flat = self._session.get_state()
+        if self._q16 is not None:
+            out = []
+            for entry, h_scale in zip(self.state_int, self._h_scales, strict=True):
+                f = entry.astype(np.float64)
+                f[0] *= np.float64(h_scale)
+                f[1:] *= _C_SCALE
+                out.append(f)
+            return tuple(out)
+        return self._split(self._session.get_state())
+
+    def _split(self, flat: np.ndarray) -> tuple:
+        """A flat state (the C layout) as one (parts, batch, units) array per recurrent layer."""
         out, pos = [], 0
         for shape in self._shapes:
             n = int(np.prod(shape))
@@ -692,29 +803,90 @@ class Stream:
             pos += n
         return tuple(out)
 
-    @state.setter
-    def state(self, value) -> None:
+    def _entries(self, value, what: str) -> list:
+        """The arrays of a state being set, checked for structure, shape and a numeric dtype."""
         if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)):
             raise InputError(
-                f"state must be a tuple of {len(self._shapes)} arrays (one per recurrent layer, "
+                f"{what} must be a tuple of {len(self._shapes)} arrays (one per recurrent layer, "
                 f"shapes {list(self._shapes)}), got {type(value).__name__}"
             )
         if len(value) != len(self._shapes):
             raise InputError(
-                f"state must have {len(self._shapes)} entries (one per recurrent layer, shapes "
+                f"{what} must have {len(self._shapes)} entries (one per recurrent layer, shapes "
                 f"{list(self._shapes)}), got {len(value)}"
             )
-        parts = []
+        out = []
         entries = zip(value, self._shapes, self._names, strict=True)
         for k, (entry, shape, name) in enumerate(entries):
-            a = _as_array(entry, f"state[{k}]")
+            a = _as_array(entry, f"{what}[{k}]")
             if a.shape != shape:
                 raise InputError(
-                    f"state[{k}] (layer {name}) must have shape {shape} (parts, batch, units), "
+                    f"{what}[{k}] (layer {name}) must have shape {shape} (parts, batch, units), "
                     f"got {a.shape}"
                 )
             if a.dtype.kind not in "fiu":
-                raise InputError(f"state[{k}] (layer {name}) must be numeric, got {a.dtype}")
+                raise InputError(f"{what}[{k}] (layer {name}) must be numeric, got {a.dtype}")
+            out.append(a)
+        return out
+
+    @property
+    def state_int(self) -> tuple:
+        """int16x8 models: every recurrent layer's integer state, as ``state`` is shaped: one
+        int32 array (parts, batch, units) per recurrent layer, h (int16 values at the layer's
+        state scale) then, for LSTM, c (the gate domain, scale 2**-16). A copy; exactly what the
+        C session holds (egru_session_get_state_s16).
+
+        Set it with the same structure (integer arrays, h in [-32767, 32767], c in
+        [-2**30, 2**30]); like ``state`` it acts as Keras' ``initial_state``."""
+        if self._q16 is None:
+            raise UnsupportedError("state_int is for int16x8 models; use state for this one")
+        return self._split(self._session.get_state_s16())
+
+    @state_int.setter
+    def state_int(self, value) -> None:
+        if self._q16 is None:
+            raise UnsupportedError("state_int is for int16x8 models; use state for this one")
+        parts = []
+        for k, a in enumerate(self._entries(value, "state_int")):
+            name = self._names[k]
+            if a.dtype.kind not in "iu":
+                raise InputError(
+                    f"state_int[{k}] (layer {name}) must be an integer array, got {a.dtype} "
+                    "(set float values through state)"
+                )
+            for p, (part, hi) in enumerate(((a[:1], _H_MAX), (a[1:], _C_MAX))):
+                bad = np.argwhere((part < -hi) | (part > hi))
+                if len(bad):
+                    pos = (p, *(int(i) for i in bad[0][1:]))
+                    what = "h" if p == 0 else "c"
+                    raise InputError(
+                        f"state_int[{k}] (layer {name}) holds {a[pos]} at {pos}: {what} must be "
+                        f"in [-{hi}, {hi}]"
+                    )
+            parts.append(a.astype(np.int32).reshape(-1))
+        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        self._session.set_state_s16(np.ascontiguousarray(flat))
+
+    @state.setter
+    def state(self, value) -> None:
+        entries = self._entries(value, "state")
+        if self._q16 is not None:
+            ints = []
+            for k, (a, h_scale) in enumerate(zip(entries, self._h_scales, strict=True)):
+                f = a.astype(np.float64)
+                if not np.isfinite(f).all():
+                    raise InputError(
+                        f"state[{k}] (layer {self._names[k]}) contains NaN or infinity"
+                    )
+                q = np.empty(f.shape, dtype=np.int32)
+                q[0] = np.clip(np.rint(f[0] / np.float64(h_scale)), -_H_MAX, _H_MAX)
+                q[1:] = np.clip(np.rint(f[1:] / _C_SCALE), -_C_MAX, _C_MAX)
+                ints.append(q)
+            self.state_int = tuple(ints)
+            return
+        parts = []
+        for k, a in enumerate(entries):
+            name = self._names[k]
             with np.errstate(over="ignore"):
                 a32 = a.astype(np.float32)
             if not np.isfinite(a32).all():
@@ -734,7 +906,13 @@ def _unpickle_stream(model: Model, batch: int, saved: dict) -> Stream:
             "this pickled edgegru stream comes from an incompatible edgegru version"
         )
     stream = Stream(model, batch)
-    stream.state = saved["state"]  # checks shapes and finiteness
+    q16 = saved.get("dtype") == "int16x8"
+    if q16 != (stream._q16 is not None):
+        raise InputError("a pickled stream's state does not fit its model (int16x8 or not)")
+    if q16:
+        stream.state_int = saved["state"]  # checks shapes, dtypes and ranges
+    else:
+        stream.state = saved["state"]  # checks shapes and finiteness
     seen, steps = saved["seen"], saved["steps"]
     if (
         len(seen) != len(stream._shapes)
@@ -744,10 +922,14 @@ def _unpickle_stream(model: Model, batch: int, saved: dict) -> Stream:
     ):
         raise InputError("a pickled stream's seen flags or step count do not fit its model")
     parts = []
-    for cells, flags in zip(stream.state, seen, strict=True):
-        parts += [cells.reshape(-1), np.asarray(flags, dtype=bool).astype(np.float32)]
-    raw = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    stream._session.set_raw_state(raw, steps)
+    dtype = np.int32 if q16 else np.float32
+    for cells, flags in zip(stream.state_int if q16 else stream.state, seen, strict=True):
+        parts += [cells.reshape(-1), np.asarray(flags, dtype=bool).astype(dtype)]
+    raw = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    if q16:
+        stream._session.set_raw_state_s16(np.ascontiguousarray(raw, dtype=np.int32), steps)
+    else:
+        stream._session.set_raw_state(raw, steps)
     return stream
 
 
