@@ -290,7 +290,8 @@ def _dequantized(w) -> np.ndarray:
 def boundary_model(qm, x, round_state: bool = False) -> np.ndarray:
     """What the QDQ graph computes, in float64: the dequantized S8 weights, float layers
     (edgegru.reference), and int16 rounding (half to even, saturated to [-32768, 32767]) only at
-    the model input and the layer outputs, at onnx_export.int16x8_scales. With round_state the
+    the model input, the layer outputs and a Bidirectional's directions before a sum / ave / mul
+    merge, at onnx_export.int16x8_scales. With round_state the
     recurrent state is also rounded to its int16 grid after every step (an LSTM's cell to the
     gate domain's 2^-16), as the integer scheme holds it: the difference between the two
     measures what the fused float recurrence does not round (docs/onnx.md)."""
@@ -310,6 +311,29 @@ def boundary_model(qm, x, round_state: bool = False) -> np.ndarray:
         if scales.input is not None:
             y = grid(y, scales.input)
     steps = {f: getattr(reference, f) for f in ("_gru_step", "_lstm_step", "_rnn_step")}
+
+    def kind_lstm(layer) -> bool:
+        return isinstance(layer.forward, ir.LSTM)
+
+    def dequantized_cell(layer):
+        kw = {"kernel": _dequantized(layer.kernel)}
+        kw["recurrent_kernel"] = _dequantized(layer.recurrent_kernel)
+        return dataclasses.replace(layer, **kw)
+
+    def round_steps(s_h) -> None:
+        """With round_state, the reference's steps round the state to its grid (s_h)."""
+        for f, orig in steps.items():
+
+            def rounded(lay, xt, st, orig=orig, s_h=s_h):
+                new = orig(lay, xt, st)
+                if not round_state:
+                    return new
+                if isinstance(new, tuple):  # LSTM (h, c)
+                    return grid(new[0], s_h, -32767), grid(new[1], 2.0**-16, -(2**30), 2**30)
+                return grid(new, s_h, -32767)
+
+            setattr(reference, f, rounded)
+
     try:
         for k, (kind, layer, p) in enumerate(qm.layers):
             layer_mask = mask if getattr(layer, "masked", False) else None
@@ -321,31 +345,53 @@ def boundary_model(qm, x, round_state: bool = False) -> np.ndarray:
                 mask = np.any(x != np.float32(layer.mask_value), axis=-1)
                 y = np.where(mask[..., None], y, 0.0)
             elif kind == "recurrent":
-                kw = {"kernel": _dequantized(layer.kernel)}
-                kw["recurrent_kernel"] = _dequantized(layer.recurrent_kernel)
-                cell = dataclasses.replace(layer, **kw)
-                s_h = p.state_scale
-                for f, orig in steps.items():
-
-                    def rounded(lay, xt, st, orig=orig, s_h=s_h):
-                        new = orig(lay, xt, st)
-                        if not round_state:
-                            return new
-                        if isinstance(new, tuple):  # LSTM (h, c)
-                            return grid(new[0], s_h, -32767), grid(
-                                new[1], 2.0**-16, -(2**30), 2**30
-                            )
-                        return grid(new, s_h, -32767)
-
-                    setattr(reference, f, rounded)
-                outs, state = reference.recurrent(cell, y, layer_mask)
+                round_steps(p.state_scale)
+                outs, state = reference.recurrent(dequantized_cell(layer), y, layer_mask)
                 h = state[0] if isinstance(layer, ir.LSTM) else state
                 y = outs if layer.return_sequences else h
+                if not layer.return_sequences:
+                    mask = None
+            elif kind == "bidirectional":
+                round_steps(p.state_scale)
+                opts = {"zero_masked": True, "align": True}
+                fwd = reference.recurrent(
+                    dequantized_cell(layer.forward), y, layer_mask, reverse=False, **opts
+                )
+                bwd = reference.recurrent(
+                    dequantized_cell(layer.backward), y, layer_mask, reverse=True, **opts
+                )
+                a, b = (
+                    d[0] if layer.return_sequences else d[1][0] if kind_lstm(layer) else d[1]
+                    for d in (fwd, bwd)
+                )
+                if layer.merge_mode == "concat":
+                    y = np.concatenate([a, b], axis=-1)
+                else:  # the directions at the state scale, then the merge
+                    a, b = grid(a, scales.merges[k]), grid(b, scales.merges[k])
+                    y = {"sum": a + b, "ave": (a + b) / 2.0, "mul": a * b}[layer.merge_mode]
                 if not layer.return_sequences:
                     mask = None
             elif kind == "dense":
                 pre = y @ _dequantized(layer.kernel) + np.asarray(layer.bias, np.float64)
                 y = reference.ACTIVATIONS[layer.activation](pre)
+            elif kind == "conv1d":
+                kc = layer.kernel.shape
+                w = _dequantized(layer.kernel.reshape(kc[0] * kc[1], kc[2])).reshape(kc)
+                y, mask = reference.conv1d(dataclasses.replace(layer, kernel=w), y), None
+            elif kind == "pool":
+                valid = np.ones(y.shape[:2], bool) if layer_mask is None else layer_mask
+                if layer.kind == "max":
+                    y = y.max(axis=1)
+                else:  # an all-masked row: 0, as the int16x8 graph (max(count, 1))
+                    total = np.where(valid[..., None], y, 0.0).sum(axis=1)
+                    y = total / np.maximum(valid.sum(axis=1), 1)[:, None]
+                mask = None
+            elif kind == "flatten":
+                y, mask = y.reshape(y.shape[0], -1), None
+            elif kind == "activation":
+                y = reference.ACTIVATIONS[layer.activation](y)
+            elif kind == "affine":
+                y = y * np.asarray(layer.scale, np.float64) + np.asarray(layer.shift, np.float64)
             y = grid(y, scales.layers[k])
     finally:
         for f, orig in steps.items():

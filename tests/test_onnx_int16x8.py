@@ -334,6 +334,21 @@ def test_sequence_model_within_the_bound_of_the_emulation(name):
 
 
 @pytest.mark.parametrize("kind", SEQUENCE_KINDS)
+def test_sequence_graph_computes_its_qdq_semantics(kind):
+    """As test_the_graph_computes_its_qdq_semantics, for the new kinds: onnxruntime equals the
+    float64 model of the graph (boundary_model: Conv1D with the S8 kernel, pooling with the
+    all-masked row 0, a Bidirectional's directions rounded to the state scale before a sum /
+    ave / mul merge) but for float32 rounding flips, and lies on the output grid."""
+    for j in range(MODELS_PER_KIND // 2):
+        _, x, qm, proto = _case(kind, j)
+        got = run_onnx(proto, x)
+        assert _units(got, boundary_model(qm, x), qm) <= FLOAT32_FLIP_UNITS, j
+        s = np.float32(qm.output_scale)
+        levels = np.rint(got.astype(np.float64) / np.float64(s))
+        np.testing.assert_array_equal(got, (levels.astype(np.float32) * s).astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", SEQUENCE_KINDS)
 def test_random_sequence_models_within_the_bound(kind):
     """Random models around each new layer kind (tests/int16x8_models.py, SEQUENCE_KINDS:
     Conv1D of every padding / stride / dilation, pooling, Flatten, Activation, Affine,
