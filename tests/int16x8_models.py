@@ -130,7 +130,10 @@ def _bidirectional(rng, i: int, h: int, mode: str, seq: bool) -> ir.Bidirectiona
     bwd = _recurrent(rng, cell, i, h, seq, "backward")
     keep = {f: getattr(fwd, f) for f in ("activation", "recurrent_activation") if hasattr(fwd, f)}
     fwd = dataclasses.replace(fwd, go_backwards=False)
+    was_relu = bwd.activation == "relu"
     bwd = dataclasses.replace(bwd, go_backwards=True, **keep)  # one activation for both
+    if not was_relu:  # a relu SimpleRNN / LSTM contracts as in `_recurrent`
+        bwd = _contracting(bwd)
     return ir.Bidirectional(fwd, bwd, mode)
 
 
