@@ -1,7 +1,7 @@
 """int16x8 test models with the layers that need the whole sequence (Conv1D, GlobalPool,
 Bidirectional in every merge mode, Flatten, a go_backwards layer after another recurrent one)
-and the per-step Affine and Activation: shared by tests/test_int16x8.py (the emulation against
-the float64 reference), tests/test_int16x8_runtime.py (the C runtime against the emulation, bit
+and the per-step Affine, Activation and LayerNorm: shared by tests/test_int16x8.py (the
+emulation against the float64 reference), tests/test_int16x8_runtime.py (the C runtime against the emulation, bit
 for bit) and tests/test_onnx_int16x8.py. Random weights, fixed seeds."""
 
 from __future__ import annotations
@@ -143,6 +143,34 @@ def sequence_models():
                 ir.Activation(8, "relu"),
                 ir.Flatten(20, 8),
                 _dense(rng, 160, 2, "softmax"),
+            ],
+        ),
+    )
+    yield (
+        "masked-layernorm-gru-layernorm",
+        ir.Model(
+            feats,
+            [
+                ir.Masking(6, 0.0),
+                ir.LayerNorm(rng.normal(1, 0.3, 6), rng.normal(0, 0.2, 6), 1e-3),
+                _gru(rng, 6, 8, True, seq=True),
+                ir.LayerNorm(rng.normal(1, 0.3, 8), rng.normal(0, 0.2, 8), 1e-5),
+                _gru(rng, 8, 6, False),
+                _dense(rng, 6, 2, "softmax"),
+            ],
+        ),
+    )
+    yield (
+        "tokens-bidi-lstm-ave-seq-dense-avgpool",  # per-step layers after the Embedding
+        ir.Model(
+            ir.InputSpec("tokens", 30),
+            [
+                ir.Embedding(rng.normal(0, 1, (30, 6)), mask_zero=True),
+                _bidi(rng, "lstm", 6, 5, "ave", seq=True),
+                _dense(rng, 5, 4, "relu"),
+                ir.Activation(4, "tanh"),
+                ir.GlobalPool(4, "average"),
+                _dense(rng, 4, 2, "softmax"),
             ],
         ),
     )

@@ -239,3 +239,50 @@ def test_int16x8_keeps_the_accuracy(trained, data, tmp_path):
     assert report["edgegru int16x8"].drop_points <= INT16X8_MAX_DROP_POINTS, str(report)
     emulated = int16x8.forward_int(int16x8.from_blob(path.read_bytes()), data.x_test)
     assert np.array_equal(q.predict_int(data.x_test), emulated)
+
+
+def _sequence_plan_model(kind: str, data):
+    """The int16x8 sequence plan on the task: a masked Bidirectional GRU pooled over the valid
+    frames, or a causal Conv1D with BatchNormalization before a go_backwards GRU (no mask: Conv1D
+    drops it, so the padding frames are part of the input)."""
+    import keras
+
+    L = keras.layers
+    head = [L.Dense(data.n_classes, activation="softmax")]
+    if kind == "masked-bigru-pool":
+        body = [
+            L.Masking(),
+            L.Bidirectional(L.GRU(UNITS // 2, return_sequences=True)),
+            L.GlobalAveragePooling1D(),
+        ]
+    else:
+        body = [
+            L.Conv1D(UNITS, 3, padding="causal", activation="relu"),
+            L.BatchNormalization(momentum=0.9),  # moving statistics settle in 135 steps
+            L.GRU(UNITS, go_backwards=True),  # the padding frames first, the utterance last
+        ]
+    return keras.Sequential([keras.Input((data.max_len, data.n_features)), *body, *head])
+
+
+@pytest.mark.parametrize("kind", ["masked-bigru-pool", "conv-bn-gru"])
+def test_int16x8_keeps_the_accuracy_of_sequence_plan_models(kind, data, tmp_path):
+    """Bidirectional, pooling, Conv1D and BatchNormalization (the int16x8 sequence plan and
+    Affine) trained on the task, calibrated on the training split only: the drop from Keras fp32
+    on the test split within INT16X8_MAX_DROP_POINTS, the C runtime equal to the emulation."""
+    import keras
+
+    from edgegru import int16x8
+
+    keras.utils.set_random_seed(SEED)
+    model = _sequence_plan_model(kind, data)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=EPOCHS, batch_size=32, verbose=0)
+    path = tmp_path / f"{kind}.egru"
+    edgegru.convert(model, path, quantize="int16x8", calibration=data.x_train)
+    q = edgegru.load(path)
+    report = accuracy_report(model, data.x_test, data.y_test, {"edgegru int16x8": q.predict})
+    print(report)
+    assert report["keras fp32"].accuracy >= 0.8, str(report)  # the model learned the task
+    assert report["edgegru int16x8"].drop_points <= INT16X8_MAX_DROP_POINTS, str(report)
+    emulated = int16x8.forward_int(int16x8.from_blob(path.read_bytes()), data.x_test)
+    assert np.array_equal(q.predict_int(data.x_test), emulated)

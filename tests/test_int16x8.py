@@ -5,6 +5,7 @@ models against the float64 reference model (edgegru.reference)."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -260,12 +261,12 @@ def test_default_calibration_and_unsupported_layers():
     assert qm.ranges["input"] > 0
     x = rng.standard_normal((4, 9, 3)).astype(np.float32)
     assert np.max(np.abs(q16.forward(qm, x) - reference.forward(model, x))) <= MODEL_TOLERANCE
-    norm = ir.Model(
+    relu_gates = ir.Model(
         ir.InputSpec("features", 3),
-        [ir.LayerNorm(np.ones(3), np.zeros(3)), _dense(rng, 3, 1, "linear")],
+        [dataclasses.replace(_gru(rng, 3, 4, True), recurrent_activation="relu", name="g")],
     )
-    with pytest.raises(NotImplementedError, match="LayerNorm"):
-        q16.quantize(norm)
+    with pytest.raises(NotImplementedError, match="GRU 'g': recurrent_activation='relu'"):
+        q16.quantize(relu_gates)
 
 
 def test_saturation_beyond_the_calibrated_range():

@@ -26,6 +26,7 @@ sys.path.insert(0, str(EXAMPLE))
 sys.path.insert(0, str(ROOT / "tests"))
 import firmware_symbols  # noqa: E402
 import make_model  # noqa: E402
+from int16x8_layers import sequence_models  # noqa: E402
 
 MACHINES = {"m4f": "mps2-an386", "m3": "mps2-an385", "m0": "microbit"}
 QEMU = ["-nographic", "-icount", "shift=0,align=off,sleep=off"]
@@ -139,3 +140,41 @@ def test_the_symbol_check_sees_soft_float(tmp_path):
           f"CONFIG_H={tmp_path / 'egru_config.h'}", "MAX_OUTPUTS=64"], cwd=EXAMPLE)  # fmt: skip
     found = float_symbols(build / "edgegru.elf")
     assert "__aeabi_fmul" in found and "__aeabi_fadd" in found, found
+
+
+@pytest.mark.parametrize(
+    "name, board",
+    [
+        ("conv-causal-gru", "m0"),
+        ("masked-bidi-lstm-sum-seq-avgpool", "m0"),
+        ("bidi-gru-relu-mul-seq-maxpool", "m3"),
+        ("tokens-bidi-gru-seq-conv", "m3"),
+        ("masked-layernorm-gru-layernorm", "m0"),
+        ("affine-activation-gru-flatten", "m3"),
+    ],
+)
+def test_sequence_plan_models_equal_the_host(tmp_path, name, board):
+    """Conv1D, GlobalPool, Bidirectional and Flatten models (the sequence plan), LayerNorm, Affine
+    and Activation, on the cores without an FPU: the host's integers, and no floating-point helper
+    linked."""
+    from edgegru import ir
+
+    model = dict(sequence_models())[name]
+    rng = np.random.default_rng(17)
+    steps = model.input.seq_len or 9
+    if model.input.kind == ir.TOKENS:
+        x = rng.integers(0, model.input.dim, (2, steps)).astype(np.int32)
+        x[1, 5:] = 0  # padding, masked by mask_zero
+        cal = rng.integers(0, model.input.dim, (32, steps))
+    else:
+        cal = rng.standard_normal((32, steps, model.input.dim)).astype(np.float32)
+        xf = rng.standard_normal((2, steps, model.input.dim)).astype(np.float32)
+        xf[1, 5:] = 0.0  # padding steps (masked where the model masks)
+        blob = fmt.write(model, quantize="int16x8", calibration=cal)
+        x = q16.quantize_input(q16.from_blob(blob), xf).astype(np.int16)
+    blob = fmt.write(model, quantize="int16x8", calibration=cal)
+    elf, got = _firmware(tmp_path, board, blob, x)
+    want = edgegru.load(blob, kernels="ref").predict_int(x)
+    assert np.array_equal(got, want.ravel()), (got, want)
+    assert np.array_equal(want, q16.forward_int(q16.from_blob(blob), x))
+    assert float_symbols(elf) == []

@@ -275,8 +275,8 @@ def test_unsupported_layers_are_refused_by_name():
     rng = np.random.default_rng(4)
     F = ir.InputSpec("features", 4)
     for model, name in (
-        (ir.Model(F, [ir.LayerNorm(np.ones(4), np.zeros(4), name="norm")]), "norm"),
         (ir.Model(F, [_gru(rng, 4, 3, ract="relu")]), "relu"),
+        (ir.Model(F, [_lstm(rng, 4, 3, ract="linear")]), "linear"),
     ):
         with pytest.raises(edgegru.UnsupportedError, match=name):
             fmt.write(model, quantize="int16x8", calibration=np.ones((2, 3, 4), np.float32))
@@ -425,3 +425,64 @@ def test_sequence_shapes_that_do_not_fit_are_refused():
     f = edgegru.load(_blob(flat, rng.standard_normal((4, 20, 6)).astype(np.float32)))
     with pytest.raises(edgegru.InputError, match="exactly 20 steps"):
         f.predict(rng.standard_normal((1, 19, 6)).astype(np.float32))
+
+
+def _qparams_words(blob, layer):
+    """(byte offset, word count) of layer `layer`'s QPARAMS words in an int16x8 file."""
+    h = fmt.read_header(blob)
+    recs = [
+        h["tensor_table_offset"] + i * h["tensor_record_size"] for i in range(h["tensor_count"])
+    ]
+    qp = [r for r in recs if blob[r + 3] == fmt.ROLE_QPARAMS]
+    r = qp[layer]
+    return h["data_offset"] + struct.unpack_from("<I", blob, r + 20)[0], struct.unpack_from(
+        "<I", blob, r + 4
+    )[0]
+
+
+def test_hostile_qparams_of_the_sequence_layers():
+    """The words 5-7 of Bidirectional, Activation and LayerNorm, the backward block's header, and
+    the signed multipliers of Affine and LayerNorm: broken in files with valid CRCs, refused by
+    both readers."""
+    rng = np.random.default_rng(16)
+    named = dict(SEQUENCE_CASES)
+    bidi = _blob(named["bidi-gru-concat"], _inputs(named["bidi-gru-concat"], rng))
+    flat = named["affine-activation-gru-flatten"]
+    affine = _blob(flat, _inputs(flat, rng))
+
+    def word(blob, layer, k, v):
+        at, count = _qparams_words(blob, layer)
+        assert 0 <= k < count
+        bad = bytearray(blob)
+        struct.pack_into("<i", bad, at + 4 * k, v)
+        return _with_crcs(bad)
+
+    ln_model = named["masked-layernorm-gru-layernorm"]
+    norm = _blob(ln_model, _inputs(ln_model, rng))
+    _, count = _qparams_words(bidi, 0)
+    half = count // 2
+    nan_bits = int(np.array(np.float32("nan")).view(np.int32))
+    cases = {
+        "backward header differs": word(bidi, 0, half + 1, 1),
+        "state scale 0": word(bidi, 0, 5, 0),
+        "state scale NaN": word(bidi, 0, 5, nan_bits),
+        "merge multiplier": word(bidi, 0, 6, 5),
+        "backward product multiplier": word(bidi, 0, half + 8, 7),
+        "affine multiplier magnitude": word(affine, 0, 8, -(2**30 - 1)),
+        "affine int32 min": word(affine, 0, 8, -(2**31)),
+        "activation input multiplier": word(affine, 2, 6, 5),
+        "aux word of a Dense": word(affine, 4, 7, 3),
+        "layernorm epsilon high word": word(norm, 1, 6, -1),
+        "layernorm epsilon low word": word(norm, 1, 7, -5),
+        "layernorm gamma multiplier": word(norm, 1, 8, 2**29),
+    }
+    for what, bad in cases.items():
+        with pytest.raises(edgegru.FormatError):
+            edgegru.load(bad)
+        with pytest.raises(fmt.FormatError):
+            fmt.read(bad)
+        assert what
+    # a negative Affine multiplier of a valid magnitude is a valid file (a negative scale)
+    at, _ = _qparams_words(affine, 0)
+    m0 = struct.unpack_from("<i", affine, at + 32)[0]
+    edgegru.load(word(affine, 0, 8, -m0))

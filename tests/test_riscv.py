@@ -194,7 +194,25 @@ def _int16x8_tokens():
     return blob, ids
 
 
-@pytest.mark.parametrize("make", [_int16x8_sensor, _int16x8_tokens], ids=["sensor", "tokens"])
+def _int16x8_sequence_plan():
+    """Masking -> Bidirectional(LSTM, sum, return_sequences) -> GlobalAveragePooling1D -> Dense
+    (tests/int16x8_layers.py): the sequence plan, masks included."""
+    from int16x8_layers import sequence_models
+
+    model = dict(sequence_models())["masked-bidi-lstm-sum-seq-avgpool"]
+    rng = np.random.default_rng(13)
+    cal = rng.standard_normal((32, 9, 6)).astype(np.float32)
+    blob = fmt.write(model, quantize="int16x8", calibration=cal)
+    x = rng.standard_normal((2, 9, 6)).astype(np.float32)
+    x[1, 6:] = 0.0  # padding steps, masked
+    return blob, q16.quantize_input(q16.from_blob(blob), x).astype(np.int16)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_int16x8_sensor, _int16x8_tokens, _int16x8_sequence_plan],
+    ids=["sensor", "tokens", "sequence-plan"],
+)
 def test_int16x8_equals_the_host_with_no_floating_point_linked(tmp_path, build_dir, make):
     blob, x = make()
     (tmp_path / "model.egru").write_bytes(blob)

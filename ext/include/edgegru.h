@@ -276,9 +276,14 @@ egru_status_t egru_forward_features(const egru_model_t *model, const float *x, u
  * inference, no floating-point operation. Inputs and outputs are int16 at the model's input and
  * output scales (real value = scale * q). The float functions above refuse these models with
  * EGRU_ERR_WRONG_DTYPE, and these refuse float and int8 models the same way. egru_arena_size and
- * egru_arena_size_min give the (one) int16x8 plan's arena, which does not depend on seq_len or
- * batch (one row and one step at a time: two step buffers, the gate sums and every recurrent
- * layer's state); egru_output_count the number of int16 outputs.
+ * egru_arena_size_min give the int16x8 plan's arena (the same number): for a model whose layers
+ * run step by step (Embedding, Masking, Dense, Activation, Affine, LayerNorm, one-direction
+ * recurrent layers, go_backwards only on the first) it does not depend on seq_len or batch (one
+ * row and one step at a time: two step buffers, the gate sums and every recurrent layer's
+ * state); a Conv1D, GlobalPool, Flatten, Bidirectional or later go_backwards layer needs the
+ * whole sequence (one row and one layer at a time: two int16 sequences of seq_len x width values
+ * and seq_len validity bytes, growing with seq_len, not with batch). egru_output_count gives the
+ * number of int16 outputs.
  */
 
 /* The float32 bit patterns of the model's input scale (features models; 0 for token models) and

@@ -292,6 +292,7 @@ static int int16x8_op(uint32_t op, uint32_t flags, uint32_t ract)
     case EGRU_OP_CONV1D:
     case EGRU_OP_GLOBAL_POOL:
     case EGRU_OP_AFFINE:
+    case EGRU_OP_LAYER_NORM:
     case EGRU_OP_ACTIVATION:
     case EGRU_OP_FLATTEN:
     case EGRU_OP_SIMPLE_RNN: return 1;
@@ -346,7 +347,9 @@ static egru_status_t check_qparams(const egru_layer_t *layer)
     uint32_t b;
     if (!multiplier_ok(q[EGRU_QP_OUT_M], q[EGRU_QP_OUT_N]) ||
         (q[EGRU_QP_OUT_FMT] != 0 && q[EGRU_QP_OUT_FMT] != 1) ||
-        (second ? !multiplier_ok(q[6], q[7]) : q[6] != 0 || q[7] != 0) ||
+        (second                     ? !multiplier_ok(q[6], q[7])
+         : op == EGRU_OP_LAYER_NORM ? q[6] < 0 || q[7] < 0 /* its epsilon E = w6 2^31 + w7 */
+                                    : q[6] != 0 || q[7] != 0) ||
         (op == EGRU_OP_MASKING ? q[EGRU_QP_MASK_Q] < -32767 || q[EGRU_QP_MASK_Q] > 32767
          : bidi                ? !positive_float_bits(q[EGRU_QP_MASK_Q])
                                : q[EGRU_QP_MASK_Q] != 0)) {
@@ -361,7 +364,7 @@ static egru_status_t check_qparams(const egru_layer_t *layer)
             if (!products_ok(p, rows / 2u, 0) || !products_ok(p + 3u * (rows / 2u), rows / 2u, 0)) {
                 return EGRU_ERR_BAD_TENSOR;
             }
-        } else if (!products_ok(p, rows, op == EGRU_OP_AFFINE)) {
+        } else if (!products_ok(p, rows, op == EGRU_OP_AFFINE || op == EGRU_OP_LAYER_NORM)) {
             return EGRU_ERR_BAD_TENSOR;
         }
     }
@@ -532,7 +535,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
             rows = dim;
             ok = out->kernel_s8 != NULL;
             break;
-        case EGRU_OP_AFFINE: rows = dim; break;
+        case EGRU_OP_AFFINE:
+        case EGRU_OP_LAYER_NORM: rows = dim; break;
         case EGRU_OP_GRU:
         case EGRU_OP_LSTM:
         case EGRU_OP_SIMPLE_RNN:

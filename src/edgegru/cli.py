@@ -274,12 +274,22 @@ def _print_int16x8_scales(blob: bytes, m) -> None:
     inp = f"{float(s_in):.6g}" if s_in else "- (token ids)"
     print(f"int16x8 scales (real value = scale * int16; calibration: {how}):")
     print(f"   input {inp}   output {float(s_out):.6g}")
-    for k, (kind, layer, _p) in enumerate(qm.layers):
-        words = int16x8.layer_qparams(qm)[k][0]
+
+    def show(scale, bounded):
+        return "Q15 (2^-15, bounded)" if bounded else f"{float(scale):.6g}"
+
+    for k, ((kind, layer, p), (words, _mats)) in enumerate(
+        zip(qm.layers, int16x8.layer_qparams(qm), strict=True)
+    ):
         s = int16x8._from_bits(words[1])
-        what = "state" if kind == "recurrent" else "output"
-        fmt_ = "Q15 (2^-15, bounded)" if words[4] == 1 else f"{float(s):.6g}"
-        print(f"{k:>4}  {layer.name[:19]:<20}{what} scale {fmt_}")
+        if kind == "bidirectional":  # words[4]: the states' format; the merge has its own scale
+            state = show(p.state_scale, words[4] == 1)
+            merged = "the states'" if layer.merge_mode == "concat" else show(s, False)
+            line = f"state scale {state}, {layer.merge_mode} output scale {merged}"
+        else:
+            what = "state" if kind == "recurrent" else "output"
+            line = f"{what} scale {show(s, words[4] == 1)}"
+        print(f"{k:>4}  {layer.name[:19]:<20}{line}")
 
 
 #: T of `info`'s arena line when the model does not fix one and --seq-len is not given.

@@ -586,14 +586,14 @@ def read_int16x8(blob) -> tuple[ir.Model, dict, list]:
 def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mats: list) -> None:
     """The rules of docs/format.md ("Integer-only files") for layer k's QPARAMS words: 8 header
     words, then per S8 tensor its rows' multipliers, shifts and biases (a Bidirectional layer: two
-    such blocks, forward then backward, with equal headers; an Affine layer: one signed
-    multiplier, shift and bias per feature, and no S8 tensor)."""
+    such blocks, forward then backward, with equal headers; an Affine or LayerNorm layer: one
+    signed multiplier, shift and bias per feature, and no S8 tensor)."""
     from .int16x8 import G_SAT, QMAX, QPARAMS_HEADER
 
     rows = [int(q.shape[0]) for q in mats]
     bidi = op in (OP_GRU, OP_LSTM, OP_SIMPLE_RNN) and bool(flags & FLAG_BIDIRECTIONAL)
     blocks = [(0, rows[:2]), (QPARAMS_HEADER + 3 * sum(rows[:2]), rows[2:])] if bidi else []
-    if op == OP_AFFINE:
+    if op in (OP_AFFINE, OP_LAYER_NORM):
         rows = [dim]
     if not blocks:
         blocks = [(0, rows)]
@@ -603,7 +603,8 @@ def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mat
     w = words.astype(np.int64)
 
     def mult_ok(m, n):
-        m = np.abs(m) if op == OP_AFFINE else m  # Affine's multipliers carry the scale's sign
+        signed = op in (OP_AFFINE, OP_LAYER_NORM)
+        m = np.abs(m) if signed else m  # their multipliers carry the scale's sign
         return np.all(((m == 0) & (n == 0)) | ((m >= 2**30) & (m < 2**31) & (n >= 0) & (n <= 62)))
 
     for start, block_rows in blocks:
@@ -625,7 +626,8 @@ def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mat
         or (bidi and not (np.isfinite(state_bits) and state_bits > 0))
         or (op != OP_MASKING and not bidi and head[5])
         or (second and not mult_ok(head[6:7], head[7:8]))
-        or (not second and (head[6] or head[7]))
+        or (op == OP_LAYER_NORM and (head[6] < 0 or head[7] < 0))  # its epsilon E, >= 0
+        or (not second and op != OP_LAYER_NORM and (head[6] or head[7]))
     ):
         _fail(f"layer {k}: a QPARAMS header word is out of range")
 

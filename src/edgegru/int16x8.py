@@ -6,17 +6,21 @@ that will implement it must give the same integers. Floats appear only where the
 puts them: at conversion (scales, multipliers, biases, calibration) and at the model boundary
 (quantizing float inputs, dequantizing outputs).
 
-Status (issue #12): the converter does not write int16x8 files yet and the C runtime does not run
-them; `quantize(ir_model, calibration)` builds the integer model in memory and `forward(qmodel,
-x)` runs it (`edgegru.format.read(blob)[0]` gives the IR of a converted file).
+`quantize(ir_model, calibration)` builds the integer model in memory, `forward_int(qmodel, x)`
+runs it; `from_blob(blob)` reads the one an int16x8 `.egru` file holds (the C runtime computes the
+same integers, bit for bit, in every kernel set).
 
-Layers covered: Embedding (mask_zero), Masking, GRU (both reset modes), LSTM, SimpleRNN (one
-direction; go_backwards; masks; bounded or unbounded activations), Dense (every activation).
-Other layer kinds raise `NotImplementedError` naming the layer.
+Layers covered: Embedding (mask_zero), Masking (first layer), GRU (both reset modes), LSTM,
+SimpleRNN (go_backwards, masks, bounded or unbounded activations), Bidirectional (every merge
+mode), Dense and Activation (every activation), Conv1D (every padding, strides, dilation),
+GlobalPool (average, max; masked), Flatten, Affine (folded normalisations) and LayerNorm. GRU and
+LSTM gates must be bounded (sigmoid, hard_sigmoid, tanh, softsign): others raise
+`NotImplementedError` naming the layer.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -436,6 +440,45 @@ def _conv_windows(layer, y) -> np.ndarray:
     return win.reshape(batch, out_steps, k * cin)
 
 
+#: LayerNorm's largest W = V + E (its sum of squares plus the scaled epsilon): 2^62 - 1.
+W_MAX = (1 << 62) - 1
+
+
+def layer_norm_unit(x, e) -> np.ndarray:
+    """The normalized steps of a LayerNorm in Q30: t_j = (x_j - m) / sqrt(W) * 2^30 with m the
+    mean rounded half up, W = min(sum_j (x_j - m)^2 + e, W_MAX) (0 where W = 0). The reciprocal
+    square root is integer: k = (62 - bitlen(W)) >> 1, R = isqrt(W << 2k) (in [2^30, 2^31)),
+    inv = floor(2^62 / R), t_j = rshift(d_j * inv, 32 - k). x: (..., C) int16 values."""
+    x = _i64(x)
+    c = x.shape[-1]
+    mean = (2 * x.sum(axis=-1, keepdims=True) + c) // (2 * c)
+    d = x - mean
+    w = np.minimum((d * d).sum(axis=-1) + int(e), W_MAX)
+    t = np.zeros_like(d)
+    flat_w, flat_d, flat_t = w.reshape(-1), d.reshape(-1, c), t.reshape(-1, c)
+    for i, wi in enumerate(flat_w.tolist()):
+        if wi == 0:
+            continue
+        k = (62 - wi.bit_length()) >> 1
+        inv = (1 << 62) // math.isqrt(wi << (2 * k))
+        flat_t[i] = rshift(flat_d[i] * inv, 32 - k)
+    return t
+
+
+def layer_norm_epsilon(epsilon: float, c: int, in_scale) -> int:
+    """E = rint(C * epsilon / s_x^2), the epsilon in the units of the sum of squares, capped at
+    W_MAX."""
+    e = np.rint(np.float64(c) * np.float64(np.float32(epsilon)) / np.float64(in_scale) ** 2)
+    return int(min(e, W_MAX))
+
+
+def _signed_multipliers(real, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature multipliers that carry their sign (Affine, LayerNorm): (+-m, n)."""
+    real = np.asarray(real, np.float64)
+    m, n = _multipliers(np.abs(real), what)
+    return np.where(real < 0, -m, m), n
+
+
 def _pool(kind: str, y, mask) -> np.ndarray:
     """GlobalPool of int16 values at one scale: max, or the mean rounded half up, over the valid
     steps (0 when none is valid)."""
@@ -536,6 +579,12 @@ def _trace(model: ir.Model, x) -> dict:
             y = y * np.asarray(layer.scale, np.float64) + np.asarray(layer.shift, np.float64)
         elif isinstance(layer, ir.Activation):
             y = reference.ACTIVATIONS[layer.activation](y)
+        elif isinstance(layer, ir.LayerNorm):
+            mean = y.mean(axis=-1, keepdims=True)
+            var = ((y - mean) ** 2).mean(axis=-1, keepdims=True)
+            y = (y - mean) / np.sqrt(var + layer.epsilon) * np.asarray(
+                layer.gamma, np.float64
+            ) + np.asarray(layer.beta, np.float64)
         elif isinstance(layer, ir.Flatten):
             if y.shape[1] != layer.steps:
                 raise ValueError(
@@ -622,10 +671,19 @@ def quantize(model: ir.Model, calibration=None) -> QModel:
             mult = out_multiplier(fmt, out, f"{layer.name} output scale")
             layers.append(("activation", layer, (in_mult, out, mult)))
             scale = out
+        elif isinstance(layer, ir.LayerNorm):
+            c = layer.units
+            e = layer_norm_epsilon(layer.epsilon, c, scale)
+            real = np.asarray(layer.gamma, np.float64) * np.sqrt(c) * 2.0**-14  # Q30 -> G
+            m, n = _signed_multipliers(real, f"{layer.name} gamma")
+            bias = sat_g(np.rint(np.asarray(layer.beta, np.float64) * 2.0**G_SHIFT))
+            out = _scale(ranges[id(layer), "out"])
+            mult = out_multiplier("G", out, f"{layer.name} output scale")
+            layers.append(("layer_norm", layer, (e, m, n, bias, out, mult)))
+            scale = out
         elif isinstance(layer, ir.Affine):
             real = np.asarray(layer.scale, np.float64) * np.float64(scale) * 2.0**G_SHIFT
-            m, n = _multipliers(np.abs(real), f"{layer.name} scale")
-            m = np.where(real < 0, -m, m)  # the one signed multiplier: a negative scale
+            m, n = _signed_multipliers(real, f"{layer.name} scale")  # a negative scale
             bias = sat_g(np.rint(np.asarray(layer.shift, np.float64) * 2.0**G_SHIFT))
             out = _scale(ranges[id(layer), "out"])
             mult = out_multiplier("G", out, f"{layer.name} output scale")
@@ -701,6 +759,9 @@ def forward_int(qm: QModel, x) -> np.ndarray:
         elif kind == "affine":
             m, n, bias, _out, mult = p
             y = _to_int16(sat_g(mul(y, m, n) + bias), "G", mult)
+        elif kind == "layer_norm":
+            e, m, n, bias, _out, mult = p
+            y = _to_int16(sat_g(mul(layer_norm_unit(y, e), m, n) + bias), "G", mult)
     return y
 
 
@@ -776,6 +837,11 @@ def layer_qparams(qm: QModel) -> list[tuple[np.ndarray, list]]:
             m, n, bias, scale, mult = p
             head[:4] = [_bits(in_scale), _bits(scale), mult.m, mult.n]
             arrays = [m, n, bias]
+        elif kind == "layer_norm":  # words 6, 7: E = w6 * 2^31 + w7
+            e, m, n, bias, scale, mult = p
+            head[:4] = [_bits(in_scale), _bits(scale), mult.m, mult.n]
+            head[6:8] = [e >> 31, e & 0x7FFFFFFF]
+            arrays = [m, n, bias]
         else:  # bidirectional: two recurrent blocks, forward then backward
             scale, fmt = p.out_scale, _act_fmt(layer.forward.activation)
             sm = p.fwd.state_mult
@@ -821,7 +887,8 @@ def from_qparams(model: ir.Model, stored: list[tuple[np.ndarray, list]]) -> QMod
         if k == 0 and model.input.kind == ir.FEATURES:
             input_scale = in_scale
 
-        prods = [] if isinstance(layer, (ir.Affine, ir.Bidirectional)) else _products(rest, mats)
+        no_s8 = isinstance(layer, (ir.Affine, ir.LayerNorm, ir.Bidirectional))
+        prods = [] if no_s8 else _products(rest, mats)
         if isinstance(layer, ir.Embedding):
             (emb,) = prods
             layers.append(("embedding", layer, (emb.q, emb.m, emb.n, out_scale)))
@@ -844,10 +911,14 @@ def from_qparams(model: ir.Model, stored: list[tuple[np.ndarray, list]]) -> QMod
         elif isinstance(layer, ir.Activation):
             in_mult = Multiplier(int(head[6]), int(head[7]))
             layers.append(("activation", layer, (in_mult, out_scale, mult)))
-        elif isinstance(layer, ir.Affine):
+        elif isinstance(layer, (ir.Affine, ir.LayerNorm)):
             c = layer.units
             m, n, b = rest[:c], rest[c : 2 * c], rest[2 * c : 3 * c]
-            layers.append(("affine", layer, (m, n, b, out_scale, mult)))
+            if isinstance(layer, ir.Affine):
+                layers.append(("affine", layer, (m, n, b, out_scale, mult)))
+            else:
+                e = (int(head[6]) << 31) + int(head[7])
+                layers.append(("layer_norm", layer, (e, m, n, b, out_scale, mult)))
         elif isinstance(layer, ir.Bidirectional):
             half = len(w) // 2  # two blocks of one recurrent layer's layout
             fw = _products(w[QPARAMS_HEADER:half], mats[:2])

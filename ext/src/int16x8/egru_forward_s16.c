@@ -119,8 +119,63 @@ egru_status_t egru_s16_out_steps(const egru_model_t *model, uint32_t seq_len, ui
     return s;
 }
 
+/* floor(sqrt(v)), exact, for v < 2^62. */
+static uint32_t isqrt64(uint64_t v)
+{
+    uint64_t r = 0, bit = (uint64_t)1 << 62;
+    while (bit > v) {
+        bit >>= 2;
+    }
+    while (bit) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (uint32_t)r;
+}
+
+#define S16_W_MAX ((((uint64_t)1) << 62) - 1u) /* LayerNorm's largest W */
+
+/* LayerNorm of one step (docs/quantization.md): t_j = (x_j - mean) / sqrt(W) in Q30, with the
+ * mean rounded half up and W = min(sum (x_j - mean)^2 + E, 2^62 - 1), by an integer reciprocal
+ * square root; then per feature satG(mul(t_j, gamma multiplier) + beta) into g. */
+static void layer_norm(const egru_layer_t *l, const int16_t *in, int32_t *g)
+{
+    const int32_t *q = l->qparams;
+    const qprod_t p = egru_s16_qprod(l, 0, l->output_dim);
+    const uint32_t c = l->output_dim;
+    const uint64_t e = ((uint64_t)(uint32_t)q[EGRU_QP_AUX_M] << 31) + (uint32_t)q[EGRU_QP_AUX_N];
+    int64_t sum = 0, mean;
+    uint64_t w = 0, inv = 0;
+    uint32_t j, k = 0, bits = 0;
+    for (j = 0; j < c; ++j) {
+        sum += in[j];
+    }
+    mean = egru_s16_floor_div(2 * sum + c, 2 * (int64_t)c);
+    for (j = 0; j < c; ++j) { /* |d| <= 65534: at most 2^32 per term, c < 2^17 terms */
+        const int64_t d = in[j] - mean;
+        w += (uint64_t)(d * d);
+    }
+    w = w > S16_W_MAX - e ? S16_W_MAX : w + e; /* e <= 2^62 - 1 (check_qparams: w6 < 2^31) */
+    if (w != 0) {
+        while (bits < 64u && (w >> bits) != 0) {
+            ++bits;
+        }
+        k = (62u - bits) >> 1;
+        inv = ((uint64_t)1 << 62) / isqrt64(w << (2u * k)); /* R in [2^30, 2^31) */
+    }
+    for (j = 0; j < c; ++j) {
+        const int64_t t = egru_q16_rshift((int64_t)(in[j] - mean) * (int64_t)inv, 32u - k);
+        g[j] = egru_q16_sat_g(egru_q16_mul(t, p.m[j], (uint32_t)p.n[j]) + p.bias[j]);
+    }
+}
+
 /* One step of a layer that is not recurrent and works step by step (Embedding, Masking,
- * Dense, Activation, Affine): `in` (input_dim int16 at the input scale; unused by the
+ * Dense, Activation, Affine, LayerNorm): `in` (input_dim int16 at the input scale; unused by the
  * Embedding, which reads row `id`) to `out` (output_dim int16 at the output scale). *valid: the
  * step's validity, set by the Embedding (mask_zero) and by Masking (from *valid_in when given,
  * else from the int16 features). g: output_dim int32 of scratch. */
@@ -173,6 +228,10 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
         egru_s16_store_out(l, g, out, l->output_dim);
         break;
     }
+    case EGRU_OP_LAYER_NORM:
+        layer_norm(l, in, g);
+        egru_s16_store_out(l, g, out, l->output_dim);
+        break;
     default: break; /* egru_s16_make_plan sends every other op to the sequence plan */
     }
 }

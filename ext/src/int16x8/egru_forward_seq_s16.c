@@ -151,12 +151,6 @@ static void conv1d(const egru_layer_t *l, const seq_ctx_t *c, const int16_t *src
     }
 }
 
-/* floor(a / b) for b > 0. */
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 /* GlobalPool of `steps` steps (only the valid ones when the layer receives a mask): max, or the
  * mean rounded half up, floor((2 sum + n) / (2 n)); 0 when no step is valid. */
 static void global_pool(const egru_layer_t *l, const uint8_t *valid, const int16_t *src,
@@ -179,9 +173,10 @@ static void global_pool(const egru_layer_t *l, const uint8_t *valid, const int16
                 acc += v;
             }
         }
-        dst[j] = (int16_t)(n == 0                          ? 0
-                           : l->params[0] == EGRU_POOL_MAX ? acc
-                                                           : floor_div(2 * acc + n, 2 * n));
+        dst[j] =
+            (int16_t)(n == 0                          ? 0
+                      : l->params[0] == EGRU_POOL_MAX ? acc
+                                                      : egru_s16_floor_div(2 * acc + n, 2 * n));
     }
 }
 
@@ -287,9 +282,11 @@ egru_status_t egru_s16_run_sequence(const egru_model_t *m, const egru_s16_seq_pl
                                                             ids */
                         }
                     }
-                    egru_s16_step_layer(&l, ids ? src : src + (size_t)t * l.input_dim,
-                                        dst + (size_t)t * l.output_dim, id, &ok,
-                                        valid && l.op == EGRU_OP_MASKING ? valid + at : NULL, c.gx);
+                    /* the Embedding reads ids, not src (input_dim is its vocabulary) */
+                    egru_s16_step_layer(
+                        &l, l.op == EGRU_OP_EMBEDDING ? src : src + (size_t)t * l.input_dim,
+                        dst + (size_t)t * l.output_dim, id, &ok,
+                        valid && l.op == EGRU_OP_MASKING ? valid + at : NULL, c.gx);
                     c.valid[t] = (uint8_t)(ok != 0);
                 }
                 break;

@@ -40,6 +40,12 @@ static inline void egru_s16_product(const egru_kernel_set_t *ks, const int8_t *w
     ks->matvec_s8_s16(w + (size_t)r0 * cols, x, q.m + r0, q.n + r0, q.bias + r0, g, rows, cols);
 }
 
+/* floor(a / b) for b > 0. */
+static inline int64_t egru_s16_floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 static inline uint32_t egru_s16_rnn_gates(uint32_t op)
 {
     return op == EGRU_OP_GRU ? 3u : op == EGRU_OP_LSTM ? 4u : 1u;
