@@ -44,6 +44,7 @@ SEQUENCE_KINDS = (
     "bidirectional_sum",
     "bidirectional_ave",
     "bidirectional_mul",
+    "layer_norm",
 )
 
 _CANDIDATE = ("tanh", "tanh", "tanh", "softsign", "sigmoid")
@@ -198,6 +199,16 @@ def _sequence_model(rng, kind: str, dim: int, units: int, out: int, steps: int) 
             layers.append(dense(rng, width, units, "linear", name="dense_0"))
             layers.append(ir.Activation(units, act))
             width = units
+    elif kind == "layer_norm":
+        eps = _pick(rng, (1e-3, 1e-5))
+        layers.append(ir.LayerNorm(rng.normal(1.0, 0.3, width), rng.normal(0.0, 0.2, width), eps))
+        recurrent(True, "rnn_0")
+        layers.append(
+            ir.LayerNorm(
+                rng.normal(1.0, 0.3, width), rng.normal(0.0, 0.2, width), eps, "layer_norm_1"
+            )
+        )
+        recurrent(bool(rng.random() < 0.3), "rnn_1")
     elif kind == "affine":
         layers.append(ir.Affine(rng.normal(0.0, 1.5, width), rng.normal(0.0, 0.5, width)))
         recurrent(bool(rng.random() < 0.5), "rnn_0")
@@ -395,6 +406,11 @@ def boundary_model(qm, x, round_state: bool = False) -> np.ndarray:
                 y = reference.ACTIVATIONS[layer.activation](y)
             elif kind == "affine":
                 y = y * np.asarray(layer.scale, np.float64) + np.asarray(layer.shift, np.float64)
+            elif kind == "layer_norm":
+                mean = y.mean(axis=-1, keepdims=True)
+                var = ((y - mean) ** 2).mean(axis=-1, keepdims=True)
+                y = (y - mean) / np.sqrt(var + np.float64(np.float32(layer.epsilon)))
+                y = y * np.asarray(layer.gamma, np.float64) + np.asarray(layer.beta, np.float64)
             y = grid(y, scales.layers[k])
     finally:
         for f, orig in steps.items():

@@ -316,7 +316,15 @@ def _kinds(qm) -> set:
 
 def test_sequence_models_cover_every_new_kind():
     kinds = set().union(*(_kinds(_sequence_case(name)[2]) for name in SEQUENCE_MODELS))
-    assert {"conv1d", "pool", "flatten", "activation", "affine", "bidirectional"} <= kinds
+    assert {
+        "conv1d",
+        "pool",
+        "flatten",
+        "activation",
+        "affine",
+        "bidirectional",
+        "layer_norm",
+    } <= kinds
     bidis = [la for m in SEQUENCE_MODELS.values() for la in m.layers]
     modes = {la.merge_mode for la in bidis if isinstance(la, ir.Bidirectional)}
     assert modes == set(ir.MERGE_MODES)

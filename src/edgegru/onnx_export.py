@@ -1038,6 +1038,9 @@ INT16X8_OPSET = 21
 #: Bidirectional mul), at most 10 over 540 of 100 steps but for two recurrences the bound does
 #: not cover (a relu LSTM whose state range grew to 2764: 1101 units; a tanh SimpleRNN that
 #: amplifies its Bidirectional input's differences over 100 steps: 33; docs/onnx.md).
+#: LayerNorm models are not covered: up to 79 units (T = 20) and 554 (T = 100), from the
+#: scheme's integer mean of a step (rounded to the input's unit), which the float
+#: LayerNormalization does not round (17 units with an exact mean; docs/onnx.md).
 #: Not covered: a GRU with an unbounded candidate activation (the scheme saturates the candidate
 #: at the state's scale, the float GRU does not) and chaotic recurrences (docs/onnx.md).
 INT16X8_ONNX_UNITS = 32
@@ -1071,7 +1074,8 @@ def int16x8_scales(qmodel) -> _Int16Scales:
     a Bidirectional's merged output at its `out_scale` (concat: the state scale both directions
     share; sum / ave / mul: the merge's calibrated scale, with the directions at the state scale
     before the merge, `merges`); a Dense, Conv1D or Activation output at its output scale (2^-15
-    for a bounded activation), an Affine output at its calibrated scale; GlobalPool and Flatten
+    for a bounded activation), an Affine or LayerNorm output at its calibrated scale; GlobalPool
+    and Flatten
     at their input's scale (the scheme pools and flattens without rescaling)."""
     scales, merges = [], []
     current = qmodel.input_scale
@@ -1091,6 +1095,8 @@ def int16x8_scales(qmodel) -> _Int16Scales:
             s = p[1]  # (product or input multiplier, output scale, output multiplier)
         elif kind == "affine":
             s = p[3]  # (m, n, bias, output scale, output multiplier)
+        elif kind == "layer_norm":
+            s = p[4]  # (epsilon, m, n, bias, output scale, output multiplier)
         elif kind in ("pool", "flatten"):
             s = current
         else:  # pragma: no cover - int16x8.quantize builds only these kinds
