@@ -168,6 +168,9 @@ class _GraphBuilder:
         self.cache: dict[tuple, object] = {}  # per-mask tensors shared by several layers
         self.mask: _Value | None = None
         self.next_layout: str = BATCH_MAJOR
+        # int16x8 only (set by _build per layer): the int16 scale of a Bidirectional layer's two
+        # directions, quantized before a sum / ave / mul merge (None: no such pair).
+        self.merge_input_scale: float | None = None
 
     def scope(self, name: str) -> str:
         """A unique name prefix for one layer: its IR name; a repeated name gets the first free
@@ -640,7 +643,8 @@ def _emit_bidirectional(g: _GraphBuilder, layer: ir.Bidirectional, x: _Value, sc
     return_sequences: Y [T, 2, B, H]; with a mask gathered back and zeroed at masked steps (Keras
     sets zero_output_for_mask in a Bidirectional); merged to [T, B, 2H] (concat: forward first) or
     [T, B, H] (sum / ave / mul over the direction axis). Else Y_h [2, B, H] merged to [B, 2H] or
-    [B, H].
+    [B, H]. int16x8 (`g.merge_input_scale`): an int16 QDQ pair on Y / Y_h before a sum / ave /
+    mul merge (the scheme merges the two int16 states).
     """
     xin, comp = _recurrent_input(g, layer, x, scope)
     seq = layer.return_sequences
@@ -651,6 +655,9 @@ def _emit_bidirectional(g: _GraphBuilder, layer: ir.Bidirectional, x: _Value, sc
         y = _where_steps(g, comp.mask, y, 4, f"{scope}/zeroed")
     axis = 1 if seq else 0  # the direction axis of Y / Y_h
     out = f"{scope}/output"
+    if g.merge_input_scale is not None and layer.merge_mode != "concat":
+        # int16x8: the directions are int16 at their shared state scale before the merge
+        y = _qdq16(g, _Value(y, TIME_MAJOR, 4), g.merge_input_scale, f"{scope}/directions").name
     if layer.merge_mode == "concat":
         perm = [0, 2, 1, 3] if seq else [1, 0, 2]  # direction next to the features
         y = g.add("Transpose", [y], f"{scope}/directions_last", perm=perm)
@@ -742,7 +749,11 @@ def _emit_conv1d(g: _GraphBuilder, layer: ir.Conv1D, x: _Value, scope: str) -> _
         )
     perm_in = [0, 2, 1] if x.layout == BATCH_MAJOR else [1, 2, 0]
     xc = g.add("Transpose", [x.name], f"{scope}/to_ncw", perm=perm_in)
-    w = g.initializer(f"{scope}/W", layer.kernel.transpose(2, 1, 0))
+    w = layer.kernel.transpose(2, 1, 0)  # [F, C, k]
+    if g.quantize == "int16x8":  # S8 with one scale per output channel (QUANTIZABLE_INT16X8)
+        w = g.weight(f"{scope}/W", w, axis=0)
+    else:  # float32, as the .egru writer keeps it for int8 (format.QUANTIZABLE)
+        w = g.initializer(f"{scope}/W", w)
     b = g.initializer(f"{scope}/B", layer.bias)
     y = g.node("Conv", [xc, w, b], [f"{scope}/conv"], name=f"{scope}/Conv", **attrs)
     y = _activate(g, layer.activation, y, f"{scope}/activated")
@@ -754,7 +765,8 @@ def _emit_conv1d(g: _GraphBuilder, layer: ir.Conv1D, x: _Value, scope: str) -> _
 def _emit_global_pool(g: _GraphBuilder, layer: ir.GlobalPool, x: _Value, scope: str) -> _Value:
     """x [B, T, C] or [T, B, C] -> [B, C]. max: ReduceMax over time (Keras ignores a mask here);
     average: ReduceMean, or with a mask the masked mean ReduceSum(Where(m, x, 0)) / ReduceSum(m)
-    (an all-masked row is 0/0 = NaN, as in Keras)."""
+    (an all-masked row is 0/0 = NaN, as in Keras; int16x8: 0, the scheme's value, by dividing by
+    max(ReduceSum(m), 1))."""
     axis = (0,) if x.layout == TIME_MAJOR else (1,)
     out = f"{scope}/output"
     if layer.kind == "max":
@@ -767,6 +779,8 @@ def _emit_global_pool(g: _GraphBuilder, layer: ir.GlobalPool, x: _Value, scope: 
     count = g.reduce(
         "ReduceSum", g.add("Cast", [m], f"{scope}/mask_f", to=TensorProto.FLOAT), axis, f"{scope}/n"
     )
+    if g.quantize == "int16x8":  # the scheme's all-masked row is 0 (0 / 1), not NaN
+        count = g.add("Max", [count, g.scalar(1.0, np.float32)], f"{scope}/n_at_least_1")
     return _Value(g.add("Div", [total, count], out), VECTOR, 2)
 
 
@@ -936,6 +950,7 @@ def _build(model: ir.Model, opset: int, quantize: str | None, qdq=None) -> onnx.
         if h.wants is not None:
             x = g.to_layout(x, h.wants, scope)
         g.next_layout = _preferred_layout(model.layers[k + 1 :]) or BATCH_MAJOR
+        g.merge_input_scale = None if qdq is None else qdq.merges[k]
         x = h.emit(g, layer, x, scope)
         if qdq is not None and qdq.layers[k] is not None:
             x = _qdq16(g, x, qdq.layers[k], f"{scope}/output")
@@ -1018,6 +1033,14 @@ INT16X8_OPSET = 21
 #: Measured (`python tests/int16x8_models.py`, docs/onnx.md): at most 14 units over 2100 random
 #: GRU (both reset modes), LSTM, SimpleRNN, Embedding, Masking and Dense models of 20 steps and
 #: 16 over 420 of 100 steps, calibrated on data covering their inputs; 32 leaves twice that.
+#: Models around Conv1D, GlobalPool, Flatten, Activation, Affine and Bidirectional (each merge
+#: mode; `int16x8_models.SEQUENCE_KINDS`): at most 21 units over 2700 of 20 steps (Affine, and
+#: Bidirectional mul), at most 10 over 540 of 100 steps but for two recurrences the bound does
+#: not cover (a relu LSTM whose state range grew to 2764: 1101 units; a tanh SimpleRNN that
+#: amplifies its Bidirectional input's differences over 100 steps: 33; docs/onnx.md).
+#: LayerNorm models are not covered: up to 79 units (T = 20) and 554 (T = 100), from the
+#: scheme's integer mean of a step (rounded to the input's unit), which the float
+#: LayerNormalization does not round (17 units with an exact mean; docs/onnx.md).
 #: Not covered: a GRU with an unbounded candidate activation (the scheme saturates the candidate
 #: at the state's scale, the float GRU does not) and chaotic recurrences (docs/onnx.md).
 INT16X8_ONNX_UNITS = 32
@@ -1032,11 +1055,14 @@ def int16x8_onnx_tolerance(qmodel) -> float:
 @dataclass(frozen=True)
 class _Int16Scales:
     """The int16 scales of an int16x8 model's boundaries: `input` for the model input (None:
-    token ids, or a Masking first layer, whose output carries the input scale instead) and
-    `layers[k]` for layer k's output."""
+    token ids, or a Masking first layer, whose output carries the input scale instead),
+    `layers[k]` for layer k's output, and `merges[k]` for the two directions of a Bidirectional
+    layer k with a sum / ave / mul merge before it (their shared state scale; None for every
+    other layer, and for concat, whose output is at that scale already)."""
 
     input: float | None
     layers: list
+    merges: list
 
 
 def int16x8_scales(qmodel) -> _Int16Scales:
@@ -1045,25 +1071,46 @@ def int16x8_scales(qmodel) -> _Int16Scales:
     of its calibrated range; Masking (first layer only) at the input scale (the mask is computed
     from the caller's float features, then the quantized values are zeroed); a recurrent layer's
     output (state sequence or last state) at its `state_scale` (2^-15 for a bounded activation);
-    a Dense output at its output scale (2^-15 for a bounded activation)."""
-    scales = []
-    for kind, _layer, p in qmodel.layers:
+    a Bidirectional's merged output at its `out_scale` (concat: the state scale both directions
+    share; sum / ave / mul: the merge's calibrated scale, with the directions at the state scale
+    before the merge, `merges`); a Dense, Conv1D or Activation output at its output scale (2^-15
+    for a bounded activation), an Affine or LayerNorm output at its calibrated scale; GlobalPool
+    and Flatten
+    at their input's scale (the scheme pools and flattens without rescaling)."""
+    scales, merges = [], []
+    current = qmodel.input_scale
+    for kind, layer, p in qmodel.layers:
+        merge = None
         if kind == "embedding":
             s = p[3]  # (q, m, n, output scale)
         elif kind == "masking":
             s = qmodel.input_scale
         elif kind == "recurrent":
             s = p.state_scale
-        elif kind == "dense":
-            s = p[1]
+        elif kind == "bidirectional":
+            s = p.out_scale
+            if layer.merge_mode != "concat":
+                merge = np.float32(p.state_scale)
+        elif kind in ("dense", "conv1d", "activation"):
+            s = p[1]  # (product or input multiplier, output scale, output multiplier)
+        elif kind == "affine":
+            s = p[3]  # (m, n, bias, output scale, output multiplier)
+        elif kind == "layer_norm":
+            s = p[4]  # (epsilon, m, n, bias, output scale, output multiplier)
+        elif kind in ("pool", "flatten"):
+            s = current
         else:  # pragma: no cover - int16x8.quantize builds only these kinds
             raise UnsupportedError(f"int16x8 ONNX export: no QDQ rule for a {kind!r} layer")
+        if s is None:  # pragma: no cover - every layer of a token model follows its Embedding
+            raise ValueError(f"int16x8 model: layer {layer.name!r} has no input scale")
         scales.append(np.float32(s))
+        merges.append(merge)
+        current = s
     if scales and np.float32(scales[-1]) != np.float32(qmodel.output_scale):
         raise ValueError("int16x8 model: the last layer's scale is not the output scale")
     first_masking = bool(qmodel.layers) and qmodel.layers[0][0] == "masking"
     inp = None if qmodel.input_scale is None or first_masking else np.float32(qmodel.input_scale)
-    return _Int16Scales(inp, scales)
+    return _Int16Scales(inp, scales, merges)
 
 
 def _qdq16(g: _GraphBuilder, x: _Value, scale, name: str) -> _Value:
@@ -1084,11 +1131,14 @@ def to_onnx_int16x8(qmodel, opset: int | None = None) -> onnx.ModelProto:
     """The ONNX export of an int16x8 model (`edgegru.int16x8.QModel`, from
     `int16x8.quantize(ir_model, calibration)`) as a QDQ graph: the float graph of `to_onnx`
     (same input and output names, dtypes and shapes) with the weights as the int8 values and
-    per-row scales behind DequantizeLinear exactly as quantize="int8" writes them (the S8 values
-    int16x8 computes with), and an int16 QuantizeLinear / DequantizeLinear pair (zero point 0,
-    per-tensor scale) after the model input and after every layer, at the scales of
-    `int16x8_scales`. Between the pairs onnxruntime computes in float, so the output is within
-    `int16x8_onnx_tolerance(qmodel)` of `int16x8.forward(qmodel, x)`, not bit-exact (docs/onnx.md).
+    per-row scales behind DequantizeLinear exactly as quantize="int8" writes them, and a Conv1D
+    kernel likewise with one scale per output channel (the S8 values int16x8 computes with,
+    format.QUANTIZABLE_INT16X8), and an int16 QuantizeLinear / DequantizeLinear pair (zero point
+    0, per-tensor scale) after the model input and after every layer, at the scales of
+    `int16x8_scales` (a Bidirectional's after its merge, plus one on both directions at their
+    state scale before a sum / ave / mul merge). Between the pairs onnxruntime computes in
+    float, so the output is within `int16x8_onnx_tolerance(qmodel)` of
+    `int16x8.forward(qmodel, x)`, not bit-exact (docs/onnx.md).
 
     qmodel: from `int16x8.quantize` or read from an int16x8 file (`int16x8.from_blob`, whose IR
     holds the dequantized weights: quantized again per row they give back the same S8 values and
