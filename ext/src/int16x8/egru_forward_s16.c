@@ -97,7 +97,7 @@ egru_status_t egru_s16_arena_size(const egru_model_t *model, uint32_t seq_len, s
     egru_s16_plan_t p;
     egru_s16_seq_plan_t q;
     egru_status_t s = egru_s16_make_plan(model, &p);
-    if (s == EGRU_OK && p.sequence) {
+    if (s == EGRU_OK && EGRU_S16_SEQUENCE_PLAN && p.sequence) {
         s = egru_s16_seq_plan(model, seq_len, &q);
         p.bytes = q.bytes;
     }
@@ -113,7 +113,8 @@ egru_status_t egru_s16_out_steps(const egru_model_t *model, uint32_t seq_len, ui
     egru_s16_seq_plan_t q;
     egru_status_t s = egru_s16_make_plan(model, &p);
     *steps = model->output_is_sequence ? seq_len : 1u;
-    if (s == EGRU_OK && p.sequence && (s = egru_s16_seq_plan(model, seq_len, &q)) == EGRU_OK) {
+    if (s == EGRU_OK && EGRU_S16_SEQUENCE_PLAN && p.sequence &&
+        (s = egru_s16_seq_plan(model, seq_len, &q)) == EGRU_OK) {
         *steps = q.out_steps;
     }
     return s;
@@ -189,9 +190,12 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
 {
     const int32_t *q = l->qparams;
     uint32_t j;
-    switch (l->op) {
+    switch (l->op) {          /* each case only in a build that holds its op (egru_features.h) */
     case EGRU_OP_EMBEDDING: { /* row id, dequantized into the output's scale */
         const qprod_t p = egru_s16_qprod(l, 0, l->input_dim);
+        if (!EGRU_CFG_OP_EMBEDDING) {
+            break;
+        }
         const int8_t *row = l->table_s8 + (size_t)id * l->output_dim;
         for (j = 0; j < l->output_dim; ++j) {
             out[j] = (int16_t)egru_q16_sat16(egru_q16_mul(row[j], p.m[id], (uint32_t)p.n[id]));
@@ -201,6 +205,9 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
     }
     case EGRU_OP_MASKING: {
         int any = 0;
+        if (!EGRU_CFG_OP_MASKING) {
+            break;
+        }
         for (j = 0; j < l->output_dim; ++j) {
             any = any || in[j] != q[EGRU_QP_MASK_Q];
         }
@@ -218,6 +225,9 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
         break;
     }
     case EGRU_OP_ACTIVATION: /* into G by the input's multiplier, the activation, the output */
+        if (!EGRU_CFG_OP_ACTIVATION) {
+            break;
+        }
         for (j = 0; j < l->output_dim; ++j) {
             g[j] =
                 egru_q16_sat_g(egru_q16_mul(in[j], q[EGRU_QP_AUX_M], (uint32_t)q[EGRU_QP_AUX_N]));
@@ -227,6 +237,9 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
         break;
     case EGRU_OP_AFFINE: { /* per feature: satG(mul(x, m) + bias), m signed */
         const qprod_t p = egru_s16_qprod(l, 0, l->output_dim);
+        if (!EGRU_CFG_OP_AFFINE) {
+            break;
+        }
         for (j = 0; j < l->output_dim; ++j) {
             g[j] = egru_q16_sat_g(egru_q16_mul(in[j], p.m[j], (uint32_t)p.n[j]) + p.bias[j]);
         }
@@ -234,6 +247,9 @@ void egru_s16_step_layer(const egru_layer_t *l, const int16_t *in, int16_t *out,
         break;
     }
     case EGRU_OP_LAYER_NORM:
+        if (!EGRU_CFG_OP_LAYER_NORM) {
+            break;
+        }
         layer_norm(l, in, g);
         egru_s16_store_out(l, g, out, l->output_dim);
         break;
@@ -304,8 +320,12 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
         return EGRU_ERR_WRONG_INPUT;
     }
     if ((s = egru_s16_make_plan(m, p)) != EGRU_OK ||
-        (p->sequence && (s = egru_s16_seq_plan(m, seq_len, q)) != EGRU_OK)) {
+        (EGRU_S16_SEQUENCE_PLAN && p->sequence &&
+         (s = egru_s16_seq_plan(m, seq_len, q)) != EGRU_OK)) {
         return s;
+    }
+    if (p->sequence && !EGRU_S16_SEQUENCE_PLAN) {
+        return EGRU_ERR_UNSUPPORTED; /* egru_model_init refused such a model already */
     }
     steps = p->sequence ? q->out_steps : m->output_is_sequence ? seq_len : 1u;
     n = (uint64_t)batch * m->output_dim * steps;
@@ -454,7 +474,7 @@ egru_status_t egru_forward_tokens_s16(const egru_model_t *model, const int32_t *
             return EGRU_ERR_TOKEN_RANGE;
         }
     }
-    return p.sequence
+    return EGRU_S16_SEQUENCE_PLAN && p.sequence
                ? egru_s16_run_sequence(model, &q, ids, NULL, NULL, batch, seq_len, out, arena)
                : run(model, &p, ids, NULL, NULL, batch, seq_len, out, arena);
 }
@@ -476,8 +496,9 @@ egru_status_t egru_forward_features_s16(const egru_model_t *model, const int16_t
     if (first.op != EGRU_OP_MASKING) {
         valid = NULL;
     }
-    return p.sequence ? egru_s16_run_sequence(model, &q, NULL, x, valid, batch, seq_len, out, arena)
-                      : run(model, &p, NULL, x, valid, batch, seq_len, out, arena);
+    return EGRU_S16_SEQUENCE_PLAN && p.sequence
+               ? egru_s16_run_sequence(model, &q, NULL, x, valid, batch, seq_len, out, arena)
+               : run(model, &p, NULL, x, valid, batch, seq_len, out, arena);
 }
 
 #else /* EGRU_CFG_INT16X8 0: the API refuses every call */

@@ -40,6 +40,12 @@ static inline void egru_s16_product(const egru_kernel_set_t *ks, const int8_t *w
     ks->matvec_s8_s16(w + (size_t)r0 * cols, x, q.m + r0, q.n + r0, q.bias + r0, g, rows, cols);
 }
 
+/* 1 when the build holds an op that needs the sequence plan (egru_forward_seq_s16.c); a
+ * firmware configured for step-wise models only leaves that plan out of its image. */
+#define EGRU_S16_SEQUENCE_PLAN                                                                     \
+    (EGRU_CFG_OP_CONV1D || EGRU_CFG_OP_GLOBAL_POOL || EGRU_CFG_OP_FLATTEN ||                       \
+     EGRU_CFG_BIDIRECTIONAL || EGRU_CFG_GO_BACKWARDS)
+
 /* floor(a / b) for b > 0. */
 static inline int64_t egru_s16_floor_div(int64_t a, int64_t b)
 {
