@@ -11,7 +11,7 @@ import numpy as np
 from edgegru import ir
 
 
-def _gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
+def gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
     return ir.GRU(
         rng.normal(0, 0.4, (i, 3 * h)),
         rng.normal(0, 0.3, (h, 3 * h)),
@@ -24,14 +24,14 @@ def _gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
     )
 
 
-def _dense(rng, i, o, act):
+def dense(rng, i, o, act):
     return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act)
 
 
 def _bidi(rng, kind, i, h, mode, seq=False, act="tanh"):
     def cell(backwards):
         if kind == "gru":
-            return _gru(rng, i, h, True, act, seq=seq, backwards=backwards)
+            return gru(rng, i, h, True, act, seq=seq, backwards=backwards)
         cls, g = (ir.LSTM, 4) if kind == "lstm" else (ir.SimpleRNN, 1)
         return cls(
             rng.normal(0, 0.4, (i, g * h)),
@@ -68,7 +68,7 @@ def sequence_models():
             [
                 _conv(rng, 6, 12, 3, "same", "relu"),
                 ir.GlobalPool(12, "average"),
-                _dense(rng, 12, 3, "softmax"),
+                dense(rng, 12, 3, "softmax"),
             ],
         ),
     )
@@ -78,8 +78,8 @@ def sequence_models():
             feats,
             [
                 _conv(rng, 6, 8, 3, "causal", dilation=2),
-                _gru(rng, 8, 12, False),
-                _dense(rng, 12, 1, "sigmoid"),
+                gru(rng, 8, 12, False),
+                dense(rng, 12, 1, "sigmoid"),
             ],
         ),
     )
@@ -90,13 +90,13 @@ def sequence_models():
             [
                 _conv(rng, 6, 10, 4, "valid", "tanh", strides=2),
                 ir.GlobalPool(10, "max"),
-                _dense(rng, 10, 2, "linear"),
+                dense(rng, 10, 2, "linear"),
             ],
         ),
     )
     yield (
         "bidi-gru-concat",
-        ir.Model(feats, [_bidi(rng, "gru", 6, 8, "concat"), _dense(rng, 16, 3, "softmax")]),
+        ir.Model(feats, [_bidi(rng, "gru", 6, 8, "concat"), dense(rng, 16, 3, "softmax")]),
     )
     yield (
         "masked-bidi-lstm-sum-seq-avgpool",
@@ -106,7 +106,7 @@ def sequence_models():
                 ir.Masking(6, 0.0),
                 _bidi(rng, "lstm", 6, 8, "sum", seq=True),
                 ir.GlobalPool(8, "average"),
-                _dense(rng, 8, 1, "sigmoid"),
+                dense(rng, 8, 1, "sigmoid"),
             ],
         ),
     )
@@ -117,8 +117,8 @@ def sequence_models():
             [
                 ir.Masking(6, 0.0),
                 _bidi(rng, "rnn", 6, 8, "ave", seq=True),
-                _gru(rng, 8, 8, True),
-                _dense(rng, 8, 2, "linear"),
+                gru(rng, 8, 8, True),
+                dense(rng, 8, 2, "linear"),
             ],
         ),
     )
@@ -129,7 +129,7 @@ def sequence_models():
             [
                 _bidi(rng, "gru", 6, 8, "mul", seq=True, act="relu"),
                 ir.GlobalPool(8, "max"),
-                _dense(rng, 8, 1, "linear"),
+                dense(rng, 8, 1, "linear"),
             ],
         ),
     )
@@ -139,10 +139,10 @@ def sequence_models():
             ir.InputSpec("features", 6, 20),
             [
                 ir.Affine(rng.normal(0, 1.5, 6), rng.normal(0, 0.5, 6)),
-                _gru(rng, 6, 8, True, seq=True),
+                gru(rng, 6, 8, True, seq=True),
                 ir.Activation(8, "relu"),
                 ir.Flatten(20, 8),
-                _dense(rng, 160, 2, "softmax"),
+                dense(rng, 160, 2, "softmax"),
             ],
         ),
     )
@@ -153,10 +153,10 @@ def sequence_models():
             [
                 ir.Masking(6, 0.0),
                 ir.LayerNorm(rng.normal(1, 0.3, 6), rng.normal(0, 0.2, 6), 1e-3),
-                _gru(rng, 6, 8, True, seq=True),
+                gru(rng, 6, 8, True, seq=True),
                 ir.LayerNorm(rng.normal(1, 0.3, 8), rng.normal(0, 0.2, 8), 1e-5),
-                _gru(rng, 8, 6, False),
-                _dense(rng, 6, 2, "softmax"),
+                gru(rng, 8, 6, False),
+                dense(rng, 6, 2, "softmax"),
             ],
         ),
     )
@@ -167,10 +167,10 @@ def sequence_models():
             [
                 ir.Embedding(rng.normal(0, 1, (30, 6)), mask_zero=True),
                 _bidi(rng, "lstm", 6, 5, "ave", seq=True),
-                _dense(rng, 5, 4, "relu"),
+                dense(rng, 5, 4, "relu"),
                 ir.Activation(4, "tanh"),
                 ir.GlobalPool(4, "average"),
-                _dense(rng, 4, 2, "softmax"),
+                dense(rng, 4, 2, "softmax"),
             ],
         ),
     )
@@ -183,7 +183,7 @@ def sequence_models():
                 _bidi(rng, "gru", 8, 6, "concat", seq=True),
                 _conv(rng, 12, 8, 3, "same", "relu"),
                 ir.GlobalPool(8, "average"),
-                _dense(rng, 8, 1, "sigmoid"),
+                dense(rng, 8, 1, "sigmoid"),
             ],
         ),
     )

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from int16x8_layers import sequence_models
+from int16x8_layers import dense, gru, sequence_models
 
 from edgegru import int16x8 as q16
 from edgegru import ir, reference
@@ -142,40 +142,23 @@ def test_softmax_sums_to_one_and_matches_float64():
     assert np.max(np.abs(y.sum(axis=-1) - 1.0)) <= 7 * 2**-15
 
 
-def _gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
-    return ir.GRU(
-        rng.normal(0, 0.4, (i, 3 * h)),
-        rng.normal(0, 0.3, (h, 3 * h)),
-        rng.normal(0, 0.1, 3 * h),
-        rng.normal(0, 0.1, 3 * h) if reset_after else np.zeros(3 * h),
-        reset_after=reset_after,
-        activation=act,
-        return_sequences=seq,
-        go_backwards=backwards,
-    )
-
-
-def _dense(rng, i, o, act):
-    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act)
-
-
 def _models():
     rng = np.random.default_rng(4)
     feats = ir.InputSpec("features", 6)
-    yield "gru-after", ir.Model(feats, [_gru(rng, 6, 16, True), _dense(rng, 16, 4, "softmax")])
-    yield "gru-before", ir.Model(feats, [_gru(rng, 6, 16, False), _dense(rng, 16, 1, "sigmoid")])
+    yield "gru-after", ir.Model(feats, [gru(rng, 6, 16, True), dense(rng, 16, 4, "softmax")])
+    yield "gru-before", ir.Model(feats, [gru(rng, 6, 16, False), dense(rng, 16, 1, "sigmoid")])
     yield (
         "gru-relu",
-        ir.Model(feats, [_gru(rng, 6, 16, True, "relu"), _dense(rng, 16, 2, "linear")]),
+        ir.Model(feats, [gru(rng, 6, 16, True, "relu"), dense(rng, 16, 2, "linear")]),
     )
     yield (
         "gru-seq-back",
         ir.Model(
             feats,
             [
-                _gru(rng, 6, 8, True, seq=True, backwards=True),
-                _gru(rng, 8, 8, False),
-                _dense(rng, 8, 3, "relu"),
+                gru(rng, 6, 8, True, seq=True, backwards=True),
+                gru(rng, 8, 8, False),
+                dense(rng, 8, 3, "relu"),
             ],
         ),
     )
@@ -189,15 +172,13 @@ def _models():
                     rng.normal(0, 0.3, (16, 64)),
                     rng.normal(0, 0.1, 64),
                 ),
-                _dense(rng, 16, 1, "linear"),
+                dense(rng, 16, 1, "linear"),
             ],
         ),
     )
     yield (
         "masked-gru",
-        ir.Model(
-            feats, [ir.Masking(6, 0.0), _gru(rng, 6, 12, True), _dense(rng, 12, 3, "softmax")]
-        ),
+        ir.Model(feats, [ir.Masking(6, 0.0), gru(rng, 6, 12, True), dense(rng, 12, 3, "softmax")]),
     )
     yield (
         "tokens-rnn",
@@ -210,7 +191,7 @@ def _models():
                     rng.normal(0, 0.3, (16, 16)),
                     rng.normal(0, 0.1, 16),
                 ),
-                _dense(rng, 16, 1, "sigmoid"),
+                dense(rng, 16, 1, "sigmoid"),
             ],
         ),
     )
@@ -255,7 +236,7 @@ def test_models_close_to_the_float64_reference(name, model):
 def test_default_calibration_and_unsupported_layers():
     rng = np.random.default_rng(6)
     model = ir.Model(
-        ir.InputSpec("features", 3), [_gru(rng, 3, 4, True), _dense(rng, 4, 1, "sigmoid")]
+        ir.InputSpec("features", 3), [gru(rng, 3, 4, True), dense(rng, 4, 1, "sigmoid")]
     )
     qm = q16.quantize(model)  # the documented default calibration
     assert qm.ranges["input"] > 0
@@ -263,7 +244,7 @@ def test_default_calibration_and_unsupported_layers():
     assert np.max(np.abs(q16.forward(qm, x) - reference.forward(model, x))) <= MODEL_TOLERANCE
     relu_gates = ir.Model(
         ir.InputSpec("features", 3),
-        [dataclasses.replace(_gru(rng, 3, 4, True), recurrent_activation="relu", name="g")],
+        [dataclasses.replace(gru(rng, 3, 4, True), recurrent_activation="relu", name="g")],
     )
     with pytest.raises(NotImplementedError, match="GRU 'g': recurrent_activation='relu'"):
         q16.quantize(relu_gates)
@@ -274,7 +255,7 @@ def test_saturation_beyond_the_calibrated_range():
     wrap-around, outputs stay bounded and finite."""
     rng = np.random.default_rng(7)
     model = ir.Model(
-        ir.InputSpec("features", 6), [_gru(rng, 6, 16, True, "relu"), _dense(rng, 16, 2, "linear")]
+        ir.InputSpec("features", 6), [gru(rng, 6, 16, True, "relu"), dense(rng, 16, 2, "linear")]
     )
     qm = q16.quantize(model, calibration=_inputs(model, rng))
     x = 100.0 * _inputs(model, rng)
