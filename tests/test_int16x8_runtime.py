@@ -459,9 +459,12 @@ def test_hostile_qparams_of_the_sequence_layers():
 
     ln_model = named["masked-layernorm-gru-layernorm"]
     norm = _blob(ln_model, _inputs(ln_model, rng))
+    tok_model = named["tokens-bidi-gru-seq-conv"]
+    tokens = _blob(tok_model, _inputs(tok_model, rng))
     _, count = _qparams_words(bidi, 0)
     half = count // 2
     nan_bits = int(np.array(np.float32("nan")).view(np.int32))
+    one_bits = int(np.array(np.float32(1.0)).view(np.int32))
     cases = {
         "backward header differs": word(bidi, 0, half + 1, 1),
         "state scale 0": word(bidi, 0, 5, 0),
@@ -475,6 +478,14 @@ def test_hostile_qparams_of_the_sequence_layers():
         "layernorm epsilon high word": word(norm, 1, 6, -1),
         "layernorm epsilon low word": word(norm, 1, 7, -5),
         "layernorm gamma multiplier": word(norm, 1, 8, 2**29),
+        # the output conversion must be the one the op and its activation have
+        "affine header multiplier signed": word(affine, 0, 2, -(2**30)),
+        "relu Activation stored as U": word(affine, 2, 4, 1),
+        "softmax Dense stored as G": word(affine, 4, 4, 0),
+        "a multiplier on a Flatten": word(affine, 3, 2, 2**30),
+        "output scale 0": word(affine, 0, 1, 0),
+        "input scale NaN": word(affine, 1, 0, nan_bits),
+        "embedding input scale": word(tokens, 0, 0, one_bits),
     }
     for what, bad in cases.items():
         with pytest.raises(edgegru.FormatError):

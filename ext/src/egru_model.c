@@ -332,6 +332,30 @@ static int products_ok(const int32_t *p, uint32_t rows, int is_signed)
     return 1;
 }
 
+/* The activations whose int16x8 outputs are in U (docs/quantization.md, "Activations"). */
+static int act_is_unit(uint32_t act)
+{
+    return act == EGRU_ACT_SIGMOID || act == EGRU_ACT_TANH || act == EGRU_ACT_HARD_SIGMOID ||
+           act == EGRU_ACT_SOFTSIGN || act == EGRU_ACT_SOFTMAX;
+}
+
+/* The output conversion a header must hold (words 2-4): the activation's format for the ops
+ * with one (Dense, Conv1D, Activation, recurrent: their output or state), G with a multiplier for
+ * Affine and LayerNorm, none (0, (0, 0)) for the rest; (0, 0) whenever the format is U. */
+static int out_conversion_ok(const egru_layer_t *layer, const int32_t *q)
+{
+    const uint32_t op = layer->op;
+    const int32_t fmt = q[EGRU_QP_OUT_FMT];
+    const int none = q[EGRU_QP_OUT_M] == 0 && q[EGRU_QP_OUT_N] == 0;
+    if (op == EGRU_OP_DENSE || op == EGRU_OP_CONV1D || op == EGRU_OP_ACTIVATION || rnn_gates(op)) {
+        return fmt == act_is_unit(layer->activation) && (fmt == 0 || none);
+    }
+    if (op == EGRU_OP_AFFINE || op == EGRU_OP_LAYER_NORM) {
+        return fmt == 0;
+    }
+    return fmt == 0 && none;
+}
+
 /* The values of an int16x8 layer's QPARAMS words (decode_layer checked their count): the header
  * (words 5-7 per op, docs/format.md), then per S8 tensor its rows' triples; a Bidirectional
  * layer holds two blocks of a one-direction layer's layout with equal headers. */
@@ -345,8 +369,10 @@ static egru_status_t check_qparams(const egru_layer_t *layer)
     const uint32_t rows = (block - EGRU_QP_HEADER_WORDS) / 3u;
     const int second = op == EGRU_OP_ACTIVATION || bidi; /* words 6, 7: a second multiplier */
     uint32_t b;
-    if (!multiplier_ok(q[EGRU_QP_OUT_M], q[EGRU_QP_OUT_N]) ||
-        (q[EGRU_QP_OUT_FMT] != 0 && q[EGRU_QP_OUT_FMT] != 1) ||
+    if (!multiplier_ok(q[EGRU_QP_OUT_M], q[EGRU_QP_OUT_N]) || !out_conversion_ok(layer, q) ||
+        !positive_float_bits(q[EGRU_QP_OUT_SCALE]) ||
+        (op == EGRU_OP_EMBEDDING ? q[EGRU_QP_IN_SCALE] != 0
+                                 : !positive_float_bits(q[EGRU_QP_IN_SCALE])) ||
         (second                     ? !multiplier_ok(q[6], q[7])
          : op == EGRU_OP_LAYER_NORM ? q[6] < 0 || q[7] < 0 /* its epsilon E = w6 2^31 + w7 */
                                     : q[6] != 0 || q[7] != 0) ||

@@ -583,7 +583,26 @@ def read_int16x8(blob) -> tuple[ir.Model, dict, list]:
     return model, meta, stored
 
 
-def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mats: list) -> None:
+#: Activations whose int16x8 outputs are in U (int16x8.BOUNDED), by code.
+_UNIT_ACTS = frozenset({ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, ACT_SOFTSIGN, ACT_SOFTMAX})
+#: Ops whose output conversion follows their activation (U or G with a multiplier).
+_ACT_CONVERTED = (OP_DENSE, OP_CONV1D, OP_ACTIVATION, OP_GRU, OP_LSTM, OP_SIMPLE_RNN)
+
+
+def _check_int16x8_layer(k: int, op: int, act: int, ract: int, mats: list) -> None:
+    """What the C runtime implements of int16x8 (EGRU_ERR_UNSUPPORTED / S8_TOO_WIDE there):
+    Masking only first, bounded GRU / LSTM gates, a Conv1D window within the int8 bound."""
+    if op == OP_MASKING and k != 0:
+        _fail(f"layer {k}: an int16x8 Masking layer must be the first layer")
+    if op in (OP_GRU, OP_LSTM) and ract not in _UNIT_ACTS - {ACT_SOFTMAX}:
+        _fail(f"layer {k} ({OP_NAMES[op]}): int16x8 gates must be bounded")
+    if op == OP_CONV1D and mats and not int8_product_fits(int(np.prod(mats[0].shape[1:]))):
+        _fail(f"layer {k} (Conv1D): its int8 kernel window is wider than the int8 bound")
+
+
+def _check_qparams(
+    k: int, op: int, flags: int, dim: int, words: np.ndarray, mats: list, act: int
+) -> None:
     """The rules of docs/format.md ("Integer-only files") for layer k's QPARAMS words: 8 header
     words, then per S8 tensor its rows' multipliers, shifts and biases (a Bidirectional layer: two
     such blocks, forward then backward, with equal headers; an Affine or LayerNorm layer: one
@@ -605,24 +624,38 @@ def _check_qparams(k: int, op: int, flags: int, dim: int, words: np.ndarray, mat
     w = words.astype(np.int64)
 
     def mult_ok(m, n):
-        signed = op in (OP_AFFINE, OP_LAYER_NORM)
-        m = np.abs(m) if signed else m  # their multipliers carry the scale's sign
         return np.all(((m == 0) & (n == 0)) | ((m >= 2**30) & (m < 2**31) & (n >= 0) & (n <= 62)))
 
+    signed = op in (OP_AFFINE, OP_LAYER_NORM)  # their products' multipliers carry a sign
     for start, block_rows in blocks:
         pos = start + QPARAMS_HEADER
         for r in block_rows:
             m, n, b = w[pos : pos + r], w[pos + r : pos + 2 * r], w[pos + 2 * r : pos + 3 * r]
-            if not mult_ok(m, n) or np.any(np.abs(b) > G_SAT):
+            if not mult_ok(np.abs(m) if signed else m, n) or np.any(np.abs(b) > G_SAT):
                 _fail(f"layer {k}: a QPARAMS multiplier or bias is out of range")
             pos += 3 * r
     head = w[:QPARAMS_HEADER]
     if bidi and not np.array_equal(head, w[blocks[1][0] : blocks[1][0] + QPARAMS_HEADER]):
         _fail(f"layer {k}: the backward block's QPARAMS header differs from the forward one's")
     second = op == OP_ACTIVATION or bidi  # words 6, 7: a second multiplier
+
+    def scale_ok(word):  # a positive finite float32
+        v = np.array(word, dtype=np.int64).astype(np.uint32).view(np.float32)
+        return bool(np.isfinite(v) and v > 0)
+
     state_bits = np.array(head[5], dtype=np.int64).astype(np.uint32).view(np.float32)
+    fmt, no_mult = int(head[4]), head[2] == 0 and head[3] == 0
+    if op in _ACT_CONVERTED:  # the activation's format; (0, 0) for U
+        conversion_ok = fmt == (act in _UNIT_ACTS) and (fmt == 0 or no_mult)
+    elif op in (OP_AFFINE, OP_LAYER_NORM):
+        conversion_ok = fmt == 0
+    else:
+        conversion_ok = fmt == 0 and no_mult
     if (
         not mult_ok(head[2:3], head[3:4])
+        or not conversion_ok
+        or not scale_ok(head[1])
+        or (head[0] != 0 if op == OP_EMBEDDING else not scale_ok(head[0]))
         or head[4] not in (0, 1)
         or (op == OP_MASKING and abs(int(head[5])) > QMAX)
         or (bidi and not (np.isfinite(state_bits) and state_bits > 0))
@@ -747,7 +780,8 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
             n_s8 = sum((op, r) in QUANTIZABLE_INT16X8 for r, _a in own[:-1])
             if len(mats) != n_s8:
                 _fail(f"layer {k} ({OP_NAMES[op]}): int16x8 stores every matrix as int8")
-            _check_qparams(k, op, flags, out_dim, own[-1][1], mats)
+            _check_int16x8_layer(k, op, act, ract, mats)
+            _check_qparams(k, op, flags, out_dim, own[-1][1], mats, act)
             stored.append((own[-1][1], mats))
             own = own[:-1]
         elif any(r == ROLE_QPARAMS for r, _a in own):

@@ -330,7 +330,8 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
     steps = p->sequence ? q->out_steps : m->output_is_sequence ? seq_len : 1u;
     n = (uint64_t)batch * m->output_dim * steps;
     if (n > (uint64_t)((size_t)-1 / sizeof(int16_t)) ||
-        (uint64_t)batch * seq_len * m->input_dim > (uint64_t)((size_t)-1 / sizeof(int16_t))) {
+        (uint64_t)batch * seq_len * (kind == EGRU_INPUT_TOKENS ? 2u : m->input_dim) >
+            (uint64_t)((size_t)-1 / sizeof(int16_t))) { /* ids: int32, two int16 each */
         return EGRU_ERR_BAD_SHAPE;
     }
     if (n != out_count) {

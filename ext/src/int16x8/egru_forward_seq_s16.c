@@ -65,11 +65,6 @@ static uint64_t left_padding(const egru_layer_t *l, uint32_t steps)
     }
 }
 
-static size_t words16(uint64_t n) /* bytes of n int16 rounded up to whole int32 words */
-{
-    return 4u * (size_t)((n + 1u) / 2u);
-}
-
 egru_status_t egru_s16_seq_plan(const egru_model_t *m, uint32_t seq_len, egru_s16_seq_plan_t *p)
 {
     egru_layer_t l;
@@ -100,19 +95,22 @@ egru_status_t egru_s16_seq_plan(const egru_model_t *m, uint32_t seq_len, egru_s1
         steps = t;
     }
     p->out_steps = m->output_is_sequence ? steps : 1u;
-    if (seq > (uint64_t)0x7FFFFFFF || (uint64_t)seq_len > (uint64_t)0x7FFFFFFF) {
-        return EGRU_ERR_BAD_SHAPE; /* beyond any arena */
-    }
-    p->off_seq1 = words16(seq);
-    p->off_valid = 2u * p->off_seq1;
-    p->off_win = p->off_valid + 4u * (size_t)((seq_len + 3u) / 4u);
-    p->off_gx = p->off_win + words16(win);
-    p->off_gh = p->off_gx + 4u * (size_t)gates;
-    p->off_rh = p->off_gh + 4u * (size_t)gates;
-    p->off_state = p->off_rh + words16(units);
-    total = (uint64_t)p->off_state + 4u * state + 3u; /* 3: the arena may start unaligned */
-    if (total > (uint64_t)((size_t)-1)) {
-        return EGRU_ERR_BAD_SHAPE;
+    { /* offsets in 64 bits, stored once the total is known to fit size_t (32-bit targets) */
+        const uint64_t seq1 = 4u * ((seq + 1u) / 2u), valid = 2u * seq1;
+        const uint64_t at_win = valid + 4u * (((uint64_t)seq_len + 3u) / 4u);
+        const uint64_t at_gx = at_win + 4u * ((win + 1u) / 2u), at_gh = at_gx + 4u * gates;
+        const uint64_t at_rh = at_gh + 4u * gates, at_state = at_rh + 4u * ((units + 1u) / 2u);
+        total = at_state + 4u * state + 3u; /* 3: the arena may start unaligned */
+        if (seq > (uint64_t)0x7FFFFFFF || total > (uint64_t)((size_t)-1)) {
+            return EGRU_ERR_BAD_SHAPE; /* beyond any arena */
+        }
+        p->off_seq1 = (size_t)seq1;
+        p->off_valid = (size_t)valid;
+        p->off_win = (size_t)at_win;
+        p->off_gx = (size_t)at_gx;
+        p->off_gh = (size_t)at_gh;
+        p->off_rh = (size_t)at_rh;
+        p->off_state = (size_t)at_state;
     }
     p->bytes = (size_t)total;
     return EGRU_OK;
