@@ -11,7 +11,7 @@ import numpy as np
 from edgegru import ir
 
 
-def gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
+def gru(rng, i, h, reset_after=True, act="tanh", ract="sigmoid", seq=False, back=False, name="gru"):
     return ir.GRU(
         rng.normal(0, 0.4, (i, 3 * h)),
         rng.normal(0, 0.3, (h, 3 * h)),
@@ -19,28 +19,48 @@ def gru(rng, i, h, reset_after, act="tanh", seq=False, backwards=False):
         rng.normal(0, 0.1, 3 * h) if reset_after else np.zeros(3 * h),
         reset_after=reset_after,
         activation=act,
+        recurrent_activation=ract,
         return_sequences=seq,
-        go_backwards=backwards,
+        go_backwards=back,
+        name=name,
     )
 
 
-def dense(rng, i, o, act):
-    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act)
+def lstm(rng, i, h, act="tanh", ract="sigmoid", seq=False, back=False, name="lstm"):
+    return ir.LSTM(
+        rng.normal(0, 0.4, (i, 4 * h)),
+        rng.normal(0, 0.3, (h, 4 * h)),
+        rng.normal(0, 0.1, 4 * h),
+        activation=act,
+        recurrent_activation=ract,
+        return_sequences=seq,
+        go_backwards=back,
+        name=name,
+    )
+
+
+def rnn(rng, i, h, act="tanh", seq=False, back=False, name="simple_rnn"):
+    return ir.SimpleRNN(
+        rng.normal(0, 0.4, (i, h)),
+        rng.normal(0, 0.3, (h, h)),
+        rng.normal(0, 0.1, h),
+        activation=act,
+        return_sequences=seq,
+        go_backwards=back,
+        name=name,
+    )
+
+
+def dense(rng, i, o, act, name="dense"):
+    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act, name=name)
 
 
 def _bidi(rng, kind, i, h, mode, seq=False, act="tanh"):
-    def cell(backwards):
+    def cell(back):
         if kind == "gru":
-            return gru(rng, i, h, True, act, seq=seq, backwards=backwards)
-        cls, g = (ir.LSTM, 4) if kind == "lstm" else (ir.SimpleRNN, 1)
-        return cls(
-            rng.normal(0, 0.4, (i, g * h)),
-            rng.normal(0, 0.3, (h, g * h)),
-            rng.normal(0, 0.1, g * h),
-            activation=act,
-            return_sequences=seq,
-            go_backwards=backwards,
-        )
+            return gru(rng, i, h, True, act, seq=seq, back=back)
+        make = lstm if kind == "lstm" else rnn
+        return make(rng, i, h, act=act, seq=seq, back=back)
 
     return ir.Bidirectional(cell(False), cell(True), mode)
 

@@ -156,7 +156,7 @@ def _models():
         ir.Model(
             feats,
             [
-                gru(rng, 6, 8, True, seq=True, backwards=True),
+                gru(rng, 6, 8, True, seq=True, back=True),
                 gru(rng, 8, 8, False),
                 dense(rng, 8, 3, "relu"),
             ],

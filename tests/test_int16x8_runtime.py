@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from int16x8_layers import dense as _dense
+from int16x8_layers import gru as _gru
+from int16x8_layers import lstm as _lstm
+from int16x8_layers import rnn as _rnn
 from int16x8_layers import sequence_models
 
 import edgegru
@@ -22,47 +26,6 @@ from edgegru import ir
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_SETS = edgegru.available_kernels()
-
-
-def _gru(rng, i, h, reset_after=True, act="tanh", ract="sigmoid", seq=False, back=False):
-    return ir.GRU(
-        rng.normal(0, 0.4, (i, 3 * h)),
-        rng.normal(0, 0.3, (h, 3 * h)),
-        rng.normal(0, 0.1, 3 * h),
-        rng.normal(0, 0.1, 3 * h) if reset_after else np.zeros(3 * h),
-        reset_after=reset_after,
-        activation=act,
-        recurrent_activation=ract,
-        return_sequences=seq,
-        go_backwards=back,
-    )
-
-
-def _lstm(rng, i, h, act="tanh", ract="sigmoid", seq=False, back=False):
-    return ir.LSTM(
-        rng.normal(0, 0.4, (i, 4 * h)),
-        rng.normal(0, 0.3, (h, 4 * h)),
-        rng.normal(0, 0.1, 4 * h),
-        activation=act,
-        recurrent_activation=ract,
-        return_sequences=seq,
-        go_backwards=back,
-    )
-
-
-def _rnn(rng, i, h, act="tanh", seq=False, back=False):
-    return ir.SimpleRNN(
-        rng.normal(0, 0.4, (i, h)),
-        rng.normal(0, 0.3, (h, h)),
-        rng.normal(0, 0.1, h),
-        activation=act,
-        return_sequences=seq,
-        go_backwards=back,
-    )
-
-
-def _dense(rng, i, o, act):
-    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act)
 
 
 ACTS = ["linear", "relu", "sigmoid", "tanh", "hard_sigmoid", "softsign", "elu", "softplus"]

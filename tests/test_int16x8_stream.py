@@ -15,6 +15,10 @@ import warnings
 import int16x8_models
 import numpy as np
 import pytest
+from int16x8_layers import dense as _dense
+from int16x8_layers import gru as _gru
+from int16x8_layers import lstm as _lstm
+from int16x8_layers import rnn as _rnn
 
 import edgegru
 from edgegru import format as fmt
@@ -24,50 +28,6 @@ from edgegru import ir
 KERNEL_SETS = edgegru.available_kernels()
 F5 = ir.InputSpec("features", 5)
 T30 = ir.InputSpec("tokens", 30)
-
-
-def _gru(
-    rng, i, h, reset_after=True, act="tanh", ract="sigmoid", seq=False, back=False, name="gru"
-):
-    return ir.GRU(
-        rng.normal(0, 0.4, (i, 3 * h)),
-        rng.normal(0, 0.3, (h, 3 * h)),
-        rng.normal(0, 0.1, 3 * h),
-        rng.normal(0, 0.1, 3 * h) if reset_after else np.zeros(3 * h),
-        reset_after=reset_after,
-        activation=act,
-        recurrent_activation=ract,
-        return_sequences=seq,
-        go_backwards=back,
-        name=name,
-    )
-
-
-def _lstm(rng, i, h, act="tanh", ract="sigmoid", seq=False, name="lstm"):
-    return ir.LSTM(
-        rng.normal(0, 0.4, (i, 4 * h)),
-        rng.normal(0, 0.3, (h, 4 * h)),
-        rng.normal(0, 0.1, 4 * h),
-        activation=act,
-        recurrent_activation=ract,
-        return_sequences=seq,
-        name=name,
-    )
-
-
-def _rnn(rng, i, h, act="tanh", seq=False, name="simple_rnn"):
-    return ir.SimpleRNN(
-        rng.normal(0, 0.4, (i, h)),
-        rng.normal(0, 0.3, (h, h)),
-        rng.normal(0, 0.1, h),
-        activation=act,
-        return_sequences=seq,
-        name=name,
-    )
-
-
-def _dense(rng, i, o, act, name="dense"):
-    return ir.Dense(rng.normal(0, 0.5, (i, o)), rng.normal(0, 0.1, o), act, name=name)
 
 
 def _named(*layers):
