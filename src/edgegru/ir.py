@@ -646,3 +646,293 @@ class Model:
             if isinstance(layer, Dense) and layer.activation not in v10_acts:
                 return 1
         return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Graphs (Keras' Functional API beyond a single chain; docs/format.md "Graphs")
+
+#: Kinds of graph values: integer ids (batch, T), float sequences (batch, T, width) and float
+#: vectors (batch, width). Graph inputs may be of any kind; computed values are never TOKENS.
+SEQUENCE = "sequence"
+VECTOR = "vector"
+VALUE_KINDS = (TOKENS, SEQUENCE, VECTOR)
+#: MERGE modes, in the file's params[0] order (1 add .. 6 minimum).
+MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+#: CONCATENATE axes: "time" (steps add up) or "features" (widths add up).
+CONCAT_AXES = ("time", "features")
+
+
+@dataclass
+class Merge:
+    """Keras Add / Subtract / Multiply / Average / Maximum / Minimum of >= 2 inputs of one shape
+    (Subtract: exactly 2, first minus second). Mask rules: docs/format.md "Graphs"."""
+
+    mode: str
+    dim: int
+    name: str = "merge"
+
+    def __post_init__(self):
+        if self.mode not in MERGE_OPS:
+            raise ValueError(f"Merge {self.name!r}: mode {self.mode!r} not in {MERGE_OPS}")
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+
+@dataclass
+class Concatenate:
+    """Keras Concatenate along time (sequences of one width) or features (the widths add up)."""
+
+    axis: str
+    name: str = "concatenate"
+
+    def __post_init__(self):
+        if self.axis not in CONCAT_AXES:
+            raise ValueError(f"Concatenate {self.name!r}: axis {self.axis!r} not in {CONCAT_AXES}")
+
+
+@dataclass
+class RepeatVector:
+    """Keras RepeatVector(n): a vector (batch, dim) -> the sequence (batch, n, dim)."""
+
+    n: int
+    dim: int
+    name: str = "repeat_vector"
+
+    def __post_init__(self):
+        if int(self.n) < 1:
+            raise ValueError(f"RepeatVector {self.name!r}: n must be >= 1, got {self.n}")
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """One model input. kind: "tokens" (ids (batch, T), dim = vocabulary), "features" (float
+    (batch, T, dim)) or "vector" (float (batch, dim), e.g. a decoder's state input). seq_len: the
+    T Keras declares (None: dynamic); informational, like InputSpec.seq_len."""
+
+    name: str
+    kind: str
+    dim: int
+    seq_len: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in (TOKENS, FEATURES, VECTOR):
+            raise ValueError(f"graph input {self.name!r}: kind {self.kind!r} is not supported")
+        if int(self.dim) <= 0:
+            raise ValueError(f"graph input {self.name!r}: dim must be positive, got {self.dim}")
+
+    @property
+    def value_kind(self) -> str:
+        return SEQUENCE if self.kind == FEATURES else self.kind
+
+
+@dataclass
+class Value:
+    """What check() infers for each value: kind (VALUE_KINDS), width, whether a mask travels
+    with it, and a fixed step count when the graph fixes one (RepeatVector; else None)."""
+
+    kind: str
+    width: int
+    masked: bool = False
+
+
+@dataclass
+class Node:
+    """One application of a layer: it reads the values named in `inputs` and writes those in
+    `outputs`. The same layer object in several nodes is a shared layer (its weights are stored
+    once). Recurrent nodes read [sequence, *initial states] and write [output, *final states]
+    (states per direction: h, or h and c for an LSTM; forward first). `masked` (set by
+    Graph.check) says whether the node reads a mask."""
+
+    layer: object
+    inputs: list
+    outputs: list
+    masked: bool = False
+
+
+def state_count(layer) -> int:
+    """Initial / final states of a recurrent layer: S in docs/format.md "Graphs"."""
+    cell = layer.forward if isinstance(layer, Bidirectional) else layer
+    per_direction = 2 if isinstance(cell, LSTM) else 1
+    return per_direction * (2 if isinstance(layer, Bidirectional) else 1)
+
+
+def _mask_out(layer, ins: list) -> bool:
+    """Whether the output of `layer` carries a mask, given its inputs' Values (the mask rules of
+    docs/format.md "Graphs", which are Keras 3's)."""
+    if isinstance(layer, Merge):
+        return all(v.masked for v in ins)
+    if isinstance(layer, Concatenate):
+        return any(v.masked for v in ins)
+    if isinstance(layer, RepeatVector):
+        return False
+    rule = MASK_RULES[type(layer)]
+    if isinstance(layer, GlobalPool) and layer.kind == "max":
+        rule = "drop"
+    if rule == "create":
+        return isinstance(layer, Masking) or layer.mask_zero
+    if rule == "pass":
+        return ins[0].masked
+    if rule == "consume":
+        return ins[0].masked and getattr(layer, "return_sequences", False)
+    return False
+
+
+def _reads_mask(layer, ins: list) -> bool:
+    """Whether a node of `layer` reads a mask (its record's MASKED flag)."""
+    if isinstance(layer, (Merge, Concatenate)):
+        return any(v.masked for v in ins)
+    if isinstance(layer, RepeatVector):
+        return False
+    rule = MASK_RULES[type(layer)]
+    if isinstance(layer, GlobalPool) and layer.kind == "max":
+        rule = "drop"
+    return ins[0].masked and rule in ("pass", "consume")
+
+
+@dataclass
+class Graph:
+    """A model that is not a single chain: inputs, nodes in topological order, outputs (value
+    names, in Keras' model.inputs / model.outputs order). check() infers every value (self.values)
+    and each node's `masked`. A graph that is a chain (one input, one output, each node reading
+    the previous node's only output) converts to `Model` with `as_chain()`, which the writer
+    uses so that chain files stay byte-identical."""
+
+    inputs: list
+    nodes: list
+    outputs: list
+    name: str = "model"
+    source: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        if not self.inputs or not self.outputs or not self.nodes:
+            raise ValueError("a graph needs at least one input, one node and one output")
+        values: dict = {}
+        for gi in self.inputs:
+            if gi.name in values:
+                raise ValueError(f"graph input name {gi.name!r} is used twice")
+            values[gi.name] = Value(gi.value_kind, int(gi.dim))
+        for k, node in enumerate(self.nodes):
+            layer = node.layer
+            where = f"node {k} ({type(layer).__name__} {getattr(layer, 'name', '?')!r})"
+            missing = [v for v in node.inputs if v not in values]
+            if missing:
+                raise ValueError(f"{where}: reads {missing}, which no earlier node writes")
+            ins = [values[v] for v in node.inputs]
+            outs = _infer_node(layer, ins, where)
+            if isinstance(layer, (*RECURRENT, Bidirectional)) and len(node.outputs) == 1:
+                outs = outs[:1]  # no return_state
+            if len(node.outputs) != len(outs):
+                raise ValueError(
+                    f"{where}: writes {len(node.outputs)} values, its layer gives {len(outs)}"
+                )
+            node.masked = _reads_mask(layer, ins)
+            outs[0].masked = _mask_out(layer, ins)
+            for name, v in zip(node.outputs, outs, strict=True):
+                if name in values:
+                    raise ValueError(f"{where}: value {name!r} is written twice")
+                values[name] = v
+        inputs = {gi.name for gi in self.inputs}
+        for name in self.outputs:
+            if name not in values or name in inputs:
+                raise ValueError(f"graph output {name!r} is not written by a node")
+        if len(set(self.outputs)) != len(self.outputs):
+            raise ValueError("a graph output is listed twice")
+        self.values = values
+
+    def value_names(self) -> list:
+        """Every value, in the file's order: the inputs, then each node's outputs."""
+        return list(self.values)
+
+    def as_chain(self):
+        """The equivalent chain Model, or None when the graph is not a chain."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return None
+        gi = self.inputs[0]
+        if gi.kind == VECTOR:
+            return None
+        cur = gi.name
+        for node in self.nodes:
+            if node.inputs != [cur] or len(node.outputs) != 1:
+                return None
+            if isinstance(node.layer, (Merge, Concatenate, RepeatVector)):
+                return None
+            cur = node.outputs[0]
+        if cur != self.outputs[0]:
+            return None
+        layers = [n.layer for n in self.nodes]
+        if len({id(x) for x in layers}) != len(layers):
+            return None  # a layer applied twice: stored once only in a graph file
+        try:
+            return Model(InputSpec(gi.kind, gi.dim, gi.seq_len), layers, self.name, self.source)
+        except (ValueError, TypeError):
+            return None
+
+
+def _infer_node(layer, ins: list, where: str) -> list:
+    """The Values a node of `layer` writes (masks filled in by the caller), after checking the
+    kinds and widths of its inputs (docs/format.md "Graphs", "Ops in a graph")."""
+
+    def need(cond, msg):
+        if not cond:
+            raise ValueError(f"{where}: {msg}")
+
+    if isinstance(layer, (Merge, Concatenate)):
+        need(len(ins) >= 2, "needs at least two inputs")
+        need(all(v.kind != TOKENS for v in ins), "cannot read token ids")
+        kinds = {v.kind for v in ins}
+        need(len(kinds) == 1, f"inputs mix sequences and vectors: {[v.kind for v in ins]}")
+        kind = ins[0].kind
+        if isinstance(layer, Merge):
+            need(layer.mode != "subtract" or len(ins) == 2, "subtract needs exactly two inputs")
+            need(
+                all(v.width == layer.dim for v in ins),
+                f"input widths {[v.width for v in ins]} != {layer.dim}",
+            )
+            return [Value(kind, layer.dim)]
+        if layer.axis == "time":
+            need(kind == SEQUENCE, "concatenation along time needs sequences")
+            need(len({v.width for v in ins}) == 1, f"widths differ: {[v.width for v in ins]}")
+            return [Value(SEQUENCE, ins[0].width)]
+        return [Value(kind, sum(v.width for v in ins))]
+    if isinstance(layer, RepeatVector):
+        need(len(ins) == 1 and ins[0].kind == VECTOR, "needs one vector input")
+        need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
+        return [Value(SEQUENCE, layer.dim)]
+    if type(layer) not in MASK_RULES:
+        raise TypeError(f"{where}: not an IR layer")
+    x = ins[0]
+    if isinstance(layer, Embedding):
+        need(len(ins) == 1 and x.kind == TOKENS, "an Embedding reads one token input")
+        need(x.width == layer.table.shape[0], f"vocabulary {layer.table.shape[0]} != {x.width}")
+        return [Value(SEQUENCE, layer.output_dim)]
+    need(x.kind != TOKENS, "token ids can only go to an Embedding")
+    want = input_width(layer)
+    need(want is None or want == x.width, f"input width {x.width} != {want}")
+    if isinstance(layer, (*RECURRENT, Bidirectional)):
+        need(x.kind == SEQUENCE, "needs a sequence input")
+        s = state_count(layer)
+        need(len(ins) in (1, 1 + s), f"reads the sequence and 0 or {s} initial states")
+        h = layer.forward.units if isinstance(layer, Bidirectional) else layer.units
+        for v in ins[1:]:
+            need(v.kind == VECTOR and v.width == h, f"an initial state must be a vector of {h}")
+        out = Value(SEQUENCE if layer.return_sequences else VECTOR, layer.units)
+        # [output, *final states]; Graph.check drops the states of a node without return_state
+        return [out, *(Value(VECTOR, h) for _ in range(s))]
+    need(len(ins) == 1, "reads one input")
+    if isinstance(layer, (Conv1D, Masking)):
+        need(x.kind == SEQUENCE, "needs a sequence input")
+        return [Value(SEQUENCE, output_width(layer))]
+    if isinstance(layer, (GlobalPool, Flatten)):
+        need(x.kind == SEQUENCE, "needs a sequence input")
+        return [Value(VECTOR, output_width(layer))]
+    return [Value(x.kind, output_width(layer))]  # per-step layers keep the kind
