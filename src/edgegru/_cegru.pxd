@@ -78,6 +78,34 @@ cdef extern from "edgegru.h" nogil:
                                         uint32_t batch, uint32_t seq_len, float *out,
                                         size_t out_count, void *arena, size_t arena_bytes)
 
+    # Graphs and the general entry point (docs/c_api.md, "Graphs"); chains have 1 input, 1 output.
+    int EGRU_VALUE_TOKENS
+    int EGRU_VALUE_SEQUENCE
+    int EGRU_VALUE_VECTOR
+    ctypedef struct egru_io_info_t:
+        uint32_t kind
+        uint32_t width
+    ctypedef struct egru_input_t:
+        const void *data
+        uint32_t steps
+    ctypedef struct egru_output_t:
+        float *data
+        size_t count
+    egru_status_t egru_model_io(const egru_model_t *model, uint32_t *n_inputs,
+                                uint32_t *n_outputs)
+    egru_status_t egru_model_input(const egru_model_t *model, uint32_t index,
+                                   egru_io_info_t *info)
+    egru_status_t egru_model_output(const egru_model_t *model, uint32_t index,
+                                    egru_io_info_t *info)
+    egru_status_t egru_run_output_steps(const egru_model_t *model, const uint32_t *input_steps,
+                                        uint32_t index, uint32_t *steps)
+    egru_status_t egru_run_arena_size(const egru_model_t *model, uint32_t batch,
+                                      const uint32_t *input_steps, int low_memory, size_t *bytes)
+    egru_status_t egru_run(const egru_model_t *model, uint32_t batch,
+                           const egru_input_t *inputs, uint32_t n_inputs,
+                           const egru_output_t *outputs, uint32_t n_outputs, void *arena,
+                           size_t arena_bytes)
+
     # int16x8 models (quant_version 2): integer-only forward passes.
     egru_status_t egru_model_scales(const egru_model_t *model, uint32_t *input_scale_bits,
                                     uint32_t *output_scale_bits)

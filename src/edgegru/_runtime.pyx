@@ -154,7 +154,8 @@ cdef class Runtime:
         """The model's summary as the C parser computed it (a dict)."""
         m = &self.model
         return dict(
-            input_kind="tokens" if m.input_kind == EGRU_INPUT_TOKENS else "features",
+            input_kind="tokens" if m.input_kind == EGRU_INPUT_TOKENS else
+                       "features" if m.input_kind == EGRU_INPUT_FEATURES else "graph",
             input_dim=m.input_dim, output_dim=m.output_dim,
             output_is_sequence=bool(m.output_is_sequence), param_count=m.param_count,
             file_size=m.file_size, layer_count=m.layer_count, max_width=m.max_width,
@@ -355,6 +356,101 @@ cdef class Runtime:
         if status != EGRU_OK:
             _raise(status, "predict")
         return out
+
+    def io(self):
+        """([(kind, width) per model input], [(kind, width) per output]); kind "tokens",
+        "sequence" or "vector" (egru_model_io, egru_model_input / _output)."""
+        cdef uint32_t n_in = 0, n_out = 0, k
+        cdef egru_io_info_t info
+        cdef int status = egru_model_io(&self.model, &n_in, &n_out)
+        if status != EGRU_OK:
+            _raise(status, "model inputs")
+        names = {EGRU_VALUE_TOKENS: "tokens", EGRU_VALUE_SEQUENCE: "sequence",
+                 EGRU_VALUE_VECTOR: "vector"}
+        ins, outs = [], []
+        for k in range(n_in):
+            status = egru_model_input(&self.model, k, &info)
+            if status != EGRU_OK:
+                _raise(status, f"input {k}")
+            ins.append((names.get(info.kind, str(info.kind)), info.width))
+        for k in range(n_out):
+            status = egru_model_output(&self.model, k, &info)
+            if status != EGRU_OK:
+                _raise(status, f"output {k}")
+            outs.append((names.get(info.kind, str(info.kind)), info.width))
+        return ins, outs
+
+    def run_arena_size(self, uint32_t batch, steps, bint minimal=False):
+        """Bytes of arena egru_run needs: the fast plan's, or the low-memory plan's."""
+        cdef uint32_t[::1] st = np.ascontiguousarray(steps, dtype=np.uint32)
+        cdef size_t n = 0
+        cdef int status = egru_run_arena_size(&self.model, batch, &st[0] if st.shape[0] else NULL,
+                                              minimal, &n)
+        if status != EGRU_OK:
+            _raise(status, "arena size")
+        return n
+
+    def run_output_steps(self, steps):
+        """Steps of each output (1 for a vector) for inputs of `steps` steps."""
+        cdef uint32_t[::1] st = np.ascontiguousarray(steps, dtype=np.uint32)
+        cdef uint32_t n_in = 0, n_out = 0, k, out_steps = 0
+        cdef int status = egru_model_io(&self.model, &n_in, &n_out)
+        if status == EGRU_OK and <uint32_t>st.shape[0] != n_in:
+            raise EdgeGRUError(f"run_output_steps takes {n_in} step counts")
+        res = []
+        for k in range(n_out):
+            if status == EGRU_OK:
+                status = egru_run_output_steps(&self.model, &st[0], k, &out_steps)
+            if status != EGRU_OK:
+                _raise(status, "output shape")
+            res.append(out_steps)
+        return res
+
+    def run(self, list arrays, uint32_t batch):
+        """egru_run: `arrays` are the model inputs in order, each C-contiguous: int32 (batch, T)
+        ids, float32 (batch, T, width) sequences, float32 (batch, width) vectors (checked by the
+        caller, runtime.Model; the C runtime checks everything again). Returns the outputs, a
+        list of float32 arrays (batch, [steps,] width). The arena is the fast plan's unless that
+        is larger than arena_limit: then the low-memory plan's."""
+        ins, outs = self.io()
+        if len(arrays) != len(ins):
+            raise EdgeGRUError(f"run takes {len(ins)} inputs, got {len(arrays)}")
+        steps = np.ones(len(ins), dtype=np.uint32)
+        for k, (a, (kind, width)) in enumerate(zip(arrays, ins)):
+            if kind != "vector":
+                steps[k] = (<cnp.ndarray>a).shape[1]
+        out_steps = self.run_output_steps(steps)
+        cdef size_t arena_bytes = 0
+        cdef int status
+        cdef uint32_t[::1] st = steps
+        status = egru_run_arena_size(&self.model, batch, &st[0], 0, &arena_bytes)
+        if status == EGRU_OK or status == EGRU_ERR_BAD_SHAPE:
+            if status != EGRU_OK or arena_bytes > self.arena_limit:
+                status = egru_run_arena_size(&self.model, batch, &st[0], 1, &arena_bytes)
+        if status != EGRU_OK:
+            _raise(status, "predict")
+        results = []
+        for (kind, width), n in zip(outs, out_steps):
+            shape = (batch, width) if kind == "vector" else (batch, n, width)
+            results.append(np.empty(shape, dtype=np.float32))
+        arena = np.empty(arena_bytes, dtype=np.uint8)
+        cdef uint32_t n_in = len(arrays), n_out = len(results), k2
+        in_mem = np.zeros(max(n_in, 1) * sizeof(egru_input_t), dtype=np.uint8)
+        out_mem = np.zeros(max(n_out, 1) * sizeof(egru_output_t), dtype=np.uint8)
+        cdef egru_input_t *cin = <egru_input_t *>cnp.PyArray_DATA(in_mem)
+        cdef egru_output_t *cout = <egru_output_t *>cnp.PyArray_DATA(out_mem)
+        for k2 in range(n_in):
+            cin[k2].data = cnp.PyArray_DATA(<cnp.ndarray>arrays[k2])
+            cin[k2].steps = st[k2]
+        for k2 in range(n_out):
+            cout[k2].data = <float *>cnp.PyArray_DATA(<cnp.ndarray>results[k2])
+            cout[k2].count = <size_t>cnp.PyArray_SIZE(<cnp.ndarray>results[k2])
+        cdef void *arena_ptr = cnp.PyArray_DATA(arena)
+        with nogil:
+            status = egru_run(&self.model, batch, cin, n_in, cout, n_out, arena_ptr, arena_bytes)
+        if status != EGRU_OK:
+            _raise(status, "predict")
+        return results
 
     def forward_tokens(self, const int32_t[:, ::1] ids):
         """ids: (batch, T) int32, C-contiguous. Returns float32 (batch, [T,] output_dim)."""

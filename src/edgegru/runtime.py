@@ -88,13 +88,34 @@ class Model:
             self.metadata = {}
         if not isinstance(self.metadata, dict):
             self.metadata = {}
-        self._seq_limits = _seq_len_limits(self)
+        self._inputs, self._outputs = _io_specs(self)
+        self._graph = self._info["input_kind"] == "graph"
+        self._seq_limits = (1, None, "") if self._graph else _seq_len_limits(self)
 
     # -- description ----------------------------------------------------------------------------
     @property
     def input_kind(self) -> str:
-        """``"tokens"`` (integer ids, (batch, T)) or ``"features"`` (float, (batch, T, dim))."""
+        """``"tokens"`` (integer ids, (batch, T)) or ``"features"`` (float, (batch, T, dim));
+        ``"graph"`` for a graph model (several inputs or outputs: see `inputs`)."""
         return self._info["input_kind"]
+
+    @property
+    def is_graph(self) -> bool:
+        """True for a graph model (docs/format.md "Graphs"): `inputs` and `outputs` describe it."""
+        return self._graph
+
+    @property
+    def inputs(self) -> list:
+        """The model inputs in Keras' ``model.inputs`` order, each an IOSpec(name, kind, width):
+        kind "tokens" (ids (batch, T), width = vocabulary), "features" (float (batch, T, width))
+        or "vector" (float (batch, width)). A chain model has one."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list:
+        """The model outputs in Keras' ``model.outputs`` order, each an IOSpec(name, kind,
+        width), kind "sequence" ((batch, T, width)) or "vector" ((batch, width))."""
+        return list(self._outputs)
 
     @property
     def input_dim(self) -> int:
@@ -160,9 +181,12 @@ class Model:
         (one row, one step at a time: the smallest arena any call runs in; independent of
         seq_len for models whose layers all run step by step). Both give the same outputs bit
         for bit (docs/embedded.md)."""
-        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
         if not isinstance(minimal, (bool, np.bool_)):
             raise InputError(f"minimal must be True or False, got {minimal!r}")
+        if self._graph:
+            batch, steps = _count("batch", batch), self._graph_steps(seq_len)
+            return self._rt.run_arena_size(batch, steps, bool(minimal))
+        batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
         try:
             return self._rt.arena_size(batch, seq_len, bool(minimal))
         except EdgeGRUError as exc:
@@ -185,8 +209,24 @@ class Model:
             raise InputError(f"arena_limit must be in [0, 2**63), got {value}")
         self._rt.arena_limit = int(value)
 
+    def _graph_steps(self, seq_len) -> list:
+        """A graph's input steps: one int for every sequence input, or a list per input."""
+        if isinstance(seq_len, (list, tuple)):
+            if len(seq_len) != len(self._inputs):
+                raise InputError(f"give one sequence length per input ({len(self._inputs)})")
+            return [_count("seq_len", t) for t in seq_len]
+        return [_count("seq_len", seq_len)] * len(self._inputs)
+
     def output_shape(self, batch: int, seq_len: int) -> tuple:
-        """The shape predict returns for input of `batch` sequences of `seq_len` steps."""
+        """The shape predict returns for input of `batch` sequences of `seq_len` steps (a
+        graph: a list of shapes, one per output; seq_len one int or one per input)."""
+        if self._graph:
+            batch, steps = _count("batch", batch), self._graph_steps(seq_len)
+            out_steps = self._rt.run_output_steps(steps)
+            return [
+                (batch, o.width) if o.kind == "vector" else (batch, n, o.width)
+                for o, n in zip(self._outputs, out_steps, strict=True)
+            ]
         batch, seq_len = _count("batch", batch), _count("seq_len", seq_len)
         try:
             count = self._rt.output_count(batch, seq_len)
@@ -233,6 +273,13 @@ class Model:
         return (_unpickle_model, (self._rt.blob_bytes, self.path, opts))
 
     def __repr__(self) -> str:
+        if self._graph:
+            ins = ", ".join(f"{i.name}: {i.kind}[{i.width}]" for i in self._inputs)
+            outs = ", ".join(f"{o.name}: {o.kind}[{o.width}]" for o in self._outputs)
+            return (
+                f"<edgegru.Model graph ({ins}) -> ({outs}), {self._info['layer_count']} nodes, "
+                f"{self.param_count} parameters>"
+            )
         return (
             f"<edgegru.Model {self.input_kind}[{self.input_dim}] -> {self.output_dim}, "
             f"{self._info['layer_count']} layers, {self.param_count} parameters>"
@@ -249,6 +296,9 @@ class Model:
         Raises InputError naming the problem for a wrong rank, dtype or width, a token id out of
         range, or a NaN/infinity.
         """
+        if self._graph:
+            return self._predict_graph(x)
+        x = self._single_input(x)
         if self._q16 is not None:
             y = self.predict_int(x)
             return (y.astype(np.float64) * np.float64(self._q16[1])).astype(np.float32)
@@ -265,6 +315,89 @@ class Model:
             return self._rt.forward_features(self._check_features(x))
         except EdgeGRUError as exc:
             raise _located(self, exc, x) from None
+
+    def _single_input(self, x):
+        """A chain model's input given as Keras allows for one input: the array itself, a list
+        or tuple holding one array, or a dict holding it under the input's name."""
+        if isinstance(x, dict):
+            return self._inputs_in_order(x)[0]
+        if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+            return x[0]
+        return x
+
+    def _inputs_in_order(self, x) -> list:
+        """The inputs as a list in `inputs` order, from a list / tuple in that order, a dict keyed
+        by input name, or (one input) the array alone."""
+        names = [spec.name for spec in self._inputs]
+        if isinstance(x, dict):
+            unknown = [k for k in x if k not in names]
+            missing = [k for k in names if k not in x]
+            if unknown or missing:
+                raise InputError(
+                    f"the inputs are {names}; "
+                    + (f"unknown: {unknown}" if unknown else "")
+                    + ("; " if unknown and missing else "")
+                    + (f"missing: {missing}" if missing else "")
+                )
+            return [x[k] for k in names]
+        if isinstance(x, (list, tuple)) and (
+            len(names) > 1 or (len(x) == 1 and isinstance(x[0], np.ndarray))
+        ):
+            if len(x) != len(names):
+                raise InputError(f"this model takes {len(names)} inputs {names}, got {len(x)}")
+            return list(x)
+        if len(names) > 1:
+            raise InputError(
+                f"this model takes {len(names)} inputs {names}: pass a list in that order or a "
+                "dict keyed by input name"
+            )
+        return [x]
+
+    def _predict_graph(self, x):
+        """predict for a graph model: the inputs checked one by one (named in every message),
+        the C runtime's egru_run, a list of outputs (the array alone for one output)."""
+        arrays, batch = [], None
+        for spec, a in zip(self._inputs, self._inputs_in_order(x), strict=True):
+            a = _check_graph_input(spec, _as_array(a, f"input {spec.name!r}"))
+            if batch is None:
+                batch = a.shape[0]
+            elif a.shape[0] != batch:
+                raise InputError(
+                    f"input {spec.name!r} has batch {a.shape[0]}, the first input has {batch}"
+                )
+            arrays.append(a)
+        try:
+            outs = self._rt.run(arrays, batch)
+        except EdgeGRUError as exc:
+            raise self._graph_error(exc, arrays) from None
+        return outs if len(outs) > 1 else outs[0]
+
+    def _graph_error(self, exc: EdgeGRUError, arrays: list) -> EdgeGRUError:
+        """Name the input behind a status of egru_run."""
+        for spec, a in zip(self._inputs, arrays, strict=True):
+            if exc.code == ERR_TOKEN_RANGE and spec.kind == "tokens":
+                bad = np.argwhere((a < 0) | (a >= spec.width))
+                if len(bad):
+                    pos = tuple(int(i) for i in bad[0])
+                    return InputError(
+                        f"input {spec.name!r}: token id {a[pos]} at position {pos} is out of "
+                        f"range: the vocabulary has {spec.width} ids (0 .. {spec.width - 1})"
+                    )
+            if exc.code == ERR_NONFINITE and spec.kind != "tokens" and not np.isfinite(a).all():
+                pos = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+                return InputError(
+                    f"input {spec.name!r} contains {a[pos]} at position {pos}; NaN and "
+                    "infinity are not valid inputs"
+                )
+        if exc.code == ERR_BAD_SHAPE:
+            pairs = zip(self._inputs, arrays, strict=True)
+            steps = {s.name: a.shape[1] for s, a in pairs if s.kind != "vector"}
+            return InputError(
+                f"the inputs' sequence lengths {steps} do not fit this graph (a merge or a "
+                "concatenation along features needs equal steps, a Conv1D with padding='valid' "
+                "enough of them), or the shape is too large for the C runtime"
+            )
+        return exc
 
     @property
     def int16x8(self) -> bool:
@@ -319,6 +452,11 @@ class Model:
         LSTM or SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
         docs/streaming.md, "int16x8").
         """
+        if self._graph:
+            raise UnsupportedError(
+                "streaming over a graph model is not implemented yet (edgegru 0.2 streams chain "
+                "models); run the graph with predict"
+            )
         return Stream(self, batch)
 
     def _check_shape(self, x: np.ndarray, rank: int, what: str) -> None:
@@ -388,6 +526,81 @@ class Model:
             return x
         with np.errstate(over="ignore"):
             return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class IOSpec(tuple):
+    """One model input or output: (name, kind, width); see Model.inputs / Model.outputs."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, kind: str, width: int):
+        return super().__new__(cls, (name, kind, width))
+
+    name = property(lambda self: self[0])
+    kind = property(lambda self: self[1])
+    width = property(lambda self: self[2])
+
+    def __repr__(self) -> str:
+        return f"IOSpec(name={self.name!r}, kind={self.kind!r}, width={self.width})"
+
+
+def _io_specs(model: Model) -> tuple:
+    """The model's IOSpecs from the C runtime (kinds, widths) and the metadata (names)."""
+    ins, outs = model._rt.io()
+    graph = model.metadata.get("graph", {}) if isinstance(model.metadata, dict) else {}
+    in_names = graph.get("inputs") if isinstance(graph, dict) else None
+    out_names = graph.get("outputs") if isinstance(graph, dict) else None
+
+    def names(given, n: int, default: str) -> list:
+        ok = isinstance(given, list) and len(given) == n and all(isinstance(g, str) for g in given)
+        if ok and len(set(given)) == n:
+            return given
+        return [default] if n == 1 else [f"{default}_{k}" for k in range(n)]
+
+    kinds = {"sequence": "features"}
+    return (
+        [
+            IOSpec(nm, kinds.get(kind, kind), width)
+            for nm, (kind, width) in zip(names(in_names, len(ins), "input"), ins, strict=True)
+        ],
+        [
+            IOSpec(nm, kind, width)
+            for nm, (kind, width) in zip(names(out_names, len(outs), "output"), outs, strict=True)
+        ],
+    )
+
+
+def _check_graph_input(spec: IOSpec, a: np.ndarray) -> np.ndarray:
+    """One graph input, shape and dtype checked with its name in the message, as the C runtime
+    takes it (C-contiguous int32 ids or float32)."""
+    what = f"input {spec.name!r}"
+    rank = 2 if spec.kind in ("tokens", "vector") else 3
+    want = {
+        "tokens": "token ids of shape (batch, T)",
+        "features": f"features of shape (batch, T, {spec.width})",
+        "vector": f"a float array of shape (batch, {spec.width})",
+    }[spec.kind]
+    if a.ndim != rank:
+        raise InputError(f"{what}: expected {want}, got an array of shape {a.shape}")
+    if min(a.shape[:2]) < 1 or max(a.shape[:2]) > _UINT32_MAX:
+        raise InputError(f"{what}: batch and steps must be in [1, 2**32), got shape {a.shape}")
+    if spec.kind == "tokens":
+        if a.dtype.kind not in "iu":
+            raise InputError(f"{what}: token ids must be an integer array, got dtype {a.dtype}")
+        if a.dtype != np.int32 and (a.min() < 0 or a.max() >= spec.width):
+            bad = np.argwhere((a < 0) | (a >= spec.width))
+            pos = tuple(int(i) for i in bad[0])
+            raise InputError(
+                f"{what}: token id {a[pos]} at position {pos} is out of range: the vocabulary "
+                f"has {spec.width} ids (0 .. {spec.width - 1})"
+            )
+        return np.ascontiguousarray(a, dtype=np.int32)
+    if a.dtype.kind != "f":
+        raise InputError(f"{what}: must be a float array, got dtype {a.dtype}")
+    if a.shape[-1] != spec.width:
+        raise InputError(f"{what}: expected {want}, got shape {a.shape}")
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _kernel_choice(kernels) -> tuple:
