@@ -197,6 +197,8 @@ def _cmd_info(args) -> int:
         blob = f.read()
     m = load(blob)
     header = read_header(blob)
+    if m.is_graph:
+        return _graph_info(args, blob, m, header)
     fixed = m.fixed_seq_len
     lo, hi = m.seq_len_range
     t = args.seq_len if args.seq_len is not None else (fixed or max(lo, DEFAULT_INFO_SEQ_LEN))
@@ -258,6 +260,50 @@ def _cmd_info(args) -> int:
         _print_int16x8_scales(blob, m)
     print(
         f"arena: {arena} bytes for batch 1, T={t} (C runtime scratch, fast plan); "
+        f"low-memory plan: {arena_min} bytes"
+    )
+    return 0
+
+
+def _graph_info(args, blob: bytes, m, header: dict) -> int:
+    """`info` for a graph file: the inputs, the outputs, and per node what it reads and writes
+    (value names), its op, widths, parameters and storage; a shared layer says so."""
+    from . import format as fmt
+
+    graph, _ = fmt.read(blob)
+    t = args.seq_len if args.seq_len is not None else DEFAULT_INFO_SEQ_LEN
+    arena = m.arena_size(1, t)
+    arena_min = m.arena_size(1, t, minimal=True)
+    storage = fmt.layer_storage(blob)
+    layers = m.layers()
+    quant = {0: "", 1: ", int8"}.get(header["quant_version"], "")
+    print(
+        f"{args.egru}: .egru format {header['version_major']}.{header['version_minor']} graph"
+        f"{quant}, written by {m.metadata.get('producer', 'unknown')}, {m.file_size} bytes"
+    )
+    shapes = {"tokens": "(batch, T) ids", "features": "(batch, T, {w})", "vector": "(batch, {w})"}
+    print(f"inputs ({len(m.inputs)}):")
+    for spec in m.inputs:
+        shape = shapes[spec.kind].format(w=spec.width)
+        extra = f", vocabulary {spec.width}" if spec.kind == "tokens" else ""
+        print(f"   {spec.name:<24}{spec.kind:<10}{shape}{extra}")
+    print(f"outputs ({len(m.outputs)}):")
+    for spec in m.outputs:
+        shape = f"(batch, {spec.width})" if spec.kind == "vector" else f"(batch, T, {spec.width})"
+        print(f"   {spec.name:<24}{spec.kind:<10}{shape}")
+    print(f"{'#':>2}  {'node':<20}{'op':<12}{'params':>9}  {'weights':<10}reads -> writes")
+    first_use = {}
+    for k, (node, layer) in enumerate(zip(graph.nodes, layers, strict=True)):
+        shared = first_use.setdefault(id(node.layer), k)
+        note = f"  (shared with node {shared})" if shared != k else ""
+        print(
+            f"{k:>2}  {layer['name'][:19]:<20}{layer['op']:<12}{layer['param_count']:>9}  "
+            f"{'+'.join(storage[k]['dtypes']) or '-':<10}"
+            f"{', '.join(node.inputs)} -> {', '.join(node.outputs)}{note}"
+        )
+    print(f"parameters: {m.param_count}")
+    print(
+        f"arena: {arena} bytes for batch 1, T={t} on every sequence input (fast plan); "
         f"low-memory plan: {arena_min} bytes"
     )
     return 0
