@@ -426,10 +426,10 @@ def write(
     quantize: str | None = None,
     calibration=None,
 ) -> bytes:
-    """Serialise an IR model or graph to `.egru` bytes (format 1.x), stamped with the lowest minor version
-    that describes it. Deterministic: the same model, metadata and calibration give the same
-    bytes. An ir.Graph is written as a graph file (format 1.4, docs/format.md "Graphs"), unless
-    graph.as_chain() gives a chain: then exactly the chain's bytes.
+    """Serialise an IR model or graph to `.egru` bytes (format 1.x), stamped with the lowest
+    minor version that describes it. Deterministic: the same model, metadata and calibration
+    give the same bytes. An ir.Graph is written as a graph file (format 1.4, docs/format.md
+    "Graphs"), unless graph.as_chain() gives a chain: then exactly the chain's bytes.
 
     quantize: None (float32); "int8": the QUANTIZABLE matrices become S8 tensors with one float
     scale per row (docs/quantization.md; format 1.2, header quant_version 1); "int16x8": the
