@@ -239,6 +239,11 @@ static float *value_ptr(const gblock_t *b, uint32_t v)
 {
     const size_t row = (size_t)b->g->steps[v] * egru_value_width(b->m, v);
     const int32_t io = b->g->io[v];
+    if (io >= 0 && io != INT32_MAX && egru_value_kind(b->m, v) == EGRU_VALUE_TOKENS) {
+        /* int32 ids (rows, steps): returned as a float pointer, read back as ids */
+        return (float *)(uintptr_t)((const int32_t *)b->inputs[io].data +
+                                    (size_t)b->b0 * b->g->steps[v]);
+    }
     if (io >= 0 && io != INT32_MAX) {
         return (float *)(uintptr_t)b->inputs[io].data + (size_t)b->b0 * row;
     }
