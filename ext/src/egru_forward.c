@@ -298,7 +298,7 @@ static egru_status_t check_model_shape(const egru_model_t *model, uint32_t batch
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
-    if (model->input_kind == EGRU_INPUT_GRAPH) {
+    if (EGRU_CFG_GRAPH && model->input_kind == EGRU_INPUT_GRAPH) {
         return EGRU_ERR_WRONG_INPUT; /* a graph: egru_run */
     }
     if (batch == 0 || seq_len == 0) {

@@ -441,7 +441,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ract > EGRU_ACT_MAX || (!G && ract != 0)) {
         return EGRU_ERR_BAD_LAYER;
     }
-    if (op >= EGRU_OP_MERGE && m->input_kind != EGRU_INPUT_GRAPH) {
+    if (EGRU_CFG_GRAPH && op >= EGRU_OP_MERGE && m->input_kind != EGRU_INPUT_GRAPH) {
         return EGRU_ERR_BAD_LAYER; /* graph ops exist in graph files only */
     }
     if (!op_supported(op)) {
@@ -544,6 +544,10 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
     case EGRU_OP_REPEAT_VECTOR: /* graph files: no tensors, one parameter */
+        if (!EGRU_CFG_GRAPH) {
+            ok = 0; /* refused by op_supported already */
+            break;
+        }
         p0 = out->params[0];
         ok = count == 0 && act == 0 &&
              (op == EGRU_OP_MERGE         ? p0 >= 1 && p0 <= EGRU_MERGE_OP_MAX && dim == in
@@ -681,8 +685,8 @@ static egru_status_t check_graph_header(egru_model_t *m, const uint8_t *b, uint3
         ranges_overlap(io_off, io_bytes, meta_off, m->meta_size)) {
         return EGRU_ERR_OUT_OF_BOUNDS;
     }
-    if (!EGRU_CFG_GRAPH || m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
-        return EGRU_ERR_UNSUPPORTED; /* left out of this build; int16x8 graphs not yet */
+    if (m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return EGRU_ERR_UNSUPPORTED; /* int16x8 graphs: not yet */
     }
     if (m->value_count > EGRU_GRAPH_MAX_VALUES) {
         return EGRU_ERR_UNSUPPORTED; /* more values than this build plans (egru_internal.h) */
@@ -770,6 +774,9 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     m->input_dim = egru_rd_u32(b + EGRU_HDR_INPUT_DIM);
     m->output_dim = egru_rd_u32(b + EGRU_HDR_OUTPUT_DIM);
     if (m->input_kind == EGRU_INPUT_GRAPH) {
+        if (!EGRU_CFG_GRAPH) {
+            return EGRU_ERR_UNSUPPORTED; /* graph files are left out of this build */
+        }
         return check_graph_header(m, b, header_size, file_size, layer_off, tensor_off, data_off,
                                   meta_off, layer_bytes, tensor_bytes);
     }
@@ -1172,7 +1179,8 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
         s = check_tensor(model, alignment, k, trusted);
     }
     if (s == EGRU_OK) {
-        s = model->input_kind == EGRU_INPUT_GRAPH ? check_graph(model) : check_layers(model);
+        s = EGRU_CFG_GRAPH && model->input_kind == EGRU_INPUT_GRAPH ? check_graph(model)
+                                                                    : check_layers(model);
     }
     if (s == EGRU_OK) {
         (void)egru_model_use_kernels(model, EGRU_KERNELS_AUTO);
