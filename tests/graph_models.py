@@ -16,7 +16,6 @@ Keras is imported lazily, after tests/conftest.py has set KERAS_BACKEND.
 from __future__ import annotations
 
 import numpy as np
-
 from keras_models import randomize
 
 BATCH = 4
@@ -286,6 +285,8 @@ def nested(seed=0):
 
 
 MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+#: Keras merge layer -> ir.Merge mode.
+MERGES_IR = {kind: kind.lower() for kind in MERGES}
 #: Which inputs carry a mask: none, the first only, all of them.
 MASKINGS = ("none", "first", "all")
 

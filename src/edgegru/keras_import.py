@@ -1313,8 +1313,8 @@ class _GraphWalk:
         where = f"layer {name!r} ({class_name})"
         if _is_operation(entry):
             raise UnsupportedLayerError(
-                f"{where} is a keras.ops operation on the data path; supported layers: "
-                f"{', '.join(GRAPH_SUPPORTED_LAYERS)}"
+                f"{where} is a keras.ops operation on the data path, which is not supported; "
+                f"supported layers: {', '.join(GRAPH_SUPPORTED_LAYERS)}"
             )
         nodes = entry.get("inbound_nodes") or []
         if node_index >= len(nodes):
