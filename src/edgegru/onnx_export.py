@@ -1070,7 +1070,7 @@ class _GraphModelBuilder(_GraphBuilder):
 
     @staticmethod
     def _key(kind: str, array, *extra) -> tuple:
-        a = np.ascontiguousarray(array)
+        a = np.asarray(array)  # not ascontiguousarray: it makes a 0-d array 1-d
         return (kind, a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).hexdigest(), *extra)
 
     def initializer(self, name: str, array: np.ndarray) -> str:
@@ -1339,12 +1339,9 @@ class _GraphExport:
                 d, which = divmod(k, per_dir)
                 src, what = (y_c, "c") if which else (y_h, "h")
                 direction_name = ("forward", "backward")[d]
-                s = g.add(
-                    "Gather",
-                    [src, g.scalar(d, np.int64)],
-                    f"{scope}/state_{what}_{direction_name}",
-                    axis=0,
-                )
+                s = f"{scope}/state_{what}_{direction_name}"
+                s = g.add("Gather", [src, g.const_i64((d,))], f"{s}_1bh", axis=0)
+                s = g.add("Squeeze", [s, g.const_i64((0,))], s[: -len("_1bh")])
                 if has_step is not None:  # no valid step: the initial state
                     s = g.add("Where", [has_step, s, init[k]], f"{s}/or_initial")
                 states.append(_Value(s, VECTOR, 2))
