@@ -789,6 +789,11 @@ def _reads_mask(layer, ins: list) -> bool:
         return any(v.masked for v in ins)
     if isinstance(layer, RepeatVector):
         return False
+    if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
+        # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
+        # with initial_state= the recurrent layer runs unmasked (its output still carries the
+        # mask, _mask_out). Measured: docs/keras-semantics.md, "Masks in graphs".
+        return False
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
         rule = "drop"

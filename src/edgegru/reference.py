@@ -198,53 +198,265 @@ def forward(model: ir.Model, x, int8_inputs: bool = False) -> np.ndarray:
 def _forward(model: ir.Model, x: np.ndarray) -> np.ndarray:
     mask = None
     if model.input.kind == ir.TOKENS:
-        ids = x.astype(np.int64)
-        if ids.min(initial=0) < 0 or ids.max(initial=0) >= model.input.dim:
-            raise ValueError("token id out of range")
-        y = None
+        y = _check_ids(x, model.input.dim)
     else:
         y = x.astype(np.float64)
     for layer in model.layers:
         layer_mask = mask if getattr(layer, "masked", False) else None
-        if isinstance(layer, ir.Embedding):
-            y = _f64(layer.table)[ids]
-            mask = ids != 0 if layer.mask_zero else None
-        elif isinstance(layer, ir.Masking):
-            mask = np.any(y != np.float32(layer.mask_value), axis=-1)
-            y = np.where(mask[..., None], y, 0.0)
-        elif isinstance(layer, (*ir.RECURRENT, ir.Bidirectional)):
-            y = _run_recurrent(layer, y, layer_mask)
-            if not layer.return_sequences:
-                mask = None
-        elif isinstance(layer, ir.Dense):
-            y = ACTIVATIONS[layer.activation](_qin(y) @ _f64(layer.kernel) + _f64(layer.bias))
-        elif isinstance(layer, ir.Conv1D):
-            y, mask = conv1d(layer, y), None
-        elif isinstance(layer, ir.GlobalPool):
-            if layer.kind == "average":
-                if layer_mask is None:
-                    y = y.mean(axis=1)
-                else:
-                    m = layer_mask[..., None].astype(np.float64)
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        y = (y * m).sum(axis=1) / m.sum(axis=1)
-            elif layer_mask is None:
-                y = y.max(axis=1)
-            else:
-                y = np.where(layer_mask[..., None], y, -np.inf).max(axis=1)
-            mask = None
-        elif isinstance(layer, ir.Affine):
-            y = y * _f64(layer.scale) + _f64(layer.shift)
-        elif isinstance(layer, ir.LayerNorm):
-            mean = y.mean(axis=-1, keepdims=True)
-            var = ((y - mean) ** 2).mean(axis=-1, keepdims=True)
-            y = (y - mean) / np.sqrt(var + layer.epsilon) * _f64(layer.gamma) + _f64(layer.beta)
-        elif isinstance(layer, ir.Activation):
-            y = ACTIVATIONS[layer.activation](y)
-        elif isinstance(layer, ir.Flatten):
-            if y.shape[1] != layer.steps:
-                raise ValueError(f"Flatten expects {layer.steps} steps, got {y.shape[1]}")
-            y, mask = y.reshape(y.shape[0], -1), None
-        else:  # pragma: no cover - ir.Model.check rejects this first
-            raise TypeError(type(layer).__name__)
+        y, mask = _apply_layer(layer, y, mask, layer_mask)
     return y
+
+
+def _check_ids(x, vocab: int) -> np.ndarray:
+    ids = np.asarray(x).astype(np.int64)
+    if ids.min(initial=0) < 0 or ids.max(initial=0) >= vocab:
+        raise ValueError("token id out of range")
+    return ids
+
+
+def _apply_layer(layer, y, mask, layer_mask):
+    """One layer of one input: y (ids for an Embedding), the mask the value carries and the mask
+    the layer reads (None: it reads none). Returns (output, the output's mask)."""
+    if isinstance(layer, ir.Embedding):
+        ids = y
+        y = _f64(layer.table)[ids]
+        mask = ids != 0 if layer.mask_zero else None
+    elif isinstance(layer, ir.Masking):
+        mask = np.any(y != np.float32(layer.mask_value), axis=-1)
+        y = np.where(mask[..., None], y, 0.0)
+    elif isinstance(layer, (*ir.RECURRENT, ir.Bidirectional)):
+        y = _run_recurrent(layer, y, layer_mask)
+        if not layer.return_sequences:
+            mask = None
+    elif isinstance(layer, ir.Dense):
+        y = ACTIVATIONS[layer.activation](_qin(y) @ _f64(layer.kernel) + _f64(layer.bias))
+    elif isinstance(layer, ir.Conv1D):
+        y, mask = conv1d(layer, y), None
+    elif isinstance(layer, ir.GlobalPool):
+        if layer.kind == "average":
+            if layer_mask is None:
+                y = y.mean(axis=1)
+            else:
+                m = layer_mask[..., None].astype(np.float64)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    y = (y * m).sum(axis=1) / m.sum(axis=1)
+        elif layer_mask is None:
+            y = y.max(axis=1)
+        else:
+            y = np.where(layer_mask[..., None], y, -np.inf).max(axis=1)
+        mask = None
+    elif isinstance(layer, ir.Affine):
+        y = y * _f64(layer.scale) + _f64(layer.shift)
+    elif isinstance(layer, ir.LayerNorm):
+        mean = y.mean(axis=-1, keepdims=True)
+        var = ((y - mean) ** 2).mean(axis=-1, keepdims=True)
+        y = (y - mean) / np.sqrt(var + layer.epsilon) * _f64(layer.gamma) + _f64(layer.beta)
+    elif isinstance(layer, ir.Activation):
+        y = ACTIVATIONS[layer.activation](y)
+    elif isinstance(layer, ir.Flatten):
+        if y.shape[1] != layer.steps:
+            raise ValueError(f"Flatten expects {layer.steps} steps, got {y.shape[1]}")
+        y, mask = y.reshape(y.shape[0], -1), None
+    else:  # pragma: no cover - ir.Model.check / ir.Graph.check reject this first
+        raise TypeError(type(layer).__name__)
+    return y, mask
+
+
+# ---------------------------------------------------------------------------------------------
+# Graphs (ir.Graph): the same layer code, plus initial / final states, merges, concatenation and
+# RepeatVector, with Keras 3's mask rules (docs/format.md "Graphs", docs/keras-semantics.md).
+
+
+def forward_graph(graph: ir.Graph, inputs, int8_inputs: bool = False) -> list:
+    """Run an ir.Graph in float64. inputs: a list in graph.inputs order, or a dict keyed by the
+    input names: token ids (batch, T), float sequences (batch, T, F), float vectors (batch, F).
+    Returns the outputs (float64 arrays) in graph.outputs order. Every value's mask is computed
+    from the rules here (written from Keras' code and measured), independently of the IR's
+    `masked` flags, which are checked against them (ValueError when they disagree).
+    int8_inputs: as in `forward`."""
+    global _INT8_INPUTS
+    previous, _INT8_INPUTS = _INT8_INPUTS, int8_inputs
+    try:
+        return _forward_graph(graph, inputs)
+    finally:
+        _INT8_INPUTS = previous
+
+
+def _graph_inputs(graph: ir.Graph, inputs) -> list:
+    if isinstance(inputs, dict):
+        missing = [gi.name for gi in graph.inputs if gi.name not in inputs]
+        if missing or len(inputs) != len(graph.inputs):
+            raise ValueError(f"inputs: expected the names {[gi.name for gi in graph.inputs]}")
+        inputs = [inputs[gi.name] for gi in graph.inputs]
+    if isinstance(inputs, np.ndarray) and len(graph.inputs) == 1:
+        inputs = [inputs]
+    inputs = list(inputs)
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph has {len(graph.inputs)} inputs, got {len(inputs)} arrays")
+    out = []
+    for gi, x in zip(graph.inputs, inputs, strict=True):
+        x = np.asarray(x)
+        rank = {ir.TOKENS: 2, ir.FEATURES: 3, ir.VECTOR: 2}[gi.kind]
+        if x.ndim != rank or (gi.kind != ir.TOKENS and x.shape[-1] != gi.dim):
+            raise ValueError(f"input {gi.name!r}: shape {x.shape} does not fit {gi}")
+        out.append(_check_ids(x, gi.dim) if gi.kind == ir.TOKENS else x.astype(np.float64))
+    return out
+
+
+def _forward_graph(graph: ir.Graph, inputs) -> list:
+    env = {}
+    for gi, x in zip(graph.inputs, _graph_inputs(graph, inputs), strict=True):
+        env[gi.name] = (x, None)
+    for node in graph.nodes:
+        ins = [env[v] for v in node.inputs]
+        outs = _graph_node(node.layer, ins)
+        if len(outs) < len(node.outputs):
+            raise ValueError(f"node {node.layer.name!r}: writes {len(node.outputs)} values")
+        for name, (y, mask) in zip(node.outputs, outs, strict=False):
+            want = graph.values[name].masked if name in graph.values else mask is not None
+            if want != (mask is not None):
+                raise ValueError(
+                    f"value {name!r}: the IR says masked={want}, Keras' rules say "
+                    f"{mask is not None}"
+                )
+            env[name] = (y, mask)
+    return [env[name][0] for name in graph.outputs]
+
+
+def _masked_merge(mode: str, items: list):
+    """Keras 3's merge layers (keras/src/layers/merging) on (value, mask) pairs."""
+    xs = [x for x, _ in items]
+    masks = [m for _, m in items]
+    every = all(m is not None for m in masks)
+    union = None
+    if every:
+        union = masks[0]
+        for m in masks[1:]:
+            union = union | m
+    if mode in ("add", "average"):
+        acc = xs[0]
+        for x in xs[1:]:
+            acc = acc + x
+        if mode == "average":
+            acc = acc / len(xs)
+        return acc, union
+    if mode == "subtract":
+        return xs[0] - xs[1], union
+    if mode == "multiply":
+        acc = None
+        for x, m in items:
+            if m is not None:
+                x = np.where(m[..., None], x, 1.0)
+            acc = x if acc is None else acc * x
+        if every:
+            acc = np.where(union[..., None], acc, 0.0)
+        return acc, union
+    op = np.maximum if mode == "maximum" else np.minimum
+    acc, acc_mask = xs[0], masks[0]
+    for x, m in items[1:]:
+        if m is not None:
+            x = np.where(m[..., None], x, acc)
+        if acc_mask is not None:
+            acc = np.where(acc_mask[..., None], acc, x)
+        acc_mask = acc_mask | m if (m is not None and acc_mask is not None) else None
+        acc = op(acc, x)
+    return acc, acc_mask
+
+
+def _concatenate(axis: str, items: list):
+    xs = [x for x, _ in items]
+    if axis == "features":
+        steps = {x.shape[1] for x in xs} if xs[0].ndim == 3 else set()
+        if len(steps) > 1:
+            raise ValueError(f"concatenation along features of sequences of {sorted(steps)} steps")
+        y = np.concatenate(xs, axis=-1)
+    else:
+        y = np.concatenate(xs, axis=1)
+    if all(m is None for _, m in items):
+        return y, None
+    full = [np.ones(x.shape[:2], bool) if m is None else m for x, m in items]
+    if axis == "features":
+        mask = full[0]
+        for m in full[1:]:
+            mask = mask | m
+        return y, mask
+    return y, np.concatenate(full, axis=1)
+
+
+def _states_in(layer, given: list, batch: int) -> list:
+    """Initial states per direction: tuples (h, c) for an LSTM, arrays h otherwise."""
+    cell = layer.forward if isinstance(layer, ir.Bidirectional) else layer
+    h = cell.units
+    lstm = isinstance(cell, ir.LSTM)
+    per = 2 if lstm else 1
+    directions = 2 if isinstance(layer, ir.Bidirectional) else 1
+    if not given:
+        given = [np.zeros((batch, h)) for _ in range(per * directions)]
+    out = []
+    for d in range(directions):
+        part = [np.asarray(s, dtype=np.float64) for s in given[d * per : (d + 1) * per]]
+        out.append((part[0], part[1]) if lstm else part[0])
+    return out
+
+
+def _flat_state(state) -> list:
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _recurrent_node(layer, x, mask, given: list) -> list:
+    """[output, *final states] of a recurrent node (states per direction, forward first).
+    Without return_sequences the output is Keras' last output: the state after the last valid
+    step, zero for a row without one (whatever the initial state); the final state of such a
+    row is its initial state."""
+    batch = x.shape[0]
+    states = _states_in(layer, given, batch)
+    seen = np.ones((batch, 1), bool) if mask is None else mask.any(axis=1)[:, None]
+    if not isinstance(layer, ir.Bidirectional):
+        outs, state = recurrent(layer, x, mask, state=states[0])
+        y = outs if layer.return_sequences else outs[:, -1]
+        return [(y, mask if layer.return_sequences else None)] + [
+            (s, None) for s in _flat_state(state)
+        ]
+    opts = dict(zero_masked=True, align=True)
+    fwd, fs = recurrent(layer.forward, x, mask, reverse=False, state=states[0], **opts)
+    bwd, bs = recurrent(layer.backward, x, mask, reverse=True, state=states[1], **opts)
+    if not layer.return_sequences:
+        fwd = np.where(seen, _flat_state(fs)[0], 0.0)
+        bwd = np.where(seen, _flat_state(bs)[0], 0.0)
+    merge = {
+        "concat": lambda a, b: np.concatenate([a, b], axis=-1),
+        "sum": lambda a, b: a + b,
+        "ave": lambda a, b: (a + b) / 2.0,
+        "mul": lambda a, b: a * b,
+    }[layer.merge_mode]
+    y = merge(fwd, bwd)
+    out_mask = mask if layer.return_sequences else None
+    return [(y, out_mask)] + [(s, None) for s in _flat_state(fs) + _flat_state(bs)]
+
+
+#: Layers whose node reads the mask its (first) input carries (Keras hands them mask=).
+_MASK_READERS = (*ir.RECURRENT, ir.Bidirectional, ir.GlobalPool)
+
+
+def _graph_node(layer, ins: list) -> list:
+    """The (value, mask) pairs a node writes, from the (value, mask) pairs it reads."""
+    if isinstance(layer, ir.Merge):
+        return [_masked_merge(layer.mode, ins)]
+    if isinstance(layer, ir.Concatenate):
+        return [_concatenate(layer.axis, ins)]
+    if isinstance(layer, ir.RepeatVector):
+        x = ins[0][0]
+        return [(np.repeat(x[:, None, :], layer.n, axis=1), None)]
+    x, mask = ins[0]
+    if isinstance(layer, (*ir.RECURRENT, ir.Bidirectional)):
+        # With initial states Keras runs the layer without the mask (it hands `mask=` only to a
+        # call with one tensor argument), but the sequence output still carries it.
+        states = [v for v, _ in ins[1:]]
+        outs = _recurrent_node(layer, x, None if states else mask, states)
+        if layer.return_sequences:
+            outs[0] = (outs[0][0], mask)
+        return outs
+    reads = isinstance(layer, _MASK_READERS) and not (
+        isinstance(layer, ir.GlobalPool) and layer.kind == "max"
+    )
+    return [_apply_layer(layer, x, mask, mask if reads else None)]
