@@ -11,13 +11,25 @@ model is wired, so these tests pin the exporter against Keras itself.
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
+from ir_models import bidir, dense, gru, lstm, simple_rnn
 
-from edgegru import ir
+from edgegru import format as fmt
+from edgegru import ir, reference
+from edgegru.errors import InputError, UnsupportedError
 from edgegru.onnx_export import to_onnx
-from edgegru.validate import FP32_TOLERANCE, INT8_TOLERANCE
+from edgegru.validate import (
+    DEFAULT_SEQ_LEN,
+    FP32_TOLERANCE,
+    INT8_TOLERANCE,
+    PAIRS,
+    GraphValidationReport,
+    check_graph_inputs,
+    generate_graph_inputs,
+    read_inputs_npz,
+    validate,
+)
 
 keras = pytest.importorskip("keras")
 L = keras.layers
@@ -523,3 +535,233 @@ def test_graph_export_matches_keras(models, name):
             assert a.shape == b.shape, (out_name, a.shape, b.shape)
             err = float(np.max(np.abs(a - b)))
             assert err <= FP32_TOLERANCE, (name, out_name, seed, err)
+
+
+# --- int8, shared weights, refusals ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["rnnoise", "encoder_decoder_bilstm", "shared"])
+def test_graph_export_int8(models, name):
+    """quantize="int8": the weights behind DequantizeLinear, within the int8 bound of Keras."""
+    model, graph, make_inputs = models[name]
+    proto = to_onnx(graph, quantize="int8")
+    assert any(n.op_type == "DequantizeLinear" for n in proto.graph.node)
+    feeds = make_inputs(0)
+    for a, b in zip(_run(proto, feeds), _keras_outputs(model, feeds), strict=True):
+        err = float(np.max(np.abs(a - b)))
+        assert 0 < err <= INT8_TOLERANCE, (name, err)
+
+
+def test_shared_layer_stores_its_weights_once(models):
+    _, graph, _ = models["shared"]
+    proto = to_onnx(graph)
+    grus = [n for n in proto.graph.node if n.op_type == "GRU"]
+    assert len(grus) == 2
+    assert grus[0].input[1:4] == grus[1].input[1:4]  # the same W, R, B initializers
+    names = [t.name for t in proto.graph.initializer]
+    assert sorted(n for n in names if n.startswith("shared_gru")) == [
+        "shared_gru/B",
+        "shared_gru/R",
+        "shared_gru/W",
+    ]  # once, under the first application's name
+    q = to_onnx(graph, quantize="int8")
+    deq = [n for n in q.graph.node if n.op_type == "DequantizeLinear"]
+    assert len(deq) == len({n.output[0] for n in deq}) == 3  # W, R and the Dense kernel
+
+
+def test_int16x8_graph_refused(models):
+    _, graph, _ = models["residual"]
+    with pytest.raises(UnsupportedError, match="graph"):
+        to_onnx(graph, quantize="int16x8")
+
+
+def test_graph_chain_export_unchanged():
+    """An ir.Model still exports as a chain (input `features`, output `output`)."""
+    r = np.random.default_rng(0)
+    m = ir.Model(ir.InputSpec(ir.FEATURES, 3), [gru(r, 3, 4)])
+    proto = to_onnx(m)
+    assert [i.name for i in proto.graph.input] == ["features"]
+    assert [o.name for o in proto.graph.output] == ["output"]
+
+
+# --- hand-built graphs vs the float64 reference -------------------------------------------------
+
+
+def _reference_cases():
+    r = np.random.default_rng(3)
+    bi = bidir(r, gru, 3, 4, "concat", return_sequences=True)
+    back = gru(r, 4, 4, return_sequences=True, go_backwards=True, name="back")
+    rnn = simple_rnn(r, 3, 5, name="rnn")
+    lstm_b = bidir(r, lstm, 3, 2, "ave")
+    pool = ir.GlobalPool(8, "average", name="pool")
+    cases = {
+        # a bidirectional GRU with initial states (forward, backward) and both final states out
+        "bidir_states": ir.Graph(
+            [
+                ir.GraphInput("x", ir.FEATURES, 3),
+                ir.GraphInput("hf", ir.VECTOR, 4),
+                ir.GraphInput("hb", ir.VECTOR, 4),
+            ],
+            [
+                ir.Node(ir.Masking(3, name="masking"), ["x"], ["m"]),
+                ir.Node(bi, ["m", "hf", "hb"], ["y", "sf", "sb"]),
+                ir.Node(pool, ["y"], ["p"]),
+            ],
+            ["y", "sb", "sf", "p"],
+        ),
+        # go_backwards with an initial state and return_state; a SimpleRNN's state as it
+        "backwards_states": ir.Graph(
+            [ir.GraphInput("x", ir.FEATURES, 3)],
+            [
+                ir.Node(rnn, ["x"], ["v"]),
+                ir.Node(ir.RepeatVector(4, 5, name="rep"), ["v"], ["rv"]),
+                ir.Node(dense(r, 5, 4, "tanh"), ["rv"], ["d"]),
+                ir.Node(ir.Masking(4, name="masking"), ["d"], ["dm"]),
+                ir.Node(back, ["dm"], ["yb", "hb"]),
+                ir.Node(ir.Merge("multiply", 4, name="mul"), ["yb", "dm"], ["prod"]),
+            ],
+            ["prod", "hb"],
+        ),
+        # a masked bidirectional LSTM returning its 4 states, averaged output
+        "bidir_lstm_states": ir.Graph(
+            [ir.GraphInput("ids", ir.TOKENS, 9)],
+            [
+                ir.Node(ir.Embedding(r.normal(0, 1, (9, 3)), mask_zero=True), ["ids"], ["e"]),
+                ir.Node(lstm_b, ["e"], ["o", "fh", "fc", "bh", "bc"]),
+                ir.Node(ir.Merge("maximum", 2, name="max"), ["fh", "bh", "o"], ["mx"]),
+            ],
+            ["mx", "bc", "fc"],
+        ),
+    }
+    return cases
+
+
+@pytest.mark.parametrize("name", ["bidir_states", "backwards_states", "bidir_lstm_states"])
+def test_graph_export_matches_reference(name):
+    graph = _reference_cases()[name]
+    rng = np.random.default_rng(1)
+    feeds = {}
+    for gi in graph.inputs:
+        if gi.kind == ir.TOKENS:
+            feeds[gi.name] = _pad(rng.integers(1, gi.dim, (BATCH, STEPS)).astype(np.int64), 0)
+        elif gi.kind == ir.FEATURES:
+            feeds[gi.name] = _features(2, gi.dim)
+        else:
+            feeds[gi.name] = _vector(3, gi.dim)
+    want = reference.forward_graph(graph, feeds)
+    got = _run(to_onnx(graph), feeds)
+    for out_name, a, b in zip(graph.outputs, got, want, strict=True):
+        assert a.shape == b.shape, out_name
+        np.testing.assert_allclose(a, b, atol=FP32_TOLERANCE, rtol=0, err_msg=out_name)
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def test_validate_graph_generated_inputs(models):
+    model, graph, _ = models["encoder_decoder_gru"]
+    report = validate(model, None, ir_model=graph, batch=6, seq_len=9)
+    assert isinstance(report, GraphValidationReport)
+    assert report.ok, str(report)
+    assert list(report.reports) == ["probs", "dec_h"]
+    assert set(report.max_abs_error) == {"keras~onnxruntime"}
+    assert "edgegru" in report.skipped
+    assert report.input_shape == {"source": (6, 9, 3), "target": (6, 9)}
+    assert report.output_shape == {"probs": (6, 9, VOCAB), "dec_h": (6, 6)}
+    text = str(report)
+    assert "probs" in text and "dec_h" in text and text.endswith("PASSED")
+
+
+def test_generated_inputs_are_padded_where_the_model_masks():
+    graph = _reference_cases()["bidir_lstm_states"]
+    x = generate_graph_inputs(graph, batch=8, seq_len=12, seed=0)
+    ids = x["ids"]
+    assert ids.shape == (8, 12) and ids.dtype == np.int64
+    assert (ids[0] != 0).all() and (ids[1, -4:] == 0).all() and (ids[2, :3] == 0).all()
+    assert ((ids != 0).sum(axis=1) >= 1).all()
+    masked = _reference_cases()["bidir_states"]
+    x = generate_graph_inputs(masked, batch=4, seed=1)
+    assert x["x"].shape == (4, DEFAULT_SEQ_LEN, 3) and x["hf"].shape == (4, 4)
+    assert (x["x"][1, -(DEFAULT_SEQ_LEN // 3) :] == 0).all()
+
+
+@pytest.mark.parametrize("form", ["list", "dict", "npz"])
+def test_validate_graph_given_inputs(models, tmp_path, form):
+    model, graph, make_inputs = models["merges"]
+    feeds = make_inputs(4)
+    if form == "list":
+        x = [feeds[gi.name] for gi in graph.inputs]
+    elif form == "dict":
+        x = dict(reversed(list(feeds.items())))
+    else:
+        np.savez(tmp_path / "x.npz", **feeds)
+        x = read_inputs_npz(tmp_path / "x.npz")
+    report = validate(model, None, ir_model=graph, x=x)
+    assert report.ok, str(report)
+    assert list(report.reports) == list(graph.outputs)
+    assert report.input_shape["tokens"] == (BATCH, STEPS)
+
+
+def test_validate_graph_finds_a_wrong_model(models):
+    """The same wiring with other weights: every output is reported, and the report fails."""
+    model, graph, make_inputs = models["rnnoise"]
+    other = keras.models.clone_model(model)  # fresh weights
+    report = validate(other, None, ir_model=graph, x=make_inputs(0))
+    assert not report.ok
+    assert all(not r.ok for r in report.reports.values())
+    assert str(report).endswith("FAILED")
+
+
+def test_validate_graph_with_the_runtime():
+    """A graph that is a chain: its .egru file (written from as_chain) runs in today's runtime,
+    so all three pairs are compared."""
+    inp = keras.Input((None, 3), name="frames")
+    g = L.GRU(4, return_sequences=True, name="g")
+    d = L.Dense(2, name="d")
+    model = keras.Model(inp, d(g(inp)))
+    c = {}
+    graph = ir.Graph(
+        [ir.GraphInput("frames", ir.FEATURES, 3)],
+        [_node(g, ["frames"], ["h"], c), _node(d, ["h"], ["out"], c)],
+        ["out"],
+    )
+    blob = fmt.write(graph.as_chain())
+    report = validate(model, blob, ir_model=graph, batch=3, seq_len=5)
+    assert report.ok, str(report)
+    assert set(report.max_abs_error) == set(PAIRS)
+
+
+def _bad(graph, x, match):
+    with pytest.raises(InputError, match=match):
+        check_graph_inputs(graph, x)
+
+
+def test_check_graph_inputs_names_the_problem(models):
+    _, graph, make_inputs = models["merges"]
+    feeds = make_inputs(0)
+    _bad(graph, {k: v for k, v in feeds.items() if k != "unmasked"}, "missing \\['unmasked'\\]")
+    _bad(graph, {**feeds, "extra": feeds["tokens"]}, "unknown \\['extra'\\]")
+    _bad(graph, [feeds["tokens"]], "3 inputs")
+    _bad(graph, feeds["tokens"], "a list in that order or a dict")
+    _bad(graph, {**feeds, "features": feeds["features"][..., :2]}, "'features'.*\\(batch, T, 3\\)")
+    _bad(graph, {**feeds, "tokens": feeds["tokens"][:3]}, "batch sizes differ")
+    _bad(graph, {**feeds, "tokens": feeds["tokens"][:, :4]}, "different lengths")
+    bad_ids = feeds["tokens"].copy()
+    bad_ids[1, 2] = VOCAB
+    _bad(graph, {**feeds, "tokens": bad_ids}, "token id 11 at position \\(1, 2\\)")
+    nan = feeds["unmasked"].copy()
+    nan[0, 0, 0] = np.nan
+    _bad(graph, {**feeds, "unmasked": nan}, "'unmasked'.*not a finite")
+    _, step, _ = models["decoder_step"]
+    _bad(step, {"token": np.zeros((2, 1), np.int64), "state": np.zeros((2, 5))}, "\\(batch, 6\\)")
+
+
+def test_read_inputs_npz_errors(tmp_path):
+    with pytest.raises(InputError, match="no input file"):
+        read_inputs_npz(tmp_path / "missing.npz")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(InputError, match=r"one \.npy array"):
+        read_inputs_npz(tmp_path / "one.npy")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable"):
+        read_inputs_npz(tmp_path / "junk.npz")
