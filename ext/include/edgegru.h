@@ -113,6 +113,15 @@ typedef struct egru_model {
     const float *fold;    /* egru_model_fold: (vocab, fold_width) projections, or NULL */
     uint32_t fold_width;  /* directions * gates * units of the folded recurrent layer   */
     const uint32_t *pack; /* egru_model_pack: offsets table then transposed weights, or NULL */
+    /* Graph files (input_kind EGRU_INPUT_GRAPH, docs/format.md "Graphs"); 0 / NULL for a chain.
+     * input_dim and output_dim are 0 for a graph: see egru_model_input / egru_model_output. */
+    const uint8_t *value_table; /* value_count records of value_record_size bytes          */
+    uint32_t value_count;
+    uint32_t value_record_size;
+    const uint8_t *io_table; /* io_count little-endian u32 value ids                      */
+    uint32_t io_count;
+    uint32_t graph_input_count;  /* model inputs (the first io entries)                     */
+    uint32_t graph_output_count; /* model outputs (the next io entries)                    */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -269,6 +278,75 @@ egru_status_t egru_forward_tokens(const egru_model_t *model, const int32_t *ids,
 egru_status_t egru_forward_features(const egru_model_t *model, const float *x, uint32_t batch,
                                     uint32_t seq_len, float *out, size_t out_count, void *arena,
                                     size_t arena_bytes);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The general entry point: any model, chain or graph (docs/c_api.md, "Graphs").
+ *
+ * A model has n_inputs inputs and n_outputs outputs (a chain: 1 and 1), each a value of a kind:
+ * TOKENS: int32 ids (batch, steps), 0 <= id < width (the vocabulary); SEQUENCE: float32
+ * (batch, steps, width); VECTOR: float32 (batch, width). All arrays are row-major, in the
+ * model's order (Keras' model.inputs / model.outputs). The caller gives the steps of every
+ * TOKENS and SEQUENCE input; the steps of everything else follow from them
+ * (egru_run_output_steps). The single-input functions above (egru_arena_size, _min,
+ * egru_output_count, egru_forward_tokens / _features) return EGRU_ERR_WRONG_INPUT for a graph
+ * model; egru_run runs chains too, through them, with their behaviour. Graph models do not
+ * stream (egru_session_check: EGRU_ERR_UNSUPPORTED) nor fold (egru_model_fold). */
+typedef enum egru_value_kind {
+    EGRU_VALUE_TOKENS = 1,
+    EGRU_VALUE_SEQUENCE = 2,
+    EGRU_VALUE_VECTOR = 3
+} egru_value_kind_t;
+
+typedef struct egru_io_info {
+    uint32_t kind;  /* egru_value_kind_t */
+    uint32_t width; /* features per step; TOKENS: vocabulary */
+} egru_io_info_t;
+
+typedef struct egru_input {
+    const void *data; /* int32 ids (TOKENS, (batch, steps)) or float32 ((batch, steps, width)
+                         SEQUENCE, (batch, width) VECTOR); all finite, ids in range */
+    uint32_t steps;   /* >= 1; ignored for VECTOR */
+} egru_input_t;
+
+typedef struct egru_output {
+    float *data;  /* written by egru_run; not overlapping any input or the arena */
+    size_t count; /* floats provided; must equal batch * steps * width (steps: 1 for a VECTOR) */
+} egru_output_t;
+
+/* The numbers of model inputs and outputs (a chain: 1, 1). */
+egru_status_t egru_model_io(const egru_model_t *m, uint32_t *n_inputs, uint32_t *n_outputs);
+/* Kind and width of model input `index` (a chain: TOKENS of input_dim or SEQUENCE of
+ * input_dim); EGRU_ERR_INDEX when index >= n_inputs. */
+egru_status_t egru_model_input(const egru_model_t *m, uint32_t index, egru_io_info_t *info);
+/* Kind and width of model output `index` (a chain: SEQUENCE or VECTOR of output_dim). */
+egru_status_t egru_model_output(const egru_model_t *m, uint32_t index, egru_io_info_t *info);
+/* Steps of output `index` (1 for a VECTOR) for model inputs of input_steps[i] steps (one entry
+ * per model input; ignored for VECTOR inputs). EGRU_ERR_BAD_SHAPE when the steps do not fit the
+ * graph (a zero, a Conv1D input too short, a Flatten's T, merged inputs of different steps). */
+egru_status_t egru_run_output_steps(const egru_model_t *m, const uint32_t *input_steps,
+                                    uint32_t index, uint32_t *steps);
+/* Bytes of arena for egru_run of `batch` rows with these input steps: low_memory 0 = the fast
+ * plan (blocks of up to 16 rows), 1 = the low-memory plan (the smallest arena egru_run
+ * accepts). A chain: egru_arena_size / egru_arena_size_min. A graph: every value but the model
+ * inputs and outputs (which are the caller's buffers) gets a region of rows * steps * width
+ * floats (and its mask, rows * steps bytes) live from the node writing it to the last node
+ * reading it, placed greedily, largest first, at the lowest offset free during its lifetime;
+ * plus the largest recurrent state and the largest node scratch. Deterministic. */
+egru_status_t egru_run_arena_size(const egru_model_t *m, uint32_t batch,
+                                  const uint32_t *input_steps, int low_memory, size_t *bytes);
+/* Runs the model on `batch` rows: inputs[n_inputs], outputs[n_outputs] in the model's order
+ * (n_inputs / n_outputs must equal egru_model_io's: else EGRU_ERR_WRONG_INPUT /
+ * EGRU_ERR_OUTPUT_SIZE; each output's count must equal batch * steps * width, else
+ * EGRU_ERR_OUTPUT_SIZE). Checked before any output is written: shapes (EGRU_ERR_BAD_SHAPE),
+ * token ids (EGRU_ERR_TOKEN_RANGE), NaN / inf in float inputs (EGRU_ERR_NONFINITE), the arena
+ * (at least egru_run_arena_size(low_memory = 1), else EGRU_ERR_ARENA_TOO_SMALL; the fast plan
+ * when it fits). Graph nodes run in file order over whole sequences of a block of rows (up to
+ * 16; 1 in the low-memory plan); every plan gives the same outputs bit for bit. Recurrent nodes
+ * start from their initial-state inputs (zero without) and write their final states. An int16x8
+ * chain: EGRU_ERR_WRONG_DTYPE (use the _s16 functions). */
+egru_status_t egru_run(const egru_model_t *m, uint32_t batch, const egru_input_t *inputs,
+                       uint32_t n_inputs, const egru_output_t *outputs, uint32_t n_outputs,
+                       void *arena, size_t arena_bytes);
 
 /* ------------------------------------------------------------------------------------------ */
 /*

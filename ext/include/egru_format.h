@@ -17,11 +17,14 @@
 /* Minor 1 added: LSTM, SimpleRNN, Conv1D, pooling, normalisation, Activation, Flatten, Masking
  * ops; activations 5..9; flags GO_BACKWARDS..MASK_ZERO; roles SCALE, SHIFT. A writer stamps the
  * lowest minor that can describe its file, so 1.0 readers still read 1.0-only models. */
-#define EGRU_FORMAT_VERSION_MINOR 3
+#define EGRU_FORMAT_VERSION_MINOR 4
 /* Minor 2 added: S8 tensors with SYMMETRIC_PER_ROW scales (int8 models, header quant_version 1,
  * docs/quantization.md) for the KERNEL and RECURRENT matrices of recurrent layers, the KERNEL of
  * DENSE and the TABLE of EMBEDDING. Minor 3 added: int16x8 files (header quant_version 2): every
- * matrix S8 and one S32 QPARAMS tensor per layer (docs/format.md, "Integer-only files"). */
+ * matrix S8 and one S32 QPARAMS tensor per layer (docs/format.md, "Integer-only files"). Minor 4
+ * added: graph files (header input_kind 3; docs/format.md, "Graphs"): a graph header, node
+ * fields in longer layer records, a value table, an io table; ops MERGE, CONCATENATE,
+ * REPEAT_VECTOR (graph files only). */
 /* The quantization semantics this runtime implements (header quant_version; 0: none): 1 the
  * int8 scheme, 2 (EGRU_QUANT_VERSION_INT16X8) the integer-only one. */
 #define EGRU_QUANT_VERSION         1
@@ -89,9 +92,32 @@
 
 /* What the model consumes (header input_kind). */
 typedef enum egru_input_kind {
-    EGRU_INPUT_TOKENS = 1,  /* int32 token ids, (batch, T), 0 <= id < input_dim */
-    EGRU_INPUT_FEATURES = 2 /* float32 frames, (batch, T, input_dim)            */
+    EGRU_INPUT_TOKENS = 1,   /* int32 token ids, (batch, T), 0 <= id < input_dim */
+    EGRU_INPUT_FEATURES = 2, /* float32 frames, (batch, T, input_dim)            */
+    EGRU_INPUT_GRAPH = 3     /* 1.4: a graph file; its inputs are values (below)  */
 } egru_input_kind_t;
+
+/* Graph files (1.4, docs/format.md "Graphs"). Sizes of the fixed parts: */
+#define EGRU_GRAPH_HEADER_SIZE 160u /* header_size of a graph file, at least     */
+#define EGRU_NODE_RECORD_SIZE  80u  /* layer_record_size of a graph file, at least */
+#define EGRU_VALUE_RECORD_SIZE 16u  /* value_record_size, at least               */
+/* The graph header, at offset 128 (inside the payload checksum). */
+#define EGRU_GHDR_VALUE_COUNT        128u /* u32 >= 2                       */
+#define EGRU_GHDR_VALUE_RECORD_SIZE  132u /* u32 >= 16                      */
+#define EGRU_GHDR_VALUE_TABLE_OFFSET 136u /* u32                            */
+#define EGRU_GHDR_IO_COUNT           140u /* u32 entries of the io table    */
+#define EGRU_GHDR_IO_TABLE_OFFSET    144u /* u32, multiple of 4             */
+#define EGRU_GHDR_INPUT_COUNT        148u /* u16 >= 1                       */
+#define EGRU_GHDR_OUTPUT_COUNT       150u /* u16 >= 1                       */
+/* Node fields, at these offsets of each layer record of a graph file. */
+#define EGRU_NODE_IO_FIRST     64u /* u32: io table index of the node's first input */
+#define EGRU_NODE_INPUT_COUNT  68u /* u16 >= 1                                      */
+#define EGRU_NODE_OUTPUT_COUNT 70u /* u16 >= 1                                      */
+/* Value record fields. */
+#define EGRU_VAL_KIND          0u /* u8: egru_value_kind_t (edgegru.h): 1 tokens, 2 sequence, 3 vector */
+#define EGRU_VAL_FLAGS         1u /* u8: EGRU_VALUE_FLAG_MASKED                                      */
+#define EGRU_VAL_WIDTH         4u /* u32 >= 1: features per step (tokens: the vocabulary)            */
+#define EGRU_VALUE_FLAG_MASKED 0x1u /* a mask travels with the value (sequences only) */
 
 /* Layer operations (layer record op). */
 typedef enum egru_op {
@@ -107,9 +133,30 @@ typedef enum egru_op {
     EGRU_OP_LAYER_NORM = 9,  /* params: epsilon (f32 bits)                            */
     EGRU_OP_ACTIVATION = 10, /* activation applied per step                           */
     EGRU_OP_FLATTEN = 11,    /* params: the fixed number of steps; sequence -> vector */
-    EGRU_OP_MASKING = 12     /* params: mask_value (f32 bits); creates the mask       */
+    EGRU_OP_MASKING = 12,    /* params: mask_value (f32 bits); creates the mask       */
+    /* 1.4, graph files only */
+    EGRU_OP_MERGE = 13,        /* params: egru_merge_op_t; >= 2 inputs of one shape     */
+    EGRU_OP_CONCATENATE = 14,  /* params: egru_concat_axis_t; >= 2 inputs               */
+    EGRU_OP_REPEAT_VECTOR = 15 /* params: the steps n >= 1; vector -> sequence          */
 } egru_op_t;
-#define EGRU_OP_MAX 12
+#define EGRU_OP_MAX 15
+
+/* MERGE params[0] (1.4). */
+typedef enum egru_merge_op {
+    EGRU_MERGE_ADD = 1,
+    EGRU_MERGE_SUBTRACT = 2, /* exactly 2 inputs: first minus second */
+    EGRU_MERGE_MULTIPLY = 3,
+    EGRU_MERGE_AVERAGE = 4, /* the sum in input order, then / count */
+    EGRU_MERGE_MAXIMUM = 5,
+    EGRU_MERGE_MINIMUM = 6
+} egru_merge_op_t;
+#define EGRU_MERGE_OP_MAX 6
+
+/* CONCATENATE params[0] (1.4). */
+typedef enum egru_concat_axis {
+    EGRU_CONCAT_TIME = 1,    /* sequences of one width; the steps add up          */
+    EGRU_CONCAT_FEATURES = 2 /* all sequences of equal steps or all vectors        */
+} egru_concat_axis_t;
 
 /* Recurrent layers (GRU, LSTM, SIMPLE_RNN) with EGRU_FLAG_BIDIRECTIONAL: params[0]. */
 typedef enum egru_merge {

@@ -298,6 +298,9 @@ static egru_status_t check_model_shape(const egru_model_t *model, uint32_t batch
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
+    if (model->input_kind == EGRU_INPUT_GRAPH) {
+        return EGRU_ERR_WRONG_INPUT; /* a graph: egru_run */
+    }
     if (batch == 0 || seq_len == 0) {
         return EGRU_ERR_BAD_SHAPE;
     }
@@ -488,6 +491,9 @@ static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, co
             egru_masking_f32(layer, in, (uint32_t)n, dst, mask);
         }
         break;
+    case EGRU_OP_MERGE:
+    case EGRU_OP_CONCATENATE:
+    case EGRU_OP_REPEAT_VECTOR: break; /* graph files only (egru_graph.c) */
     }
     return EGRU_OK;
 }

@@ -16,6 +16,49 @@ static inline uint32_t egru_rd_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+/* Graph files (docs/format.md "Graphs"). EGRU_CFG_GRAPH: graph files and egru_run of them (1 on
+ * hosts; opt-in on Cortex-M, so that a chain firmware stays the size it was). A graph has at
+ * most EGRU_GRAPH_MAX_VALUES values (the reader refuses more with EGRU_ERR_UNSUPPORTED): the
+ * planner keeps a few words per value on the stack. */
+#ifndef EGRU_CFG_GRAPH
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define EGRU_CFG_GRAPH 0
+#else
+#define EGRU_CFG_GRAPH 1
+#endif
+#endif
+#ifndef EGRU_GRAPH_MAX_VALUES
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define EGRU_GRAPH_MAX_VALUES 64u
+#else
+#define EGRU_GRAPH_MAX_VALUES 512u
+#endif
+#endif
+
+/* Value v's fields and io table entry i of a validated graph model. */
+static inline uint32_t egru_value_kind(const egru_model_t *m, uint32_t v)
+{
+    return m->value_table[(size_t)v * m->value_record_size + EGRU_VAL_KIND];
+}
+static inline uint32_t egru_value_width(const egru_model_t *m, uint32_t v)
+{
+    return egru_rd_u32(m->value_table + (size_t)v * m->value_record_size + EGRU_VAL_WIDTH);
+}
+static inline int egru_value_masked(const egru_model_t *m, uint32_t v)
+{
+    return (m->value_table[(size_t)v * m->value_record_size + EGRU_VAL_FLAGS] &
+            EGRU_VALUE_FLAG_MASKED) != 0;
+}
+static inline uint32_t egru_graph_io(const egru_model_t *m, uint32_t i)
+{
+    return egru_rd_u32(m->io_table + (size_t)i * 4u);
+}
+/* Node k's io range: its inputs start at io_first, its outputs right after them. */
+static inline const uint8_t *egru_node_record(const egru_model_t *m, uint32_t k)
+{
+    return m->layer_table + (size_t)k * m->layer_record_size;
+}
+
 /* egru_model_pack's memory starts (at the first multiple of EGRU_BLOB_ALIGN) with a table of
  * EGRU_PACK_SLOTS uint32 per layer: offsets, in floats from the table's start, of the forward
  * kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t; 0 means none. */

@@ -240,6 +240,9 @@ static int op_supported(uint32_t op)
     case EGRU_OP_ACTIVATION: return EGRU_CFG_OP_ACTIVATION;
     case EGRU_OP_FLATTEN: return EGRU_CFG_OP_FLATTEN;
     case EGRU_OP_MASKING: return EGRU_CFG_OP_MASKING;
+    case EGRU_OP_MERGE:
+    case EGRU_OP_CONCATENATE:
+    case EGRU_OP_REPEAT_VECTOR: return EGRU_CFG_GRAPH;
     default: return 0;
     }
 }
@@ -438,6 +441,9 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ract > EGRU_ACT_MAX || (!G && ract != 0)) {
         return EGRU_ERR_BAD_LAYER;
     }
+    if (op >= EGRU_OP_MERGE && m->input_kind != EGRU_INPUT_GRAPH) {
+        return EGRU_ERR_BAD_LAYER; /* graph ops exist in graph files only */
+    }
     if (!op_supported(op)) {
         /* Refused before decoding, so that a left-out op's decoding code goes from the build
          * too; feature_supported checks the rest of what the layer needs. */
@@ -535,6 +541,18 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         ok = count == 0 && act == 0 && out->params[0] >= 1 && (uint64_t)in * out->params[0] == dim;
         break;
     case EGRU_OP_MASKING: ok = count == 0 && act == 0 && dim == in; break;
+    case EGRU_OP_MERGE:
+    case EGRU_OP_CONCATENATE:
+    case EGRU_OP_REPEAT_VECTOR: /* graph files: no tensors, one parameter */
+        p0 = out->params[0];
+        ok = count == 0 && act == 0 &&
+             (op == EGRU_OP_MERGE         ? p0 >= 1 && p0 <= EGRU_MERGE_OP_MAX && dim == in
+              : op == EGRU_OP_CONCATENATE ? p0 == EGRU_CONCAT_TIME || p0 == EGRU_CONCAT_FEATURES
+                                          : p0 >= 1 && dim == in);
+        for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
     }
     /* Float parameters (params[0]), checked on their bits (no float operation, so that an
      * integer-only build links no soft-float helper): LayerNorm epsilon finite and >= 0 (0 is
@@ -621,6 +639,59 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     return EGRU_OK;
 }
 
+/* [a, a + n) and [b, b + k) overlap (both non-empty). */
+static int ranges_overlap(uint64_t a, uint64_t n, uint64_t b, uint64_t k)
+{
+    return n != 0 && k != 0 && a < b + k && b < a + n;
+}
+
+/* The graph part of the header of a graph file (docs/format.md "Graphs"): sizes, counts, the
+ * value and io tables inside [header_size, file_size) and overlapping nothing else. */
+static egru_status_t check_graph_header(egru_model_t *m, const uint8_t *b, uint32_t header_size,
+                                        uint32_t file_size, uint32_t layer_off, uint32_t tensor_off,
+                                        uint32_t data_off, uint32_t meta_off, uint64_t layer_bytes,
+                                        uint64_t tensor_bytes)
+{
+    const uint32_t value_off = egru_rd_u32(b + EGRU_GHDR_VALUE_TABLE_OFFSET);
+    const uint32_t io_off = egru_rd_u32(b + EGRU_GHDR_IO_TABLE_OFFSET);
+    uint64_t value_bytes, io_bytes;
+    m->value_count = egru_rd_u32(b + EGRU_GHDR_VALUE_COUNT);
+    m->value_record_size = egru_rd_u32(b + EGRU_GHDR_VALUE_RECORD_SIZE);
+    m->io_count = egru_rd_u32(b + EGRU_GHDR_IO_COUNT);
+    m->graph_input_count = egru_rd_u16(b + EGRU_GHDR_INPUT_COUNT);
+    m->graph_output_count = egru_rd_u16(b + EGRU_GHDR_OUTPUT_COUNT);
+    if (header_size < EGRU_GRAPH_HEADER_SIZE || m->layer_record_size < EGRU_NODE_RECORD_SIZE ||
+        m->input_dim != 0 || m->output_dim != 0 || m->value_count < 2 ||
+        m->value_record_size < EGRU_VALUE_RECORD_SIZE || io_off % 4u != 0 ||
+        m->graph_input_count == 0 || m->graph_output_count == 0) {
+        return EGRU_ERR_BAD_HEADER;
+    }
+    value_bytes = (uint64_t)m->value_count * m->value_record_size;
+    io_bytes = (uint64_t)m->io_count * 4u;
+    if (!range_inside(value_off, value_bytes, header_size, file_size) ||
+        !range_inside(io_off, io_bytes, header_size, file_size) ||
+        ranges_overlap(value_off, value_bytes, io_off, io_bytes) ||
+        ranges_overlap(value_off, value_bytes, layer_off, layer_bytes) ||
+        ranges_overlap(value_off, value_bytes, tensor_off, tensor_bytes) ||
+        ranges_overlap(value_off, value_bytes, data_off, m->data_size) ||
+        ranges_overlap(value_off, value_bytes, meta_off, m->meta_size) ||
+        ranges_overlap(io_off, io_bytes, layer_off, layer_bytes) ||
+        ranges_overlap(io_off, io_bytes, tensor_off, tensor_bytes) ||
+        ranges_overlap(io_off, io_bytes, data_off, m->data_size) ||
+        ranges_overlap(io_off, io_bytes, meta_off, m->meta_size)) {
+        return EGRU_ERR_OUT_OF_BOUNDS;
+    }
+    if (!EGRU_CFG_GRAPH || m->quant_version == EGRU_QUANT_VERSION_INT16X8) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build; int16x8 graphs not yet */
+    }
+    if (m->value_count > EGRU_GRAPH_MAX_VALUES) {
+        return EGRU_ERR_UNSUPPORTED; /* more values than this build plans (egru_internal.h) */
+    }
+    m->value_table = b + value_off;
+    m->io_table = b + io_off;
+    return EGRU_OK;
+}
+
 /* Steps 1-6 of the spec: the header, the checksums and the placement of every section; the
  * payload CRC (step 5) only when not `trusted`. */
 static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob_size,
@@ -698,6 +769,10 @@ static egru_status_t check_header(egru_model_t *m, const uint8_t *b, size_t blob
     m->input_kind = egru_rd_u32(b + EGRU_HDR_INPUT_KIND);
     m->input_dim = egru_rd_u32(b + EGRU_HDR_INPUT_DIM);
     m->output_dim = egru_rd_u32(b + EGRU_HDR_OUTPUT_DIM);
+    if (m->input_kind == EGRU_INPUT_GRAPH) {
+        return check_graph_header(m, b, header_size, file_size, layer_off, tensor_off, data_off,
+                                  meta_off, layer_bytes, tensor_bytes);
+    }
     if ((m->input_kind != EGRU_INPUT_TOKENS && m->input_kind != EGRU_INPUT_FEATURES) ||
         m->input_dim == 0 || m->output_dim == 0) {
         return EGRU_ERR_BAD_HEADER;
@@ -797,6 +872,284 @@ static egru_status_t check_layers(egru_model_t *m)
     return EGRU_OK;
 }
 
+/* Graph files: whether a node of `layer` reads a mask (its MASKED flag must say so) and whether
+ * its first output carries one, given whether any / every / the first of its inputs carries one
+ * (docs/format.md "Graphs", "Mask rules"). */
+static int node_reads_mask(const egru_layer_t *layer, int any, int first)
+{
+    switch (layer->op) {
+    case EGRU_OP_MERGE:
+    case EGRU_OP_CONCATENATE: return any;
+    case EGRU_OP_DENSE:
+    case EGRU_OP_ACTIVATION:
+    case EGRU_OP_AFFINE:
+    case EGRU_OP_LAYER_NORM:
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN: return first;
+    case EGRU_OP_GLOBAL_POOL: return first && layer->params[0] == EGRU_POOL_AVERAGE;
+    default: return 0; /* Conv1D, Flatten end it; Embedding, Masking make one; RepeatVector */
+    }
+}
+
+static int node_writes_mask(const egru_layer_t *layer, int any, int every, int first)
+{
+    switch (layer->op) {
+    case EGRU_OP_MERGE: return every;
+    case EGRU_OP_CONCATENATE: return any;
+    case EGRU_OP_DENSE:
+    case EGRU_OP_ACTIVATION:
+    case EGRU_OP_AFFINE:
+    case EGRU_OP_LAYER_NORM: return first;
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN: return first && (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
+    case EGRU_OP_MASKING: return 1;
+    case EGRU_OP_EMBEDDING: return (layer->flags & EGRU_FLAG_MASK_ZERO) != 0;
+    default: return 0;
+    }
+}
+
+/* Step 8 for a graph file (docs/format.md "Graphs", "Rules a reader checks"): every node
+ * decodes as a layer, reads model inputs and values of earlier nodes only, writes values no one
+ * else writes, with the kinds, widths and masks its op gives; nodes naming the same tensors are
+ * the same layer; every io entry and tensor belongs to one node. */
+static egru_status_t check_graph(egru_model_t *m)
+{
+    uint8_t written[EGRU_GRAPH_MAX_VALUES];
+    const uint32_t n_in = m->graph_input_count, n_out = m->graph_output_count;
+    uint32_t k, i, v, pos = n_in + n_out, next_tensor = 0;
+    uint64_t params = 0;
+    egru_layer_t layer;
+
+    memset(written, 0, sizeof written);
+    for (v = 0; v < m->value_count; ++v) {
+        const uint8_t *r = m->value_table + (size_t)v * m->value_record_size;
+        const uint32_t kind = r[EGRU_VAL_KIND], flags = r[EGRU_VAL_FLAGS];
+        if (kind < EGRU_VALUE_TOKENS || kind > EGRU_VALUE_VECTOR ||
+            egru_rd_u32(r + EGRU_VAL_WIDTH) == 0 || (flags & ~EGRU_VALUE_FLAG_MASKED) ||
+            ((flags & EGRU_VALUE_FLAG_MASKED) && kind != EGRU_VALUE_SEQUENCE)) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+    }
+    if ((uint64_t)n_in + n_out > m->io_count) {
+        return EGRU_ERR_BAD_LAYER;
+    }
+    for (i = 0; i < m->io_count; ++i) {
+        if (egru_graph_io(m, i) >= m->value_count) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+    }
+    for (i = 0; i < n_in; ++i) { /* distinct, unmasked model inputs */
+        v = egru_graph_io(m, i);
+        if (written[v] || egru_value_masked(m, v)) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        written[v] = 1;
+    }
+    for (k = 0; k < m->layer_count; ++k) {
+        const uint8_t *rec = m->layer_table + (size_t)k * m->layer_record_size;
+        const uint32_t io_first = egru_rd_u32(rec + EGRU_NODE_IO_FIRST);
+        const uint32_t ni = egru_rd_u16(rec + EGRU_NODE_INPUT_COUNT);
+        const uint32_t no = egru_rd_u16(rec + EGRU_NODE_OUTPUT_COUNT);
+        const uint32_t first = egru_rd_u32(rec + EGRU_LYR_FIRST_TENSOR);
+        const uint32_t count = egru_rd_u32(rec + EGRU_LYR_TENSOR_COUNT);
+        uint32_t any = 0, every = 1, x0, y0, kx, ky, S = 0, want_out;
+        uint64_t width_sum = 0;
+        egru_status_t s;
+        if (io_first != pos || ni == 0 || no == 0 || (uint64_t)pos + ni + no > m->io_count) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        pos += ni + no;
+        if ((s = decode_layer(m, k, &layer)) != EGRU_OK) {
+            return s;
+        }
+        if (!feature_supported(&layer)) {
+            return EGRU_ERR_UNSUPPORTED;
+        }
+        /* Tensors: the next unused range, or exactly an earlier node's (a shared layer: equal
+         * records but for MASKED and the node fields). */
+        if (count != 0 && first < next_tensor) {
+            uint32_t j;
+            for (j = 0; j < k; ++j) {
+                const uint8_t *o = m->layer_table + (size_t)j * m->layer_record_size;
+                if (egru_rd_u32(o + EGRU_LYR_FIRST_TENSOR) == first) {
+                    break;
+                }
+            }
+            if (j == k) {
+                return EGRU_ERR_BAD_LAYER;
+            } else {
+                const uint8_t *o = m->layer_table + (size_t)j * m->layer_record_size;
+                uint32_t b;
+                if (((egru_rd_u16(rec + EGRU_LYR_FLAGS) ^ egru_rd_u16(o + EGRU_LYR_FLAGS)) &
+                     ~EGRU_FLAG_MASKED) != 0) {
+                    return EGRU_ERR_BAD_LAYER;
+                }
+                for (b = 0; b < EGRU_LAYER_RECORD_SIZE; ++b) {
+                    if ((b < EGRU_LYR_FLAGS || b >= EGRU_LYR_FLAGS + 2u) && rec[b] != o[b]) {
+                        return EGRU_ERR_BAD_LAYER;
+                    }
+                }
+            }
+        } else {
+            if (first != next_tensor) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            next_tensor += count; /* <= tensor_count: decode_layer checked the range */
+            params += layer.param_count;
+        }
+        /* Reads: values already written; their kinds and widths. */
+        for (i = 0; i < ni; ++i) {
+            v = egru_graph_io(m, io_first + i);
+            if (!written[v]) {
+                return EGRU_ERR_BAD_LAYER; /* not a model input nor written by an earlier node */
+            }
+            if (egru_value_kind(m, v) == EGRU_VALUE_TOKENS && layer.op != EGRU_OP_EMBEDDING) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            any |= (uint32_t)egru_value_masked(m, v);
+            every &= (uint32_t)egru_value_masked(m, v);
+            width_sum += egru_value_width(m, v);
+        }
+        for (i = 0; i < no; ++i) {
+            v = egru_graph_io(m, io_first + ni + i);
+            if (written[v]) {
+                return EGRU_ERR_BAD_LAYER; /* a model input, or written twice */
+            }
+            written[v] = 2;
+        }
+        x0 = egru_graph_io(m, io_first);
+        y0 = egru_graph_io(m, io_first + ni);
+        kx = egru_value_kind(m, x0);
+        ky = egru_value_kind(m, y0);
+        if (egru_value_width(m, x0) != layer.input_dim ||
+            egru_value_width(m, y0) != layer.output_dim) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        want_out = kx;
+        switch (layer.op) {
+        case EGRU_OP_EMBEDDING:
+            if (kx != EGRU_VALUE_TOKENS || ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_GRU:
+        case EGRU_OP_LSTM:
+        case EGRU_OP_SIMPLE_RNN:
+            S = (layer.op == EGRU_OP_LSTM ? 2u : 1u) *
+                ((layer.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u);
+            if (kx != EGRU_VALUE_SEQUENCE || (ni != 1 && ni != 1 + S) || (no != 1 && no != 1 + S)) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            for (i = 1; i < ni; ++i) { /* initial states */
+                v = egru_graph_io(m, io_first + i);
+                if (egru_value_kind(m, v) != EGRU_VALUE_VECTOR ||
+                    egru_value_width(m, v) != layer.units) {
+                    return EGRU_ERR_BAD_LAYER;
+                }
+            }
+            for (i = 1; i < no; ++i) { /* final states */
+                v = egru_graph_io(m, io_first + ni + i);
+                if (egru_value_kind(m, v) != EGRU_VALUE_VECTOR ||
+                    egru_value_width(m, v) != layer.units || egru_value_masked(m, v)) {
+                    return EGRU_ERR_BAD_LAYER;
+                }
+            }
+            want_out = (layer.flags & EGRU_FLAG_RETURN_SEQUENCES) ? EGRU_VALUE_SEQUENCE
+                                                                  : EGRU_VALUE_VECTOR;
+            break;
+        case EGRU_OP_CONV1D:
+        case EGRU_OP_MASKING:
+        case EGRU_OP_GLOBAL_POOL:
+        case EGRU_OP_FLATTEN:
+            if (kx != EGRU_VALUE_SEQUENCE || ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            want_out = (layer.op == EGRU_OP_GLOBAL_POOL || layer.op == EGRU_OP_FLATTEN)
+                           ? EGRU_VALUE_VECTOR
+                           : EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_MERGE:
+        case EGRU_OP_CONCATENATE: {
+            const int time = layer.op == EGRU_OP_CONCATENATE && layer.params[0] == EGRU_CONCAT_TIME;
+            if (ni < 2 || no != 1 || kx == EGRU_VALUE_TOKENS ||
+                (layer.op == EGRU_OP_MERGE && layer.params[0] == EGRU_MERGE_SUBTRACT && ni != 2) ||
+                (time && kx != EGRU_VALUE_SEQUENCE)) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            for (i = 1; i < ni; ++i) {
+                v = egru_graph_io(m, io_first + i);
+                if (egru_value_kind(m, v) != kx || ((layer.op == EGRU_OP_MERGE || time) &&
+                                                    egru_value_width(m, v) != layer.input_dim)) {
+                    return EGRU_ERR_BAD_LAYER;
+                }
+            }
+            if (layer.op == EGRU_OP_CONCATENATE && !time && width_sum != layer.output_dim) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            if (time && layer.output_dim != layer.input_dim) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            break;
+        }
+        case EGRU_OP_REPEAT_VECTOR:
+            if (kx != EGRU_VALUE_VECTOR || ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        default: /* per-step ops: a sequence or a vector, kept */
+            if (ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            break;
+        }
+        if (ky != want_out) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        {
+            const int first_masked = egru_value_masked(m, x0);
+            const int reads = node_reads_mask(&layer, any != 0, first_masked);
+            const int writes = node_writes_mask(&layer, any != 0, every != 0, first_masked);
+            if (((layer.flags & EGRU_FLAG_MASKED) != 0) != reads ||
+                egru_value_masked(m, y0) != writes) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+        }
+        if (rnn_gates(layer.op)) {
+            m->max_units = layer.units > m->max_units ? layer.units : m->max_units;
+        }
+        if (layer.op != EGRU_OP_EMBEDDING && layer.input_dim > m->max_width) {
+            m->max_width = layer.input_dim;
+        }
+        m->max_width = layer.output_dim > m->max_width ? layer.output_dim : m->max_width;
+    }
+    if (pos != m->io_count || next_tensor != m->tensor_count || params > U32_LIMIT) {
+        return EGRU_ERR_BAD_LAYER;
+    }
+    for (v = 0; v < m->value_count; ++v) {
+        if (!written[v]) {
+            return EGRU_ERR_BAD_LAYER; /* a value no node writes */
+        }
+    }
+    for (i = 0; i < n_out; ++i) { /* written by nodes, listed once */
+        uint32_t j;
+        v = egru_graph_io(m, n_in + i);
+        if (written[v] != 2) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        for (j = 0; j < i; ++j) {
+            if (egru_graph_io(m, n_in + j) == v) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+        }
+    }
+    m->param_count = (uint32_t)params;
+    return EGRU_OK;
+}
+
 egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_t blob_size,
                                     uint32_t flags)
 {
@@ -819,7 +1172,7 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
         s = check_tensor(model, alignment, k, trusted);
     }
     if (s == EGRU_OK) {
-        s = check_layers(model);
+        s = model->input_kind == EGRU_INPUT_GRAPH ? check_graph(model) : check_layers(model);
     }
     if (s == EGRU_OK) {
         (void)egru_model_use_kernels(model, EGRU_KERNELS_AUTO);
@@ -890,9 +1243,9 @@ static egru_status_t plan_fold(const egru_model_t *model, fold_plan_t *p)
     uint32_t d;
     memset(p, 0, sizeof *p);
     if (model->fold || model->quant_version == EGRU_QUANT_VERSION_INT16X8 ||
-        model->layer_count < 2 || decode_layer(model, 0, &p->emb) != EGRU_OK ||
-        decode_layer(model, 1, &p->rnn) != EGRU_OK || p->emb.op != EGRU_OP_EMBEDDING ||
-        !rnn_gates(p->rnn.op)) {
+        model->input_kind == EGRU_INPUT_GRAPH || model->layer_count < 2 ||
+        decode_layer(model, 0, &p->emb) != EGRU_OK || decode_layer(model, 1, &p->rnn) != EGRU_OK ||
+        p->emb.op != EGRU_OP_EMBEDDING || !rnn_gates(p->rnn.op)) {
         return EGRU_ERR_UNSUPPORTED;
     }
     p->dirs = (p->rnn.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;

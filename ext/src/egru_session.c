@@ -50,7 +50,7 @@ egru_status_t egru_session_check(const egru_model_t *model, uint32_t *layer_inde
     if (model->quant_version == EGRU_QUANT_VERSION_INT16X8) {
         return egru_s16_session_check(model, layer_index); /* an allow-list of its own */
     }
-    if (!EGRU_CFG_FLOAT) {
+    if (!EGRU_CFG_FLOAT || model->input_kind == EGRU_INPUT_GRAPH) {
         return EGRU_ERR_UNSUPPORTED; /* an integer-only build (egru_features.h) */
     }
     for (k = 0; k < model->layer_count; ++k) {

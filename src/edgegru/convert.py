@@ -9,19 +9,21 @@ from . import ir
 from ._version import __version__
 
 
-def to_ir(model) -> ir.Model:
-    """Any supported model description -> IR: an ir.Model passes through; a path to a .keras
-    file is read by edgegru.keras_file (no TensorFlow or Keras needed); a live keras.Model goes
-    through the Keras importer. Both Keras routes share one set of layer converters."""
-    if isinstance(model, ir.Model):
+def to_ir(model) -> ir.Model | ir.Graph:
+    """Any supported model description -> IR: an ir.Model or ir.Graph passes through; a path to
+    a .keras file is read by edgegru.keras_file (no TensorFlow or Keras needed); a live
+    keras.Model goes through the Keras importer. Both Keras routes share one set of layer
+    converters. A single chain gives an ir.Model (the same as before graphs existed), any other
+    Functional model an ir.Graph (docs/format.md "Graphs")."""
+    if isinstance(model, (ir.Model, ir.Graph)):
         return model
     if isinstance(model, (str, os.PathLike)):
         from .keras_file import from_keras_file
 
-        return from_keras_file(model)
+        return from_keras_file(model, graphs=True)
     from .keras_import import from_keras
 
-    return from_keras(model)
+    return from_keras(model, graphs=True)
 
 
 def _write_atomic(path, data: bytes) -> None:

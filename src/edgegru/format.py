@@ -23,15 +23,26 @@ MAGIC = b"EGRU"
 VERSION_MAJOR = 1
 #: The newest minor version this module writes and reads. A file is stamped with the lowest minor
 #: that can describe it (ir.Model.version_minor), so 1.0 readers keep reading 1.0-only models.
-VERSION_MINOR = 3
+VERSION_MINOR = 4
 HEADER_SIZE = 128
 LAYER_RECORD_SIZE = 64
+#: Graph files (1.4, docs/format.md "Graphs"): a longer header and layer records (nodes).
+GRAPH_HEADER_SIZE = 160
+NODE_RECORD_SIZE = 80
+VALUE_RECORD_SIZE = 16
 TENSOR_RECORD_SIZE = 64
 ALIGNMENT = 64
 MIN_ALIGNMENT = 16
 
 INPUT_TOKENS = 1
 INPUT_FEATURES = 2
+INPUT_GRAPH = 3
+
+VALUE_TOKENS = 1
+VALUE_SEQUENCE = 2
+VALUE_VECTOR = 3
+VALUE_KINDS = {ir.TOKENS: VALUE_TOKENS, ir.SEQUENCE: VALUE_SEQUENCE, ir.VECTOR: VALUE_VECTOR}
+VALUE_FLAG_MASKED = 1
 
 OP_EMBEDDING = 1
 OP_GRU = 2
@@ -45,6 +56,9 @@ OP_LAYER_NORM = 9
 OP_ACTIVATION = 10
 OP_FLATTEN = 11
 OP_MASKING = 12
+OP_MERGE = 13
+OP_CONCATENATE = 14
+OP_REPEAT_VECTOR = 15
 OP_NAMES = {
     OP_EMBEDDING: "Embedding",
     OP_GRU: "GRU",
@@ -58,6 +72,9 @@ OP_NAMES = {
     OP_ACTIVATION: "Activation",
     OP_FLATTEN: "Flatten",
     OP_MASKING: "Masking",
+    OP_MERGE: "Merge",
+    OP_CONCATENATE: "Concatenate",
+    OP_REPEAT_VECTOR: "RepeatVector",
 }
 
 FLAG_RETURN_SEQUENCES = 0x1
@@ -143,6 +160,10 @@ LAYER = struct.Struct("<HHIIIIBBH10I")
 TENSOR = struct.Struct("<BBBB4IIIII28s")
 assert HEADER.size == HEADER_SIZE and LAYER.size == LAYER_RECORD_SIZE
 assert TENSOR.size == TENSOR_RECORD_SIZE
+GRAPH_HEADER = struct.Struct("<IIIIIHH8s")  # at offset 128 of a graph file
+NODE = struct.Struct("<IHHII")  # at offset 64 of a graph file's layer record
+VALUE = struct.Struct("<BBHIII")
+assert GRAPH_HEADER.size == 32 and NODE.size == 16 and VALUE.size == VALUE_RECORD_SIZE
 
 PRODUCER = "edgegru"
 
@@ -291,12 +312,12 @@ QUANTIZE_MODES = (None, "int8", "int16x8")
 QUANT_VERSION_INT16X8 = 2
 
 
-def _check_writable(model: ir.Model, records: list) -> None:
+def _check_writable(layers: list, records: list) -> None:
     """The values the runtime would reject (docs/format.md, validation step 7/8), refused here
     with the layer and tensor named: every float32 weight finite (after the cast to float32, so
     values beyond its range count as infinite), LayerNorm epsilon finite and >= 0, Masking
     mask_value not NaN."""
-    for k, (layer, r) in enumerate(zip(model.layers, records, strict=True)):
+    for k, (layer, r) in enumerate(zip(layers, records, strict=True)):
         where = f"layer {k} ({type(layer).__name__} {getattr(layer, 'name', '?')!r})"
         per_dir = len(r.tensors) // 2 if isinstance(layer, ir.Bidirectional) else 0
         for i, (role, array) in enumerate(r.tensors):
@@ -351,59 +372,8 @@ def _int16x8_records(model: ir.Model, records: list, calibration) -> None:
         r.tensors.append((ROLE_QPARAMS, words))
 
 
-def write(
-    model: ir.Model,
-    metadata: dict | None = None,
-    quantize: str | None = None,
-    calibration=None,
-) -> bytes:
-    """Serialise an IR model to `.egru` bytes (format 1.x), stamped with the lowest minor version
-    that describes it. Deterministic: the same model, metadata and calibration give the same
-    bytes.
-
-    quantize: None (float32); "int8": the QUANTIZABLE matrices become S8 tensors with one float
-    scale per row (docs/quantization.md; format 1.2, header quant_version 1); "int16x8": the
-    integer-only scheme (every matrix S8, one QPARAMS tensor per layer; format 1.3, header
-    quant_version 2), its activation ranges calibrated on `calibration` (inputs as `predict` takes
-    them; None: int16x8.default_calibration, with a warning that the ranges are a guess)."""
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
-    if calibration is not None and quantize != "int16x8":
-        raise ValueError('calibration is used by quantize="int16x8" only')
-    model.check()
-    records = _records(model)
-    _check_writable(model, records)
-    if quantize == "int16x8":
-        if calibration is None:
-            import warnings
-
-            warnings.warn(
-                "int16x8 without calibration data: the activation ranges are calibrated on "
-                "random inputs (docs/quantization.md); pass calibration=representative inputs",
-                stacklevel=2,
-            )
-        _int16x8_records(model, records, calibration)
-        metadata = {
-            **(metadata or {}),
-            "int16x8": {"calibration": "default" if calibration is None else "caller"},
-        }
-    tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
-    meta = json.dumps(
-        {
-            "producer": PRODUCER,
-            "model_name": model.name,
-            "source": model.source,
-            **(metadata or {}),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-
-    layer_off = HEADER_SIZE
-    tensor_off = layer_off + LAYER_RECORD_SIZE * len(records)
-    meta_off = tensor_off + TENSOR_RECORD_SIZE * len(tensors)
-    data_off = _align(meta_off + len(meta))
-
+def _pack_tensors(tensors: list, quantize) -> tuple:
+    """Tensors [(op, role, array)] -> (data section, tensor records, number of S8 tensors)."""
     data = bytearray()
     tensor_bytes = bytearray()
     quantized = 0
@@ -447,6 +417,70 @@ def write(
         tensor_bytes += TENSOR.pack(
             DTYPE_F32, QUANT_NONE, a.ndim, role, *dims, offset, a.nbytes, 0, 0, bytes(28)
         )
+    return data, tensor_bytes, quantized
+
+
+def write(
+    model: ir.Model | ir.Graph,
+    metadata: dict | None = None,
+    quantize: str | None = None,
+    calibration=None,
+) -> bytes:
+    """Serialise an IR model or graph to `.egru` bytes (format 1.x), stamped with the lowest
+    minor version that describes it. Deterministic: the same model, metadata and calibration
+    give the same bytes. An ir.Graph is written as a graph file (format 1.4, docs/format.md
+    "Graphs"), unless graph.as_chain() gives a chain: then exactly the chain's bytes.
+
+    quantize: None (float32); "int8": the QUANTIZABLE matrices become S8 tensors with one float
+    scale per row (docs/quantization.md; format 1.2, header quant_version 1); "int16x8": the
+    integer-only scheme (every matrix S8, one QPARAMS tensor per layer; format 1.3, header
+    quant_version 2), its activation ranges calibrated on `calibration` (inputs as `predict` takes
+    them; None: int16x8.default_calibration, with a warning that the ranges are a guess)."""
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    if calibration is not None and quantize != "int16x8":
+        raise ValueError('calibration is used by quantize="int16x8" only')
+    if isinstance(model, ir.Graph):
+        model.check()
+        chain = model.as_chain()
+        if chain is None:
+            return _write_graph(model, metadata, quantize)
+        model = chain  # a chain keeps the chain layout, byte for byte
+    model.check()
+    records = _records(model)
+    _check_writable(model.layers, records)
+    if quantize == "int16x8":
+        if calibration is None:
+            import warnings
+
+            warnings.warn(
+                "int16x8 without calibration data: the activation ranges are calibrated on "
+                "random inputs (docs/quantization.md); pass calibration=representative inputs",
+                stacklevel=2,
+            )
+        _int16x8_records(model, records, calibration)
+        metadata = {
+            **(metadata or {}),
+            "int16x8": {"calibration": "default" if calibration is None else "caller"},
+        }
+    tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
+    meta = json.dumps(
+        {
+            "producer": PRODUCER,
+            "model_name": model.name,
+            "source": model.source,
+            **(metadata or {}),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+
+    layer_off = HEADER_SIZE
+    tensor_off = layer_off + LAYER_RECORD_SIZE * len(records)
+    meta_off = tensor_off + TENSOR_RECORD_SIZE * len(tensors)
+    data_off = _align(meta_off + len(meta))
+
+    data, tensor_bytes, quantized = _pack_tensors(tensors, quantize)
     layer_bytes = bytearray()
     first = 0
     for r in records:
@@ -500,6 +534,131 @@ def write(
     header = HEADER.pack(*fields)
     fields[-1] = zlib.crc32(header[:124])
     return HEADER.pack(*fields) + body
+
+
+_CONCAT_AXES = {"time": 1, "features": 2}
+_GRAPH_ENCODERS = {
+    ir.Merge: lambda x: _Record(
+        OP_MERGE, 0, x.dim, x.dim, params=(ir.MERGE_OPS.index(x.mode) + 1,)
+    ),
+    ir.Concatenate: lambda x: _Record(OP_CONCATENATE, 0, 0, 0, params=(_CONCAT_AXES[x.axis],)),
+    ir.RepeatVector: lambda x: _Record(OP_REPEAT_VECTOR, 0, x.dim, x.dim, params=(int(x.n),)),
+}
+
+
+def _encode(layer) -> _Record:
+    enc = _ENCODERS.get(type(layer)) or _GRAPH_ENCODERS.get(type(layer))
+    if enc is None:
+        raise TypeError(f"cannot write IR layer {type(layer).__name__}")
+    return enc(layer)
+
+
+def _header_bytes(fields: list) -> bytes:
+    header = HEADER.pack(*fields)
+    fields[-1] = zlib.crc32(header[:124])
+    return HEADER.pack(*fields)
+
+
+def _write_graph(graph: ir.Graph, metadata: dict | None, quantize: str | None) -> bytes:
+    """A graph file (docs/format.md "Graphs"): one tensor range per layer object (a layer
+    applied in several nodes is stored once), one node record per node."""
+    if quantize == "int16x8":
+        raise UnsupportedError(
+            "int16x8 graphs are not supported yet: this model is a graph (several inputs or "
+            "outputs, merges, shared layers or states); use quantize='int8' or float32"
+        )
+    names = graph.value_names()
+    ids = {n: i for i, n in enumerate(names)}
+    unique, where = [], {}  # layer objects in order of first use; id(layer) -> index
+    for node in graph.nodes:
+        if id(node.layer) not in where:
+            where[id(node.layer)] = len(unique)
+            unique.append(node.layer)
+    records = [_encode(layer) for layer in unique]
+    _check_writable(unique, records)
+    firsts, first = [], 0
+    for r in records:
+        firsts.append(first)
+        first += len(r.tensors)
+    tensors = [(r.op, role, a) for r in records for role, a in r.tensors]
+    io = [ids[n] for n in (gi.name for gi in graph.inputs)] + [ids[n] for n in graph.outputs]
+    node_bytes = bytearray()
+    for k, node in enumerate(graph.nodes):
+        u = where[id(node.layer)]
+        r = records[u]
+        in_w = graph.values[node.inputs[0]].width
+        out_w = graph.values[node.outputs[0]].width
+        if r.op == OP_EMBEDDING:
+            in_w = r.input_dim
+        if (r.op != OP_CONCATENATE and (r.input_dim, r.output_dim) != (in_w, out_w)) or (
+            len(node.inputs) > 0xFFFF or len(node.outputs) > 0xFFFF
+        ):
+            raise ValueError(f"node {k}: widths {in_w} -> {out_w} do not match its layer")
+        io_first = len(io)
+        io += [ids[n] for n in node.inputs] + [ids[n] for n in node.outputs]
+        node_bytes += LAYER.pack(
+            r.op,
+            r.flags | (FLAG_MASKED if node.masked else 0),
+            in_w,
+            out_w,
+            firsts[u],
+            len(r.tensors),
+            r.activation,
+            r.recurrent_activation,
+            0,
+            *(tuple(r.params) + (0,) * (10 - len(r.params))),
+        )
+        node_bytes += NODE.pack(io_first, len(node.inputs), len(node.outputs), 0, 0)
+    value_bytes = bytearray()
+    for n in names:
+        v = graph.values[n]
+        flags = VALUE_FLAG_MASKED if v.masked else 0
+        value_bytes += VALUE.pack(VALUE_KINDS[v.kind], flags, 0, int(v.width), 0, 0)
+    io_bytes = struct.pack(f"<{len(io)}I", *io)
+    meta = json.dumps(
+        {
+            "producer": PRODUCER,
+            "model_name": graph.name,
+            "source": graph.source,
+            **(metadata or {}),
+            "graph": {
+                "inputs": [gi.name for gi in graph.inputs],
+                "outputs": list(graph.outputs),
+                "values": names,
+            },
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    data, tensor_bytes, quantized = _pack_tensors(tensors, quantize)
+    layer_off = GRAPH_HEADER_SIZE
+    tensor_off = layer_off + len(node_bytes)
+    value_off = tensor_off + len(tensor_bytes)
+    io_off = value_off + len(value_bytes)
+    meta_off = io_off + len(io_bytes)
+    data_off = _align(meta_off + len(meta))
+    graph_header = GRAPH_HEADER.pack(
+        len(names),
+        VALUE_RECORD_SIZE,
+        value_off,
+        len(io),
+        io_off,
+        len(graph.inputs),
+        len(graph.outputs),
+        bytes(8),
+    )
+    body = graph_header + node_bytes + tensor_bytes + value_bytes + io_bytes + meta
+    body += bytes(data_off - HEADER_SIZE - len(body)) + bytes(data)
+    file_size = HEADER_SIZE + len(body)
+    if file_size >= 2**32:
+        raise ValueError(f"model too large for the .egru format ({file_size} bytes >= 4 GiB)")
+    fields = [
+        MAGIC, VERSION_MAJOR, 4, GRAPH_HEADER_SIZE, 0, ALIGNMENT, file_size,
+        len(graph.nodes), NODE_RECORD_SIZE, layer_off, len(tensors), TENSOR_RECORD_SIZE,
+        tensor_off, data_off, len(data), meta_off, len(meta), INPUT_GRAPH, 0, 0,
+        QUANT_VERSION if quantized else 0, bytes(40), zlib.crc32(body), 0,
+    ]  # fmt: skip
+    return _header_bytes(fields) + body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,13 +721,51 @@ def read_header(blob) -> dict:
             _fail(f"the {what} lies outside the file")
     if h["data_offset"] % h["alignment"]:
         _fail("the data section is not aligned")
-    if h["input_kind"] not in (INPUT_TOKENS, INPUT_FEATURES) or not h["input_dim"]:
+    if h["input_kind"] == INPUT_GRAPH:
+        _read_graph_header(blob, h, sections)
+    elif h["input_kind"] not in (INPUT_TOKENS, INPUT_FEATURES) or not h["input_dim"]:
         _fail("invalid input kind or dimension in the header")
     return h
 
 
-def read(blob) -> tuple[ir.Model, dict]:
-    """Parse `.egru` bytes back into an IR model and its metadata dict. Raises FormatError."""
+def _read_graph_header(blob, h: dict, sections: list) -> None:
+    """The graph header of a graph file (docs/format.md "Graphs"), its value and io tables."""
+    if (
+        h["header_size"] < GRAPH_HEADER_SIZE
+        or h["layer_record_size"] < NODE_RECORD_SIZE
+        or h["input_dim"]
+        or h["output_dim"]
+    ):
+        _fail("invalid graph header: header size, node record size or input/output widths")
+    names = "value_count value_record_size value_table_offset io_count io_table_offset"
+    names += " graph_input_count graph_output_count"
+    g = dict(zip(names.split(), GRAPH_HEADER.unpack_from(blob, HEADER_SIZE)[:7], strict=True))
+    if (
+        g["value_count"] < 2
+        or g["value_record_size"] < VALUE_RECORD_SIZE
+        or g["io_table_offset"] % 4
+        or g["graph_input_count"] < 1
+        or g["graph_output_count"] < 1
+    ):
+        _fail("invalid graph header field (value table, io table or input/output counts)")
+    lo, hi = h["header_size"], h["file_size"]
+    new = [
+        ("value table", g["value_table_offset"], g["value_count"] * g["value_record_size"]),
+        ("io table", g["io_table_offset"], 4 * g["io_count"]),
+    ]
+    for what, off, size in new:
+        if not _inside(off, size, lo, hi):
+            _fail(f"the {what} lies outside the file")
+    for i, (what, off, size) in enumerate(new):
+        for other, o2, s2 in sections + new[i + 1 :]:
+            if size and s2 and off < o2 + s2 and o2 < off + size:
+                _fail(f"the {what} overlaps the {other}")
+    h.update(g)
+
+
+def read(blob) -> tuple[ir.Model | ir.Graph, dict]:
+    """Parse `.egru` bytes back into an IR model (an ir.Graph for a graph file; nodes naming the
+    same tensors share one layer object) and its metadata dict. Raises FormatError."""
     model, meta, _stored = _read(blob)
     return model, meta
 
@@ -671,6 +868,8 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
     blob = memoryview(blob).cast("B")
     h = read_header(blob)
     int16x8 = h["quant_version"] == QUANT_VERSION_INT16X8
+    if int16x8 and h["input_kind"] == INPUT_GRAPH:
+        _fail("int16x8 graphs are not supported yet (header quant_version 2 in a graph file)")
     data_lo = h["data_offset"]
     tensors, dtypes, ints = [], [], []
     for i in range(h["tensor_count"]):
@@ -741,6 +940,8 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             _fail("metadata block is not valid UTF-8 JSON")
+    if h["input_kind"] == INPUT_GRAPH:
+        return _read_graph(blob, h, tensors, dtypes, meta), meta, None
     names = meta.get("source", {}).get("layers", []) if isinstance(meta, dict) else []
     layers, masked_flags, stored = [], [], []
     next_tensor = 0
@@ -825,6 +1026,164 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
     if [layer.masked for layer in model.layers] != masked_flags:
         _fail("MASKED flags do not follow the model's mask flow")
     return model, meta, stored if int16x8 else None
+
+
+def _decode_node(k: int, fields: tuple, tensors: list, dtypes: list, name: str):
+    """One node record of a graph file -> its IR layer (the checks of a chain's layer record,
+    except the chain's widths; a Concatenate's widths come from its values)."""
+    op, flags, in_dim, out_dim, first, count, act, ract, _r, *params = fields
+    if op not in _DECODERS and op not in _GRAPH_DECODERS:
+        _fail(f"node {k}: unknown op {op}")
+    if flags & ~_ALLOWED_FLAGS.get(op, FLAG_MASKED):
+        _fail(f"node {k}: flags {flags:#x} not valid for op {OP_NAMES[op]}")
+    if not in_dim or not out_dim or act not in ACTIVATION_NAMES or ract not in ACTIVATION_NAMES:
+        _fail(f"node {k}: zero width or unknown activation")
+    if op in (OP_GRU, OP_LSTM, OP_SIMPLE_RNN) and flags & FLAG_BIDIRECTIONAL and count:
+        half = count // 2
+        d = dtypes[first : first + count]
+        if d[0] != d[half] or d[1 % count] != d[(half + 1) % count]:
+            _fail(f"node {k} ({OP_NAMES[op]}): its directions store a matrix in two dtypes")
+    if op == OP_LAYER_NORM:
+        eps = np.float32(_bits_f32(params[0]))
+        if not (np.isfinite(eps) and eps >= 0):
+            _fail(f"node {k} (LayerNorm): epsilon {float(eps)!r} is not finite and >= 0")
+    if op == OP_MASKING and np.isnan(_bits_f32(params[0])):
+        _fail(f"node {k} (Masking): mask_value is NaN")
+    rec = _Record(op, flags, in_dim, out_dim, act, ract, tensors[first : first + count], params)
+    try:
+        layer = (_DECODERS.get(op) or _GRAPH_DECODERS[op])(rec, name)
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"node {k} ({OP_NAMES[op]}): {exc}") from None
+    again = _encode(layer)
+    widths = (in_dim, out_dim) if op != OP_CONCATENATE else (0, 0)
+    same = (
+        (again.op, again.input_dim, again.output_dim, again.activation) == (op, *widths, act)
+        and again.recurrent_activation == ract
+        and again.flags == flags & ~FLAG_MASKED
+        and tuple(again.params) + (0,) * (10 - len(again.params)) == tuple(params)
+        and [(r, np.shape(a)) for r, a in again.tensors] == [(r, a.shape) for r, a in rec.tensors]
+    )
+    if not same:
+        _fail(f"node {k} ({OP_NAMES[op]}): record fields do not match its tensors")
+    return layer
+
+
+_GRAPH_DECODERS = {
+    OP_MERGE: lambda r, n: (
+        ir.Merge(ir.MERGE_OPS[r.params[0] - 1], r.output_dim, name=n)
+        if 1 <= r.params[0] <= len(ir.MERGE_OPS)
+        else _fail(f"Merge mode {r.params[0]} unknown")
+    ),
+    OP_CONCATENATE: lambda r, n: ir.Concatenate(
+        {v: k for k, v in _CONCAT_AXES.items()}[r.params[0]], name=n
+    ),
+    OP_REPEAT_VECTOR: lambda r, n: ir.RepeatVector(r.params[0], r.input_dim, name=n),
+}
+
+
+def _read_graph(blob, h: dict, tensors: list, dtypes: list, meta) -> ir.Graph:
+    """The graph of a graph file: values, io table and nodes, with every rule of docs/format.md
+    "Graphs" checked (FormatError otherwise)."""
+    n_val, n_in, n_out = h["value_count"], h["graph_input_count"], h["graph_output_count"]
+    kinds = {v: k for k, v in VALUE_KINDS.items()}
+    values = []
+    for i in range(n_val):
+        kind, flags, _r0, width, _r1, _r2 = VALUE.unpack_from(
+            blob, h["value_table_offset"] + i * h["value_record_size"]
+        )
+        if kind not in kinds or not width or flags & ~VALUE_FLAG_MASKED:
+            _fail(f"value {i}: unknown kind {kind}, zero width or unknown flags {flags:#x}")
+        if flags & VALUE_FLAG_MASKED and kind != VALUE_SEQUENCE:
+            _fail(f"value {i}: only a sequence carries a mask")
+        values.append(ir.Value(kinds[kind], int(width), bool(flags & VALUE_FLAG_MASKED)))
+    io = list(struct.unpack_from(f"<{h['io_count']}I", blob, h["io_table_offset"]))
+    if any(v >= n_val for v in io):
+        _fail("the io table names a value that does not exist")
+    g = meta.get("graph", {}) if isinstance(meta, dict) else {}
+    vnames = g.get("values") if isinstance(g, dict) else None
+    ok = isinstance(vnames, list) and len(vnames) == n_val and len(set(map(str, vnames))) == n_val
+    vnames = [str(v) for v in vnames] if ok else [f"value_{i}" for i in range(n_val)]
+    if n_in + n_out > len(io):
+        _fail("the io table is shorter than the model's inputs and outputs")
+    ins, outs = io[:n_in], io[n_in : n_in + n_out]
+    written = [0] * n_val
+    for v in ins:
+        written[v] += 1
+    if len(set(ins)) != n_in:
+        _fail("a model input is listed twice")
+    for v in ins:
+        if values[v].masked:
+            _fail(f"model input {v} carries a mask")
+    names = meta.get("source", {}).get("layers", []) if isinstance(meta, dict) else []
+    nodes, by_range, pos, next_tensor = [], {}, n_in + n_out, 0
+    for k in range(h["layer_count"]):
+        off = h["layer_table_offset"] + k * h["layer_record_size"]
+        fields = LAYER.unpack_from(blob, off)
+        io_first, n_i, n_o, _r0, _r1 = NODE.unpack_from(blob, off + LAYER_RECORD_SIZE)
+        first, count = fields[4], fields[5]
+        if io_first != pos or n_i < 1 or n_o < 1 or pos + n_i + n_o > len(io):
+            _fail(f"node {k}: its io range {io_first}+{n_i}+{n_o} is not the next in the table")
+        pos += n_i + n_o
+        reads, writes = io[io_first : io_first + n_i], io[io_first + n_i : pos]
+        if any(written[v] == 0 for v in reads):
+            _fail(f"node {k}: reads a value that no earlier node writes")
+        for v in writes:
+            written[v] += 1
+            if written[v] > 1:
+                _fail(f"node {k}: writes value {v}, which is an input or written before")
+        name = names[k] if k < len(names) and isinstance(names[k], str) else f"node_{k}"
+        if count and (first, count) in by_range:
+            layer, fields0 = by_range[(first, count)]
+            a, b = list(fields), list(fields0)
+            a[1] &= ~FLAG_MASKED
+            b[1] &= ~FLAG_MASKED
+            if a != b:
+                _fail(f"node {k}: shares tensors with an earlier node whose record differs")
+        else:
+            if first != next_tensor or first + count > len(tensors):
+                _fail(f"node {k}: tensor range {first}..{first + count} invalid")
+            next_tensor += count
+            layer = _decode_node(k, fields, tensors, dtypes, name)
+            if count:
+                by_range[(first, count)] = (layer, fields)
+        node = ir.Node(layer, [vnames[v] for v in reads], [vnames[v] for v in writes])
+        node.masked = bool(fields[1] & FLAG_MASKED)
+        nodes.append((node, fields))
+    if pos != len(io) or next_tensor != len(tensors):
+        _fail("some io table entries or tensors belong to no node")
+    if any(w != 1 for w in written):
+        _fail("a value is written by no node")
+    if set(outs) & set(ins) or len(set(outs)) != n_out:
+        _fail("a model output is a model input or listed twice")
+    inputs = []
+    for v in ins:
+        x = values[v]
+        kind = {ir.SEQUENCE: ir.FEATURES}.get(x.kind, x.kind)
+        inputs.append(ir.GraphInput(vnames[v], kind, x.width))
+    flags = [f[1] & FLAG_MASKED for _n, f in nodes]
+    try:
+        graph = ir.Graph(
+            inputs,
+            [n for n, _f in nodes],
+            [vnames[v] for v in outs],
+            name=meta.get("model_name", "model") if isinstance(meta, dict) else "model",
+            source=meta.get("source", {}) if isinstance(meta, dict) else {},
+        )
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"inconsistent graph: {exc}") from None
+    for k, ((node, fields), flag) in enumerate(zip(nodes, flags, strict=True)):
+        if node.masked != bool(flag):
+            _fail(f"node {k}: its MASKED flag does not follow the graph's masks")
+        in_w = graph.values[node.inputs[0]].width
+        out_w = graph.values[node.outputs[0]].width
+        if (fields[2], fields[3]) != (in_w, out_w):
+            _fail(f"node {k}: input_dim / output_dim {fields[2:4]} != its values' {in_w, out_w}")
+    for i, name in enumerate(vnames):
+        if graph.values[name] != values[i]:
+            _fail(f"value {i}: kind, width or mask {values[i]} != {graph.values[name]}")
+    return graph
 
 
 DTYPE_NAMES = {DTYPE_F32: "f32", DTYPE_S8: "int8", DTYPE_S32: "int32"}

@@ -35,7 +35,7 @@ import zipfile
 import numpy as np
 
 from .errors import FormatError, UnsupportedError
-from .keras_import import _entry_name, convert_chain, saved_layer_indices
+from .keras_import import _entry_name, convert_any, convert_chain, saved_layer_indices
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 H5PY_MISSING = "reading a .keras file needs h5py: pip install h5py"
@@ -253,8 +253,10 @@ def read_archive(path) -> tuple:
     return config, metadata if isinstance(metadata, dict) else {}, weights
 
 
-def from_keras_file(path):
-    """Convert the ``.keras`` file at `path` to an `ir.Model` (see the module docstring).
+def from_keras_file(path, *, graphs: bool = False):
+    """Convert the ``.keras`` file at `path` to an `ir.Model` (see the module docstring); with
+    graphs=True a model that is not a single chain gives an `ir.Graph` (as
+    `keras_import.from_keras(..., graphs=True)` does for the live model).
 
     Raises FileNotFoundError, FormatError for a file that is not a readable ``.keras`` archive
     (truncated, corrupt, inconsistent weights), KerasFileError (an UnsupportedError) for a
@@ -273,4 +275,5 @@ def from_keras_file(path):
     except OSError as exc:
         raise FormatError(f"{os.fspath(path)!r}: model.weights.h5 is corrupt: {exc}") from None
     with h5:
-        return convert_chain(config, _H5Reader(h5), str(metadata.get("keras_version", "unknown")))
+        convert = convert_any if graphs else convert_chain
+        return convert(config, _H5Reader(h5), str(metadata.get("keras_version", "unknown")))

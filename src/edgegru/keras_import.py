@@ -87,6 +87,16 @@ class UnsupportedLayerError(UnsupportedError):
     """
 
 
+class _NotChainError(UnsupportedError):
+    """The model is not a single chain (the graph route converts it when graphs are asked for)."""
+
+
+class _NeedsGraphError(UnsupportedLayerError):
+    """A layer or an output only a graph can describe (RepeatVector, a merge layer, an LSTM's
+    state c, a Bidirectional's states): refused by the chain route, converted by the graph
+    route."""
+
+
 def _import_keras():
     try:
         import keras
@@ -156,6 +166,7 @@ class _Context:
     input_spec: ir.InputSpec | None = None
     layers: list = field(default_factory=list)
     post_checks: list = field(default_factory=list)
+    flow: tuple | None = None  # graph nodes: (is_sequence, width, steps) of the first input
 
     @property
     def step(self) -> _Step:
@@ -278,6 +289,8 @@ def _check_shape(class_name, config, what: str, array, want: tuple) -> None:
 def _flow(ctx: _Context) -> tuple:
     """(is_sequence, width, steps) of the tensor entering the layer being converted; steps is the
     fixed number of time steps when the model input declares one (None otherwise)."""
+    if ctx.flow is not None:  # a graph node: what its first input is
+        return ctx.flow
     spec = ctx.input_spec
     seq, width, steps = True, spec.dim, spec.seq_len
     for layer in ctx.layers:
@@ -461,14 +474,14 @@ def _returned_sequences(class_name, config, ctx: _Context, *, bidirectional=Fals
     if index == 0:
         return return_sequences
     if bidirectional:
-        raise UnsupportedLayerError(
+        raise _NeedsGraphError(
             f"{_where(class_name, config)}: return_state=True and the model uses state output "
             f"{index}; a Bidirectional layer is supported only through its merged output "
             "(output 0)"
         )
     if index == 1:
         return False  # the final state h equals the last (mask-carried) output
-    raise UnsupportedLayerError(
+    raise _NeedsGraphError(
         f"{_where(class_name, config)}: return_state=True and the model uses output {index}, "
         "the LSTM cell state c, which is not supported; supported: output 0 (the sequence / "
         "last output) or output 1 (the state h, equal to the last output)"
@@ -858,7 +871,7 @@ def collect_weights(reader, obj, class_name: str, config: dict) -> list:
 
 
 def _not_chain(model_name: str, why: str) -> UnsupportedError:
-    return UnsupportedError(f"model {model_name!r} is not a single chain: {why}")
+    return _NotChainError(f"model {model_name!r} is not a single chain: {why}")
 
 
 def _tensor_refs(value) -> list:
@@ -1011,7 +1024,8 @@ def convert_chain(model: dict, weight_reader, keras_version: str) -> ir.Model:
                     f"layer {_entry_name(step.entry)!r} ({step.class_name}) computes on the data "
                     "path; as a mask op it is supported only on the mask path"
                 )
-            raise UnsupportedLayerError(
+            error = _NeedsGraphError if step.class_name in _GRAPH_LAYERS else UnsupportedLayerError
+            raise error(
                 f"layer {_entry_name(step.entry)!r} ({step.class_name}) is not supported; "
                 f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
             )
@@ -1132,22 +1146,26 @@ def serialized_config(keras, model) -> dict:
     return json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
 
 
-def from_keras(model) -> ir.Model:
+def from_keras(model, *, graphs: bool = False):
     """Convert a Keras 3 model to the IR.
 
-    model: a live ``keras.Model`` (Sequential or single-chain Functional), or a path
-        (str / os.PathLike) to a ``.keras`` file, read by `edgegru.keras_file` without Keras.
-    Returns an `ir.Model` whose layer names are the Keras layer names, whose name is the Keras
-    model name, and whose ``source`` is described in the module docstring.
+    model: a live ``keras.Model`` (Sequential or Functional), or a path (str / os.PathLike) to
+        a ``.keras`` file, read by `edgegru.keras_file` without Keras.
+    graphs: False (the default, as before graphs existed): a single chain only, anything else
+        raises UnsupportedError saying the model is not a single chain. True: a single chain
+        gives the same `ir.Model`, any other Functional model an `ir.Graph` (`convert_graph`;
+        `edgegru.convert` asks for this).
+    Returns an `ir.Model` (or `ir.Graph`) whose layer names are the Keras layer names, whose
+    name is the Keras model name, and whose ``source`` is described in the module docstring.
 
     Raises ImportError when keras is not installed (live models only), UnsupportedLayerError (a
     ValueError) for an unsupported layer class or option value, UnsupportedError (a ValueError)
-    when the model is not a single chain.
+    when the model is not a single chain (graphs=False) or not a graph edgegru converts.
     """
     if isinstance(model, (str, os.PathLike)):
         from .keras_file import from_keras_file
 
-        return from_keras_file(model)
+        return from_keras_file(model, graphs=graphs)
     keras = _import_keras()
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -1155,4 +1173,440 @@ def from_keras(model) -> ir.Model:
         )
     _check_live_model(keras, model)
     config = serialized_config(keras, model)
-    return convert_chain(config, _LiveReader(keras, model), keras.__version__)
+    convert = convert_any if graphs else convert_chain
+    return convert(config, _LiveReader(keras, model), keras.__version__)
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs: Functional models that are not a single chain -> ir.Graph (docs/format.md "Graphs")
+# --------------------------------------------------------------------------------------------
+
+#: Keras merge layers -> ir.Merge mode.
+_MERGE_CLASSES = {
+    "Add": "add",
+    "Subtract": "subtract",
+    "Multiply": "multiply",
+    "Average": "average",
+    "Maximum": "maximum",
+    "Minimum": "minimum",
+}
+#: Layers only a graph describes (the chain route refuses them with _NeedsGraphError).
+_GRAPH_LAYERS = (*_MERGE_CLASSES, "Concatenate", "RepeatVector")
+#: Every layer class the graph route converts.
+GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
+#: Call arguments of a layer node the graph route understands (the rest must not be tensors).
+_GRAPH_KWARGS = ("mask", "training", "initial_state")
+
+
+@dataclass
+class _GraphNode:
+    """One application of a Keras layer, found by `_GraphWalk`.
+
+    key: identifies the layer object (its weight path), so that a layer applied twice, or a
+        nested model applied twice, converts to one IR layer. inputs: value names of the data
+        arguments then of the initial states (`state_count` says how many are states).
+    mask: the recorded ``mask=`` argument (True / False), None when the config does not record
+        one or the node is inside a nested model (see `_flatten_nested`: those records do not
+        describe what happens at run time).
+    """
+
+    entry: dict
+    path: list
+    key: tuple
+    inputs: list
+    state_count: int
+    outputs: list
+    mask: bool | None
+
+    @property
+    def class_name(self) -> str:
+        return str(self.entry.get("class_name"))
+
+    @property
+    def config(self) -> dict:
+        return self.entry.get("config") or {}
+
+    @property
+    def name(self) -> str:
+        return _entry_name(self.entry)
+
+
+class _GraphWalk:
+    """Walks a serialized Functional (or Sequential) model from its outputs back to its inputs,
+    inlining nested models, and lists the layer nodes in a topological order (depth first, the
+    model outputs in order, each node's arguments in order). Value names: a graph input is its
+    Keras Input's name; output k of a layer is "<layer>" (k = 0) or "<layer>:<k>", with
+    "@<node index>" after the layer name when the model applies the layer more than once, and
+    "<nested model>[@<node>]/" before it inside a nested model. Identity layers (Dropout, ...)
+    get a node here; `convert_graph` drops it and reads its input's value instead."""
+
+    def __init__(self, model: dict):
+        self.model = model
+        self.nodes: list = []
+        self.inputs: list = []  # (value name, InputLayer entry)
+        self._memo: dict = {}
+        self._names: set = set()
+
+    # -- scopes: (model dict, weight path prefix, name prefix, {input layer name: value}) --
+
+    def run(self) -> list:
+        config = self.model.get("config") or {}
+        name = config.get("name", "?")
+        if self.model.get("class_name") == "Sequential":
+            entries = config.get("layers") or []
+            if not entries or entries[0].get("class_name") != "InputLayer":
+                raise UnsupportedError(f"Sequential model {name!r} is not built")
+            value = self._add_input(entries[0])
+            return [self._sequential(self.model, (), "", value)]
+        inputs = _io_refs(config.get("input_layers"))
+        by_name = {_entry_name(e): e for e in config.get("layers") or []}
+        for layer_name, _, _ in inputs:
+            entry = by_name.get(layer_name)
+            if entry is None or entry.get("class_name") != "InputLayer":
+                raise UnsupportedError(f"model {name!r}: input {layer_name!r} is not an Input")
+            self._add_input(entry)
+        scope = (self.model, (), "", None)
+        return [self._tensor(scope, ref) for ref in _io_refs(config.get("output_layers"))]
+
+    def _add_input(self, entry) -> str:
+        value = _entry_name(entry)
+        self._claim(value)
+        self.inputs.append((value, entry))
+        return value
+
+    def _claim(self, value: str) -> None:
+        if value in self._names:
+            raise UnsupportedError(f"two values of the graph are named {value!r}")
+        self._names.add(value)
+
+    def _tensor(self, scope, ref) -> str:
+        """The value name of tensor `ref` = (layer name, node index, tensor index) in `scope`."""
+        model, _, prefix, input_map = scope
+        layer_name, node_index, tensor_index = ref
+        config = model.get("config") or {}
+        entries = config.get("layers") or []
+        found = [(i, e) for i, e in enumerate(entries) if _entry_name(e) == layer_name]
+        if not found:
+            raise UnsupportedError(f"model {config.get('name', '?')!r}: no layer {layer_name!r}")
+        index, entry = found[0]
+        if entry.get("class_name") == "InputLayer":
+            if input_map is None:
+                return layer_name
+            if layer_name not in input_map:
+                raise UnsupportedError(f"nested input {layer_name!r} is not fed")
+            return input_map[layer_name]
+        memo_key = (id(model), prefix, index, node_index)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self._node(scope, index, entry, node_index)
+        outputs = self._memo[memo_key]
+        if tensor_index >= len(outputs):
+            raise UnsupportedError(
+                f"layer {layer_name!r} ({entry.get('class_name')}): output {tensor_index} is used, "
+                f"the layer has {len(outputs)}"
+            )
+        return outputs[tensor_index]
+
+    def _node(self, scope, index: int, entry: dict, node_index: int) -> list:
+        model, path, prefix, input_map = scope
+        class_name = str(entry.get("class_name"))
+        name = _entry_name(entry)
+        where = f"layer {name!r} ({class_name})"
+        if _is_operation(entry):
+            raise UnsupportedLayerError(
+                f"{where} is a keras.ops operation on the data path, which is not supported; "
+                f"supported layers: {', '.join(GRAPH_SUPPORTED_LAYERS)}"
+            )
+        nodes = entry.get("inbound_nodes") or []
+        if node_index >= len(nodes):
+            raise UnsupportedError(f"{where} has no call {node_index}")
+        node = nodes[node_index]
+        if not isinstance(node, dict):
+            raise UnsupportedError(
+                f"{where}: graphs are read from Keras 3 configs only; save the model as .keras"
+            )
+        kwargs = node.get("kwargs") or {}
+        for key, value in kwargs.items():
+            if key not in _GRAPH_KWARGS and _tensor_refs(value):
+                raise UnsupportedLayerError(
+                    f"{where} takes a tensor for its {key!r} argument; supported tensor "
+                    "arguments: the layer's inputs, initial_state"
+                )
+        base = prefix + name + (f"@{node_index}" if len(nodes) > 1 else "")
+        weight_path = [*path, (model, index)]
+        args = [self._tensor(scope, r) for r in _tensor_refs(node.get("args", []))]
+        states = [self._tensor(scope, r) for r in _tensor_refs(kwargs.get("initial_state"))]
+        if states and class_name not in (*_RECURRENT_CLASSES, "Bidirectional"):
+            raise UnsupportedLayerError(f"{where}: initial_state is supported on recurrent layers")
+        if _is_model(entry) or class_name == "Sequential":
+            return self._nested(entry, weight_path, base, args)
+        recorded = None
+        if "mask" in kwargs and input_map is None:
+            recorded = bool(_tensor_refs(kwargs["mask"]))
+        config = entry.get("config") or {}
+        count = 1
+        if class_name in _RECURRENT_CLASSES and config.get("return_state"):
+            count = 1 + (2 if class_name == "LSTM" else 1)
+        elif class_name == "Bidirectional" and (config.get("layer") or {}).get("config", {}).get(
+            "return_state"
+        ):
+            inner = (config.get("layer") or {}).get("class_name")
+            count = 1 + 2 * (2 if inner == "LSTM" else 1)
+        outputs = [base if k == 0 else f"{base}:{k}" for k in range(count)]
+        for value in outputs:
+            self._claim(value)
+        key = tuple((id(m), i) for m, i in weight_path)
+        self.nodes.append(
+            _GraphNode(entry, weight_path, key, args + states, len(states), outputs, recorded)
+        )
+        return outputs
+
+    def _nested(self, entry: dict, weight_path: list, base: str, args: list) -> list:
+        """Inline a nested model called on `args`: its outputs' value names."""
+        if entry.get("class_name") == "Sequential":
+            if len(args) != 1:
+                raise UnsupportedError(f"nested Sequential {_entry_name(entry)!r}: one input")
+            return [self._sequential(entry, tuple(weight_path), base + "/", args[0])]
+        config = entry.get("config") or {}
+        inputs = _io_refs(config.get("input_layers"))
+        if len(inputs) != len(args):
+            raise UnsupportedError(
+                f"nested model {_entry_name(entry)!r}: called on {len(args)} tensors, it has "
+                f"{len(inputs)} inputs"
+            )
+        input_map = {r[0]: v for r, v in zip(inputs, args, strict=True)}
+        scope = (entry, tuple(weight_path), base + "/", input_map)
+        return [self._tensor(scope, r) for r in _io_refs(config.get("output_layers"))]
+
+    def _sequential(self, model: dict, path: tuple, prefix: str, value: str) -> str:
+        """The value a (nested or top-level) Sequential model computes from `value`."""
+        entries = (model.get("config") or {}).get("layers") or []
+        for index, entry in enumerate(entries):
+            if entry.get("class_name") == "InputLayer":
+                continue
+            weight_path = [*path, (model, index)]
+            name = prefix + _entry_name(entry)
+            if _is_model(entry) or entry.get("class_name") == "Sequential":
+                outs = self._nested(entry, weight_path, name, [value])
+                if len(outs) != 1:
+                    raise UnsupportedError(f"nested model {name!r}: one output expected")
+                value = outs[0]
+                continue
+            config = entry.get("config") or {}
+            if config.get("return_state") or (config.get("layer") or {}).get("config", {}).get(
+                "return_state"
+            ):
+                raise UnsupportedLayerError(
+                    f"layer {_entry_name(entry)!r} ({entry.get('class_name')}): return_state=True "
+                    "is not supported in a Sequential model; supported: False"
+                )
+            self._claim(name)
+            key = tuple((id(m), i) for m, i in weight_path)
+            self.nodes.append(_GraphNode(entry, weight_path, key, [value], 0, [name], None))
+            value = name
+        return value
+
+
+def _value_steps(layer, ins: list):
+    """The fixed steps of a node's first output from its inputs' (None: dynamic or a vector)."""
+    if isinstance(layer, ir.RepeatVector):
+        return int(layer.n)
+    if isinstance(layer, ir.Concatenate) and layer.axis == "time":
+        return None if any(s is None for s in ins) else sum(ins)
+    if isinstance(layer, ir.Conv1D):
+        return None if ins[0] is None else layer.out_steps(ins[0])
+    known = [s for s in ins if s is not None]
+    return known[0] if known else None
+
+
+def _graph_input(value: str, entry: dict, consumers: list) -> ir.GraphInput:
+    config = entry.get("config") or {}
+    where = _where("InputLayer", config)
+    for option in ("sparse", "ragged"):
+        if config.get(option):
+            raise _option_error("InputLayer", config, option, True, [False])
+    shape = config.get("batch_shape", config.get("batch_input_shape"))
+    if shape is None:
+        raise UnsupportedError(f"{where}: the input shape is unknown")
+    shape = tuple(shape)
+    dtype = _dtype_name(config.get("dtype"))
+    embeddings = [n for n in consumers if n.class_name == "Embedding"]
+    if embeddings:
+        if len(embeddings) != len(consumers):
+            raise UnsupportedLayerError(
+                f"{where}: token ids feed an Embedding and other layers; token ids may only "
+                "feed Embedding layers"
+            )
+        vocab = {int(n.config["input_dim"]) for n in embeddings}
+        if len(vocab) != 1:
+            raise UnsupportedLayerError(f"{where}: feeds Embeddings of vocabularies {vocab}")
+        if len(shape) != 2:
+            raise UnsupportedLayerError(f"{where}: token input must be (batch, T), got {shape}")
+        return ir.GraphInput(value, ir.TOKENS, vocab.pop(), shape[1])
+    if "int" in dtype:
+        raise UnsupportedLayerError(
+            f"{where}: integer input ({dtype}) must feed Embedding layers only"
+        )
+    if len(shape) == 3 and shape[2] is not None:
+        return ir.GraphInput(value, ir.FEATURES, int(shape[2]), shape[1])
+    if len(shape) == 2 and shape[1] is not None:
+        return ir.GraphInput(value, ir.VECTOR, int(shape[1]))
+    raise UnsupportedLayerError(
+        f"{where}: an input must be (batch, T, features), (batch, features) or token ids "
+        f"(batch, T) feeding an Embedding, with a fixed feature count; got {shape}"
+    )
+
+
+def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
+    """A graph node's IR layer (None: the identity). infos: (Value, steps) of its inputs."""
+    class_name, config = node.class_name, node.config
+    first, steps = infos[0]
+    if class_name in _MERGE_CLASSES:
+        _check_dtype(class_name, config)
+        _weights(class_name, config, weights, {})
+        known = {s for _, s in infos if s is not None}
+        if len(known) > 1:
+            raise UnsupportedError(
+                f"{_where(class_name, config)}: merges sequences of {sorted(known)} steps"
+            )
+        return ir.Merge(_MERGE_CLASSES[class_name], first.width, name=config["name"])
+    if class_name == "Concatenate":
+        _check_dtype(class_name, config)
+        _weights(class_name, config, weights, {})
+        axis = config.get("axis", -1)
+        rank = 3 if first.kind == ir.SEQUENCE else 2
+        a = int(axis) + rank if isinstance(axis, int) and axis < 0 else axis
+        if a == rank - 1:
+            return ir.Concatenate("features", name=config["name"])
+        if a == 1 and rank == 3:
+            return ir.Concatenate("time", name=config["name"])
+        raise _option_error(class_name, config, "axis", axis, [-1, 2, 1] if rank == 3 else [-1, 1])
+    if class_name == "RepeatVector":
+        _check_dtype(class_name, config)
+        _weights(class_name, config, weights, {})
+        return ir.RepeatVector(int(config["n"]), first.width, name=config["name"])
+    if class_name not in _CONVERTERS or class_name == "InputLayer":
+        if class_name in _MASK_OPS:
+            raise UnsupportedLayerError(
+                f"layer {node.name!r} ({class_name}) computes on the data path; as a mask op it "
+                "is supported only on the mask path"
+            )
+        raise UnsupportedLayerError(
+            f"layer {node.name!r} ({class_name}) is not supported; supported layers: "
+            f"{', '.join(GRAPH_SUPPORTED_LAYERS)}"
+        )
+    ctx = _Context(chain=[], steps=[_Step(node.entry, node.path)])
+    ctx.flow = (first.kind == ir.SEQUENCE, first.width, steps)
+    layer = _CONVERTERS[class_name](class_name, config, weights, ctx)
+    return layer, ctx.post_checks
+
+
+def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
+    """Convert a serialized Functional model that is not a single chain to an ir.Graph (the
+    live and the file route both end here, as for `convert_chain`)."""
+    config = model.get("config") or {}
+    model_name = str(config.get("name", "model"))
+    walk = _GraphWalk(model)
+    outputs = walk.run()
+    consumers: dict = {}
+    for gn in walk.nodes:
+        for v in gn.inputs:
+            consumers.setdefault(v, []).append(gn)
+    inputs = [_graph_input(v, e, consumers.get(v, [])) for v, e in walk.inputs]
+    infos = {gi.name: (ir.Value(gi.value_kind, int(gi.dim)), gi.seq_len) for gi in inputs}
+    layers: dict = {}  # key -> IR layer (None: identity)
+    post_checks, nodes, pairs = [], [], []
+    aliases: dict = {}
+    for gn in walk.nodes:
+        ins = [aliases.get(v, v) for v in gn.inputs]
+        missing = [v for v in ins if v not in infos]
+        if missing:  # pragma: no cover - the walk lists producers first
+            raise UnsupportedError(f"layer {gn.name!r}: reads {missing} before they exist")
+        node_infos = [infos[v] for v in ins]
+        if gn.key not in layers:
+            obj = weight_reader.layer(gn.path)
+            weights = collect_weights(weight_reader, obj, gn.class_name, gn.config)
+            converted = _convert_graph_layer(gn, weights, node_infos)
+            if isinstance(converted, tuple):
+                converted, checks = converted
+                post_checks += checks
+            layers[gn.key] = converted
+        layer = layers[gn.key]
+        if layer is None:
+            if len(ins) != 1 or len(gn.outputs) != 1:
+                raise UnsupportedError(f"layer {gn.name!r}: an identity layer with one input")
+            aliases[gn.outputs[0]] = ins[0]
+            continue
+        where = _where(gn.class_name, gn.config)
+        try:
+            values = ir._infer_node(layer, [v for v, _ in node_infos], where)
+        except (ValueError, TypeError) as exc:
+            raise UnsupportedError(f"model {model_name!r}: {exc}") from None
+        steps = _value_steps(layer, [s for _, s in node_infos])
+        for k, name in enumerate(gn.outputs):
+            is_seq = k == 0 and values[0].kind == ir.SEQUENCE
+            infos[name] = (values[min(k, len(values) - 1)], steps if is_seq else None)
+        node = ir.Node(layer, ins, list(gn.outputs))
+        nodes.append(node)
+        pairs.append((gn, node))
+    outputs = [aliases.get(v, v) for v in outputs]
+    input_names = {gi.name for gi in inputs}
+    for v in outputs:
+        if v in input_names:
+            raise UnsupportedError(
+                f"model {model_name!r}: the input {v!r} is also an output; not supported"
+            )
+    if len(set(outputs)) != len(outputs):
+        raise UnsupportedError(f"model {model_name!r}: one tensor is listed twice as an output")
+    unique = []
+    for layer in layers.values():
+        if layer is not None and all(layer is not u for u in unique):
+            unique.append(layer)
+    source = {
+        "framework": "keras",
+        "keras_version": str(keras_version),
+        "layers": [layer.name for layer in unique],
+        "keras_layers": [v for v, _ in walk.inputs]
+        + list(dict.fromkeys(n.name for n in walk.nodes)),
+    }
+    try:
+        graph = ir.Graph(
+            inputs=inputs, nodes=nodes, outputs=outputs, name=model_name, source=source
+        )
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedError(f"model {model_name!r}: {exc}") from None
+    for gn, node in pairs:
+        if gn.mask is not None and gn.mask != node.masked:
+            keras_says = "passes it a mask" if gn.mask else "passes it no mask"
+            ir_says = "one arrives" if node.masked else "none arrives"
+            raise UnsupportedLayerError(
+                f"{_where(gn.class_name, gn.config)}: Keras {keras_says}, but edgegru's mask "
+                f"rules (ir.Graph) say {ir_says}; this mask flow is not supported"
+            )
+    _run_post_checks(nodes, post_checks)
+    return graph
+
+
+def _run_post_checks(nodes: list, checks: list) -> None:
+    """The converters' mask checks read `layer.masked`: set it for them (a layer applied more
+    than once counts as masked when any of its nodes is), then remove it again (in a graph the
+    nodes, not the layers, carry it)."""
+    layers = []
+    for node in nodes:
+        if all(node.layer is not u for u in layers):
+            layers.append(node.layer)
+    for layer in layers:
+        layer.masked = any(n.masked for n in nodes if n.layer is layer)
+    try:
+        for check in checks:
+            check()
+    finally:
+        for layer in layers:
+            del layer.masked
+
+
+def convert_any(model: dict, weight_reader, keras_version: str):
+    """A chain -> the ir.Model `convert_chain` gives (unchanged); anything else -> ir.Graph."""
+    try:
+        return convert_chain(model, weight_reader, keras_version)
+    except (_NotChainError, _NeedsGraphError):
+        return convert_graph(model, weight_reader, keras_version)

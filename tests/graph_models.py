@@ -1,0 +1,388 @@
+"""Keras Functional graph models shared by the tests (issue #13): importer, runtime, ONNX.
+
+Every builder returns ``(model, inputs)``: a built, uncompiled Keras 3 model whose weights are
+redrawn by `keras_models.randomize` (deterministic per seed), and sample inputs, a list in
+``model.inputs`` order (float32 features and vectors, int32 token ids). Inputs of masked models
+have padded rows: row 0 padded at the end, row 1 at the start, row 2 not at all and, where a
+model has masks, row 3 entirely padding (padding = 0.0 frames for Masking, id 0 for
+Embedding(mask_zero=True)).
+
+`MODELS` maps a name to a builder; `build(name)` calls it. The names cover the Why section of
+issue #13 at small size, plus each merge / concatenation with and without masks.
+
+Keras is imported lazily, after tests/conftest.py has set KERAS_BACKEND.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras_models import randomize
+
+BATCH = 4
+T = 6
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _pad(x: np.ndarray, masked: bool) -> np.ndarray:
+    """Zero the padded steps of rows 0, 1 and 3 (see the module docstring)."""
+    x = np.array(x)
+    if masked:
+        steps = x.shape[1]
+        x[0, steps - 2 :] = 0
+        x[1, :2] = 0
+        x[3, :] = 0
+    return x
+
+
+def _features(rng, steps, width, masked=False, batch=BATCH) -> np.ndarray:
+    return _pad(rng.standard_normal((batch, steps, width)).astype(np.float32), masked)
+
+
+def _tokens(rng, steps, vocab, masked=False, batch=BATCH) -> np.ndarray:
+    ids = rng.integers(1, vocab, (batch, steps)).astype(np.int32)
+    return _pad(ids, masked)
+
+
+def _vector(rng, width, batch=BATCH) -> np.ndarray:
+    return rng.standard_normal((batch, width)).astype(np.float32)
+
+
+def _done(model, inputs, seed):
+    randomize(model, seed)
+    return model, inputs
+
+
+# ---------------------------------------------------------------------------------------------
+# The models of issue #13's Why section
+
+
+def residual_gru(seed=0, masked=False):
+    """Add of a GRU(return_sequences)'s output and its input, then a GRU."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 4), name="x")
+    h = L.Masking(name="mask")(x) if masked else x
+    g = L.GRU(4, return_sequences=True, name="g1")(h)
+    r = L.Add(name="residual")([g, h])
+    y = L.GRU(3, name="g2")(r)
+    rng = np.random.default_rng(seed)
+    return _done(keras.Model(x, y, name="residual"), [_features(rng, T, 4, masked)], seed)
+
+
+def two_branches(seed=0, masked=False):
+    """Two branches over one input (a GRU and a Dense) merged by Concatenate, then a GRU."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    h = L.Masking(name="mask")(x) if masked else x
+    a = L.GRU(4, return_sequences=True, name="branch_gru")(h)
+    b = L.Dense(2, activation="tanh", name="branch_dense")(h)
+    c = L.Concatenate(name="cat")([a, b])
+    y = L.GRU(3, name="head")(c)
+    rng = np.random.default_rng(seed)
+    return _done(keras.Model(x, y, name="branches"), [_features(rng, T, 3, masked)], seed)
+
+
+def tokens_and_features(seed=0):
+    """A token input (Embedding, mask_zero) and a feature sequence concatenated per step, plus a
+    float vector input: GRU over the concatenation, Dense over [GRU state, vector]."""
+    keras = _keras()
+    L = keras.layers
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    feats = keras.Input((T, 3), name="feats")
+    side = keras.Input((2,), name="side")
+    e = L.Embedding(12, 4, mask_zero=True, name="emb")(ids)
+    c = L.Concatenate(name="cat")([e, feats])
+    g = L.GRU(5, name="gru")(c)
+    g2 = L.GRU(3, name="gru_emb")(e)
+    v = L.Concatenate(name="cat_vec")([g, g2, side])
+    y = L.Dense(2, activation="softmax", name="out")(v)
+    rng = np.random.default_rng(seed)
+    inputs = [_tokens(rng, T, 12, True), _features(rng, T, 3), _vector(rng, 2)]
+    return _done(keras.Model([ids, feats, side], y, name="tokens_features"), inputs, seed)
+
+
+def shared_layers(seed=0, masked=False):
+    """A Dense applied twice in a row and a GRU applied to two inputs, merged by Average."""
+    keras = _keras()
+    L = keras.layers
+    a = keras.Input((T, 3), name="a")
+    b = keras.Input((T, 3), name="b")
+    d = L.Dense(3, activation="tanh", name="twice")
+    g = L.GRU(4, name="shared_gru")
+    ha = L.Masking(name="mask_a")(a) if masked else a
+    y = L.Average(name="avg")([g(d(d(ha))), g(b)])
+    out = L.Dense(2, name="out")(y)
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3, masked), _features(rng, T, 3)]
+    return _done(keras.Model([a, b], out, name="shared"), inputs, seed)
+
+
+def autoencoder(seed=0):
+    """GRU -> RepeatVector -> GRU(return_sequences) -> TimeDistributed(Dense)."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    code = L.GRU(4, name="encoder")(x)
+    rep = L.RepeatVector(T, name="repeat")(code)
+    dec = L.GRU(4, return_sequences=True, name="decoder")(rep)
+    y = L.TimeDistributed(L.Dense(3), name="recon")(dec)
+    rng = np.random.default_rng(seed)
+    return _done(keras.Model(x, y, name="autoencoder"), [_features(rng, T, 3)], seed)
+
+
+ENC_VOCAB, DEC_VOCAB, UNITS = 11, 9, 6
+
+
+def _seq2seq_layers():
+    L = _keras().layers
+    return {
+        "enc_emb": L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="enc_emb"),
+        "encoder": L.GRU(UNITS, return_state=True, name="encoder"),
+        "dec_emb": L.Embedding(DEC_VOCAB, 4, mask_zero=True, name="dec_emb"),
+        "decoder": L.GRU(UNITS, return_sequences=True, return_state=True, name="decoder"),
+        "probs": L.Dense(DEC_VOCAB, activation="softmax", name="probs"),
+    }
+
+
+def seq2seq(seed=0):
+    """The encoder-decoder translation model (training form) and its inference halves.
+
+    Returns (training model, inputs) where the encoder GRU's state is the decoder GRU's
+    initial_state (two token inputs, masks on both); the two inference models sharing its
+    layers are `seq2seq_inference(seed)`."""
+    return _seq2seq(seed)[0]
+
+
+def seq2seq_inference(seed=0):
+    """[(encoder model, inputs), (decoder-step model, inputs)]: the encoder (source ids ->
+    state) and one decoder step (one target id + the state input -> probabilities + the new
+    state), with the training model's (randomized) layers."""
+    return _seq2seq(seed)[1:]
+
+
+def _seq2seq(seed):
+    keras = _keras()
+    layers = _seq2seq_layers()
+    src = keras.Input((T,), dtype="int32", name="source")
+    tgt = keras.Input((T - 1,), dtype="int32", name="target")
+    _, state = layers["encoder"](layers["enc_emb"](src))
+    seq, _ = layers["decoder"](layers["dec_emb"](tgt), initial_state=state)
+    train = keras.Model([src, tgt], layers["probs"](seq), name="seq2seq")
+    randomize(train, seed)
+    rng = np.random.default_rng(seed)
+    train_in = [_tokens(rng, T, ENC_VOCAB, True), _tokens(rng, T - 1, DEC_VOCAB, True)]
+    encoder = keras.Model(src, state, name="encoder_model")
+    step_id = keras.Input((1,), dtype="int32", name="step_id")
+    state_in = keras.Input((UNITS,), name="state_in")
+    step_seq, new_state = layers["decoder"](layers["dec_emb"](step_id), initial_state=state_in)
+    step = keras.Model([step_id, state_in], [layers["probs"](step_seq), new_state], name="step")
+    step_in = [rng.integers(1, DEC_VOCAB, (BATCH, 1)).astype(np.int32), _vector(rng, UNITS)]
+    return (train, train_in), (encoder, [train_in[0]]), (step, step_in)
+
+
+def rnnoise(seed=0, steps=T):
+    """RNNoise-style: three GRUs whose outputs are concatenated with the input features and
+    each other; two outputs (per-band gains, a VAD probability)."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, 6), name="features")
+    d = L.Dense(4, activation="tanh", name="input_dense")(x)
+    vad_gru = L.GRU(4, return_sequences=True, name="vad_gru")(d)
+    vad = L.Dense(1, activation="sigmoid", name="vad")(vad_gru)
+    noise_gru = L.GRU(5, return_sequences=True, name="noise_gru")(
+        L.Concatenate(name="noise_in")([d, vad_gru, x])
+    )
+    denoise_gru = L.GRU(6, return_sequences=True, name="denoise_gru")(
+        L.Concatenate(name="denoise_in")([vad_gru, noise_gru, x])
+    )
+    gains = L.Dense(5, activation="sigmoid", name="gains")(denoise_gru)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, [gains, vad], name="rnnoise")
+    return _done(model, [_features(rng, steps, 6)], seed)
+
+
+def lstm_states(seed=0, masked=False):
+    """LSTM with initial_state [h, c] from two vector inputs and return_state=True; a second
+    LSTM continues from the first one's final states."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    h0 = keras.Input((4,), name="h0")
+    c0 = keras.Input((4,), name="c0")
+    s = L.Masking(name="mask")(x) if masked else x
+    y, h, c = L.LSTM(4, return_sequences=True, return_state=True, name="lstm")(
+        s, initial_state=[h0, c0]
+    )
+    y2 = L.LSTM(4, name="lstm2")(y, initial_state=[h, c])
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3, masked), _vector(rng, 4), _vector(rng, 4)]
+    return _done(keras.Model([x, h0, c0], [y, h, c, y2], name="lstm_states"), inputs, seed)
+
+
+def gru_states(seed=0, masked=False):
+    """GRU(return_state) without initial states (the final state after the last valid step),
+    and a GRU(return_sequences=False) started from it."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    s = L.Masking(name="mask")(x) if masked else x
+    out, h = L.GRU(4, return_state=True, name="gru")(s)
+    y = L.GRU(4, go_backwards=True, name="gru2")(s, initial_state=h)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, [out, h, y], name="gru_states")
+    return _done(model, [_features(rng, T, 3, masked)], seed)
+
+
+def bidirectional_states(seed=0, masked=False, cell="GRU", merge_mode="concat"):
+    """Bidirectional(return_state=True): every state its own output (forward first)."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    s = L.Masking(name="mask")(x) if masked else x
+    rnn = getattr(L, cell)(3, return_sequences=True, return_state=True)
+    outs = L.Bidirectional(rnn, merge_mode=merge_mode, name="bi")(s)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, list(outs), name="bidirectional_states")
+    return _done(model, [_features(rng, T, 3, masked)], seed)
+
+
+def bidirectional_initial_state(seed=0, masked=False):
+    """Bidirectional GRU started from two vector inputs (forward, backward), last output only."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    hf = keras.Input((3,), name="hf")
+    hb = keras.Input((3,), name="hb")
+    s = L.Masking(name="mask")(x) if masked else x
+    y = L.Bidirectional(L.GRU(3), name="bi")(s, initial_state=[hf, hb])
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3, masked), _vector(rng, 3), _vector(rng, 3)]
+    return _done(keras.Model([x, hf, hb], y, name="bi_init"), inputs, seed)
+
+
+def nested(seed=0):
+    """A Functional model used as a layer, twice: its nodes are inlined."""
+    keras = _keras()
+    L = keras.layers
+    xi = keras.Input((T, 3), name="inner_in")
+    inner = keras.Model(xi, L.GRU(3, return_sequences=True, name="inner_gru")(xi), name="block")
+    x = keras.Input((T, 3), name="x")
+    a = inner(x)
+    b = inner(a)
+    y = L.GRU(2, name="head")(L.Add(name="skip")([a, b]))
+    rng = np.random.default_rng(seed)
+    return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3)], seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merges and concatenations, with and without masks
+
+
+MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+#: Keras merge layer -> ir.Merge mode.
+MERGES_IR = {kind: kind.lower() for kind in MERGES}
+#: Which inputs carry a mask: none, the first only, all of them.
+MASKINGS = ("none", "first", "all")
+
+
+def merge(kind="Add", masking="none", seed=0, count=2):
+    """`count` feature inputs (Masking on the first / on all), merged by `kind`; outputs the
+    merged sequence and a GRU over it (which reads the merged mask, if any)."""
+    keras = _keras()
+    L = keras.layers
+    count = 2 if kind == "Subtract" else count
+    xs = [keras.Input((T, 3), name=f"in{k}") for k in range(count)]
+    hs = []
+    for k, x in enumerate(xs):
+        masked = masking == "all" or (masking == "first" and k == 0)
+        hs.append(L.Masking(name=f"mask{k}")(x) if masked else x)
+    m = getattr(L, kind)(name="merge")(hs)
+    y = L.GRU(3, name="gru")(m)
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for k in range(count):
+        masked = masking == "all" or (masking == "first" and k == 0)
+        x = _features(rng, T, 3)
+        if masked:  # a different padding per input, so the masks' OR differs from each
+            x[0, T - 1 - k :] = 0
+            x[1, : 1 + k] = 0
+            x[3, :] = 0 if k == 0 else x[3, :]
+        inputs.append(x)
+    model = keras.Model(xs, [m, y], name=f"merge_{kind.lower()}_{masking}")
+    return _done(model, inputs, seed)
+
+
+def concatenate(axis=-1, masking="none", seed=0):
+    """Two feature inputs concatenated along `axis` (-1: features, 1: time), masked as
+    `merge`; outputs the concatenation and a GRU over it."""
+    keras = _keras()
+    L = keras.layers
+    steps = (T, T) if axis != 1 else (T, T - 2)
+    xs = [keras.Input((s, 3), name=f"in{k}") for k, s in enumerate(steps)]
+    hs = []
+    for k, x in enumerate(xs):
+        masked = masking == "all" or (masking == "first" and k == 0)
+        hs.append(L.Masking(name=f"mask{k}")(x) if masked else x)
+    c = L.Concatenate(axis=axis, name="cat")(hs)
+    y = L.GRU(3, name="gru")(c)
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for k, s in enumerate(steps):
+        masked = masking == "all" or (masking == "first" and k == 0)
+        x = _features(rng, s, 3)
+        if masked:
+            x[0, s - 1 - k :] = 0
+            x[1, : 1 + k] = 0
+        inputs.append(x)
+    name = f"concat_{'time' if axis == 1 else 'features'}_{masking}"
+    return _done(keras.Model(xs, [c, y], name=name), inputs, seed)
+
+
+def _case(builder, **kw):
+    return lambda: builder(**kw)
+
+
+MODELS = {
+    "residual": _case(residual_gru),
+    "residual_masked": _case(residual_gru, masked=True),
+    "two_branches": _case(two_branches),
+    "two_branches_masked": _case(two_branches, masked=True),
+    "tokens_and_features": _case(tokens_and_features),
+    "shared_layers": _case(shared_layers),
+    "shared_layers_masked": _case(shared_layers, masked=True),
+    "autoencoder": _case(autoencoder),
+    "seq2seq": _case(seq2seq),
+    "rnnoise": _case(rnnoise),
+    "lstm_states": _case(lstm_states),
+    "lstm_states_masked": _case(lstm_states, masked=True),
+    "gru_states": _case(gru_states),
+    "gru_states_masked": _case(gru_states, masked=True),
+    "bidirectional_gru_states_masked": _case(bidirectional_states, masked=True),
+    "bidirectional_lstm_states": _case(bidirectional_states, cell="LSTM", merge_mode="sum"),
+    "bidirectional_lstm_states_masked": _case(bidirectional_states, masked=True, cell="LSTM"),
+    "bidirectional_initial_state_masked": _case(bidirectional_initial_state, masked=True),
+    "nested": _case(nested),
+    **{
+        f"merge_{kind.lower()}_{masking}": _case(merge, kind=kind, masking=masking)
+        for kind in MERGES
+        for masking in MASKINGS
+    },
+    "merge_maximum_3_all": _case(merge, kind="Maximum", masking="all", count=3),
+    "merge_multiply_3_first": _case(merge, kind="Multiply", masking="first", count=3),
+    **{
+        f"concat_{axis_name}_{masking}": _case(concatenate, axis=axis, masking=masking)
+        for axis, axis_name in ((-1, "features"), (1, "time"))
+        for masking in MASKINGS
+    },
+}
+
+
+def build(name: str):
+    """(model, inputs) of the model `name` in MODELS."""
+    return MODELS[name]()
