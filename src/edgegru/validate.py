@@ -573,9 +573,9 @@ def generate_graph_inputs(
     graph: ir.Graph, batch: int = DEFAULT_BATCH, seq_len: int | None = None, seed: int = 0
 ) -> dict:
     """Inputs that fit `graph`, as a dict in `graph.inputs` order: token ids uniform in
-    [1, vocab), features ~ N(0, 1), vectors ~ N(0, VECTOR_INPUT_SCALE^2). T of every token /
-    feature input: seq_len, else the T Keras declares for it (GraphInput.seq_len), else
-    DEFAULT_SEQ_LEN. An input read by an Embedding(mask_zero) or a Masking gets padded rows
+    [1, vocab), features ~ N(0, 1), vectors ~ N(0, VECTOR_INPUT_SCALE^2). T of a token /
+    feature input: the T Keras declares for it (GraphInput.seq_len; Keras refuses any other for a
+    graph), else seq_len, else DEFAULT_SEQ_LEN. An input read by an Embedding(mask_zero) or a Masking gets padded rows
     (`_pad_rows`: at the end, the front, in the middle, none), so the masks take part. Raises
     InputError as `generate_inputs` does, and for steps the graph cannot combine
     (`graph_steps`)."""
@@ -583,7 +583,7 @@ def generate_graph_inputs(
     seq_len = _count("seq_len", seq_len, allow_none=True)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be an integer >= 0, got {seed!r}")
-    steps = {gi.name: seq_len or gi.seq_len or DEFAULT_SEQ_LEN for gi in graph.inputs}
+    steps = {gi.name: gi.seq_len or seq_len or DEFAULT_SEQ_LEN for gi in graph.inputs}
     graph_steps(graph, steps)
     values = sum(
         batch
