@@ -765,3 +765,27 @@ def test_read_inputs_npz_errors(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a readable"):
         read_inputs_npz(tmp_path / "junk.npz")
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+@pytest.mark.parametrize("name", ["merges", "encoder_decoder_bilstm"])
+def test_graph_export_opsets(models, name, opset):
+    model, graph, make_inputs = models[name]
+    feeds = make_inputs(2)
+    got = _run(to_onnx(graph, opset=opset), feeds)
+    for a, b in zip(got, _keras_outputs(model, feeds), strict=True):
+        np.testing.assert_allclose(a, b, atol=FP32_TOLERANCE, rtol=0)
+
+
+def test_graph_output_name_collision_is_refused():
+    r = np.random.default_rng(0)
+    graph = ir.Graph(
+        [ir.GraphInput("x", ir.FEATURES, 3)],
+        [
+            ir.Node(gru(r, 3, 4, return_sequences=True, name="g"), ["x"], ["g/output"]),
+            ir.Node(dense(r, 4, 2, "linear", name="d"), ["g/output"], ["d/matmul"]),
+        ],
+        ["d/matmul", "g/output"],
+    )
+    with pytest.raises(UnsupportedError, match="'d/matmul' is also the name of a tensor"):
+        to_onnx(graph)
