@@ -729,6 +729,12 @@ def test_validate_graph_with_the_runtime():
     report = validate(model, blob, ir_model=graph, batch=3, seq_len=5)
     assert report.ok, str(report)
     assert set(report.max_abs_error) == set(PAIRS)
+    # the chain itself takes a one-array dict (an .npz) too
+    x = _features(0, 3)
+    chain = validate(model, blob, ir_model=graph.as_chain(), x={"anything": x})
+    assert chain.ok and chain.input_shape == x.shape
+    with pytest.raises(InputError, match="one input; got 2 arrays"):
+        validate(model, blob, ir_model=graph.as_chain(), x={"a": x, "b": x})
 
 
 def _bad(graph, x, match):

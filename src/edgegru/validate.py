@@ -385,7 +385,8 @@ def validate(
         from the same conversion, so onnxruntime still takes part; when that export refuses the
         model (an activation onnxruntime cannot reproduce, docs/onnx.md), onnxruntime is skipped
         and the report says why.
-    x: the input; when None, `generate_inputs(batch, seq_len, seed)` makes one.
+    x: the input; when None, `generate_inputs(batch, seq_len, seed)` makes one. A dict (or an
+        `.npz` from `read_inputs_npz`) holding one array, whatever its name, is that array.
     tolerance: one bound for every pair; None: the documented bounds (`default_tolerances`):
         FP32_TOLERANCE for a float32 file, INT8_TOLERANCE / INT8_ONNX_TOLERANCE for an int8 one.
 
@@ -433,6 +434,11 @@ def validate(
         )
     if x is None:
         x = generate_inputs(m_ir, batch=batch, seq_len=seq_len, seed=seed)
+    if isinstance(x, Mapping) or hasattr(x, "files"):  # a dict / .npz: one array for a chain
+        keys = list(x.files if hasattr(x, "files") else x.keys())
+        if len(keys) != 1:
+            raise InputError(f"this model has one input; got {len(keys)} arrays {keys}")
+        x = x[keys[0]]
     x = check_inputs(m_ir, x)
     keras_model = _keras_model(model)
 
@@ -574,9 +580,10 @@ def generate_graph_inputs(
 ) -> dict:
     """Inputs that fit `graph`, as a dict in `graph.inputs` order: token ids uniform in
     [1, vocab), features ~ N(0, 1), vectors ~ N(0, VECTOR_INPUT_SCALE^2). T of a token /
-    feature input: the T Keras declares for it (GraphInput.seq_len; Keras refuses any other for a
-    graph), else seq_len, else DEFAULT_SEQ_LEN. An input read by an Embedding(mask_zero) or a Masking gets padded rows
-    (`_pad_rows`: at the end, the front, in the middle, none), so the masks take part. Raises
+    feature input: the T Keras declares for it (GraphInput.seq_len; Keras refuses any other for
+    a graph), else seq_len, else DEFAULT_SEQ_LEN. An input read by an Embedding(mask_zero) or a
+    Masking gets padded rows (`_pad_rows`: at the end, the front, in the middle, none), so the
+    masks take part. Raises
     InputError as `generate_inputs` does, and for steps the graph cannot combine
     (`graph_steps`)."""
     batch = _count("batch", batch)
