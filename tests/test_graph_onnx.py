@@ -17,8 +17,8 @@ from ir_models import bidir, dense, gru, lstm, simple_rnn
 
 from edgegru import format as fmt
 from edgegru import ir, reference
-from edgegru.errors import InputError, UnsupportedError
-from edgegru.onnx_export import to_onnx
+from edgegru.errors import FormatError, InputError, UnsupportedError
+from edgegru.onnx_export import save_onnx, to_onnx
 from edgegru.validate import (
     DEFAULT_SEQ_LEN,
     FP32_TOLERANCE,
@@ -795,3 +795,17 @@ def test_graph_output_name_collision_is_refused():
     )
     with pytest.raises(UnsupportedError, match="'d/matmul' is also the name of a tensor"):
         to_onnx(graph)
+
+
+def test_validate_graph_with_an_onnx_file(models, tmp_path):
+    """A saved graph export is fed by input name; a chain's ONNX file for a graph is refused."""
+    model, graph, make_inputs = models["tokens_and_features"]
+    path = tmp_path / "m.onnx"
+    save_onnx(graph, path)
+    report = validate(model, None, onnx_path=path, ir_model=graph, x=make_inputs(1))
+    assert report.ok, str(report)
+    r = np.random.default_rng(0)
+    wrong = tmp_path / "chain.onnx"
+    save_onnx(ir.Model(ir.InputSpec(ir.FEATURES, 3), [gru(r, 3, 4)]), wrong)
+    with pytest.raises(FormatError, match="the ONNX model has 1 inputs"):
+        validate(model, None, onnx_path=wrong, ir_model=graph, x=make_inputs(1))
