@@ -19,6 +19,11 @@ Graph contract (docs/onnx.md has the long form):
   pairs (opset 21) at the input and after every layer, at the scales the integer model fixes
   (docs/onnx.md, "int16x8").
 
+* An `ir.Graph` (several inputs / outputs, merges, shared layers, initial and final states) has
+  one input per model input, named as it (token ids int64 ``[batch, T]``, features float32
+  ``[batch, T, dim]``, vectors float32 ``[batch, dim]``) and one output per model output, named
+  as the output value, in order (`_build_graph`, the "graphs" section below; docs/onnx.md).
+
 Internally each layer is emitted by one small function found through ``_HANDLERS`` (IR layer type
 -> handler). A handler receives its input as a `_Value` that carries the tensor name, its rank and
 its layout (batch-major ``[B, T, ...]``, time-major ``[T, B, ...]`` or a per-sequence vector
