@@ -515,7 +515,8 @@ def models():
 
 
 def _keras_outputs(model, feeds: dict) -> list:
-    out = model.predict([feeds[i.name] for i in model.inputs], verbose=0)
+    xs = [feeds[i.name] for i in model.inputs]
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
     return [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
 
 

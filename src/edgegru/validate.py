@@ -849,7 +849,8 @@ def _validate_graph(
 
     outputs = {}
     try:
-        outputs["keras"] = _as_list(keras_model.predict(xs, verbose=0))
+        feed = xs if len(xs) > 1 else xs[0]  # Keras warns about a list for one input
+        outputs["keras"] = _as_list(keras_model.predict(feed, verbose=0))
     except Exception as exc:  # TensorFlow's errors for inputs the checks above let through
         raise InputError(
             f"Keras could not run the model on the inputs {shapes}: {_first_line(exc)}"
