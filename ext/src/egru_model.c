@@ -993,7 +993,11 @@ static egru_status_t check_graph(egru_model_t *m)
         if (!feature_supported(&layer)) {
             return EGRU_ERR_UNSUPPORTED;
         }
-        /* Unused params are zero (docs/format.md, "Layer records"; checked in graph files). */
+        /* SimpleRNN has no recurrent activation (0, docs/format.md "Layer records"); unused
+         * params are zero. Both checked in graph files (chain files keep 1.3's checks). */
+        if (layer.op == EGRU_OP_SIMPLE_RNN && layer.recurrent_activation != EGRU_ACT_LINEAR) {
+            return EGRU_ERR_BAD_LAYER;
+        }
         for (i = graph_params_used(&layer); i < 10; ++i) {
             if (layer.params[i] != 0) {
                 return EGRU_ERR_BAD_LAYER;
