@@ -266,18 +266,19 @@ def bidirectional_initial_state(seed=0, masked=False):
     return _done(keras.Model([x, hf, hb], y, name="bi_init"), inputs, seed)
 
 
-def nested(seed=0):
-    """A Functional model used as a layer, twice: its nodes are inlined."""
+def nested(seed=0, masked=False):
+    """A Functional model used as a layer, twice: its nodes are inlined (with `masked`, a
+    Masking before it: the mask flows into, through and out of the nested model)."""
     keras = _keras()
     L = keras.layers
     xi = keras.Input((T, 3), name="inner_in")
     inner = keras.Model(xi, L.GRU(3, return_sequences=True, name="inner_gru")(xi), name="block")
     x = keras.Input((T, 3), name="x")
-    a = inner(x)
+    a = inner(L.Masking(name="mask")(x) if masked else x)
     b = inner(a)
     y = L.GRU(2, name="head")(L.Add(name="skip")([a, b]))
     rng = np.random.default_rng(seed)
-    return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3)], seed)
+    return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3, masked)], seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +369,7 @@ MODELS = {
     "bidirectional_lstm_states_masked": _case(bidirectional_states, masked=True, cell="LSTM"),
     "bidirectional_initial_state_masked": _case(bidirectional_initial_state, masked=True),
     "nested": _case(nested),
+    "nested_masked": _case(nested, masked=True),
     **{
         f"merge_{kind.lower()}_{masking}": _case(merge, kind=kind, masking=masking)
         for kind in MERGES

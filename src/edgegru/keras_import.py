@@ -1246,6 +1246,7 @@ class _GraphWalk:
         self.inputs: list = []  # (value name, InputLayer entry)
         self._memo: dict = {}
         self._names: set = set()
+        self._tainted: set = set()  # values computed inside or after a nested model
 
     # -- scopes: (model dict, weight path prefix, name prefix, {input layer name: value}) --
 
@@ -1258,6 +1259,12 @@ class _GraphWalk:
                 raise UnsupportedError(f"Sequential model {name!r} is not built")
             value = self._add_input(entries[0])
             return [self._sequential(self.model, (), "", value)]
+        for what in ("input_layers", "output_layers"):
+            if isinstance(config.get(what), dict):
+                raise UnsupportedError(
+                    f"model {name!r}: its {what[:-7]}s are a dict; supported: a list (or one "
+                    "tensor), as in keras.Model(inputs=[...], outputs=[...])"
+                )
         inputs = _io_refs(config.get("input_layers"))
         by_name = {_entry_name(e): e for e in config.get("layers") or []}
         for layer_name, _, _ in inputs:
@@ -1339,8 +1346,12 @@ class _GraphWalk:
             raise UnsupportedLayerError(f"{where}: initial_state is supported on recurrent layers")
         if _is_model(entry) or class_name == "Sequential":
             return self._nested(entry, weight_path, base, args)
+        # A nested model's symbolic output carries no mask, so Keras records `mask: null` on
+        # the layers after it, yet at run time an explicit None falls back to the mask the input
+        # carries (`_flatten_nested`): records inside or downstream of a nested model are moot.
+        tainted = input_map is not None or any(v in self._tainted for v in args + states)
         recorded = None
-        if "mask" in kwargs and input_map is None:
+        if "mask" in kwargs and not tainted:
             recorded = bool(_tensor_refs(kwargs["mask"]))
         config = entry.get("config") or {}
         count = 1
@@ -1354,6 +1365,8 @@ class _GraphWalk:
         outputs = [base if k == 0 else f"{base}:{k}" for k in range(count)]
         for value in outputs:
             self._claim(value)
+            if tainted:
+                self._tainted.add(value)
         key = tuple((id(m), i) for m, i in weight_path)
         self.nodes.append(
             _GraphNode(entry, weight_path, key, args + states, len(states), outputs, recorded)
@@ -1400,6 +1413,8 @@ class _GraphWalk:
                     "is not supported in a Sequential model; supported: False"
                 )
             self._claim(name)
+            if path:  # a nested Sequential
+                self._tainted.add(name)
             key = tuple((id(m), i) for m, i in weight_path)
             self.nodes.append(_GraphNode(entry, weight_path, key, [value], 0, [name], None))
             value = name
