@@ -47,6 +47,31 @@ Contract:
   the sequence / last output, or the state h (for GRU and SimpleRNN the state is the last
   output; for LSTM h is the last output, c is not supported).
 * Keras is imported lazily, inside the functions, so ``edgegru`` itself never needs it.
+
+Graphs (``from_keras(model, graphs=True)``, which `edgegru.convert` uses; docs/format.md
+"Graphs"): a chain still gives exactly the `ir.Model` above (`convert_any` tries the chain route
+first); any other Functional model gives an `ir.Graph` (`convert_graph`), read from the same
+config by `_GraphWalk` for both routes:
+
+* inputs in ``model.inputs`` order, named as the Keras Inputs: token ids (batch, T) when they
+  feed Embedding layers only, float sequences (batch, T, F), float vectors (batch, F) (a
+  decoder's state input); outputs in ``model.outputs`` order;
+* every chain layer (the same converters, given the node's input as `_Context.flow`), plus Add,
+  Subtract, Multiply, Average, Maximum, Minimum (`ir.Merge`), Concatenate (axis -1 or the last:
+  features; 1 on sequences: time; anything else is refused) and RepeatVector;
+* ``initial_state=`` from any tensors, ``return_state=True`` (every state its own value:
+  ``[output, h]``, ``[output, h, c]``, a Bidirectional's forward states then backward ones);
+* a layer applied more than once is one IR layer object in several nodes; a nested model is
+  inlined (its layers shared between its calls);
+* value names: "<layer>" for output 0, "<layer>:<k>" for output k, "<layer>@<n>" when the model
+  calls the layer more than once (n = the call), "<nested model>[@<n>]/<layer>" inside a nested
+  model; identity layers write no value;
+* masks: the IR's rules (`ir.Graph.check`); wherever config.json records the ``mask=`` Keras
+  passes a node (outside and upstream of nested models), the IR must agree or the model is
+  refused; measured in docs/keras-semantics.md section 12 (a recurrent layer called with
+  ``initial_state=`` runs unmasked in Keras 3);
+* anything else (Attention, Dot, Reshape, Lambda, keras.ops on tensors, dict inputs / outputs,
+  ...) raises `UnsupportedLayerError` / `UnsupportedError` naming the layer and option.
 """
 
 from __future__ import annotations
