@@ -188,6 +188,22 @@ def _seq2seq(seed):
     return (train, train_in), (encoder, [train_in[0]]), (step, step_in)
 
 
+def seq2seq_lstm(seed=0):
+    """An LSTM encoder-decoder sharing one Embedding (mask_zero) between source and target: the
+    encoder's [h, c] is the decoder's initial_state; T is dynamic."""
+    keras = _keras()
+    L = keras.layers
+    src = keras.Input((None,), dtype="int32", name="source")
+    tgt = keras.Input((None,), dtype="int32", name="target")
+    emb = L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="shared_emb")
+    _, h, c = L.LSTM(5, return_state=True, name="encoder")(emb(src))
+    y = L.LSTM(5, return_sequences=True, name="decoder")(emb(tgt), initial_state=[h, c])
+    out = L.TimeDistributed(L.Dense(ENC_VOCAB, activation="softmax"), name="probs")(y)
+    rng = np.random.default_rng(seed)
+    inputs = [_tokens(rng, T, ENC_VOCAB, True), _tokens(rng, T - 2, ENC_VOCAB, True)]
+    return _done(keras.Model([src, tgt], out, name="seq2seq_lstm"), inputs, seed)
+
+
 def rnnoise(seed=0, steps=T):
     """RNNoise-style: three GRUs whose outputs are concatenated with the input features and
     each other; two outputs (per-band gains, a VAD probability)."""
@@ -269,16 +285,25 @@ def bidirectional_initial_state(seed=0, masked=False):
 
 
 def nested(seed=0, masked=False):
-    """A Functional model used as a layer, twice: its nodes are inlined (with `masked`, a
-    Masking before it: the mask flows into, through and out of the nested model)."""
+    """A Functional model used as a layer, twice, and a nested Sequential: their nodes are
+    inlined (with `masked`, a Masking before them: the mask flows into, through and out of the
+    nested models)."""
     keras = _keras()
     L = keras.layers
     xi = keras.Input((T, 3), name="inner_in")
     inner = keras.Model(xi, L.GRU(3, return_sequences=True, name="inner_gru")(xi), name="block")
+    seq = keras.Sequential(
+        [
+            keras.Input((T, 3)),
+            L.GRU(3, return_sequences=True, name="seq_gru"),
+            L.Dense(3, name="seq_dense"),
+        ],
+        name="seq_block",
+    )
     x = keras.Input((T, 3), name="x")
     a = inner(L.Masking(name="mask")(x) if masked else x)
     b = inner(a)
-    y = L.GRU(2, name="head")(L.Add(name="skip")([a, b]))
+    y = L.GRU(2, name="head")(L.Add(name="skip")([a, b, seq(a)]))
     rng = np.random.default_rng(seed)
     return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3, masked)], seed)
 
@@ -418,6 +443,7 @@ MODELS = {
     "shared_layers_masked": _case(shared_layers, masked=True),
     "autoencoder": _case(autoencoder),
     "seq2seq": _case(seq2seq),
+    "seq2seq_lstm": _case(seq2seq_lstm),
     "rnnoise": _case(rnnoise),
     "lstm_states": _case(lstm_states),
     "lstm_states_masked": _case(lstm_states, masked=True),

@@ -25,6 +25,9 @@ from edgegru.keras_import import UnsupportedLayerError, from_keras
 
 TOL = 1e-5
 L = keras.layers
+# Keras warns at build time that a nested model "destroys" a mask; at run time it flows (measured
+# by the masked nested model below, docs/keras-semantics.md section 12).
+pytestmark = pytest.mark.filterwarnings("ignore:Layer .* was passed an input with a mask")
 
 
 def _predict(model, xs) -> list:
@@ -145,6 +148,9 @@ def test_nested_model_is_inlined(built):
     assert [n.outputs for n in inner] == [["block@0/inner_gru"], ["block@1/inner_gru"]]
     assert inner[0].layer is inner[1].layer
     assert inner[1].inputs == ["block@0/inner_gru"]
+    seq = [n for n in g.nodes if n.outputs[0].startswith("seq_block/")]
+    assert [n.outputs for n in seq] == [["seq_block/seq_gru"], ["seq_block/seq_dense"]]
+    assert seq[0].inputs == ["block@0/inner_gru"]
 
 
 def test_outputs_in_model_outputs_order(built):
