@@ -1,7 +1,10 @@
 """Writes ext/tests/egru_graph_models.h: graph .egru files (float32 and int8), their inputs and
 the expected outputs of a float64 numpy evaluation (tests/graph_cases.py), and hostile variants
 with the status the C reader must return, for ext/tests/test_graph.c. ext/ then builds and tests
-alone. Regenerate after a change of the file format or of tests/graph_cases.py:
+alone. Kept small: a model file is hex text, a hostile variant is its base file plus a patch
+(its length and its (offset, byte) differences, the recomputed checksums included), a float is
+the shortest decimal that reads back as the same float32. Regenerate after a change of the file
+format or of tests/graph_cases.py:
 
     .venv/bin/python ext/tests/gen_graph_models.py
 
@@ -26,43 +29,88 @@ from edgegru import reference as ref  # noqa: E402
 
 OUT = Path(__file__).with_name("egru_graph_models.h")
 #: (graph, quantize, batch, steps, tolerance): batches above 16 run two blocks in the fast plan.
+#: "deep" (the planner's region reuse) needs long sequences more than rows: 4 rows of 32 steps
+#: keep two regions (8 KB) apart from three (12 KB) in the fast plan, as in the low-memory one.
 CASES = [
     ("states", None, 19, 6, 2e-5),
     ("masks", None, 18, 5, 2e-5),
     ("states", "int8", 17, 4, 1e-3),
     ("masks", "int8", 3, 5, 1e-3),
-    ("deep", None, 16, 32, 2e-5),
+    ("deep", None, 4, 32, 2e-5),
 ]
 
 
-def _bytes(name: str, data: bytes) -> list:
-    lines = [f"static const uint8_t {name}[{len(data)}] __attribute__((aligned(64))) = {{"]
-    for i in range(0, len(data), 20):
-        lines.append("    " + ", ".join(str(b) for b in data[i : i + 20]) + ",")
-    lines.append("};")
-    return lines
+#: Width of the generated data lines (the header is clang-format off).
+WIDTH = 100
+
+
+def _rows(items) -> list:
+    """Comma-terminated items, packed into lines of at most WIDTH characters."""
+    lines, line = [], "   "
+    for item in items:
+        if len(line) + 1 + len(item) + 1 > WIDTH:
+            lines.append(line)
+            line = "   "
+        line += " " + item + ","
+    return [*lines, line] if line.strip() else lines
+
+
+#: Bytes per line of a model file's hex text (each line a short string literal).
+HEX_LINE = 48
+
+
+def _bytes(name: str, data: bytes, blobs: list) -> list:
+    """A model file as hex text (half the size of a decimal byte array), with the aligned buffer
+    test_graph.c decodes it into; appends its graph_blobs entry to `blobs`."""
+    lines = [f"static uint8_t {name}[{len(data)}] __attribute__((aligned(64)));"]
+    lines.append(f"static const char *const {name}_hex[] = {{")
+    for i in range(0, len(data), HEX_LINE):
+        lines.append(f'    "{data[i : i + HEX_LINE].hex()}",')
+    blobs.append(f"    {{{name}, sizeof {name}, {name}_hex}},")
+    return [*lines, "};"]
 
 
 def _f(v) -> str:
-    return "NAN" if np.isnan(v) else f"{float(v):.9e}f"
+    """The shortest decimal that reads back as this float32 (a float literal, 'f' suffix: C
+    rounds it straight to float), so the values stay exact in fewer characters."""
+    v = np.float32(v)
+    if np.isnan(v):
+        return "NAN"
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    pos = np.format_float_positional(v, unique=True, trim="-")
+    sci = np.format_float_scientific(v, unique=True, trim="-", exp_digits=1)
+    s = min(pos, sci, key=len)
+    if "." not in s and "e" not in s:
+        s += "."  # "2f" is not a float literal; "2.f" is
+    if s.startswith(("0.", "-0.")) and s not in ("0.", "-0."):
+        s = s.replace("0.", ".", 1)  # ".25f", "-.25f"
+    assert np.float32(float(s)) == v, (s, v)
+    return s + "f"
 
 
 def _floats(name: str, a) -> list:
     a = np.asarray(a, dtype=np.float32).ravel()
     lines = [f"static const float {name}[{max(a.size, 1)}] = {{"]
-    for i in range(0, a.size, 6):
-        lines.append("    " + ", ".join(_f(v) for v in a[i : i + 6]) + ",")
-    lines.append("};")
-    return lines
+    return lines + _rows(_f(v) for v in a) + ["};"]
 
 
 def _ints(name: str, a) -> list:
     a = np.asarray(a, dtype=np.int32).ravel()
     lines = [f"static const int32_t {name}[{a.size}] = {{"]
-    for i in range(0, a.size, 20):
-        lines.append("    " + ", ".join(str(int(v)) for v in a[i : i + 20]) + ",")
-    lines.append("};")
-    return lines
+    return lines + _rows(str(int(v)) for v in a) + ["};"]
+
+
+def _patch(base: bytes, bad: bytes) -> list:
+    """(offset, byte) where `bad` differs from `base` zero-extended to len(bad): with the first
+    len(bad) bytes of `base` (zeros past its end), these rebuild `bad` exactly."""
+    padded = base[: len(bad)].ljust(len(bad), b"\0")
+    diffs = [(k, b) for k, (a, b) in enumerate(zip(padded, bad, strict=True)) if a != b]
+    rebuilt = bytearray(padded)
+    for k, b in diffs:
+        rebuilt[k] = b
+    assert bytes(rebuilt) == bad
+    return diffs
 
 
 def render() -> str:
@@ -75,6 +123,17 @@ def render() -> str:
         "#include <stdint.h>",
         "",
         "#define GRAPH_MAX_IO 12",
+        "",
+        "/* A model file as hex text, two lowercase digits a byte, GRAPH_HEX_LINE bytes a line",
+        " * (the last line shorter): test_graph.c decodes hex into data[0 .. size - 1] (64-byte",
+        " * aligned) before any test. */",
+        f"#define GRAPH_HEX_LINE {HEX_LINE}u",
+        "typedef struct graph_blob {",
+        "    uint8_t *data;",
+        "    size_t size;",
+        "    const char *const *hex;",
+        "} graph_blob_t;",
+        "",
         "typedef struct graph_case {",
         "    const char *name;",
         "    const uint8_t *blob;",
@@ -88,15 +147,25 @@ def render() -> str:
         "    float tol;",
         "} graph_case_t;",
         "",
+        "/* A hostile variant of a valid file: its first `size` bytes (zeros past base_size),",
+        " * then graph_patch[patch_first .. patch_first + patch_count - 1] written over them; the",
+        " * status the reader must return. GRAPH_VARIANT_MAX bounds every size. */",
+        "typedef struct graph_patch {",
+        "    uint32_t offset;",
+        "    uint8_t byte;",
+        "} graph_patch_t;",
+        "",
         "typedef struct graph_hostile {",
         "    const char *name;",
-        "    const uint8_t *blob;",
-        "    size_t size;",
+        "    const uint8_t *base;",
+        "    size_t base_size, size;",
+        "    uint32_t patch_first, patch_count;",
         "    int status;",
         "} graph_hostile_t;",
         "",
     ]
-    cases, hostile = [], []
+    cases, hostile, patches, blobs = [], [], [], []
+    variant_max = 1
     kinds = {ir.TOKENS: 1, ir.FEATURES: 2, ir.VECTOR: 3}
     for c, (name, quantize, batch, steps, tol) in enumerate(CASES):
         graph = gc.GRAPHS[name]()
@@ -105,7 +174,7 @@ def render() -> str:
         xs = gc.inputs_for(graph, batch, steps, seed=10 + c)
         ys = gc.forward_graph(back, xs, int8=quantize == "int8")
         tag = f"g{c}"
-        out += _bytes(f"{tag}_blob", blob)
+        out += _bytes(f"{tag}_blob", blob, blobs)
         for i, x in enumerate(xs):
             out += (_ints if x.dtype == np.int32 else _floats)(f"{tag}_in{i}", x)
         for j, y in enumerate(ys):
@@ -127,11 +196,14 @@ def render() -> str:
             f"     {tol}f}},",
         ]
         if quantize is None:
-            for h, (what, bad, status) in enumerate(gc.hostile(blob)):
-                out += _bytes(f"{tag}_bad{h}", bad)
+            for what, bad, status in gc.hostile(blob):
+                diffs = _patch(blob, bad)
                 hostile.append(
-                    f'    {{"{name}: {what}", {tag}_bad{h}, sizeof {tag}_bad{h}, {status}}},'
+                    f'    {{"{name}: {what}", {tag}_blob, sizeof {tag}_blob, {len(bad)}, '
+                    f"{len(patches)}, {len(diffs)}, {status}}},"
                 )
+                patches += diffs
+                variant_max = max(variant_max, len(bad))
     # A chain, through egru_run and the chain functions alike.
     rng = np.random.default_rng(7)
     chain = ir.Graph(
@@ -141,10 +213,14 @@ def render() -> str:
     )
     blob = fmt.write(chain)
     x = rng.normal(0, 1, (5, 4, 3)).astype(np.float32)
-    out += _bytes("chain_blob", blob)
+    out += _bytes("chain_blob", blob, blobs)
     out += _floats("chain_in", x)
     out += _floats("chain_out", ref.forward(chain.as_chain(), x))
+    out += ["", "static const graph_blob_t graph_blobs[] = {", *blobs, "};"]
     out += ["", "static const graph_case_t graph_cases[] = {", *cases, "};"]
+    out += ["", f"#define GRAPH_VARIANT_MAX {variant_max}u"]
+    out += [f"static const graph_patch_t graph_patch[{len(patches)}] = {{"]
+    out += [*_rows(f"{{{k},{b}}}" for k, b in patches), "};"]
     out += ["", "static const graph_hostile_t graph_hostile[] = {", *hostile, "};", ""]
     out += ["/* clang-format on */", "#endif /* EGRU_GRAPH_MODELS_H */", ""]
     return "\n".join(out)

@@ -4,7 +4,8 @@
  * the io description, the steps, both arena plans (outputs within tolerance of a float64 numpy
  * evaluation, tests/graph_cases.py, and equal bit for bit between the plans and to a run of
  * fewer rows), the up-front input checks, and egru_run on a chain. Data:
- * egru_graph_models.h (gen_graph_models.py).
+ * egru_graph_models.h (gen_graph_models.py): each hostile variant is its base file plus a patch
+ * (length, (offset, byte) edits), rebuilt here in a static buffer.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +21,66 @@
 static uint8_t arena[ARENA_BYTES] __attribute__((aligned(64)));
 static uint8_t copy[1u << 16] __attribute__((aligned(64)));
 static float outs[2][GRAPH_MAX_IO][OUT_FLOATS / GRAPH_MAX_IO];
+static uint8_t variant[GRAPH_VARIANT_MAX] __attribute__((aligned(64)));
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GRAPH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GRAPH_ASAN 1
+#endif
+#endif
+#ifdef GRAPH_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Under AddressSanitizer, bytes [n, cap) of buf become unaddressable and [0, n) addressable, so
+ * a reader that looks past the n bytes it was given fails here as it would past the end of an
+ * n-byte array; elsewhere a no-op. buf: cap bytes, n <= cap. */
+static void fence(uint8_t *buf, size_t cap, size_t n)
+{
+#ifdef GRAPH_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(buf, cap);
+    ASAN_POISON_MEMORY_REGION(buf + n, cap - n);
+#else
+    (void)buf;
+    (void)cap;
+    (void)n;
+#endif
+}
+
+/* Each model file decoded from its hex text (egru_graph_models.h) into its buffer. */
+static void load_blobs(void)
+{
+    size_t b, k;
+    for (b = 0; b < sizeof graph_blobs / sizeof graph_blobs[0]; ++b) {
+        const graph_blob_t *g = &graph_blobs[b];
+        for (k = 0; k < g->size; ++k) {
+            const char *d = g->hex[k / GRAPH_HEX_LINE] + 2u * (k % GRAPH_HEX_LINE);
+            const int hi = d[0] <= '9' ? d[0] - '0' : d[0] - 'a' + 10;
+            const int lo = d[1] <= '9' ? d[1] - '0' : d[1] - 'a' + 10;
+            g->data[k] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+}
+
+/* Hostile variant b rebuilt in `variant` (64-byte aligned, as a model file must be): the first
+ * b->size bytes of its base file (zeros past the base's end), its patch written over them. The
+ * bytes past b->size are fenced off (fence). Returns variant; valid until the next call. */
+static const uint8_t *build_variant(const graph_hostile_t *b)
+{
+    const size_t keep = b->size < b->base_size ? b->size : b->base_size;
+    uint32_t k;
+    fence(variant, sizeof variant, sizeof variant);
+    memcpy(variant, b->base, keep);
+    memset(variant + keep, 0, b->size - keep);
+    for (k = 0; k < b->patch_count; ++k) {
+        const graph_patch_t *p = &graph_patch[b->patch_first + k];
+        variant[p->offset] = p->byte;
+    }
+    fence(variant, sizeof variant, b->size);
+    return variant;
+}
 
 static egru_status_t run(const egru_model_t *m, const graph_case_t *c, uint32_t batch,
                          uint32_t row0, float (*dst)[OUT_FLOATS / GRAPH_MAX_IO], size_t arena_bytes)
@@ -203,7 +264,7 @@ static void test_hostile(void)
     const graph_case_t *c = &graph_cases[0];
     for (h = 0; h < sizeof graph_hostile / sizeof graph_hostile[0]; ++h) {
         const graph_hostile_t *b = &graph_hostile[h];
-        const egru_status_t s = egru_model_init(&m, b->blob, b->size);
+        const egru_status_t s = egru_model_init(&m, build_variant(b), b->size);
         if (s != (egru_status_t)b->status) {
             printf("  %s: got %d (%s), want %d\n", b->name, (int)s, egru_status_str(s), b->status);
         }
@@ -213,9 +274,11 @@ static void test_hostile(void)
     /* Every truncation, every byte flipped (the checksums, or else a rule, catch each). */
     CHECK(c->size <= sizeof copy);
     for (n = 0; n < c->size; ++n) {
+        fence(copy, sizeof copy, n);
         memcpy(copy, c->blob, n);
         CHECK(egru_model_init(&m, copy, n) != EGRU_OK);
     }
+    fence(copy, sizeof copy, sizeof copy);
     for (k = 0; k < c->size; ++k) {
         memcpy(copy, c->blob, c->size);
         copy[k] ^= 0x41;
@@ -229,7 +292,7 @@ static void test_hostile(void)
     /* Trusted payload: the payload CRC is skipped, the rules still hold. */
     for (h = 0; h < sizeof graph_hostile / sizeof graph_hostile[0]; ++h) {
         const graph_hostile_t *b = &graph_hostile[h];
-        CHECK(egru_model_init_flags(&m, b->blob, b->size, EGRU_INIT_TRUSTED_PAYLOAD) ==
+        CHECK(egru_model_init_flags(&m, build_variant(b), b->size, EGRU_INIT_TRUSTED_PAYLOAD) ==
               (egru_status_t)b->status);
     }
 }
@@ -352,6 +415,7 @@ static void test_chain(void)
 int main(void)
 {
     size_t c;
+    load_blobs();
     for (c = 0; c < sizeof graph_cases / sizeof graph_cases[0]; ++c) {
         test_case(&graph_cases[c]);
     }
