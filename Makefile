@@ -3,8 +3,8 @@
 #
 #   make demo   train, convert, validate and time the language-ID GRU (edgegru demo)
 #   make test   the whole test suite (Python, C unit tests plain and with sanitizers, Cortex-M4
-#               build and QEMU run) with the fastest kernels, then again with the reference
-#               kernels (EDGEGRU_KERNELS=ref) the tests that run the host Python runtime
+#               build and QEMU run) with the fastest kernels, then the Python runtime's tests
+#               again with the reference kernels (EDGEGRU_KERNELS=ref)
 #   make lint   ruff (Python) and clang-format (C) checks
 #
 # The C runtime alone: see ext/Makefile (make -C ext check).
@@ -21,15 +21,17 @@ SOURCES := pyproject.toml setup.py $(wildcard src/edgegru/*.py src/edgegru/*.pyx
 demo: $(VENV)/.installed-demo
 	$(VENV)/bin/edgegru demo
 
-# Tests that never read EDGEGRU_KERNELS (C programs, firmware on QEMU, the fuzzer, style): the
-# second pass leaves them out; the C suites test every kernel set against the reference already.
-KERNEL_FREE_TESTS := test_aarch64 test_c_suite test_cortex_m test_cortex_m_kernels \
-                     test_firmware_config test_firmware_symbols test_int16x8_firmware test_riscv \
-                     test_fuzz test_style
+# The second pass, with the scalar reference kernels: the tests of the Python runtime itself
+# (predict, streams, plans, pickling, bad input, int16x8, graphs). The C suites test every kernel
+# set against the reference already, and the conversion, ONNX and firmware tests do not depend on
+# the host kernels.
+REF_TESTS := test_runtime test_stream test_low_memory test_kernels test_pickle test_nonfinite \
+             test_hostile_files test_quantize test_int16x8_runtime test_int16x8_stream \
+             test_graph_runtime test_graph_stream
 
 test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest
-	EDGEGRU_KERNELS=ref $(PY) -m pytest $(KERNEL_FREE_TESTS:%=--ignore=tests/%.py)
+	EDGEGRU_KERNELS=ref $(PY) -m pytest $(REF_TESTS:%=tests/%.py)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests tools benchmarks examples
