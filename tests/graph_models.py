@@ -8,7 +8,9 @@ model has masks, row 3 entirely padding (padding = 0.0 frames for Masking, id 0 
 Embedding(mask_zero=True)).
 
 `MODELS` maps a name to a builder; `build(name)` calls it. The names cover the Why section of
-issue #13 at small size, plus each merge / concatenation with and without masks.
+issue #13 at small size, plus each merge / concatenation with and without masks (`merges`,
+`concatenations`: one model per kind, one node per masking; `merge` / `concatenate` build a
+single node for one masking).
 
 Keras is imported lazily, after tests/conftest.py has set KERAS_BACKEND.
 """
@@ -186,6 +188,22 @@ def _seq2seq(seed):
     return (train, train_in), (encoder, [train_in[0]]), (step, step_in)
 
 
+def seq2seq_lstm(seed=0):
+    """An LSTM encoder-decoder sharing one Embedding (mask_zero) between source and target: the
+    encoder's [h, c] is the decoder's initial_state; T is dynamic."""
+    keras = _keras()
+    L = keras.layers
+    src = keras.Input((None,), dtype="int32", name="source")
+    tgt = keras.Input((None,), dtype="int32", name="target")
+    emb = L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="shared_emb")
+    _, h, c = L.LSTM(5, return_state=True, name="encoder")(emb(src))
+    y = L.LSTM(5, return_sequences=True, name="decoder")(emb(tgt), initial_state=[h, c])
+    out = L.TimeDistributed(L.Dense(ENC_VOCAB, activation="softmax"), name="probs")(y)
+    rng = np.random.default_rng(seed)
+    inputs = [_tokens(rng, T, ENC_VOCAB, True), _tokens(rng, T - 2, ENC_VOCAB, True)]
+    return _done(keras.Model([src, tgt], out, name="seq2seq_lstm"), inputs, seed)
+
+
 def rnnoise(seed=0, steps=T):
     """RNNoise-style: three GRUs whose outputs are concatenated with the input features and
     each other; two outputs (per-band gains, a VAD probability)."""
@@ -266,18 +284,28 @@ def bidirectional_initial_state(seed=0, masked=False):
     return _done(keras.Model([x, hf, hb], y, name="bi_init"), inputs, seed)
 
 
-def nested(seed=0):
-    """A Functional model used as a layer, twice: its nodes are inlined."""
+def nested(seed=0, masked=False):
+    """A Functional model used as a layer, twice, and a nested Sequential: their nodes are
+    inlined (with `masked`, a Masking before them: the mask flows into, through and out of the
+    nested models)."""
     keras = _keras()
     L = keras.layers
     xi = keras.Input((T, 3), name="inner_in")
     inner = keras.Model(xi, L.GRU(3, return_sequences=True, name="inner_gru")(xi), name="block")
+    seq = keras.Sequential(
+        [
+            keras.Input((T, 3)),
+            L.GRU(3, return_sequences=True, name="seq_gru"),
+            L.Dense(3, name="seq_dense"),
+        ],
+        name="seq_block",
+    )
     x = keras.Input((T, 3), name="x")
-    a = inner(x)
+    a = inner(L.Masking(name="mask")(x) if masked else x)
     b = inner(a)
-    y = L.GRU(2, name="head")(L.Add(name="skip")([a, b]))
+    y = L.GRU(2, name="head")(L.Add(name="skip")([a, b, seq(a)]))
     rng = np.random.default_rng(seed)
-    return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3)], seed)
+    return _done(keras.Model(x, y, name="nested"), [_features(rng, T, 3, masked)], seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +344,63 @@ def merge(kind="Add", masking="none", seed=0, count=2):
         inputs.append(x)
     model = keras.Model(xs, [m, y], name=f"merge_{kind.lower()}_{masking}")
     return _done(model, inputs, seed)
+
+
+def merges(kind="Add", seed=0, count=2):
+    """One model with a `kind` merge of `count` inputs for each of MASKINGS (no input masked,
+    the first, all: Masking layers on the inputs, padded differently), each merge followed by a
+    GRU; outputs [merge_none, gru_none, merge_first, gru_first, merge_all, gru_all]."""
+    keras = _keras()
+    L = keras.layers
+    count = 2 if kind == "Subtract" else count
+    xs = [keras.Input((T, 3), name=f"in{k}") for k in range(count)]
+    ms = [L.Masking(name=f"mask{k}")(x) for k, x in enumerate(xs)]
+    outs = []
+    for masking in MASKINGS:
+        hs = [
+            ms[k] if masking == "all" or (masking == "first" and k == 0) else xs[k]
+            for k in range(count)
+        ]
+        m = getattr(L, kind)(name=f"merge_{masking}")(hs)
+        outs += [m, L.GRU(3, name=f"gru_{masking}")(m)]
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for k in range(count):
+        x = _features(rng, T, 3)
+        x[0, T - 1 - k :] = 0  # a different padding per input: the masks' OR differs from each
+        x[1, : 1 + k] = 0
+        if k == 0:
+            x[3, :] = 0
+        inputs.append(x)
+    model = keras.Model(xs, outs, name=f"merges_{kind.lower()}_{count}")
+    return _done(model, inputs, seed)
+
+
+def concatenations(axis=-1, seed=0):
+    """One model with a Concatenate along `axis` (-1: features, 1: time) of two inputs for each
+    of MASKINGS (as `merges`), each followed by a GRU."""
+    keras = _keras()
+    L = keras.layers
+    steps = (T, T) if axis != 1 else (T, T - 2)
+    xs = [keras.Input((s, 3), name=f"in{k}") for k, s in enumerate(steps)]
+    ms = [L.Masking(name=f"mask{k}")(x) for k, x in enumerate(xs)]
+    outs = []
+    for masking in MASKINGS:
+        hs = [
+            ms[k] if masking == "all" or (masking == "first" and k == 0) else xs[k]
+            for k in range(2)
+        ]
+        c = L.Concatenate(axis=axis, name=f"cat_{masking}")(hs)
+        outs += [c, L.GRU(3, name=f"gru_{masking}")(c)]
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for k, s in enumerate(steps):
+        x = _features(rng, s, 3)
+        x[0, s - 1 - k :] = 0
+        x[1, : 1 + k] = 0
+        inputs.append(x)
+    name = f"concatenations_{'time' if axis == 1 else 'features'}"
+    return _done(keras.Model(xs, outs, name=name), inputs, seed)
 
 
 def concatenate(axis=-1, masking="none", seed=0):
@@ -358,6 +443,7 @@ MODELS = {
     "shared_layers_masked": _case(shared_layers, masked=True),
     "autoencoder": _case(autoencoder),
     "seq2seq": _case(seq2seq),
+    "seq2seq_lstm": _case(seq2seq_lstm),
     "rnnoise": _case(rnnoise),
     "lstm_states": _case(lstm_states),
     "lstm_states_masked": _case(lstm_states, masked=True),
@@ -368,18 +454,12 @@ MODELS = {
     "bidirectional_lstm_states_masked": _case(bidirectional_states, masked=True, cell="LSTM"),
     "bidirectional_initial_state_masked": _case(bidirectional_initial_state, masked=True),
     "nested": _case(nested),
-    **{
-        f"merge_{kind.lower()}_{masking}": _case(merge, kind=kind, masking=masking)
-        for kind in MERGES
-        for masking in MASKINGS
-    },
-    "merge_maximum_3_all": _case(merge, kind="Maximum", masking="all", count=3),
-    "merge_multiply_3_first": _case(merge, kind="Multiply", masking="first", count=3),
-    **{
-        f"concat_{axis_name}_{masking}": _case(concatenate, axis=axis, masking=masking)
-        for axis, axis_name in ((-1, "features"), (1, "time"))
-        for masking in MASKINGS
-    },
+    "nested_masked": _case(nested, masked=True),
+    **{f"merges_{kind.lower()}": _case(merges, kind=kind) for kind in MERGES},
+    "merges_maximum_3": _case(merges, kind="Maximum", count=3),
+    "merges_multiply_3": _case(merges, kind="Multiply", count=3),
+    "concatenations_features": _case(concatenations, axis=-1),
+    "concatenations_time": _case(concatenations, axis=1),
 }
 
 

@@ -42,10 +42,11 @@ def convert(
     opset: int | None = None,
     quantize: str | None = None,
     calibration=None,
-) -> ir.Model:
+) -> ir.Model | ir.Graph:
     """Convert `model` and write `egru_path` (and `onnx_path`, if given).
 
-    model: a keras.Model, a path to a .keras file, or an edgegru.ir.Model.
+    model: a keras.Model, a path to a .keras file, an edgegru.ir.Model or an ir.Graph (a
+        Functional model that is not a single chain converts to a graph file, see `to_ir`).
     onnx_path: also export a standard ONNX graph (fused GRU operator) there.
     quantize: None (float32); "int8": weight matrices as int8 with one scale per row, inputs
         quantized at run time (docs/quantization.md), the ONNX graph then carrying the same int8

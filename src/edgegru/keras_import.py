@@ -47,6 +47,31 @@ Contract:
   the sequence / last output, or the state h (for GRU and SimpleRNN the state is the last
   output; for LSTM h is the last output, c is not supported).
 * Keras is imported lazily, inside the functions, so ``edgegru`` itself never needs it.
+
+Graphs (``from_keras(model, graphs=True)``, which `edgegru.convert` uses; docs/format.md
+"Graphs"): a chain still gives exactly the `ir.Model` above (`convert_any` tries the chain route
+first); any other Functional model gives an `ir.Graph` (`convert_graph`), read from the same
+config by `_GraphWalk` for both routes:
+
+* inputs in ``model.inputs`` order, named as the Keras Inputs: token ids (batch, T) when they
+  feed Embedding layers only, float sequences (batch, T, F), float vectors (batch, F) (a
+  decoder's state input); outputs in ``model.outputs`` order;
+* every chain layer (the same converters, given the node's input as `_Context.flow`), plus Add,
+  Subtract, Multiply, Average, Maximum, Minimum (`ir.Merge`), Concatenate (axis -1 or the last:
+  features; 1 on sequences: time; anything else is refused) and RepeatVector;
+* ``initial_state=`` from any tensors, ``return_state=True`` (every state its own value:
+  ``[output, h]``, ``[output, h, c]``, a Bidirectional's forward states then backward ones);
+* a layer applied more than once is one IR layer object in several nodes; a nested model is
+  inlined (its layers shared between its calls);
+* value names: "<layer>" for output 0, "<layer>:<k>" for output k, "<layer>@<n>" when the model
+  calls the layer more than once (n = the call), "<nested model>[@<n>]/<layer>" inside a nested
+  model; identity layers write no value;
+* masks: the IR's rules (`ir.Graph.check`); wherever config.json records the ``mask=`` Keras
+  passes a node (outside and upstream of nested models), the IR must agree or the model is
+  refused; measured in docs/keras-semantics.md section 12 (a recurrent layer called with
+  ``initial_state=`` runs unmasked in Keras 3);
+* anything else (Attention, Dot, Reshape, Lambda, keras.ops on tensors, dict inputs / outputs,
+  ...) raises `UnsupportedLayerError` / `UnsupportedError` naming the layer and option.
 """
 
 from __future__ import annotations
@@ -1246,6 +1271,7 @@ class _GraphWalk:
         self.inputs: list = []  # (value name, InputLayer entry)
         self._memo: dict = {}
         self._names: set = set()
+        self._tainted: set = set()  # values computed inside or after a nested model
 
     # -- scopes: (model dict, weight path prefix, name prefix, {input layer name: value}) --
 
@@ -1258,6 +1284,12 @@ class _GraphWalk:
                 raise UnsupportedError(f"Sequential model {name!r} is not built")
             value = self._add_input(entries[0])
             return [self._sequential(self.model, (), "", value)]
+        for what in ("input_layers", "output_layers"):
+            if isinstance(config.get(what), dict):
+                raise UnsupportedError(
+                    f"model {name!r}: its {what[:-7]}s are a dict; supported: a list (or one "
+                    "tensor), as in keras.Model(inputs=[...], outputs=[...])"
+                )
         inputs = _io_refs(config.get("input_layers"))
         by_name = {_entry_name(e): e for e in config.get("layers") or []}
         for layer_name, _, _ in inputs:
@@ -1339,8 +1371,12 @@ class _GraphWalk:
             raise UnsupportedLayerError(f"{where}: initial_state is supported on recurrent layers")
         if _is_model(entry) or class_name == "Sequential":
             return self._nested(entry, weight_path, base, args)
+        # A nested model's symbolic output carries no mask, so Keras records `mask: null` on
+        # the layers after it, yet at run time an explicit None falls back to the mask the input
+        # carries (`_flatten_nested`): records inside or downstream of a nested model are moot.
+        tainted = input_map is not None or any(v in self._tainted for v in args + states)
         recorded = None
-        if "mask" in kwargs and input_map is None:
+        if "mask" in kwargs and not tainted:
             recorded = bool(_tensor_refs(kwargs["mask"]))
         config = entry.get("config") or {}
         count = 1
@@ -1354,6 +1390,8 @@ class _GraphWalk:
         outputs = [base if k == 0 else f"{base}:{k}" for k in range(count)]
         for value in outputs:
             self._claim(value)
+            if tainted:
+                self._tainted.add(value)
         key = tuple((id(m), i) for m, i in weight_path)
         self.nodes.append(
             _GraphNode(entry, weight_path, key, args + states, len(states), outputs, recorded)
@@ -1400,6 +1438,8 @@ class _GraphWalk:
                     "is not supported in a Sequential model; supported: False"
                 )
             self._claim(name)
+            if path:  # a nested Sequential
+                self._tainted.add(name)
             key = tuple((id(m), i) for m, i in weight_path)
             self.nodes.append(_GraphNode(entry, weight_path, key, [value], 0, [name], None))
             value = name
