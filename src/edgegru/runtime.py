@@ -1182,6 +1182,20 @@ def load(
         return Model(f.read(), path=path, **opts)
 
 
+def _graph_node_names(model: Model) -> list:
+    """Each node's name: its first output value's name (the file's value names, metadata
+    "graph"), or node_k; cached on the model."""
+    names = getattr(model, "_node_names", None)
+    if names is None:
+        try:
+            graph, _ = fmt.read(bytes(model._rt.blob_bytes))
+            names = [node.outputs[0] for node in graph.nodes]
+        except Exception:  # noqa: BLE001 - names are a convenience; the C runtime has the graph
+            names = [f"node_{k}" for k in range(model._info["layer_count"])]
+        model._node_names = names
+    return names
+
+
 def _graph_no_stream_why(layer: dict) -> str:
     """Why graph node `layer` (a Model.layers() record) cannot stream, as
     egru_graph_session_check found."""
@@ -1226,31 +1240,24 @@ class GraphStream:
         if not 1 <= batch <= _UINT32_MAX:
             raise InputError(f"batch must be >= 1 (and < 2**32), got {batch}")
         layers = model.layers()
+        names = _graph_node_names(model)
         blocker = model._rt.graph_stream_blocker()
         if blocker is not None:
             layer = layers[blocker]
             raise UnsupportedError(
-                f"this graph cannot stream: node {blocker} ({layer['name']}, {layer['op']}) "
+                f"this graph cannot stream: node {blocker} ({names[blocker]}, {layer['op']}) "
                 f"{_graph_no_stream_why(layer)}; streaming needs nodes that work one step at "
                 'a time (docs/streaming.md, "Graphs")'
             )
         self._model = model
         self._batch = int(batch)
         self._session = GraphSession(model._rt, self._batch)
-        rnn = [k for k, layer in enumerate(layers) if layer["op"] in _RECURRENT]
-        names = [layers[k]["name"] for k in rnn]
-        seen: dict = {}
-        keys = []
-        for name in names:  # a shared layer applied n times: name:0 .. name:n-1
-            if names.count(name) > 1:
-                keys.append(f"{name}:{seen.get(name, 0)}")
-                seen[name] = seen.get(name, 0) + 1
-            else:
-                keys.append(name)
-        #: state name -> (node index, parts, units)
+        #: state name (the node's first output value: the layer's name, name@i for the i-th
+        #: application of a shared layer) -> (node index, parts, units)
         self._nodes = {
-            key: (k, 2 if layers[k]["op"] == "LSTM" else 1, layers[k]["output_dim"])
-            for key, k in zip(keys, rnn, strict=True)
+            names[k]: (k, 2 if layer["op"] == "LSTM" else 1, layer["output_dim"])
+            for k, layer in enumerate(layers)
+            if layer["op"] in _RECURRENT
         }
 
     @property
@@ -1281,8 +1288,9 @@ class GraphStream:
 
     @property
     def state_names(self) -> list:
-        """The recurrent nodes' names, in node order (a layer's name; a shared layer applied
-        several times: ``name:0``, ``name:1``, ...)."""
+        """The recurrent nodes' names, in node order: each node's first output value, which is
+        the layer's name (a shared layer applied several times: ``name@0``, ``name@1``, ...;
+        inside a nested model ``model/name``)."""
         return list(self._nodes)
 
     def _ordered(self, x) -> list:
