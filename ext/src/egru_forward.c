@@ -298,11 +298,11 @@ static egru_status_t check_model_shape(const egru_model_t *model, uint32_t batch
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
     }
-    if (EGRU_CFG_GRAPH && model->input_kind == EGRU_INPUT_GRAPH) {
-        return EGRU_ERR_WRONG_INPUT; /* a graph: egru_run */
-    }
     if (batch == 0 || seq_len == 0) {
         return EGRU_ERR_BAD_SHAPE;
+    }
+    if (EGRU_CFG_GRAPH && model->input_kind == EGRU_INPUT_GRAPH) {
+        return EGRU_ERR_WRONG_INPUT; /* a graph: egru_run */
     }
     return EGRU_OK;
 }

@@ -917,6 +917,25 @@ static int node_writes_mask(const egru_layer_t *layer, int any, int every, int f
     }
 }
 
+/* The params an op uses (the others must be zero). */
+static uint32_t graph_params_used(const egru_layer_t *layer)
+{
+    switch (layer->op) {
+    case EGRU_OP_GRU:
+    case EGRU_OP_LSTM:
+    case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 1u : 0u;
+    case EGRU_OP_CONV1D: return 4u;
+    case EGRU_OP_GLOBAL_POOL:
+    case EGRU_OP_LAYER_NORM:
+    case EGRU_OP_FLATTEN:
+    case EGRU_OP_MASKING:
+    case EGRU_OP_MERGE:
+    case EGRU_OP_CONCATENATE:
+    case EGRU_OP_REPEAT_VECTOR: return 1u;
+    default: return 0u; /* Embedding, Dense, Affine, Activation */
+    }
+}
+
 /* Step 8 for a graph file (docs/format.md "Graphs", "Rules a reader checks"): every node
  * decodes as a layer, reads model inputs and values of earlier nodes only, writes values no one
  * else writes, with the kinds, widths and masks its op gives; nodes naming the same tensors are
@@ -973,6 +992,16 @@ static egru_status_t check_graph(egru_model_t *m)
         }
         if (!feature_supported(&layer)) {
             return EGRU_ERR_UNSUPPORTED;
+        }
+        /* SimpleRNN has no recurrent activation (0, docs/format.md "Layer records"); unused
+         * params are zero. Both checked in graph files (chain files keep 1.3's checks). */
+        if (layer.op == EGRU_OP_SIMPLE_RNN && layer.recurrent_activation != EGRU_ACT_LINEAR) {
+            return EGRU_ERR_BAD_LAYER;
+        }
+        for (i = graph_params_used(&layer); i < 10; ++i) {
+            if (layer.params[i] != 0) {
+                return EGRU_ERR_BAD_LAYER;
+            }
         }
         /* Tensors: the next unused range, or exactly an earlier node's (a shared layer: equal
          * records but for MASKED and the node fields). */

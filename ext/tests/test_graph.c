@@ -227,6 +227,87 @@ static void test_hostile(void)
     }
 }
 
+/* Random edits of a graph file's payload with the checksums made valid again: the reader
+ * refuses or accepts each without reading out of bounds (ASan: make check-sanitize), and an
+ * accepted one runs (when its inputs still fit the case's buffers) without a crash, the low-memory
+ * plan giving the fast plan's bits. */
+static void test_structural_corruption(const graph_case_t *c, uint32_t iterations)
+{
+    static float got[2][GRAPH_MAX_IO][4096];
+    uint32_t it, state = 0x9E3779B9u, accepted = 0, ran = 0;
+    const uint32_t data_off = (uint32_t)c->blob[48] | (uint32_t)c->blob[49] << 8 |
+                              (uint32_t)c->blob[50] << 16 | (uint32_t)c->blob[51] << 24;
+    for (it = 0; it < iterations; ++it) {
+        egru_model_t m;
+        uint32_t n_in, n_out, i, e, edits;
+        size_t fast, low;
+        int fits = 1;
+        memcpy(copy, c->blob, c->size);
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        edits = 1u + state % 3u;
+        for (e = 0; e < edits; ++e) {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            /* mostly the tables (before the data section), where the structure is */
+            copy[128u + state % ((state & 0x300u) ? data_off - 128u : (uint32_t)c->size - 128u)] ^=
+                (uint8_t)(1u << (state >> 29));
+        }
+        put32(copy + 120, egru_crc32(0, copy + 128, c->size - 128));
+        put32(copy + 124, egru_crc32(0, copy, 124));
+        if (egru_model_init(&m, copy, c->size) != EGRU_OK) {
+            continue;
+        }
+        ++accepted;
+        if (egru_model_io(&m, &n_in, &n_out) != EGRU_OK || n_in != c->n_in ||
+            n_out > GRAPH_MAX_IO) {
+            continue;
+        }
+        for (i = 0; i < n_in; ++i) {
+            egru_io_info_t info;
+            fits = fits && egru_model_input(&m, i, &info) == EGRU_OK &&
+                   info.kind == c->in_kind[i] && info.width == c->in_width[i];
+        }
+        if (!fits || egru_run_arena_size(&m, c->batch, c->in_steps, 0, &fast) != EGRU_OK ||
+            egru_run_arena_size(&m, c->batch, c->in_steps, 1, &low) != EGRU_OK ||
+            fast > ARENA_BYTES) {
+            continue;
+        }
+        {
+            egru_input_t in[GRAPH_MAX_IO];
+            egru_output_t out[2][GRAPH_MAX_IO];
+            egru_status_t s0, s1;
+            for (i = 0; i < n_in; ++i) {
+                in[i].data = c->in[i];
+                in[i].steps = c->in_steps[i];
+            }
+            for (i = 0; i < n_out; ++i) {
+                egru_io_info_t info;
+                uint32_t steps = 0;
+                (void)egru_model_output(&m, i, &info);
+                fits = fits && egru_run_output_steps(&m, c->in_steps, i, &steps) == EGRU_OK &&
+                       (uint64_t)c->batch * steps * info.width <= 4096u;
+                out[0][i].data = got[0][i];
+                out[1][i].data = got[1][i];
+                out[0][i].count = out[1][i].count = (size_t)c->batch * steps * info.width;
+            }
+            if (!fits) {
+                continue;
+            }
+            ++ran;
+            s0 = egru_run(&m, c->batch, in, n_in, out[0], n_out, arena, fast);
+            s1 = egru_run(&m, c->batch, in, n_in, out[1], n_out, arena, low);
+            CHECK(s0 == s1);
+            for (i = 0; s0 == EGRU_OK && i < n_out; ++i) {
+                CHECK(memcmp(got[0][i], got[1][i], out[0][i].count * sizeof(float)) == 0);
+            }
+        }
+    }
+    printf("  %s: %u random edits, %u accepted, %u run\n", c->name, iterations, accepted, ran);
+}
+
 static void test_chain(void)
 {
     egru_model_t m;
@@ -263,13 +344,13 @@ static void test_chain(void)
 
 int main(void)
 {
-    uint8_t word[4];
-    put32(word, 0); /* (the harness's writer; graph files come from the generator) */
     size_t c;
     for (c = 0; c < sizeof graph_cases / sizeof graph_cases[0]; ++c) {
         test_case(&graph_cases[c]);
     }
     test_hostile();
+    test_structural_corruption(&graph_cases[0], 10000);
+    test_structural_corruption(&graph_cases[1], 10000);
     test_chain();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

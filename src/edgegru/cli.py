@@ -86,6 +86,20 @@ def _load_npy(option: str, path: str) -> np.ndarray:
     return a
 
 
+def _load_x(path: str):
+    """--x: one .npy array, or an .npz archive with one array per model input name (a graph
+    model's inputs; a one-input model may use either)."""
+    if path.endswith(".npz"):
+        from .errors import InputError
+        from .validate import read_inputs_npz
+
+        try:
+            return read_inputs_npz(path)
+        except InputError as exc:
+            raise _UsageError(f"--x: {exc}") from None
+    return _load_npy("--x", path)
+
+
 def _cmd_convert(args) -> int:
     from .convert import convert
 
@@ -105,7 +119,8 @@ def _cmd_convert(args) -> int:
         "int16x8": "int16x8, integer-only"
         + (", calibrated on --calibration" if calibration is not None else ", default calibration"),
     }[args.quantize]
-    print(f"wrote {egru_path} ({size} bytes, {len(m.layers)} layers, {kind})")
+    parts = f"{len(m.nodes)} nodes, graph" if hasattr(m, "nodes") else f"{len(m.layers)} layers"
+    print(f"wrote {egru_path} ({size} bytes, {parts}, {kind})")
     if args.onnx:
         print(f"wrote {args.onnx} ({os.path.getsize(args.onnx)} bytes)")
     return 0
@@ -114,8 +129,12 @@ def _cmd_convert(args) -> int:
 def _cmd_validate(args) -> int:
     from .validate import KERAS_FP32, AccuracyReport, validate
 
-    x = _load_npy("--x", args.x) if args.x else None
+    x = _load_x(args.x) if args.x else None
     y = _load_npy("--y", args.y) if args.y else None
+    if y is not None and isinstance(x, dict):
+        if len(x) != 1:
+            raise _UsageError("--y (accuracy) is for one-input, one-output models")
+        x = next(iter(x.values()))
     if y is not None and (x is None or y.shape[:1] != x.shape[:1]):
         given = "no --x" if x is None else f"--x has {x.shape[:1]} rows"
         raise _UsageError(f"--y needs one label per row of --x ({given}, --y has shape {y.shape})")
@@ -138,6 +157,8 @@ def _cmd_validate(args) -> int:
             seed=args.seed,
             tolerance=args.tolerance,
         )
+        if y is not None and isinstance(report.outputs.get("keras"), list):
+            raise _UsageError("--y (accuracy) is for chain models (one input, one output)")
         int8_out = int16x8_out = fp32_out = None
         if y is not None:  # the same model with int8 weights, and int16x8 (docs/quantization.md)
             import warnings
@@ -384,7 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
         "egru", nargs="?", help="the converted .egru file (default: convert MODEL to a temp file)"
     )
     v.add_argument("--onnx", help="the exported ONNX file (default: export one in memory)")
-    v.add_argument("--x", help="input as a .npy file (default: generated to fit the model)")
+    v.add_argument(
+        "--x",
+        help="input as a .npy file, or an .npz with one array per input name (several inputs); "
+        "default: generated to fit the model",
+    )
     v.add_argument(
         "--y",
         help="labels of --x as a .npy file (class ids, one per row): also print the task "

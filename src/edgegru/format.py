@@ -896,6 +896,8 @@ def _read(blob) -> tuple[ir.Model, dict, list | None]:
             or not _inside(doff, dsize, 0, h["data_size"])
         ):
             _fail(f"tensor {i}: data size or offset invalid")
+        if dtype != DTYPE_S8 and (soff or scount):
+            _fail(f"tensor {i}: scales on a tensor that is not int8")
         dtypes.append(dtype)
         if dtype == DTYPE_S32:
             if rank != 1:

@@ -19,6 +19,11 @@ Graph contract (docs/onnx.md has the long form):
   pairs (opset 21) at the input and after every layer, at the scales the integer model fixes
   (docs/onnx.md, "int16x8").
 
+* An `ir.Graph` (several inputs / outputs, merges, shared layers, initial and final states) has
+  one input per model input, named as it (token ids int64 ``[batch, T]``, features float32
+  ``[batch, T, dim]``, vectors float32 ``[batch, dim]``) and one output per model output, named
+  as the output value, in order (`_build_graph`, the "graphs" section below; docs/onnx.md).
+
 Internally each layer is emitted by one small function found through ``_HANDLERS`` (IR layer type
 -> handler). A handler receives its input as a `_Value` that carries the tensor name, its rank and
 its layout (batch-major ``[B, T, ...]``, time-major ``[T, B, ...]`` or a per-sequence vector
@@ -33,8 +38,11 @@ This module needs the optional ``onnx`` package; the rest of edgegru needs numpy
 
 from __future__ import annotations
 
+import hashlib
 import json
+import types
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -428,14 +436,18 @@ def _rnn_node(
     seq_lens: str | None,
     scope: str,
     sequences: bool,
-) -> str:
+    initial: tuple[str | None, str | None] = (None, None),
+    states: bool = False,
+):
     """One fused GRU/LSTM/RNN node over x [T, B, I] (layout 0) for `cells` (one layer, or the
     forward and backward layers of a Bidirectional; W/R/B stacked in that order).
 
     Returns Y [T, D, B, H] when `sequences`, else Y_h [D, B, H] (D = len(cells)). With
     `seq_lens` (int32 [B]) the op reads only the first seq_lens[b] steps of row b: Y is zero after
     them, Y_h is the state after them (forward) or after step 0 (reverse), zero when the length
-    is 0. A reverse direction's Y is aligned to input time.
+    is 0 (even with an initial state). A reverse direction's Y is aligned to input time.
+    Graphs only: `initial` = (initial_h, initial_c) [D, B, H] (None: zero; initial_c: LSTM), and
+    with `states` the result is (Y or None, Y_h, Y_c or None) (Y_c: LSTM).
     """
     spec = _RNN_OPS[type(cells[0])]
     ws, rs, bs = zip(*(spec.weights(c) for c in cells), strict=True)
@@ -447,8 +459,18 @@ def _rnn_node(
     ]
     if seq_lens is not None:
         inputs.append(seq_lens)
-    outputs = [f"{scope}/Y"] if sequences else ["", f"{scope}/Y_h"]
-    return g.node(
+    if any(t is not None for t in initial):
+        inputs += [""] * (5 - len(inputs))  # sequence_lens absent: an empty name
+        inputs += [t or "" for t in initial[: 2 if spec.op == "LSTM" else 1]]
+        while not inputs[-1]:
+            inputs.pop()
+    if states:
+        outputs = [f"{scope}/Y" if sequences else "", f"{scope}/Y_h"]
+        if spec.op == "LSTM":
+            outputs.append(f"{scope}/Y_c")
+    else:
+        outputs = [f"{scope}/Y"] if sequences else ["", f"{scope}/Y_h"]
+    last = g.node(
         spec.op,
         inputs,
         outputs,
@@ -458,6 +480,9 @@ def _rnn_node(
         **spec.attrs(cells[0]),
         **_rnn_activation_attrs(cells[0], len(cells)),
     )
+    if not states:
+        return last
+    return (outputs[0] or None, outputs[1], outputs[2] if len(outputs) > 2 else None)
 
 
 # --- masking: compaction of valid steps (time-major) ---------------------------------------------
@@ -881,12 +906,13 @@ def _check_opset(opset: int, minimum: int = MIN_OPSET, what: str = "") -> None:
 
 
 def to_onnx(
-    model: ir.Model,
+    model: ir.Model | ir.Graph,
     opset: int | None = None,
     quantize: str | None = None,
     calibration=None,
 ) -> onnx.ModelProto:
-    """Build the ONNX model for `model` (see the module docstring for the graph contract).
+    """Build the ONNX model for `model` (see the module docstring for the graph contract; an
+    `ir.Graph` has one ONNX input and output per model input and output, `_build_graph`).
 
     opset: default-domain opset, MIN_OPSET..onnx.defs.onnx_opset_version(); None: DEFAULT_OPSET
     (INT16X8_OPSET for quantize="int16x8"). The IR version is the oldest one that supports that
@@ -903,6 +929,15 @@ def to_onnx(
     """
     if quantize not in (None, "int8", "int16x8"):
         raise ValueError(f"quantize must be None, 'int8' or 'int16x8', got {quantize!r}")
+    if isinstance(model, ir.Graph):
+        if quantize == "int16x8":
+            raise UnsupportedError(
+                f"ONNX export: model {model.name!r} is a graph; int16x8 graphs are not supported "
+                "(export it in float32 or with quantize='int8')"
+            )
+        if calibration is not None:
+            raise ValueError("calibration is only used with quantize='int16x8'")
+        return _build_graph(model, DEFAULT_OPSET if opset is None else opset, quantize)
     if quantize == "int16x8":
         from . import int16x8
 
@@ -1003,7 +1038,7 @@ def _build(model: ir.Model, opset: int, quantize: str | None, qdq=None) -> onnx.
 
 
 def save_onnx(
-    model: ir.Model,
+    model: ir.Model | ir.Graph,
     path,
     opset: int | None = None,
     quantize: str | None = None,
@@ -1013,6 +1048,494 @@ def save_onnx(
     protobuf limits that to 2 GB of weights). Returns the ModelProto."""
     m = to_onnx(model, opset=opset, quantize=quantize, calibration=calibration)
     onnx.save_model(m, str(path))
+    return m
+
+
+# --- graphs: ir.Graph (several inputs and outputs, merges, shared layers, states) ---------------
+#
+# A graph export has one ONNX input per model input, named as the GraphInput (token ids int64
+# [batch, T], features float32 [batch, T, dim], vectors float32 [batch, dim]), and one output per
+# model output, named as the output value, in model order. Every value keeps the layout it was
+# computed in; a reader that needs another layout gets one Transpose per (tensor, layout), made
+# once. The layout a sequence value is computed in is the one its readers want (`_want`): time-major
+# when a recurrent node reads it (directly or through per-step layers and merges), else
+# batch-major. Each value's mask travels beside it (`_GraphExport.masks`), combined by merges and
+# concatenations with the rules of docs/format.md "Mask rules".
+
+
+class _GraphModelBuilder(_GraphBuilder):
+    """The builder of a graph export. Every initializer is stored once per content (dtype, shape,
+    bytes), and so is every int8 weight's DequantizeLinear: a layer applied in several nodes
+    stores its weights once. Every layout conversion of a tensor is emitted once and reused."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stored: dict = {}
+        self._converted: dict = {}
+
+    @staticmethod
+    def _key(kind: str, array, *extra) -> tuple:
+        a = np.asarray(array)  # not ascontiguousarray: it makes a 0-d array 1-d
+        return (kind, a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).hexdigest(), *extra)
+
+    def initializer(self, name: str, array: np.ndarray) -> str:
+        key = self._key("initializer", array)
+        if key not in self._stored:
+            self._stored[key] = super().initializer(name, array)
+        return self._stored[key]
+
+    def weight(self, name: str, array: np.ndarray, axis: int = 0, product: bool = True) -> str:
+        key = self._key("weight", np.asarray(array, np.float32), axis, product)
+        if key not in self._stored:
+            self._stored[key] = super().weight(name, array, axis, product)
+        return self._stored[key]
+
+    def stacked_weight(self, name: str, arrays: list) -> str:
+        key = self._key("stacked", np.stack(arrays))
+        if key not in self._stored:
+            self._stored[key] = super().stacked_weight(name, arrays)
+        return self._stored[key]
+
+    def to_layout(self, x: _Value, layout: str, scope: str) -> _Value:
+        if x.layout == layout:
+            return x
+        key = (x.name, layout)
+        if key not in self._converted:
+            self._converted[key] = super().to_layout(x, layout, x.name)
+        return self._converted[key]
+
+
+_NO_ATTRIBUTE = object()
+
+
+@contextmanager
+def _node_masked(layer, masked: bool):
+    """The chain handlers read `layer.masked` (ir.Model.check sets it); in a graph it is the
+    node's (a shared layer may read a mask in one node and not in another)."""
+    old = layer.__dict__.get("masked", _NO_ATTRIBUTE)
+    layer.masked = masked
+    try:
+        yield
+    finally:
+        if old is _NO_ATTRIBUTE:
+            del layer.__dict__["masked"]
+        else:
+            layer.masked = old
+
+
+_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector)
+_RECURRENT_NODES = (*ir.RECURRENT, ir.Bidirectional)
+_MERGE_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "average": "Add"}
+
+
+def _describe_node(node) -> str:
+    layer = node.layer
+    if isinstance(layer, ir.Merge):
+        what = f"Merge({layer.mode})"
+    elif isinstance(layer, ir.Concatenate):
+        what = f"Concatenate({layer.axis})"
+    elif isinstance(layer, ir.RepeatVector):
+        what = f"RepeatVector({layer.n})"
+    else:
+        what = _describe(layer)
+    return f"{', '.join(node.outputs)} = {what}({', '.join(node.inputs)})"
+
+
+class _GraphExport:
+    """The state of one graph export: `vals` (value name -> `_Value` as computed), `masks` (value
+    name -> its bool mask [B, T] / [T, B] `_Value`, or None), `steps` (value name -> its time
+    dimension: a symbol, a fixed count, or None when unknown)."""
+
+    def __init__(self, graph: ir.Graph, opset: int, quantize: str | None) -> None:
+        self.graph = graph
+        layers = list({id(n.layer): n.layer for n in graph.nodes}.values())
+        self.g = _GraphModelBuilder([la.name for la in layers], opset, quantize)
+        self.vals: dict = {}
+        self.masks: dict = {}
+        self.steps: dict = {}
+        self.readers: dict = {name: [] for name in graph.values}
+        for node in graph.nodes:
+            for v in node.inputs:
+                self.readers[v].append(node)
+        self._wanted: dict = {}
+
+    # -- layouts ---------------------------------------------------------------------------------
+
+    def want(self, name: str) -> str:
+        """The layout sequence value `name` should be computed in: TIME_MAJOR when a recurrent
+        node reads it as its sequence, directly or through per-step layers, merges and
+        concatenations; else BATCH_MAJOR (what the model outputs are in)."""
+        if name not in self._wanted:
+            self._wanted[name] = BATCH_MAJOR
+            for node in self.readers[name]:
+                layer = node.layer
+                if isinstance(layer, _RECURRENT_NODES) and node.inputs[0] == name:
+                    self._wanted[name] = TIME_MAJOR
+                    break
+                through = isinstance(layer, (ir.Merge, ir.Concatenate)) or (
+                    not isinstance(layer, _GRAPH_OPS) and _handler(layer).per_step
+                )
+                if through and self.want(node.outputs[0]) == TIME_MAJOR:
+                    self._wanted[name] = TIME_MAJOR
+                    break
+        return self._wanted[name]
+
+    def get(self, name: str, layout: str | None = None) -> _Value:
+        """Value `name` in `layout` (a vector, or layout None: as computed)."""
+        v = self.vals[name]
+        if layout is None or v.layout == VECTOR:
+            return v
+        return self.g.to_layout(v, layout, v.name)
+
+    def mask(self, name: str, layout: str) -> str | None:
+        """The mask of value `name` (bool, 2-D) in `layout`, or None."""
+        m = self.masks[name]
+        return None if m is None else self.g.to_layout(m, layout, m.name).name
+
+    def mask_3d(self, mask: str) -> str:
+        """A 2-D mask lifted to broadcast against its [., ., C] values (made once)."""
+        key = ("mask_3d", mask)
+        if key not in self.g.cache:
+            self.g.cache[key] = self.g.add(
+                "Unsqueeze", [mask, self.g.const_i64((2,))], f"{mask}/steps_3d"
+            )
+        return self.g.cache[key]
+
+    def all_valid(self, x: _Value) -> str:
+        """An all-true mask shaped like the first two axes of sequence x (made once)."""
+        key = ("all_valid", x.name)
+        if key not in self.g.cache:
+            g = self.g
+            shape = g.add("Shape", [x.name], f"{x.name}/shape")
+            steps = g.add(
+                "Slice", [shape, g.const_i64((0,)), g.const_i64((2,))], f"{x.name}/shape_2d"
+            )
+            value = helper.make_tensor("value", TensorProto.BOOL, [1], [True])
+            g.cache[key] = g.add("ConstantOfShape", [steps], f"{x.name}/all_valid", value=value)
+        return self.g.cache[key]
+
+    # -- nodes -----------------------------------------------------------------------------------
+
+    def emit(self, node) -> None:
+        layer = node.layer
+        scope = self.g.scope(layer.name)
+        if isinstance(layer, ir.Merge):
+            outs, mask = self._merge(node, layer, scope)
+        elif isinstance(layer, ir.Concatenate):
+            outs, mask = self._concatenate(node, layer, scope)
+        elif isinstance(layer, ir.RepeatVector):
+            outs, mask = self._repeat(node, layer, scope), None
+        elif isinstance(layer, _RECURRENT_NODES):
+            outs, mask = self._recurrent(node, layer, scope)
+        else:
+            outs, mask = self._layer(node, layer, scope)
+        for k, (name, value) in enumerate(zip(node.outputs, outs, strict=True)):
+            self.vals[name] = value
+            self.masks[name] = mask if k == 0 else None
+            if (self.masks[name] is not None) != self.graph.values[name].masked:
+                raise AssertionError(f"ONNX export: the mask of {name!r} does not follow ir.Graph")
+        self.steps[node.outputs[0]] = self._steps_of(node, layer)
+
+    def _steps_of(self, node, layer):
+        ins = [self.steps.get(v) for v in node.inputs]
+        if isinstance(layer, ir.RepeatVector):
+            return int(layer.n)
+        if isinstance(layer, ir.Concatenate) and layer.axis == "time":
+            return sum(ins) if all(isinstance(s, int) for s in ins) else None
+        if isinstance(layer, ir.Conv1D) and not _keeps_steps(layer):
+            return None
+        return ins[0]
+
+    def _layer(self, node, layer, scope):
+        """A node of a chain layer type, through its chain handler (`_HANDLERS`)."""
+        g, h = self.g, _handler(layer)
+        name, out = node.inputs[0], node.outputs[0]
+        x = self.vals[name]
+        if x.layout != VECTOR:
+            layout = h.wants or (self.want(out) if h.per_step else x.layout)
+            x = self.get(name, layout)
+        g.mask = self.masks[name]
+        g.next_layout = self.want(out)
+        with _node_masked(layer, node.masked):
+            y = h.emit(g, layer, x, scope)
+        if isinstance(layer, (ir.Embedding, ir.Masking)):
+            mask = g.mask  # created (None for an Embedding without mask_zero)
+        elif self.graph.values[out].masked:
+            mask = self.masks[name]  # passed on
+        else:
+            mask = None
+        return [y], mask
+
+    def _recurrent(self, node, layer, scope):
+        """A recurrent node: one fused op with initial_h / initial_c from the node's state inputs
+        (stacked forward, backward) and its final states from Y_h / Y_c. A mask compacts the
+        input (`_Compaction`); a row without a valid step then gets Y_h = 0 from the op, and its
+        final states are its initial states (docs/format.md "Recurrent nodes"), its last output
+        0 and its sequence output 0 before the first valid step (Keras)."""
+        g = self.g
+        bidir = isinstance(layer, ir.Bidirectional)
+        cells = [layer.forward, layer.backward] if bidir else [layer]
+        lstm = isinstance(cells[0], ir.LSTM)
+        per_dir = 2 if lstm else 1
+        x = self.get(node.inputs[0], TIME_MAJOR)
+        g.mask = self.masks[node.inputs[0]]
+        with _node_masked(layer, node.masked):
+            xin, comp = _recurrent_input(g, layer, x, scope)
+        init = [self.vals[v].name for v in node.inputs[1:]]
+
+        def stack(names: list, what: str) -> str:
+            parts = [
+                g.add("Unsqueeze", [n, g.const_i64((0,))], f"{scope}/{what}_{d}")
+                for d, n in enumerate(names)
+            ]
+            return (
+                parts[0] if len(parts) == 1 else g.add("Concat", parts, f"{scope}/{what}", axis=0)
+            )
+
+        initial_h = initial_c = None
+        if init:
+            initial_h = stack(init[::per_dir], "initial_h")
+            if lstm:
+                initial_c = stack(init[1::per_dir], "initial_c")
+        if bidir:
+            direction = "bidirectional"
+        else:
+            direction = "reverse" if layer.go_backwards else "forward"
+        seq = layer.return_sequences
+        seq_lens = comp.lens if comp is not None else None
+        y, y_h, y_c = _rnn_node(
+            g, cells, direction, xin, seq_lens, scope, seq, (initial_h, initial_c), states=True
+        )
+        out = f"{scope}/output"
+        if not bidir:
+            if not seq:
+                value = _Value(g.add("Squeeze", [y_h, g.const_i64((0,))], out), VECTOR, 2)
+            else:
+                y = g.add("Squeeze", [y, g.const_i64((1,))], f"{scope}/Y_3d")
+                if comp is not None:
+                    pos, seen = (
+                        _reverse_carry(g, comp) if layer.go_backwards else (comp.pos, comp.seen)
+                    )
+                    y = _gather_steps(g, y, 3, pos, f"{scope}/scattered")
+                    y = _where_steps(g, seen, y, 3, f"{scope}/carried")
+                if layer.go_backwards:
+                    y = _reverse_time(g, y, f"{scope}/processing_order")
+                value = _Value(g.add("Identity", [y], out), TIME_MAJOR, 3)
+        else:
+            if seq and comp is not None:
+                y = _gather_steps(g, y, 4, comp.pos, f"{scope}/scattered")
+                y = _where_steps(g, comp.mask, y, 4, f"{scope}/zeroed")
+            y = y if seq else y_h
+            if layer.merge_mode == "concat":
+                perm = [0, 2, 1, 3] if seq else [1, 0, 2]  # direction next to the features
+                y = g.add("Transpose", [y], f"{scope}/directions_last", perm=perm)
+                y = g.add("Reshape", [y, g.const_i64((0, 0, -1) if seq else (0, -1))], out)
+            else:
+                op = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}
+                y = g.reduce(op[layer.merge_mode], y, (1 if seq else 0,), out)
+            value = _Value(y, TIME_MAJOR if seq else VECTOR, 3 if seq else 2)
+        states = []
+        if len(node.outputs) > 1:
+            has_step = None
+            if comp is not None and init:
+                valid = g.add("Greater", [comp.lens, g.scalar(0, np.int32)], f"{scope}/any_valid")
+                has_step = g.add("Unsqueeze", [valid, g.const_i64((1,))], f"{scope}/any_valid_2d")
+            for k in range(len(node.outputs) - 1):
+                d, which = divmod(k, per_dir)
+                src, what = (y_c, "c") if which else (y_h, "h")
+                direction_name = ("forward", "backward")[d]
+                s = f"{scope}/state_{what}_{direction_name}"
+                s = g.add("Gather", [src, g.const_i64((d,))], f"{s}_1bh", axis=0)
+                s = g.add("Squeeze", [s, g.const_i64((0,))], s[: -len("_1bh")])
+                if has_step is not None:  # no valid step: the initial state
+                    s = g.add("Where", [has_step, s, init[k]], f"{s}/or_initial")
+                states.append(_Value(s, VECTOR, 2))
+        mask = self.masks[node.inputs[0]] if self.graph.values[node.outputs[0]].masked else None
+        return [value, *states], mask
+
+    def _inputs_in(self, node, scope):
+        """The node's inputs in one layout (the output's wanted one; vectors as they are) and
+        their 2-D masks in that layout (None where an input has none)."""
+        first = self.vals[node.inputs[0]]
+        layout = VECTOR if first.layout == VECTOR else self.want(node.outputs[0])
+        xs = [self.get(v, layout) for v in node.inputs]
+        ms = [None if layout == VECTOR else self.mask(v, layout) for v in node.inputs]
+        return layout, xs, ms
+
+    def _or(self, masks: list, scope: str) -> str:
+        acc = masks[0]
+        for k, m in enumerate(masks[1:], 1):
+            acc = self.g.add("Or", [acc, m], f"{scope}/mask_or_{k}")
+        return acc
+
+    def _merge(self, node, layer, scope):
+        """Merge: Add / Sub / Mul chains in input order ((a + b) + c, as Keras), average = the
+        sum Div the count, maximum / minimum a Max / Min fold; masks as docs/format.md's rules
+        (multiply: masked steps count as 1, and with every input masked the output is 0 where no
+        input is valid; maximum / minimum: Keras' fold with Where)."""
+        g = self.g
+        layout, xs, ms = self._inputs_in(node, scope)
+        rank = xs[0].rank
+        names = [x.name for x in xs]
+        all_masked = all(m is not None for m in ms)
+        out_mask = None
+        mode = layer.mode
+        one = g.scalar(1.0, np.float32)
+        zero = g.scalar(0.0, np.float32)
+        if mode in ("maximum", "minimum"):
+            op = "Max" if mode == "maximum" else "Min"
+            acc, acc_mask = names[0], ms[0]
+            for k, (x, m) in enumerate(zip(names[1:], ms[1:], strict=True), 1):
+                if m is not None:
+                    x = g.add("Where", [self.mask_3d(m), x, acc], f"{scope}/input_{k}_or_acc")
+                if acc_mask is not None:
+                    acc = g.add(
+                        "Where", [self.mask_3d(acc_mask), acc, x], f"{scope}/acc_{k}_or_input"
+                    )
+                both = m is not None and acc_mask is not None
+                acc_mask = g.add("Or", [acc_mask, m], f"{scope}/mask_{k}") if both else None
+                acc = g.add(op, [acc, x], f"{scope}/{op.lower()}_{k}")
+            out_mask = acc_mask
+        else:
+            if mode == "multiply":
+                names = [
+                    x
+                    if m is None
+                    else g.add("Where", [self.mask_3d(m), x, one], f"{scope}/input_{k}")
+                    for k, (x, m) in enumerate(zip(names, ms, strict=True))
+                ]
+            op = _MERGE_OPS[mode]
+            acc = names[0]
+            for k, x in enumerate(names[1:], 1):
+                acc = g.add(op, [acc, x], f"{scope}/{op.lower()}_{k}")
+            if mode == "average":
+                acc = g.add("Div", [acc, g.scalar(float(len(names)), np.float32)], f"{scope}/mean")
+            if all_masked and layout != VECTOR:
+                out_mask = self._or(ms, scope)
+                if mode == "multiply":
+                    acc = g.add("Where", [self.mask_3d(out_mask), acc, zero], f"{scope}/zeroed")
+        y = g.add("Identity", [acc], f"{scope}/output")
+        mask = None if out_mask is None else _Value(out_mask, layout, 2)
+        return [_Value(y, layout, rank)], mask
+
+    def _concatenate(self, node, layer, scope):
+        """Concat along features (the last axis) or time (axis 0 time-major, 1 batch-major);
+        masks: none when no input has one; along features a step is valid where any input is
+        (an input without a mask counts as valid everywhere), along time the masks are
+        concatenated (an input without one contributes valid steps)."""
+        g = self.g
+        layout, xs, ms = self._inputs_in(node, scope)
+        rank = xs[0].rank
+        if layer.axis == "features":
+            axis = rank - 1
+        else:
+            axis = 0 if layout == TIME_MAJOR else 1
+        y = g.add("Concat", [x.name for x in xs], f"{scope}/output", axis=axis)
+        mask = None
+        if any(m is not None for m in ms):
+            if layer.axis == "features":
+                if all(m is not None for m in ms):
+                    m = self._or(ms, scope)
+                else:
+                    m = self.all_valid(xs[0])
+            else:
+                parts = [self.all_valid(x) if m is None else m for x, m in zip(xs, ms, strict=True)]
+                m = g.add("Concat", parts, f"{scope}/mask", axis=axis)
+            mask = _Value(m, layout, 2)
+        return [_Value(y, layout, rank)], mask
+
+    def _repeat(self, node, layer, scope):
+        """RepeatVector(n): x [B, C] -> Unsqueeze + Expand to [n, B, C] or [B, n, C]."""
+        g = self.g
+        x = self.vals[node.inputs[0]]
+        layout = self.want(node.outputs[0])
+        axis, shape = (0, (layer.n, 1, 1)) if layout == TIME_MAJOR else (1, (1, layer.n, 1))
+        u = g.add("Unsqueeze", [x.name, g.const_i64((axis,))], f"{scope}/one_step")
+        y = g.add("Expand", [u, g.const_i64(shape)], f"{scope}/output")
+        return [_Value(y, layout, 3)]
+
+
+def _build_graph(graph: ir.Graph, opset: int, quantize: str | None) -> onnx.ModelProto:
+    """The ONNX graph of an `ir.Graph` (see the section comment above)."""
+    _check_opset(opset)
+    graph.check()
+    for node in graph.nodes:
+        if not isinstance(node.layer, _GRAPH_OPS):
+            _handler(node.layer)  # fail before building anything
+    layers = [n.layer for n in graph.nodes if not isinstance(n.layer, _GRAPH_OPS)]
+    _check_fused_activations(types.SimpleNamespace(layers=layers))
+
+    ex = _GraphExport(graph, opset, quantize)
+    g = ex.g
+    sequences = [gi for gi in graph.inputs if gi.kind != ir.VECTOR]
+    inputs = []
+    for gi in graph.inputs:
+        time = TIME_DIM if len(sequences) == 1 else f"{gi.name}_{TIME_DIM}"
+        if gi.kind == ir.TOKENS:
+            info = helper.make_tensor_value_info(gi.name, TensorProto.INT64, [BATCH_DIM, time])
+            ex.vals[gi.name] = _Value(gi.name, BATCH_MAJOR, 2)
+        elif gi.kind == ir.FEATURES:
+            shape = [BATCH_DIM, time, gi.dim]
+            info = helper.make_tensor_value_info(gi.name, TensorProto.FLOAT, shape)
+            ex.vals[gi.name] = _Value(gi.name, BATCH_MAJOR, 3)
+        else:
+            info = helper.make_tensor_value_info(gi.name, TensorProto.FLOAT, [BATCH_DIM, gi.dim])
+            ex.vals[gi.name] = _Value(gi.name, VECTOR, 2)
+        ex.masks[gi.name] = None
+        ex.steps[gi.name] = None if gi.kind == ir.VECTOR else time
+        inputs.append(info)
+    for node in graph.nodes:
+        ex.emit(node)
+
+    tensors = {gi.name for gi in graph.inputs} | {t.name for t in g.initializers}
+    tensors |= {name for n in g.nodes for name in n.output}
+    outputs = []
+    for name in graph.outputs:
+        v = ex.get(name, BATCH_MAJOR)
+        if v.name != name:
+            if name in tensors:
+                raise UnsupportedError(
+                    f"ONNX export: graph output name {name!r} is also the name of a tensor the "
+                    "export makes; rename the output"
+                )
+            g.rename_output(v.name, name)
+        value = graph.values[name]
+        shape = [BATCH_DIM, value.width]
+        if value.kind == ir.SEQUENCE:
+            shape.insert(1, ex.steps[name])
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    g.prune(list(graph.outputs))
+
+    desc = "; ".join(_describe_node(n) for n in graph.nodes)
+    onnx_graph = helper.make_graph(
+        g.nodes,
+        graph.name or "model",
+        inputs,
+        outputs,
+        initializer=g.initializers,
+        doc_string=f"graph: {desc}. Outputs: {', '.join(graph.outputs)}.",
+    )
+    m = helper.make_model_gen_version(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="edgegru",
+        doc_string=f"edgegru export of graph {graph.name!r}: {desc}",
+    )
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        m.producer_version = version("edgegru")
+    except PackageNotFoundError:
+        pass
+    props = {
+        "edgegru.graph": json.dumps(
+            {"inputs": [gi.name for gi in graph.inputs], "outputs": list(graph.outputs)}
+        )
+    }
+    if graph.source:
+        props["edgegru.source"] = json.dumps(graph.source, sort_keys=True, default=str)
+    helper.set_model_props(m, props)
+    onnx.checker.check_model(m, full_check=True)
     return m
 
 

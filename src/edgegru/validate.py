@@ -50,6 +50,9 @@ INT8_ONNX_TOLERANCE = 0.05
 #: GRU / LSTM / SimpleRNN models; docs/quantization.md, "int16x8".
 INT16X8_TOLERANCE = 0.05
 
+#: Header input_kind of a graph file (docs/format.md "Graphs").
+INPUT_GRAPH = 3
+
 #: Sequence length used for generated inputs when the model does not fix one.
 DEFAULT_SEQ_LEN = 50
 #: Batch size of generated inputs.
@@ -271,6 +274,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _is_graph_file(blob: bytes) -> bool:
+    """Whether `.egru` bytes are a graph file (header input_kind GRAPH); False for bytes whose
+    header cannot be read (the runtime's load then names the problem)."""
+    try:
+        return fmt.read_header(blob)["input_kind"] == INPUT_GRAPH
+    except Exception:  # any unreadable header: load() reports it
+        return False
+
+
 def _is_quantized(blob: bytes) -> bool:
     """Whether `.egru` bytes hold int8 weights (header quant_version != 0)."""
     return fmt.read_header(blob)["quant_version"] != 0
@@ -308,8 +320,8 @@ def default_tolerances(
     }
 
 
-def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
-    """Run an exported edgegru ONNX graph in onnxruntime (CPU, one thread)."""
+def _onnx_session(onnx_model_or_path):
+    """An onnxruntime session (CPU, one thread) of an ONNX model, a path or serialized bytes."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -332,7 +344,12 @@ def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
         src = src.SerializeToString()
     if isinstance(src, os.PathLike):
         src = os.fspath(src)
-    sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(onnx_model_or_path, x: np.ndarray) -> np.ndarray:
+    """Run an exported edgegru ONNX graph in onnxruntime (CPU, one thread)."""
+    sess = _onnx_session(onnx_model_or_path)
     inp = sess.get_inputs()[0]
     feed = x.astype(np.int64) if inp.type == "tensor(int64)" else x.astype(np.float32)
     return sess.run(None, {inp.name: feed})[0]
@@ -358,7 +375,8 @@ def validate(
     seq_len: int | None = None,
     seed: int = 0,
     tolerance: float | None = None,
-) -> ValidationReport:
+    ir_model=None,
+) -> ValidationReport | GraphValidationReport:
     """Compare Keras, onnxruntime and the C runtime on the same input.
 
     model: the Keras model (live, or a .keras path) the files were converted from.
@@ -367,9 +385,19 @@ def validate(
         from the same conversion, so onnxruntime still takes part; when that export refuses the
         model (an activation onnxruntime cannot reproduce, docs/onnx.md), onnxruntime is skipped
         and the report says why.
-    x: the input; when None, `generate_inputs(batch, seq_len, seed)` makes one.
+    x: the input; when None, `generate_inputs(batch, seq_len, seed)` makes one. A dict (or an
+        `.npz` from `read_inputs_npz`) holding one array, whatever its name, is that array.
     tolerance: one bound for every pair; None: the documented bounds (`default_tolerances`):
         FP32_TOLERANCE for a float32 file, INT8_TOLERANCE / INT8_ONNX_TOLERANCE for an int8 one.
+
+    ir_model: the IR of `model` when the caller has it (an ir.Model or ir.Graph); None: imported
+        from `model` (`convert.to_ir`).
+
+    Graph models (an ir.Graph, Keras' Functional API beyond a chain): x is a list in the model's
+    input order, a dict keyed by the input names (e.g. `read_inputs_npz(path)`), or for one
+    input an array; None: `generate_graph_inputs(batch, seq_len, seed)`. egru_path may be None
+    (edgegru is then skipped and the report says so). Every output is compared; the result is a
+    `GraphValidationReport` (one `ValidationReport` per output name).
 
     Raises InputError for arguments that do not fit (a missing file, an input of the wrong shape
     or dtype, a token id outside the vocabulary, batch or seq_len below 1), FormatError for a
@@ -383,13 +411,21 @@ def validate(
         raise InputError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     if isinstance(model, (str, os.PathLike)) and not os.path.isfile(os.fspath(model)):
         raise InputError(f"no Keras model file at {os.fspath(model)!r}")
-    blob = _read_egru(egru_path)
+    blob = None if egru_path is None else _read_egru(egru_path)
+    if ir_model is None and (blob is None or _is_graph_file(blob)):
+        ir_model = to_ir(model)
+    if isinstance(ir_model, ir.Graph):
+        return _validate_graph(model, ir_model, blob, onnx_path, x, batch, seq_len, seed, tolerance)
+    if blob is None:
+        raise InputError("a chain model needs its .egru file (egru_path)")
     egru_model = load(blob)
     quantized = _is_quantized(blob)
     int16x8 = egru_model.int16x8
     # The IR first: a .keras path is read without TensorFlow, so a bad file or an unsupported
     # layer is reported before Keras starts.
-    m_ir = to_ir(model)
+    m_ir = to_ir(model) if ir_model is None else ir_model
+    if isinstance(m_ir, ir.Graph):
+        return _validate_graph(model, m_ir, blob, onnx_path, x, batch, seq_len, seed, tolerance)
     if (egru_model.input_kind, egru_model.input_dim) != (m_ir.input.kind, m_ir.input.dim):
         raise InputError(
             f"the .egru file takes {egru_model.input_kind} of width {egru_model.input_dim} but "
@@ -398,6 +434,11 @@ def validate(
         )
     if x is None:
         x = generate_inputs(m_ir, batch=batch, seq_len=seq_len, seed=seed)
+    if isinstance(x, Mapping) or hasattr(x, "files"):  # a dict / .npz: one array for a chain
+        keys = list(x.files if hasattr(x, "files") else x.keys())
+        if len(keys) != 1:
+            raise InputError(f"this model has one input; got {len(keys)} arrays {keys}")
+        x = x[keys[0]]
     x = check_inputs(m_ir, x)
     keras_model = _keras_model(model)
 
@@ -461,6 +502,408 @@ def validate(
         quantized=quantized,
         int16x8=int16x8,
     )
+
+
+# --- graphs (ir.Graph): several inputs and outputs ------------------------------------------------
+#
+# A graph model's inputs are a list in `graph.inputs` order (Keras' model.inputs), or a dict keyed
+# by the input names; from files, one `.npz` with an array per input name (`read_inputs_npz`).
+# Every output is compared separately; `GraphValidationReport` has one `ValidationReport` per
+# output, named as the graph output.
+
+#: Scale of generated vector inputs (e.g. a decoder's state input): N(0, 0.5^2), inside the
+#: (-1, 1) range a tanh state lives in for most rows.
+VECTOR_INPUT_SCALE = 0.5
+
+
+def _input_readers(graph: ir.Graph, name: str) -> list:
+    return [n.layer for n in graph.nodes if name in n.inputs]
+
+
+def _pad_rows(x: np.ndarray, value) -> np.ndarray:
+    """Rows padded (set to `value`, what the model's Embedding(mask_zero) or Masking masks): row
+    r % 4 == 0 not at all, 1 at the end (the last T // 3 steps), 2 at the front (the first T // 4),
+    3 in the middle (T // 4 steps from T // 3); every row keeps at least one valid step."""
+    steps = x.shape[1]
+    pads = (
+        slice(0, 0),
+        slice(steps - steps // 3, steps),
+        slice(0, steps // 4),
+        slice(steps // 3, steps // 3 + steps // 4),
+    )
+    for row in range(x.shape[0]):
+        x[row, pads[row % len(pads)]] = value
+    return x
+
+
+def graph_steps(graph: ir.Graph, steps: Mapping) -> dict:
+    """Value name -> its steps (None for vectors), from the steps of the token / feature inputs
+    (`steps`: input name -> T), node by node as the runtimes derive them (docs/format.md
+    "Steps"). Raises InputError for a merge or a concatenation along features of sequences with
+    different steps, a Conv1D input shorter than its kernel, a Flatten whose T differs."""
+    out = {gi.name: (None if gi.kind == ir.VECTOR else int(steps[gi.name])) for gi in graph.inputs}
+    for node in graph.nodes:
+        layer = node.layer
+        ins = [out[v] for v in node.inputs]
+        where = f"{type(layer).__name__} {getattr(layer, 'name', '?')!r}"
+        kind = graph.values[node.outputs[0]].kind
+        if isinstance(layer, ir.RepeatVector):
+            t = int(layer.n)
+        elif isinstance(layer, ir.Concatenate) and layer.axis == "time":
+            t = sum(ins)
+        elif isinstance(layer, (ir.Merge, ir.Concatenate)):
+            if kind == ir.SEQUENCE and len(set(ins)) != 1:
+                raise InputError(
+                    f"{where} merges sequences of different lengths {ins} (inputs "
+                    f"{node.inputs}): give inputs whose steps agree"
+                )
+            t = ins[0]
+        elif isinstance(layer, ir.Conv1D):
+            t = layer.out_steps(ins[0])
+            if t < 1:
+                raise InputError(f"{where}: an input of {ins[0]} steps is shorter than its kernel")
+        elif isinstance(layer, ir.Flatten):
+            if ins[0] != layer.steps:
+                raise InputError(
+                    f"{where} takes sequences of exactly {layer.steps} steps, got {ins[0]}"
+                )
+            t = None
+        else:
+            t = ins[0]
+        for k, name in enumerate(node.outputs):
+            out[name] = t if k == 0 and kind == ir.SEQUENCE else None
+    return out
+
+
+def generate_graph_inputs(
+    graph: ir.Graph, batch: int = DEFAULT_BATCH, seq_len: int | None = None, seed: int = 0
+) -> dict:
+    """Inputs that fit `graph`, as a dict in `graph.inputs` order: token ids uniform in
+    [1, vocab), features ~ N(0, 1), vectors ~ N(0, VECTOR_INPUT_SCALE^2). T of a token /
+    feature input: the T Keras declares for it (GraphInput.seq_len; Keras refuses any other for
+    a graph), else seq_len, else DEFAULT_SEQ_LEN. An input read by an Embedding(mask_zero) or a
+    Masking gets padded rows (`_pad_rows`: at the end, the front, in the middle, none), so the
+    masks take part. Raises
+    InputError as `generate_inputs` does, and for steps the graph cannot combine
+    (`graph_steps`)."""
+    batch = _count("batch", batch)
+    seq_len = _count("seq_len", seq_len, allow_none=True)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
+    steps = {gi.name: gi.seq_len or seq_len or DEFAULT_SEQ_LEN for gi in graph.inputs}
+    graph_steps(graph, steps)
+    values = sum(
+        batch
+        * (1 if gi.kind == ir.VECTOR else steps[gi.name])
+        * (gi.dim if gi.kind != ir.TOKENS else 1)
+        for gi in graph.inputs
+    )
+    if values > MAX_GENERATED_VALUES:
+        raise InputError(
+            f"generated inputs of batch {batch} would hold {values} values, more than "
+            f"{MAX_GENERATED_VALUES}: use a smaller --batch / --seq-len, or give --x"
+        )
+    rng = np.random.default_rng(seed)
+    out = {}
+    for gi in graph.inputs:
+        t = steps[gi.name]
+        if gi.kind == ir.TOKENS:
+            low = 1 if gi.dim > 1 else 0
+            x = rng.integers(low, gi.dim, size=(batch, t)).astype(np.int64)
+        elif gi.kind == ir.FEATURES:
+            x = rng.standard_normal((batch, t, gi.dim)).astype(np.float32)
+        else:
+            x = (VECTOR_INPUT_SCALE * rng.standard_normal((batch, gi.dim))).astype(np.float32)
+        for layer in _input_readers(graph, gi.name):
+            if isinstance(layer, ir.Embedding) and layer.mask_zero and gi.kind == ir.TOKENS:
+                x = _pad_rows(x, 0)
+            elif isinstance(layer, ir.Masking) and gi.kind == ir.FEATURES:
+                x = _pad_rows(x, np.float32(layer.mask_value))
+        out[gi.name] = x
+    return out
+
+
+def _as_input_list(graph: ir.Graph, x) -> list:
+    names = [gi.name for gi in graph.inputs]
+    if isinstance(x, Mapping) or hasattr(x, "files"):  # a dict, or np.load's NpzFile
+        keys = list(x.files if hasattr(x, "files") else x.keys())
+        missing = [n for n in names if n not in keys]
+        unknown = [k for k in keys if k not in names]
+        if missing or unknown:
+            raise InputError(
+                f"the model's inputs are {names}; "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and unknown else "")
+                + (f"unknown {unknown}" if unknown else "")
+            )
+        return [x[n] for n in names]
+    if isinstance(x, np.ndarray) and len(names) == 1:
+        return [x]
+    if not isinstance(x, (list, tuple)):
+        raise InputError(
+            f"the model has {len(names)} inputs {names}: give a list in that order or a dict "
+            f"keyed by these names, not a {type(x).__name__}"
+        )
+    if len(x) != len(names):
+        raise InputError(f"the model has {len(names)} inputs {names}, got {len(x)} arrays")
+    return list(x)
+
+
+def check_graph_inputs(graph: ir.Graph, x) -> list:
+    """`x` (a list in graph.inputs order, a dict keyed by input name, or for a one-input graph
+    an array) as a list of arrays fitting `graph`, or InputError naming the input and what does
+    not fit: missing or unknown names, rank, dtype, width, an empty batch or T, batches that
+    differ, steps the graph cannot combine (`graph_steps`), a token id outside the vocabulary, a
+    NaN or infinity."""
+    arrays = []
+    for gi, a in zip(graph.inputs, _as_input_list(graph, x), strict=True):
+        what = f"input {gi.name!r}"
+        try:
+            a = np.asarray(a)
+        except ValueError as exc:
+            raise InputError(f"{what} is not a rectangular array: {exc}") from None
+        if gi.kind == ir.TOKENS:
+            if a.ndim != 2 or a.dtype.kind not in "iu":
+                raise InputError(
+                    f"{what}: expected integer token ids of shape (batch, T), got {a.dtype} "
+                    f"of shape {a.shape}"
+                )
+        else:
+            want = f"(batch, T, {gi.dim})" if gi.kind == ir.FEATURES else f"(batch, {gi.dim})"
+            rank = 3 if gi.kind == ir.FEATURES else 2
+            if a.ndim != rank or a.shape[-1] != gi.dim or a.dtype.kind not in "fiu":
+                raise InputError(
+                    f"{what}: expected floats of shape {want}, got {a.dtype} {a.shape}"
+                )
+        if min(a.shape[: 2 if gi.kind != ir.VECTOR else 1]) < 1:
+            raise InputError(f"{what}: batch and sequence length must be >= 1, got {a.shape}")
+        if gi.kind == ir.TOKENS:
+            bad = (a < 0) | (a >= gi.dim)
+            if bad.any():
+                pos = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise InputError(
+                    f"{what}: token id {a[pos]} at position {pos} is out of range: the "
+                    f"vocabulary has {gi.dim} ids (0 .. {gi.dim - 1})"
+                )
+        else:
+            with np.errstate(over="ignore"):
+                finite = np.isfinite(a.astype(np.float32))
+            if not finite.all():
+                pos = tuple(int(i) for i in np.argwhere(~finite)[0])
+                raise InputError(
+                    f"{what}: value {a[pos]} at position {pos} is not a finite float32; NaN "
+                    "and infinity are not valid inputs"
+                )
+        arrays.append(a)
+    batches = {gi.name: a.shape[0] for gi, a in zip(graph.inputs, arrays, strict=True)}
+    if len(set(batches.values())) != 1:
+        raise InputError(f"the inputs' batch sizes differ: {batches}")
+    graph_steps(
+        graph,
+        {gi.name: a.shape[1] for gi, a in zip(graph.inputs, arrays, strict=True) if a.ndim > 1},
+    )
+    return arrays
+
+
+def read_inputs_npz(path) -> dict:
+    """The arrays of an `.npz` file (one per input name, as `validate --x` takes them), as a
+    dict; InputError for a missing or unreadable file or a non-numeric array."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"no input file at {path!r}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise InputError(f"{path!r} is one .npy array; give an .npz with one per input")
+        with npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path!r} is not a readable .npz archive ({exc})") from None
+    for name, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise InputError(f"{path!r}: array {name!r} holds dtype {a.dtype}, expected numbers")
+    return arrays
+
+
+def run_onnx_graph(onnx_model_or_path, inputs: list, names: list | None = None) -> list:
+    """Run an ONNX graph in onnxruntime (CPU, one thread) on `inputs` (arrays in the graph's
+    input order; `names`: the graph's input names to feed them by, else the session's order).
+    Token inputs are fed as int64, the rest as float32. Returns every output, in order."""
+    sess = _onnx_session(onnx_model_or_path)
+    declared = sess.get_inputs()
+    if len(declared) != len(inputs):
+        raise FormatError(
+            f"the ONNX model has {len(declared)} inputs {[i.name for i in declared]}, the model "
+            f"{len(inputs)}"
+        )
+    by_name = {i.name: i for i in declared}
+    feed = {}
+    for k, a in enumerate(inputs):
+        inp = by_name.get(names[k]) if names is not None else declared[k]
+        if inp is None:
+            raise FormatError(f"the ONNX model has no input {names[k]!r} (it has {list(by_name)})")
+        feed[inp.name] = a.astype(np.int64) if inp.type == "tensor(int64)" else a.astype(np.float32)
+    return list(sess.run(None, feed))
+
+
+@dataclass
+class GraphValidationReport:
+    """The validation of a graph model: `reports` maps each output name (graph.outputs order) to
+    its `ValidationReport` (pairs, errors, tolerances, that output's shape). ok: every output
+    ok. max_abs_error / nonfinite_mismatches: per pair, the worst over the outputs.
+    input_shape: input name -> shape. outputs: runtime name -> its outputs (a list, in order).
+    skipped: runtime name -> why it took no part."""
+
+    reports: dict
+    input_shape: dict
+    skipped: dict = field(default_factory=dict)
+    quantized: bool = False
+    int16x8: bool = False
+    outputs: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports.values())
+
+    @property
+    def output_shape(self) -> dict:
+        return {name: r.output_shape for name, r in self.reports.items()}
+
+    @property
+    def max_abs_error(self) -> dict:
+        out: dict = {}
+        for r in self.reports.values():
+            for pair, err in r.max_abs_error.items():
+                out[pair] = max(out.get(pair, 0.0), err)
+        return out
+
+    @property
+    def nonfinite_mismatches(self) -> dict:
+        out: dict = {}
+        for r in self.reports.values():
+            for pair, n in r.nonfinite_mismatches.items():
+                out[pair] = out.get(pair, 0) + n
+        return out
+
+    @property
+    def tolerances(self) -> dict:
+        return next(iter(self.reports.values())).tolerances if self.reports else {}
+
+    def __str__(self) -> str:
+        kind = " (int8 .egru: int8 bounds, docs/quantization.md)" if self.quantized else ""
+        ins = ", ".join(f"{n} {tuple(s)}" for n, s in self.input_shape.items())
+        outs = ", ".join(f"{n} {tuple(s)}" for n, s in self.output_shape.items())
+        lines = [
+            f"validation on inputs {ins} -> outputs {outs}{kind}",
+            f"{'output':<20}{'pair':<24}{'max abs error':>16}{'non-finite diff':>17}"
+            f"{'tolerance':>12}  result",
+        ]
+        for name, r in self.reports.items():
+            tolerances = r.tolerances
+            for pair, err in r.max_abs_error.items():
+                verdict = "ok" if r.pair_ok(pair) else "FAIL"
+                bad = r.nonfinite_mismatches.get(pair, 0)
+                lines.append(
+                    f"{name:<20}{pair:<24}{err:>16.3e}{bad:>17}{tolerances[pair]:>12.0e}  {verdict}"
+                )
+        for name, why in self.skipped.items():
+            lines.append(f"{name} skipped: {why}")
+        lines.append("PASSED" if self.ok else "FAILED")
+        return "\n".join(lines)
+
+
+def _as_list(out) -> list:
+    return [
+        np.asarray(o, dtype=np.float32) for o in (out if isinstance(out, (list, tuple)) else [out])
+    ]
+
+
+def _validate_graph(
+    model, graph: ir.Graph, blob, onnx_path, x, batch, seq_len, seed, tolerance
+) -> GraphValidationReport:
+    """`validate` for an ir.Graph (its docstring has the contract)."""
+    skipped = {}
+    egru_model = None
+    if blob is None:
+        skipped["edgegru"] = "no .egru file given"
+    else:
+        egru_model = load(blob)
+    quantized = blob is not None and _is_quantized(blob)
+    if x is None:
+        x = generate_graph_inputs(graph, batch=batch, seq_len=seq_len, seed=seed)
+    xs = check_graph_inputs(graph, x)
+    names = [gi.name for gi in graph.inputs]
+    keras_model = _keras_model(model)
+    onnx_src = onnx_path
+    if onnx_path is None:
+        from .onnx_export import to_onnx
+
+        try:
+            onnx_src = to_onnx(graph)
+        except UnsupportedError as exc:
+            onnx_src = None
+            skipped["onnxruntime"] = f"the ONNX export refuses this model: {exc}"
+    elif not isinstance(onnx_path, (bytes, bytearray)) and not os.path.isfile(os.fspath(onnx_path)):
+        raise InputError(f"no ONNX file at {os.fspath(onnx_path)!r}")
+    shapes = {n: tuple(a.shape) for n, a in zip(names, xs, strict=True)}
+
+    outputs = {}
+    try:
+        feed = xs if len(xs) > 1 else xs[0]  # Keras warns about a list for one input
+        outputs["keras"] = _as_list(keras_model.predict(feed, verbose=0))
+    except Exception as exc:  # TensorFlow's errors for inputs the checks above let through
+        raise InputError(
+            f"Keras could not run the model on the inputs {shapes}: {_first_line(exc)}"
+        ) from None
+    onnx_quantized = False
+    if onnx_src is not None:
+        try:
+            onnx_quantized = _onnx_is_quantized(onnx_src)
+            outputs["onnxruntime"] = _as_list(run_onnx_graph(onnx_src, xs, names))
+        except (ImportError, FormatError):
+            raise
+        except Exception as exc:  # onnx / onnxruntime errors: not a graph for these inputs
+            raise FormatError(
+                f"onnxruntime could not run the ONNX model on the inputs {shapes}: "
+                f"{_first_line(exc)}"
+            ) from None
+    if egru_model is not None:
+        try:
+            outputs["edgegru"] = _as_list(egru_model.predict(xs if len(xs) > 1 else xs[0]))
+        except EdgeGRUError as exc:
+            raise type(exc)(f"the .egru model: {exc}", exc.code) from None
+    for runtime, outs in outputs.items():
+        if len(outs) != len(graph.outputs):
+            raise FormatError(
+                f"{runtime} gives {len(outs)} outputs, the model has {len(graph.outputs)} "
+                f"({graph.outputs}): they are not the same model"
+            )
+    int16x8 = bool(getattr(egru_model, "int16x8", False))
+    tolerances = (
+        default_tolerances(quantized, onnx_quantized, int16x8)
+        if tolerance is None
+        else dict.fromkeys(PAIRS, float(tolerance))
+    )
+    reports = {}
+    for k, name in enumerate(graph.outputs):
+        errors, nonfinite = {}, {}
+        for pair in PAIRS:
+            a_name, b_name = pair.split("~")
+            if a_name in outputs and b_name in outputs:
+                errors[pair], nonfinite[pair] = compare(outputs[a_name][k], outputs[b_name][k])
+        ref = outputs.get("edgegru", outputs["keras"])[k]
+        reports[name] = ValidationReport(
+            errors,
+            {pair: tolerances[pair] for pair in errors},
+            tuple(shapes.values()),
+            tuple(ref.shape),
+            {runtime: outs[k] for runtime, outs in outputs.items()},
+            nonfinite_mismatches=nonfinite,
+            skipped=skipped,
+            quantized=quantized,
+            int16x8=int16x8,
+        )
+    return GraphValidationReport(reports, shapes, skipped, quantized, int16x8, outputs)
 
 
 #: Name of the reference row of an accuracy report: Keras' own predictions.
