@@ -115,7 +115,19 @@ def graph_masks(seed=2):
     )
 
 
-GRAPHS = {"states": graph_states, "masks": graph_masks}
+def graph_deep(seed=4, depth=8):
+    """A residual stack of `depth` Dense layers (x + f(x)): the planner must reuse the
+    intermediate values' buffers (two live at a time besides the input)."""
+    rng = np.random.default_rng(seed)
+    nodes, cur = [], "x"
+    for k in range(depth):
+        nodes.append(ir.Node(dense(rng, 8, 8, f"d{k}"), [cur], [f"h{k}"]))
+        cur = f"h{k}"
+    nodes.append(ir.Node(ir.Merge("add", 8, "add"), [cur, "x"], ["y"]))
+    return ir.Graph([ir.GraphInput("x", "features", 8)], nodes, ["y"], name="deep")
+
+
+GRAPHS = {"states": graph_states, "masks": graph_masks, "deep": graph_deep}
 
 
 def inputs_for(graph: ir.Graph, batch: int, steps: int, seed=3) -> list:

@@ -31,6 +31,7 @@ CASES = [
     ("masks", None, 18, 5, 2e-5),
     ("states", "int8", 17, 4, 1e-3),
     ("masks", "int8", 3, 5, 1e-3),
+    ("deep", None, 16, 32, 2e-5),
 ]
 
 

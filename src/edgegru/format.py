@@ -1060,10 +1060,12 @@ def _decode_node(k: int, fields: tuple, tensors: list, dtypes: list, name: str):
         raise FormatError(f"node {k} ({OP_NAMES[op]}): {exc}") from None
     again = _encode(layer)
     widths = (in_dim, out_dim) if op != OP_CONCATENATE else (0, 0)
+    # USE_BIAS is informational for Dense and Conv1D (their IR always has a bias): either value.
+    loose = FLAG_MASKED | (FLAG_USE_BIAS if op in (OP_DENSE, OP_CONV1D) else 0)
     same = (
         (again.op, again.input_dim, again.output_dim, again.activation) == (op, *widths, act)
         and again.recurrent_activation == ract
-        and again.flags == flags & ~FLAG_MASKED
+        and again.flags & ~loose == flags & ~loose
         and tuple(again.params) + (0,) * (10 - len(again.params)) == tuple(params)
         and [(r, np.shape(a)) for r, a in again.tensors] == [(r, a.shape) for r, a in rec.tensors]
     )
