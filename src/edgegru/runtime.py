@@ -1190,7 +1190,7 @@ def _graph_node_names(model: Model) -> list:
         try:
             graph, _ = fmt.read(bytes(model._rt.blob_bytes))
             names = [node.outputs[0] for node in graph.nodes]
-        except Exception:  # noqa: BLE001 - names are a convenience; the C runtime has the graph
+        except Exception:  # names are a convenience: the C runtime has the graph
             names = [f"node_{k}" for k in range(model._info["layer_count"])]
         model._node_names = names
     return names
