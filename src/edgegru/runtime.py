@@ -1268,6 +1268,12 @@ class GraphStream:
     def batch(self) -> int:
         return self._batch
 
+    def __reduce__(self):
+        raise UnsupportedError(
+            "a graph stream does not pickle yet; save its states (stream.state, a dict of "
+            "arrays) and set them on a new stream"
+        )
+
     @property
     def steps(self) -> int:
         """Steps run since the stream was made or reset."""
