@@ -94,6 +94,9 @@ _ACTS = {
     8: "SOFTPLUS",
     9: "LEAKY_RELU",
 }
+#: Ops only graph files have (docs/format.md "Graphs"): built in with EGRU_CFG_GRAPH.
+_GRAPH_OPS = {13: "MERGE", 14: "CONCATENATE", 15: "REPEAT_VECTOR"}
+_INPUT_GRAPH = 3
 _RECURRENT = {"GRU", "LSTM", "SIMPLE_RNN"}
 _FLAG_RESET_AFTER, _FLAG_GO_BACKWARDS, _FLAG_BIDIRECTIONAL = 0x2, 0x8, 0x10
 _FLAG_MASKED, _FLAG_MASK_ZERO = 0x20, 0x40
@@ -109,6 +112,7 @@ _FEATURES = {
     "INT8": "int8 weights (docs/quantization.md)",
     "INT16X8": "int16x8 integer-only models and the _s16 API (docs/quantization.md)",
     "FLOAT": "the float32 runtime (float32 and int8 models); 0: no float code, no soft-float",
+    "GRAPH": "graph files: several inputs / outputs, merges, shared layers (egru_run)",
 }
 #: The runtime services egru2c leaves out of a firmware, and why (flip one to 1 by hand, or
 #: compile with -DEGRU_CFG_X=1 after the -include: the header only sets what is not yet set).
@@ -144,6 +148,9 @@ def model_features(blob: bytes) -> tuple[dict[str, int], str]:
         r = layer_off + k * layer_size
         op_code = u32(r) & 0xFFFF
         flags = u32(r) >> 16
+        if op_code in _GRAPH_OPS and u32(64) == _INPUT_GRAPH:
+            names.append(_GRAPH_OPS[op_code])
+            continue
         if op_code not in _OPS:
             raise ValueError(f"layer {k}: unknown op {op_code}")
         op = _OPS[op_code]
@@ -173,11 +180,15 @@ def model_features(blob: bytes) -> tuple[dict[str, int], str]:
         used.add("INT16X8")
     else:
         used.add("FLOAT")
+    if u32(64) == _INPUT_GRAPH:
+        used.add("GRAPH")
     options = {f"OP_{op}": 0 for op in _OPS.values()}
     options.update({f"ACT_{act}": 0 for act in list(_ACTS.values())[1:]})
     options.update({feature: 0 for feature in _FEATURES})
     for name in used:
         options[name] = 1
+    if u32(64) == _INPUT_GRAPH:
+        return options, "graph of " + ", ".join(names)
     kind = "tokens" if u32(64) == 1 else "features"
     return options, f"{kind}({u32(68)}) -> " + " -> ".join(names)
 

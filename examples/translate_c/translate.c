@@ -7,8 +7,11 @@
  *
  * For each input row: state = encoder(ids of the row); token = START_TOKEN; OUT_LEN times:
  * (probs, state) = decoder_step(token, state), token = argmax(probs) (the first maximum, as
- * numpy's argmax). Prints one line per row: the decoded characters (OUT_CHARS[token], '?' for
- * the start or end token). Exit status 0, or 1 after "error: ..." on a failing call.
+ * numpy's argmax). With attention (translate.py --attention) the encoder also gives its output
+ * sequence, which every decoder step reads too; the models' inputs and outputs are told apart
+ * by kind (tokens, vector, sequence). Prints one line per row: the decoded characters
+ * (OUT_CHARS[token], '?' for the start or end token). Exit status 0, or 1 after "error: ..." on a
+ * failing call.
  *
  * Memory: one row at a time (batch 1). The arena is the largest of the two models' low-memory
  * plans (egru_run_arena_size(..., 1, ...)); the decoder step's does not depend on the length
@@ -32,6 +35,7 @@
 static unsigned char arena[ARENA_BYTES] __attribute__((aligned(16)));
 static float state[2][UNITS];
 static float probs[VOCAB];
+static float enc_seq[INPUT_STEPS * UNITS]; /* the encoder's outputs, for an attention decoder */
 
 static int fail(const char *what, egru_status_t status)
 {
@@ -51,20 +55,62 @@ static int32_t argmax(const float *p, uint32_t n)
     return (int32_t)best;
 }
 
+/* Which of a model's inputs or outputs has each role, found by kind (docs/c_api.md "Graphs"):
+ * token ids, a state vector, a sequence (the encoder's outputs, for an attention decoder). */
+typedef struct roles {
+    int token, state, seq; /* index, or -1 when the model has none */
+    uint32_t count;
+} roles_t;
+
+static egru_status_t find_roles(const egru_model_t *m, int outputs, roles_t *r)
+{
+    uint32_t n_in = 0, n_out = 0, i;
+    egru_status_t s = egru_model_io(m, &n_in, &n_out);
+    r->token = r->state = r->seq = -1;
+    r->count = outputs ? n_out : n_in;
+    for (i = 0; s == EGRU_OK && i < r->count && i < 3u; ++i) {
+        egru_io_info_t info;
+        s = outputs ? egru_model_output(m, i, &info) : egru_model_input(m, i, &info);
+        if (s == EGRU_OK && info.kind == EGRU_VALUE_TOKENS) {
+            r->token = (int)i;
+        } else if (s == EGRU_OK && info.kind == EGRU_VALUE_VECTOR) {
+            r->state = (int)i;
+        } else if (s == EGRU_OK) {
+            r->seq = (int)i;
+        }
+    }
+    return s == EGRU_OK && r->count > 3u ? EGRU_ERR_WRONG_INPUT : s;
+}
+
 static int run(void)
 {
     egru_model_t enc, dec;
     egru_status_t s;
+    roles_t enc_out, dec_in, dec_out;
     size_t need_enc = 0, need_dec = 0;
     const uint32_t enc_steps[1] = {INPUT_STEPS};
-    const uint32_t dec_steps[2] = {1u, 1u}; /* the token: 1 step; the state: a vector */
-    uint32_t row, i;
+    uint32_t dec_steps[3] = {1u, 1u, 1u}, row, i;
 
     if ((s = egru_model_init(&enc, encoder, ENCODER_SIZE)) != EGRU_OK) {
         return fail("encoder", s);
     }
     if ((s = egru_model_init(&dec, decoder, DECODER_SIZE)) != EGRU_OK) {
         return fail("decoder step", s);
+    }
+    /* The encoder gives the state (and, for attention, its output sequence); the decoder step
+     * reads a token and the state (and the encoder's sequence) and gives the next token's
+     * probabilities (a sequence of one step) and the new state. */
+    if ((s = find_roles(&enc, 1, &enc_out)) != EGRU_OK ||
+        (s = find_roles(&dec, 0, &dec_in)) != EGRU_OK ||
+        (s = find_roles(&dec, 1, &dec_out)) != EGRU_OK) {
+        return fail("model inputs and outputs", s);
+    }
+    if (enc_out.state < 0 || dec_in.token < 0 || dec_in.state < 0 || dec_out.seq < 0 ||
+        dec_out.state < 0 || (dec_in.seq >= 0) != (enc_out.seq >= 0)) {
+        return fail("model inputs and outputs", EGRU_ERR_WRONG_INPUT);
+    }
+    if (dec_in.seq >= 0) {
+        dec_steps[dec_in.seq] = INPUT_STEPS; /* the encoder's sequence: one step per source id */
     }
     if ((s = egru_run_arena_size(&enc, 1u, enc_steps, 1, &need_enc)) != EGRU_OK ||
         (s = egru_run_arena_size(&dec, 1u, dec_steps, 1, &need_dec)) != EGRU_OK) {
@@ -80,26 +126,35 @@ static int run(void)
         int32_t token = START_TOKEN;
         int cur = 0;
         egru_input_t src;
-        egru_output_t h0;
+        egru_output_t eo[2];
         src.data = input + (size_t)row * INPUT_STEPS;
         src.steps = INPUT_STEPS;
-        h0.data = state[0];
-        h0.count = UNITS;
-        if ((s = egru_run(&enc, 1u, &src, 1u, &h0, 1u, arena, sizeof arena)) != EGRU_OK) {
+        eo[enc_out.state].data = state[0];
+        eo[enc_out.state].count = UNITS;
+        if (enc_out.seq >= 0) {
+            eo[enc_out.seq].data = enc_seq;
+            eo[enc_out.seq].count = (size_t)INPUT_STEPS * UNITS;
+        }
+        if ((s = egru_run(&enc, 1u, &src, 1u, eo, enc_out.count, arena, sizeof arena)) != EGRU_OK) {
             return fail("encoder", s);
         }
         for (i = 0; i < OUT_LEN; ++i) {
-            egru_input_t in[2];
+            egru_input_t in[3];
             egru_output_t out[2];
-            in[0].data = &token;
-            in[0].steps = 1u;
-            in[1].data = state[cur];
-            in[1].steps = 0u; /* ignored for a vector */
-            out[0].data = probs;
-            out[0].count = VOCAB;
-            out[1].data = state[cur ^ 1];
-            out[1].count = UNITS;
-            if ((s = egru_run(&dec, 1u, in, 2u, out, 2u, arena, sizeof arena)) != EGRU_OK) {
+            in[dec_in.token].data = &token;
+            in[dec_in.token].steps = 1u;
+            in[dec_in.state].data = state[cur];
+            in[dec_in.state].steps = 0u; /* ignored for a vector */
+            if (dec_in.seq >= 0) {
+                in[dec_in.seq].data = enc_seq;
+                in[dec_in.seq].steps = INPUT_STEPS;
+            }
+            out[dec_out.seq].data = probs;
+            out[dec_out.seq].count = VOCAB;
+            out[dec_out.state].data = state[cur ^ 1];
+            out[dec_out.state].count = UNITS;
+            if ((s = egru_run(&dec, 1u, in, dec_in.count, out, dec_out.count, arena,
+                              sizeof arena)) != EGRU_OK) {
                 return fail("decoder step", s);
             }
             cur ^= 1;

@@ -112,6 +112,15 @@
 #define EGRU_CFG_INT16X8 1
 #endif
 #endif
+#ifndef EGRU_CFG_GRAPH /* graph files (docs/format.md "Graphs") and egru_run of them */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* Opt-in on Cortex-M (egru2c's configuration header for a graph model sets it): a chain
+ * firmware stays the size it was (the graph reader and runtime are about 7 KB on an M4). */
+#define EGRU_CFG_GRAPH 0
+#else
+#define EGRU_CFG_GRAPH 1
+#endif
+#endif
 /* The float32 runtime: float32 and int8 models, egru_forward_tokens / _features, sessions, fold
  * and pack. 0 (an int16x8 firmware: egru2c writes it for int16x8 models) leaves every float
  * kernel and layer out, so that a core without an FPU links no soft-float helper; those

@@ -399,7 +399,10 @@ egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, 
                 memcpy(state + d * block + (size_t)part * rows * H, s0,
                        (size_t)rows * H * sizeof(float));
             }
-            egru_rnn_f32(&layer, in, in_mask, rows, T, T, out, state, scratch);
+            /* MASKED clear: no mask reaches it (or Keras' rule for initial states), though
+             * its sequence output may carry its input's (copied below). */
+            egru_rnn_f32(&layer, in, (layer.flags & EGRU_FLAG_MASKED) ? in_mask : NULL, rows, T, T,
+                         out, state, scratch);
             for (i = 1; i < no; ++i) { /* final states, same layout */
                 float *s1 = egru_graph_value_ptr(b, node_value(m, k, ni + i));
                 const uint32_t d = (i - 1) / parts, part = (i - 1) % parts;

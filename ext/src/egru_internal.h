@@ -16,17 +16,9 @@ static inline uint32_t egru_rd_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* Graph files (docs/format.md "Graphs"). EGRU_CFG_GRAPH: graph files and egru_run of them (1 on
- * hosts; opt-in on Cortex-M, so that a chain firmware stays the size it was). A graph has at
- * most EGRU_GRAPH_MAX_VALUES values (the reader refuses more with EGRU_ERR_UNSUPPORTED): the
- * planner keeps a few words per value on the stack. */
-#ifndef EGRU_CFG_GRAPH
-#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
-#define EGRU_CFG_GRAPH 0
-#else
-#define EGRU_CFG_GRAPH 1
-#endif
-#endif
+/* Graph files (EGRU_CFG_GRAPH, egru_features.h). A graph has at most EGRU_GRAPH_MAX_VALUES
+ * values (the reader refuses more with EGRU_ERR_UNSUPPORTED): the planner keeps a few words per
+ * value on the stack. */
 #ifndef EGRU_GRAPH_MAX_VALUES
 #if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
 #define EGRU_GRAPH_MAX_VALUES 64u

@@ -882,7 +882,7 @@ static egru_status_t check_layers(egru_model_t *m)
 /* Graph files: whether a node of `layer` reads a mask (its MASKED flag must say so) and whether
  * its first output carries one, given whether any / every / the first of its inputs carries one
  * (docs/format.md "Graphs", "Mask rules"). */
-static int node_reads_mask(const egru_layer_t *layer, int any, int first)
+static int node_reads_mask(const egru_layer_t *layer, int any, int first, uint32_t input_count)
 {
     switch (layer->op) {
     case EGRU_OP_MERGE:
@@ -890,10 +890,13 @@ static int node_reads_mask(const egru_layer_t *layer, int any, int first)
     case EGRU_OP_DENSE:
     case EGRU_OP_ACTIVATION:
     case EGRU_OP_AFFINE:
-    case EGRU_OP_LAYER_NORM:
+    case EGRU_OP_LAYER_NORM: return first;
     case EGRU_OP_GRU:
     case EGRU_OP_LSTM:
-    case EGRU_OP_SIMPLE_RNN: return first;
+    case EGRU_OP_SIMPLE_RNN:
+        /* Keras 3 hands mask= only to a call with one tensor argument: a recurrent node with
+         * initial states runs unmasked (its sequence output still carries the mask). */
+        return first && input_count == 1u;
     case EGRU_OP_GLOBAL_POOL: return first && layer->params[0] == EGRU_POOL_AVERAGE;
     default: return 0; /* Conv1D, Flatten end it; Embedding, Masking make one; RepeatVector */
     }
@@ -1009,8 +1012,9 @@ static egru_status_t check_graph(egru_model_t *m)
             uint32_t j;
             for (j = 0; j < k; ++j) {
                 const uint8_t *o = m->layer_table + (size_t)j * m->layer_record_size;
-                if (egru_rd_u32(o + EGRU_LYR_FIRST_TENSOR) == first) {
-                    break;
+                if (egru_rd_u32(o + EGRU_LYR_FIRST_TENSOR) == first &&
+                    egru_rd_u32(o + EGRU_LYR_TENSOR_COUNT) == count) {
+                    break; /* (a node without tensors may name the same first index) */
                 }
             }
             if (j == k) {
@@ -1147,7 +1151,7 @@ static egru_status_t check_graph(egru_model_t *m)
         }
         {
             const int first_masked = egru_value_masked(m, x0);
-            const int reads = node_reads_mask(&layer, any != 0, first_masked);
+            const int reads = node_reads_mask(&layer, any != 0, first_masked, ni);
             const int writes = node_writes_mask(&layer, any != 0, every != 0, first_masked);
             if (((layer.flags & EGRU_FLAG_MASKED) != 0) != reads ||
                 egru_value_masked(m, y0) != writes) {
