@@ -261,6 +261,21 @@ static void test_refused(const graph_case_t *c, uint32_t first)
     CHECK(s.model == NULL);
 }
 
+/* A chain streams with egru_session_*; the graph functions refuse it. */
+static void test_chain(void)
+{
+    egru_model_t m;
+    egru_graph_session_t s;
+    size_t bytes = 0;
+    uint32_t node = 7;
+    CHECK(egru_model_init(&m, chain_blob, sizeof chain_blob) == EGRU_OK);
+    CHECK(egru_session_check(&m, NULL) == EGRU_OK);
+    CHECK(egru_graph_session_check(&m, &node) == EGRU_ERR_WRONG_INPUT && node == 7);
+    CHECK(egru_graph_session_size(&m, 1, &bytes) == EGRU_ERR_WRONG_INPUT);
+    CHECK(egru_graph_session_init(&s, &m, 1, smem, sizeof smem) == EGRU_ERR_WRONG_INPUT);
+    CHECK(s.model == NULL);
+}
+
 int main(void)
 {
     size_t k;
@@ -276,6 +291,7 @@ int main(void)
             test_streams(c); /* "states", "deep" */
         }
     }
+    test_chain();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
