@@ -161,6 +161,29 @@ def test_bad_steps_refused_and_nothing_changes(built):
         )
 
 
+def test_the_c_session_binding_checks_buffers(built):
+    """The Cython layer under GraphStream refuses arrays the C step would read past (wrong
+    dtype, size, layout), whatever its caller checked."""
+    _, xs, m = built["tokens_and_features"]
+    ids, feats, side = xs
+    session = m.stream(batch=4)._session
+    good = [ids[:, 0].copy(), np.ascontiguousarray(feats[:, 0]), side]
+    session.step(good)
+    for k, bad in (
+        (0, ids[:2, 0].copy()),
+        (0, ids[:, 0].astype(np.int64)),
+        (1, np.ascontiguousarray(feats[:, 0, :2])),
+        (1, np.asfortranarray(np.ones((4, 3), np.float32))[:, ::-1]),
+        (2, side.astype(np.float64)),
+        (2, [[0.0, 0.0]] * 4),
+    ):
+        args = list(good)
+        args[k] = bad
+        with pytest.raises(edgegru.EdgeGRUError, match=f"input {k}: expected a C-contiguous"):
+            session.step(args)
+    assert session.steps == 1
+
+
 def test_states_by_name_round_trip(built):
     _, xs, m = built["shared_layers_masked"]
     s = m.stream(batch=xs[0].shape[0])

@@ -790,6 +790,7 @@ cdef class GraphSession:
     cdef object _mem  # numpy uint8 array: the session memory
     cdef object _in_mem, _out_mem  # the egru_input_t / egru_output_t arrays of a step
     cdef object _widths  # output widths
+    cdef object _ins  # the inputs' (kind, width)
     cdef bint _busy
 
     def __cinit__(self, Runtime runtime, uint32_t batch):
@@ -805,7 +806,9 @@ cdef class GraphSession:
             _raise(status, "stream")
         self._in_mem = np.zeros(max(self.session.n_inputs, 1) * sizeof(egru_input_t), np.uint8)
         self._out_mem = np.zeros(max(self.session.n_outputs, 1) * sizeof(egru_output_t), np.uint8)
-        self._widths = [width for _, width in runtime.io()[1]]
+        ins, outs = runtime.io()
+        self._ins = ins
+        self._widths = [width for _, width in outs]
 
     @property
     def batch(self):
@@ -840,9 +843,16 @@ cdef class GraphSession:
             if arrays[k] is None:
                 cin[k].data = NULL
             else:
-                a = <cnp.ndarray>arrays[k]
-                if cnp.PyArray_DIMS(a)[0] != <cnp.npy_intp>self.session.batch:
-                    raise EdgeGRUError(f"this stream has batch {self.session.batch}")
+                kind, width = self._ins[k]
+                want = np.int32 if kind == "tokens" else np.float32
+                count = self.session.batch * (1 if kind == "tokens" else width)
+                obj = arrays[k]
+                if not isinstance(obj, np.ndarray) or obj.dtype != want or \
+                        not obj.flags.c_contiguous or obj.size != count or obj.ndim < 1 or \
+                        obj.shape[0] != self.session.batch:
+                    raise EdgeGRUError(f"input {k}: expected a C-contiguous {np.dtype(want)} "
+                                       f"array of {self.session.batch} rows, {count} values")
+                a = <cnp.ndarray>obj
                 cin[k].data = cnp.PyArray_DATA(a)
             cin[k].steps = 1
         for k in range(n_out):
