@@ -10,12 +10,16 @@ measured here directly in Keras (eager calls on masked tensors) too.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import graph_models as gm
 import keras
 import numpy as np
 import pytest
 
+import edgegru
 from edgegru import format as fmt
 from edgegru import ir, reference
 from edgegru.convert import to_ir
@@ -438,3 +442,28 @@ def test_identity_layers_vanish_from_the_graph():
     xs = np.random.default_rng(2).standard_normal((3, gm.T, 3)).astype(np.float32)
     for got, want in zip(reference.forward_graph(graph, [xs]), _predict(model, [xs]), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+
+
+def test_graph_files_convert_without_keras(built, tmp_path):
+    """The .keras route of a graph imports neither TensorFlow nor Keras, and edgegru.convert
+    writes the bytes it writes from the live model."""
+    names = ["seq2seq", "rnnoise", "nested_masked"]
+    paths, want = {}, {}
+    for name in names:
+        model = built(name)[0]
+        paths[name] = str(tmp_path / f"{name}.keras")
+        model.save(paths[name])
+        edgegru.convert(model, tmp_path / f"{name}.live.egru")
+        want[name] = (tmp_path / f"{name}.live.egru").read_bytes()
+    code = (
+        "import sys\nsys.modules['tensorflow'] = None\nsys.modules['keras'] = None\n"
+        "import edgegru\n"
+        f"for path in {list(paths.values())!r}:\n"
+        "    edgegru.convert(path, path + '.egru')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in names:
+        got = Path(paths[name] + ".egru").read_bytes()
+        assert got == want[name], name
+        assert isinstance(fmt.read(got)[0], ir.Graph)

@@ -289,8 +289,9 @@ egru_status_t egru_forward_features(const egru_model_t *model, const float *x, u
  * TOKENS and SEQUENCE input; the steps of everything else follow from them
  * (egru_run_output_steps). The single-input functions above (egru_arena_size, _min,
  * egru_output_count, egru_forward_tokens / _features) return EGRU_ERR_WRONG_INPUT for a graph
- * model; egru_run runs chains too, through them, with their behaviour. Graph models do not
- * stream (egru_session_check: EGRU_ERR_UNSUPPORTED) nor fold (egru_model_fold). */
+ * model; egru_run runs chains too, through them, with their behaviour. Graph models stream
+ * through the egru_graph_session_* functions (not egru_session_*: EGRU_ERR_UNSUPPORTED) and do
+ * not fold (egru_model_fold). */
 typedef enum egru_value_kind {
     EGRU_VALUE_TOKENS = 1,
     EGRU_VALUE_SEQUENCE = 2,
@@ -543,6 +544,99 @@ egru_status_t egru_session_save_s16(const egru_session_t *session, int32_t *snap
  * (as set_state_s16; flags 0 or 1); on error nothing changes. */
 egru_status_t egru_session_restore_s16(egru_session_t *session, const int32_t *snapshot,
                                        size_t count, uint64_t steps);
+
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Graph sessions: streaming over a graph model (docs/streaming.md "Graphs").
+ *
+ *     egru_graph_session_t s;                                     // caller-owned
+ *     egru_graph_session_size(&model, batch, &bytes);             // EGRU_ERR_UNSUPPORTED: no
+ *     egru_graph_session_init(&s, &model, batch, mem, bytes);     // zero states
+ *     for each step: egru_graph_session_step(&s, inputs, n_inputs, outputs, n_outputs);
+ *
+ * One step advances every TOKENS and SEQUENCE model input by one step: inputs[i].data is
+ * (batch) int32 ids or (batch, width) floats (inputs[i].steps is ignored). Nodes run in file
+ * order on that step of every row, each recurrent node continuing from its own state (one per
+ * node: a shared layer applied twice has two). VECTOR model inputs: (batch, width) floats; one
+ * read by any node as a per-step value must be given at every step; one read only as recurrent
+ * nodes' initial states is read at the first step after init or reset (NULL: zero initial
+ * states) and ignored afterwards (it may then be NULL). Each output gets batch * width floats:
+ * a SEQUENCE output's value at this step, a VECTOR output (a last state, a final state) what
+ * egru_run gives on the steps fed so far. So the outputs of step t equal, bit for bit, step t of
+ * egru_run over the whole sequences (SEQUENCE outputs) and egru_run over steps 0 .. t (VECTOR
+ * outputs), masks included (an Embedding mask_zero id 0 or a Masking step masks as there).
+ *
+ * A graph streams when every node can run step by step: Embedding, Masking, Dense, Activation,
+ * Affine, LayerNorm, MERGE, CONCATENATE along features, and forward recurrent layers (no
+ * go_backwards, not Bidirectional) whose initial-state inputs, if any, are VECTOR model inputs.
+ * Conv1D, GlobalPooling, Flatten, RepeatVector, CONCATENATE along time and the others need the
+ * whole sequence: EGRU_ERR_UNSUPPORTED, egru_graph_session_check names the first such node.
+ * Float and int8 graphs; not thread-safe; a zeroed session is refused (EGRU_ERR_NULL_ARG).
+ * Chain models stream with egru_session_* (these functions refuse them: EGRU_ERR_WRONG_INPUT).
+ */
+
+/* A graph session. Caller-owned; egru_graph_session_init() fills it; fields read-only. */
+typedef struct egru_graph_session {
+    const egru_model_t *model;  /* the model; it and its blob must outlive the session        */
+    uint32_t batch;             /* rows per step                                              */
+    uint32_t n_inputs;          /* model inputs (egru_model_io)                               */
+    uint32_t n_outputs;         /* model outputs                                              */
+    uint32_t rnn_count;         /* recurrent nodes, each with its own state                   */
+    uint64_t steps;             /* steps run since init or the last reset                     */
+    const egru_model_t *frozen; /* private: a copy of the model as at init, in session memory */
+    void *plan;                 /* private: the value plan of one step                        */
+    uint8_t *values;            /* private: the value regions of one step                     */
+    float *states;              /* private: per recurrent node, its state block                */
+    float *scratch;             /* private: the largest node's scratch                        */
+    int32_t *ids;               /* private: the step's token ids, copied, per TOKENS input    */
+    uint8_t *fresh;             /* private: per node, 1 until its first step after init/reset */
+} egru_graph_session_t;
+
+/* EGRU_OK when the graph can stream (above); else EGRU_ERR_UNSUPPORTED and, when node_index is
+ * not NULL, the index of the first node that cannot. A chain: EGRU_ERR_WRONG_INPUT; an int16x8
+ * model: EGRU_ERR_UNSUPPORTED; a build without EGRU_CFG_GRAPH: EGRU_ERR_UNSUPPORTED. */
+egru_status_t egru_graph_session_check(const egru_model_t *model, uint32_t *node_index);
+
+/* Bytes of session memory for `batch` (>= 1) rows, any alignment; it does not depend on any
+ * step count: the frozen model, the plan, every value of one step (batch * width floats, and a
+ * mask), each recurrent node's state, one node's scratch, the token ids and the node flags. */
+egru_status_t egru_graph_session_size(const egru_model_t *model, uint32_t batch, size_t *bytes);
+
+/* Lays the session out in `mem` (at least egru_graph_session_size() bytes, caller-owned, kept
+ * for the session's life), every state zero. The model is copied as it is now. On error
+ * *session is zeroed. */
+egru_status_t egru_graph_session_init(egru_graph_session_t *session, const egru_model_t *model,
+                                      uint32_t batch, void *mem, size_t bytes);
+
+/* One step (above). n_inputs / n_outputs must equal the model's (else EGRU_ERR_WRONG_INPUT /
+ * EGRU_ERR_OUTPUT_SIZE); outputs[j].count must be batch * width (else EGRU_ERR_OUTPUT_SIZE);
+ * a required input NULL: EGRU_ERR_NULL_ARG; token ids in range (EGRU_ERR_TOKEN_RANGE), floats
+ * finite (EGRU_ERR_NONFINITE). Everything is checked before anything changes (ids are copied
+ * into the session first); on error the states, the step count and the outputs are untouched. */
+egru_status_t egru_graph_session_step(egru_graph_session_t *session, const egru_input_t *inputs,
+                                      uint32_t n_inputs, const egru_output_t *outputs,
+                                      uint32_t n_outputs);
+
+/* Back to the zero states; initial-state inputs are read again at the next step. */
+egru_status_t egru_graph_session_reset(egru_graph_session_t *session);
+
+/* Values of node `node`'s state: parts * batch * units (parts 2 for LSTM: h, c; else 1).
+ * EGRU_ERR_INDEX when node >= layer_count or the node is not recurrent. */
+egru_status_t egru_graph_session_state_size(const egru_graph_session_t *session, uint32_t node,
+                                            size_t *count);
+
+/* Copies node `node`'s state out: per part (h, then c), a row-major (batch, units) block.
+ * count must equal egru_graph_session_state_size() (else EGRU_ERR_OUTPUT_SIZE). */
+egru_status_t egru_graph_session_get_state(const egru_graph_session_t *session, uint32_t node,
+                                           float *state, size_t count);
+
+/* Sets node `node`'s state (that layout; count must match, else EGRU_ERR_BAD_SHAPE; finite,
+ * else EGRU_ERR_NONFINITE; on error nothing changes). It acts as the node's initial state, as
+ * an initial-state input does in egru_run (the node's "valid step seen" flags are cleared, and
+ * its initial-state inputs are not read at the next step). A decoder session set from an
+ * encoder's final state continues as egru_run of a graph feeding one into the other. */
+egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32_t node,
+                                           const float *state, size_t count);
 
 #ifdef __cplusplus
 }

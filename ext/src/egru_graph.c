@@ -37,22 +37,10 @@
 #define G_ALIGN_UP(n, a) (((n) + ((a)-1)) & ~(uint64_t)((a)-1))
 #define NOT_PLACED       (~(uint64_t)0)
 
-/* What the planner knows of each value for one call. */
-typedef struct gvalues {
-    uint32_t steps[EGRU_GRAPH_MAX_VALUES];  /* 1 for a VECTOR                               */
-    uint32_t first[EGRU_GRAPH_MAX_VALUES];  /* the node writing it (model inputs: 0)         */
-    uint32_t last[EGRU_GRAPH_MAX_VALUES];   /* the last node reading it (>= first)           */
-    int32_t io[EGRU_GRAPH_MAX_VALUES];      /* model input i: i; model output j: -1 - j; else
-                                               INT32_MAX                                   */
-    uint64_t offset[EGRU_GRAPH_MAX_VALUES]; /* byte offset of its region; NOT_PLACED: none  */
-    uint64_t size[EGRU_GRAPH_MAX_VALUES];   /* bytes of its region (0: none)                 */
-    uint64_t data[EGRU_GRAPH_MAX_VALUES];   /* bytes of its floats within the region         */
-} gvalues_t;
-
-typedef struct gplan {
-    uint32_t rows, align;
-    uint64_t values_bytes, state_floats, scratch_floats, total;
-} gplan_t;
+/* The planner's types (egru_internal.h, shared with the graph sessions). */
+typedef egru_gvalues_t gvalues_t;
+typedef egru_gplan_t gplan_t;
+typedef egru_gblock_t gblock_t;
 
 static int is_rnn(uint32_t op)
 {
@@ -82,7 +70,7 @@ static uint32_t node_value(const egru_model_t *m, uint32_t k, uint32_t i)
 
 /* Steps of every value for the caller's input steps, and lifetimes; EGRU_ERR_BAD_SHAPE when the
  * steps do not fit the graph. */
-static egru_status_t graph_steps(const egru_model_t *m, const uint32_t *input_steps, gvalues_t *g)
+egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_steps, gvalues_t *g)
 {
     uint32_t i, k, v;
     egru_layer_t layer;
@@ -149,8 +137,8 @@ static egru_status_t graph_steps(const egru_model_t *m, const uint32_t *input_st
 }
 
 /* The plan of `rows` rows (value regions placed) and its arena bytes; g from graph_steps. */
-static egru_status_t graph_plan(const egru_model_t *m, uint32_t rows, uint32_t align, gvalues_t *g,
-                                gplan_t *p)
+egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t align, gvalues_t *g,
+                              gplan_t *p)
 {
     uint32_t v, k, n;
     egru_layer_t layer;
@@ -225,17 +213,7 @@ static egru_status_t graph_plan(const egru_model_t *m, uint32_t rows, uint32_t a
     return p->total > (uint64_t)(size_t)-1 ? EGRU_ERR_BAD_SHAPE : EGRU_OK;
 }
 
-/* Where value v of the current block lives. */
-typedef struct gblock {
-    const egru_model_t *m;
-    const gvalues_t *g;
-    const egru_input_t *inputs;
-    const egru_output_t *outputs;
-    uint8_t *base; /* the value regions */
-    uint32_t b0;   /* the block's first row */
-} gblock_t;
-
-static float *value_ptr(const gblock_t *b, uint32_t v)
+float *egru_graph_value_ptr(const gblock_t *b, uint32_t v)
 {
     const size_t row = (size_t)b->g->steps[v] * egru_value_width(b->m, v);
     const int32_t io = b->g->io[v];
@@ -267,7 +245,7 @@ static void run_merge(const gblock_t *b, uint32_t k, uint32_t mode, uint32_t ni,
     const size_t total = n * W;
     size_t i, j;
     uint32_t in;
-    memcpy(out, value_ptr(b, x0), total * sizeof(float));
+    memcpy(out, egru_graph_value_ptr(b, x0), total * sizeof(float));
     if (mode == EGRU_MERGE_MAXIMUM || mode == EGRU_MERGE_MINIMUM) {
         /* acc = x0; per next x: where x is masked x := acc, where acc is masked acc := x; acc =
          * op(acc, x); acc's mask the OR of both while both carry one. */
@@ -279,7 +257,7 @@ static void run_merge(const gblock_t *b, uint32_t k, uint32_t mode, uint32_t ni,
         }
         for (in = 1; in < ni; ++in) {
             const uint32_t xv = node_value(b->m, k, in);
-            const float *x = value_ptr(b, xv);
+            const float *x = egru_graph_value_ptr(b, xv);
             const uint8_t *xm = mask_ptr(b, xv);
             for (i = 0; i < n; ++i) {
                 const int x_masked = xm && !xm[i], acc_masked = acc_has && !acc_mask[i];
@@ -310,7 +288,7 @@ static void run_merge(const gblock_t *b, uint32_t k, uint32_t mode, uint32_t ni,
     }
     for (in = 1; in < ni; ++in) {
         const uint32_t xv = node_value(b->m, k, in);
-        const float *x = value_ptr(b, xv);
+        const float *x = egru_graph_value_ptr(b, xv);
         const uint8_t *xm = mask_ptr(b, xv);
         for (i = 0; i < n; ++i) {
             for (j = 0; j < W; ++j) {
@@ -358,7 +336,7 @@ static void run_concat(const gblock_t *b, uint32_t k, uint32_t axis, uint32_t ni
         for (in = 0; in < ni; ++in) {
             const uint32_t xv = node_value(b->m, k, in);
             const uint32_t Tx = b->g->steps[xv], Wx = egru_value_width(b->m, xv);
-            const float *x = value_ptr(b, xv) + (size_t)r * Tx * Wx;
+            const float *x = egru_graph_value_ptr(b, xv) + (size_t)r * Tx * Wx;
             const uint8_t *xm = mask_ptr(b, xv);
             if (axis == EGRU_CONCAT_TIME) {
                 memcpy(out + ((size_t)r * T + off) * W, x, (size_t)Tx * Wx * sizeof(float));
@@ -383,21 +361,20 @@ static void run_concat(const gblock_t *b, uint32_t k, uint32_t axis, uint32_t ni
 }
 
 /* Runs node k on the block's `rows` rows. */
-static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, uint32_t rows,
-                              float *state, float *scratch)
+egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, float *state,
+                                  float *scratch)
 {
     const egru_model_t *m = b->m;
     const uint32_t ni = node_inputs(m, k), no = node_outputs(m, k);
     const uint32_t x0 = node_value(m, k, 0), y0 = node_value(m, k, ni);
     const uint32_t T = b->g->steps[x0];
     const size_t n = (size_t)rows * T;
-    const float *in = value_ptr(b, x0);
+    const float *in = egru_graph_value_ptr(b, x0);
     const uint8_t *in_mask = mask_ptr(b, x0);
-    float *out = value_ptr(b, y0);
+    float *out = egru_graph_value_ptr(b, y0);
     uint8_t *out_mask = mask_ptr(b, y0);
     egru_layer_t layer;
     uint32_t r, i;
-    (void)p;
     (void)egru_model_layer(m, k, &layer);
     switch (layer.op) {
     case EGRU_OP_EMBEDDING:
@@ -413,9 +390,11 @@ static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, u
             const uint32_t H = layer.units, cell = egru_rnn_cell_floats(&layer);
             const uint32_t parts = cell / H; /* 1: h; 2: h, c (LSTM) */
             const size_t block = (size_t)rows * (cell + 1u);
-            memset(state, 0, (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
-            for (i = 1; i < ni; ++i) { /* initial states: per direction h (, c) */
-                const float *s0 = value_ptr(b, node_value(m, k, i));
+            if (!b->carry) { /* a whole sequence: from the initial states */
+                memset(state, 0, (size_t)egru_rnn_state_floats(&layer, rows) * sizeof(float));
+            }
+            for (i = 1; i < ni && !b->carry; ++i) { /* initial states: per direction h (, c) */
+                const float *s0 = egru_graph_value_ptr(b, node_value(m, k, i));
                 const uint32_t d = (i - 1) / parts, part = (i - 1) % parts;
                 memcpy(state + d * block + (size_t)part * rows * H, s0,
                        (size_t)rows * H * sizeof(float));
@@ -425,7 +404,7 @@ static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, u
             egru_rnn_f32(&layer, in, (layer.flags & EGRU_FLAG_MASKED) ? in_mask : NULL, rows, T, T,
                          out, state, scratch);
             for (i = 1; i < no; ++i) { /* final states, same layout */
-                float *s1 = value_ptr(b, node_value(m, k, ni + i));
+                float *s1 = egru_graph_value_ptr(b, node_value(m, k, ni + i));
                 const uint32_t d = (i - 1) / parts, part = (i - 1) % parts;
                 memcpy(s1, state + d * block + (size_t)part * rows * H,
                        (size_t)rows * H * sizeof(float));
@@ -598,7 +577,7 @@ egru_status_t egru_run_output_steps(const egru_model_t *m, const uint32_t *input
     if (index >= m->graph_output_count) {
         return EGRU_ERR_INDEX;
     }
-    if ((s = graph_steps(m, input_steps, &g)) != EGRU_OK) {
+    if ((s = egru_graph_steps(m, input_steps, &g)) != EGRU_OK) {
         return s;
     }
     *steps = g.steps[egru_graph_io(m, m->graph_input_count + index)];
@@ -609,7 +588,7 @@ static egru_status_t plan_of(const egru_model_t *m, uint32_t batch, int low, gva
                              gplan_t *p)
 {
     const uint32_t rows = low ? 1u : (batch < GRAPH_ROW_BLOCK ? batch : GRAPH_ROW_BLOCK);
-    return graph_plan(m, rows, low ? GRAPH_LOW_ALIGN : GRAPH_FAST_ALIGN, g, p);
+    return egru_graph_plan(m, rows, low ? GRAPH_LOW_ALIGN : GRAPH_FAST_ALIGN, g, p);
 }
 
 egru_status_t egru_run_arena_size(const egru_model_t *m, uint32_t batch,
@@ -634,7 +613,7 @@ egru_status_t egru_run_arena_size(const egru_model_t *m, uint32_t batch,
     if (batch == 0) {
         return EGRU_ERR_BAD_SHAPE;
     }
-    if ((s = graph_steps(m, input_steps, &g)) != EGRU_OK ||
+    if ((s = egru_graph_steps(m, input_steps, &g)) != EGRU_OK ||
         (s = plan_of(m, batch, low_memory != 0, &g, &p)) != EGRU_OK) {
         return s;
     }
@@ -709,7 +688,7 @@ egru_status_t egru_run(const egru_model_t *m, uint32_t batch, const egru_input_t
     if (batch == 0) {
         return EGRU_ERR_BAD_SHAPE;
     }
-    if ((s = graph_steps(m, steps, &g)) != EGRU_OK) {
+    if ((s = egru_graph_steps(m, steps, &g)) != EGRU_OK) {
         return s;
     }
     for (i = 0; i < n_outputs; ++i) { /* the caller's sizes */
@@ -767,10 +746,11 @@ egru_status_t egru_run(const egru_model_t *m, uint32_t batch, const egru_input_t
     blk.inputs = inputs;
     blk.outputs = outputs;
     blk.base = base;
+    blk.carry = 0;
     for (blk.b0 = 0; blk.b0 < batch; blk.b0 += p.rows) {
         const uint32_t rows = batch - blk.b0 < p.rows ? batch - blk.b0 : p.rows;
         for (k = 0; k < m->layer_count; ++k) {
-            if ((s = run_node(&blk, &p, k, rows, state, scratch)) != EGRU_OK) {
+            if ((s = egru_graph_run_node(&blk, k, rows, state, scratch)) != EGRU_OK) {
                 return s; /* an id changed under the call: EGRU_ERR_TOKEN_RANGE */
             }
         }

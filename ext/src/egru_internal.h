@@ -51,6 +51,53 @@ static inline const uint8_t *egru_node_record(const egru_model_t *m, uint32_t k)
     return m->layer_table + (size_t)k * m->layer_record_size;
 }
 
+/* The graph planner and executor (egru_graph.c), shared with the graph sessions
+ * (egru_graph_session.c). What the planner knows of each value for one call: */
+typedef struct egru_gvalues {
+    uint32_t steps[EGRU_GRAPH_MAX_VALUES];  /* 1 for a VECTOR                               */
+    uint32_t first[EGRU_GRAPH_MAX_VALUES];  /* the node writing it (model inputs: 0)         */
+    uint32_t last[EGRU_GRAPH_MAX_VALUES];   /* the last node reading it (>= first)           */
+    int32_t io[EGRU_GRAPH_MAX_VALUES];      /* model input i: i; model output j: -1 - j; else
+                                               INT32_MAX                                   */
+    uint64_t offset[EGRU_GRAPH_MAX_VALUES]; /* byte offset of its region; ~0: none           */
+    uint64_t size[EGRU_GRAPH_MAX_VALUES];   /* bytes of its region (0: none)                 */
+    uint64_t data[EGRU_GRAPH_MAX_VALUES];   /* bytes of its floats within the region         */
+} egru_gvalues_t;
+
+/* A plan of `rows` rows: value regions, then the largest state and scratch, `align`ed. */
+typedef struct egru_gplan {
+    uint32_t rows, align;
+    uint64_t values_bytes, state_floats, scratch_floats, total;
+} egru_gplan_t;
+
+/* Where value v of the current block lives (egru_graph_value_ptr). */
+typedef struct egru_gblock {
+    const egru_model_t *m;
+    const egru_gvalues_t *g;
+    const egru_input_t *inputs;
+    const egru_output_t *outputs;
+    uint8_t *base; /* the value regions */
+    uint32_t b0;   /* the block's first row */
+    int carry;     /* 0: recurrent nodes start from their initial-state inputs (zero without);
+                      1 (sessions): they continue from `state` as it is, reading no input but
+                      the sequence */
+} egru_gblock_t;
+
+/* Steps of every value for the model inputs' steps, and lifetimes; EGRU_ERR_BAD_SHAPE when they
+ * do not fit the graph. */
+egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_steps,
+                               egru_gvalues_t *g);
+/* Places the value regions of `rows` rows (g from egru_graph_steps) and sizes the plan. */
+egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t align,
+                              egru_gvalues_t *g, egru_gplan_t *p);
+/* Value v of the block: a float pointer into the caller's buffers or the value regions (TOKENS
+ * model inputs: their int32 ids, cast). */
+float *egru_graph_value_ptr(const egru_gblock_t *b, uint32_t v);
+/* Runs node k on `rows` rows of the block; state: egru_rnn_state_floats(layer, rows) floats for
+ * a recurrent node; scratch: the plan's scratch_floats. */
+egru_status_t egru_graph_run_node(const egru_gblock_t *b, uint32_t k, uint32_t rows, float *state,
+                                  float *scratch);
+
 /* egru_model_pack's memory starts (at the first multiple of EGRU_BLOB_ALIGN) with a table of
  * EGRU_PACK_SLOTS uint32 per layer: offsets, in floats from the table's start, of the forward
  * kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t; 0 means none. */

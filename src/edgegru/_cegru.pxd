@@ -8,6 +8,7 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_STATUS_COUNT
     int EGRU_ERR_TRUNCATED
     int EGRU_ERR_TOKEN_RANGE
+    int EGRU_ERR_NULL_ARG
     int EGRU_ERR_NONFINITE
     int EGRU_ERR_BAD_SHAPE
     int EGRU_ERR_WRONG_DTYPE
@@ -161,3 +162,29 @@ cdef extern from "edgegru.h" nogil:
                                         size_t count)
     egru_status_t egru_session_restore_s16(egru_session_t *session, const int32_t *snapshot,
                                            size_t count, uint64_t steps)
+
+    # Graph sessions (egru_graph_session_*): streaming over a graph model. The public fields.
+    ctypedef struct egru_graph_session_t:
+        const egru_model_t *model
+        uint32_t batch
+        uint32_t n_inputs
+        uint32_t n_outputs
+        uint32_t rnn_count
+        uint64_t steps
+
+    egru_status_t egru_graph_session_check(const egru_model_t *model, uint32_t *node_index)
+    egru_status_t egru_graph_session_size(const egru_model_t *model, uint32_t batch,
+                                          size_t *bytes)
+    egru_status_t egru_graph_session_init(egru_graph_session_t *session,
+                                          const egru_model_t *model, uint32_t batch, void *mem,
+                                          size_t bytes)
+    egru_status_t egru_graph_session_step(egru_graph_session_t *session,
+                                          const egru_input_t *inputs, uint32_t n_inputs,
+                                          const egru_output_t *outputs, uint32_t n_outputs)
+    egru_status_t egru_graph_session_reset(egru_graph_session_t *session)
+    egru_status_t egru_graph_session_state_size(const egru_graph_session_t *session,
+                                                uint32_t node, size_t *count)
+    egru_status_t egru_graph_session_get_state(const egru_graph_session_t *session,
+                                               uint32_t node, float *state, size_t count)
+    egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32_t node,
+                                               const float *state, size_t count)

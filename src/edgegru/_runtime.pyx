@@ -16,6 +16,7 @@ cnp.import_array()
 
 STATUS_COUNT = EGRU_STATUS_COUNT
 ERR_TOKEN_RANGE = EGRU_ERR_TOKEN_RANGE
+ERR_NULL_ARG = EGRU_ERR_NULL_ARG
 ERR_NONFINITE = EGRU_ERR_NONFINITE
 ERR_BAD_SHAPE = EGRU_ERR_BAD_SHAPE
 ERR_WRONG_DTYPE = EGRU_ERR_WRONG_DTYPE
@@ -484,6 +485,17 @@ cdef class Runtime:
             _raise(status, "stream")
         return None
 
+    def graph_stream_blocker(self):
+        """Index of the first node of a graph that cannot stream (egru_graph_session_check), or
+        None."""
+        cdef uint32_t index = 0
+        cdef int status = egru_graph_session_check(&self.model, &index)
+        if status == EGRU_ERR_UNSUPPORTED:
+            return index
+        if status != EGRU_OK:
+            _raise(status, "stream")
+        return None
+
 
 cdef class Session:
     """A C streaming session (egru_session_t) over a Runtime, in memory this object owns.
@@ -763,3 +775,138 @@ cdef class Session:
             self._busy = False
         if status != EGRU_OK:
             _raise(status, "stream restore")
+
+
+cdef class GraphSession:
+    """A C graph session (egru_graph_session_t) over a graph Runtime, in memory this object owns:
+    one step of every sequence input per call, each recurrent node's state carried.
+
+    Not for concurrent use (RuntimeError, as Session). Input checking with user-facing messages
+    lives in runtime.GraphStream; the C runtime checks everything again.
+    """
+
+    cdef egru_graph_session_t session
+    cdef Runtime runtime  # keeps the model (and the blob it points into) alive
+    cdef object _mem  # numpy uint8 array: the session memory
+    cdef object _in_mem, _out_mem  # the egru_input_t / egru_output_t arrays of a step
+    cdef object _widths  # output widths
+    cdef object _ins  # the inputs' (kind, width)
+    cdef bint _busy
+
+    def __cinit__(self, Runtime runtime, uint32_t batch):
+        cdef size_t nbytes = 0
+        cdef int status = egru_graph_session_size(&runtime.model, batch, &nbytes)
+        if status != EGRU_OK:
+            _raise(status, "stream")
+        self.runtime = runtime
+        self._mem = np.empty(nbytes, dtype=np.uint8)
+        cdef uint8_t[::1] mem = self._mem
+        status = egru_graph_session_init(&self.session, &runtime.model, batch, &mem[0], nbytes)
+        if status != EGRU_OK:
+            _raise(status, "stream")
+        self._in_mem = np.zeros(max(self.session.n_inputs, 1) * sizeof(egru_input_t), np.uint8)
+        self._out_mem = np.zeros(max(self.session.n_outputs, 1) * sizeof(egru_output_t), np.uint8)
+        ins, outs = runtime.io()
+        self._ins = ins
+        self._widths = [width for _, width in outs]
+
+    @property
+    def batch(self):
+        return self.session.batch
+
+    @property
+    def steps(self):
+        return self.session.steps
+
+    @property
+    def memory_bytes(self):
+        """Bytes of session memory (egru_graph_session_size for this model and batch)."""
+        return self._mem.size
+
+    cdef _enter(self):
+        if self._busy:
+            raise RuntimeError("this stream is in use by another thread; use one stream per thread")
+        self._busy = True
+
+    def step(self, list arrays):
+        """One step. arrays: the model inputs in order, each a C-contiguous int32 (batch,) for
+        tokens, float32 (batch, width) for sequences and vectors, or None (a vector read only as
+        an initial state). Returns the outputs' step values, float32 (batch, width) each."""
+        cdef uint32_t n_in = self.session.n_inputs, n_out = self.session.n_outputs, k
+        if <uint32_t>len(arrays) != n_in:
+            raise EdgeGRUError(f"step takes {n_in} inputs, got {len(arrays)}")
+        outs = [np.empty((self.session.batch, w), dtype=np.float32) for w in self._widths]
+        cdef egru_input_t *cin = <egru_input_t *>cnp.PyArray_DATA(self._in_mem)
+        cdef egru_output_t *cout = <egru_output_t *>cnp.PyArray_DATA(self._out_mem)
+        cdef cnp.ndarray a
+        for k in range(n_in):
+            if arrays[k] is None:
+                cin[k].data = NULL
+            else:
+                kind, width = self._ins[k]
+                want = np.int32 if kind == "tokens" else np.float32
+                count = self.session.batch * (1 if kind == "tokens" else width)
+                obj = arrays[k]
+                if not isinstance(obj, np.ndarray) or obj.dtype != want or \
+                        not obj.flags.c_contiguous or obj.size != count or obj.ndim < 1 or \
+                        obj.shape[0] != self.session.batch:
+                    raise EdgeGRUError(f"input {k}: expected a C-contiguous {np.dtype(want)} "
+                                       f"array of {self.session.batch} rows, {count} values")
+                a = <cnp.ndarray>obj
+                cin[k].data = cnp.PyArray_DATA(a)
+            cin[k].steps = 1
+        for k in range(n_out):
+            cout[k].data = <float *>cnp.PyArray_DATA(<cnp.ndarray>outs[k])
+            cout[k].count = <size_t>cnp.PyArray_SIZE(<cnp.ndarray>outs[k])
+        cdef int status
+        self._enter()
+        try:
+            with nogil:
+                status = egru_graph_session_step(&self.session, cin, n_in, cout, n_out)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream step")
+        return outs
+
+    def reset(self):
+        self._enter()
+        try:
+            status = egru_graph_session_reset(&self.session)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream reset")
+
+    def state_size(self, uint32_t node):
+        cdef size_t n = 0
+        cdef int status = egru_graph_session_state_size(&self.session, node, &n)
+        if status != EGRU_OK:
+            _raise(status, f"stream state of node {node}")
+        return n
+
+    def get_state(self, uint32_t node):
+        """Node `node`'s state, flat: float32 (parts * batch * units,), h then c (LSTM)."""
+        state = np.empty(self.state_size(node), dtype=np.float32)
+        cdef float[::1] view = state
+        self._enter()
+        try:
+            status = egru_graph_session_get_state(&self.session, node, &view[0], view.shape[0])
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, f"stream state of node {node}")
+        return state
+
+    def set_state(self, uint32_t node, const float[::1] state):
+        """Sets node `node`'s state from get_state's layout (count and finiteness checked)."""
+        cdef float dummy = 0.0
+        self._enter()
+        try:
+            status = egru_graph_session_set_state(&self.session, node,
+                                                  &state[0] if state.shape[0] else &dummy,
+                                                  state.shape[0])
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, f"stream state of node {node}")

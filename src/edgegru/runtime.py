@@ -16,8 +16,10 @@ from ._runtime import (
     DEFAULT_ARENA_LIMIT,  # noqa: F401 (re-exported: Model.arena_limit names it)
     ERR_BAD_SHAPE,
     ERR_NONFINITE,
+    ERR_NULL_ARG,
     ERR_TOKEN_RANGE,
     KERNEL_SETS,
+    GraphSession,
     Runtime,
     Session,
     available_kernels,
@@ -446,17 +448,19 @@ class Model:
         """A stream over this model: feed one time step at a time, with every recurrent layer's
         state carried from step to step (docs/streaming.md). Starts from the zero state.
 
+        A graph model gives a GraphStream (every sequence input advances one step per call,
+        every recurrent node carries its state; docs/streaming.md "Graphs").
+
         Raises UnsupportedError when a layer needs more than the steps seen so far
-        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten); int16x8 models stream
+        (Bidirectional, go_backwards, Conv1D, GlobalPooling, Flatten; in graphs also
+        RepeatVector, Concatenate along time, an initial state computed by another node), naming
+        it; int16x8 models stream
         when every layer is an Embedding, Masking, Dense, Activation, Affine, LayerNorm, GRU,
         LSTM or SimpleRNN (their steps are integer-only and equal ``predict_int`` bit for bit:
         docs/streaming.md, "int16x8").
         """
         if self._graph:
-            raise UnsupportedError(
-                "streaming over a graph model is not implemented yet (edgegru 0.2 streams chain "
-                "models); run the graph with predict"
-            )
+            return GraphStream(self, batch)
         return Stream(self, batch)
 
     def _check_shape(self, x: np.ndarray, rank: int, what: str) -> None:
@@ -1176,3 +1180,281 @@ def load(
         ) from None
     with open(path, "rb") as f:
         return Model(f.read(), path=path, **opts)
+
+
+def _graph_node_names(model: Model) -> list:
+    """Each node's name: its first output value's name (the file's value names, metadata
+    "graph"), or node_k; cached on the model."""
+    names = getattr(model, "_node_names", None)
+    if names is None:
+        try:
+            graph, _ = fmt.read(bytes(model._rt.blob_bytes))
+            names = [node.outputs[0] for node in graph.nodes]
+        except Exception:  # names are a convenience: the C runtime has the graph
+            names = [f"node_{k}" for k in range(model._info["layer_count"])]
+        model._node_names = names
+    return names
+
+
+def _graph_no_stream_why(layer: dict) -> str:
+    """Why graph node `layer` (a Model.layers() record) cannot stream, as
+    egru_graph_session_check found."""
+    op = layer["op"]
+    if op in _NO_STREAM:
+        return _NO_STREAM[op]
+    if op == "RepeatVector":
+        return "repeats a vector over steps of its own, not the inputs' steps"
+    if op == "Concatenate" and layer["params"][0] == 1:
+        return "concatenates along time: its steps follow the whole of its first input"
+    if op in _RECURRENT:
+        if layer["flags"] & fmt.FLAG_BIDIRECTIONAL:
+            return "is Bidirectional: its backward half starts at the end of the sequence"
+        if layer["flags"] & fmt.FLAG_GO_BACKWARDS:
+            return "has go_backwards=True: it starts at the end of the sequence"
+        return (
+            "takes its initial state from another node (for instance an encoder's final state, "
+            "known only at the end of the encoder's sequence), not from a vector model input; "
+            "stream the parts as separate models and pass the state with set_state"
+        )
+    return "mixes sequences and vectors"
+
+
+class GraphStream:
+    """Step-by-step inference over a graph model: ``model.stream(batch)`` for a graph.
+
+    ``step(inputs)`` advances every sequence input (tokens or features) by ONE step, in a list
+    in ``model.inputs`` order or a dict keyed by input name: token ids (batch,) or (batch, 1),
+    features (batch, width) or (batch, 1, width), vectors (batch, width). It returns the
+    outputs' values at this step (a list for several outputs, as ``predict``): a sequence
+    output's step, and a vector output (a last state, a final state) as ``predict`` gives it on
+    the steps fed so far; equal to ``predict`` bit for bit. Every recurrent node keeps its own
+    state; a recurrent node's initial-state inputs (vector model inputs) are read at the first
+    step after the stream was made or reset (they may be left out, or None, afterwards; left
+    out at the first step: zero). ``state`` gets and sets the states by layer name (LSTM:
+    (h, c)); ``reset()`` starts again. Not for use by several threads at once.
+    """
+
+    def __init__(self, model: Model, batch: int = 1):
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+            raise InputError(f"batch must be an integer, got {batch!r}")
+        if not 1 <= batch <= _UINT32_MAX:
+            raise InputError(f"batch must be >= 1 (and < 2**32), got {batch}")
+        layers = model.layers()
+        names = _graph_node_names(model)
+        blocker = model._rt.graph_stream_blocker()
+        if blocker is not None:
+            layer = layers[blocker]
+            raise UnsupportedError(
+                f"this graph cannot stream: node {blocker} ({names[blocker]}, {layer['op']}) "
+                f"{_graph_no_stream_why(layer)}; streaming needs nodes that work one step at "
+                'a time (docs/streaming.md, "Graphs")'
+            )
+        self._model = model
+        self._batch = int(batch)
+        self._session = GraphSession(model._rt, self._batch)
+        #: state name (the node's first output value: the layer's name, name@i for the i-th
+        #: application of a shared layer) -> (node index, parts, units)
+        self._nodes = {
+            names[k]: (k, 2 if layer["op"] == "LSTM" else 1, layer["output_dim"])
+            for k, layer in enumerate(layers)
+            if layer["op"] in _RECURRENT
+        }
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @property
+    def batch(self) -> int:
+        return self._batch
+
+    def __reduce__(self):
+        raise UnsupportedError(
+            "a graph stream does not pickle yet; save its states (stream.state, a dict of "
+            "arrays) and set them on a new stream"
+        )
+
+    @property
+    def steps(self) -> int:
+        """Steps run since the stream was made or reset."""
+        return self._session.steps
+
+    @property
+    def inputs(self) -> list:
+        return self._model.inputs
+
+    @property
+    def outputs(self) -> list:
+        return self._model.outputs
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of C session memory (egru_graph_session_size): independent of the steps."""
+        return self._session.memory_bytes
+
+    @property
+    def state_names(self) -> list:
+        """The recurrent nodes' names, in node order: each node's first output value, which is
+        the layer's name (a shared layer applied several times: ``name@0``, ``name@1``, ...;
+        inside a nested model ``model/name``)."""
+        return list(self._nodes)
+
+    def _ordered(self, x) -> list:
+        specs = self._model.inputs
+        names = [spec.name for spec in specs]
+        if isinstance(x, dict):
+            unknown = [k for k in x if k not in names]
+            missing = [s.name for s in specs if s.name not in x and s.kind != "vector"]
+            if unknown or missing:
+                raise InputError(
+                    f"the inputs are {names}; "
+                    + (f"unknown: {unknown}" if unknown else "")
+                    + ("; " if unknown and missing else "")
+                    + (f"missing: {missing}" if missing else "")
+                )
+            return [x.get(n) for n in names]
+        if isinstance(x, (list, tuple)) and (len(names) > 1 or len(x) == 1):
+            if len(x) != len(names):
+                raise InputError(f"this model takes {len(names)} inputs {names}, got {len(x)}")
+            return list(x)
+        if len(names) > 1:
+            raise InputError(
+                f"this model takes {len(names)} inputs {names}: pass a list in that order or a "
+                "dict keyed by input name"
+            )
+        return [x]
+
+    def step(self, inputs):
+        """Feed one step (see the class). Raises InputError naming the input for a wrong rank,
+        dtype, width or batch, a token id out of range or a NaN/infinity; nothing changes
+        then."""
+        specs = self._model.inputs
+        arrays, full = [], []  # as the C step takes them; as predict's checks see them
+        for spec, a in zip(specs, self._ordered(inputs), strict=True):
+            if a is None:
+                if spec.kind != "vector":
+                    raise InputError(f"input {spec.name!r} is a sequence: it is needed every step")
+                arrays.append(None)
+                full.append(None)
+                continue
+            a = _as_array(a, f"input {spec.name!r}")
+            if spec.kind == "tokens":
+                if a.ndim not in (1, 2) or (a.ndim == 2 and a.shape[1] != 1):
+                    raise InputError(
+                        f"input {spec.name!r}: expected one step of token ids, shape (batch,) or "
+                        f"(batch, 1), got an array of shape {a.shape}"
+                    )
+                a = a.reshape(-1, 1) if a.ndim == 1 else a
+            elif spec.kind == "features":
+                if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[1] != 1):
+                    raise InputError(
+                        f"input {spec.name!r}: expected one step of features, shape (batch, "
+                        f"{spec.width}) or (batch, 1, {spec.width}), got an array of shape "
+                        f"{a.shape}"
+                    )
+                a = a.reshape(a.shape[0], 1, a.shape[-1]) if a.ndim == 2 else a
+            a = _check_graph_input(spec, a)
+            if a.shape[0] != self._batch:
+                raise InputError(
+                    f"input {spec.name!r} has batch {a.shape[0]}, this stream has {self._batch}"
+                )
+            full.append(a)
+            arrays.append(
+                a.reshape(self._batch)
+                if spec.kind == "tokens"
+                else a.reshape(self._batch, spec.width)
+            )
+        try:
+            outs = self._session.step(arrays)
+        except EdgeGRUError as exc:
+            if exc.code == ERR_NULL_ARG:
+                gone = [s.name for s, a in zip(specs, arrays, strict=True) if a is None]
+                raise InputError(
+                    f"input(s) {gone} left out, but a node reads them at every step (not only as "
+                    "an initial state)"
+                ) from None
+            given = [(s, a) for s, a in zip(specs, full, strict=True) if a is not None]
+            raise _graph_step_error(exc, given) from None
+        return outs if len(outs) > 1 else outs[0]
+
+    def reset(self) -> None:
+        """Back to the zero states; initial-state inputs are read again at the next step."""
+        self._session.reset()
+
+    def _node(self, name):
+        if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
+            for key, (k, parts, units) in self._nodes.items():
+                if k == name:
+                    return key, k, parts, units
+            raise InputError(
+                f"node {name} is not a recurrent node; they are "
+                f"{[v[0] for v in self._nodes.values()]}"
+            )
+        if name not in self._nodes:
+            raise InputError(f"no recurrent layer {name!r}; the states are {self.state_names}")
+        return (name, *self._nodes[name])
+
+    def get_state(self, name):
+        """The state of recurrent layer `name` (or node index): float32 (batch, units) h, or for
+        an LSTM the tuple (h, c)."""
+        _, k, parts, units = self._node(name)
+        flat = self._session.get_state(k).reshape(parts, self._batch, units)
+        return (flat[0].copy(), flat[1].copy()) if parts == 2 else flat[0].copy()
+
+    def set_state(self, name, value) -> None:
+        """Sets recurrent layer `name`'s state (h, or (h, c) for an LSTM; (batch, units) each,
+        finite): it acts as that node's initial state (its initial-state inputs are then not
+        read at the next step), so a decoder stream set from an encoder's final state continues
+        as the whole encoder-decoder model would."""
+        key, k, parts, units = self._node(name)
+        parts_given = list(value) if parts == 2 and isinstance(value, (tuple, list)) else [value]
+        if len(parts_given) != parts:
+            raise InputError(f"state {key!r} is an LSTM's (h, c): give both")
+        arrs = []
+        for a in parts_given:
+            a = _as_array(a, f"state {key!r}")
+            if a.dtype.kind not in "fiu" or a.shape != (self._batch, units):
+                raise InputError(
+                    f"state {key!r}: expected a numeric array of shape ({self._batch}, {units}), "
+                    f"got {a.dtype} {a.shape}"
+                )
+            with np.errstate(over="ignore"):
+                a = a.astype(np.float32)
+            if not np.isfinite(a).all():
+                raise InputError(f"state {key!r} contains NaN or infinity")
+            arrs.append(a)
+        self._session.set_state(k, np.ascontiguousarray(np.concatenate(arrs, axis=0).ravel()))
+
+    @property
+    def state(self) -> dict:
+        """Every recurrent node's state, a dict by name (``state_names``): h, or (h, c)."""
+        return {key: self.get_state(key) for key in self._nodes}
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        if not isinstance(value, dict):
+            raise InputError("a graph stream's state is a dict by layer name")
+        for key in value:
+            self._node(key)
+        for key, v in value.items():
+            self.set_state(key, v)
+
+
+def _graph_step_error(exc: EdgeGRUError, given: list) -> EdgeGRUError:
+    """Name the input behind a status of egru_graph_session_step; given: (spec, array) pairs."""
+    for spec, a in given:
+        if exc.code == ERR_TOKEN_RANGE and spec.kind == "tokens":
+            bad = np.argwhere((a < 0) | (a >= spec.width))
+            if len(bad):
+                return InputError(
+                    f"input {spec.name!r}: token id {a[tuple(bad[0])]} at row {int(bad[0][0])} "
+                    f"is out of range: the vocabulary has {spec.width} ids (0 .. "
+                    f"{spec.width - 1})"
+                )
+        if exc.code == ERR_NONFINITE and spec.kind != "tokens" and not np.isfinite(a).all():
+            row = int(np.argwhere(~np.isfinite(a))[0][0])
+            return InputError(
+                f"input {spec.name!r} contains NaN or infinity (row {row}); they are not valid "
+                "inputs"
+            )
+    return exc
