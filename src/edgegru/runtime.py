@@ -146,9 +146,12 @@ class Model:
         return self._info["file_size"]
 
     def layers(self) -> list[dict]:
-        """One dict per layer: op name, widths, activations, parameter count, MACs per step."""
+        """One dict per layer (a graph: per node): op name, widths, activations, parameter count,
+        MACs per step, name (a graph's node: the first value it writes)."""
         out = []
         names = self.metadata.get("source", {}).get("layers", [])
+        if self._graph:  # a node is named by the first value it writes (shared layers: name@i)
+            names = [node.outputs[0] for node in fmt.read(self._rt.blob_bytes)[0].nodes]
         for k in range(self._info["layer_count"]):
             d = self._rt.layer(k)
             d["op"] = fmt.OP_NAMES.get(d["op"], str(d["op"]))
