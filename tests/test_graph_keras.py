@@ -237,9 +237,9 @@ def _two_inputs(make):
 
 
 REFUSED = {
-    "attention": (
-        _two_inputs(lambda a, b: L.Attention(name="att")([a, b])),
-        ["'att'", "Attention", "not supported"],
+    "attention_scores": (
+        _two_inputs(lambda a, b: L.Attention(name="att")([a, b], return_attention_scores=True)[0]),
+        ["'att'", "Attention", "return_attention_scores=True", "not supported"],
     ),
     "dot": (
         _two_inputs(lambda a, b: L.Dot(axes=2, name="dot")([a, b])),

@@ -493,7 +493,8 @@ static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, co
         break;
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
-    case EGRU_OP_REPEAT_VECTOR: break; /* graph files only (egru_graph.c) */
+    case EGRU_OP_REPEAT_VECTOR:
+    case EGRU_OP_ATTENTION: break; /* graph files only (egru_graph.c) */
     }
     return EGRU_OK;
 }

@@ -709,6 +709,45 @@ class RepeatVector:
         return int(self.dim)
 
 
+#: ATTENTION score modes, in the file's params[0] order (1 dot .. 3 additive).
+ATTENTION_SCORES = ("dot", "concat", "additive")
+
+
+@dataclass
+class Attention:
+    """Keras Attention (score "dot" or "concat") or AdditiveAttention (score "additive") over
+    [query, value] or [query, value, key] sequences (docs/format.md "ATTENTION"). dim: the width
+    of query and key; value_dim: the value's (and the output's). scale: dot / concat: a float
+    (1.0 without use_scale); additive: None (no use_scale) or the (dim,) array. concat_weight:
+    Keras' concat_score_weight (concat only). causal: the call's use_causal_mask."""
+
+    score: str
+    dim: int
+    value_dim: int
+    scale: object = 1.0
+    concat_weight: float = 1.0
+    causal: bool = False
+    name: str = "attention"
+
+    def __post_init__(self):
+        if self.score not in ATTENTION_SCORES:
+            raise ValueError(
+                f"Attention {self.name!r}: score {self.score!r} not in {ATTENTION_SCORES}"
+            )
+        if self.score == "additive":
+            if self.scale is not None:
+                self.scale = np.asarray(self.scale, dtype=np.float32).reshape(-1)
+                if self.scale.shape != (int(self.dim),):
+                    raise ValueError(f"Attention {self.name!r}: scale must have {self.dim} values")
+        else:
+            self.scale = float(np.float32(1.0 if self.scale is None else self.scale))
+        self.concat_weight = float(np.float32(self.concat_weight))
+
+    @property
+    def units(self) -> int:
+        return int(self.value_dim)
+
+
 @dataclass(frozen=True)
 class GraphInput:
     """One model input. kind: "tokens" (ids (batch, T), dim = vocabulary), "features" (float
@@ -755,6 +794,10 @@ class Node:
     masked: bool = False
 
 
+#: Layers only a graph file can hold (never a chain's).
+GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention)
+
+
 def state_count(layer) -> int:
     """Initial / final states of a recurrent layer: S in docs/format.md "Graphs"."""
     cell = layer.forward if isinstance(layer, Bidirectional) else layer
@@ -771,6 +814,8 @@ def _mask_out(layer, ins: list) -> bool:
         return any(v.masked for v in ins)
     if isinstance(layer, RepeatVector):
         return False
+    if isinstance(layer, Attention):
+        return ins[0].masked  # the query's mask
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
         rule = "drop"
@@ -789,6 +834,8 @@ def _reads_mask(layer, ins: list) -> bool:
         return any(v.masked for v in ins)
     if isinstance(layer, RepeatVector):
         return False
+    if isinstance(layer, Attention):
+        return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
         # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
         # with initial_state= the recurrent layer runs unmasked (its output still carries the
@@ -869,7 +916,7 @@ class Graph:
         for node in self.nodes:
             if node.inputs != [cur] or len(node.outputs) != 1:
                 return None
-            if isinstance(node.layer, (Merge, Concatenate, RepeatVector)):
+            if isinstance(node.layer, GRAPH_ONLY):
                 return None
             cur = node.outputs[0]
         if cur != self.outputs[0]:
@@ -913,6 +960,14 @@ def _infer_node(layer, ins: list, where: str) -> list:
         need(len(ins) == 1 and ins[0].kind == VECTOR, "needs one vector input")
         need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
         return [Value(SEQUENCE, layer.dim)]
+    if isinstance(layer, Attention):
+        need(len(ins) in (2, 3), "reads [query, value] or [query, value, key]")
+        need(all(v.kind == SEQUENCE for v in ins), "reads sequences only")
+        key = ins[2] if len(ins) == 3 else ins[1]
+        need(ins[0].width == layer.dim, f"query width {ins[0].width} != {layer.dim}")
+        need(key.width == layer.dim, f"key width {key.width} != query width {layer.dim}")
+        need(ins[1].width == layer.value_dim, f"value width {ins[1].width} != {layer.value_dim}")
+        return [Value(SEQUENCE, layer.value_dim)]
     if type(layer) not in MASK_RULES:
         raise TypeError(f"{where}: not an IR layer")
     x = ins[0]

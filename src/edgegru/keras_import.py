@@ -58,7 +58,9 @@ config by `_GraphWalk` for both routes:
   decoder's state input); outputs in ``model.outputs`` order;
 * every chain layer (the same converters, given the node's input as `_Context.flow`), plus Add,
   Subtract, Multiply, Average, Maximum, Minimum (`ir.Merge`), Concatenate (axis -1 or the last:
-  features; 1 on sequences: time; anything else is refused) and RepeatVector;
+  features; 1 on sequences: time; anything else is refused), RepeatVector, Attention (score_mode
+  "dot" / "concat", use_scale, the call's use_causal_mask) and AdditiveAttention (use_scale) on
+  [query, value] or [query, value, key] (`ir.Attention`; return_attention_scores refused);
 * ``initial_state=`` from any tensors, ``return_state=True`` (every state its own value:
   ``[output, h]``, ``[output, h, c]``, a Bidirectional's forward states then backward ones);
 * a layer applied more than once is one IR layer object in several nodes; a nested model is
@@ -1216,11 +1218,13 @@ _MERGE_CLASSES = {
     "Minimum": "minimum",
 }
 #: Layers only a graph describes (the chain route refuses them with _NeedsGraphError).
-_GRAPH_LAYERS = (*_MERGE_CLASSES, "Concatenate", "RepeatVector")
+_GRAPH_LAYERS = (*_MERGE_CLASSES, "Concatenate", "RepeatVector", "Attention", "AdditiveAttention")
 #: Every layer class the graph route converts.
 GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
 #: Call arguments of a layer node the graph route understands (the rest must not be tensors).
 _GRAPH_KWARGS = ("mask", "training", "initial_state")
+#: Call arguments that are options, not tensors: Attention's (anything else is refused).
+_ATTENTION_CALL = {"use_causal_mask": (False, True), "return_attention_scores": (False,)}
 
 
 @dataclass
@@ -1242,6 +1246,7 @@ class _GraphNode:
     state_count: int
     outputs: list
     mask: bool | None
+    call: dict = field(default_factory=dict)  # the call's keyword arguments (config.json)
 
     @property
     def class_name(self) -> str:
@@ -1394,7 +1399,9 @@ class _GraphWalk:
                 self._tainted.add(value)
         key = tuple((id(m), i) for m, i in weight_path)
         self.nodes.append(
-            _GraphNode(entry, weight_path, key, args + states, len(states), outputs, recorded)
+            _GraphNode(
+                entry, weight_path, key, args + states, len(states), outputs, recorded, kwargs
+            )
         )
         return outputs
 
@@ -1524,6 +1531,8 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         _check_dtype(class_name, config)
         _weights(class_name, config, weights, {})
         return ir.RepeatVector(int(config["n"]), first.width, name=config["name"])
+    if class_name in ("Attention", "AdditiveAttention"):
+        return _convert_attention(node, weights, infos)
     if class_name not in _CONVERTERS or class_name == "InputLayer":
         if class_name in _MASK_OPS:
             raise UnsupportedLayerError(
@@ -1538,6 +1547,52 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
     ctx.flow = (first.kind == ir.SEQUENCE, first.width, steps)
     layer = _CONVERTERS[class_name](class_name, config, weights, ctx)
     return layer, ctx.post_checks
+
+
+def _attention_causal(node: _GraphNode) -> bool:
+    """The call's use_causal_mask (refusing return_attention_scores and unknown options)."""
+    for key, value in node.call.items():
+        if key in _GRAPH_KWARGS:
+            continue
+        allowed = _ATTENTION_CALL.get(key)
+        if allowed is None or value not in allowed:
+            raise UnsupportedLayerError(
+                f"{_where(node.class_name, node.config)}: the call argument {key}={value!r} is "
+                f"not supported; supported: use_causal_mask=True/False"
+            )
+    return bool(node.call.get("use_causal_mask", False))
+
+
+def _convert_attention(node: _GraphNode, weights: list, infos: list) -> ir.Attention:
+    """Keras Attention / AdditiveAttention -> ir.Attention (docs/format.md "ATTENTION")."""
+    class_name, config = node.class_name, node.config
+    _check_dtype(class_name, config)
+    where = _where(class_name, config)
+    if len(infos) not in (2, 3) or any(v.kind != ir.SEQUENCE for v, _ in infos):
+        raise UnsupportedLayerError(
+            f"{where}: supported on [query, value] or [query, value, key] sequences "
+            "(batch, T, features)"
+        )
+    dim, value_dim = infos[0][0].width, infos[1][0].width
+    use_scale = bool(config.get("use_scale", False))
+    causal = _attention_causal(node)
+    if class_name == "AdditiveAttention":
+        (scale,) = _weights(class_name, config, weights, {"scale": 1}) if use_scale else (None,)
+        if scale is not None:
+            _check_shape(class_name, config, "scale", scale, (dim,))
+        return ir.Attention("additive", dim, value_dim, scale, causal=causal, name=config["name"])
+    score = config.get("score_mode", "dot")
+    if score not in ("dot", "concat"):
+        raise _option_error(class_name, config, "score_mode", score, ["dot", "concat"])
+    ws = _weights(
+        class_name,
+        config,
+        weights,
+        {"scale": int(use_scale), "concat_score_weight": int(score == "concat")},
+    )
+    scale = float(ws.pop(0).reshape(-1)[0]) if use_scale else 1.0
+    weight = float(ws.pop(0).reshape(-1)[0]) if score == "concat" else 1.0
+    return ir.Attention(score, dim, value_dim, scale, weight, causal=causal, name=config["name"])
 
 
 def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
@@ -1571,6 +1626,11 @@ def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
                 post_checks += checks
             layers[gn.key] = converted
         layer = layers[gn.key]
+        if isinstance(layer, ir.Attention) and _attention_causal(gn) != layer.causal:
+            raise UnsupportedLayerError(
+                f"{_where(gn.class_name, gn.config)}: applied with and without "
+                "use_causal_mask; supported: the same use_causal_mask in every call"
+            )
         if layer is None:
             if len(ins) != 1 or len(gn.outputs) != 1:
                 raise UnsupportedError(f"layer {gn.name!r}: an identity layer with one input")
