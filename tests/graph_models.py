@@ -492,6 +492,36 @@ def attention_key(seed=0):
     return _done(keras.Model([q, v, k], [add, dot], name="attention_key"), inputs, seed)
 
 
+def time_steps(seed=0, masked=False):
+    """Cropping1D, ZeroPadding1D and UpSampling1D between GRUs (each ends a mask, as Keras);
+    two outputs: the resampled sequence and the last GRU's output."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, 3), name="x")
+    h = L.Masking(name="mask")(x) if masked else x
+    g = L.GRU(4, return_sequences=True, name="g1")(h)
+    c = L.Cropping1D((1, 2), name="crop")(g)
+    p = L.ZeroPadding1D((2, 1), name="pad")(c)
+    u = L.UpSampling1D(2, name="up")(p)
+    y = L.GRU(3, name="g2")(u)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, [u, y], name="time_steps")
+    return _done(model, [_features(rng, T, 3, masked)], seed)
+
+
+def time_steps_chain(seed=0):
+    """A Sequential chain holding UpSampling1D and Cropping1D (a one-input graph file)."""
+    keras = _keras()
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((T, 3)), L.GRU(4, return_sequences=True), L.UpSampling1D(3),
+         L.Cropping1D(2), L.GRU(2)],
+        name="time_steps_chain",
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    return _done(model, [_features(rng, T, 3)], seed)
+
+
 def _case(builder, **kw):
     return lambda: builder(**kw)
 
@@ -531,6 +561,9 @@ MODELS = {
     "attention_seq2seq": _case(attention_seq2seq),
     "additive_attention_seq2seq": _case(attention_seq2seq, additive=True),
     "attention_key": _case(attention_key),
+    "time_steps": _case(time_steps),
+    "time_steps_masked": _case(time_steps, masked=True),
+    "time_steps_chain": _case(time_steps_chain),
 }
 
 

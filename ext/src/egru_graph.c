@@ -120,6 +120,18 @@ static egru_status_t graph_steps(const egru_model_t *m, const uint32_t *input_st
         case EGRU_OP_GLOBAL_POOL: out = 1u; break;
         case EGRU_OP_FLATTEN: out = T == layer.params[0] ? 1u : 0u; break;
         case EGRU_OP_REPEAT_VECTOR: out = layer.params[0]; break;
+        case EGRU_OP_TIME_STEPS: /* 0 (too short to crop) fails the call */
+            if (layer.params[0] == EGRU_STEPS_CROP) {
+                out = T > (uint64_t)layer.params[1] + layer.params[2]
+                          ? T - (uint64_t)layer.params[1] - layer.params[2]
+                          : 0u;
+            } else {
+                out = layer.params[0] == EGRU_STEPS_PAD
+                          ? T + (uint64_t)layer.params[1] + layer.params[2]
+                          : (uint64_t)T * layer.params[3];
+                out = out > 0xFFFFFFFFu ? 0u : out;
+            }
+            break;
         case EGRU_OP_ATTENTION: /* the query's steps; a key has the value's */
             out =
                 ni == 3 && g->steps[node_value(m, k, 2)] != g->steps[node_value(m, k, 1)] ? 0u : T;
@@ -456,6 +468,31 @@ static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *lay
     }
 }
 
+/* TIME_STEPS of `rows` rows: T input steps -> To output steps of W floats (docs/format.md). */
+static void run_time_steps(const egru_layer_t *layer, const float *in, uint32_t rows, uint32_t T,
+                           uint32_t To, float *out)
+{
+    const uint32_t W = layer->output_dim, start = layer->params[1];
+    const size_t step = (size_t)W * sizeof(float);
+    uint32_t r, t, i;
+    for (r = 0; r < rows; ++r) {
+        const float *x = in + (size_t)r * T * W;
+        float *y = out + (size_t)r * To * W;
+        if (layer->params[0] == EGRU_STEPS_CROP) {
+            memcpy(y, x + (size_t)start * W, (size_t)To * step);
+        } else if (layer->params[0] == EGRU_STEPS_PAD) {
+            memset(y, 0, (size_t)To * step);
+            memcpy(y + (size_t)start * W, x, (size_t)T * step);
+        } else {
+            for (t = 0; t < T; ++t) {
+                for (i = 0; i < layer->params[3]; ++i) {
+                    memcpy(y + ((size_t)t * layer->params[3] + i) * W, x + (size_t)t * W, step);
+                }
+            }
+        }
+    }
+}
+
 /* Runs node k on the block's `rows` rows. */
 static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, uint32_t rows,
                               float *state, float *scratch)
@@ -567,6 +604,9 @@ static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, u
         return EGRU_OK;
     case EGRU_OP_ATTENTION:
         run_attention(b, k, &layer, rows, out, out_mask, scratch);
+        return EGRU_OK;
+    case EGRU_OP_TIME_STEPS:
+        run_time_steps(&layer, in, rows, T, b->g->steps[y0], out);
         return EGRU_OK;
     case EGRU_OP_REPEAT_VECTOR:
         for (r = 0; r < rows; ++r) {

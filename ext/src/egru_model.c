@@ -243,7 +243,8 @@ static int op_supported(uint32_t op)
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
     case EGRU_OP_REPEAT_VECTOR:
-    case EGRU_OP_ATTENTION: return EGRU_CFG_GRAPH;
+    case EGRU_OP_ATTENTION:
+    case EGRU_OP_TIME_STEPS: return EGRU_CFG_GRAPH;
     default: return 0;
     }
 }
@@ -555,6 +556,18 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
               : op == EGRU_OP_CONCATENATE ? p0 == EGRU_CONCAT_TIME || p0 == EGRU_CONCAT_FEATURES
                                           : p0 >= 1 && dim == in);
         for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_TIME_STEPS:
+        /* graph files: params mode, start, end (crop / pad), size >= 1 (upsample; else 0) */
+        p0 = out->params[0];
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 && dim == in && p0 >= EGRU_STEPS_CROP &&
+             p0 <= EGRU_STEPS_UPSAMPLE;
+        ok = ok && (p0 == EGRU_STEPS_UPSAMPLE
+                        ? out->params[1] == 0 && out->params[2] == 0 && out->params[3] >= 1
+                        : out->params[3] == 0);
+        for (k = 4; k < 10; ++k) {
             ok = ok && out->params[k] == 0;
         }
         break;
@@ -955,7 +968,8 @@ static uint32_t graph_params_used(const egru_layer_t *layer)
     case EGRU_OP_LSTM:
     case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 1u : 0u;
     case EGRU_OP_CONV1D:
-    case EGRU_OP_ATTENTION: return 4u; /* checked further by decode_layer */
+    case EGRU_OP_ATTENTION:
+    case EGRU_OP_TIME_STEPS: return 4u; /* checked further by decode_layer */
     case EGRU_OP_GLOBAL_POOL:
     case EGRU_OP_LAYER_NORM:
     case EGRU_OP_FLATTEN:
@@ -1167,6 +1181,11 @@ static egru_status_t check_graph(egru_model_t *m)
                 return EGRU_ERR_BAD_LAYER;
             }
             want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_TIME_STEPS:
+            if (kx != EGRU_VALUE_SEQUENCE || ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
             break;
         case EGRU_OP_ATTENTION: /* [query, value(, key)]: sequences; key width = query's */
             if (kx != EGRU_VALUE_SEQUENCE || (ni != 2 && ni != 3) || no != 1) {

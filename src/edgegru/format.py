@@ -60,6 +60,7 @@ OP_MERGE = 13
 OP_CONCATENATE = 14
 OP_REPEAT_VECTOR = 15
 OP_ATTENTION = 16
+OP_TIME_STEPS = 17
 OP_NAMES = {
     OP_EMBEDDING: "Embedding",
     OP_GRU: "GRU",
@@ -77,6 +78,7 @@ OP_NAMES = {
     OP_CONCATENATE: "Concatenate",
     OP_REPEAT_VECTOR: "RepeatVector",
     OP_ATTENTION: "Attention",
+    OP_TIME_STEPS: "TimeSteps",
 }
 
 FLAG_RETURN_SEQUENCES = 0x1
@@ -546,6 +548,18 @@ _GRAPH_ENCODERS = {
     ir.Concatenate: lambda x: _Record(OP_CONCATENATE, 0, 0, 0, params=(_CONCAT_AXES[x.axis],)),
     ir.RepeatVector: lambda x: _Record(OP_REPEAT_VECTOR, 0, x.dim, x.dim, params=(int(x.n),)),
     ir.Attention: lambda x: _encode_attention(x),
+    ir.TimeSteps: lambda x: _Record(
+        OP_TIME_STEPS,
+        0,
+        x.dim,
+        x.dim,
+        params=(
+            ir.TIME_STEP_MODES.index(x.mode) + 1,
+            x.start,
+            x.end,
+            x.size if x.mode == "upsample" else 0,
+        ),
+    ),
 }
 
 
@@ -1098,7 +1112,16 @@ _GRAPH_DECODERS = {
     ),
     OP_REPEAT_VECTOR: lambda r, n: ir.RepeatVector(r.params[0], r.input_dim, name=n),
     OP_ATTENTION: lambda r, n: _decode_attention(r, n),
+    OP_TIME_STEPS: lambda r, n: _decode_time_steps(r, n),
 }
+
+
+def _decode_time_steps(r: _Record, name: str) -> ir.TimeSteps:
+    if not 1 <= r.params[0] <= len(ir.TIME_STEP_MODES):
+        raise ValueError(f"mode {r.params[0]} unknown")
+    mode = ir.TIME_STEP_MODES[r.params[0] - 1]
+    size = r.params[3] if mode == "upsample" else 1  # re-encoding checks params[3] == 0
+    return ir.TimeSteps(mode, r.input_dim, r.params[1], r.params[2], size, name=name)
 
 
 def _decode_attention(r: _Record, name: str) -> ir.Attention:

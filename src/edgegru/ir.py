@@ -794,8 +794,52 @@ class Node:
     masked: bool = False
 
 
+#: TIME_STEPS modes, in the file's params[0] order: Keras Cropping1D, ZeroPadding1D, UpSampling1D.
+TIME_STEP_MODES = ("crop", "pad", "upsample")
+
+
+@dataclass
+class TimeSteps:
+    """A sequence -> sequence op that changes the steps (docs/format.md "TIME_STEPS"): "crop"
+    drops `start` steps at the start and `end` at the end (Cropping1D), "pad" adds that many zero
+    steps (ZeroPadding1D), "upsample" repeats each step `size` times (UpSampling1D). Keras'
+    three layers end a mask (measured: docs/keras-semantics.md)."""
+
+    mode: str
+    dim: int
+    start: int = 0
+    end: int = 0
+    size: int = 1
+    name: str = "time_steps"
+
+    def __post_init__(self):
+        if self.mode not in TIME_STEP_MODES:
+            raise ValueError(
+                f"TimeSteps {self.name!r}: mode {self.mode!r} not in {TIME_STEP_MODES}"
+            )
+        self.start, self.end, self.size = int(self.start), int(self.end), int(self.size)
+        if min(self.start, self.end) < 0 or self.size < 1:
+            raise ValueError(f"TimeSteps {self.name!r}: negative steps or size < 1")
+        if self.mode == "upsample" and (self.start or self.end):
+            raise ValueError(f"TimeSteps {self.name!r}: upsample has no start / end")
+        if self.mode != "upsample" and self.size != 1:
+            raise ValueError(f"TimeSteps {self.name!r}: only upsample has a size")
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+    def out_steps(self, steps: int) -> int:
+        """The output's steps for `steps` input steps (< 1: the input is too short to crop)."""
+        if self.mode == "crop":
+            return steps - self.start - self.end
+        if self.mode == "pad":
+            return steps + self.start + self.end
+        return steps * self.size
+
+
 #: Layers only a graph file can hold (never a chain's).
-GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention)
+GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps)
 
 
 def state_count(layer) -> int:
@@ -816,6 +860,8 @@ def _mask_out(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked  # the query's mask
+    if isinstance(layer, TimeSteps):
+        return False
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
         rule = "drop"
@@ -836,6 +882,8 @@ def _reads_mask(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
+    if isinstance(layer, TimeSteps):
+        return False
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
         # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
         # with initial_state= the recurrent layer runs unmasked (its output still carries the
@@ -968,6 +1016,10 @@ def _infer_node(layer, ins: list, where: str) -> list:
         need(key.width == layer.dim, f"key width {key.width} != query width {layer.dim}")
         need(ins[1].width == layer.value_dim, f"value width {ins[1].width} != {layer.value_dim}")
         return [Value(SEQUENCE, layer.value_dim)]
+    if isinstance(layer, TimeSteps):
+        need(len(ins) == 1 and ins[0].kind == SEQUENCE, "needs one sequence input")
+        need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
+        return [Value(SEQUENCE, layer.dim)]
     if type(layer) not in MASK_RULES:
         raise TypeError(f"{where}: not an IR layer")
     x = ins[0]

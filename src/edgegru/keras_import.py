@@ -60,7 +60,9 @@ config by `_GraphWalk` for both routes:
   Subtract, Multiply, Average, Maximum, Minimum (`ir.Merge`), Concatenate (axis -1 or the last:
   features; 1 on sequences: time; anything else is refused), RepeatVector, Attention (score_mode
   "dot" / "concat", use_scale, the call's use_causal_mask) and AdditiveAttention (use_scale) on
-  [query, value] or [query, value, key] (`ir.Attention`; return_attention_scores refused);
+  [query, value] or [query, value, key] (`ir.Attention`; return_attention_scores refused),
+  Cropping1D, ZeroPadding1D (channels_last) and UpSampling1D (`ir.TimeSteps`; a chain holding
+  one converts to a one-input graph);
 * ``initial_state=`` from any tensors, ``return_state=True`` (every state its own value:
   ``[output, h]``, ``[output, h, c]``, a Bidirectional's forward states then backward ones);
 * a layer applied more than once is one IR layer object in several nodes; a nested model is
@@ -1218,7 +1220,15 @@ _MERGE_CLASSES = {
     "Minimum": "minimum",
 }
 #: Layers only a graph describes (the chain route refuses them with _NeedsGraphError).
-_GRAPH_LAYERS = (*_MERGE_CLASSES, "Concatenate", "RepeatVector", "Attention", "AdditiveAttention")
+_TIME_STEP_CLASSES = ("Cropping1D", "ZeroPadding1D", "UpSampling1D")
+_GRAPH_LAYERS = (
+    *_MERGE_CLASSES,
+    "Concatenate",
+    "RepeatVector",
+    "Attention",
+    "AdditiveAttention",
+    *_TIME_STEP_CLASSES,
+)
 #: Every layer class the graph route converts.
 GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
 #: Call arguments of a layer node the graph route understands (the rest must not be tensors).
@@ -1457,6 +1467,8 @@ def _value_steps(layer, ins: list):
     """The fixed steps of a node's first output from its inputs' (None: dynamic or a vector)."""
     if isinstance(layer, ir.RepeatVector):
         return int(layer.n)
+    if isinstance(layer, ir.TimeSteps):
+        return None if ins[0] is None else layer.out_steps(ins[0])
     if isinstance(layer, ir.Concatenate) and layer.axis == "time":
         return None if any(s is None for s in ins) else sum(ins)
     if isinstance(layer, ir.Conv1D):
@@ -1533,6 +1545,8 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         return ir.RepeatVector(int(config["n"]), first.width, name=config["name"])
     if class_name in ("Attention", "AdditiveAttention"):
         return _convert_attention(node, weights, infos)
+    if class_name in _TIME_STEP_CLASSES:
+        return _convert_time_steps(class_name, config, weights, first)
     if class_name not in _CONVERTERS or class_name == "InputLayer":
         if class_name in _MASK_OPS:
             raise UnsupportedLayerError(
@@ -1547,6 +1561,30 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
     ctx.flow = (first.kind == ir.SEQUENCE, first.width, steps)
     layer = _CONVERTERS[class_name](class_name, config, weights, ctx)
     return layer, ctx.post_checks
+
+
+def _convert_time_steps(class_name: str, config: dict, weights: list, first) -> ir.TimeSteps:
+    """Cropping1D / ZeroPadding1D / UpSampling1D -> ir.TimeSteps (a mask ends there, as in
+    Keras: docs/keras-semantics.md)."""
+    _check_dtype(class_name, config)
+    _weights(class_name, config, weights, {})
+    where = _where(class_name, config)
+    if first.kind != ir.SEQUENCE:
+        raise UnsupportedLayerError(f"{where}: supported on sequences (batch, T, features)")
+    if class_name == "UpSampling1D":
+        return ir.TimeSteps("upsample", first.width, size=int(config["size"]), name=config["name"])
+    option = "cropping" if class_name == "Cropping1D" else "padding"
+    if class_name == "ZeroPadding1D" and config.get("data_format", "channels_last") not in (
+        None,
+        "channels_last",
+    ):
+        raise _option_error(
+            class_name, config, "data_format", config["data_format"], ["channels_last"]
+        )
+    value = config.get(option, 1)
+    start, end = (value, value) if isinstance(value, int) else tuple(value)
+    mode = "crop" if class_name == "Cropping1D" else "pad"
+    return ir.TimeSteps(mode, first.width, int(start), int(end), name=config["name"])
 
 
 def _attention_causal(node: _GraphNode) -> bool:

@@ -1123,7 +1123,7 @@ def _node_masked(layer, masked: bool):
             layer.masked = old
 
 
-_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector, ir.Attention)
+_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector, ir.Attention, ir.TimeSteps)
 _RECURRENT_NODES = (*ir.RECURRENT, ir.Bidirectional)
 _MERGE_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "average": "Add"}
 
@@ -1138,6 +1138,8 @@ def _describe_node(node) -> str:
         what = f"RepeatVector({layer.n})"
     elif isinstance(layer, ir.Attention):
         what = f"Attention({layer.score}{', causal' if layer.causal else ''})"
+    elif isinstance(layer, ir.TimeSteps):
+        what = f"TimeSteps({layer.mode}, {layer.start}, {layer.end}, {layer.size})"
     else:
         what = _describe(layer)
     return f"{', '.join(node.outputs)} = {what}({', '.join(node.inputs)})"
@@ -1229,6 +1231,8 @@ class _GraphExport:
             outs, mask = self._repeat(node, layer, scope), None
         elif isinstance(layer, ir.Attention):
             outs, mask = self._attention(node, layer, scope)
+        elif isinstance(layer, ir.TimeSteps):
+            outs, mask = self._time_steps(node, layer, scope), None
         elif isinstance(layer, _RECURRENT_NODES):
             outs, mask = self._recurrent(node, layer, scope)
         else:
@@ -1244,6 +1248,8 @@ class _GraphExport:
         ins = [self.steps.get(v) for v in node.inputs]
         if isinstance(layer, ir.RepeatVector):
             return int(layer.n)
+        if isinstance(layer, ir.TimeSteps):
+            return layer.out_steps(ins[0]) if isinstance(ins[0], int) else None
         if isinstance(layer, ir.Concatenate) and layer.axis == "time":
             return sum(ins) if all(isinstance(s, int) for s in ins) else None
         if isinstance(layer, ir.Conv1D) and not _keeps_steps(layer):
@@ -1471,6 +1477,28 @@ class _GraphExport:
         y = g.add("Identity", [y], f"{scope}/output")
         mask = None if q_mask is None else _Value(q_mask, BATCH_MAJOR, 2)
         return [_Value(y, BATCH_MAJOR, 3)], mask
+
+    def _time_steps(self, node, layer, scope):
+        """TIME_STEPS, batch-major: crop = Slice along time, pad = Pad with zeros, upsample =
+        Unsqueeze + Expand + Reshape (each step `size` times in a row)."""
+        g = self.g
+        x = self.get(node.inputs[0], BATCH_MAJOR).name
+        out = f"{scope}/output"
+        if layer.mode == "crop":
+            end = -layer.end if layer.end else np.iinfo(np.int64).max
+            y = g.add(
+                "Slice",
+                [x, g.const_i64((layer.start,)), g.const_i64((end,)), g.const_i64((1,))],
+                out,
+            )
+        elif layer.mode == "pad":
+            pads = g.const_i64((0, layer.start, 0, 0, layer.end, 0))
+            y = g.add("Pad", [x, pads], out)
+        else:
+            u = g.add("Unsqueeze", [x, g.const_i64((2,))], f"{scope}/one_copy")
+            e = g.add("Expand", [u, g.const_i64((1, 1, layer.size, 1))], f"{scope}/copies")
+            y = g.add("Reshape", [e, g.const_i64((0, -1, layer.dim))], out)
+        return [_Value(y, BATCH_MAJOR, 3)]
 
     def _repeat(self, node, layer, scope):
         """RepeatVector(n): x [B, C] -> Unsqueeze + Expand to [n, B, C] or [B, n, C]."""

@@ -471,6 +471,15 @@ def _graph_node(layer, ins: list) -> list:
     """The (value, mask) pairs a node writes, from the (value, mask) pairs it reads."""
     if isinstance(layer, ir.Attention):
         return [_attention(layer, ins)]
+    if isinstance(layer, ir.TimeSteps):
+        x = ins[0][0]
+        if layer.out_steps(x.shape[1]) < 1:
+            raise ValueError(f"{layer.name!r}: {x.shape[1]} steps cannot be cropped")
+        if layer.mode == "crop":
+            return [(x[:, layer.start : x.shape[1] - layer.end], None)]
+        if layer.mode == "pad":
+            return [(np.pad(x, ((0, 0), (layer.start, layer.end), (0, 0))), None)]
+        return [(np.repeat(x, layer.size, axis=1), None)]
     if isinstance(layer, ir.Merge):
         return [_masked_merge(layer.mode, ins)]
     if isinstance(layer, ir.Concatenate):
