@@ -522,6 +522,23 @@ def time_steps_chain(seed=0):
     return _done(model, [_features(rng, T, 3)], seed)
 
 
+def dot_vectors(seed=0):
+    """Dot of two GRU encodings (vectors): plain (axes=1) and normalized (axes=-1), a Dense on
+    their concatenation."""
+    keras = _keras()
+    L = keras.layers
+    a = keras.Input((T, 3), name="a")
+    b = keras.Input((None, 2), name="b")
+    ha = L.GRU(4, name="ga")(a)
+    hb = L.GRU(4, name="gb")(L.Masking(name="mask")(b))
+    d1 = L.Dot(axes=1, name="dot")([ha, hb])
+    d2 = L.Dot(axes=-1, normalize=True, name="cosine")([ha, hb])
+    y = L.Dense(2, name="out")(L.Concatenate(name="both")([d1, d2]))
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3), _features(rng, T - 1, 2, True)]
+    return _done(keras.Model([a, b], [y, d2], name="dot_vectors"), inputs, seed)
+
+
 def _case(builder, **kw):
     return lambda: builder(**kw)
 
@@ -564,6 +581,7 @@ MODELS = {
     "time_steps": _case(time_steps),
     "time_steps_masked": _case(time_steps, masked=True),
     "time_steps_chain": _case(time_steps_chain),
+    "dot_vectors": _case(dot_vectors),
 }
 
 

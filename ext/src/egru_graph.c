@@ -493,6 +493,32 @@ static void run_time_steps(const egru_layer_t *layer, const float *in, uint32_t 
     }
 }
 
+/* DOT of two vectors a, b (rows, C) -> out (rows, 1); normalize: each times
+ * min(1 / sqrt(sum x^2), 1e7) first (Keras' normalize, epsilon 1e-7). */
+static void run_dot(const float *a, const float *b, uint32_t rows, uint32_t C, int normalize,
+                    float *out)
+{
+    uint32_t r, j;
+    for (r = 0; r < rows; ++r) {
+        const float *x = a + (size_t)r * C, *y = b + (size_t)r * C;
+        float sx = 0.0f, sy = 0.0f, dot = 0.0f, ix = 1.0f, iy = 1.0f;
+        for (j = 0; j < C; ++j) {
+            sx += x[j] * x[j];
+            sy += y[j] * y[j];
+        }
+        if (normalize) {
+            ix = 1.0f / sqrtf(sx);
+            iy = 1.0f / sqrtf(sy);
+            ix = ix < 1e7f ? ix : 1e7f;
+            iy = iy < 1e7f ? iy : 1e7f;
+        }
+        for (j = 0; j < C; ++j) {
+            dot += (x[j] * ix) * (y[j] * iy);
+        }
+        out[r] = dot;
+    }
+}
+
 /* Runs node k on the block's `rows` rows. */
 static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, uint32_t rows,
                               float *state, float *scratch)
@@ -604,6 +630,10 @@ static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, u
         return EGRU_OK;
     case EGRU_OP_ATTENTION:
         run_attention(b, k, &layer, rows, out, out_mask, scratch);
+        return EGRU_OK;
+    case EGRU_OP_DOT:
+        run_dot(in, value_ptr(b, node_value(m, k, 1)), rows, layer.input_dim, layer.params[0] != 0,
+                out);
         return EGRU_OK;
     case EGRU_OP_TIME_STEPS:
         run_time_steps(&layer, in, rows, T, b->g->steps[y0], out);

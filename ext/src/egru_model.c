@@ -244,7 +244,8 @@ static int op_supported(uint32_t op)
     case EGRU_OP_CONCATENATE:
     case EGRU_OP_REPEAT_VECTOR:
     case EGRU_OP_ATTENTION:
-    case EGRU_OP_TIME_STEPS: return EGRU_CFG_GRAPH;
+    case EGRU_OP_TIME_STEPS:
+    case EGRU_OP_DOT: return EGRU_CFG_GRAPH;
     default: return 0;
     }
 }
@@ -555,6 +556,12 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
              (op == EGRU_OP_MERGE         ? p0 >= 1 && p0 <= EGRU_MERGE_OP_MAX && dim == in
               : op == EGRU_OP_CONCATENATE ? p0 == EGRU_CONCAT_TIME || p0 == EGRU_CONCAT_FEATURES
                                           : p0 >= 1 && dim == in);
+        for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_DOT: /* graph files: params[0] normalize 0 / 1, the rest zero */
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 && dim == 1u && out->params[0] <= 1u;
         for (k = 1; k < 10; ++k) {
             ok = ok && out->params[k] == 0;
         }
@@ -976,7 +983,8 @@ static uint32_t graph_params_used(const egru_layer_t *layer)
     case EGRU_OP_MASKING:
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
-    case EGRU_OP_REPEAT_VECTOR: return 1u;
+    case EGRU_OP_REPEAT_VECTOR:
+    case EGRU_OP_DOT: return 1u;
     default: return 0u; /* Embedding, Dense, Affine, Activation */
     }
 }
@@ -1181,6 +1189,14 @@ static egru_status_t check_graph(egru_model_t *m)
                 return EGRU_ERR_BAD_LAYER;
             }
             want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_DOT: /* two vectors of input_dim */
+            v = egru_graph_io(m, io_first + 1);
+            if (kx != EGRU_VALUE_VECTOR || ni != 2 || no != 1 ||
+                egru_value_kind(m, v) != EGRU_VALUE_VECTOR ||
+                egru_value_width(m, v) != layer.input_dim) {
+                return EGRU_ERR_BAD_LAYER;
+            }
             break;
         case EGRU_OP_TIME_STEPS:
             if (kx != EGRU_VALUE_SEQUENCE || ni != 1 || no != 1) {

@@ -61,6 +61,7 @@ OP_CONCATENATE = 14
 OP_REPEAT_VECTOR = 15
 OP_ATTENTION = 16
 OP_TIME_STEPS = 17
+OP_DOT = 18
 OP_NAMES = {
     OP_EMBEDDING: "Embedding",
     OP_GRU: "GRU",
@@ -79,6 +80,7 @@ OP_NAMES = {
     OP_REPEAT_VECTOR: "RepeatVector",
     OP_ATTENTION: "Attention",
     OP_TIME_STEPS: "TimeSteps",
+    OP_DOT: "Dot",
 }
 
 FLAG_RETURN_SEQUENCES = 0x1
@@ -548,6 +550,7 @@ _GRAPH_ENCODERS = {
     ir.Concatenate: lambda x: _Record(OP_CONCATENATE, 0, 0, 0, params=(_CONCAT_AXES[x.axis],)),
     ir.RepeatVector: lambda x: _Record(OP_REPEAT_VECTOR, 0, x.dim, x.dim, params=(int(x.n),)),
     ir.Attention: lambda x: _encode_attention(x),
+    ir.Dot: lambda x: _Record(OP_DOT, 0, x.dim, 1, params=(int(x.normalize),)),
     ir.TimeSteps: lambda x: _Record(
         OP_TIME_STEPS,
         0,
@@ -1113,6 +1116,11 @@ _GRAPH_DECODERS = {
     OP_REPEAT_VECTOR: lambda r, n: ir.RepeatVector(r.params[0], r.input_dim, name=n),
     OP_ATTENTION: lambda r, n: _decode_attention(r, n),
     OP_TIME_STEPS: lambda r, n: _decode_time_steps(r, n),
+    OP_DOT: lambda r, n: (
+        ir.Dot(r.input_dim, bool(r.params[0]), name=n)
+        if r.params[0] <= 1 and r.output_dim == 1
+        else _fail(f"Dot normalize {r.params[0]} or width {r.output_dim} invalid")
+    ),
 }
 
 

@@ -838,8 +838,23 @@ class TimeSteps:
         return steps * self.size
 
 
+@dataclass
+class Dot:
+    """Keras Dot(axes=1 or -1, normalize) of two vectors (batch, dim) -> (batch, 1): the dot
+    product, of the L2-normalized vectors with normalize (x * min(rsqrt(sum x^2), 1e7), Keras'
+    normalize with epsilon 1e-7)."""
+
+    dim: int
+    normalize: bool = False
+    name: str = "dot"
+
+    @property
+    def units(self) -> int:
+        return 1
+
+
 #: Layers only a graph file can hold (never a chain's).
-GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps)
+GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps, Dot)
 
 
 def state_count(layer) -> int:
@@ -860,7 +875,7 @@ def _mask_out(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked  # the query's mask
-    if isinstance(layer, TimeSteps):
+    if isinstance(layer, (TimeSteps, Dot)):
         return False
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
@@ -882,7 +897,7 @@ def _reads_mask(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
-    if isinstance(layer, TimeSteps):
+    if isinstance(layer, (TimeSteps, Dot)):
         return False
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
         # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
@@ -1016,6 +1031,10 @@ def _infer_node(layer, ins: list, where: str) -> list:
         need(key.width == layer.dim, f"key width {key.width} != query width {layer.dim}")
         need(ins[1].width == layer.value_dim, f"value width {ins[1].width} != {layer.value_dim}")
         return [Value(SEQUENCE, layer.value_dim)]
+    if isinstance(layer, Dot):
+        need(len(ins) == 2 and all(v.kind == VECTOR for v in ins), "needs two vector inputs")
+        need(all(v.width == layer.dim for v in ins), f"input widths != {layer.dim}")
+        return [Value(VECTOR, 1)]
     if isinstance(layer, TimeSteps):
         need(len(ins) == 1 and ins[0].kind == SEQUENCE, "needs one sequence input")
         need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")

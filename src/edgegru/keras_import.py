@@ -1228,6 +1228,7 @@ _GRAPH_LAYERS = (
     "Attention",
     "AdditiveAttention",
     *_TIME_STEP_CLASSES,
+    "Dot",
 )
 #: Every layer class the graph route converts.
 GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
@@ -1547,6 +1548,18 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         return _convert_attention(node, weights, infos)
     if class_name in _TIME_STEP_CLASSES:
         return _convert_time_steps(class_name, config, weights, first)
+    if class_name == "Dot":
+        _check_dtype(class_name, config)
+        _weights(class_name, config, weights, {})
+        axes = config.get("axes")
+        if len(infos) != 2 or any(v.kind != ir.VECTOR for v, _ in infos):
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: supported on two vectors (batch, features) "
+                "only (a fixed output width); sequences are not supported"
+            )
+        if axes not in (1, -1, [1, 1], [-1, -1], [1, -1], [-1, 1]):
+            raise _option_error(class_name, config, "axes", axes, [1, -1])
+        return ir.Dot(first.width, bool(config.get("normalize", False)), name=config["name"])
     if class_name not in _CONVERTERS or class_name == "InputLayer":
         if class_name in _MASK_OPS:
             raise UnsupportedLayerError(

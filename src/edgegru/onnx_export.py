@@ -1123,7 +1123,7 @@ def _node_masked(layer, masked: bool):
             layer.masked = old
 
 
-_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector, ir.Attention, ir.TimeSteps)
+_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector, ir.Attention, ir.TimeSteps, ir.Dot)
 _RECURRENT_NODES = (*ir.RECURRENT, ir.Bidirectional)
 _MERGE_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "average": "Add"}
 
@@ -1138,6 +1138,8 @@ def _describe_node(node) -> str:
         what = f"RepeatVector({layer.n})"
     elif isinstance(layer, ir.Attention):
         what = f"Attention({layer.score}{', causal' if layer.causal else ''})"
+    elif isinstance(layer, ir.Dot):
+        what = f"Dot(normalize={layer.normalize})"
     elif isinstance(layer, ir.TimeSteps):
         what = f"TimeSteps({layer.mode}, {layer.start}, {layer.end}, {layer.size})"
     else:
@@ -1233,6 +1235,8 @@ class _GraphExport:
             outs, mask = self._attention(node, layer, scope)
         elif isinstance(layer, ir.TimeSteps):
             outs, mask = self._time_steps(node, layer, scope), None
+        elif isinstance(layer, ir.Dot):
+            outs, mask = self._dot(node, layer, scope), None
         elif isinstance(layer, _RECURRENT_NODES):
             outs, mask = self._recurrent(node, layer, scope)
         else:
@@ -1477,6 +1481,24 @@ class _GraphExport:
         y = g.add("Identity", [y], f"{scope}/output")
         mask = None if q_mask is None else _Value(q_mask, BATCH_MAJOR, 2)
         return [_Value(y, BATCH_MAJOR, 3)], mask
+
+    def _dot(self, node, layer, scope):
+        """Dot of two vectors [B, C] -> [B, 1]: ReduceSum of the product; normalize: each
+        vector times Min(1 / Sqrt(ReduceSum(x * x)), 1e7) first (Keras' rsqrt, epsilon 1e-7)."""
+        g = self.g
+        xs = [self.vals[v].name for v in node.inputs]
+        if layer.normalize:
+            for k, x in enumerate(xs):
+                sq = g.add("Mul", [x, x], f"{scope}/square_{k}")
+                ss = g.reduce("ReduceSum", sq, (1,), f"{scope}/square_sum_{k}", keepdims=1)
+                inv = g.add(
+                    "Reciprocal", [g.add("Sqrt", [ss], f"{scope}/norm_{k}")], f"{scope}/inv_{k}"
+                )
+                inv = g.add("Min", [inv, g.scalar(1e7, np.float32)], f"{scope}/inv_capped_{k}")
+                xs[k] = g.add("Mul", [x, inv], f"{scope}/normalized_{k}")
+        p = g.add("Mul", xs, f"{scope}/product")
+        y = g.reduce("ReduceSum", p, (1,), f"{scope}/output", keepdims=1)
+        return [_Value(y, VECTOR, 2)]
 
     def _time_steps(self, node, layer, scope):
         """TIME_STEPS, batch-major: crop = Slice along time, pad = Pad with zeros, upsample =

@@ -471,6 +471,14 @@ def _graph_node(layer, ins: list) -> list:
     """The (value, mask) pairs a node writes, from the (value, mask) pairs it reads."""
     if isinstance(layer, ir.Attention):
         return [_attention(layer, ins)]
+    if isinstance(layer, ir.Dot):
+        a, b = ins[0][0], ins[1][0]
+        if layer.normalize:  # Keras: x * min(rsqrt(sum x^2), 1 / epsilon); a zero vector stays 0
+            with np.errstate(divide="ignore"):
+                a, b = (
+                    x * np.minimum(1 / np.sqrt((x * x).sum(-1, keepdims=True)), 1e7) for x in (a, b)
+                )
+        return [((a * b).sum(-1, keepdims=True), None)]
     if isinstance(layer, ir.TimeSteps):
         x = ins[0][0]
         if layer.out_steps(x.shape[1]) < 1:
