@@ -539,6 +539,22 @@ def dot_vectors(seed=0):
     return _done(keras.Model([a, b], [y, d2], name="dot_vectors"), inputs, seed)
 
 
+def reshape_permute(seed=0):
+    """Permute((2, 1)) of a fixed-T GRU sequence, a GRU over it, Reshape of that sequence to a
+    vector, and Reshape of a vector input to a sequence of 3 steps read by a GRU."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    v = keras.Input((6,), name="v")
+    p = L.Permute((2, 1), name="swap")(L.GRU(4, return_sequences=True, name="g1")(x))
+    flat = L.Reshape((-1,), name="flat")(L.GRU(2, return_sequences=True, name="g2")(p))
+    y = L.Dense(3, name="out")(flat)
+    z = L.GRU(2, name="g3")(L.Reshape((3, 2), name="steps")(v))
+    rng = np.random.default_rng(seed)
+    model = keras.Model([x, v], [y, z], name="reshape_permute")
+    return _done(model, [_features(rng, T, 3), _vector(rng, 6)], seed)
+
+
 def _case(builder, **kw):
     return lambda: builder(**kw)
 
@@ -582,6 +598,7 @@ MODELS = {
     "time_steps_masked": _case(time_steps, masked=True),
     "time_steps_chain": _case(time_steps_chain),
     "dot_vectors": _case(dot_vectors),
+    "reshape_permute": _case(reshape_permute),
 }
 
 

@@ -496,7 +496,9 @@ static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, co
     case EGRU_OP_REPEAT_VECTOR:
     case EGRU_OP_ATTENTION:
     case EGRU_OP_TIME_STEPS:
-    case EGRU_OP_DOT: break; /* graph files only (egru_graph.c) */
+    case EGRU_OP_DOT:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: break; /* graph files only (egru_graph.c) */
     }
     return EGRU_OK;
 }

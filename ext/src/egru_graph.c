@@ -120,6 +120,12 @@ static egru_status_t graph_steps(const egru_model_t *m, const uint32_t *input_st
         case EGRU_OP_GLOBAL_POOL: out = 1u; break;
         case EGRU_OP_FLATTEN: out = T == layer.params[0] ? 1u : 0u; break;
         case EGRU_OP_REPEAT_VECTOR: out = layer.params[0]; break;
+        case EGRU_OP_RESHAPE: /* the input's steps are fixed (a vector: 1) */
+            out = T == (layer.params[0] ? layer.params[0] : 1u)
+                      ? (layer.params[1] ? layer.params[1] : 1u)
+                      : 0u;
+            break;
+        case EGRU_OP_PERMUTE: out = T == layer.params[0] ? layer.input_dim : 0u; break;
         case EGRU_OP_TIME_STEPS: /* 0 (too short to crop) fails the call */
             if (layer.params[0] == EGRU_STEPS_CROP) {
                 out = T > (uint64_t)layer.params[1] + layer.params[2]
@@ -630,6 +636,20 @@ static egru_status_t run_node(const gblock_t *b, const gplan_t *p, uint32_t k, u
         return EGRU_OK;
     case EGRU_OP_ATTENTION:
         run_attention(b, k, &layer, rows, out, out_mask, scratch);
+        return EGRU_OK;
+    case EGRU_OP_RESHAPE: /* the same bytes per row */
+        memcpy(out, in, n * layer.input_dim * sizeof(float));
+        return EGRU_OK;
+    case EGRU_OP_PERMUTE: /* (T, C) -> (C, T) per row */
+        for (r = 0; r < rows; ++r) {
+            uint32_t t, c;
+            for (t = 0; t < T; ++t) {
+                for (c = 0; c < layer.input_dim; ++c) {
+                    out[((size_t)r * layer.input_dim + c) * T + t] =
+                        in[((size_t)r * T + t) * layer.input_dim + c];
+                }
+            }
+        }
         return EGRU_OK;
     case EGRU_OP_DOT:
         run_dot(in, value_ptr(b, node_value(m, k, 1)), rows, layer.input_dim, layer.params[0] != 0,

@@ -245,7 +245,9 @@ static int op_supported(uint32_t op)
     case EGRU_OP_REPEAT_VECTOR:
     case EGRU_OP_ATTENTION:
     case EGRU_OP_TIME_STEPS:
-    case EGRU_OP_DOT: return EGRU_CFG_GRAPH;
+    case EGRU_OP_DOT:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: return EGRU_CFG_GRAPH;
     default: return 0;
     }
 }
@@ -557,6 +559,17 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
               : op == EGRU_OP_CONCATENATE ? p0 == EGRU_CONCAT_TIME || p0 == EGRU_CONCAT_FEATURES
                                           : p0 >= 1 && dim == in);
         for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_RESHAPE: /* graph files: (params[0] or 1) * in == (params[1] or 1) * dim */
+    case EGRU_OP_PERMUTE: /* graph files: params[0] = T >= 1 = dim */
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 &&
+             (op == EGRU_OP_PERMUTE
+                  ? out->params[0] >= 1u && out->params[0] == dim && out->params[1] == 0
+                  : (uint64_t)(out->params[0] ? out->params[0] : 1u) * in ==
+                        (uint64_t)(out->params[1] ? out->params[1] : 1u) * dim);
+        for (k = 2; k < 10; ++k) {
             ok = ok && out->params[k] == 0;
         }
         break;
@@ -976,7 +989,9 @@ static uint32_t graph_params_used(const egru_layer_t *layer)
     case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 1u : 0u;
     case EGRU_OP_CONV1D:
     case EGRU_OP_ATTENTION:
-    case EGRU_OP_TIME_STEPS: return 4u; /* checked further by decode_layer */
+    case EGRU_OP_TIME_STEPS:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: return 4u; /* checked further by decode_layer */
     case EGRU_OP_GLOBAL_POOL:
     case EGRU_OP_LAYER_NORM:
     case EGRU_OP_FLATTEN:
@@ -1189,6 +1204,16 @@ static egru_status_t check_graph(egru_model_t *m)
                 return EGRU_ERR_BAD_LAYER;
             }
             want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_RESHAPE: /* steps 0: a vector */
+        case EGRU_OP_PERMUTE:
+            if (ni != 1 || no != 1 ||
+                kx != (layer.op == EGRU_OP_PERMUTE || layer.params[0] ? EGRU_VALUE_SEQUENCE
+                                                                      : EGRU_VALUE_VECTOR)) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            want_out = layer.op == EGRU_OP_PERMUTE || layer.params[1] ? EGRU_VALUE_SEQUENCE
+                                                                      : EGRU_VALUE_VECTOR;
             break;
         case EGRU_OP_DOT: /* two vectors of input_dim */
             v = egru_graph_io(m, io_first + 1);

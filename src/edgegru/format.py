@@ -62,6 +62,8 @@ OP_REPEAT_VECTOR = 15
 OP_ATTENTION = 16
 OP_TIME_STEPS = 17
 OP_DOT = 18
+OP_RESHAPE = 19
+OP_PERMUTE = 20
 OP_NAMES = {
     OP_EMBEDDING: "Embedding",
     OP_GRU: "GRU",
@@ -81,6 +83,8 @@ OP_NAMES = {
     OP_ATTENTION: "Attention",
     OP_TIME_STEPS: "TimeSteps",
     OP_DOT: "Dot",
+    OP_RESHAPE: "Reshape",
+    OP_PERMUTE: "Permute",
 }
 
 FLAG_RETURN_SEQUENCES = 0x1
@@ -551,6 +555,10 @@ _GRAPH_ENCODERS = {
     ir.RepeatVector: lambda x: _Record(OP_REPEAT_VECTOR, 0, x.dim, x.dim, params=(int(x.n),)),
     ir.Attention: lambda x: _encode_attention(x),
     ir.Dot: lambda x: _Record(OP_DOT, 0, x.dim, 1, params=(int(x.normalize),)),
+    ir.Reshape: lambda x: _Record(
+        OP_RESHAPE, 0, x.in_dim, x.out_dim, params=(int(x.in_steps), int(x.out_steps))
+    ),
+    ir.Permute: lambda x: _Record(OP_PERMUTE, 0, x.dim, x.steps, params=(int(x.steps),)),
     ir.TimeSteps: lambda x: _Record(
         OP_TIME_STEPS,
         0,
@@ -1116,6 +1124,10 @@ _GRAPH_DECODERS = {
     OP_REPEAT_VECTOR: lambda r, n: ir.RepeatVector(r.params[0], r.input_dim, name=n),
     OP_ATTENTION: lambda r, n: _decode_attention(r, n),
     OP_TIME_STEPS: lambda r, n: _decode_time_steps(r, n),
+    OP_RESHAPE: lambda r, n: ir.Reshape(
+        r.params[0], r.input_dim, r.params[1], r.output_dim, name=n
+    ),
+    OP_PERMUTE: lambda r, n: ir.Permute(r.params[0], r.input_dim, name=n),
     OP_DOT: lambda r, n: (
         ir.Dot(r.input_dim, bool(r.params[0]), name=n)
         if r.params[0] <= 1 and r.output_dim == 1

@@ -853,8 +853,47 @@ class Dot:
         return 1
 
 
+@dataclass
+class Reshape:
+    """Keras Reshape where the model fixes the shapes: (in_steps, in_dim) -> (out_steps,
+    out_dim), steps 0 meaning a vector; in_steps * in_dim == out_steps * out_dim (steps 0
+    counting as 1). The bytes of a row are unchanged. Ends a mask (as Keras)."""
+
+    in_steps: int
+    in_dim: int
+    out_steps: int
+    out_dim: int
+    name: str = "reshape"
+
+    def __post_init__(self):
+        a = max(int(self.in_steps), 1) * int(self.in_dim)
+        if (
+            a != max(int(self.out_steps), 1) * int(self.out_dim)
+            or min(self.in_dim, self.out_dim) < 1
+        ):
+            raise ValueError(f"Reshape {self.name!r}: sizes differ")
+
+    @property
+    def units(self) -> int:
+        return int(self.out_dim)
+
+
+@dataclass
+class Permute:
+    """Keras Permute((2, 1)) of a sequence of a fixed `steps` T and width `dim` C: the sequence
+    of C steps of width T, y[c][t] = x[t][c]. Ends a mask (as Keras)."""
+
+    steps: int
+    dim: int
+    name: str = "permute"
+
+    @property
+    def units(self) -> int:
+        return int(self.steps)
+
+
 #: Layers only a graph file can hold (never a chain's).
-GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps, Dot)
+GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps, Dot, Reshape, Permute)
 
 
 def state_count(layer) -> int:
@@ -875,7 +914,7 @@ def _mask_out(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked  # the query's mask
-    if isinstance(layer, (TimeSteps, Dot)):
+    if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
@@ -897,7 +936,7 @@ def _reads_mask(layer, ins: list) -> bool:
         return False
     if isinstance(layer, Attention):
         return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
-    if isinstance(layer, (TimeSteps, Dot)):
+    if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
         # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
@@ -1031,6 +1070,15 @@ def _infer_node(layer, ins: list, where: str) -> list:
         need(key.width == layer.dim, f"key width {key.width} != query width {layer.dim}")
         need(ins[1].width == layer.value_dim, f"value width {ins[1].width} != {layer.value_dim}")
         return [Value(SEQUENCE, layer.value_dim)]
+    if isinstance(layer, Reshape):
+        kind = SEQUENCE if layer.in_steps else VECTOR
+        need(len(ins) == 1 and ins[0].kind == kind, f"needs one {kind} input")
+        need(ins[0].width == layer.in_dim, f"input width {ins[0].width} != {layer.in_dim}")
+        return [Value(SEQUENCE if layer.out_steps else VECTOR, layer.out_dim)]
+    if isinstance(layer, Permute):
+        need(len(ins) == 1 and ins[0].kind == SEQUENCE, "needs one sequence input")
+        need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
+        return [Value(SEQUENCE, layer.steps)]
     if isinstance(layer, Dot):
         need(len(ins) == 2 and all(v.kind == VECTOR for v in ins), "needs two vector inputs")
         need(all(v.width == layer.dim for v in ins), f"input widths != {layer.dim}")

@@ -1229,6 +1229,8 @@ _GRAPH_LAYERS = (
     "AdditiveAttention",
     *_TIME_STEP_CLASSES,
     "Dot",
+    "Reshape",
+    "Permute",
 )
 #: Every layer class the graph route converts.
 GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
@@ -1470,6 +1472,10 @@ def _value_steps(layer, ins: list):
         return int(layer.n)
     if isinstance(layer, ir.TimeSteps):
         return None if ins[0] is None else layer.out_steps(ins[0])
+    if isinstance(layer, ir.Reshape):
+        return layer.out_steps or None
+    if isinstance(layer, ir.Permute):
+        return int(layer.dim)
     if isinstance(layer, ir.Concatenate) and layer.axis == "time":
         return None if any(s is None for s in ins) else sum(ins)
     if isinstance(layer, ir.Conv1D):
@@ -1548,6 +1554,8 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         return _convert_attention(node, weights, infos)
     if class_name in _TIME_STEP_CLASSES:
         return _convert_time_steps(class_name, config, weights, first)
+    if class_name in ("Reshape", "Permute"):
+        return _convert_reshape(class_name, config, weights, first, steps)
     if class_name == "Dot":
         _check_dtype(class_name, config)
         _weights(class_name, config, weights, {})
@@ -1598,6 +1606,41 @@ def _convert_time_steps(class_name: str, config: dict, weights: list, first) -> 
     start, end = (value, value) if isinstance(value, int) else tuple(value)
     mode = "crop" if class_name == "Cropping1D" else "pad"
     return ir.TimeSteps(mode, first.width, int(start), int(end), name=config["name"])
+
+
+def _convert_reshape(class_name: str, config: dict, weights: list, first, steps):
+    """Reshape / Permute where the model fixes the shapes (a vector <-> a sequence of a fixed T,
+    Permute((2, 1)) of a fixed-T sequence) -> ir.Reshape / ir.Permute; None: the identity."""
+    _check_dtype(class_name, config)
+    _weights(class_name, config, weights, {})
+    where = _where(class_name, config)
+    seq = first.kind == ir.SEQUENCE
+    if seq and steps is None:
+        raise UnsupportedLayerError(
+            f"{where}: supported on a sequence of a fixed number of steps only (the model's "
+            "input declares T); this one's steps are dynamic"
+        )
+    if class_name == "Permute":
+        dims = tuple(config.get("dims") or ())
+        if dims == (1, 2) and seq:
+            return None
+        if dims != (2, 1) or not seq:
+            raise _option_error(class_name, config, "dims", list(dims), [[2, 1]])
+        return ir.Permute(int(steps), first.width, name=config["name"])
+    target = [int(d) if d is not None else -1 for d in (config.get("target_shape") or ())]
+    size = (int(steps) if seq else 1) * first.width
+    if len(target) not in (1, 2) or target.count(-1) > 1:
+        raise _option_error(class_name, config, "target_shape", config.get("target_shape"),
+                            ["(n,)", "(steps, features)"])  # fmt: skip
+    known = int(np.prod([d for d in target if d != -1]))
+    target = [size // known if d == -1 else d for d in target]
+    if int(np.prod(target)) != size or min(target) < 1:
+        raise UnsupportedLayerError(f"{where}: target_shape {target} does not hold {size} values")
+    out_steps, out_dim = (0, target[0]) if len(target) == 1 else (target[0], target[1])
+    in_steps = int(steps) if seq else 0
+    if (in_steps, first.width) == (out_steps, out_dim):
+        return None
+    return ir.Reshape(in_steps, first.width, out_steps, out_dim, name=config["name"])
 
 
 def _attention_causal(node: _GraphNode) -> bool:

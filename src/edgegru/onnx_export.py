@@ -1123,7 +1123,16 @@ def _node_masked(layer, masked: bool):
             layer.masked = old
 
 
-_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector, ir.Attention, ir.TimeSteps, ir.Dot)
+_GRAPH_OPS = (
+    ir.Merge,
+    ir.Concatenate,
+    ir.RepeatVector,
+    ir.Attention,
+    ir.TimeSteps,
+    ir.Dot,
+    ir.Reshape,
+    ir.Permute,
+)
 _RECURRENT_NODES = (*ir.RECURRENT, ir.Bidirectional)
 _MERGE_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "average": "Add"}
 
@@ -1140,6 +1149,8 @@ def _describe_node(node) -> str:
         what = f"Attention({layer.score}{', causal' if layer.causal else ''})"
     elif isinstance(layer, ir.Dot):
         what = f"Dot(normalize={layer.normalize})"
+    elif isinstance(layer, (ir.Reshape, ir.Permute)):
+        what = type(layer).__name__
     elif isinstance(layer, ir.TimeSteps):
         what = f"TimeSteps({layer.mode}, {layer.start}, {layer.end}, {layer.size})"
     else:
@@ -1237,6 +1248,8 @@ class _GraphExport:
             outs, mask = self._time_steps(node, layer, scope), None
         elif isinstance(layer, ir.Dot):
             outs, mask = self._dot(node, layer, scope), None
+        elif isinstance(layer, (ir.Reshape, ir.Permute)):
+            outs, mask = self._reshape(node, layer, scope), None
         elif isinstance(layer, _RECURRENT_NODES):
             outs, mask = self._recurrent(node, layer, scope)
         else:
@@ -1254,6 +1267,10 @@ class _GraphExport:
             return int(layer.n)
         if isinstance(layer, ir.TimeSteps):
             return layer.out_steps(ins[0]) if isinstance(ins[0], int) else None
+        if isinstance(layer, ir.Reshape):
+            return layer.out_steps or None
+        if isinstance(layer, ir.Permute):
+            return int(layer.dim)
         if isinstance(layer, ir.Concatenate) and layer.axis == "time":
             return sum(ins) if all(isinstance(s, int) for s in ins) else None
         if isinstance(layer, ir.Conv1D) and not _keeps_steps(layer):
@@ -1481,6 +1498,21 @@ class _GraphExport:
         y = g.add("Identity", [y], f"{scope}/output")
         mask = None if q_mask is None else _Value(q_mask, BATCH_MAJOR, 2)
         return [_Value(y, BATCH_MAJOR, 3)], mask
+
+    def _reshape(self, node, layer, scope):
+        """Reshape: a batch-major Reshape to [B, T', C'] or [B, n]; Permute: Transpose of the
+        batch-major [B, T, C] to [B, C, T]."""
+        g = self.g
+        out = f"{scope}/output"
+        if isinstance(layer, ir.Permute):
+            x = self.get(node.inputs[0], BATCH_MAJOR).name
+            return [_Value(g.add("Transpose", [x], out, perm=[0, 2, 1]), BATCH_MAJOR, 3)]
+        x = self.get(node.inputs[0], BATCH_MAJOR if layer.in_steps else None).name
+        if layer.out_steps:
+            y = g.add("Reshape", [x, g.const_i64((0, layer.out_steps, layer.out_dim))], out)
+            return [_Value(y, BATCH_MAJOR, 3)]
+        y = g.add("Reshape", [x, g.const_i64((0, layer.out_dim))], out)
+        return [_Value(y, VECTOR, 2)]
 
     def _dot(self, node, layer, scope):
         """Dot of two vectors [B, C] -> [B, 1]: ReduceSum of the product; normalize: each

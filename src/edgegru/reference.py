@@ -471,6 +471,15 @@ def _graph_node(layer, ins: list) -> list:
     """The (value, mask) pairs a node writes, from the (value, mask) pairs it reads."""
     if isinstance(layer, ir.Attention):
         return [_attention(layer, ins)]
+    if isinstance(layer, (ir.Reshape, ir.Permute)):
+        x = ins[0][0]
+        steps = layer.in_steps if isinstance(layer, ir.Reshape) else layer.steps
+        if steps and x.shape[1] != steps:
+            raise ValueError(f"{layer.name!r} takes {steps} steps, got {x.shape[1]}")
+        if isinstance(layer, ir.Permute):
+            return [(np.transpose(x, (0, 2, 1)), None)]
+        shape = (layer.out_steps, layer.out_dim) if layer.out_steps else (layer.out_dim,)
+        return [(x.reshape((x.shape[0], *shape)), None)]
     if isinstance(layer, ir.Dot):
         a, b = ins[0][0], ins[1][0]
         if layer.normalize:  # Keras: x * min(rsqrt(sum x^2), 1 / epsilon); a zero vector stays 0
