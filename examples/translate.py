@@ -3,7 +3,7 @@ as people write them ("3 March 2021", "Mar 3, 21", "03/03/2021", "wednesday 3rd 
 into ISO dates ("2021-03-03").
 
     pip install ".[keras,onnx]"
-    python examples/translate.py [--epochs 12] [--out-dir DIR] [--c-dir examples/translate_c/gen]
+    python examples/translate.py [--epochs 12] [--attention] [--out-dir DIR] [--c-dir DIR]
 
 Keras trains one two-input model (the encoder's token ids, and the decoder's input: the target
 shifted right, "teacher forcing"). Inference uses two models that share its layers, the standard
@@ -102,8 +102,15 @@ def encode_targets(isos: list) -> tuple:
     return np.concatenate([start, y], axis=1), np.concatenate([y, end], axis=1)
 
 
-def build(keras, units: int, embed: int = 32) -> tuple:
-    """(training model, encoder, decoder step): one set of layers used by all three."""
+def build(keras, units: int, embed: int = 32, attention: bool = False) -> tuple:
+    """(training model, encoder, decoder step): one set of layers used by all three. With
+    attention (Luong): the encoder also outputs its sequence, the decoder step reads it as a
+    third input, and Attention([decoder output, encoder sequence]) is concatenated with the
+    decoder's output before the Dense. In training the encoder sequence carries the source's
+    mask (Keras masks the padded source steps); the step model's encoder input carries none
+    (its padded steps repeat the last valid output), in Keras and in edgegru alike."""
+    if attention:
+        return _build_attention(keras, units, embed)
     L = keras.layers
     enc_emb = L.Embedding(len(IN_VOCAB) + 1, embed, mask_zero=True, name="enc_embedding")
     enc_gru = L.GRU(units, return_state=True, name="encoder")
@@ -125,15 +132,43 @@ def build(keras, units: int, embed: int = 32) -> tuple:
     return train, encoder, step
 
 
+def _build_attention(keras, units: int, embed: int) -> tuple:
+    L = keras.layers
+    enc_emb = L.Embedding(len(IN_VOCAB) + 1, embed, mask_zero=True, name="enc_embedding")
+    enc_gru = L.GRU(units, return_sequences=True, return_state=True, name="encoder")
+    dec_emb = L.Embedding(END + 1, embed, name="dec_embedding")
+    dec_gru = L.GRU(units, return_sequences=True, return_state=True, name="decoder")
+    attend = L.Attention(name="attention")
+    both = L.Concatenate(name="context")
+    dec_out = L.Dense(END + 1, activation="softmax", name="next_char")
+    src = keras.Input((None,), dtype="int32", name="source")
+    tgt = keras.Input((None,), dtype="int32", name="target_in")
+    enc_seq, state = enc_gru(enc_emb(src))
+    seq, _ = dec_gru(dec_emb(tgt), initial_state=state)
+    probs = dec_out(both([seq, attend([seq, enc_seq])]))
+    train = keras.Model([src, tgt], probs, name="date_translator")
+    encoder = keras.Model(src, [enc_seq, state], name="encoder")
+    token = keras.Input((1,), dtype="int32", name="token")
+    h = keras.Input((units,), name="state")
+    enc_in = keras.Input((None, units), name="encoder_outputs")
+    seq1, h1 = dec_gru(dec_emb(token), initial_state=h)
+    probs1 = dec_out(both([seq1, attend([seq1, enc_in])]))
+    step = keras.Model([token, h, enc_in], [probs1, h1], name="decoder_step")
+    return train, encoder, step
+
+
 def greedy_decode(encode, step, x: np.ndarray) -> list:
     """Greedy decoding of a batch: encode(x) -> state; OUT_LEN times: step([token, state]) ->
     (probabilities (n, 1, vocab), state), next token = argmax. `encode` and `step` are callables
     (Keras' predict or edgegru's), so both decoders run the same loop."""
     state = encode(x)
+    extra = []  # with attention the encoder gives [sequence, state]; the step reads both
+    if isinstance(state, (list, tuple)):
+        extra, state = [state[0]], state[1]
     token = np.full((len(x), 1), START, dtype=np.int32)
     out = []
     for _ in range(OUT_LEN):
-        probs, state = step([token, state])
+        probs, state = step([token, state, *extra])
         token = np.argmax(probs[:, -1, :], axis=-1).astype(np.int32)[:, None]
         out.append(token[:, 0])
     ids = np.stack(out, axis=1)
@@ -150,6 +185,11 @@ def main(argv=None) -> int:
     p.add_argument("--out-dir", type=Path, help="where to write the files (default: a temp dir)")
     p.add_argument("--c-dir", type=Path, help="also write examples/translate_c's headers here")
     p.add_argument("--c-rows", type=int, default=50, help="test rows the C program decodes")
+    p.add_argument(
+        "--attention",
+        action="store_true",
+        help="the decoder attends over the encoder's outputs (Attention, Luong style)",
+    )
     args = p.parse_args(argv)
 
     import keras
@@ -158,7 +198,7 @@ def main(argv=None) -> int:
     train_pairs, test_pairs = make_data(args.train, args.seed), make_data(args.test, args.seed + 1)
     x = encode_inputs([h for h, _ in train_pairs])
     y_in, y_out = encode_targets([iso for _, iso in train_pairs])
-    model, k_encoder, k_step = build(keras, args.units)
+    model, k_encoder, k_step = build(keras, args.units, attention=args.attention)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     t0 = time.perf_counter()
     model.fit([x, y_in], y_out, batch_size=128, epochs=args.epochs, verbose=0)
@@ -189,12 +229,16 @@ def main(argv=None) -> int:
     print(f"correct dates: {right}/{len(xt)} ({100 * right / len(xt):.1f}%)")
     print(f"files in {out}")
     if args.c_dir:
-        write_c_headers(args.c_dir, out, xt[: args.c_rows], k_strings[: args.c_rows], args.units)
+        write_c_headers(
+            args.c_dir, out, xt[: args.c_rows], k_strings[: args.c_rows], args.units, args.attention
+        )
         print(f"C headers and keras.txt ({min(args.c_rows, len(xt))} rows) in {args.c_dir}")
     return 0 if same == len(xt) else 1
 
 
-def write_c_headers(c_dir: Path, model_dir: Path, x: np.ndarray, strings: list, units: int):
+def write_c_headers(
+    c_dir: Path, model_dir: Path, x: np.ndarray, strings: list, units: int, attention=False
+):
     """examples/translate_c's inputs: encoder.h, decoder.h (the .egru files as C arrays),
     input.h (the token ids), meta.h (the decoding constants), keras.txt (Keras' strings)."""
     c_dir.mkdir(parents=True, exist_ok=True)
@@ -212,6 +256,8 @@ def write_c_headers(c_dir: Path, model_dir: Path, x: np.ndarray, strings: list, 
         "/* examples/translate.py: the decoder's constants. */\n"
         f"#define OUT_LEN {OUT_LEN}\n#define START_TOKEN {START}\n#define VOCAB {END + 1}\n"
         f'#define UNITS {units}\nstatic const char OUT_CHARS[] = "{"".join(OUT_CHARS)}";\n'
+        f"#define ATTENTION {int(attention)} /* the step also reads the encoder's sequence */\n"
+        f"#define MAX_IN {MAX_IN}\n"
     )
     (c_dir / "keras.txt").write_text("".join(f"{t}\n" for t in strings))
 

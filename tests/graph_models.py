@@ -17,6 +17,8 @@ Keras is imported lazily, after tests/conftest.py has set KERAS_BACKEND.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from keras_models import randomize
 
@@ -54,8 +56,17 @@ def _vector(rng, width, batch=BATCH) -> np.ndarray:
     return rng.standard_normal((batch, width)).astype(np.float32)
 
 
+_ATTENTION = ("Attention", "AdditiveAttention")
+
+
 def _done(model, inputs, seed):
-    randomize(model, seed)
+    """Redraw the weights: `randomize` for every layer but the attention ones, whose scales
+    (scalars, or AdditiveAttention's vector) are drawn here ~ N(1, 0.3)."""
+    att = [la for la in model.layers if type(la).__name__ in _ATTENTION]
+    randomize(SimpleNamespace(layers=[la for la in model.layers if la not in att]), seed)
+    rng = np.random.default_rng(seed + 7919)
+    for la in att:
+        la.set_weights([rng.normal(1.0, 0.3, w.shape).astype(w.dtype) for w in la.get_weights()])
     return model, inputs
 
 
@@ -429,6 +440,121 @@ def concatenate(axis=-1, masking="none", seed=0):
     return _done(keras.Model(xs, [c, y], name=name), inputs, seed)
 
 
+def self_attention(seed=0, masked=False, score="dot", causal=False):
+    """Attention of a GRU's sequence over itself ([query, value]), then a GRU."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 4), name="x")
+    h = L.Masking(name="mask")(x) if masked else x
+    g = L.GRU(4, return_sequences=True, name="g1")(h)
+    a = L.Attention(use_scale=True, score_mode=score, name="att")([g, g], use_causal_mask=causal)
+    y = L.GRU(3, name="g2")(a)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, [y, a], name="self_attention")
+    return _done(model, [_features(rng, T, 4, masked)], seed)
+
+
+def attention_seq2seq(seed=0, additive=False):
+    """Decoder-encoder attention (Luong): token encoder GRU (mask_zero) whose state starts the
+    decoder GRU; Attention([decoder, encoder]) (query mask: the target's, value mask: the
+    source's), concatenated with the decoder's output before a softmax Dense."""
+    keras = _keras()
+    L = keras.layers
+    src = keras.Input((None,), dtype="int32", name="source")
+    tgt = keras.Input((None,), dtype="int32", name="target")
+    enc, state = L.GRU(UNITS, return_sequences=True, return_state=True, name="encoder")(
+        L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="enc_emb")(src)
+    )
+    dec = L.GRU(UNITS, return_sequences=True, name="decoder")(
+        L.Embedding(DEC_VOCAB, 4, mask_zero=True, name="dec_emb")(tgt), initial_state=state
+    )
+    att = (L.AdditiveAttention(use_scale=True) if additive else L.Attention())([dec, enc])
+    both = L.Concatenate(name="both")([dec, att])
+    out = L.Dense(DEC_VOCAB, activation="softmax", name="probs")(both)
+    rng = np.random.default_rng(seed)
+    inputs = [_tokens(rng, T, ENC_VOCAB, True), _tokens(rng, T - 1, DEC_VOCAB, True)]
+    return _done(keras.Model([src, tgt], out, name="attention_seq2seq"), inputs, seed)
+
+
+def attention_key(seed=0):
+    """AdditiveAttention over [query, value, key] feature sequences (query and value masked;
+    the key's mask is ignored by Keras), and Attention with a key, causal, unmasked."""
+    keras = _keras()
+    L = keras.layers
+    q = keras.Input((None, 3), name="q")
+    v = keras.Input((None, 2), name="v")
+    k = keras.Input((None, 3), name="k")
+    qm, vm, km = (L.Masking(name=f"mask_{n}")(t) for n, t in (("q", q), ("v", v), ("k", k)))
+    add = L.AdditiveAttention(use_scale=True, name="additive")([qm, vm, km])
+    dot = L.Attention(use_scale=True, name="dot")([q, v, k], use_causal_mask=True)
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, 4, 3, True), _features(rng, 5, 2, True), _features(rng, 5, 3)]
+    return _done(keras.Model([q, v, k], [add, dot], name="attention_key"), inputs, seed)
+
+
+def time_steps(seed=0, masked=False):
+    """Cropping1D, ZeroPadding1D and UpSampling1D between GRUs (each ends a mask, as Keras);
+    two outputs: the resampled sequence and the last GRU's output."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, 3), name="x")
+    h = L.Masking(name="mask")(x) if masked else x
+    g = L.GRU(4, return_sequences=True, name="g1")(h)
+    c = L.Cropping1D((1, 2), name="crop")(g)
+    p = L.ZeroPadding1D((2, 1), name="pad")(c)
+    u = L.UpSampling1D(2, name="up")(p)
+    y = L.GRU(3, name="g2")(u)
+    rng = np.random.default_rng(seed)
+    model = keras.Model(x, [u, y], name="time_steps")
+    return _done(model, [_features(rng, T, 3, masked)], seed)
+
+
+def time_steps_chain(seed=0):
+    """A Sequential chain holding UpSampling1D and Cropping1D (a one-input graph file)."""
+    keras = _keras()
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((T, 3)), L.GRU(4, return_sequences=True), L.UpSampling1D(3),
+         L.Cropping1D(2), L.GRU(2)],
+        name="time_steps_chain",
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    return _done(model, [_features(rng, T, 3)], seed)
+
+
+def dot_vectors(seed=0):
+    """Dot of two GRU encodings (vectors): plain (axes=1) and normalized (axes=-1), a Dense on
+    their concatenation."""
+    keras = _keras()
+    L = keras.layers
+    a = keras.Input((T, 3), name="a")
+    b = keras.Input((None, 2), name="b")
+    ha = L.GRU(4, name="ga")(a)
+    hb = L.GRU(4, name="gb")(L.Masking(name="mask")(b))
+    d1 = L.Dot(axes=1, name="dot")([ha, hb])
+    d2 = L.Dot(axes=-1, normalize=True, name="cosine")([ha, hb])
+    y = L.Dense(2, name="out")(L.Concatenate(name="both")([d1, d2]))
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3), _features(rng, T - 1, 2, True)]
+    return _done(keras.Model([a, b], [y, d2], name="dot_vectors"), inputs, seed)
+
+
+def reshape_permute(seed=0):
+    """Permute((2, 1)) of a fixed-T GRU sequence, a GRU over it, Reshape of that sequence to a
+    vector, and Reshape of a vector input to a sequence of 3 steps read by a GRU."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((T, 3), name="x")
+    v = keras.Input((6,), name="v")
+    p = L.Permute((2, 1), name="swap")(L.GRU(4, return_sequences=True, name="g1")(x))
+    flat = L.Reshape((-1,), name="flat")(L.GRU(2, return_sequences=True, name="g2")(p))
+    y = L.Dense(3, name="out")(flat)
+    z = L.GRU(2, name="g3")(L.Reshape((3, 2), name="steps")(v))
+    rng = np.random.default_rng(seed)
+    model = keras.Model([x, v], [y, z], name="reshape_permute")
+    return _done(model, [_features(rng, T, 3), _vector(rng, 6)], seed)
+
+
 def _case(builder, **kw):
     return lambda: builder(**kw)
 
@@ -460,6 +586,19 @@ MODELS = {
     "merges_multiply_3": _case(merges, kind="Multiply", count=3),
     "concatenations_features": _case(concatenations, axis=-1),
     "concatenations_time": _case(concatenations, axis=1),
+    "self_attention": _case(self_attention),
+    "self_attention_masked": _case(self_attention, masked=True),
+    "self_attention_concat_causal_masked": _case(
+        self_attention, masked=True, score="concat", causal=True
+    ),
+    "attention_seq2seq": _case(attention_seq2seq),
+    "additive_attention_seq2seq": _case(attention_seq2seq, additive=True),
+    "attention_key": _case(attention_key),
+    "time_steps": _case(time_steps),
+    "time_steps_masked": _case(time_steps, masked=True),
+    "time_steps_chain": _case(time_steps_chain),
+    "dot_vectors": _case(dot_vectors),
+    "reshape_permute": _case(reshape_permute),
 }
 
 

@@ -241,17 +241,21 @@ def _two_inputs(make):
 
 
 REFUSED = {
-    "attention": (
-        _two_inputs(lambda a, b: L.Attention(name="att")([a, b])),
-        ["'att'", "Attention", "not supported"],
+    "attention_scores": (
+        _two_inputs(lambda a, b: L.Attention(name="att")([a, b], return_attention_scores=True)[0]),
+        ["'att'", "Attention", "return_attention_scores=True", "not supported"],
     ),
     "dot": (
         _two_inputs(lambda a, b: L.Dot(axes=2, name="dot")([a, b])),
         ["'dot'", "Dot", "not supported"],
     ),
-    "reshape": (
-        _two_inputs(lambda a, b: L.Reshape((3, gm.T), name="rs")(L.Add()([a, b]))),
-        ["'rs'", "Reshape", "not supported"],
+    "reshape_dynamic_steps": (
+        lambda: (lambda x: keras.Model(x, L.Reshape((-1,), name="rs")(x)))(keras.Input((None, 3))),
+        ["'rs'", "Reshape", "fixed number of steps", "dynamic"],
+    ),
+    "permute_dynamic_steps": (
+        lambda: (lambda x: keras.Model(x, L.Permute((2, 1), name="pm")(x)))(keras.Input((None, 3))),
+        ["'pm'", "Permute", "dynamic"],
     ),
     "keras_ops": (
         _two_inputs(lambda a, b: L.GRU(2)(keras.ops.add(a, b))),

@@ -24,7 +24,7 @@
  * matrix S8 and one S32 QPARAMS tensor per layer (docs/format.md, "Integer-only files"). Minor 4
  * added: graph files (header input_kind 3; docs/format.md, "Graphs"): a graph header, node
  * fields in longer layer records, a value table, an io table; ops MERGE, CONCATENATE,
- * REPEAT_VECTOR (graph files only). */
+ * REPEAT_VECTOR, ATTENTION, TIME_STEPS, DOT, RESHAPE, PERMUTE (graph files only). */
 /* The quantization semantics this runtime implements (header quant_version; 0: none): 1 the
  * int8 scheme, 2 (EGRU_QUANT_VERSION_INT16X8) the integer-only one. */
 #define EGRU_QUANT_VERSION         1
@@ -135,11 +135,30 @@ typedef enum egru_op {
     EGRU_OP_FLATTEN = 11,    /* params: the fixed number of steps; sequence -> vector */
     EGRU_OP_MASKING = 12,    /* params: mask_value (f32 bits); creates the mask       */
     /* 1.4, graph files only */
-    EGRU_OP_MERGE = 13,        /* params: egru_merge_op_t; >= 2 inputs of one shape     */
-    EGRU_OP_CONCATENATE = 14,  /* params: egru_concat_axis_t; >= 2 inputs               */
-    EGRU_OP_REPEAT_VECTOR = 15 /* params: the steps n >= 1; vector -> sequence          */
+    EGRU_OP_MERGE = 13,         /* params: egru_merge_op_t; >= 2 inputs of one shape     */
+    EGRU_OP_CONCATENATE = 14,   /* params: egru_concat_axis_t; >= 2 inputs               */
+    EGRU_OP_REPEAT_VECTOR = 15, /* params: the steps n >= 1; vector -> sequence          */
+    EGRU_OP_ATTENTION = 16,     /* params: egru_attention_score_t, causal, scale, weight  */
+    EGRU_OP_TIME_STEPS = 17,    /* params: egru_time_steps_t, start, end, size            */
+    EGRU_OP_DOT = 18,           /* params: normalize 0 / 1; two vectors -> a vector of 1  */
+    EGRU_OP_RESHAPE = 19,       /* params: input steps, output steps (0: a vector)        */
+    EGRU_OP_PERMUTE = 20        /* params: the input's steps T; (T, C) -> (C, T)          */
 } egru_op_t;
-#define EGRU_OP_MAX 15
+#define EGRU_OP_MAX 20
+
+/* TIME_STEPS params[0] (1.4): a sequence -> a sequence of other steps; docs/format.md. */
+typedef enum egru_time_steps {
+    EGRU_STEPS_CROP = 1,    /* drop start steps at the start, end at the end (Cropping1D)      */
+    EGRU_STEPS_PAD = 2,     /* add start zero steps at the start, end at the end (ZeroPadding1D) */
+    EGRU_STEPS_UPSAMPLE = 3 /* each step repeated size >= 1 times (UpSampling1D)             */
+} egru_time_steps_t;
+
+/* ATTENTION params[0] (1.4): [query, value(, key)] -> (Tq, value width); docs/format.md. */
+typedef enum egru_attention_score {
+    EGRU_ATTENTION_DOT = 1,     /* s = scale * (q . k)                                    */
+    EGRU_ATTENTION_CONCAT = 2,  /* s = weight * sum(tanh(scale * (q + k)))                */
+    EGRU_ATTENTION_ADDITIVE = 3 /* s = sum(SCALE * tanh(q + k)), SCALE 1 without a tensor */
+} egru_attention_score_t;
 
 /* MERGE params[0] (1.4). */
 typedef enum egru_merge_op {

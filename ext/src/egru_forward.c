@@ -493,7 +493,12 @@ static egru_status_t run_layer(const egru_layer_t *layer, const int32_t *ids, co
         break;
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
-    case EGRU_OP_REPEAT_VECTOR: break; /* graph files only (egru_graph.c) */
+    case EGRU_OP_REPEAT_VECTOR:
+    case EGRU_OP_ATTENTION:
+    case EGRU_OP_TIME_STEPS:
+    case EGRU_OP_DOT:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: break; /* graph files only (egru_graph.c) */
     }
     return EGRU_OK;
 }

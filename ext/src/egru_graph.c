@@ -108,6 +108,28 @@ egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_step
         case EGRU_OP_GLOBAL_POOL: out = 1u; break;
         case EGRU_OP_FLATTEN: out = T == layer.params[0] ? 1u : 0u; break;
         case EGRU_OP_REPEAT_VECTOR: out = layer.params[0]; break;
+        case EGRU_OP_RESHAPE: /* the input's steps are fixed (a vector: 1) */
+            out = T == (layer.params[0] ? layer.params[0] : 1u)
+                      ? (layer.params[1] ? layer.params[1] : 1u)
+                      : 0u;
+            break;
+        case EGRU_OP_PERMUTE: out = T == layer.params[0] ? layer.input_dim : 0u; break;
+        case EGRU_OP_TIME_STEPS: /* 0 (too short to crop) fails the call */
+            if (layer.params[0] == EGRU_STEPS_CROP) {
+                out = T > (uint64_t)layer.params[1] + layer.params[2]
+                          ? T - (uint64_t)layer.params[1] - layer.params[2]
+                          : 0u;
+            } else {
+                out = layer.params[0] == EGRU_STEPS_PAD
+                          ? T + (uint64_t)layer.params[1] + layer.params[2]
+                          : (uint64_t)T * layer.params[3];
+                out = out > 0xFFFFFFFFu ? 0u : out;
+            }
+            break;
+        case EGRU_OP_ATTENTION: /* the query's steps; a key has the value's */
+            out =
+                ni == 3 && g->steps[node_value(m, k, 2)] != g->steps[node_value(m, k, 1)] ? 0u : T;
+            break;
         case EGRU_OP_MERGE:
         case EGRU_OP_CONCATENATE:
             if (layer.op == EGRU_OP_CONCATENATE && layer.params[0] == EGRU_CONCAT_TIME) {
@@ -202,6 +224,8 @@ egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t ali
             p->scratch_floats = max_u64(p->scratch_floats, (layer.input_dim + 3u) / 4u);
         } else if (layer.op == EGRU_OP_MERGE) { /* the running mask of maximum / minimum */
             p->scratch_floats = max_u64(p->scratch_floats, ((uint64_t)rows * T + 3u) / 4u);
+        } else if (layer.op == EGRU_OP_ATTENTION) { /* the scores of one query step */
+            p->scratch_floats = max_u64(p->scratch_floats, g->steps[node_value(m, k, 1)]);
         }
     }
     if (p->state_floats > GRAPH_LIMIT / 8u || p->scratch_floats > GRAPH_LIMIT / 8u) {
@@ -360,6 +384,125 @@ static void run_concat(const gblock_t *b, uint32_t k, uint32_t axis, uint32_t ni
     }
 }
 
+/* ATTENTION of node k over `rows` rows (docs/format.md "ATTENTION"): per row and query step,
+ * the scores against the Tv key steps (scores: Tv floats, caller-owned scratch), masked ones
+ * (value mask, causal) lowered by 1e9 in float32 as Keras does, a softmax, the weighted sum of
+ * the value steps; zero at masked query steps. The output mask (the query's) is copied. */
+static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *layer, uint32_t rows,
+                          float *out, uint8_t *out_mask, float *scores)
+{
+    const uint32_t ni = node_inputs(b->m, k);
+    const uint32_t qv = node_value(b->m, k, 0), vv = node_value(b->m, k, 1);
+    const uint32_t kv = node_value(b->m, k, ni - 1);
+    const uint32_t Tq = b->g->steps[qv], Tv = b->g->steps[vv];
+    const uint32_t D = layer->input_dim, W = layer->output_dim, mode = layer->params[0];
+    const uint8_t *q_mask = mask_ptr(b, qv), *v_mask = mask_ptr(b, vv);
+    float scale = 1.0f, weight = 1.0f;
+    uint32_t r, t, j, d;
+    if (mode != EGRU_ATTENTION_ADDITIVE) {
+        memcpy(&scale, &layer->params[2], sizeof scale);
+        memcpy(&weight, &layer->params[3], sizeof weight);
+    }
+    for (r = 0; r < rows; ++r) {
+        const float *q = value_ptr(b, qv) + (size_t)r * Tq * D;
+        const float *key = value_ptr(b, kv) + (size_t)r * Tv * D;
+        const float *val = value_ptr(b, vv) + (size_t)r * Tv * W;
+        for (t = 0; t < Tq; ++t) {
+            float *y = out + ((size_t)r * Tq + t) * W;
+            float top = -INFINITY, sum = 0.0f;
+            for (j = 0; j < Tv; ++j) {
+                const float *qt = q + (size_t)t * D, *kj = key + (size_t)j * D;
+                float s = 0.0f;
+                for (d = 0; d < D; ++d) {
+                    if (mode == EGRU_ATTENTION_DOT) {
+                        s += qt[d] * kj[d];
+                    } else if (mode == EGRU_ATTENTION_CONCAT) {
+                        s += tanhf(scale * (qt[d] + kj[d]));
+                    } else {
+                        s += (layer->scale ? layer->scale[d] : 1.0f) * tanhf(qt[d] + kj[d]);
+                    }
+                }
+                s = mode == EGRU_ATTENTION_DOT      ? s * scale
+                    : mode == EGRU_ATTENTION_CONCAT ? weight * s
+                                                    : s;
+                if ((v_mask && !v_mask[(size_t)r * Tv + j]) || (layer->params[1] && j > t)) {
+                    s = s - 1e9f;
+                }
+                scores[j] = s;
+                top = s > top ? s : top;
+            }
+            for (j = 0; j < Tv; ++j) {
+                scores[j] = expf(scores[j] - top);
+                sum += scores[j];
+            }
+            memset(y, 0, W * sizeof(float));
+            if (q_mask && !q_mask[(size_t)r * Tq + t]) {
+                continue;
+            }
+            for (j = 0; j < Tv; ++j) {
+                const float w = scores[j] / sum, *vj = val + (size_t)j * W;
+                for (d = 0; d < W; ++d) {
+                    y[d] += w * vj[d];
+                }
+            }
+        }
+    }
+    if (out_mask) {
+        memcpy(out_mask, q_mask, (size_t)rows * Tq);
+    }
+}
+
+/* TIME_STEPS of `rows` rows: T input steps -> To output steps of W floats (docs/format.md). */
+static void run_time_steps(const egru_layer_t *layer, const float *in, uint32_t rows, uint32_t T,
+                           uint32_t To, float *out)
+{
+    const uint32_t W = layer->output_dim, start = layer->params[1];
+    const size_t step = (size_t)W * sizeof(float);
+    uint32_t r, t, i;
+    for (r = 0; r < rows; ++r) {
+        const float *x = in + (size_t)r * T * W;
+        float *y = out + (size_t)r * To * W;
+        if (layer->params[0] == EGRU_STEPS_CROP) {
+            memcpy(y, x + (size_t)start * W, (size_t)To * step);
+        } else if (layer->params[0] == EGRU_STEPS_PAD) {
+            memset(y, 0, (size_t)To * step);
+            memcpy(y + (size_t)start * W, x, (size_t)T * step);
+        } else {
+            for (t = 0; t < T; ++t) {
+                for (i = 0; i < layer->params[3]; ++i) {
+                    memcpy(y + ((size_t)t * layer->params[3] + i) * W, x + (size_t)t * W, step);
+                }
+            }
+        }
+    }
+}
+
+/* DOT of two vectors a, b (rows, C) -> out (rows, 1); normalize: each times
+ * min(1 / sqrt(sum x^2), 1e7) first (Keras' normalize, epsilon 1e-7). */
+static void run_dot(const float *a, const float *b, uint32_t rows, uint32_t C, int normalize,
+                    float *out)
+{
+    uint32_t r, j;
+    for (r = 0; r < rows; ++r) {
+        const float *x = a + (size_t)r * C, *y = b + (size_t)r * C;
+        float sx = 0.0f, sy = 0.0f, dot = 0.0f, ix = 1.0f, iy = 1.0f;
+        for (j = 0; j < C; ++j) {
+            sx += x[j] * x[j];
+            sy += y[j] * y[j];
+        }
+        if (normalize) {
+            ix = 1.0f / sqrtf(sx);
+            iy = 1.0f / sqrtf(sy);
+            ix = ix < 1e7f ? ix : 1e7f;
+            iy = iy < 1e7f ? iy : 1e7f;
+        }
+        for (j = 0; j < C; ++j) {
+            dot += (x[j] * ix) * (y[j] * iy);
+        }
+        out[r] = dot;
+    }
+}
+
 /* Runs node k on the block's `rows` rows. */
 egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, float *state,
                                   float *scratch)
@@ -469,6 +612,30 @@ egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, 
         return EGRU_OK;
     case EGRU_OP_CONCATENATE:
         run_concat(b, k, layer.params[0], ni, rows, out, out_mask);
+        return EGRU_OK;
+    case EGRU_OP_ATTENTION:
+        run_attention(b, k, &layer, rows, out, out_mask, scratch);
+        return EGRU_OK;
+    case EGRU_OP_RESHAPE: /* the same bytes per row */
+        memcpy(out, in, n * layer.input_dim * sizeof(float));
+        return EGRU_OK;
+    case EGRU_OP_PERMUTE: /* (T, C) -> (C, T) per row */
+        for (r = 0; r < rows; ++r) {
+            uint32_t t, c;
+            for (t = 0; t < T; ++t) {
+                for (c = 0; c < layer.input_dim; ++c) {
+                    out[((size_t)r * layer.input_dim + c) * T + t] =
+                        in[((size_t)r * T + t) * layer.input_dim + c];
+                }
+            }
+        }
+        return EGRU_OK;
+    case EGRU_OP_DOT:
+        run_dot(in, value_ptr(b, node_value(m, k, 1)), rows, layer.input_dim, layer.params[0] != 0,
+                out);
+        return EGRU_OK;
+    case EGRU_OP_TIME_STEPS:
+        run_time_steps(&layer, in, rows, T, b->g->steps[y0], out);
         return EGRU_OK;
     case EGRU_OP_REPEAT_VECTOR:
         for (r = 0; r < rows; ++r) {

@@ -242,7 +242,12 @@ static int op_supported(uint32_t op)
     case EGRU_OP_MASKING: return EGRU_CFG_OP_MASKING;
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
-    case EGRU_OP_REPEAT_VECTOR: return EGRU_CFG_GRAPH;
+    case EGRU_OP_REPEAT_VECTOR:
+    case EGRU_OP_ATTENTION:
+    case EGRU_OP_TIME_STEPS:
+    case EGRU_OP_DOT:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: return EGRU_CFG_GRAPH;
     default: return 0;
     }
 }
@@ -554,6 +559,59 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
               : op == EGRU_OP_CONCATENATE ? p0 == EGRU_CONCAT_TIME || p0 == EGRU_CONCAT_FEATURES
                                           : p0 >= 1 && dim == in);
         for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_RESHAPE: /* graph files: (params[0] or 1) * in == (params[1] or 1) * dim */
+    case EGRU_OP_PERMUTE: /* graph files: params[0] = T >= 1 = dim */
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 &&
+             (op == EGRU_OP_PERMUTE
+                  ? out->params[0] >= 1u && out->params[0] == dim && out->params[1] == 0
+                  : (uint64_t)(out->params[0] ? out->params[0] : 1u) * in ==
+                        (uint64_t)(out->params[1] ? out->params[1] : 1u) * dim);
+        for (k = 2; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_DOT: /* graph files: params[0] normalize 0 / 1, the rest zero */
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 && dim == 1u && out->params[0] <= 1u;
+        for (k = 1; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_TIME_STEPS:
+        /* graph files: params mode, start, end (crop / pad), size >= 1 (upsample; else 0) */
+        p0 = out->params[0];
+        ok = EGRU_CFG_GRAPH && count == 0 && act == 0 && dim == in && p0 >= EGRU_STEPS_CROP &&
+             p0 <= EGRU_STEPS_UPSAMPLE;
+        ok = ok && (p0 == EGRU_STEPS_UPSAMPLE
+                        ? out->params[1] == 0 && out->params[2] == 0 && out->params[3] >= 1
+                        : out->params[3] == 0);
+        for (k = 4; k < 10; ++k) {
+            ok = ok && out->params[k] == 0;
+        }
+        break;
+    case EGRU_OP_ATTENTION:
+        /* graph files: params score, causal (0 / 1), scale and concat weight (f32 bits, finite;
+         * dot / concat only); additive: 0 or 1 SCALE tensor (in), the rest zero. */
+        if (!EGRU_CFG_GRAPH) {
+            ok = 0;
+            break;
+        }
+        p0 = out->params[0];
+        ok = act == 0 && p0 >= EGRU_ATTENTION_DOT && p0 <= EGRU_ATTENTION_ADDITIVE &&
+             out->params[1] <= 1u;
+        if (p0 == EGRU_ATTENTION_ADDITIVE) {
+            ok = ok && count <= 1u && out->params[2] == 0 && out->params[3] == 0;
+            ok = ok && (count == 0 ||
+                        (out->scale = expect_tensor(m, first, EGRU_ROLE_SCALE, in, 0, 0)) != NULL);
+            params = count ? in : 0u;
+        } else {
+            ok = ok && count == 0 && (out->params[2] & 0x7F800000u) != 0x7F800000u &&
+                 (out->params[3] & 0x7F800000u) != 0x7F800000u &&
+                 (p0 == EGRU_ATTENTION_CONCAT || out->params[3] == 0);
+        }
+        for (k = 4; k < 10; ++k) {
             ok = ok && out->params[k] == 0;
         }
         break;
@@ -898,6 +956,7 @@ static int node_reads_mask(const egru_layer_t *layer, int any, int first, uint32
          * initial states runs unmasked (its sequence output still carries the mask). */
         return first && input_count == 1u;
     case EGRU_OP_GLOBAL_POOL: return first && layer->params[0] == EGRU_POOL_AVERAGE;
+    case EGRU_OP_ATTENTION: return any; /* see check_graph: the query's or the value's */
     default: return 0; /* Conv1D, Flatten end it; Embedding, Masking make one; RepeatVector */
     }
 }
@@ -916,6 +975,7 @@ static int node_writes_mask(const egru_layer_t *layer, int any, int every, int f
     case EGRU_OP_SIMPLE_RNN: return first && (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     case EGRU_OP_MASKING: return 1;
     case EGRU_OP_EMBEDDING: return (layer->flags & EGRU_FLAG_MASK_ZERO) != 0;
+    case EGRU_OP_ATTENTION: return first; /* the query's mask */
     default: return 0;
     }
 }
@@ -927,14 +987,19 @@ static uint32_t graph_params_used(const egru_layer_t *layer)
     case EGRU_OP_GRU:
     case EGRU_OP_LSTM:
     case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 1u : 0u;
-    case EGRU_OP_CONV1D: return 4u;
+    case EGRU_OP_CONV1D:
+    case EGRU_OP_ATTENTION:
+    case EGRU_OP_TIME_STEPS:
+    case EGRU_OP_RESHAPE:
+    case EGRU_OP_PERMUTE: return 4u; /* checked further by decode_layer */
     case EGRU_OP_GLOBAL_POOL:
     case EGRU_OP_LAYER_NORM:
     case EGRU_OP_FLATTEN:
     case EGRU_OP_MASKING:
     case EGRU_OP_MERGE:
     case EGRU_OP_CONCATENATE:
-    case EGRU_OP_REPEAT_VECTOR: return 1u;
+    case EGRU_OP_REPEAT_VECTOR:
+    case EGRU_OP_DOT: return 1u;
     default: return 0u; /* Embedding, Dense, Affine, Activation */
     }
 }
@@ -1138,6 +1203,48 @@ static egru_status_t check_graph(egru_model_t *m)
             if (kx != EGRU_VALUE_VECTOR || ni != 1 || no != 1) {
                 return EGRU_ERR_BAD_LAYER;
             }
+            want_out = EGRU_VALUE_SEQUENCE;
+            break;
+        case EGRU_OP_RESHAPE: /* steps 0: a vector */
+        case EGRU_OP_PERMUTE:
+            if (ni != 1 || no != 1 ||
+                kx != (layer.op == EGRU_OP_PERMUTE || layer.params[0] ? EGRU_VALUE_SEQUENCE
+                                                                      : EGRU_VALUE_VECTOR)) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            want_out = layer.op == EGRU_OP_PERMUTE || layer.params[1] ? EGRU_VALUE_SEQUENCE
+                                                                      : EGRU_VALUE_VECTOR;
+            break;
+        case EGRU_OP_DOT: /* two vectors of input_dim */
+            v = egru_graph_io(m, io_first + 1);
+            if (kx != EGRU_VALUE_VECTOR || ni != 2 || no != 1 ||
+                egru_value_kind(m, v) != EGRU_VALUE_VECTOR ||
+                egru_value_width(m, v) != layer.input_dim) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            break;
+        case EGRU_OP_TIME_STEPS:
+            if (kx != EGRU_VALUE_SEQUENCE || ni != 1 || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            break;
+        case EGRU_OP_ATTENTION: /* [query, value(, key)]: sequences; key width = query's */
+            if (kx != EGRU_VALUE_SEQUENCE || (ni != 2 && ni != 3) || no != 1) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            for (i = 1; i < ni; ++i) {
+                v = egru_graph_io(m, io_first + i);
+                if (egru_value_kind(m, v) != EGRU_VALUE_SEQUENCE) {
+                    return EGRU_ERR_BAD_LAYER;
+                }
+            }
+            v = egru_graph_io(m, io_first + ni - 1); /* the key (the value without one) */
+            if (egru_value_width(m, egru_graph_io(m, io_first + 1)) != layer.output_dim ||
+                egru_value_width(m, v) != layer.input_dim) {
+                return EGRU_ERR_BAD_LAYER;
+            }
+            /* a mask is read from the query and the value only (a key's is ignored) */
+            any = egru_value_masked(m, x0) || egru_value_masked(m, egru_graph_io(m, io_first + 1));
             want_out = EGRU_VALUE_SEQUENCE;
             break;
         default: /* per-step ops: a sequence or a vector, kept */

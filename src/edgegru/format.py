@@ -59,6 +59,11 @@ OP_MASKING = 12
 OP_MERGE = 13
 OP_CONCATENATE = 14
 OP_REPEAT_VECTOR = 15
+OP_ATTENTION = 16
+OP_TIME_STEPS = 17
+OP_DOT = 18
+OP_RESHAPE = 19
+OP_PERMUTE = 20
 OP_NAMES = {
     OP_EMBEDDING: "Embedding",
     OP_GRU: "GRU",
@@ -75,6 +80,11 @@ OP_NAMES = {
     OP_MERGE: "Merge",
     OP_CONCATENATE: "Concatenate",
     OP_REPEAT_VECTOR: "RepeatVector",
+    OP_ATTENTION: "Attention",
+    OP_TIME_STEPS: "TimeSteps",
+    OP_DOT: "Dot",
+    OP_RESHAPE: "Reshape",
+    OP_PERMUTE: "Permute",
 }
 
 FLAG_RETURN_SEQUENCES = 0x1
@@ -543,7 +553,37 @@ _GRAPH_ENCODERS = {
     ),
     ir.Concatenate: lambda x: _Record(OP_CONCATENATE, 0, 0, 0, params=(_CONCAT_AXES[x.axis],)),
     ir.RepeatVector: lambda x: _Record(OP_REPEAT_VECTOR, 0, x.dim, x.dim, params=(int(x.n),)),
+    ir.Attention: lambda x: _encode_attention(x),
+    ir.Dot: lambda x: _Record(OP_DOT, 0, x.dim, 1, params=(int(x.normalize),)),
+    ir.Reshape: lambda x: _Record(
+        OP_RESHAPE, 0, x.in_dim, x.out_dim, params=(int(x.in_steps), int(x.out_steps))
+    ),
+    ir.Permute: lambda x: _Record(OP_PERMUTE, 0, x.dim, x.steps, params=(int(x.steps),)),
+    ir.TimeSteps: lambda x: _Record(
+        OP_TIME_STEPS,
+        0,
+        x.dim,
+        x.dim,
+        params=(
+            ir.TIME_STEP_MODES.index(x.mode) + 1,
+            x.start,
+            x.end,
+            x.size if x.mode == "upsample" else 0,
+        ),
+    ),
 }
+
+
+def _encode_attention(x: ir.Attention) -> _Record:
+    """ATTENTION: params score (1 dot, 2 concat, 3 additive), causal, scale and concat weight
+    as f32 bits (dot / concat; 0 for additive); additive with use_scale: one SCALE tensor."""
+    score = ir.ATTENTION_SCORES.index(x.score) + 1
+    additive = x.score == "additive"
+    tensors = [(ROLE_SCALE, x.scale)] if additive and x.scale is not None else []
+    params = (score, int(x.causal))
+    if not additive:
+        params += (_f32_bits(x.scale), _f32_bits(x.concat_weight) if x.score == "concat" else 0)
+    return _Record(OP_ATTENTION, 0, x.dim, x.value_dim, tensors=tensors, params=params)
 
 
 def _encode(layer) -> _Record:
@@ -1084,7 +1124,41 @@ _GRAPH_DECODERS = {
         {v: k for k, v in _CONCAT_AXES.items()}[r.params[0]], name=n
     ),
     OP_REPEAT_VECTOR: lambda r, n: ir.RepeatVector(r.params[0], r.input_dim, name=n),
+    OP_ATTENTION: lambda r, n: _decode_attention(r, n),
+    OP_TIME_STEPS: lambda r, n: _decode_time_steps(r, n),
+    OP_RESHAPE: lambda r, n: ir.Reshape(
+        r.params[0], r.input_dim, r.params[1], r.output_dim, name=n
+    ),
+    OP_PERMUTE: lambda r, n: ir.Permute(r.params[0], r.input_dim, name=n),
+    OP_DOT: lambda r, n: (
+        ir.Dot(r.input_dim, bool(r.params[0]), name=n)
+        if r.params[0] <= 1 and r.output_dim == 1
+        else _fail(f"Dot normalize {r.params[0]} or width {r.output_dim} invalid")
+    ),
 }
+
+
+def _decode_time_steps(r: _Record, name: str) -> ir.TimeSteps:
+    if not 1 <= r.params[0] <= len(ir.TIME_STEP_MODES):
+        raise ValueError(f"mode {r.params[0]} unknown")
+    mode = ir.TIME_STEP_MODES[r.params[0] - 1]
+    size = r.params[3] if mode == "upsample" else 1  # re-encoding checks params[3] == 0
+    return ir.TimeSteps(mode, r.input_dim, r.params[1], r.params[2], size, name=name)
+
+
+def _decode_attention(r: _Record, name: str) -> ir.Attention:
+    if not 1 <= r.params[0] <= len(ir.ATTENTION_SCORES) or r.params[1] > 1:
+        raise ValueError(f"score {r.params[0]} or causal {r.params[1]} unknown")
+    score = ir.ATTENTION_SCORES[r.params[0] - 1]
+    scale, weight = np.float32(_bits_f32(r.params[2])), np.float32(_bits_f32(r.params[3]))
+    if score == "additive":
+        scale = _tensor(r, 0, ROLE_SCALE) if r.tensors else None
+    elif not (np.isfinite(scale) and np.isfinite(weight)):
+        raise ValueError("scale or concat weight not finite")
+    return ir.Attention(
+        score, r.input_dim, r.output_dim, scale, weight if score == "concat" else 1.0,
+        causal=bool(r.params[1]), name=name,
+    )  # fmt: skip
 
 
 def _read_graph(blob, h: dict, tensors: list, dtypes: list, meta) -> ir.Graph:

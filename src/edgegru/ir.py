@@ -709,6 +709,45 @@ class RepeatVector:
         return int(self.dim)
 
 
+#: ATTENTION score modes, in the file's params[0] order (1 dot .. 3 additive).
+ATTENTION_SCORES = ("dot", "concat", "additive")
+
+
+@dataclass
+class Attention:
+    """Keras Attention (score "dot" or "concat") or AdditiveAttention (score "additive") over
+    [query, value] or [query, value, key] sequences (docs/format.md "ATTENTION"). dim: the width
+    of query and key; value_dim: the value's (and the output's). scale: dot / concat: a float
+    (1.0 without use_scale); additive: None (no use_scale) or the (dim,) array. concat_weight:
+    Keras' concat_score_weight (concat only). causal: the call's use_causal_mask."""
+
+    score: str
+    dim: int
+    value_dim: int
+    scale: object = 1.0
+    concat_weight: float = 1.0
+    causal: bool = False
+    name: str = "attention"
+
+    def __post_init__(self):
+        if self.score not in ATTENTION_SCORES:
+            raise ValueError(
+                f"Attention {self.name!r}: score {self.score!r} not in {ATTENTION_SCORES}"
+            )
+        if self.score == "additive":
+            if self.scale is not None:
+                self.scale = np.asarray(self.scale, dtype=np.float32).reshape(-1)
+                if self.scale.shape != (int(self.dim),):
+                    raise ValueError(f"Attention {self.name!r}: scale must have {self.dim} values")
+        else:
+            self.scale = float(np.float32(1.0 if self.scale is None else self.scale))
+        self.concat_weight = float(np.float32(self.concat_weight))
+
+    @property
+    def units(self) -> int:
+        return int(self.value_dim)
+
+
 @dataclass(frozen=True)
 class GraphInput:
     """One model input. kind: "tokens" (ids (batch, T), dim = vocabulary), "features" (float
@@ -755,6 +794,108 @@ class Node:
     masked: bool = False
 
 
+#: TIME_STEPS modes, in the file's params[0] order: Keras Cropping1D, ZeroPadding1D, UpSampling1D.
+TIME_STEP_MODES = ("crop", "pad", "upsample")
+
+
+@dataclass
+class TimeSteps:
+    """A sequence -> sequence op that changes the steps (docs/format.md "TIME_STEPS"): "crop"
+    drops `start` steps at the start and `end` at the end (Cropping1D), "pad" adds that many zero
+    steps (ZeroPadding1D), "upsample" repeats each step `size` times (UpSampling1D). Keras'
+    three layers end a mask (measured: docs/keras-semantics.md)."""
+
+    mode: str
+    dim: int
+    start: int = 0
+    end: int = 0
+    size: int = 1
+    name: str = "time_steps"
+
+    def __post_init__(self):
+        if self.mode not in TIME_STEP_MODES:
+            raise ValueError(
+                f"TimeSteps {self.name!r}: mode {self.mode!r} not in {TIME_STEP_MODES}"
+            )
+        self.start, self.end, self.size = int(self.start), int(self.end), int(self.size)
+        if min(self.start, self.end) < 0 or self.size < 1:
+            raise ValueError(f"TimeSteps {self.name!r}: negative steps or size < 1")
+        if self.mode == "upsample" and (self.start or self.end):
+            raise ValueError(f"TimeSteps {self.name!r}: upsample has no start / end")
+        if self.mode != "upsample" and self.size != 1:
+            raise ValueError(f"TimeSteps {self.name!r}: only upsample has a size")
+
+    @property
+    def units(self) -> int:
+        return int(self.dim)
+
+    def out_steps(self, steps: int) -> int:
+        """The output's steps for `steps` input steps (< 1: the input is too short to crop)."""
+        if self.mode == "crop":
+            return steps - self.start - self.end
+        if self.mode == "pad":
+            return steps + self.start + self.end
+        return steps * self.size
+
+
+@dataclass
+class Dot:
+    """Keras Dot(axes=1 or -1, normalize) of two vectors (batch, dim) -> (batch, 1): the dot
+    product, of the L2-normalized vectors with normalize (x * min(rsqrt(sum x^2), 1e7), Keras'
+    normalize with epsilon 1e-7)."""
+
+    dim: int
+    normalize: bool = False
+    name: str = "dot"
+
+    @property
+    def units(self) -> int:
+        return 1
+
+
+@dataclass
+class Reshape:
+    """Keras Reshape where the model fixes the shapes: (in_steps, in_dim) -> (out_steps,
+    out_dim), steps 0 meaning a vector; in_steps * in_dim == out_steps * out_dim (steps 0
+    counting as 1). The bytes of a row are unchanged. Ends a mask (as Keras)."""
+
+    in_steps: int
+    in_dim: int
+    out_steps: int
+    out_dim: int
+    name: str = "reshape"
+
+    def __post_init__(self):
+        a = max(int(self.in_steps), 1) * int(self.in_dim)
+        if (
+            a != max(int(self.out_steps), 1) * int(self.out_dim)
+            or min(self.in_dim, self.out_dim) < 1
+        ):
+            raise ValueError(f"Reshape {self.name!r}: sizes differ")
+
+    @property
+    def units(self) -> int:
+        return int(self.out_dim)
+
+
+@dataclass
+class Permute:
+    """Keras Permute((2, 1)) of a sequence of a fixed `steps` T and width `dim` C: the sequence
+    of C steps of width T, y[c][t] = x[t][c]. Ends a mask (as Keras)."""
+
+    steps: int
+    dim: int
+    name: str = "permute"
+
+    @property
+    def units(self) -> int:
+        return int(self.steps)
+
+
+#: Layers only a graph file can hold (never a chain's).
+GRAPH_ONLY = (Merge, Concatenate, RepeatVector, Attention, TimeSteps, Dot, Reshape, Permute)
+
+
 def state_count(layer) -> int:
     """Initial / final states of a recurrent layer: S in docs/format.md "Graphs"."""
     cell = layer.forward if isinstance(layer, Bidirectional) else layer
@@ -770,6 +911,10 @@ def _mask_out(layer, ins: list) -> bool:
     if isinstance(layer, Concatenate):
         return any(v.masked for v in ins)
     if isinstance(layer, RepeatVector):
+        return False
+    if isinstance(layer, Attention):
+        return ins[0].masked  # the query's mask
+    if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     rule = MASK_RULES[type(layer)]
     if isinstance(layer, GlobalPool) and layer.kind == "max":
@@ -788,6 +933,10 @@ def _reads_mask(layer, ins: list) -> bool:
     if isinstance(layer, (Merge, Concatenate)):
         return any(v.masked for v in ins)
     if isinstance(layer, RepeatVector):
+        return False
+    if isinstance(layer, Attention):
+        return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
+    if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:
         # Keras 3 hands a layer its input's mask only when the call has one tensor argument:
@@ -869,7 +1018,7 @@ class Graph:
         for node in self.nodes:
             if node.inputs != [cur] or len(node.outputs) != 1:
                 return None
-            if isinstance(node.layer, (Merge, Concatenate, RepeatVector)):
+            if isinstance(node.layer, GRAPH_ONLY):
                 return None
             cur = node.outputs[0]
         if cur != self.outputs[0]:
@@ -911,6 +1060,31 @@ def _infer_node(layer, ins: list, where: str) -> list:
         return [Value(kind, sum(v.width for v in ins))]
     if isinstance(layer, RepeatVector):
         need(len(ins) == 1 and ins[0].kind == VECTOR, "needs one vector input")
+        need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
+        return [Value(SEQUENCE, layer.dim)]
+    if isinstance(layer, Attention):
+        need(len(ins) in (2, 3), "reads [query, value] or [query, value, key]")
+        need(all(v.kind == SEQUENCE for v in ins), "reads sequences only")
+        key = ins[2] if len(ins) == 3 else ins[1]
+        need(ins[0].width == layer.dim, f"query width {ins[0].width} != {layer.dim}")
+        need(key.width == layer.dim, f"key width {key.width} != query width {layer.dim}")
+        need(ins[1].width == layer.value_dim, f"value width {ins[1].width} != {layer.value_dim}")
+        return [Value(SEQUENCE, layer.value_dim)]
+    if isinstance(layer, Reshape):
+        kind = SEQUENCE if layer.in_steps else VECTOR
+        need(len(ins) == 1 and ins[0].kind == kind, f"needs one {kind} input")
+        need(ins[0].width == layer.in_dim, f"input width {ins[0].width} != {layer.in_dim}")
+        return [Value(SEQUENCE if layer.out_steps else VECTOR, layer.out_dim)]
+    if isinstance(layer, Permute):
+        need(len(ins) == 1 and ins[0].kind == SEQUENCE, "needs one sequence input")
+        need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
+        return [Value(SEQUENCE, layer.steps)]
+    if isinstance(layer, Dot):
+        need(len(ins) == 2 and all(v.kind == VECTOR for v in ins), "needs two vector inputs")
+        need(all(v.width == layer.dim for v in ins), f"input widths != {layer.dim}")
+        return [Value(VECTOR, 1)]
+    if isinstance(layer, TimeSteps):
+        need(len(ins) == 1 and ins[0].kind == SEQUENCE, "needs one sequence input")
         need(ins[0].width == layer.dim, f"input width {ins[0].width} != {layer.dim}")
         return [Value(SEQUENCE, layer.dim)]
     if type(layer) not in MASK_RULES:

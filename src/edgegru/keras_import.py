@@ -58,7 +58,11 @@ config by `_GraphWalk` for both routes:
   decoder's state input); outputs in ``model.outputs`` order;
 * every chain layer (the same converters, given the node's input as `_Context.flow`), plus Add,
   Subtract, Multiply, Average, Maximum, Minimum (`ir.Merge`), Concatenate (axis -1 or the last:
-  features; 1 on sequences: time; anything else is refused) and RepeatVector;
+  features; 1 on sequences: time; anything else is refused), RepeatVector, Attention (score_mode
+  "dot" / "concat", use_scale, the call's use_causal_mask) and AdditiveAttention (use_scale) on
+  [query, value] or [query, value, key] (`ir.Attention`; return_attention_scores refused),
+  Cropping1D, ZeroPadding1D (channels_last) and UpSampling1D (`ir.TimeSteps`; a chain holding
+  one converts to a one-input graph);
 * ``initial_state=`` from any tensors, ``return_state=True`` (every state its own value:
   ``[output, h]``, ``[output, h, c]``, a Bidirectional's forward states then backward ones);
 * a layer applied more than once is one IR layer object in several nodes; a nested model is
@@ -1216,11 +1220,24 @@ _MERGE_CLASSES = {
     "Minimum": "minimum",
 }
 #: Layers only a graph describes (the chain route refuses them with _NeedsGraphError).
-_GRAPH_LAYERS = (*_MERGE_CLASSES, "Concatenate", "RepeatVector")
+_TIME_STEP_CLASSES = ("Cropping1D", "ZeroPadding1D", "UpSampling1D")
+_GRAPH_LAYERS = (
+    *_MERGE_CLASSES,
+    "Concatenate",
+    "RepeatVector",
+    "Attention",
+    "AdditiveAttention",
+    *_TIME_STEP_CLASSES,
+    "Dot",
+    "Reshape",
+    "Permute",
+)
 #: Every layer class the graph route converts.
 GRAPH_SUPPORTED_LAYERS = (*(c for c in _CONVERTERS if c != "InputLayer"), *_GRAPH_LAYERS)
 #: Call arguments of a layer node the graph route understands (the rest must not be tensors).
 _GRAPH_KWARGS = ("mask", "training", "initial_state")
+#: Call arguments that are options, not tensors: Attention's (anything else is refused).
+_ATTENTION_CALL = {"use_causal_mask": (False, True), "return_attention_scores": (False,)}
 
 
 @dataclass
@@ -1242,6 +1259,7 @@ class _GraphNode:
     state_count: int
     outputs: list
     mask: bool | None
+    call: dict = field(default_factory=dict)  # the call's keyword arguments (config.json)
 
     @property
     def class_name(self) -> str:
@@ -1394,7 +1412,9 @@ class _GraphWalk:
                 self._tainted.add(value)
         key = tuple((id(m), i) for m, i in weight_path)
         self.nodes.append(
-            _GraphNode(entry, weight_path, key, args + states, len(states), outputs, recorded)
+            _GraphNode(
+                entry, weight_path, key, args + states, len(states), outputs, recorded, kwargs
+            )
         )
         return outputs
 
@@ -1450,6 +1470,12 @@ def _value_steps(layer, ins: list):
     """The fixed steps of a node's first output from its inputs' (None: dynamic or a vector)."""
     if isinstance(layer, ir.RepeatVector):
         return int(layer.n)
+    if isinstance(layer, ir.TimeSteps):
+        return None if ins[0] is None else layer.out_steps(ins[0])
+    if isinstance(layer, ir.Reshape):
+        return layer.out_steps or None
+    if isinstance(layer, ir.Permute):
+        return int(layer.dim)
     if isinstance(layer, ir.Concatenate) and layer.axis == "time":
         return None if any(s is None for s in ins) else sum(ins)
     if isinstance(layer, ir.Conv1D):
@@ -1524,6 +1550,24 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         _check_dtype(class_name, config)
         _weights(class_name, config, weights, {})
         return ir.RepeatVector(int(config["n"]), first.width, name=config["name"])
+    if class_name in ("Attention", "AdditiveAttention"):
+        return _convert_attention(node, weights, infos)
+    if class_name in _TIME_STEP_CLASSES:
+        return _convert_time_steps(class_name, config, weights, first)
+    if class_name in ("Reshape", "Permute"):
+        return _convert_reshape(class_name, config, weights, first, steps)
+    if class_name == "Dot":
+        _check_dtype(class_name, config)
+        _weights(class_name, config, weights, {})
+        axes = config.get("axes")
+        if len(infos) != 2 or any(v.kind != ir.VECTOR for v, _ in infos):
+            raise UnsupportedLayerError(
+                f"{_where(class_name, config)}: supported on two vectors (batch, features) "
+                "only (a fixed output width); sequences are not supported"
+            )
+        if axes not in (1, -1, [1, 1], [-1, -1], [1, -1], [-1, 1]):
+            raise _option_error(class_name, config, "axes", axes, [1, -1])
+        return ir.Dot(first.width, bool(config.get("normalize", False)), name=config["name"])
     if class_name not in _CONVERTERS or class_name == "InputLayer":
         if class_name in _MASK_OPS:
             raise UnsupportedLayerError(
@@ -1538,6 +1582,111 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
     ctx.flow = (first.kind == ir.SEQUENCE, first.width, steps)
     layer = _CONVERTERS[class_name](class_name, config, weights, ctx)
     return layer, ctx.post_checks
+
+
+def _convert_time_steps(class_name: str, config: dict, weights: list, first) -> ir.TimeSteps:
+    """Cropping1D / ZeroPadding1D / UpSampling1D -> ir.TimeSteps (a mask ends there, as in
+    Keras: docs/keras-semantics.md)."""
+    _check_dtype(class_name, config)
+    _weights(class_name, config, weights, {})
+    where = _where(class_name, config)
+    if first.kind != ir.SEQUENCE:
+        raise UnsupportedLayerError(f"{where}: supported on sequences (batch, T, features)")
+    if class_name == "UpSampling1D":
+        return ir.TimeSteps("upsample", first.width, size=int(config["size"]), name=config["name"])
+    option = "cropping" if class_name == "Cropping1D" else "padding"
+    if class_name == "ZeroPadding1D" and config.get("data_format", "channels_last") not in (
+        None,
+        "channels_last",
+    ):
+        raise _option_error(
+            class_name, config, "data_format", config["data_format"], ["channels_last"]
+        )
+    value = config.get(option, 1)
+    start, end = (value, value) if isinstance(value, int) else tuple(value)
+    mode = "crop" if class_name == "Cropping1D" else "pad"
+    return ir.TimeSteps(mode, first.width, int(start), int(end), name=config["name"])
+
+
+def _convert_reshape(class_name: str, config: dict, weights: list, first, steps):
+    """Reshape / Permute where the model fixes the shapes (a vector <-> a sequence of a fixed T,
+    Permute((2, 1)) of a fixed-T sequence) -> ir.Reshape / ir.Permute; None: the identity."""
+    _check_dtype(class_name, config)
+    _weights(class_name, config, weights, {})
+    where = _where(class_name, config)
+    seq = first.kind == ir.SEQUENCE
+    if seq and steps is None:
+        raise UnsupportedLayerError(
+            f"{where}: supported on a sequence of a fixed number of steps only (the model's "
+            "input declares T); this one's steps are dynamic"
+        )
+    if class_name == "Permute":
+        dims = tuple(config.get("dims") or ())
+        if dims == (1, 2) and seq:
+            return None
+        if dims != (2, 1) or not seq:
+            raise _option_error(class_name, config, "dims", list(dims), [[2, 1]])
+        return ir.Permute(int(steps), first.width, name=config["name"])
+    target = [int(d) if d is not None else -1 for d in (config.get("target_shape") or ())]
+    size = (int(steps) if seq else 1) * first.width
+    if len(target) not in (1, 2) or target.count(-1) > 1:
+        raise _option_error(class_name, config, "target_shape", config.get("target_shape"),
+                            ["(n,)", "(steps, features)"])  # fmt: skip
+    known = int(np.prod([d for d in target if d != -1]))
+    target = [size // known if d == -1 else d for d in target]
+    if int(np.prod(target)) != size or min(target) < 1:
+        raise UnsupportedLayerError(f"{where}: target_shape {target} does not hold {size} values")
+    out_steps, out_dim = (0, target[0]) if len(target) == 1 else (target[0], target[1])
+    in_steps = int(steps) if seq else 0
+    if (in_steps, first.width) == (out_steps, out_dim):
+        return None
+    return ir.Reshape(in_steps, first.width, out_steps, out_dim, name=config["name"])
+
+
+def _attention_causal(node: _GraphNode) -> bool:
+    """The call's use_causal_mask (refusing return_attention_scores and unknown options)."""
+    for key, value in node.call.items():
+        if key in _GRAPH_KWARGS:
+            continue
+        allowed = _ATTENTION_CALL.get(key)
+        if allowed is None or value not in allowed:
+            raise UnsupportedLayerError(
+                f"{_where(node.class_name, node.config)}: the call argument {key}={value!r} is "
+                f"not supported; supported: use_causal_mask=True/False"
+            )
+    return bool(node.call.get("use_causal_mask", False))
+
+
+def _convert_attention(node: _GraphNode, weights: list, infos: list) -> ir.Attention:
+    """Keras Attention / AdditiveAttention -> ir.Attention (docs/format.md "ATTENTION")."""
+    class_name, config = node.class_name, node.config
+    _check_dtype(class_name, config)
+    where = _where(class_name, config)
+    if len(infos) not in (2, 3) or any(v.kind != ir.SEQUENCE for v, _ in infos):
+        raise UnsupportedLayerError(
+            f"{where}: supported on [query, value] or [query, value, key] sequences "
+            "(batch, T, features)"
+        )
+    dim, value_dim = infos[0][0].width, infos[1][0].width
+    use_scale = bool(config.get("use_scale", False))
+    causal = _attention_causal(node)
+    if class_name == "AdditiveAttention":
+        (scale,) = _weights(class_name, config, weights, {"scale": 1}) if use_scale else (None,)
+        if scale is not None:
+            _check_shape(class_name, config, "scale", scale, (dim,))
+        return ir.Attention("additive", dim, value_dim, scale, causal=causal, name=config["name"])
+    score = config.get("score_mode", "dot")
+    if score not in ("dot", "concat"):
+        raise _option_error(class_name, config, "score_mode", score, ["dot", "concat"])
+    ws = _weights(
+        class_name,
+        config,
+        weights,
+        {"scale": int(use_scale), "concat_score_weight": int(score == "concat")},
+    )
+    scale = float(ws.pop(0).reshape(-1)[0]) if use_scale else 1.0
+    weight = float(ws.pop(0).reshape(-1)[0]) if score == "concat" else 1.0
+    return ir.Attention(score, dim, value_dim, scale, weight, causal=causal, name=config["name"])
 
 
 def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
@@ -1571,6 +1720,11 @@ def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
                 post_checks += checks
             layers[gn.key] = converted
         layer = layers[gn.key]
+        if isinstance(layer, ir.Attention) and _attention_causal(gn) != layer.causal:
+            raise UnsupportedLayerError(
+                f"{_where(gn.class_name, gn.config)}: applied with and without "
+                "use_causal_mask; supported: the same use_causal_mask in every call"
+            )
         if layer is None:
             if len(ins) != 1 or len(gn.outputs) != 1:
                 raise UnsupportedError(f"layer {gn.name!r}: an identity layer with one input")

@@ -1123,7 +1123,16 @@ def _node_masked(layer, masked: bool):
             layer.masked = old
 
 
-_GRAPH_OPS = (ir.Merge, ir.Concatenate, ir.RepeatVector)
+_GRAPH_OPS = (
+    ir.Merge,
+    ir.Concatenate,
+    ir.RepeatVector,
+    ir.Attention,
+    ir.TimeSteps,
+    ir.Dot,
+    ir.Reshape,
+    ir.Permute,
+)
 _RECURRENT_NODES = (*ir.RECURRENT, ir.Bidirectional)
 _MERGE_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "average": "Add"}
 
@@ -1136,6 +1145,14 @@ def _describe_node(node) -> str:
         what = f"Concatenate({layer.axis})"
     elif isinstance(layer, ir.RepeatVector):
         what = f"RepeatVector({layer.n})"
+    elif isinstance(layer, ir.Attention):
+        what = f"Attention({layer.score}{', causal' if layer.causal else ''})"
+    elif isinstance(layer, ir.Dot):
+        what = f"Dot(normalize={layer.normalize})"
+    elif isinstance(layer, (ir.Reshape, ir.Permute)):
+        what = type(layer).__name__
+    elif isinstance(layer, ir.TimeSteps):
+        what = f"TimeSteps({layer.mode}, {layer.start}, {layer.end}, {layer.size})"
     else:
         what = _describe(layer)
     return f"{', '.join(node.outputs)} = {what}({', '.join(node.inputs)})"
@@ -1225,6 +1242,14 @@ class _GraphExport:
             outs, mask = self._concatenate(node, layer, scope)
         elif isinstance(layer, ir.RepeatVector):
             outs, mask = self._repeat(node, layer, scope), None
+        elif isinstance(layer, ir.Attention):
+            outs, mask = self._attention(node, layer, scope)
+        elif isinstance(layer, ir.TimeSteps):
+            outs, mask = self._time_steps(node, layer, scope), None
+        elif isinstance(layer, ir.Dot):
+            outs, mask = self._dot(node, layer, scope), None
+        elif isinstance(layer, (ir.Reshape, ir.Permute)):
+            outs, mask = self._reshape(node, layer, scope), None
         elif isinstance(layer, _RECURRENT_NODES):
             outs, mask = self._recurrent(node, layer, scope)
         else:
@@ -1240,6 +1265,12 @@ class _GraphExport:
         ins = [self.steps.get(v) for v in node.inputs]
         if isinstance(layer, ir.RepeatVector):
             return int(layer.n)
+        if isinstance(layer, ir.TimeSteps):
+            return layer.out_steps(ins[0]) if isinstance(ins[0], int) else None
+        if isinstance(layer, ir.Reshape):
+            return layer.out_steps or None
+        if isinstance(layer, ir.Permute):
+            return int(layer.dim)
         if isinstance(layer, ir.Concatenate) and layer.axis == "time":
             return sum(ins) if all(isinstance(s, int) for s in ins) else None
         if isinstance(layer, ir.Conv1D) and not _keeps_steps(layer):
@@ -1444,6 +1475,85 @@ class _GraphExport:
             mask = _Value(m, layout, 2)
         return [_Value(y, layout, rank)], mask
 
+    def _attention(self, node, layer, scope):
+        """ATTENTION (docs/format.md), batch-major: scores (MatMul, or Tanh of broadcast sums
+        reduced over the features), masked ones lowered by 1e9 (Where), Softmax over the value
+        steps, MatMul with the value, zero at masked query steps; the output carries the query's
+        mask."""
+        g = self.g
+        q, v = (self.get(n, BATCH_MAJOR).name for n in node.inputs[:2])
+        k = self.get(node.inputs[2], BATCH_MAJOR).name if len(node.inputs) == 3 else v
+        q_mask = self.mask(node.inputs[0], BATCH_MAJOR)
+        v_mask = self.mask(node.inputs[1], BATCH_MAJOR)
+        s = _attention_scores(self, layer, q, k, scope)
+        valid = _attention_valid(self, layer, q, v, v_mask, scope)
+        if valid is not None:
+            low = g.add("Sub", [s, g.scalar(1e9, np.float32)], f"{scope}/scores_low")
+            s = g.add("Where", [valid, s, low], f"{scope}/scores_masked")
+        w = g.add("Softmax", [s], f"{scope}/weights", axis=-1)
+        y = g.add("MatMul", [w, v], f"{scope}/weighted")
+        if q_mask is not None:
+            zero = g.scalar(0.0, np.float32)
+            y = g.add("Where", [self.mask_3d(q_mask), y, zero], f"{scope}/query_masked")
+        y = g.add("Identity", [y], f"{scope}/output")
+        mask = None if q_mask is None else _Value(q_mask, BATCH_MAJOR, 2)
+        return [_Value(y, BATCH_MAJOR, 3)], mask
+
+    def _reshape(self, node, layer, scope):
+        """Reshape: a batch-major Reshape to [B, T', C'] or [B, n]; Permute: Transpose of the
+        batch-major [B, T, C] to [B, C, T]."""
+        g = self.g
+        out = f"{scope}/output"
+        if isinstance(layer, ir.Permute):
+            x = self.get(node.inputs[0], BATCH_MAJOR).name
+            return [_Value(g.add("Transpose", [x], out, perm=[0, 2, 1]), BATCH_MAJOR, 3)]
+        x = self.get(node.inputs[0], BATCH_MAJOR if layer.in_steps else None).name
+        if layer.out_steps:
+            y = g.add("Reshape", [x, g.const_i64((0, layer.out_steps, layer.out_dim))], out)
+            return [_Value(y, BATCH_MAJOR, 3)]
+        y = g.add("Reshape", [x, g.const_i64((0, layer.out_dim))], out)
+        return [_Value(y, VECTOR, 2)]
+
+    def _dot(self, node, layer, scope):
+        """Dot of two vectors [B, C] -> [B, 1]: ReduceSum of the product; normalize: each
+        vector times Min(1 / Sqrt(ReduceSum(x * x)), 1e7) first (Keras' rsqrt, epsilon 1e-7)."""
+        g = self.g
+        xs = [self.vals[v].name for v in node.inputs]
+        if layer.normalize:
+            for k, x in enumerate(xs):
+                sq = g.add("Mul", [x, x], f"{scope}/square_{k}")
+                ss = g.reduce("ReduceSum", sq, (1,), f"{scope}/square_sum_{k}", keepdims=1)
+                inv = g.add(
+                    "Reciprocal", [g.add("Sqrt", [ss], f"{scope}/norm_{k}")], f"{scope}/inv_{k}"
+                )
+                inv = g.add("Min", [inv, g.scalar(1e7, np.float32)], f"{scope}/inv_capped_{k}")
+                xs[k] = g.add("Mul", [x, inv], f"{scope}/normalized_{k}")
+        p = g.add("Mul", xs, f"{scope}/product")
+        y = g.reduce("ReduceSum", p, (1,), f"{scope}/output", keepdims=1)
+        return [_Value(y, VECTOR, 2)]
+
+    def _time_steps(self, node, layer, scope):
+        """TIME_STEPS, batch-major: crop = Slice along time, pad = Pad with zeros, upsample =
+        Unsqueeze + Expand + Reshape (each step `size` times in a row)."""
+        g = self.g
+        x = self.get(node.inputs[0], BATCH_MAJOR).name
+        out = f"{scope}/output"
+        if layer.mode == "crop":
+            end = -layer.end if layer.end else np.iinfo(np.int64).max
+            y = g.add(
+                "Slice",
+                [x, g.const_i64((layer.start,)), g.const_i64((end,)), g.const_i64((1,))],
+                out,
+            )
+        elif layer.mode == "pad":
+            pads = g.const_i64((0, layer.start, 0, 0, layer.end, 0))
+            y = g.add("Pad", [x, pads], out)
+        else:
+            u = g.add("Unsqueeze", [x, g.const_i64((2,))], f"{scope}/one_copy")
+            e = g.add("Expand", [u, g.const_i64((1, 1, layer.size, 1))], f"{scope}/copies")
+            y = g.add("Reshape", [e, g.const_i64((0, -1, layer.dim))], out)
+        return [_Value(y, BATCH_MAJOR, 3)]
+
     def _repeat(self, node, layer, scope):
         """RepeatVector(n): x [B, C] -> Unsqueeze + Expand to [n, B, C] or [B, n, C]."""
         g = self.g
@@ -1453,6 +1563,50 @@ class _GraphExport:
         u = g.add("Unsqueeze", [x.name, g.const_i64((axis,))], f"{scope}/one_step")
         y = g.add("Expand", [u, g.const_i64(shape)], f"{scope}/output")
         return [_Value(y, layout, 3)]
+
+
+def _attention_scores(ex: _GraphExport, layer: ir.Attention, q: str, k: str, scope: str) -> str:
+    """Scores [B, Tq, Tv] of batch-major query q [B, Tq, D] and key k [B, Tv, D]."""
+    g = ex.g
+    if layer.score == "dot":
+        kt = g.add("Transpose", [k], f"{scope}/key_t", perm=[0, 2, 1])
+        s = g.add("MatMul", [q, kt], f"{scope}/dot")
+        return g.add("Mul", [s, g.scalar(layer.scale, np.float32)], f"{scope}/scores")
+    q4 = g.add("Unsqueeze", [q, g.const_i64((2,))], f"{scope}/query_4d")
+    k4 = g.add("Unsqueeze", [k, g.const_i64((1,))], f"{scope}/key_4d")
+    pre = g.add("Add", [q4, k4], f"{scope}/sum")
+    if layer.score == "concat":
+        pre = g.add("Mul", [pre, g.scalar(layer.scale, np.float32)], f"{scope}/scaled")
+    t = g.add("Tanh", [pre], f"{scope}/tanh")
+    if layer.score == "additive" and layer.scale is not None:
+        scale = g.initializer(f"{scope}/scale", layer.scale.astype(np.float32))
+        t = g.add("Mul", [t, scale], f"{scope}/tanh_scaled")
+    s = g.reduce("ReduceSum", t, (3,), f"{scope}/sum_features")
+    if layer.score == "concat":
+        s = g.add("Mul", [s, g.scalar(layer.concat_weight, np.float32)], f"{scope}/scores")
+    return s
+
+
+def _attention_valid(ex: _GraphExport, layer, q: str, v: str, v_mask, scope: str):
+    """The bool [B or 1, Tq or 1, Tv] of score positions that count (value mask, causal)."""
+    g = ex.g
+    valid = None
+    if v_mask is not None:
+        valid = g.add("Unsqueeze", [v_mask, g.const_i64((1,))], f"{scope}/value_mask_3d")
+    if layer.causal:
+
+        def steps(x: str, what: str) -> str:
+            shape = g.add("Shape", [x], f"{scope}/{what}_shape")
+            n = g.add("Gather", [shape, g.scalar(1, np.int64)], f"{scope}/{what}_steps")
+            return g.add(
+                "Range", [g.scalar(0, np.int64), n, g.scalar(1, np.int64)], f"{scope}/{what}_t"
+            )
+
+        rows = g.add("Unsqueeze", [steps(q, "query"), g.const_i64((1,))], f"{scope}/rows")
+        cols = steps(v, "value")
+        causal = g.add("GreaterOrEqual", [rows, cols], f"{scope}/causal")
+        valid = causal if valid is None else g.add("And", [valid, causal], f"{scope}/valid")
+    return valid
 
 
 def _build_graph(graph: ir.Graph, opset: int, quantize: str | None) -> onnx.ModelProto:

@@ -438,8 +438,65 @@ def _recurrent_node(layer, x, mask, given: list) -> list:
 _MASK_READERS = (*ir.RECURRENT, ir.Bidirectional, ir.GlobalPool)
 
 
+def _attention(layer, ins: list):
+    """ATTENTION (docs/format.md): [query, value(, key)] -> (output, the query's mask)."""
+    (q, q_mask), (v, v_mask) = ins[0], ins[1]
+    k = ins[2][0] if len(ins) > 2 else v
+    if layer.score == "dot":
+        s = np.einsum("btd,bsd->bts", q, k) * layer.scale
+    else:
+        pre = q[:, :, None, :] + k[:, None, :, :]
+        if layer.score == "concat":
+            s = layer.concat_weight * np.tanh(layer.scale * pre).sum(-1)
+        else:
+            scale = 1.0 if layer.scale is None else layer.scale.astype(np.float64)
+            s = (scale * np.tanh(pre)).sum(-1)
+    tq, tv = s.shape[1:]
+    valid = np.ones(s.shape, bool)
+    if v_mask is not None:
+        valid &= v_mask[:, None, :]
+    if layer.causal:
+        valid &= np.arange(tq)[:, None] >= np.arange(tv)[None, :]
+    # Keras lowers masked scores by 1e9 in float32: the result, rounded to float32, matters
+    # only when a query step sees no valid value step (then nearly equal scores tie).
+    s = np.where(valid, s, (s.astype(np.float32) - np.float32(1e9)).astype(np.float64))
+    w = np.exp(s - s.max(-1, keepdims=True))
+    y = (w / w.sum(-1, keepdims=True)) @ v
+    if q_mask is not None:
+        y = np.where(q_mask[..., None], y, 0.0)
+    return y, q_mask
+
+
 def _graph_node(layer, ins: list) -> list:
     """The (value, mask) pairs a node writes, from the (value, mask) pairs it reads."""
+    if isinstance(layer, ir.Attention):
+        return [_attention(layer, ins)]
+    if isinstance(layer, (ir.Reshape, ir.Permute)):
+        x = ins[0][0]
+        steps = layer.in_steps if isinstance(layer, ir.Reshape) else layer.steps
+        if steps and x.shape[1] != steps:
+            raise ValueError(f"{layer.name!r} takes {steps} steps, got {x.shape[1]}")
+        if isinstance(layer, ir.Permute):
+            return [(np.transpose(x, (0, 2, 1)), None)]
+        shape = (layer.out_steps, layer.out_dim) if layer.out_steps else (layer.out_dim,)
+        return [(x.reshape((x.shape[0], *shape)), None)]
+    if isinstance(layer, ir.Dot):
+        a, b = ins[0][0], ins[1][0]
+        if layer.normalize:  # Keras: x * min(rsqrt(sum x^2), 1 / epsilon); a zero vector stays 0
+            with np.errstate(divide="ignore"):
+                a, b = (
+                    x * np.minimum(1 / np.sqrt((x * x).sum(-1, keepdims=True)), 1e7) for x in (a, b)
+                )
+        return [((a * b).sum(-1, keepdims=True), None)]
+    if isinstance(layer, ir.TimeSteps):
+        x = ins[0][0]
+        if layer.out_steps(x.shape[1]) < 1:
+            raise ValueError(f"{layer.name!r}: {x.shape[1]} steps cannot be cropped")
+        if layer.mode == "crop":
+            return [(x[:, layer.start : x.shape[1] - layer.end], None)]
+        if layer.mode == "pad":
+            return [(np.pad(x, ((0, 0), (layer.start, layer.end), (0, 0))), None)]
+        return [(np.repeat(x, layer.size, axis=1), None)]
     if isinstance(layer, ir.Merge):
         return [_masked_merge(layer.mode, ins)]
     if isinstance(layer, ir.Concatenate):

@@ -549,6 +549,15 @@ def graph_steps(graph: ir.Graph, steps: Mapping) -> dict:
         kind = graph.values[node.outputs[0]].kind
         if isinstance(layer, ir.RepeatVector):
             t = int(layer.n)
+        elif isinstance(layer, (ir.Reshape, ir.Permute)):
+            want = layer.in_steps if isinstance(layer, ir.Reshape) else layer.steps
+            if want and ins[0] != want:
+                raise InputError(f"{where} takes sequences of exactly {want} steps, got {ins[0]}")
+            t = (layer.out_steps or None) if isinstance(layer, ir.Reshape) else int(layer.dim)
+        elif isinstance(layer, ir.TimeSteps):
+            t = layer.out_steps(ins[0])
+            if t < 1:
+                raise InputError(f"{where}: an input of {ins[0]} steps is too short to crop")
         elif isinstance(layer, ir.Concatenate) and layer.axis == "time":
             t = sum(ins)
         elif isinstance(layer, (ir.Merge, ir.Concatenate)):

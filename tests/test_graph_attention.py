@@ -1,0 +1,174 @@
+"""ATTENTION graph nodes (docs/format.md "ATTENTION"), without Keras: IR-built graphs of every
+score mode (dot, concat, additive with and without its SCALE tensor), causal or not, with a key,
+with query and value masks, written, read back and run by the C runtime against the float64
+reference (`reference.forward_graph`) within 1e-5, both plans bit-equal; the IR's mask rules
+(the output carries the query's mask; query and value masks are read); hostile records refused
+by the Python reader and by the C reader. Keras' own behaviour is checked on the Keras models
+of tests/graph_models.py (test_graph_keras.py, test_graph_runtime.py, test_graph_onnx_keras.py).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import graph_cases as gc
+import numpy as np
+import pytest
+
+import edgegru
+from edgegru import format as fmt
+from edgegru import ir, reference
+from edgegru.errors import FormatError
+
+TOL = 1e-5
+B, TQ, TV, D, W = 3, 4, 5, 3, 2
+
+
+def _graph(score="dot", causal=False, key=False, masked=True, scale=None):
+    """Inputs q (TQ, D), v (TV, W or D), [k (TV, D)]; Masking(0) on q and v when masked."""
+    rng = np.random.default_rng(3)
+    width_v = W if key else D
+    inputs = [ir.GraphInput("q", ir.FEATURES, D), ir.GraphInput("v", ir.FEATURES, width_v)]
+    nodes, q, v = [], "q", "v"
+    if masked:
+        nodes += [
+            ir.Node(ir.Masking(D, 0.0, name="mq"), ["q"], ["q_m"]),
+            ir.Node(ir.Masking(width_v, 0.0, name="mv"), ["v"], ["v_m"]),
+        ]
+        q, v = "q_m", "v_m"
+    ins = [q, v]
+    if key:
+        inputs.append(ir.GraphInput("k", ir.FEATURES, D))
+        ins.append("k")
+    if scale is None:
+        scale = rng.normal(1.0, 0.3, D) if score == "additive" else 0.7
+    att = ir.Attention(score, D, width_v, scale, 1.3, causal=causal, name="att")
+    nodes.append(ir.Node(att, ins, ["y"]))
+    nodes.append(ir.Node(gc.gru(rng, width_v, 3, "g", return_sequences=True), ["y"], ["h"]))
+    return ir.Graph(inputs, nodes, ["h", "y"])
+
+
+def _inputs(graph, seed=0):
+    rng = np.random.default_rng(seed)
+    steps = {"q": TQ, "v": TV, "k": TV}
+    xs = [
+        rng.standard_normal((B, steps[gi.name], gi.dim)).astype(np.float32) for gi in graph.inputs
+    ]
+    xs[0][0, -1:] = 0  # a masked query step
+    xs[1][1, :2] = 0  # masked value steps
+    xs[1][2, :] = 0  # a row without a valid value step
+    return xs
+
+
+CASES = {
+    "dot": dict(),
+    "dot_causal_key": dict(causal=True, key=True),
+    "concat": dict(score="concat"),
+    "concat_causal_unmasked": dict(score="concat", causal=True, masked=False),
+    "additive_scale": dict(score="additive", key=True),
+    "additive_no_scale": dict(score="additive", scale=None, masked=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_runtime_matches_reference(name):
+    kw = dict(CASES[name])
+    graph = _graph(**kw)
+    if name == "additive_no_scale":
+        graph.nodes[0].layer.scale = None
+    blob = fmt.write(graph)
+    back = fmt.read(blob)[0]
+    assert fmt.write(back) == blob
+    xs = _inputs(graph)
+    want = reference.forward_graph(graph, xs)
+    m = edgegru.load(blob)
+    got = m.predict(xs)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        assert float(np.max(np.abs(a - b))) <= TOL, name
+    m.arena_limit = 0  # the low-memory plan
+    for a, b in zip(got, m.predict(xs), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mask_rules():
+    g = _graph()
+    att = next(n for n in g.nodes if isinstance(n.layer, ir.Attention))
+    assert att.masked and g.values["y"].masked  # reads masks, passes the query's
+    q_only = ir.Graph(
+        g.inputs,
+        [g.nodes[0], ir.Node(g.nodes[2].layer, ["q_m", "v"], ["y"])],
+        ["y"],
+    )
+    assert q_only.nodes[1].masked and q_only.values["y"].masked
+    v_only = ir.Graph(g.inputs, [g.nodes[1], ir.Node(g.nodes[2].layer, ["q", "v_m"], ["y"])], ["y"])
+    assert v_only.nodes[1].masked and not v_only.values["y"].masked
+
+
+def test_query_mask_zeroes_and_value_mask_excludes():
+    g = _graph(masked=True)
+    xs = _inputs(g)
+    m = edgegru.load(fmt.write(g))
+    got = m.predict(xs)[1]
+    assert np.all(got[0, -1] == 0) and np.any(got[0, 0] != 0)  # the masked query step is 0
+    # row 1's masked value steps do not contribute: the same row without them gives the same
+    alone = m.predict([xs[0][1:2], xs[1][1:2, 2:]])[1]
+    np.testing.assert_allclose(alone[0], got[1], atol=1e-6, rtol=0)
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="key width"):
+        ir.Graph(
+            [ir.GraphInput("q", ir.FEATURES, D), ir.GraphInput("v", ir.FEATURES, W)],
+            [ir.Node(ir.Attention("dot", D, W), ["q", "v"], ["y"])],
+            ["y"],
+        )
+    g = _graph(key=True, masked=False)
+    xs = _inputs(g)
+    xs[2] = xs[2][:, :-1]  # key steps != value steps
+    with pytest.raises(edgegru.InputError):
+        edgegru.load(fmt.write(g)).predict(xs)
+
+
+def _att_record(blob: bytes) -> int:
+    h = fmt.read_header(blob)
+    for k in range(h["layer_count"]):
+        off = h["layer_table_offset"] + k * h["layer_record_size"]
+        if struct.unpack_from("<H", blob, off)[0] == fmt.OP_ATTENTION:
+            return off
+    raise AssertionError("no attention node")
+
+
+@pytest.mark.parametrize(
+    "param, value, base",
+    [
+        (0, 0, "dot"),  # score 0
+        (0, 4, "dot"),  # unknown score
+        (1, 2, "dot"),  # causal not 0 / 1
+        (2, 0x7FC00000, "dot"),  # NaN scale
+        (3, 0x3F800000, "dot"),  # a concat weight on dot
+        (2, 0x3F800000, "additive_scale"),  # a scale param on additive
+        (4, 1, "concat"),  # an unused param
+    ],
+)
+def test_hostile_records_are_refused(param, value, base):
+    graph = _graph(**CASES[base])
+    blob = bytearray(fmt.write(graph))
+    struct.pack_into("<I", blob, _att_record(blob) + 24 + 4 * param, value)
+    bad = gc.refresh_crcs(blob)
+    with pytest.raises(FormatError):
+        fmt.read(bad)
+    with pytest.raises(FormatError):
+        edgegru.load(bad)
+
+
+def test_hostile_key_width_is_refused():
+    graph = _graph(score="additive", key=True)
+    blob = bytearray(fmt.write(graph))
+    off = _att_record(blob)
+    struct.pack_into("<I", blob, off + 4, D + 1)  # input_dim != the query's width
+    bad = gc.refresh_crcs(blob)
+    with pytest.raises(FormatError):
+        fmt.read(bad)
+    with pytest.raises(FormatError):
+        edgegru.load(bad)
