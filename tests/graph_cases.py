@@ -415,7 +415,7 @@ def hostile(blob: bytes) -> list:
             1 - b[value(io_entry(n0_first + n0_in)) + 1],
         ),
     )
-    edit("unknown op 16", "EGRU_ERR_BAD_LAYER", u16(node(last), 16))
+    edit("unknown op 99", "EGRU_ERR_BAD_LAYER", u16(node(last), 99))
     edit("last node a RepeatVector", "EGRU_ERR_BAD_LAYER", u16(node(last), fmt.OP_REPEAT_VECTOR))
     ranges = {}
     for k in range(h["layer_count"]):

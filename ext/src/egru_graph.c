@@ -404,9 +404,9 @@ static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *lay
         memcpy(&weight, &layer->params[3], sizeof weight);
     }
     for (r = 0; r < rows; ++r) {
-        const float *q = value_ptr(b, qv) + (size_t)r * Tq * D;
-        const float *key = value_ptr(b, kv) + (size_t)r * Tv * D;
-        const float *val = value_ptr(b, vv) + (size_t)r * Tv * W;
+        const float *q = egru_graph_value_ptr(b, qv) + (size_t)r * Tq * D;
+        const float *key = egru_graph_value_ptr(b, kv) + (size_t)r * Tv * D;
+        const float *val = egru_graph_value_ptr(b, vv) + (size_t)r * Tv * W;
         for (t = 0; t < Tq; ++t) {
             float *y = out + ((size_t)r * Tq + t) * W;
             float top = -INFINITY, sum = 0.0f;
@@ -631,8 +631,8 @@ egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, 
         }
         return EGRU_OK;
     case EGRU_OP_DOT:
-        run_dot(in, value_ptr(b, node_value(m, k, 1)), rows, layer.input_dim, layer.params[0] != 0,
-                out);
+        run_dot(in, egru_graph_value_ptr(b, node_value(m, k, 1)), rows, layer.input_dim,
+                layer.params[0] != 0, out);
         return EGRU_OK;
     case EGRU_OP_TIME_STEPS:
         run_time_steps(&layer, in, rows, T, b->g->steps[y0], out);

@@ -1909,6 +1909,21 @@ static const graph_blob_t graph_blobs[] = {
     {chain_blob, sizeof chain_blob, chain_blob_hex},
 };
 
+/* Each model file decoded from its hex text into its buffer: call once before use. */
+static void graph_load_blobs(void)
+{
+    size_t b, k;
+    for (b = 0; b < sizeof graph_blobs / sizeof graph_blobs[0]; ++b) {
+        const graph_blob_t *g = &graph_blobs[b];
+        for (k = 0; k < g->size; ++k) {
+            const char *d = g->hex[k / GRAPH_HEX_LINE] + 2u * (k % GRAPH_HEX_LINE);
+            const int hi = d[0] <= '9' ? d[0] - '0' : d[0] - 'a' + 10;
+            const int lo = d[1] <= '9' ? d[1] - '0' : d[1] - 'a' + 10;
+            g->data[k] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+}
+
 static const graph_case_t graph_cases[] = {
     {"states", g0_blob, sizeof g0_blob, 19, 2, 4,
      {2, 3},
@@ -2005,7 +2020,7 @@ static const graph_patch_t graph_patch[1038] = {
     {120,115}, {121,167}, {122,34}, {123,42}, {124,218}, {125,21}, {126,29}, {127,29}, {1248,3},
     {120,113}, {121,230}, {122,131}, {123,166}, {124,5}, {125,120}, {126,94}, {127,149}, {242,36},
     {120,225}, {121,5}, {122,163}, {123,88}, {124,225}, {125,12}, {126,59}, {127,76}, {1249,1},
-    {120,235}, {121,61}, {122,216}, {123,249}, {124,238}, {125,107}, {126,228}, {127,100}, {560,16},
+    {120,83}, {121,42}, {122,255}, {123,164}, {124,66}, {125,39}, {126,84}, {127,106}, {560,99},
     {120,90}, {121,37}, {122,105}, {123,195}, {124,146}, {125,246}, {126,205}, {127,232}, {560,15},
     {120,76}, {121,38}, {122,59}, {123,237}, {124,145}, {125,114}, {126,162}, {127,203}, {580,1},
     {120,14}, {121,165}, {122,64}, {123,150}, {124,119}, {125,79}, {126,208}, {127,18}, {620,1},
@@ -2045,8 +2060,8 @@ static const graph_patch_t graph_patch[1038] = {
     {121,33}, {122,85}, {123,91}, {124,210}, {125,252}, {126,117}, {127,127}, {2580,99}, {120,55},
     {121,152}, {122,212}, {123,95}, {124,26}, {125,53}, {126,49}, {127,68}, {2576,3}, {120,16},
     {121,178}, {122,121}, {123,174}, {124,133}, {125,97}, {126,29}, {127,157}, {242,7}, {120,168},
-    {121,132}, {122,63}, {123,181}, {124,189}, {125,191}, {126,123}, {127,73}, {2577,0}, {120,116},
-    {121,122}, {122,104}, {123,26}, {124,172}, {125,146}, {126,48}, {127,41}, {1280,16}, {120,205},
+    {121,132}, {122,63}, {123,181}, {124,189}, {125,191}, {126,123}, {127,73}, {2577,0}, {120,158},
+    {121,107}, {122,63}, {123,33}, {124,0}, {125,216}, {126,231}, {127,201}, {1280,99}, {120,205},
     {121,208}, {122,203}, {123,100}, {124,27}, {125,248}, {126,50}, {127,175}, {1280,15}, {8,128},
     {125,236}, {126,44}, {127,238}, {28,64}, {124,121}, {125,211}, {126,34}, {127,64}, {68,3},
     {124,170}, {125,5}, {126,159}, {127,251}, {72,3}, {124,196}, {125,53}, {126,117}, {127,103},
@@ -2082,8 +2097,8 @@ static const graph_patch_t graph_patch[1038] = {
     {124,84}, {125,180}, {126,14}, {127,104}, {1924,99}, {120,166}, {121,62}, {122,212}, {123,219},
     {124,78}, {125,221}, {126,11}, {127,88}, {1920,3}, {120,142}, {121,191}, {122,90}, {123,212},
     {124,124}, {125,131}, {126,197}, {127,232}, {242,36}, {120,55}, {121,244}, {122,107}, {123,117},
-    {124,129}, {125,116}, {126,252}, {127,147}, {1921,1}, {120,240}, {121,122}, {122,88}, {123,5},
-    {124,184}, {125,128}, {126,163}, {127,55}, {800,16}, {120,226}, {121,194}, {122,153}, {123,9},
+    {124,129}, {125,116}, {126,252}, {127,147}, {1921,1}, {120,140}, {121,240}, {122,143}, {123,23},
+    {124,90}, {125,35}, {126,40}, {127,199}, {800,99}, {120,226}, {121,194}, {122,153}, {123,9},
     {124,32}, {125,26}, {126,169}, {800,15},
 };
 
@@ -2126,7 +2141,7 @@ static const graph_hostile_t graph_hostile[] = {
     {"states: value kind mismatch", g0_blob, sizeof g0_blob, 3392, 296, 9, EGRU_ERR_BAD_LAYER},
     {"states: node MASKED flipped", g0_blob, sizeof g0_blob, 3392, 305, 9, EGRU_ERR_BAD_LAYER},
     {"states: value MASKED flipped", g0_blob, sizeof g0_blob, 3392, 314, 9, EGRU_ERR_BAD_LAYER},
-    {"states: unknown op 16", g0_blob, sizeof g0_blob, 3392, 323, 9, EGRU_ERR_BAD_LAYER},
+    {"states: unknown op 99", g0_blob, sizeof g0_blob, 3392, 323, 9, EGRU_ERR_BAD_LAYER},
     {"states: last node a RepeatVector", g0_blob, sizeof g0_blob, 3392, 332, 9, EGRU_ERR_BAD_LAYER},
     {"states: shared node, other activation", g0_blob, sizeof g0_blob, 3392, 341, 9, EGRU_ERR_BAD_LAYER},
     {"states: shared node, other params", g0_blob, sizeof g0_blob, 3392, 350, 9, EGRU_ERR_BAD_LAYER},
@@ -2169,7 +2184,7 @@ static const graph_hostile_t graph_hostile[] = {
     {"masks: value kind mismatch", g1_blob, sizeof g1_blob, 5248, 664, 9, EGRU_ERR_BAD_LAYER},
     {"masks: node MASKED flipped", g1_blob, sizeof g1_blob, 5248, 673, 9, EGRU_ERR_BAD_LAYER},
     {"masks: value MASKED flipped", g1_blob, sizeof g1_blob, 5248, 682, 9, EGRU_ERR_BAD_LAYER},
-    {"masks: unknown op 16", g1_blob, sizeof g1_blob, 5248, 691, 9, EGRU_ERR_BAD_LAYER},
+    {"masks: unknown op 99", g1_blob, sizeof g1_blob, 5248, 691, 9, EGRU_ERR_BAD_LAYER},
     {"masks: last node a RepeatVector", g1_blob, sizeof g1_blob, 5248, 700, 9, EGRU_ERR_BAD_LAYER},
     {"deep: header_size 128", g4_blob, sizeof g4_blob, 4864, 709, 4, EGRU_ERR_BAD_HEADER},
     {"deep: node record 64", g4_blob, sizeof g4_blob, 4864, 713, 5, EGRU_ERR_BAD_HEADER},
@@ -2208,7 +2223,7 @@ static const graph_hostile_t graph_hostile[] = {
     {"deep: value kind mismatch", g4_blob, sizeof g4_blob, 4864, 994, 9, EGRU_ERR_BAD_LAYER},
     {"deep: node MASKED flipped", g4_blob, sizeof g4_blob, 4864, 1003, 9, EGRU_ERR_BAD_LAYER},
     {"deep: value MASKED flipped", g4_blob, sizeof g4_blob, 4864, 1012, 9, EGRU_ERR_BAD_LAYER},
-    {"deep: unknown op 16", g4_blob, sizeof g4_blob, 4864, 1021, 9, EGRU_ERR_BAD_LAYER},
+    {"deep: unknown op 99", g4_blob, sizeof g4_blob, 4864, 1021, 9, EGRU_ERR_BAD_LAYER},
     {"deep: last node a RepeatVector", g4_blob, sizeof g4_blob, 4864, 1030, 8, EGRU_ERR_BAD_LAYER},
 };
 

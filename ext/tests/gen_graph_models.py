@@ -217,6 +217,23 @@ def render() -> str:
     out += _floats("chain_in", x)
     out += _floats("chain_out", ref.forward(chain.as_chain(), x))
     out += ["", "static const graph_blob_t graph_blobs[] = {", *blobs, "};"]
+    out += [
+        "",
+        "/* Each model file decoded from its hex text into its buffer: call once before use. */",
+        "static void graph_load_blobs(void)",
+        "{",
+        "    size_t b, k;",
+        "    for (b = 0; b < sizeof graph_blobs / sizeof graph_blobs[0]; ++b) {",
+        "        const graph_blob_t *g = &graph_blobs[b];",
+        "        for (k = 0; k < g->size; ++k) {",
+        "            const char *d = g->hex[k / GRAPH_HEX_LINE] + 2u * (k % GRAPH_HEX_LINE);",
+        "            const int hi = d[0] <= '9' ? d[0] - '0' : d[0] - 'a' + 10;",
+        "            const int lo = d[1] <= '9' ? d[1] - '0' : d[1] - 'a' + 10;",
+        "            g->data[k] = (uint8_t)(hi << 4 | lo);",
+        "        }",
+        "    }",
+        "}",
+    ]
     out += ["", "static const graph_case_t graph_cases[] = {", *cases, "};"]
     out += ["", f"#define GRAPH_VARIANT_MAX {variant_max}u"]
     out += [f"static const graph_patch_t graph_patch[{len(patches)}] = {{"]

@@ -49,21 +49,6 @@ static void fence(uint8_t *buf, size_t cap, size_t n)
 #endif
 }
 
-/* Each model file decoded from its hex text (egru_graph_models.h) into its buffer. */
-static void load_blobs(void)
-{
-    size_t b, k;
-    for (b = 0; b < sizeof graph_blobs / sizeof graph_blobs[0]; ++b) {
-        const graph_blob_t *g = &graph_blobs[b];
-        for (k = 0; k < g->size; ++k) {
-            const char *d = g->hex[k / GRAPH_HEX_LINE] + 2u * (k % GRAPH_HEX_LINE);
-            const int hi = d[0] <= '9' ? d[0] - '0' : d[0] - 'a' + 10;
-            const int lo = d[1] <= '9' ? d[1] - '0' : d[1] - 'a' + 10;
-            g->data[k] = (uint8_t)(hi << 4 | lo);
-        }
-    }
-}
-
 /* Hostile variant b rebuilt in `variant` (64-byte aligned, as a model file must be): the first
  * b->size bytes of its base file (zeros past the base's end), its patch written over them. The
  * bytes past b->size are fenced off (fence). Returns variant; valid until the next call. */
@@ -415,7 +400,7 @@ static void test_chain(void)
 int main(void)
 {
     size_t c;
-    load_blobs();
+    graph_load_blobs();
     for (c = 0; c < sizeof graph_cases / sizeof graph_cases[0]; ++c) {
         test_case(&graph_cases[c]);
     }

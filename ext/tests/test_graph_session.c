@@ -281,6 +281,7 @@ int main(void)
     size_t k;
     egru_model_t zero;
     (void)put32; /* egru_test.h's writers: not needed here */
+    graph_load_blobs();
     memset(&zero, 0, sizeof zero);
     CHECK(egru_graph_session_check(&zero, NULL) == EGRU_ERR_BAD_LAYER);
     for (k = 0; k < sizeof graph_cases / sizeof graph_cases[0]; ++k) {
