@@ -1,7 +1,9 @@
 """examples/translate.py --attention (issue #13, 6(a) "with and without attention"): the
 decoder step attends over the encoder's output sequence (a third model input); Keras' greedy
 loop and edgegru's give the same string for every test input (the example's own check, exit
-0), and the converted models are the graphs the example describes."""
+0), the converted models are the graphs the example describes, and examples/translate_c (which
+tells the models' inputs and outputs apart by kind) prints Keras' strings on the host and on a
+Cortex-M4F in QEMU."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from pathlib import Path
 import edgegru
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "translate.py"
+C_DIR = EXAMPLE.parent / "translate_c"
 
 
 def test_attention_decoding_equals_keras(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, EXAMPLE, "--attention", "--epochs", "2", "--train", "2000",
-           "--test", "60", "--units", "16", "--out-dir", tmp_path]  # fmt: skip
+           "--test", "60", "--units", "16", "--out-dir", tmp_path,
+           "--c-dir", tmp_path / "gen", "--c-rows", "12"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     m = re.search(r"decoded strings equal to Keras': (\d+)/(\d+)", proc.stdout)
@@ -29,3 +33,12 @@ def test_attention_decoding_equals_keras(tmp_path):
     assert [o.kind for o in enc.outputs] == ["sequence", "vector"]
     assert [i.kind for i in step.inputs] == ["tokens", "vector", "features"]
     assert [o.kind for o in step.outputs] == ["sequence", "vector"]
+    want = (tmp_path / "gen" / "keras.txt").read_text().split()
+    for target in ("host", "firmware"):
+        make = ["make", "-s", "-C", C_DIR, target, f"GEN={tmp_path / 'gen'}"]
+        proc = subprocess.run(
+            [*make, f"BUILD={tmp_path / 'build'}"], capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        lines = [line for line in proc.stdout.splitlines() if line and line[0] != "@"]
+        assert lines[-len(want) :] == want, target
