@@ -164,7 +164,15 @@ def main(argv=None) -> int:
         action="store_false",
         help="skip the int8 rows (W1 and W4 with int8 weights, issue #5)",
     )
+    p.add_argument(
+        "--kernels",
+        default="",
+        help="comma-separated kernel sets to time beside the default one (e.g. avx2,avx512): "
+        "each gets its own row, as a ratio to onnxruntime and to the default set in the same run",
+    )
+    p.add_argument("--no-keras", dest="keras", action="store_false", help="do not time Keras")
     args = p.parse_args(argv)
+    extra_sets = [k for k in args.kernels.split(",") if k]
 
     import keras
     import onnxruntime as ort
@@ -194,6 +202,14 @@ def main(argv=None) -> int:
         # vocab x 3H floats: 30 MB for W1) when --fold is on (default).
         fold = args.fold and x.dtype.kind == "i"
         em = edgegru.load(egru_path, fold_embedding=fold)
+        # The same file under other kernel sets (--kernels), and for token models the default
+        # load (no fold) when the default row is folded: what `edgegru.load(path)` gives.
+        variants = {
+            f"edgegru {k}": edgegru.load(egru_path, kernels=k, fold_embedding=fold)
+            for k in extra_sets
+        }
+        if fold:
+            variants["edgegru unfolded"] = edgegru.load(egru_path)
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         feed = {sess.get_inputs()[0].name: x}
         spec = tf.TensorSpec(x.shape, tf.int32 if x.dtype.kind == "i" else tf.float32)
@@ -205,14 +221,15 @@ def main(argv=None) -> int:
             int8_path = tmp / f"{name}-int8.egru"
             edgegru.convert(m_ir, int8_path, quantize="int8")
             em8 = edgegru.load(int8_path, fold_embedding=fold)
-        if name == "W4":
-            step, stream = x[:, 0, :], em.stream(batch=1)
-            stream8 = None if em8 is None else em8.stream(batch=1)
-            ecall = lambda s=stream, v=step: s.step(v)  # noqa: E731
-            ecall8 = None if em8 is None else (lambda s=stream8, v=step: s.step(v))
-        else:
-            ecall = lambda em=em, x=x: em.predict(x)  # noqa: E731
-            ecall8 = None if em8 is None else (lambda em=em8, x=x: em.predict(x))
+
+        def runner(model, name=name, x=x):
+            if name == "W4":
+                stream, step = model.stream(batch=1), x[:, 0, :]
+                return lambda: stream.step(step)
+            return lambda: model.predict(x)
+
+        ecall = runner(em)
+        ecall8 = None if em8 is None else runner(em8)
         # Same numbers first: a benchmark of a wrong answer is worthless.
         if name != "W4":
             err = float(np.max(np.abs(em.predict(x) - sess.run(None, feed)[0])))
@@ -220,8 +237,14 @@ def main(argv=None) -> int:
         calls = {
             "edgegru": ecall,
             "onnxruntime": lambda s=sess, f=feed: s.run(None, f),
-            "keras": lambda c=kcall, v=xt: c(v),
         }
+        if args.keras:
+            calls["keras"] = lambda c=kcall, v=xt: c(v)
+        for label, model in variants.items():
+            if name != "W4":
+                err = float(np.max(np.abs(model.predict(x) - sess.run(None, feed)[0])))
+                assert err <= edgegru.FP32_TOLERANCE, f"{name} {label}: vs onnxruntime {err}"
+            calls[label] = runner(model)
         if ecall8 is not None:
             calls["edgegru int8"] = ecall8
             if name != "W4":  # int8 is judged by accuracy; here only a sanity bound
@@ -235,6 +258,7 @@ def main(argv=None) -> int:
         rows.append((name, t, floor))
         if fold:
             print(f"{name}: folded embedding projections, {em.fold_bytes / 2**20:.1f} MiB")
+        print(f"{name}: default kernel set {em.kernels}", flush=True)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -253,12 +277,31 @@ def main(argv=None) -> int:
     )
     print(header)
     for name, t, floor in rows:
-        e, o, k = (t[n] * 1e6 for n in ("edgegru", "onnxruntime", "keras"))
+        e, o = (t[n] * 1e6 for n in ("edgegru", "onnxruntime"))
+        k = t["keras"] * 1e6 if "keras" in t else float("nan")
         r, q1, q3 = _ratio(t["samples"], "edgegru", "onnxruntime")
-        rk = _ratio(t["samples"], "keras", "onnxruntime")[0]
+        rk = _ratio(t["samples"], "keras", "onnxruntime")[0] if "keras" in t else float("nan")
         quart = f"[{q1:.3f}, {q3:.3f}]"
         print(
             f"{name:4}{e:12.1f}{o:12.1f}{k:12.1f}{floor * 1e6:10.1f}{r:13.3f}{quart:>16}{rk:11.3f}"
+        )
+    variant_rows = [
+        (name, label, t)
+        for name, t, _ in rows
+        for label in t
+        if label.startswith("edgegru ") and label != "edgegru int8" and label != "samples"
+    ]
+    if variant_rows:
+        print(
+            f"\n{'':22}{'us':>9}{'/ onnxruntime':>15}{'[quartiles]':>16}"
+            f"{'/ default':>11}{'[quartiles]':>16}"
+        )
+    for name, label, t in variant_rows:
+        ro, o1, o3 = _ratio(t["samples"], label, "onnxruntime")
+        rd, d1, d3 = _ratio(t["samples"], label, "edgegru")
+        print(
+            f"{name + ' ' + label[8:]:22}{t[label] * 1e6:9.1f}{ro:15.3f}"
+            f"{f'[{o1:.3f}, {o3:.3f}]':>16}{rd:11.3f}{f'[{d1:.3f}, {d3:.3f}]':>16}"
         )
     int8_rows = [(name, t) for name, t, _ in rows if "edgegru int8" in t]
     if int8_rows:

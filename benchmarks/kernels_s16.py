@@ -28,7 +28,7 @@ def _cpu() -> str:
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     name = fields.get("Model name", "").strip()
     flags = fields.get("Flags", "").split()
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vnni") if f in flags]
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni") if f in flags]
     return f"{name} ({', '.join(simd) or platform.machine()})"
 
 

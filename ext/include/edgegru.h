@@ -226,7 +226,8 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
 
 /* Optional speed-up for the SIMD kernel sets: copy every recurrent layer's kernel and recurrent
  * matrices, transposed ((I, G*H) and (H, G*H) row-major, one input's weights contiguous), into
- * memory the caller provides (egru_model_pack_size says how many bytes; any alignment), which must
+ * memory the caller provides (egru_model_pack_size says how many bytes; any alignment: the copies
+ * start at cache-line (64-byte) boundaries inside it), which must
  * stay valid and unchanged while the model is used. Forward passes and sessions then run the
  * products on the copies with the kernel set's matvec_t / matmul_t kernels, which vectorise over
  * outputs (no horizontal sums, so small inputs cost nothing extra) and take whole blocks of

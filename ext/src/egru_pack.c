@@ -2,17 +2,18 @@
  * egru_pack.c - egru_model_pack: transposed copies of the recurrent weights for the kernel sets'
  * matvec_t / matmul_t kernels (see edgegru.h).
  *
- * Layout of the caller's memory, from its first multiple of EGRU_BLOB_ALIGN:
+ * Layout of the caller's memory, from its first multiple of EGRU_PACK_ALIGN (64, a cache line):
  *   [ offsets: layer_count * EGRU_PACK_SLOTS uint32 ] then, per recurrent layer and direction,
  *   [ kernel_t (I, G*H) ][ recurrent_t (H, G*H) ], each block starting at a multiple of
- *   EGRU_BLOB_ALIGN (so SIMD loads of a block's rows stay within cache lines that start
- *   aligned). Offsets count floats from the table's start.
+ *   EGRU_PACK_ALIGN (so that, when G*H is a multiple of 16, every column of a block starts a
+ *   cache line and the kernels' loads of a block of rows touch no more lines than they must).
+ *   Offsets count floats from the table's start.
  */
 #include <string.h>
 
 #include "egru_internal.h"
 
-#define ALIGN_FLOATS (EGRU_BLOB_ALIGN / sizeof(float))
+#define ALIGN_FLOATS (EGRU_PACK_ALIGN / sizeof(float))
 #define ALIGN_UP(n)  (((n) + (ALIGN_FLOATS - 1)) & ~(uint64_t)(ALIGN_FLOATS - 1))
 #define PACK_LIMIT   0xFFFFFFF0ull /* offsets are uint32 floats */
 
@@ -85,7 +86,7 @@ egru_status_t egru_model_pack_size(const egru_model_t *model, size_t *bytes)
     if ((floats = layout(model, NULL)) == 0) {
         return EGRU_ERR_UNSUPPORTED;
     }
-    n = floats * sizeof(float) + EGRU_BLOB_ALIGN; /* room to align the start */
+    n = floats * sizeof(float) + EGRU_PACK_ALIGN; /* room to align the start */
     if (n > (uint64_t)(size_t)-1) {
         return EGRU_ERR_UNSUPPORTED;
     }
@@ -110,8 +111,8 @@ egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes)
     if (bytes < need) {
         return EGRU_ERR_ARENA_TOO_SMALL;
     }
-    table = (uint32_t *)(void *)(((uintptr_t)mem + (EGRU_BLOB_ALIGN - 1)) &
-                                 ~(uintptr_t)(EGRU_BLOB_ALIGN - 1));
+    table = (uint32_t *)(void *)(((uintptr_t)mem + (EGRU_PACK_ALIGN - 1)) &
+                                 ~(uintptr_t)(EGRU_PACK_ALIGN - 1));
     memset(table, 0, (size_t)model->layer_count * EGRU_PACK_SLOTS * sizeof(uint32_t));
     (void)layout(model, table);
     model->pack = table;
