@@ -21,8 +21,12 @@
 #include "kernels/egru_kernels.h"
 #include "layers/egru_layers.h"
 
-enum { MAX_SETS = 4, PARTS = 3 };
-static const char *const part_names[PARTS] = {"product", "gates", "step"};
+enum { MAX_SETS = 4, PARTS = 5 };
+/* product: the packed float product as the forward pass runs it; gates: gru_gates_f32; step:
+ * input projection (W4), product and gates, h feeding the next step; s8 whole: the int8 product
+ * of an int8 model (quantize h, matvec_s8 on all rows at once); s8 blocks: the same in blocks of
+ * EGRU_RECURRENT_BLOCK rows in alternating order, as the forward pass runs it. */
+static const char *const part_names[PARTS] = {"product", "gates", "step", "s8 whole", "s8 blocks"};
 
 typedef struct shape {
     const char *name;
@@ -31,7 +35,8 @@ typedef struct shape {
 
 typedef struct data {
     uint32_t H, I;
-    float *wt, *kt, *bias, *rbias, *x, *xp, *xp0, *hp, *h;
+    float *wt, *kt, *bias, *rbias, *x, *xp, *xp0, *hp, *h, *scale;
+    int8_t *w8, *q;
 } data_t;
 
 static uint64_t rng = 12345;
@@ -67,11 +72,29 @@ static void product(const egru_kernel_set_t *k, const data_t *d, uint32_t step)
     }
 }
 
+/* The int8 recurrent product of one step (rows 3H, cols H): all rows at once, or in blocks of
+ * EGRU_RECURRENT_BLOCK rows visited in alternating order as egru_rnn_recurrent_f32 does. */
+static void product_s8(const egru_kernel_set_t *k, const data_t *d, uint32_t step, int blocked)
+{
+    const uint32_t count = 3 * d->H, H = d->H;
+    const uint32_t blocks = blocked ? (count + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK : 1;
+    const uint32_t size = blocked ? EGRU_RECURRENT_BLOCK : count;
+    const float sh = k->quantize_s8(d->h, d->q, H);
+    uint32_t b;
+    for (b = 0; b < blocks; ++b) {
+        const uint32_t r = size * ((step & 1u) ? blocks - 1 - b : b);
+        const uint32_t n = count - r < size ? count - r : size;
+        k->matvec_s8(d->w8 + (size_t)r * H, d->scale + r, d->q, sh, d->rbias + r, d->hp + r, n, H);
+    }
+}
+
 static void run(const egru_kernel_set_t *k, data_t *d, int part, uint32_t reps)
 {
     uint32_t i;
     for (i = 0; i < reps; ++i) {
-        if (part == 0) {
+        if (part == 3 || part == 4) {
+            product_s8(k, d, i, part == 4);
+        } else if (part == 0) {
             product(k, d, i);
         } else if (part == 1) {
             memcpy(d->xp, d->xp0, 3 * d->H * sizeof(float));
@@ -162,6 +185,15 @@ int main(int argc, char **argv)
         d.xp0 = alloc_rand(3 * H, 1.0f);
         d.hp = alloc_rand(3 * H, 1.0f);
         d.h = alloc_rand(H, 0.5f);
+        d.scale = alloc_rand(3 * H, 0.01f);
+        d.w8 = (int8_t *)(void *)alloc_rand((size_t)3 * H * H / 4 + 1, 0.0f);
+        d.q = (int8_t *)(void *)alloc_rand(H / 4 + 1, 0.0f);
+        {
+            size_t i;
+            for (i = 0; i < (size_t)3 * H * H; ++i) {
+                d.w8[i] = (int8_t)(rand_f(127.0f));
+            }
+        }
         if (!ns || !ratio) {
             fprintf(stderr, "out of memory\n");
             return 1;

@@ -1347,7 +1347,62 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
     if (index >= model->layer_count) {
         return EGRU_ERR_INDEX;
     }
+    if (model->layer_cache) {
+        *layer = model->layer_cache[index];
+        return EGRU_OK;
+    }
     return decode_layer(model, index, layer);
+}
+
+/* Decodes every layer into the cache again (after a change of kernels, fold or pack, which
+ * decode_layer reads). The layers were validated by egru_model_init. */
+void egru_model_refresh_layer_cache(egru_model_t *model)
+{
+    uint32_t k;
+    for (k = 0; model->layer_cache && k < model->layer_count; ++k) {
+        (void)decode_layer(model, k, &model->layer_cache[k]);
+    }
+}
+
+#define CACHE_ALIGN ((uintptr_t)sizeof(void *) * 2u) /* egru_layer_t holds pointers and words */
+
+egru_status_t egru_model_cache_layers_size(const egru_model_t *model, size_t *bytes)
+{
+    uint64_t n;
+    if (!model || !bytes) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (model->layer_count == 0) {
+        return EGRU_ERR_BAD_LAYER; /* not initialised */
+    }
+    if (model->layer_cache) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    n = (uint64_t)model->layer_count * sizeof(egru_layer_t) + CACHE_ALIGN;
+    if (n > (uint64_t)(size_t)-1) {
+        return EGRU_ERR_UNSUPPORTED;
+    }
+    *bytes = (size_t)n;
+    return EGRU_OK;
+}
+
+egru_status_t egru_model_cache_layers(egru_model_t *model, void *mem, size_t bytes)
+{
+    size_t need = 0;
+    egru_status_t s;
+    if (!model || !mem) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if ((s = egru_model_cache_layers_size(model, &need)) != EGRU_OK) {
+        return s;
+    }
+    if (bytes < need) {
+        return EGRU_ERR_ARENA_TOO_SMALL;
+    }
+    model->layer_cache =
+        (egru_layer_t *)(void *)(((uintptr_t)mem + (CACHE_ALIGN - 1)) & ~(CACHE_ALIGN - 1));
+    egru_model_refresh_layer_cache(model);
+    return EGRU_OK;
 }
 
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
@@ -1361,6 +1416,7 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
         return EGRU_ERR_UNSUPPORTED;
     }
     model->kernels = set;
+    egru_model_refresh_layer_cache(model); /* layers carry their kernel set */
     return EGRU_OK;
 }
 
@@ -1487,5 +1543,6 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
     model->fold_width = p.width;
     /* The folded layers now pass fold_width floats per step between them. */
     model->max_width = p.width > model->max_width ? p.width : model->max_width;
+    egru_model_refresh_layer_cache(model); /* layers 0 and 1 changed */
     return EGRU_OK;
 }

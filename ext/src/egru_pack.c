@@ -116,5 +116,6 @@ egru_status_t egru_model_pack(egru_model_t *model, void *mem, size_t bytes)
     memset(table, 0, (size_t)model->layer_count * EGRU_PACK_SLOTS * sizeof(uint32_t));
     (void)layout(model, table);
     model->pack = table;
+    egru_model_refresh_layer_cache(model); /* recurrent layers point at their packed copies */
     return EGRU_OK;
 }

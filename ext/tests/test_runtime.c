@@ -579,6 +579,95 @@ static void test_pack(void)
     CHECK(egru_model_pack(&plain, NULL, 64) == EGRU_ERR_NULL_ARG);
 }
 
+/* egru_model_cache_layers: a model with the cache gives the same layers and the same bits as one
+ * without, after each call that changes what decoding gives (kernels, fold, pack). */
+static void test_layer_cache(void)
+{
+    enum { B = 3, T = 7 };
+    static unsigned char cache_storage[4096], pack_a[8192], pack_b[8192];
+    static float lut_a[V * 3 * H], lut_b[V * 3 * H];
+    static float x[B * T * I], out_a[B * T * O], out_b[B * T * O];
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_NEON,
+                                   EGRU_KERNELS_AVX512};
+    int32_t ids[B * T];
+    uint8_t *b = aligned(blob_storage);
+    egru_model_t plain, cached, fresh;
+    egru_layer_t la, lb;
+    size_t need = 0, bytes = 0, n = 0;
+    uint32_t k, kind, i;
+    fill(x, B * T * I, 1.0f);
+    for (i = 0; i < B * T; ++i) {
+        ids[i] = (int32_t)((i * 7u + 3u) % V);
+    }
+    for (kind = 0; kind < 3; ++kind) { /* tokens; features reset_after; features reset before */
+        const uint32_t size =
+            kind == 0 ? build_tokens_model(b) : build_features_model(b, kind == 1);
+        for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
+            uint32_t step, j;
+            if (!egru_kernels_available(sets[k])) {
+                continue;
+            }
+            CHECK(egru_model_init(&plain, b, size) == EGRU_OK);
+            CHECK(egru_model_init(&cached, b, size) == EGRU_OK);
+            CHECK(egru_model_cache_layers_size(&cached, &bytes) == EGRU_OK &&
+                  bytes <= sizeof cache_storage - 3);
+            CHECK(egru_model_cache_layers(&cached, cache_storage + 3, bytes - 1) ==
+                  EGRU_ERR_ARENA_TOO_SMALL);
+            CHECK(egru_model_cache_layers(&cached, cache_storage + 3, bytes) == EGRU_OK);
+            CHECK(egru_model_cache_layers_size(&cached, &bytes) == EGRU_ERR_UNSUPPORTED);
+            CHECK(egru_model_cache_layers(&cached, cache_storage, sizeof cache_storage) ==
+                  EGRU_ERR_UNSUPPORTED); /* once */
+            /* step 0: as initialised; 1: another kernel set; 2: packed; 3: folded (tokens) */
+            for (step = 0; step < 4; ++step) {
+                if (step == 1) {
+                    CHECK(egru_model_use_kernels(&plain, sets[k]) == EGRU_OK);
+                    CHECK(egru_model_use_kernels(&cached, sets[k]) == EGRU_OK);
+                } else if (step == 2) {
+                    CHECK(egru_model_pack_size(&plain, &n) == EGRU_OK && n <= sizeof pack_a);
+                    CHECK(egru_model_pack(&plain, pack_a, n) == EGRU_OK);
+                    CHECK(egru_model_pack(&cached, pack_b, n) == EGRU_OK);
+                } else if (step == 3) {
+                    if (kind != 0) {
+                        continue;
+                    }
+                    CHECK(egru_model_fold_size(&plain, &n) == EGRU_OK && n <= sizeof lut_a);
+                    CHECK(egru_model_fold(&plain, lut_a, n) == EGRU_OK);
+                    CHECK(egru_model_fold(&cached, lut_b, n) == EGRU_OK);
+                }
+                for (j = 0; j < plain.layer_count; ++j) {
+                    CHECK(egru_model_layer(&plain, j, &la) == EGRU_OK);
+                    CHECK(egru_model_layer(&cached, j, &lb) == EGRU_OK);
+                    CHECK(la.op == lb.op && la.input_dim == lb.input_dim &&
+                          la.output_dim == lb.output_dim && la.kernels == lb.kernels &&
+                          la.input_projected == lb.input_projected &&
+                          (la.rnn[0].recurrent_t != NULL) == (lb.rnn[0].recurrent_t != NULL));
+                }
+                CHECK(egru_arena_size(&cached, B, T, &need) == EGRU_OK &&
+                      need <= sizeof arena_storage);
+                if (kind == 0) {
+                    CHECK(egru_forward_tokens(&plain, ids, B, T, out_a, B * T * O, arena_storage,
+                                              need) == EGRU_OK);
+                    CHECK(egru_forward_tokens(&cached, ids, B, T, out_b, B * T * O, arena_storage,
+                                              need) == EGRU_OK);
+                    CHECK(memcmp(out_a, out_b, B * T * O * sizeof(float)) == 0);
+                } else {
+                    CHECK(egru_forward_features(&plain, x, B, T, out_a, B * O, arena_storage,
+                                                need) == EGRU_OK);
+                    CHECK(egru_forward_features(&cached, x, B, T, out_b, B * O, arena_storage,
+                                                need) == EGRU_OK);
+                    CHECK(memcmp(out_a, out_b, B * O * sizeof(float)) == 0);
+                    check_features_outputs(x, out_b, B, T, kind == 1);
+                }
+            }
+        }
+    }
+    memset(&fresh, 0, sizeof fresh);
+    CHECK(egru_model_cache_layers_size(&fresh, &bytes) == EGRU_ERR_BAD_LAYER); /* no model */
+    CHECK(egru_model_cache_layers_size(NULL, &bytes) == EGRU_ERR_NULL_ARG);
+    CHECK(egru_model_cache_layers_size(&plain, NULL) == EGRU_ERR_NULL_ARG);
+    CHECK(egru_model_cache_layers(&plain, NULL, 64) == EGRU_ERR_NULL_ARG);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Hostile files (issue #10): dtype mixes, non-finite weights and parameters, int8 widths, ids  */
 /* that change during a call.                                                                  */
@@ -946,6 +1035,7 @@ int main(void)
     test_tokens_forward();
     test_fold();
     test_pack();
+    test_layer_cache();
     test_corruption();
     test_structural_fuzz();
     test_dtype_mix();

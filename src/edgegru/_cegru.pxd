@@ -66,6 +66,8 @@ cdef extern from "edgegru.h" nogil:
     uint32_t egru_crc32(uint32_t crc, const void *data, size_t size)
     egru_status_t egru_model_init(egru_model_t *model, const void *blob, size_t blob_size)
     egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_layer_t *layer)
+    egru_status_t egru_model_cache_layers_size(const egru_model_t *model, size_t *bytes)
+    egru_status_t egru_model_cache_layers(egru_model_t *model, void *mem, size_t bytes)
     egru_status_t egru_arena_size(const egru_model_t *model, uint32_t batch, uint32_t seq_len,
                                   size_t *arena_bytes)
     egru_status_t egru_arena_size_min(const egru_model_t *model, uint32_t batch,

@@ -64,6 +64,7 @@ cdef class Runtime:
     cdef object _buffer  # numpy uint8 array holding the aligned copy; read-only
     cdef object _fold    # numpy float32 array of folded projections (fold_embedding), or None
     cdef object _pack    # numpy uint8 array of packed weights (pack), or None
+    cdef object _layer_cache  # numpy uint8 array of decoded layers (egru_model_cache_layers)
     # The last call's shape and sizes (planning is not free for tiny models), and an arena kept
     # for reuse: a call takes it when no other thread holds it (checked and set under the GIL),
     # else allocates its own.
@@ -96,6 +97,15 @@ cdef class Runtime:
             raise FormatError(
                 f"invalid .egru model: {egru_status_str(status).decode()} (status {status})",
                 status)
+        # Every layer decoded once (egru_model_cache_layers): a forward pass then copies the
+        # descriptions instead of decoding each layer several times (half the fixed cost of a
+        # small model's call); use_kernels, fold and pack refresh it.
+        cdef size_t cache_bytes = 0
+        if egru_model_cache_layers_size(&self.model, &cache_bytes) == EGRU_OK:
+            cache = np.empty(cache_bytes, dtype=np.uint8)
+            if egru_model_cache_layers(&self.model, cnp.PyArray_DATA(cache),
+                                       cache_bytes) == EGRU_OK:
+                self._layer_cache = cache
 
     def use_kernels(self, str name):
         """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
@@ -109,6 +119,14 @@ cdef class Runtime:
             raise UnsupportedError(
                 f"kernel set {name!r} is not available on this CPU/build; available: "
                 f"{', '.join(available_kernels())}", status)
+
+    def fold_size(self):
+        """Bytes egru_model_fold would take for this model, or 0 when it cannot be folded (it
+        does not start Embedding -> recurrent layer, is int16x8, or is folded already)."""
+        cdef size_t n = 0
+        if egru_model_fold_size(&self.model, &n) != EGRU_OK:
+            return 0
+        return n
 
     def fold_embedding(self):
         """Precompute the first recurrent layer's input projection for every token id

@@ -45,12 +45,14 @@ class Model:
         blob: bytes,
         path: str | None = None,
         kernels: str | None = None,
-        fold_embedding: bool = False,
+        fold_embedding: bool | None = None,
         pack: bool | None = None,
     ):
         name, explicit = _kernel_choice(kernels)
-        if not isinstance(fold_embedding, (bool, np.bool_)):
-            raise InputError(f"fold_embedding must be True or False, got {fold_embedding!r}")
+        if fold_embedding is not None and not isinstance(fold_embedding, (bool, np.bool_)):
+            raise InputError(
+                f"fold_embedding must be True, False or None, got {fold_embedding!r}"
+            )
         if pack is not None and not isinstance(pack, (bool, np.bool_)):
             raise InputError(f"pack must be True, False or None, got {pack!r}")
         if not isinstance(blob, (bytes, bytearray, memoryview)):
@@ -77,6 +79,8 @@ class Model:
         if pack is None:
             pack = self._rt.kernels != "ref"
         self._pack = bool(pack)
+        if fold_embedding is None:
+            fold_embedding = _fold_by_default(self._rt, len(blob))
         self._fold = bool(fold_embedding)
         #: Bytes of memory spent on the packed (transposed) recurrent weights (0: not packed).
         self.pack_bytes = self._rt.pack() if pack else 0
@@ -1153,8 +1157,33 @@ def _unpickle_stream(model: Model, batch: int, saved: dict) -> Stream:
     return stream
 
 
+#: The default load folds a model's Embedding into its first recurrent layer (fold_embedding
+#: None) when the table of folded projections takes at most FOLD_AUTO_RATIO times the model
+#: file's bytes and at most FOLD_AUTO_MAX_BYTES: memory traded for time only where it at most
+#: quadruples what the model already takes. A GRU's table is vocab x 3H floats against the
+#: Embedding's vocab x E weights, so a float model folds when E >= 3H / 4 and an int8 model when
+#: E >= 3H (bidirectional: twice that); the workload of
+#: docs/benchmarks.md (Embedding(20000, 128) -> GRU(128), a 10.6 MB file) folds into 29.3 MiB and
+#: runs about 1.4x faster per call.
+FOLD_AUTO_RATIO = 4
+FOLD_AUTO_MAX_BYTES = 256 << 20
+
+
+def _fold_by_default(rt, blob_bytes: int) -> bool:
+    """Whether fold_embedding=None folds: a SIMD kernel set (the reference set runs the plain
+    layers, as pack's default does), a float or int8 model that can be folded, and a table
+    within the limits above."""
+    if rt.kernels == "ref" or rt.quant_version == 2:
+        return False
+    n = rt.fold_size()
+    return 0 < n <= min(FOLD_AUTO_RATIO * blob_bytes, FOLD_AUTO_MAX_BYTES)
+
+
 def load(
-    source, kernels: str | None = None, fold_embedding: bool = False, pack: bool | None = None
+    source,
+    kernels: str | None = None,
+    fold_embedding: bool | None = None,
+    pack: bool | None = None,
 ) -> Model:
     """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
 
@@ -1165,6 +1194,9 @@ def load(
     fold_embedding: for a model starting Embedding -> recurrent layer, precompute that layer's
         input projection of every token id once (vocab x 3H floats for a GRU, per direction), so
         predict and stream look it up instead of multiplying: faster, at that memory cost.
+        Default (None): fold when the table is at most FOLD_AUTO_RATIO (4) times the model
+        file's size and at most FOLD_AUTO_MAX_BYTES (256 MiB), with any kernel set but "ref";
+        `fold_bytes` says what it took. True / False force it.
     pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
         faster, at the cost of one more copy of those weights. Default: on with any kernel set
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
