@@ -119,6 +119,18 @@ def _lscpu() -> dict:
     return info
 
 
+def _git_commit() -> str:
+    """The source tree's commit (the runtime changes from commit to commit), if it is a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe", "--always",
+             "--dirty"], capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return out.stdout.strip() or "?"
+
+
 def machine(pinned: str) -> dict:
     """lscpu's model name, family/model, caches and SIMD flags, the versions, the pinning."""
     import keras
@@ -142,6 +154,7 @@ def machine(pinned: str) -> dict:
         "pinned": pinned,
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "kernel_sets": list(edgegru.available_kernels()),
+        "commit": _git_commit(),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -239,7 +252,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--target-ms",
         type=float,
-        default=4.0,
+        default=10.0,
         help="each round times a block of calls lasting about this long for the slowest runtime",
     )
     p.add_argument("--no-int8", dest="int8", action="store_false", help="fp32 rows only")
@@ -247,7 +260,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--keras-batches", type=_ints, default=[1], help="batches Keras is timed at (default 1)"
     )
-    p.add_argument("--keras-rounds", type=int, default=5, help="Keras timing rounds (default 5)")
+    p.add_argument("--keras-rounds", type=int, default=7, help="Keras timing rounds (default 7)")
     p.add_argument("--out", type=Path, help="directory for sweep.csv, sweep.json and sweep.png")
     p.add_argument("--cpu", default="1", help="CPU to pin to with taskset (default 1)")
     p.add_argument("--no-pin", action="store_true", help="do not pin")
@@ -381,7 +394,8 @@ def main(argv=None) -> int:
     )
     print(f"SIMD: {' '.join(info['simd'])}; VNNI: {'yes' if info['vnni'] else 'no'}")
     print(
-        f"edgegru {info['edgegru']}, kernel set {', '.join(info['kernels_picked'])} (available: "
+        f"edgegru {info['edgegru']} ({info['commit']}), kernel set "
+        f"{', '.join(info['kernels_picked'])} (available: "
         f"{', '.join(info['kernel_sets'])}); python {info['python']}, numpy {info['numpy']}, "
         f"onnxruntime {info['onnxruntime']}, keras {info['keras']} / tensorflow "
         f"{info['tensorflow']}"
