@@ -176,6 +176,10 @@ def _block(calls: dict, target: float) -> int:
     return max(1, round(target / max(slowest, 1e-7)))
 
 
+def _where(r: dict) -> str:
+    return f"H={r['hidden']} I={r['input']} ({r['ratio']:.2f} [{r['q1']:.2f}, {r['q3']:.2f}])"
+
+
 def _ints(s: str) -> list[int]:
     try:
         values = [int(v) for v in s.split(",") if v.strip()]
@@ -424,17 +428,19 @@ def main(argv=None) -> int:
             sel = [r for r in rows if r["batch"] == batch and r["dtype"] == dtype]
             if not sel:
                 continue
-            behind = [
-                f"H={r['hidden']} I={r['input']} ({r['ratio']:.2f})"
-                for r in sel
-                if r["ratio"] >= 1.0
-            ]
+            # Ahead: the upper quartile of the per-round ratio is below 1; behind: the lower
+            # quartile is above 1; level: the quartiles straddle 1.
+            level = [_where(r) for r in sel if r["q1"] <= 1.0 <= r["q3"]]
+            behind = [_where(r) for r in sel if r["q1"] > 1.0]
             lo, hi = min(r["ratio"] for r in sel), max(r["ratio"] for r in sel)
-            verdict = (
-                "ahead of onnxruntime at every size"
-                if not behind
-                else "not ahead at " + ", ".join(behind)
-            )
+            verdict = "ahead of onnxruntime at every size (upper quartile < 1)"
+            if level or behind:
+                verdict = "; ".join(
+                    f"{what} at {', '.join(where)}"
+                    for what, where in (("level (quartiles straddle 1)", level),
+                                        ("behind (lower quartile > 1)", behind))
+                    if where
+                )  # fmt: skip
             print(f"batch {batch} {dtype}: ratio {lo:.2f}-{hi:.2f}; {verdict}")
     print(f"\n{info['seconds']:.0f} s")
 
