@@ -2,7 +2,7 @@
 """A latency table across sizes: edgegru against onnxruntime (and Keras) on Input(T, I) -> GRU(H)
 -> Dense(1), for hidden sizes H, input widths I, batch sizes, fp32 and int8 weights (issue #14).
 
-    python benchmarks/sweep.py                    # the full sweep (docs/benchmarks.md), ~5-10 min
+    python benchmarks/sweep.py --out /tmp/sweep   # the full sweep (docs/benchmarks.md), 1-2 min
     python benchmarks/sweep.py --quick            # two sizes, few rounds: a smoke run
     python benchmarks/sweep.py --sizes 64,256 --inputs 32 --batches 1 --out /tmp/sweep
 
@@ -243,6 +243,14 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    try:  # a 256-colour palette: a third of the size, the same picture (Pillow comes with it)
+        from PIL import Image
+
+        with Image.open(path) as im:
+            small = im.convert("RGB").quantize(256)
+        small.save(path, optimize=True)
+    except ImportError:  # pragma: no cover - matplotlib depends on Pillow
+        pass
 
 
 def main(argv=None) -> int:
@@ -252,7 +260,7 @@ def main(argv=None) -> int:
     p.add_argument("--inputs", type=_ints, help="input widths (default 8,32,128)")
     p.add_argument("--batches", type=_ints, help="batch sizes (default 1,16)")
     p.add_argument("--steps", type=int, default=100, help="sequence length T (default 100)")
-    p.add_argument("--rounds", type=int, help="timing rounds (default 31; --quick 5)")
+    p.add_argument("--rounds", type=int, help="timing rounds (default 61; --quick 5)")
     p.add_argument(
         "--target-ms",
         type=float,
@@ -274,7 +282,7 @@ def main(argv=None) -> int:
     sizes = args.sizes or ([16, 64] if args.quick else [16, 32, 64, 128, 256, 512])
     widths = args.inputs or ([8] if args.quick else [8, 32, 128])
     batches = args.batches or [1, 16]
-    rounds = args.rounds or (5 if args.quick else 31)
+    rounds = args.rounds or (5 if args.quick else 61)
     keras_rounds = min(args.keras_rounds, 3) if args.quick else args.keras_rounds
     target = args.target_ms / 1e3 / (4 if args.quick else 1)
 
