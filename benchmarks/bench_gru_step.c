@@ -21,12 +21,14 @@
 #include "kernels/egru_kernels.h"
 #include "layers/egru_layers.h"
 
-enum { MAX_SETS = 4, PARTS = 5 };
+enum { MAX_SETS = 4, PARTS = 6 };
 /* product: the packed float product as the forward pass runs it; gates: gru_gates_f32; step:
  * input projection (W4), product and gates, h feeding the next step; s8 whole: the int8 product
  * of an int8 model (quantize h, matvec_s8 on all rows at once); s8 blocks: the same in blocks of
- * EGRU_RECURRENT_BLOCK rows in alternating order, as the forward pass runs it. */
-static const char *const part_names[PARTS] = {"product", "gates", "step", "s8 whole", "s8 blocks"};
+ * EGRU_RECURRENT_BLOCK rows in alternating order; strided: the float product on the whole
+ * transposed matrix (the packed layout before panels). */
+static const char *const part_names[PARTS] = {"product",  "gates",     "step",
+                                              "s8 whole", "s8 blocks", "strided"};
 
 typedef struct shape {
     const char *name;
@@ -59,8 +61,24 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The recurrent product of one step, as egru_rnn_recurrent_f32 runs it for one row. */
+/* The recurrent product of one step, as egru_rnn_recurrent_f32 runs it for one row: the packed
+ * matrix in panels of EGRU_RECURRENT_BLOCK outputs, each (H, width) row-major, in alternating
+ * order (layers/egru_layers.h). */
 static void product(const egru_kernel_set_t *k, const data_t *d, uint32_t step)
+{
+    const uint32_t count = 3 * d->H, P = EGRU_RECURRENT_BLOCK, n = (count + P - 1) / P;
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        const uint32_t p = (step & 1u) ? n - 1 - i : i, r = p * P;
+        const uint32_t width = count - r < P ? count - r : P;
+        k->matvec_t_f32(d->wt + (size_t)r * d->H, width, d->h, d->rbias + r, d->hp + r, width,
+                        d->H);
+    }
+}
+
+/* The same product on the whole (H, 3H) transposed matrix in blocks of EGRU_RECURRENT_BLOCK
+ * outputs (each block a strided walk: the layout before the panels). */
+static void product_strided(const egru_kernel_set_t *k, const data_t *d, uint32_t step)
 {
     const uint32_t count = 3 * d->H,
                    blocks = (count + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
@@ -92,7 +110,9 @@ static void run(const egru_kernel_set_t *k, data_t *d, int part, uint32_t reps)
 {
     uint32_t i;
     for (i = 0; i < reps; ++i) {
-        if (part == 3 || part == 4) {
+        if (part == 5) {
+            product_strided(k, d, i);
+        } else if (part == 3 || part == 4) {
             product_s8(k, d, i, part == 4);
         } else if (part == 0) {
             product(k, d, i);
@@ -167,7 +187,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "no SIMD kernel set on this CPU\n");
         return 1;
     }
-    printf("%-18s%-9s%-8s%10s%12s%18s\n", "shape", "part", "set", "ns", "/ first", "[quartiles]");
+    printf("%-18s%-10s%-8s%10s%12s%18s\n", "shape", "part", "set", "ns", "/ first", "[quartiles]");
     for (s = 0; s < sizeof shapes / sizeof *shapes; ++s) {
         data_t d;
         const uint32_t H = shapes[s].units, I = shapes[s].inputs;
@@ -212,7 +232,7 @@ int main(int argc, char **argv)
                 double *t = ns + k * rounds, *r = ratio + k * rounds;
                 qsort(t, rounds, sizeof *t, cmp_double);
                 qsort(r, rounds, sizeof *r, cmp_double);
-                printf("%-18s%-9s%-8s%10.1f%12.3f%9s%.3f, %.3f]\n",
+                printf("%-18s%-10s%-8s%10.1f%12.3f%9s%.3f, %.3f]\n",
                        (p == 0 && k == 0) ? shapes[s].name : "", k == 0 ? part_names[p] : "",
                        sets[k]->name, t[rounds / 2], r[rounds / 2], "[", r[rounds / 4],
                        r[(3 * rounds) / 4]);

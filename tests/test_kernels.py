@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ir_models import CASES, MORE_CASES, build, build_more, inputs, masked_inputs
+from ir_models import (
+    CASES,
+    MORE_CASES,
+    bidir,
+    build,
+    build_more,
+    dense,
+    feat,
+    gru,
+    inputs,
+    lstm,
+    masked_inputs,
+    simple_rnn,
+)
 
 import edgegru
 from edgegru import format as fmt
@@ -65,3 +78,51 @@ def test_environment_variable_chooses_the_default(monkeypatch):
     assert edgegru.load(blob).kernels == "ref"
     monkeypatch.setenv("EDGEGRU_KERNELS", "auto")
     assert edgegru.load(blob).kernels == SETS[-1]
+
+
+def _panel_models():
+    """Recurrent layers whose packed matrix spans several 64-output panels (egru_layers.h), with
+    a reset-before GRU's candidate product starting inside a panel (2H = 80, 140), a panel
+    narrower than 64 at the end, bidirectional and stacked layers."""
+    rng = np.random.default_rng(7)
+    return {
+        "gru40_reset_after": feat(
+            5, gru(rng, 5, 40, return_sequences=True), dense(rng, 40, 3, "linear")
+        ),
+        "gru70_reset_before": feat(
+            5, gru(rng, 5, 70, reset_after=False), dense(rng, 70, 2, "linear")
+        ),
+        "lstm33_seq": feat(4, lstm(rng, 4, 33, return_sequences=True)),
+        "simple_rnn100": feat(3, simple_rnn(rng, 3, 100)),
+        "bidir_gru24_stacked": feat(
+            6,
+            bidir(rng, gru, 6, 24, merge_mode="sum", return_sequences=True),
+            gru(rng, 24, 36, reset_after=False),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_panel_models()))
+def test_packed_panels_equal_the_plain_layout(name):
+    """The packed recurrent matrix is stored in panels of 64 outputs; a product over several
+    panels runs one kernel call per panel (through a scratch block for batches). With the
+    reference set the packed products add in the plain layout's order, so predict and a stream
+    must give the same bits packed and unpacked, at batch 1 (matvec_t per panel) and at batches
+    that run 16 and 3 rows together (matmul_t per panel); every other set stays within
+    FP32_TOLERANCE of the float64 reference."""
+    model = _panel_models()[name]
+    blob = fmt.write(model)
+    plain = edgegru.load(blob, kernels="ref", pack=False)
+    packed = edgegru.load(blob, kernels="ref", pack=True)
+    assert packed.pack_bytes > 0
+    for batch in (1, 19):
+        x = inputs(model, batch, 23, seed=batch)
+        np.testing.assert_array_equal(packed.predict(x), plain.predict(x))
+        if not name.startswith("bidir"):  # a Bidirectional layer does not stream
+            s_plain, s_packed = plain.stream(batch=batch), packed.stream(batch=batch)
+            for t in range(4):
+                np.testing.assert_array_equal(s_packed.step(x[:, t]), s_plain.step(x[:, t]))
+        want = reference.forward(model, x)
+        for kernels in SETS:
+            got = edgegru.load(blob, kernels=kernels, pack=True).predict(x)
+            np.testing.assert_allclose(got, want, rtol=0, atol=FP32_TOLERANCE)

@@ -137,8 +137,10 @@ typedef struct egru_rnn_weights {
      * the same shapes as int8, and one float scale per row. */
     const int8_t *kernel_s8, *recurrent_s8;
     const float *kernel_scale, *recurrent_scale;
-    const float *kernel_t;    /* egru_model_pack: kernel transposed (I, G*H), else NULL    */
-    const float *recurrent_t; /* egru_model_pack: recurrent transposed (H, G*H), else NULL */
+    const float *kernel_t; /* egru_model_pack: kernel transposed (I, G*H), else NULL    */
+    /* egru_model_pack: recurrent transposed, in panels of 64 outputs (panel p: outputs
+     * [64p, 64p + w), w = min(64, G*H - 64p), (H, w) row-major, at float 64 * p * H), else NULL */
+    const float *recurrent_t;
 } egru_rnn_weights_t;
 
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which
@@ -227,7 +229,8 @@ egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes);
 egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes);
 
 /* Optional speed-up for the SIMD kernel sets: copy every recurrent layer's kernel and recurrent
- * matrices, transposed ((I, G*H) and (H, G*H) row-major, one input's weights contiguous), into
+ * matrices, transposed ((I, G*H) row-major, and panels of 64 outputs each (H, 64) row-major: one
+ * input's weights contiguous; egru_rnn_weights_t), into
  * memory the caller provides (egru_model_pack_size says how many bytes; any alignment: the copies
  * start at cache-line (64-byte) boundaries inside it), which must
  * stay valid and unchanged while the model is used. Forward passes and sessions then run the

@@ -4,7 +4,8 @@
  *
  * Layout of the caller's memory, from its first multiple of EGRU_PACK_ALIGN (64, a cache line):
  *   [ offsets: layer_count * EGRU_PACK_SLOTS uint32 ] then, per recurrent layer and direction,
- *   [ kernel_t (I, G*H) ][ recurrent_t (H, G*H) ], each block starting at a multiple of
+ *   [ kernel_t (I, G*H) ][ recurrent_t: panels of EGRU_RECURRENT_BLOCK outputs, each (H, width)
+ *   (layers/egru_layers.h) ], each block starting at a multiple of
  *   EGRU_PACK_ALIGN (so that, when G*H is a multiple of 16, every column of a block starts a
  *   cache line and the kernels' loads of a block of rows touch no more lines than they must).
  *   Offsets count floats from the table's start.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "egru_internal.h"
+#include "layers/egru_layers.h"
 
 #define ALIGN_FLOATS (EGRU_PACK_ALIGN / sizeof(float))
 #define ALIGN_UP(n)  (((n) + (ALIGN_FLOATS - 1)) & ~(uint64_t)(ALIGN_FLOATS - 1))
@@ -52,11 +54,16 @@ static uint64_t layout(const egru_model_t *m, uint32_t *table)
                 table[EGRU_PACK_SLOTS * k + 2 * d] = KI ? (uint32_t)kernel_at : 0u;
                 table[EGRU_PACK_SLOTS * k + 2 * d + 1] = RH ? (uint32_t)rec_at : 0u;
                 for (r = 0; r < G * H; ++r) {
+                    /* recurrent: panels of EGRU_RECURRENT_BLOCK outputs (egru_layers.h) */
+                    const uint32_t p = r / EGRU_RECURRENT_BLOCK, r0 = p * EGRU_RECURRENT_BLOCK;
+                    const uint32_t width =
+                        G * H - r0 < EGRU_RECURRENT_BLOCK ? G * H - r0 : EGRU_RECURRENT_BLOCK;
+                    float *panel = rt + (size_t)r0 * H;
                     for (c = 0; c < KI; ++c) {
                         kt[(size_t)c * G * H + r] = w->kernel[(size_t)r * I + c];
                     }
                     for (c = 0; c < RH; ++c) {
-                        rt[(size_t)c * G * H + r] = w->recurrent[(size_t)r * H + c];
+                        panel[(size_t)c * width + (r - r0)] = w->recurrent[(size_t)r * H + c];
                     }
                 }
             }

@@ -47,15 +47,16 @@ static uint32_t q_bytes(const egru_layer_t *layer)
 }
 
 /* The input projections of all rows and steps (rows * steps, G*H; none when the layer is
- * input_projected); the cell's scratch (rows *
- * 4H covers GRU, LSTM and SIMPLE_RNN); the int8 input buffer (q_bytes, rounded up to floats);
- * the rows' valid flags of one step (rows bytes, rounded up to floats); for bidirectional layers
- * merged by sum/ave/mul the backward outputs: (rows, steps, H), or (rows, H) for the last state. */
+ * input_projected); the cell's scratch (egru_rnn_cell_scratch_floats: rows * 4H covers GRU, LSTM
+ * and SIMPLE_RNN, then the recurrent product's tmp for rows > 1); the int8 input buffer (q_bytes,
+ * rounded up to floats); the rows' valid flags of one step (rows bytes, rounded up to floats); for
+ * bidirectional layers merged by sum/ave/mul the backward outputs: (rows, steps, H), or (rows, H)
+ * for the last state. */
 uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint32_t steps,
                                  uint32_t window)
 {
     const uint64_t H = layer->units;
-    uint64_t n = (uint64_t)rows * 4u * H;
+    uint64_t n = egru_rnn_cell_scratch_floats(rows, layer->units);
     if (!layer->input_projected) { /* else the projections are the input (egru_model_fold) */
         n += (uint64_t)rows * (window < steps ? window : steps) * gates(layer) * H;
     }
@@ -67,9 +68,39 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
     return n;
 }
 
+/* The product on the packed panels (egru_layers.h): outputs [row0, row0 + count) of every row,
+ * one panel segment at a time, the panels in alternating order from step to step. */
+static void packed_product(const egru_kernel_set_t *k, const float *rt, uint32_t GH, uint32_t H,
+                           const float *h, uint32_t rows, uint32_t row0, uint32_t count,
+                           const float *bias, float *y, float *tmp, uint32_t step)
+{
+    const uint32_t P = EGRU_RECURRENT_BLOCK, first = row0 / P,
+                   n = (row0 + count - 1) / P - first + 1;
+    uint32_t i, b;
+    for (i = 0; i < n; ++i) {
+        const uint32_t p = first + ((step & 1u) ? n - 1 - i : i);
+        const uint32_t lo = row0 > p * P ? row0 : p * P;
+        const uint32_t hi = row0 + count < p * P + P ? row0 + count : p * P + P;
+        const uint32_t width = GH - p * P < P ? GH - p * P : P; /* the panel's ld */
+        const float *wt = rt + (size_t)p * P * H + (lo - p * P);
+        const float *bb = bias ? bias + (lo - row0) : NULL;
+        if (rows == 1) {
+            k->matvec_t_f32(wt, width, h, bb, y + (lo - row0), hi - lo, H);
+        } else if (n == 1) { /* one panel: the outputs are y's whole rows */
+            k->matmul_t_f32(wt, width, h, bb, y, rows, hi - lo, H);
+        } else {
+            k->matmul_t_f32(wt, width, h, bb, tmp, rows, hi - lo, H);
+            for (b = 0; b < rows; ++b) {
+                memcpy(y + (size_t)b * count + (lo - row0), tmp + (size_t)b * (hi - lo),
+                       (hi - lo) * sizeof(float));
+            }
+        }
+    }
+}
+
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y, int8_t *q, uint32_t step)
+                            float *y, int8_t *q, float *tmp, uint32_t step)
 {
     const uint32_t H = layer->units;
     uint32_t b;
@@ -79,20 +110,9 @@ void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t 
                            w->recurrent_scale + row0, h + (size_t)b * H, q, bias,
                            y + (size_t)b * count, count, H);
         }
-    } else if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
-        const uint32_t ld = gates(layer) * H;
-        if (rows == 1) {
-            const uint32_t blocks = (count + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
-            for (b = 0; b < blocks; ++b) {
-                const uint32_t r = EGRU_RECURRENT_BLOCK * ((step & 1u) ? blocks - 1 - b : b);
-                const uint32_t n =
-                    count - r < EGRU_RECURRENT_BLOCK ? count - r : EGRU_RECURRENT_BLOCK;
-                layer->kernels->matvec_t_f32(w->recurrent_t + row0 + r, ld, h,
-                                             bias ? bias + r : NULL, y + r, n, H);
-            }
-        } else {
-            layer->kernels->matmul_t_f32(w->recurrent_t + row0, ld, h, bias, y, rows, count, H);
-        }
+    } else if (w->recurrent_t) { /* egru_model_pack: panels of EGRU_RECURRENT_BLOCK outputs */
+        packed_product(layer->kernels, w->recurrent_t, gates(layer) * H, H, h, rows, row0, count,
+                       bias, y, tmp, step);
     } else if (rows == 1) {
         layer->kernels->matvec_f32(w->recurrent + (size_t)row0 * H, h, bias, y, count, H);
     } else {
@@ -153,8 +173,8 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     size_t stride = GH;                   /* floats from one step's projections to the next's */
     size_t row_stride = (size_t)win * GH; /* ... and from one row's to the next's */
     uint32_t t_lo = 0;                    /* the first input step the window holds */
-    int8_t *q = (int8_t *)(void *)(cell + (size_t)rows * 4u * H);
-    uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H +
+    int8_t *q = (int8_t *)(void *)(cell + egru_rnn_cell_scratch_floats(rows, H));
+    uint8_t *valid = (uint8_t *)(void *)(cell + egru_rnn_cell_scratch_floats(rows, H) +
                                          (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
 
