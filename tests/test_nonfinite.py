@@ -95,6 +95,28 @@ def overflowing_dense(units, activation="linear"):
     return layer, [kernel, np.zeros(units, np.float32)]
 
 
+def nan_making_denses(units):
+    """Dense(3) -> Dense(units) that make a NaN from a finite input whatever order or fusion the
+    runtime's dot products use: on input (a, b) the first gives (2a, -2a, b), the second's output
+    0 is u0 + u1 + 2 u2. So (0, b) gives 2b (+-inf for b = +-3e38) and (3e38, 0) gives
+    inf + -inf = NaN: both terms are infinite before they meet, so a fused multiply-add cannot
+    keep the sum finite (TensorFlow's CPU matmul fuses 2a + 2b on AVX-512 machines, and then
+    overflowing_dense's (3e38, -3e38) gives inf, not NaN). Output 1 (units > 1) is u2 = b, NaN
+    where output 0 is (0 * inf)."""
+    first, second = L.Dense(3), L.Dense(units)
+    k1 = np.array([[2.0, -2.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    k2 = np.zeros((3, units), np.float32)
+    k2[:, 0] = (1.0, 1.0, 2.0)
+    if units > 1:
+        k2[2, 1] = 1.0
+    return [first, second], [[k1, np.zeros(3, np.float32)], [k2, np.zeros(units, np.float32)]]
+
+
+def set_all(layers, weights):
+    for layer, w in zip(layers, weights, strict=True):
+        layer.set_weights(w)
+
+
 @pytest.mark.parametrize("activation", [*ir.ELEMENTWISE_ACTIVATIONS, "softmax"])
 def test_activation_on_nan_inf_and_tiny_values(activation, tmp_path):
     """Each activation on NaN, +-inf, +-0, denormals, small and large values (made by the Dense
@@ -111,26 +133,26 @@ def test_activation_on_nan_inf_and_tiny_values(activation, tmp_path):
 def test_relu_keeps_nan_and_sigmoid_tanh_gates(tmp_path):
     """A NaN made by the first Dense reaches every unit of the next, then relu (which used to make
     it 0), then a GRU and an LSTM with their default sigmoid / tanh (the fused GRU gates)."""
-    first, weights = overflowing_dense(2)
+    first, weights = nan_making_denses(2)
     model = keras.Sequential(
         [
             keras.Input((None, 2)),
-            first,
+            *first,
             L.Dense(4, activation="relu"),
             L.GRU(3, return_sequences=True),
         ]
     )
     randomize(model, 2)
-    first.set_weights(weights)
+    set_all(first, weights)
     x = np.random.default_rng(0).normal(size=(3, 4, 2)).astype(np.float32)
-    x[0, 2] = (3e38, -3e38)  # NaN from step 2 on
-    x[1, 0] = (3e38, 0.0)  # +inf
+    x[0, 2] = (3e38, 0.0)  # NaN from step 2 on
+    x[1, 0] = (0.0, 3e38)  # +inf
     want = check_all_sets(model, x, FP32_TOL, tmp_path)
     assert np.isnan(want[0, 2:]).all() and np.isfinite(want[0, :2]).all()
-    first, weights = overflowing_dense(2)
-    lstm = keras.Sequential([keras.Input((None, 2)), first, L.LSTM(2)])
+    first, weights = nan_making_denses(2)
+    lstm = keras.Sequential([keras.Input((None, 2)), *first, L.LSTM(2)])
     randomize(lstm, 3)
-    first.set_weights(weights)
+    set_all(first, weights)
     want = check_all_sets(lstm, x, FP32_TOL, tmp_path)
     assert np.isnan(want[0]).all()
 
@@ -138,17 +160,17 @@ def test_relu_keeps_nan_and_sigmoid_tanh_gates(tmp_path):
 def test_global_max_pool_nan_at_any_step(tmp_path):
     """GlobalMaxPooling1D: a NaN at any step gives NaN, as Keras (TensorFlow's reduce_max) does;
     the max used to ignore a NaN not at step 0. Infinities are ordinary maxima."""
-    first, weights = overflowing_dense(2)
-    model = keras.Sequential([keras.Input((None, 2)), first, L.GlobalMaxPooling1D()])
-    first.set_weights(weights)
-    nan, pinf, ninf = (3e38, -3e38), (3e38, 0.0), (-3e38, 0.0)
+    first, weights = nan_making_denses(2)
+    model = keras.Sequential([keras.Input((None, 2)), *first, L.GlobalMaxPooling1D()])
+    set_all(first, weights)
+    nan, pinf, ninf = (3e38, 0.0), (0.0, 3e38), (0.0, -3e38)
     x = np.array(
         [
-            [(1.0, 0.0), nan, (0.5, 0.0)],
-            [(1.0, 0.0), (0.5, 0.0), nan],
-            [nan, (1.0, 0.0), (2.0, 0.0)],
+            [(0.0, 1.0), nan, (0.0, 0.5)],
+            [(0.0, 1.0), (0.0, 0.5), nan],
+            [nan, (0.0, 1.0), (0.0, 2.0)],
             [ninf, ninf, ninf],
-            [(1.0, 0.0), pinf, (2.0, 0.0)],
+            [(0.0, 1.0), pinf, (0.0, 2.0)],
         ],
         np.float32,
     )

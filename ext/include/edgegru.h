@@ -220,8 +220,9 @@ const char *egru_model_kernels_name(const egru_model_t *model);
  * memory the caller provides (egru_model_fold_size says how many bytes), which must stay valid
  * and unchanged while the model is used. Afterwards egru_model_layer() describes layer 0 as a
  * table of projections and layer 1 as taking them (input_projected). EGRU_ERR_UNSUPPORTED when
- * the model does not start with Embedding -> recurrent layer. Results stay within the kernel
- * bounds of the unfolded model (the same products, computed once; bit-equal for int8 models).
+ * the model does not start with Embedding -> recurrent layer. Results are bit-equal to the
+ * unfolded model's with the same kernel set and packing (the same products, computed once: fold
+ * after egru_model_use_kernels and egru_model_pack).
  * The memory is the (vocab, fold_width) table, then, when the Embedding table or the recurrent
  * kernel is int8, one row of scratch (dim floats and dim bytes rounded up to 4); the size and the
  * layout come from one plan, so egru_model_fold writes exactly egru_model_fold_size() bytes. */

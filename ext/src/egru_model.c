@@ -1518,7 +1518,9 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
     }
     for (v = 0; v < p.emb.input_dim; ++v) {
         /* The same steps as the unfolded layers (egru_embedding_f32, egru_rnn_f32's input
-         * projection), so the projections are bit-equal to the ones they replace. */
+         * projection: matvec_t on the packed kernel when the model is packed, else matvec; a
+         * whole sequence's matmul gives the same bits per step, batch invariance), so the
+         * projections are bit-equal to the ones they replace with the same kernel set. */
         const float *row = p.emb.table ? p.emb.table + (size_t)v * dim : NULL;
         uint32_t j;
         if (!row) { /* int8 table: p.scratch is set */
@@ -1534,6 +1536,8 @@ egru_status_t egru_model_fold(egru_model_t *model, void *mem, size_t bytes)
                 const float sx = p.rnn.kernels->quantize_s8(row, q, dim);
                 p.rnn.kernels->matvec_s8(w->kernel_s8, w->kernel_scale, q, sx, w->bias, out, gh,
                                          dim);
+            } else if (w->kernel_t) { /* packed: the product the unfolded packed layer runs */
+                p.rnn.kernels->matvec_t_f32(w->kernel_t, gh, row, w->bias, out, gh, dim);
             } else {
                 p.rnn.kernels->matvec_f32(w->kernel, row, w->bias, out, gh, dim);
             }
