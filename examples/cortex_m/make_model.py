@@ -81,8 +81,9 @@ def make_input(name: str, batch: int, steps: int, seed: int = 0) -> np.ndarray:
 
 
 def arena_sizes(blob: bytes, batch: int, steps: int) -> tuple[int, int | None]:
-    """(fast-plan arena, low-memory arena or None when the runtime has no low-memory plan)."""
-    em = edgegru.load(blob)
+    """(fast-plan arena, low-memory arena or None when the runtime has no low-memory plan), of
+    the model as the firmware runs it (unfolded)."""
+    em = edgegru.load(blob, fold_embedding=False)
     fast = em.arena_size(batch, steps)
     try:
         low = em.arena_size(batch, steps, minimal=True)

@@ -216,7 +216,7 @@ def _cmd_info(args) -> int:
 
     with open(args.egru, "rb") as f:
         blob = f.read()
-    m = load(blob)
+    m = load(blob, fold_embedding=False)  # the file as stored (and as the C API plans it)
     header = read_header(blob)
     if m.is_graph:
         return _graph_info(args, blob, m, header)

@@ -50,9 +50,7 @@ class Model:
     ):
         name, explicit = _kernel_choice(kernels)
         if fold_embedding is not None and not isinstance(fold_embedding, (bool, np.bool_)):
-            raise InputError(
-                f"fold_embedding must be True, False or None, got {fold_embedding!r}"
-            )
+            raise InputError(f"fold_embedding must be True, False or None, got {fold_embedding!r}")
         if pack is not None and not isinstance(pack, (bool, np.bool_)):
             raise InputError(f"pack must be True, False or None, got {pack!r}")
         if not isinstance(blob, (bytes, bytearray, memoryview)):
@@ -151,13 +149,19 @@ class Model:
 
     def layers(self) -> list[dict]:
         """One dict per layer (a graph: per node): op name, widths, activations, parameter count,
-        MACs per step, name (a graph's node: the first value it writes)."""
+        MACs per step, name (a graph's node: the first value it writes). The layers as the file
+        stores them, also when fold_embedding replaced the first two by a table lookup."""
         out = []
         names = self.metadata.get("source", {}).get("layers", [])
         if self._graph:  # a node is named by the first value it writes (shared layers: name@i)
             names = [node.outputs[0] for node in fmt.read(self._rt.blob_bytes)[0].nodes]
+        rt = self._rt
+        if self._fold:  # describe the stored layers: an unfolded parse of the same bytes, kept
+            rt = getattr(self, "_plain_rt", None)
+            if rt is None:
+                rt = self._plain_rt = Runtime(bytes(self._rt.blob_bytes))
         for k in range(self._info["layer_count"]):
-            d = self._rt.layer(k)
+            d = rt.layer(k)
             d["op"] = fmt.OP_NAMES.get(d["op"], str(d["op"]))
             d["activation"] = fmt.ACTIVATION_NAMES.get(d["activation"], d["activation"])
             d["recurrent_activation"] = fmt.ACTIVATION_NAMES.get(
