@@ -94,6 +94,8 @@ class Model:
             self.metadata = {}
         self._inputs, self._outputs = _io_specs(self)
         self._graph = self._info["input_kind"] == "graph"
+        #: predict tries the C runtime's exact-input path first (a chain float or int8 model).
+        self._exact_first = not self._graph and self._q16 is None
         self._seq_limits = (1, None, "") if self._graph else _seq_len_limits(self)
 
     # -- description ----------------------------------------------------------------------------
@@ -309,6 +311,13 @@ class Model:
         Raises InputError naming the problem for a wrong rank, dtype or width, a token id out of
         range, or a NaN/infinity.
         """
+        if self._exact_first and type(x) is np.ndarray:  # the common call: one array, float
+            try:
+                out = self._rt.forward_exact(x)  # None unless x is already int32/float32
+            except EdgeGRUError as exc:
+                raise _located(self, exc, x) from None
+            if out is not None:
+                return out
         if self._graph:
             return self._predict_graph(x)
         x = self._single_input(x)
