@@ -163,10 +163,27 @@
 #define EGRU_CFG_FAST_PLAN 1
 #endif
 #ifndef EGRU_CFG_PACK /* egru_model_pack and the transposed (matvec_t / matmul_t) kernels */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* Opt-in on Cortex-M: packing copies the recurrent weights to RAM for the SIMD sets' access
+ * pattern, and the cortex_m set's transposed kernels are the reference's (docs/kernels.md), so a
+ * firmware never gains from it (egru2c's headers set 0 too). */
+#define EGRU_CFG_PACK 0
+#else
 #define EGRU_CFG_PACK 1
+#endif
 #endif
 #ifndef EGRU_CFG_FOLD /* egru_model_fold */
 #define EGRU_CFG_FOLD 1
+#endif
+#ifndef EGRU_CFG_LAYER_CACHE /* egru_model_cache_layers: decode every layer once, a host speed-up  \
+                              */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* Opt-in on Cortex-M: RAM for every decoded layer to save a few hundred instructions per call,
+ * and the full runtime of a firmware stays the size it was (issue #11's budget). */
+#define EGRU_CFG_LAYER_CACHE 0
+#else
+#define EGRU_CFG_LAYER_CACHE 1
+#endif
 #endif
 #ifndef EGRU_CFG_STATUS_STRINGS /* 0: egru_status_str gives "" for every code (saves the table) */
 #define EGRU_CFG_STATUS_STRINGS 1

@@ -100,7 +100,11 @@ egru_status_t egru_graph_run_node(const egru_gblock_t *b, uint32_t k, uint32_t r
 
 /* Decodes every layer into model->layer_cache again, if the model has one
  * (egru_model_cache_layers); called by the functions that change what decoding gives. */
+#if EGRU_CFG_LAYER_CACHE
 void egru_model_refresh_layer_cache(egru_model_t *model);
+#else
+#define egru_model_refresh_layer_cache(model) ((void)(model))
+#endif
 
 /* Alignment of egru_model_pack's table and blocks, in bytes: a cache line, so that a kernel
  * streaming a block of packed rows loads whole lines (at 16-byte alignment every 64-row block of a

@@ -1347,7 +1347,7 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
     if (index >= model->layer_count) {
         return EGRU_ERR_INDEX;
     }
-    if (model->layer_cache) {
+    if (EGRU_CFG_LAYER_CACHE && model->layer_cache) {
         *layer = model->layer_cache[index];
         return EGRU_OK;
     }
@@ -1356,13 +1356,15 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
 
 /* Decodes every layer into the cache again (after a change of kernels, fold or pack, which
  * decode_layer reads). The layers were validated by egru_model_init. */
+#if EGRU_CFG_LAYER_CACHE
 void egru_model_refresh_layer_cache(egru_model_t *model)
 {
     uint32_t k;
-    for (k = 0; model->layer_cache && k < model->layer_count; ++k) {
+    for (k = 0; EGRU_CFG_LAYER_CACHE && model->layer_cache && k < model->layer_count; ++k) {
         (void)decode_layer(model, k, &model->layer_cache[k]);
     }
 }
+#endif
 
 #define CACHE_ALIGN ((uintptr_t)sizeof(void *) * 2u) /* egru_layer_t holds pointers and words */
 
@@ -1371,6 +1373,9 @@ egru_status_t egru_model_cache_layers_size(const egru_model_t *model, size_t *by
     uint64_t n;
     if (!model || !bytes) {
         return EGRU_ERR_NULL_ARG;
+    }
+    if (!EGRU_CFG_LAYER_CACHE) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
     }
     if (model->layer_count == 0) {
         return EGRU_ERR_BAD_LAYER; /* not initialised */
@@ -1394,7 +1399,10 @@ egru_status_t egru_model_cache_layers(egru_model_t *model, void *mem, size_t byt
         return EGRU_ERR_NULL_ARG;
     }
     if ((s = egru_model_cache_layers_size(model, &need)) != EGRU_OK) {
-        return s;
+        return s; /* EGRU_ERR_UNSUPPORTED without EGRU_CFG_LAYER_CACHE */
+    }
+    if (!EGRU_CFG_LAYER_CACHE) {
+        return EGRU_ERR_UNSUPPORTED; /* (lets the compiler drop the rest) */
     }
     if (bytes < need) {
         return EGRU_ERR_ARENA_TOO_SMALL;

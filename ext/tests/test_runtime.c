@@ -599,6 +599,13 @@ static void test_layer_cache(void)
     for (i = 0; i < B * T; ++i) {
         ids[i] = (int32_t)((i * 7u + 3u) % V);
     }
+    if (!EGRU_CFG_LAYER_CACHE) { /* left out of this build */
+        CHECK(egru_model_init(&cached, b, build_tokens_model(b)) == EGRU_OK);
+        CHECK(egru_model_cache_layers_size(&cached, &bytes) == EGRU_ERR_UNSUPPORTED);
+        CHECK(egru_model_cache_layers(&cached, cache_storage, sizeof cache_storage) ==
+              EGRU_ERR_UNSUPPORTED);
+        return;
+    }
     for (kind = 0; kind < 3; ++kind) { /* tokens; features reset_after; features reset before */
         const uint32_t size =
             kind == 0 ? build_tokens_model(b) : build_features_model(b, kind == 1);

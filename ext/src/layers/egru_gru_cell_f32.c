@@ -10,7 +10,8 @@
  *   otherwise:    hh = g(xp_h + R_h . (r * h) + c_h)
  *   h  = z * h + (1 - z) * hh
  * The recurrent products of all rows are one matrix product. scratch: hp (rows, 3H), rh (rows,
- * H), then the recurrent product's tmp (egru_rnn_cell_scratch_floats).
+ * H), then the recurrent product's tmp (egru_rnn_cell_scratch_floats; hp is the y of both
+ * products).
  */
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
@@ -65,13 +66,13 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
     const int after = !EGRU_CFG_GRU_RESET_BEFORE ||
                       (EGRU_CFG_GRU_RESET_AFTER && (layer->flags & EGRU_FLAG_RESET_AFTER) != 0);
     const uint32_t nr = after ? 3 * H : 2 * H; /* rows of the first recurrent product */
-    float *hp = scratch, *rh = hp + (size_t)rows * 3 * H, *tmp = scratch + (size_t)rows * 4 * H;
+    float *hp = scratch, *rh = hp + (size_t)rows * 3 * H;
     uint32_t b;
 
     if (!EGRU_CFG_OP_GRU) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q, tmp, step);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q, step);
     if (after && layer->kernels && layer->kernels->gru_gates_f32 &&
         layer->recurrent_activation == EGRU_ACT_SIGMOID && layer->activation == EGRU_ACT_TANH) {
         for (b = 0; b < rows; ++b) { /* the same steps, fused by the kernel set */
@@ -92,7 +93,7 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
         }
     }
     if (!after) { /* R_h . (r * h) for all rows, into hp (no longer needed) as (rows, H) */
-        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp, q, tmp,
+        egru_rnn_recurrent_f32(layer, w, rh, rows, 2 * H, H, w->recurrent_bias + 2 * H, hp, q,
                                step);
     }
     for (b = 0; b < rows; ++b) {

@@ -54,15 +54,18 @@ void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_
  * (one input's w weights contiguous), and starts at float 64 * p * H; so a block's weights are one
  * contiguous run that the hardware prefetcher streams (measured on a Zen 4: 4 % faster than the
  * whole (H, G*H) layout at H = 128, 10 % at 256, 18 % at 512, where the matrix is read from L3).
- * With rows > 1, a product spanning several panels runs one matmul_t per panel into tmp (rows x
- * EGRU_RECURRENT_BLOCK floats) and copies the outputs into y: every output is the same sum
- * (batch invariance, egru_kernels.h). */
+ * With rows > 1, a product spanning several panels runs one matmul_t per panel into a tmp of
+ * rows x EGRU_RECURRENT_BLOCK floats and copies the outputs into y: every output is the same sum
+ * (batch invariance, egru_kernels.h). y is the start of a cell's scratch
+ * (egru_rnn_cell_scratch_floats(rows, H) floats: every cell's product writes there) and tmp is
+ * its end, y + rows * 4H. */
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y, int8_t *q, float *tmp, uint32_t step);
+                            float *y, int8_t *q, uint32_t step);
 
 /* Floats of a cell's scratch for `rows` rows: its own rows x 4H, then for rows > 1 the recurrent
- * product's tmp (rows x EGRU_RECURRENT_BLOCK). The cells find tmp at scratch + rows * 4H. */
+ * product's tmp (rows x EGRU_RECURRENT_BLOCK), which egru_rnn_recurrent_f32 finds at
+ * y + rows * 4H. */
 static inline uint64_t egru_rnn_cell_scratch_floats(uint32_t rows, uint32_t units)
 {
     return (uint64_t)rows * 4u * units + (rows > 1 ? (uint64_t)rows * EGRU_RECURRENT_BLOCK : 0u);

@@ -22,8 +22,7 @@ void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, 
     if (!EGRU_CFG_OP_LSTM) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, 4 * H, NULL, scratch, q,
-                           scratch + (size_t)rows * 4 * H, step);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, 4 * H, NULL, scratch, q, step);
     for (b = 0; b < rows; ++b) {
         float *a = xp + b * xp_stride, *hp = scratch + (size_t)b * 4 * H;
         float *h = state + (size_t)b * H, *c = state + (size_t)(rows + b) * H;

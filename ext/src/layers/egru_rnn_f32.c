@@ -78,29 +78,27 @@ static void packed_product(const egru_kernel_set_t *k, const float *rt, uint32_t
                    n = (row0 + count - 1) / P - first + 1;
     uint32_t i, b;
     for (i = 0; i < n; ++i) {
-        const uint32_t p = first + ((step & 1u) ? n - 1 - i : i);
-        const uint32_t lo = row0 > p * P ? row0 : p * P;
-        const uint32_t hi = row0 + count < p * P + P ? row0 + count : p * P + P;
-        const uint32_t width = GH - p * P < P ? GH - p * P : P; /* the panel's ld */
-        const float *wt = rt + (size_t)p * P * H + (lo - p * P);
-        const float *bb = bias ? bias + (lo - row0) : NULL;
+        const uint32_t p = first + ((step & 1u) ? n - 1 - i : i), start = p * P;
+        const uint32_t lo = row0 > start ? row0 : start, off = lo - row0;
+        const uint32_t m = (row0 + count < start + P ? row0 + count : start + P) - lo;
+        const uint32_t width = GH - start < P ? GH - start : P; /* the panel's ld */
+        const float *wt = rt + (size_t)start * H + (lo - start);
+        const float *bb = bias ? bias + off : NULL;
         if (rows == 1) {
-            k->matvec_t_f32(wt, width, h, bb, y + (lo - row0), hi - lo, H);
-        } else if (n == 1) { /* one panel: the outputs are y's whole rows */
-            k->matmul_t_f32(wt, width, h, bb, y, rows, hi - lo, H);
-        } else {
-            k->matmul_t_f32(wt, width, h, bb, tmp, rows, hi - lo, H);
-            for (b = 0; b < rows; ++b) {
-                memcpy(y + (size_t)b * count + (lo - row0), tmp + (size_t)b * (hi - lo),
-                       (hi - lo) * sizeof(float));
-            }
+            k->matvec_t_f32(wt, width, h, bb, y + off, m, H);
+            continue;
+        }
+        /* one panel: the outputs are y's whole rows; else through tmp into place */
+        k->matmul_t_f32(wt, width, h, bb, n == 1 ? y : tmp, rows, m, H);
+        for (b = 0; n > 1 && b < rows; ++b) {
+            memcpy(y + (size_t)b * count + off, tmp + (size_t)b * m, m * sizeof(float));
         }
     }
 }
 
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
-                            float *y, int8_t *q, float *tmp, uint32_t step)
+                            float *y, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
     uint32_t b;
@@ -110,9 +108,9 @@ void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t 
                            w->recurrent_scale + row0, h + (size_t)b * H, q, bias,
                            y + (size_t)b * count, count, H);
         }
-    } else if (w->recurrent_t) { /* egru_model_pack: panels of EGRU_RECURRENT_BLOCK outputs */
+    } else if (EGRU_CFG_PACK && w->recurrent_t) { /* egru_model_pack: panels of 64 outputs */
         packed_product(layer->kernels, w->recurrent_t, gates(layer) * H, H, h, rows, row0, count,
-                       bias, y, tmp, step);
+                       bias, y, y + (size_t)rows * 4u * H, step);
     } else if (rows == 1) {
         layer->kernels->matvec_f32(w->recurrent + (size_t)row0 * H, h, bias, y, count, H);
     } else {

@@ -20,8 +20,7 @@ void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_
     if (!EGRU_CFG_OP_SIMPLE_RNN) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch, q,
-                           scratch + (size_t)rows * 4 * H, step);
+    egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch, q, step);
     for (b = 0; b < rows; ++b) {
         float *a = xp + b * xp_stride;
         const float *hp = scratch + (size_t)b * H;
