@@ -62,8 +62,12 @@ def _tolerance(text: str) -> float:
 
 
 def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ logging (oneDNN notices, absl's pre-init warning) off before it loads."""
+    """TensorFlow's C++ logging (oneDNN notices, absl's pre-init warning) off before it loads.
+    On CPUs where TensorFlow uses its oneDNN kernels (AVX-512 machines) it prints their notice
+    before its log level applies; TF_ENABLE_ONEDNN_OPTS=0 (its documented switch, unless the
+    user set it) keeps it quiet and gives the Keras reference TensorFlow's default kernels."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 

@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     # Keras picks its backend at first import; the Keras latency needs TensorFlow.
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # its notice ignores the log level
     try:
         from tqdm.auto import tqdm  # first: the cheapest of the demo's imports
     except ImportError as exc:  # cli.main prints it as one line, exit status 2
