@@ -72,6 +72,27 @@ uint32_t egru_crc32(uint32_t crc, const void *data, size_t size);
 
 struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/egru_kernels.h) */
 
+/* Worker threads, provided by the caller (docs/c_api.md, "Threads"): the runtime links no
+ * threading library and creates no thread; a host that wants several cores on one forward pass
+ * gives it a `run` function that spreads tasks over threads it owns.
+ *
+ * A task is task(arg, index). run(ctx, task, arg, count) must call task(arg, i) exactly once for
+ * every i < count (1 <= count <= the workers' count), concurrently where it can, in any order and
+ * on any threads (the calling thread may run some or all of them), and return only after every
+ * one of them has returned: each call is a barrier. Tasks neither block nor call run; they write
+ * disjoint memory, so the results are the same bits whichever thread runs which task, and the
+ * same as with no workers at all. run is called from the thread of the forward pass or session
+ * step; when one model (or several sessions of it) runs on several threads at once, run is
+ * called concurrently too: it must be reentrant (e.g. run the tasks of a call that finds the
+ * threads busy on the calling thread; see src/edgegru/_egru_pool.c). count: the threads run can
+ * use, the calling thread included (>= 1; 1 = no splitting). */
+typedef void (*egru_task_fn)(void *arg, uint32_t index);
+typedef struct egru_workers {
+    void (*run)(void *ctx, egru_task_fn task, void *arg, uint32_t count);
+    void *ctx;      /* passed to run as is */
+    uint32_t count; /* threads available to one run call, the caller's included; >= 1 */
+} egru_workers_t;
+
 /* Kernel sets: EGRU_KERNELS_AUTO picks the fastest one this build and this CPU have (checked at
  * run time; on M-profile Arm targets the cortex_m set, chosen at compile time); REF forces the
  * scalar reference kernels, the specification the others are tested against. A firmware may leave
@@ -120,8 +141,9 @@ typedef struct egru_model {
     uint32_t value_record_size;
     const uint8_t *io_table; /* io_count little-endian u32 value ids                      */
     uint32_t io_count;
-    uint32_t graph_input_count;  /* model inputs (the first io entries)                     */
-    uint32_t graph_output_count; /* model outputs (the next io entries)                    */
+    uint32_t graph_input_count;    /* model inputs (the first io entries)                     */
+    uint32_t graph_output_count;   /* model outputs (the next io entries)                    */
+    const egru_workers_t *workers; /* egru_model_use_workers; NULL: one thread               */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -170,6 +192,7 @@ typedef struct egru_layer {
      * files"; EGRU_QP_* in egru_format.h), qparams_count of them; NULL otherwise. */
     const int32_t *qparams;
     uint32_t qparams_count;
+    const egru_workers_t *workers; /* the model's workers (egru_model_use_workers), or NULL   */
 } egru_layer_t;
 
 /* Parse and validate the blob (every check of docs/format.md, CRCs included): the structure,
@@ -201,6 +224,26 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
  * EGRU_ERR_UNSUPPORTED when this build or this CPU lacks the requested set; the model keeps its
  * previous set then. Not thread-safe against concurrent forward passes of the same model. */
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels);
+
+/* Run the model's batch-1 recurrent layers on several threads (docs/c_api.md, "Threads"):
+ * `workers` (the contract above) is kept by pointer and must stay valid and unchanged while the
+ * model, or a session initialised from it, is used; NULL (or count <= 1) runs on the calling
+ * thread only (the default). With workers, a block of one row (batch 1, the chunked plans, a
+ * session of batch 1, a graph run on one row) splits each step of a GRU layer with reset_after
+ * (Keras' default) by units: task w computes the z, r and candidate rows of its units (slices of
+ * a multiple of 16 units) and then their gates, one barrier per step; and the input projection
+ * of a whole block of steps by steps. Small layers (below EGRU_SPLIT_MIN_MACS multiply-adds per
+ * step), blocks of several rows, int16x8 models, int8 input projections, GRUs with
+ * reset_after = 0 or a softmax activation, LSTM and SimpleRNN layers run on the calling thread.
+ * Results are bit-identical to one thread (the products are batch invariant, egru_kernels.h).
+ * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL; the model
+ * keeps its previous workers then. Not thread-safe against concurrent forward passes of the same
+ * model (as egru_model_use_kernels). */
+egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers);
+/* The smallest product (multiply-adds per barrier: a GRU step's 3 * units * units, a block's
+ * input projection) that egru_model_use_workers' splitting spreads over the workers; smaller
+ * ones cost less than waking another core. */
+#define EGRU_SPLIT_MIN_MACS 16384u
 
 /* 1 when this build and this CPU have the kernel set, else 0 (AUTO: always 1; REF: unless the
  * build leaves it out, EGRU_CFG_KERNELS_REF 0, the default on Cortex-M, whose cortex_m set gives
@@ -449,8 +492,9 @@ egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_
 
 /* Lays the session out in `mem` (at least egru_session_size() bytes, owned by the caller and
  * kept for the session's life) with every state zero. The session keeps a copy of the model as
- * it is now (its kernel set, fold and pack: what egru_model_use_kernels / _fold / _pack did
- * before), so later changes to *model do not affect it. On error *session is zeroed. */
+ * it is now (its kernel set, fold, pack and workers: what egru_model_use_kernels / _fold /
+ * _pack / _use_workers did before), so later changes to *model do not affect it (the workers
+ * object itself must outlive the session). On error *session is zeroed. */
 egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model, uint32_t batch,
                                 void *mem, size_t bytes);
 

@@ -679,6 +679,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->param_count = (uint32_t)params;
     out->macs_per_step = (uint32_t)macs;
     out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
+    out->workers = m->workers;
     if (EGRU_CFG_FOLD && m->fold && index == 0) {
         out->table = m->fold; /* rows of projections instead of embeddings */
         out->table_s8 = NULL;
@@ -1361,6 +1362,21 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
         return EGRU_ERR_UNSUPPORTED;
     }
     model->kernels = set;
+    return EGRU_OK;
+}
+
+egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers)
+{
+    if (!model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (workers && !workers->run) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (workers && workers->count == 0) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    model->workers = workers && workers->count > 1 ? workers : NULL;
     return EGRU_OK;
 }
 

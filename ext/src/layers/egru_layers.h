@@ -53,6 +53,15 @@ void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t 
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
                             float *y, int8_t *q, uint32_t step);
 
+/* Splitting over the model's workers (egru_model_use_workers). egru_split: how many parts of
+ * `chunk` items (a multiple of `align`; the last part may be shorter) `n` items split into
+ * for `workers`: 1 (chunk = n) when workers is NULL, n <= align or macs (the work of the n
+ * items) is below EGRU_SPLIT_MIN_MACS. egru_run_tasks: task(arg, i) for i < parts, on the
+ * workers when parts > 1, else on this thread; returns when all have returned. */
+uint32_t egru_split(const egru_workers_t *workers, uint32_t n, uint32_t align, uint64_t macs,
+                    uint32_t *chunk);
+void egru_run_tasks(const egru_workers_t *workers, egru_task_fn task, void *arg, uint32_t parts);
+
 /* Floats of one row's cell state (GRU, SIMPLE_RNN: h; LSTM: h and c). */
 uint32_t egru_rnn_cell_floats(const egru_layer_t *layer);
 /* Floats of state of a block of `rows` rows, all directions. Per direction: h (rows, H), for

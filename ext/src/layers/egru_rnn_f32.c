@@ -67,6 +67,33 @@ uint64_t egru_rnn_scratch_floats(const egru_layer_t *layer, uint32_t rows, uint3
     return n;
 }
 
+uint32_t egru_split(const egru_workers_t *workers, uint32_t n, uint32_t align, uint64_t macs,
+                    uint32_t *chunk)
+{
+    uint32_t parts, c;
+    *chunk = n;
+    if (!workers || workers->count <= 1 || n <= align || macs < EGRU_SPLIT_MIN_MACS) {
+        return 1u;
+    }
+    parts = workers->count < (n + align - 1) / align ? workers->count : (n + align - 1) / align;
+    c = (n + parts - 1) / parts;
+    c = (c + align - 1) / align * align; /* whole multiples of align, the last part shorter */
+    *chunk = c;
+    return (n + c - 1) / c;
+}
+
+void egru_run_tasks(const egru_workers_t *workers, egru_task_fn task, void *arg, uint32_t parts)
+{
+    uint32_t i;
+    if (parts > 1 && workers) {
+        workers->run(workers->ctx, task, arg, parts);
+        return;
+    }
+    for (i = 0; i < parts; ++i) {
+        task(arg, i);
+    }
+}
+
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
                             float *y, int8_t *q, uint32_t step)
@@ -110,6 +137,31 @@ typedef struct out_map {
 /* The input projections of input steps t0 .. t0 + count - 1 of every row into proj, (rows,
  * window, G*H): one matrix product per row (one for the whole block when the window is the
  * whole sequence), or per step for int8 weights. */
+/* One float product over n input steps, split by steps over the workers: task i computes
+ * steps [i * chunk, (i + 1) * chunk) (the same bits as one product: batch invariance). */
+typedef struct project_split {
+    const egru_layer_t *layer;
+    const egru_rnn_weights_t *w;
+    const float *x;
+    float *y;
+    uint32_t n, chunk;
+} project_split_t;
+
+static void project_task(void *arg, uint32_t index)
+{
+    const project_split_t *p = (const project_split_t *)arg;
+    const uint32_t GH = gates(p->layer) * p->layer->units, I = p->layer->input_dim;
+    const uint32_t s0 = index * p->chunk;
+    const uint32_t n = p->n - s0 < p->chunk ? p->n - s0 : p->chunk;
+    const float *x = p->x + (size_t)s0 * I;
+    float *y = p->y + (size_t)s0 * GH;
+    if (p->w->kernel_t) { /* egru_model_pack */
+        p->layer->kernels->matmul_t_f32(p->w->kernel_t, GH, x, p->w->bias, y, n, GH, I);
+    } else {
+        p->layer->kernels->matmul_f32(p->w->kernel, x, p->w->bias, y, n, GH, I);
+    }
+}
+
 static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
                     uint32_t rows, uint32_t steps, uint32_t t0, uint32_t count, uint32_t window,
                     float *proj, int8_t *q)
@@ -118,6 +170,17 @@ static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, cons
     const uint32_t blocks = count == steps ? 1u : rows, n = count == steps ? rows * steps : count;
     uint32_t b;
     size_t i;
+    if (blocks == 1 && !w->kernel_s8 && layer->workers) {
+        project_split_t p;
+        const uint32_t parts = egru_split(layer->workers, n, 8u, (uint64_t)n * GH * I, &p.chunk);
+        p.layer = layer;
+        p.w = w;
+        p.x = in + (size_t)t0 * I;
+        p.y = proj;
+        p.n = n;
+        egru_run_tasks(layer->workers, project_task, &p, parts);
+        return;
+    }
     for (b = 0; b < blocks; ++b) {
         const float *x = in + ((size_t)b * steps + t0) * I;
         float *y = proj + (size_t)b * window * GH;
