@@ -84,7 +84,7 @@ struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/eg
  * same as with no workers at all. run is called from the thread of the forward pass or session
  * step; when one model (or several sessions of it) runs on several threads at once, run is
  * called concurrently too: it must be reentrant (e.g. run the tasks of a call that finds the
- * threads busy on the calling thread; see src/edgegru/_egru_pool.c). count: the threads run can
+ * threads busy on the calling thread; see src/edgegru/_egru_tpool.c). count: the threads run can
  * use, the calling thread included (>= 1; 1 = no splitting). */
 typedef void (*egru_task_fn)(void *arg, uint32_t index);
 typedef struct egru_workers {
