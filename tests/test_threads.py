@@ -130,7 +130,7 @@ def test_graph_model():
     one, two = _pair(fmt.write(g))
     assert two.is_graph
     x = np.random.default_rng(1).normal(size=(1, 30, 6)).astype(np.float32)
-    for a, b in zip(one.predict(x), two.predict(x)):
+    for a, b in zip(one.predict(x), two.predict(x), strict=True):
         assert np.array_equal(a, b)
 
 
