@@ -11,10 +11,15 @@
  * its claim succeeded: the job cannot end (and the next one cannot overwrite them) before that
  * task is finished.
  *
- * Idle workers spin on `gen` for SPIN_NS, then sleep on a condition variable (the sleepers count
- * tells a run whether to signal it); a forward pass's steps come a microsecond apart, so during a
- * pass they stay awake, and between passes they give the cores back. The caller's wait spins,
- * yielding after YIELD_NS (a descheduled worker gets the core).
+ * Idle workers spin on `gen` for SPIN_NS (yielding the core every IDLE_YIELD_NS, in case they
+ * share it with the caller), then sleep on a condition variable until egru_tpool_wake, which the
+ * Python layer calls as a batch-1 pass or stream step starts; runs themselves never signal (a
+ * futex call per step would cost more than the step): the caller runs a sleeping worker's tasks.
+ * A forward pass's steps come a microsecond apart, so during a pass the workers stay awake, and
+ * between passes they give the cores back. A worker that finds MISS_LIMIT of its tasks in a row
+ * already taken by the caller is starved (its core is busy with other work): it sleeps until the
+ * next wake too, and the pass goes on at one thread's speed. The caller's wait for a claimed
+ * task spins, yielding after YIELD_NS (a worker descheduled on the caller's core gets it back).
  *
  * Reentrancy: one job at a time per pool (a busy flag); a run that finds the pool busy, or runs
  * in a child process after fork (its threads do not exist there), runs all tasks itself. Either
@@ -65,9 +70,12 @@ void egru_tpool_wake(egru_tpool_t *pool)
 #define CPU_RELAX() ((void)0)
 #endif
 
-#define SPIN_NS    (100ull * 1000ull) /* an idle worker spins this long before it sleeps */
-#define YIELD_NS   (20ull * 1000ull)  /* a spinning thread yields its core this often */
-#define MISS_LIMIT 16u                /* tasks of its own a worker finds taken before it sleeps */
+#define SPIN_NS       (100ull * 1000ull) /* an idle worker spins this long before it sleeps */
+#define YIELD_NS      (20ull * 1000ull)  /* a caller waiting for a running task yields this often */
+/* An idle worker yields this often: when it shares a core with the caller (the other cores are
+ * taken), it must not hold it for long; between the steps of a pass it waits < 1 us. */
+#define IDLE_YIELD_NS (4ull * 1000ull)
+#define MISS_LIMIT    16u /* tasks of its own a worker finds taken before it sleeps */
 
 typedef struct {
     _Alignas(64) atomic_ullong word; /* the generation that claimed the task last */
@@ -141,8 +149,7 @@ static void run_claimed(egru_tpool_t *p, uint32_t i)
 }
 
 /* Spins until gen moves past `last` (returns 1, *g the new value), for at most SPIN_NS
- * (returns 0), yielding the core every YIELD_NS (a worker sharing a core with the caller must
- * not hold it for a whole time slice). */
+ * (returns 0), yielding the core every IDLE_YIELD_NS. */
 static int spin_gen(egru_tpool_t *p, uint64_t last, uint64_t *g)
 {
     uint64_t t0 = 0, ty = 0;
@@ -159,7 +166,7 @@ static int spin_gen(egru_tpool_t *p, uint64_t last, uint64_t *g)
                 t0 = ty = t;
             } else if (t - t0 > SPIN_NS) {
                 return 0;
-            } else if (t - ty > YIELD_NS) {
+            } else if (t - ty > IDLE_YIELD_NS) {
                 sched_yield();
                 ty = t;
             }
