@@ -1,7 +1,8 @@
 """load(..., threads=N): batch-1 calls split over worker threads (docs/c_api.md "Threads") give
 exactly the bits of threads=1, the reference being the same runtime on one thread. The models
-are large enough for the split to happen (GRU units >= 80: 3 * 80 * 80 multiply-adds a step is
-above EGRU_SPLIT_MIN_MACS), plus cases that stay on one thread (LSTM, reset_before, int16x8)."""
+are large enough for the split to happen (GRU(80): 3 * 80 * 80 multiply-adds a step is above
+EGRU_SPLIT_MIN_MACS; LSTM(96), SimpleRNN(144)), plus cases that stay on one thread
+(reset_before, int16x8)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import threading
 
 import numpy as np
 import pytest
-from ir_models import bidir, dense, embedding, feat, gru, inputs, lstm, masked_inputs, tok
+from ir_models import (
+    bidir,
+    dense,
+    embedding,
+    feat,
+    gru,
+    inputs,
+    lstm,
+    masked_inputs,
+    simple_rnn,
+    tok,
+)
 
 import edgegru
 from edgegru import format as fmt
@@ -46,9 +58,12 @@ def _models() -> dict:
         "gru_hard_sigmoid": feat(
             7, gru(r, 7, 96, recurrent_activation="hard_sigmoid"), dense(r, 96, 2, "linear")
         ),
-        # one thread: reset_before, LSTM (documented)
-        "reset_before": feat(7, gru(r, 7, 96, reset_after=False)),
         "lstm": feat(7, lstm(r, 7, 96, return_sequences=True), gru(r, 96, 96)),
+        "simple_rnn": tok(
+            50, embedding(r, 50, 8), simple_rnn(r, 8, 144), dense(r, 144, 1, "linear")
+        ),
+        # one thread (documented): reset_before
+        "reset_before": feat(7, gru(r, 7, 96, reset_after=False)),
     }
 
 

@@ -229,12 +229,12 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
  * `workers` (the contract above) is kept by pointer and must stay valid and unchanged while the
  * model, or a session initialised from it, is used; NULL (or count <= 1) runs on the calling
  * thread only (the default). With workers, a block of one row (batch 1, the chunked plans, a
- * session of batch 1, a graph run on one row) splits each step of a GRU layer with reset_after
- * (Keras' default) by units: task w computes the z, r and candidate rows of its units (slices of
- * a multiple of 16 units) and then their gates, one barrier per step; and the input projection
- * of a whole block of steps by steps. Small layers (below EGRU_SPLIT_MIN_MACS multiply-adds per
- * step), blocks of several rows, int16x8 models, int8 input projections, GRUs with
- * reset_after = 0 or a softmax activation, LSTM and SimpleRNN layers run on the calling thread.
+ * session of batch 1, a graph run on one row) splits each step of a recurrent layer by units:
+ * task w computes the gate rows of its units (GRU: z, r and candidate; LSTM: i, f, c, o; slices
+ * of a multiple of 16 units) and then their element-wise update, one barrier per step; and the
+ * input projection of a whole block of steps by steps. Small layers (below EGRU_SPLIT_MIN_MACS
+ * multiply-adds per step), blocks of several rows, int16x8 models, int8 input projections, GRUs
+ * with reset_after = 0 and layers with a softmax activation run on the calling thread.
  * Results are bit-identical to one thread (the products are batch invariant, egru_kernels.h).
  * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL; the model
  * keeps its previous workers then. Not thread-safe against concurrent forward passes of the same

@@ -949,7 +949,9 @@ static void fake_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
     }
 }
 
-enum { WI = 24, WH = 80, WT = 9, WG = 3 * WH };
+/* 200 units: 3 workers get slices of 80, 80 and 40 units (a slice of blocks of 64 and 16), 2
+ * workers 112 and 88; WG: rows for up to 4 gates (LSTM). */
+enum { WI = 24, WH = 200, WT = 9, WG = 4 * WH };
 static float wk[2][WG * WI], wr[2][WG * WH], wbi[2][WG], wbr[2][WG];
 static float wkt[2][WI * WG], wrt[2][WH * WG];
 static int8_t wk8[2][WG * WI], wr8[2][WG * WH];
@@ -973,12 +975,12 @@ static void quantize_s8_rows(const float *x, uint32_t rows, uint32_t cols, int8_
 /* One recurrent layer run by egru_rnn_f32 (batch 1) with and without workers: the same bits. */
 static void check_split_layer(egru_layer_t *layer, const float *in, const uint8_t *mask)
 {
-    static float out[2][WT * 2 * WH], state[2][4 * WH], scratch[2][1 << 15];
+    static float out[2][WT * 2 * WH], state[2][6 * WH], scratch[2][1 << 15];
     fake_workers_t f = {0, 0};
     const egru_workers_t workers = {fake_run, &f, 3};
     const uint64_t need = egru_rnn_scratch_floats(layer, 1, WT, WT);
-    int k;
-    CHECK(need <= (1 << 15) && egru_rnn_state_floats(layer, 1) <= 4 * WH);
+    int k, split;
+    CHECK(need <= (1 << 15) && egru_rnn_state_floats(layer, 1) <= 6 * WH);
     for (k = 0; k < 2; ++k) {
         memset(out[k], 0, sizeof out[k]);
         memset(state[k], 0, sizeof state[k]);
@@ -989,11 +991,11 @@ static void check_split_layer(egru_layer_t *layer, const float *in, const uint8_
     CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
     CHECK(memcmp(state[0], state[1], sizeof state[0]) == 0);
     CHECK(f.bad == 0);
-    /* Split: the steps of a GRU with reset_after and no softmax (each valid step: 7 of 9 when
-     * masked), and the projections of float kernels. */
-    CHECK((f.runs >= (mask ? 7u : WT)) ==
-          (layer->op == EGRU_OP_GRU && (layer->flags & EGRU_FLAG_RESET_AFTER) != 0));
-    if (!(layer->op == EGRU_OP_GRU && (layer->flags & EGRU_FLAG_RESET_AFTER))) {
+    /* Split: the steps (each valid step: 7 of 9 when masked) of every layer but a GRU with
+     * reset_after = 0, and the projections of float kernels. */
+    split = layer->op != EGRU_OP_GRU || (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
+    CHECK((f.runs >= (mask ? 7u : WT)) == split);
+    if (!split) {
         /* only the input projection, once per direction, and none for int8 kernels */
         CHECK(f.runs == (layer->rnn[0].kernel_s8 ? 0u : (layer->rnn[1].bias ? 2u : 1u)));
     }
@@ -1015,17 +1017,9 @@ static void test_workers(void)
     fill(in, WT * WI, 1.0f);
     for (d = 0; d < 2; ++d) {
         fill(wk[d], WG * WI, 0.3f);
-        fill(wr[d], WG * WH, 0.15f);
+        fill(wr[d], WG * WH, 0.07f);
         fill(wbi[d], WG, 0.3f);
         fill(wbr[d], WG, 0.3f);
-        for (r = 0; r < WG; ++r) { /* packed copies: (cols, 3H) */
-            for (c = 0; c < WI; ++c) {
-                wkt[d][c * WG + r] = wk[d][r * WI + c];
-            }
-            for (c = 0; c < WH; ++c) {
-                wrt[d][c * WG + r] = wr[d][r * WH + c];
-            }
-        }
         quantize_s8_rows(wk[d], WG, WI, wk8[d], wks[d]);
         quantize_s8_rows(wr[d], WG, WH, wr8[d], wrs[d]);
     }
@@ -1037,19 +1031,32 @@ static void test_workers(void)
             continue;
         }
         /* variant bits: 1 packed, 2 int8, 4 masked, 8 bidirectional (sum), 16 hard_sigmoid
-         * gates (no fused kernel), 32 reset_before, 64 return_sequences, 128 LSTM-sized (not
-         * split: SimpleRNN op) */
-        for (variant = 0; variant < 256; ++variant) {
+         * gates (no fused GRU kernel), 32 reset_before, 64 return_sequences; 128 SimpleRNN,
+         * 256 LSTM instead of GRU */
+        for (variant = 0; variant < 512; ++variant) {
             egru_layer_t layer;
             const int bidir = (variant & 8) != 0, packed = (variant & 1) && !(variant & 2);
-            if ((variant & 1) && (variant & 2)) {
+            const uint32_t G = variant & 128 ? 1u : variant & 256 ? 4u : 3u;
+            if (((variant & 1) && (variant & 2)) || ((variant & 128) && (variant & 256))) {
                 continue; /* int8 weights are not packed */
             }
-            if ((variant & 128) && (variant & (16 | 32))) {
+            if ((variant & (128 | 256)) && (variant & 32)) {
                 continue;
             }
+            for (d = 0; d < 2; ++d) {
+                for (r = 0; r < G * WH; ++r) { /* packed copies: (cols, G*H) */
+                    for (c = 0; c < WI; ++c) {
+                        wkt[d][c * G * WH + r] = wk[d][r * WI + c];
+                    }
+                    for (c = 0; c < WH; ++c) {
+                        wrt[d][c * G * WH + r] = wr[d][r * WH + c];
+                    }
+                }
+            }
             memset(&layer, 0, sizeof layer);
-            layer.op = variant & 128 ? EGRU_OP_SIMPLE_RNN : EGRU_OP_GRU;
+            layer.op = variant & 128   ? EGRU_OP_SIMPLE_RNN
+                       : variant & 256 ? EGRU_OP_LSTM
+                                       : EGRU_OP_GRU;
             layer.flags = (variant & 32 ? 0u : EGRU_FLAG_RESET_AFTER) |
                           (variant & 64 ? EGRU_FLAG_RETURN_SEQUENCES : 0u) |
                           (variant & 4 ? EGRU_FLAG_MASKED : 0u) |
@@ -1077,7 +1084,7 @@ static void test_workers(void)
                     w->kernel = wk[d];
                     w->recurrent = wr[d];
                 }
-                if (packed && layer.op == EGRU_OP_GRU) {
+                if (packed) {
                     w->kernel_t = wkt[d];
                     w->recurrent_t = wrt[d];
                 }

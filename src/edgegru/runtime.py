@@ -1199,10 +1199,11 @@ def load(
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
     threads: threads a batch-1 call (predict on one row, a stream of batch 1) runs on: the model
         starts threads - 1 worker threads of its own, once, and splits each step of its larger
-        GRU layers (reset_after, >= EGRU_SPLIT_MIN_MACS multiply-adds a step, about GRU(74) and
+        recurrent layers (>= 16384 multiply-adds a step: GRU(74), LSTM(64), SimpleRNN(128) and
         up) by units over them, and a whole sequence's input projection by steps. The results
-        are bit-identical to threads=1 (docs/c_api.md, "Threads"). Larger batches, LSTM,
-        SimpleRNN and int16x8 models run on the calling thread. An int in [1, 64]; default 1.
+        are bit-identical to threads=1 (docs/c_api.md, "Threads"). Larger batches, GRUs with
+        reset_after=False and int16x8 models run on the calling thread. An int in [1, 64];
+        default 1. Pickles with the model.
 
     The model pickles (and copy.deepcopy's) as its bytes and these options, so it can be shipped
     to other processes (multiprocessing, Dask, Spark, Ray): docs/distributed.md.

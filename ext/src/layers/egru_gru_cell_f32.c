@@ -57,111 +57,56 @@ static void update_f32(float *restrict h, const float *restrict z, const float *
     }
 }
 
-/* One batch-1 reset_after step split by units over the model's workers (egru_model_use_workers):
- * task i owns units [i * chunk, (i + 1) * chunk) and, in blocks of up to EGRU_RECURRENT_BLOCK
- * units u .. u + m, computes the z, r and candidate rows of R . h + c (rows u, H + u, 2H + u of
- * the (3H, H) product; the same bits as the whole product: batch invariance, egru_kernels.h)
- * into hp + 3u as [z m | r m | h m], then the gates of those units into h[u .. u + m). The
- * product reads `hin`, a copy of h taken before the tasks start (or `qh`, h quantized once, for
- * int8), so no task reads a unit another has already updated. One barrier per step. */
-typedef struct gru_split {
-    const egru_layer_t *layer;
-    const egru_rnn_weights_t *w;
-    float *xp, *hp, *h;
-    const float *hin;
-    const int8_t *qh;
-    float sx;
-    uint32_t chunk, step;
-    int fused;
-} gru_split_t;
-
-static void gru_product_block(const gru_split_t *p, uint32_t g, uint32_t u, uint32_t m, float *y)
+/* One block of a batch-1 reset_after step split by units (egru_rnn_split_step): units u .. u + m
+ * get the z, r and candidate rows of R . h + c (rows u, H + u, 2H + u) into hp + 3u as
+ * [z m | r m | h m] (the blocks partition hp), then their gates into h[u .. u + m). */
+static void gru_block(const egru_rnn_split_t *s, uint32_t u, uint32_t m)
 {
-    const egru_layer_t *layer = p->layer;
-    const egru_rnn_weights_t *w = p->w;
-    const uint32_t H = layer->units, r0 = g * H + u;
-    const float *bias = w->recurrent_bias ? w->recurrent_bias + r0 : NULL;
-    if (w->recurrent_s8) {
-        layer->kernels->matvec_s8(w->recurrent_s8 + (size_t)r0 * H, w->recurrent_scale + r0, p->qh,
-                                  p->sx, bias, y, m, H);
-    } else if (w->recurrent_t) { /* egru_model_pack: (H, 3H) */
-        layer->kernels->matvec_t_f32(w->recurrent_t + r0, 3u * H, p->hin, bias, y, m, H);
-    } else {
-        layer->kernels->matvec_f32(w->recurrent + (size_t)r0 * H, p->hin, bias, y, m, H);
+    const egru_layer_t *layer = s->layer;
+    const uint32_t H = layer->units;
+    const float *rb = s->w->recurrent_bias;
+    float *hb = s->scratch + (size_t)3 * u, *xz = s->xp + u, *xr = xz + H, *xh = xr + H;
+    float xs[3 * EGRU_RECURRENT_BLOCK]; /* the fused kernel's x: z | r | h of the block */
+    uint32_t g;
+    for (g = 0; g < 3; ++g) {
+        const uint32_t gg = (s->step & 1u) ? 2 - g : g; /* the weights last to first on odd steps */
+        egru_rnn_rows_f32(s, gg * H + u, m, rb ? rb + gg * H + u : NULL, hb + (size_t)gg * m);
     }
+    if (s->fused) {
+        memcpy(xs, xz, m * sizeof(float));
+        memcpy(xs + m, xr, m * sizeof(float));
+        memcpy(xs + 2 * m, xh, m * sizeof(float));
+        layer->kernels->gru_gates_f32(xs, hb, s->state + u, m, 1);
+        return;
+    }
+    /* The separate passes of egru_gru_cell_f32 on this block's units (element-wise: the same
+     * bits as over all units) */
+    add_f32(xz, hb, m);
+    add_f32(xr, hb + m, m);
+    egru_activate_f32(layer, layer->recurrent_activation, xz, m);
+    egru_activate_f32(layer, layer->recurrent_activation, xr, m);
+    reset_after_f32(xh, xr, hb + 2 * m, m);
+    egru_activate_f32(layer, layer->activation, xh, m);
+    update_f32(s->state + u, xz, xh, m);
 }
 
-static void gru_split_task(void *arg, uint32_t index)
-{
-    const gru_split_t *p = (const gru_split_t *)arg;
-    const egru_layer_t *layer = p->layer;
-    const uint32_t H = layer->units, u0 = index * p->chunk;
-    const uint32_t u1 = H - u0 < p->chunk ? H : u0 + p->chunk;
-    const uint32_t blocks = (u1 - u0 + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
-    const int odd = (p->step & 1u) != 0; /* visit the weights last to first (as recurrent_f32) */
-    float xs[3 * EGRU_RECURRENT_BLOCK];  /* the fused kernel's x: z | r | h of the block */
-    uint32_t b, g;
-    for (b = 0; b < blocks; ++b) {
-        const uint32_t u = u0 + EGRU_RECURRENT_BLOCK * (odd ? blocks - 1 - b : b);
-        const uint32_t m = u1 - u < EGRU_RECURRENT_BLOCK ? u1 - u : EGRU_RECURRENT_BLOCK;
-        float *hb = p->hp + (size_t)3 * u, *xz = p->xp + u, *xr = xz + H, *xh = xr + H;
-        for (g = 0; g < 3; ++g) {
-            const uint32_t gg = odd ? 2 - g : g;
-            gru_product_block(p, gg, u, m, hb + (size_t)gg * m);
-        }
-        if (p->fused) {
-            memcpy(xs, xz, m * sizeof(float));
-            memcpy(xs + m, xr, m * sizeof(float));
-            memcpy(xs + 2 * m, xh, m * sizeof(float));
-            layer->kernels->gru_gates_f32(xs, hb, p->h + u, m, 1);
-            continue;
-        }
-        /* The separate passes of egru_gru_cell_f32, on this block's units (element-wise, so the
-         * same bits as over all units) */
-        add_f32(xz, hb, m);
-        add_f32(xr, hb + m, m);
-        egru_activate_f32(layer, layer->recurrent_activation, xz, m);
-        egru_activate_f32(layer, layer->recurrent_activation, xr, m);
-        reset_after_f32(xh, xr, hb + 2 * m, m);
-        egru_activate_f32(layer, layer->activation, xh, m);
-        update_f32(p->h + u, xz, xh, m);
-    }
-}
-
-/* Splits the step over the workers when it can (a single row, reset_after, no softmax, a
- * product of at least EGRU_SPLIT_MIN_MACS); 0 when it did not (the caller runs the step). */
+/* The step split over the workers when it can be (egru_rnn_split_step); 0 when not. scratch:
+ * hp (3H) then the copy of h (H, where reset_before keeps rh). */
 static int gru_split_step(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                           float *state, float *scratch, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
-    gru_split_t p;
-    uint32_t parts;
-    if (!layer->workers || layer->activation == EGRU_ACT_SOFTMAX ||
-        layer->recurrent_activation == EGRU_ACT_SOFTMAX) {
-        return 0;
-    }
-    parts = egru_split(layer->workers, H, 16u, 3ull * H * H, &p.chunk);
-    if (parts <= 1) {
-        return 0;
-    }
-    p.layer = layer;
-    p.w = w;
-    p.xp = xp;
-    p.hp = scratch;                  /* (3H) */
-    p.h = state;                     /* (H), updated in place */
-    p.hin = scratch + (size_t)3 * H; /* (H): rh, unused by reset_after */
-    p.qh = q;
-    p.sx = 0.0f;
-    p.step = step;
-    p.fused = layer->kernels->gru_gates_f32 && layer->recurrent_activation == EGRU_ACT_SIGMOID &&
+    egru_rnn_split_t s;
+    s.layer = layer;
+    s.w = w;
+    s.xp = xp;
+    s.state = state;
+    s.scratch = scratch;
+    s.step = step;
+    s.fused = layer->kernels->gru_gates_f32 && layer->recurrent_activation == EGRU_ACT_SIGMOID &&
               layer->activation == EGRU_ACT_TANH;
-    if (w->recurrent_s8) {
-        p.sx = layer->kernels->quantize_s8(state, q, H); /* as egru_linear_s8, once */
-    } else {
-        memcpy(scratch + (size_t)3 * H, state, H * sizeof(float));
-    }
-    egru_run_tasks(layer->workers, gru_split_task, &p, parts);
-    return 1;
+    s.block = gru_block;
+    return egru_rnn_split_step(&s, scratch + (size_t)3 * H, q, 3ull * H * H);
 }
 
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,

@@ -94,6 +94,60 @@ void egru_run_tasks(const egru_workers_t *workers, egru_task_fn task, void *arg,
     }
 }
 
+void egru_rnn_rows_f32(const egru_rnn_split_t *s, uint32_t r0, uint32_t m, const float *bias,
+                       float *y)
+{
+    const egru_layer_t *layer = s->layer;
+    const egru_rnn_weights_t *w = s->w;
+    const uint32_t H = layer->units;
+    if (w->recurrent_s8) {
+        layer->kernels->matvec_s8(w->recurrent_s8 + (size_t)r0 * H, w->recurrent_scale + r0, s->qh,
+                                  s->sx, bias, y, m, H);
+    } else if (w->recurrent_t) { /* egru_model_pack: (H, G*H) */
+        layer->kernels->matvec_t_f32(w->recurrent_t + r0, gates(layer) * H, s->hin, bias, y, m, H);
+    } else {
+        layer->kernels->matvec_f32(w->recurrent + (size_t)r0 * H, s->hin, bias, y, m, H);
+    }
+}
+
+static void split_task(void *arg, uint32_t index)
+{
+    const egru_rnn_split_t *s = (const egru_rnn_split_t *)arg;
+    const uint32_t H = s->layer->units, u0 = index * s->chunk;
+    const uint32_t u1 = H - u0 < s->chunk ? H : u0 + s->chunk;
+    const uint32_t blocks = (u1 - u0 + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
+    uint32_t b;
+    for (b = 0; b < blocks; ++b) {
+        const uint32_t u = u0 + EGRU_RECURRENT_BLOCK * ((s->step & 1u) ? blocks - 1 - b : b);
+        s->block(s, u, u1 - u < EGRU_RECURRENT_BLOCK ? u1 - u : EGRU_RECURRENT_BLOCK);
+    }
+}
+
+int egru_rnn_split_step(egru_rnn_split_t *s, float *hin, int8_t *q, uint64_t macs)
+{
+    const egru_layer_t *layer = s->layer;
+    const uint32_t H = layer->units;
+    uint32_t parts;
+    if (!layer->workers || layer->activation == EGRU_ACT_SOFTMAX ||
+        layer->recurrent_activation == EGRU_ACT_SOFTMAX) {
+        return 0;
+    }
+    parts = egru_split(layer->workers, H, 16u, macs, &s->chunk);
+    if (parts <= 1) {
+        return 0;
+    }
+    s->hin = hin;
+    s->qh = q;
+    s->sx = 0.0f;
+    if (s->w->recurrent_s8) {
+        s->sx = layer->kernels->quantize_s8(s->state, q, H); /* as egru_linear_s8, once */
+    } else {
+        memcpy(hin, s->state, H * sizeof(float));
+    }
+    egru_run_tasks(layer->workers, split_task, s, parts);
+    return 1;
+}
+
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
                             float *y, int8_t *q, uint32_t step)
