@@ -7,9 +7,9 @@
  * has a claim word; whoever moves it to the job's generation (compare-and-swap) runs the task, so
  * each task runs exactly once. The caller runs task 0, then claims every task still unclaimed
  * (its owner is asleep or descheduled: on a VM with shared cores waiting for it could take
- * milliseconds), then waits for the count of finished tasks. A task's fields are read only after
- * its claim succeeded: the job cannot end (and the next one cannot overwrite them) before that
- * task is finished.
+ * milliseconds), then waits for each claimed task's word to say it has returned. A task's fields
+ * are read only after its claim succeeded: the job cannot end (and the next one cannot overwrite
+ * them) before that task is finished.
  *
  * Idle workers spin on `gen` for SPIN_NS (yielding the core every IDLE_YIELD_NS, in case they
  * share it with the caller), then sleep on a condition variable until egru_tpool_wake, which the
@@ -91,7 +91,6 @@ struct egru_tpool {
     void *arg;
     uint64_t seq;                   /* sequence numbers published (under busy) */
     _Alignas(64) atomic_ullong gen; /* (seq << 8) | count */
-    _Alignas(64) atomic_uint done;  /* tasks of the current job finished */
     _Alignas(64) atomic_uint busy;  /* 1 while a run owns the pool */
     atomic_uint sleepers;
     atomic_uint wake_seq; /* bumped by egru_tpool_wake (under mu) */
@@ -129,23 +128,25 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Moves task i's claim to generation g; 1 when this thread got the task. */
+/* A task's claim word: 2g while generation g's task i runs, 2g + 1 once it has returned (so the
+ * caller waits on the words of the tasks, one cache line each, and no shared counter). Moves
+ * task i's word to 2g from below; 1 when this thread got the task. */
 static int try_claim(egru_tpool_t *p, uint32_t i, uint64_t g)
 {
     unsigned long long old = atomic_load_explicit(&p->claims[i].word, memory_order_acquire);
-    while (old < g) {
-        if (atomic_compare_exchange_weak_explicit(&p->claims[i].word, &old, g, memory_order_acq_rel,
-                                                  memory_order_acquire)) {
+    while (old < 2 * g) {
+        if (atomic_compare_exchange_weak_explicit(&p->claims[i].word, &old, 2 * g,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
             return 1;
         }
     }
     return 0;
 }
 
-static void run_claimed(egru_tpool_t *p, uint32_t i)
+static void run_claimed(egru_tpool_t *p, uint32_t i, uint64_t g)
 {
     p->task(p->arg, i);
-    atomic_fetch_add_explicit(&p->done, 1u, memory_order_release);
+    atomic_store_explicit(&p->claims[i].word, 2 * g + 1, memory_order_release);
 }
 
 /* Spins until gen moves past `last` (returns 1, *g the new value), for at most SPIN_NS
@@ -211,7 +212,7 @@ static void *worker_main(void *varg)
         last = g;
         if (me < (uint32_t)(g & 0xFFu)) {
             if (try_claim(p, me, g)) {
-                run_claimed(p, me);
+                run_claimed(p, me, g);
                 missed = 0;
             } else {
                 ++missed;
@@ -246,27 +247,28 @@ static void pool_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
     }
     p->task = task;
     p->arg = arg;
-    atomic_store_explicit(&p->done, 0u, memory_order_relaxed);
     g = publish(p, count);
     if (try_claim(p, 0, g)) {
-        run_claimed(p, 0);
+        run_claimed(p, 0, g);
     }
     for (i = 1; i < count; ++i) { /* tasks whose owner has not started: not running, run here */
         if (try_claim(p, i, g)) {
-            run_claimed(p, i);
+            run_claimed(p, i, g);
 #ifdef EGRU_TPOOL_STATS
             ++egru_tpool_steals;
 #endif
         }
     }
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < count) {
-        CPU_RELAX();
-        if ((++n & 63u) == 0) {
-            const uint64_t t = now_ns();
-            if (!t0) {
-                t0 = t;
-            } else if (t - t0 > YIELD_NS) {
-                sched_yield(); /* the worker running a task may be waiting for this core */
+    for (i = 1; i < count; ++i) { /* the others: claimed, so running; wait for them */
+        while (atomic_load_explicit(&p->claims[i].word, memory_order_acquire) != 2 * g + 1) {
+            CPU_RELAX();
+            if ((++n & 63u) == 0) {
+                const uint64_t t = now_ns();
+                if (!t0) {
+                    t0 = t;
+                } else if (t - t0 > YIELD_NS) {
+                    sched_yield(); /* the worker running a task may be waiting for this core */
+                }
             }
         }
     }
@@ -295,7 +297,6 @@ egru_tpool_t *egru_tpool_create(uint32_t threads)
     p->arg = NULL;
     p->seq = 0;
     atomic_init(&p->gen, 0);
-    atomic_init(&p->done, 0);
     atomic_init(&p->busy, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->wake_seq, 0);
