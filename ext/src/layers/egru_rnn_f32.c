@@ -188,9 +188,6 @@ typedef struct out_map {
     size_t row_stride, step_stride;
 } out_map_t;
 
-/* The input projections of input steps t0 .. t0 + count - 1 of every row into proj, (rows,
- * window, G*H): one matrix product per row (one for the whole block when the window is the
- * whole sequence), or per step for int8 weights. */
 /* One float product over n input steps, split by steps over the workers: task i computes
  * steps [i * chunk, (i + 1) * chunk) (the same bits as one product: batch invariance). */
 typedef struct project_split {
@@ -216,6 +213,10 @@ static void project_task(void *arg, uint32_t index)
     }
 }
 
+/* The input projections of input steps t0 .. t0 + count - 1 of every row into proj, (rows,
+ * window, G*H): one matrix product per row (one for the whole block when the window is the
+ * whole sequence; split by steps over the workers when there are some), or per step for int8
+ * weights. */
 static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
                     uint32_t rows, uint32_t steps, uint32_t t0, uint32_t count, uint32_t window,
                     float *proj, int8_t *q)
