@@ -236,9 +236,10 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
  * multiply-adds per step), blocks of several rows, int16x8 models, int8 input projections, GRUs
  * with reset_after = 0 and layers with a softmax activation run on the calling thread.
  * Results are bit-identical to one thread (the products are batch invariant, egru_kernels.h).
- * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL; the model
- * keeps its previous workers then. Not thread-safe against concurrent forward passes of the same
- * model (as egru_model_use_kernels). */
+ * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL,
+ * EGRU_ERR_UNSUPPORTED (count > 1) in a build without EGRU_CFG_WORKERS (the default on M-profile
+ * targets, egru_features.h); the model keeps its previous workers then. Not thread-safe against
+ * concurrent forward passes of the same model (as egru_model_use_kernels). */
 egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers);
 /* The smallest product (multiply-adds per barrier: a GRU step's 3 * units * units, a block's
  * input projection) that egru_model_use_workers' splitting spreads over the workers; smaller

@@ -165,6 +165,13 @@
 #ifndef EGRU_CFG_PACK /* egru_model_pack and the transposed (matvec_t / matmul_t) kernels */
 #define EGRU_CFG_PACK 1
 #endif
+#ifndef EGRU_CFG_WORKERS /* egru_model_use_workers: batch-1 steps split over caller threads */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define EGRU_CFG_WORKERS 0 /* one core: the split code stays out of a firmware */
+#else
+#define EGRU_CFG_WORKERS 1
+#endif
+#endif
 #ifndef EGRU_CFG_FOLD /* egru_model_fold */
 #define EGRU_CFG_FOLD 1
 #endif

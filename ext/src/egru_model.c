@@ -1376,6 +1376,9 @@ egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *
     if (workers && workers->count == 0) {
         return EGRU_ERR_BAD_SHAPE;
     }
+    if (!EGRU_CFG_WORKERS && workers && workers->count > 1) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
+    }
     model->workers = workers && workers->count > 1 ? workers : NULL;
     return EGRU_OK;
 }

@@ -125,7 +125,7 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
     if (!EGRU_CFG_OP_GRU) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    if (after && rows == 1 && (!valid || valid[0]) && layer->workers &&
+    if (EGRU_CFG_WORKERS && after && rows == 1 && (!valid || valid[0]) && layer->workers &&
         gru_split_step(layer, w, xp, state, scratch, q, step)) {
         return;
     }

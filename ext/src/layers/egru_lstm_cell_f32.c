@@ -56,7 +56,7 @@ void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, 
     if (!EGRU_CFG_OP_LSTM) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    if (rows == 1 && (!valid || valid[0]) && layer->workers) {
+    if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
         egru_rnn_split_t s;
         s.layer = layer;
         s.w = w;

@@ -225,7 +225,7 @@ static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, cons
     const uint32_t blocks = count == steps ? 1u : rows, n = count == steps ? rows * steps : count;
     uint32_t b;
     size_t i;
-    if (blocks == 1 && !w->kernel_s8 && layer->workers) {
+    if (EGRU_CFG_WORKERS && blocks == 1 && !w->kernel_s8 && layer->workers) {
         project_split_t p;
         const uint32_t parts = egru_split(layer->workers, n, 8u, (uint64_t)n * GH * I, &p.chunk);
         p.layer = layer;

@@ -34,7 +34,7 @@ void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_
     if (!EGRU_CFG_OP_SIMPLE_RNN) {
         return; /* left out of this build: egru_model_init refused the model */
     }
-    if (rows == 1 && (!valid || valid[0]) && layer->workers) {
+    if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
         egru_rnn_split_t s;
         s.layer = layer;
         s.w = w;
