@@ -234,3 +234,15 @@ def test_threads_argument_checked(bad):
 
 def test_threads_accepts_numpy_ints():
     assert edgegru.load(BLOBS["w1"], threads=np.int64(3)).threads == 3
+
+
+@pytest.mark.parametrize("limit", [0, 60_000])
+def test_chunked_plans(limit):
+    """arena_limit below the fast plan's arena: the chunked plans (one row, chunks of steps, the
+    projections one chunk at a time; 0: the low-memory plan, one step at a time)."""
+    one, two = _pair(BLOBS["stacked_sequences"])
+    one.arena_limit = two.arena_limit = limit
+    x = _x("stacked_sequences", steps=120)
+    assert two.arena_size(1, 120) > limit
+    for row in range(2):
+        assert np.array_equal(one.predict(x[row : row + 1]), two.predict(x[row : row + 1]))
