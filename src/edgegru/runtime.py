@@ -1203,7 +1203,8 @@ def load(
         up) by units over them, and a whole sequence's input projection by steps. The results
         are bit-identical to threads=1 (docs/c_api.md, "Threads"). Larger batches, GRUs with
         reset_after=False and int16x8 models run on the calling thread. An int in [1, 64];
-        default 1. Pickles with the model.
+        default 1; > 1 needs pthreads (not on Windows: UnsupportedError). Pickles with the
+        model. Measured gains depend on a free second core (docs/benchmarks.md).
 
     The model pickles (and copy.deepcopy's) as its bytes and these options, so it can be shipped
     to other processes (multiprocessing, Dask, Spark, Ray): docs/distributed.md.
