@@ -147,6 +147,10 @@ def test_graph_model():
     x = np.random.default_rng(1).normal(size=(1, 30, 6)).astype(np.float32)
     for a, b in zip(one.predict(x), two.predict(x), strict=True):
         assert np.array_equal(a, b)
+    s1, s2 = one.stream(), two.stream()  # graph streams of batch 1
+    for t in range(x.shape[1]):
+        for a, b in zip(s1.step(x[:, t]), s2.step(x[:, t]), strict=True):
+            assert np.array_equal(a, b), t
 
 
 def test_concurrent_calls_on_one_model():

@@ -905,6 +905,8 @@ cdef class GraphSession:
         self._enter()
         try:
             with nogil:
+                if self.runtime._pool != NULL and self.session.batch == 1:
+                    egru_tpool_wake(self.runtime._pool)
                 status = egru_graph_session_step(&self.session, cin, n_in, cout, n_out)
         finally:
             self._busy = False
