@@ -993,11 +993,13 @@ static void check_split_layer(egru_layer_t *layer, const float *in, const uint8_
     CHECK(f.bad == 0);
     /* Split: the steps (each valid step: 7 of 9 when masked) of every layer but a GRU with
      * reset_after = 0, and the projections of float kernels. */
-    split = layer->op != EGRU_OP_GRU || (layer->flags & EGRU_FLAG_RESET_AFTER) != 0;
+    split =
+        EGRU_CFG_WORKERS && (layer->op != EGRU_OP_GRU || (layer->flags & EGRU_FLAG_RESET_AFTER));
     CHECK((f.runs >= (mask ? 7u : WT)) == split);
     if (!split) {
         /* only the input projection, once per direction, and none for int8 kernels */
-        CHECK(f.runs == (layer->rnn[0].kernel_s8 ? 0u : (layer->rnn[1].bias ? 2u : 1u)));
+        CHECK(f.runs ==
+              (!EGRU_CFG_WORKERS || layer->rnn[0].kernel_s8 ? 0u : (layer->rnn[1].bias ? 2u : 1u)));
     }
 }
 
@@ -1096,6 +1098,10 @@ static void test_workers(void)
      * was; decoded layers carry the workers. */
     CHECK(egru_model_init(&m, b, size) == EGRU_OK && m.workers == NULL);
     CHECK(egru_model_use_workers(NULL, &workers) == EGRU_ERR_NULL_ARG);
+    if (!EGRU_CFG_WORKERS) { /* left out of this build: refused, the model keeps one thread */
+        CHECK(egru_model_use_workers(&m, &workers) == EGRU_ERR_UNSUPPORTED && m.workers == NULL);
+        return;
+    }
     CHECK(egru_model_use_workers(&m, &workers) == EGRU_OK && m.workers == &workers);
     {
         egru_layer_t layer;
