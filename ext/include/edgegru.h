@@ -232,9 +232,11 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
  * session of batch 1, a graph run on one row) splits each step of a recurrent layer by units:
  * task w computes the gate rows of its units (GRU: z, r and candidate; LSTM: i, f, c, o; slices
  * of a multiple of 16 units) and then their element-wise update, one barrier per step; and the
- * input projection of a whole block of steps by steps. Small layers (below EGRU_SPLIT_MIN_MACS
- * multiply-adds per step), blocks of several rows, int16x8 models, int8 input projections, GRUs
- * with reset_after = 0 and layers with a softmax activation run on the calling thread.
+ * input projection of a whole block of steps by steps; a block of several rows splits the
+ * steps of a GRU or SimpleRNN with float weights by rows. Small layers (below
+ * EGRU_SPLIT_MIN_MACS multiply-adds per barrier), int16x8 models, int8 input projections,
+ * several rows of an LSTM or of int8 weights, one row of a GRU with reset_after = 0 and layers
+ * with a softmax activation run on the calling thread.
  * Results are bit-identical to one thread (the products are batch invariant, egru_kernels.h).
  * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL,
  * EGRU_ERR_UNSUPPORTED (count > 1) in a build without EGRU_CFG_WORKERS (the default on M-profile

@@ -1003,12 +1003,38 @@ static void check_split_layer(egru_layer_t *layer, const float *in, const uint8_
     }
 }
 
+/* A block of WB rows (the fast plan's batch > 1): steps split by rows (GRU and SimpleRNN with
+ * float recurrent weights), the same bits. */
+enum { WB = 5 };
+static void check_split_rows(egru_layer_t *layer, const float *in, const uint8_t *mask)
+{
+    static float out[2][WB * WT * 2 * WH], state[2][WB * 6 * WH], scratch[2][1 << 17];
+    fake_workers_t f = {0, 0};
+    const egru_workers_t workers = {fake_run, &f, 3};
+    const uint64_t need = egru_rnn_scratch_floats(layer, WB, WT, WT);
+    const uint32_t projections = layer->rnn[0].kernel_s8 ? 0u : layer->rnn[1].bias ? 2u : 1u;
+    int k;
+    CHECK(need <= (1 << 17) && egru_rnn_state_floats(layer, WB) <= WB * 6 * WH);
+    for (k = 0; k < 2; ++k) {
+        memset(out[k], 0, sizeof out[k]);
+        memset(state[k], 0, sizeof state[k]);
+        layer->workers = k ? &workers : NULL;
+        egru_rnn_f32(layer, in, mask, WB, WT, WT, out[k], state[k], scratch[k]);
+    }
+    layer->workers = NULL;
+    CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    CHECK(memcmp(state[0], state[1], sizeof state[0]) == 0);
+    CHECK(f.bad == 0);
+    CHECK((f.runs > projections) ==
+          (EGRU_CFG_WORKERS && layer->op != EGRU_OP_LSTM && !layer->rnn[0].recurrent_s8));
+}
+
 static void test_workers(void)
 {
     const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_AVX512,
                                    EGRU_KERNELS_NEON, EGRU_KERNELS_CORTEX_M};
-    static float in[WT * WI];
-    uint8_t mask[WT];
+    static float in[WT * WI], in_rows[WB * WT * WI];
+    uint8_t mask[WT], mask_rows[WB * WT];
     uint32_t k, d, c, r, variant;
     fake_workers_t f = {0, 0};
     egru_workers_t workers = {fake_run, &f, 2};
@@ -1027,6 +1053,10 @@ static void test_workers(void)
     }
     for (k = 0; k < WT; ++k) {
         mask[k] = (uint8_t)(k % 4 != 1);
+    }
+    fill(in_rows, WB * WT * WI, 1.0f);
+    for (k = 0; k < WB * WT; ++k) { /* row b masks steps t with (t + b) % 4 == 1; row 4: all */
+        mask_rows[k] = (uint8_t)(k / WT != 4 && (k % WT + k / WT) % 4 != 1);
     }
     for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
         if (!egru_kernels_available(sets[k])) {
@@ -1092,6 +1122,9 @@ static void test_workers(void)
                 }
             }
             check_split_layer(&layer, in, variant & 4 ? mask : NULL);
+            if (!(variant & 16)) { /* (half of them: the unit split covers the gate kinds) */
+                check_split_rows(&layer, in_rows, variant & 4 ? mask_rows : NULL);
+            }
         }
     }
     /* The public setter: NULL or count 1 is one thread; a bad object leaves the model as it

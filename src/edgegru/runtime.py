@@ -1197,12 +1197,13 @@ def load(
     pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
         faster, at the cost of one more copy of those weights. Default: on with any kernel set
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
-    threads: threads a batch-1 call (predict on one row, a stream of batch 1) runs on: the model
-        starts threads - 1 worker threads of its own, once, and splits each step of its larger
+    threads: threads a call runs on: the model starts threads - 1 worker threads of its own,
+        once; at batch 1 (predict on one row, a stream of batch 1) each step of its larger
         recurrent layers (>= 16384 multiply-adds a step: GRU(74), LSTM(64), SimpleRNN(128) and
-        up) by units over them, and a whole sequence's input projection by steps. The results
-        are bit-identical to threads=1 (docs/c_api.md, "Threads"). Larger batches, GRUs with
-        reset_after=False and int16x8 models run on the calling thread. An int in [1, 64];
+        up; not a GRU with reset_after=False) is split by units over them, at larger batches
+        the steps of GRU and SimpleRNN layers by rows, and a whole sequence's input projection
+        by steps. The results are bit-identical to threads=1 (docs/c_api.md, "Threads");
+        int16x8 models run on the calling thread. An int in [1, 64];
         default 1; > 1 needs pthreads (not on Windows: UnsupportedError). Pickles with the
         model. Measured gains depend on a free second core (docs/benchmarks.md).
 

@@ -252,6 +252,45 @@ static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, cons
     }
 }
 
+/* One step of a block of several rows split by rows over the workers: task i runs the cell on
+ * rows [i * chunk, (i + 1) * chunk) (their states, projections and cell scratch are their own:
+ * rows never interact, and the products give each row the same bits in any block, batch
+ * invariance). `sub` is the layer without its workers, so that a task of one row does not split
+ * again (a task never calls run). GRU and SimpleRNN (state: h (rows, H), so a block of rows is
+ * contiguous) with float recurrent weights (the int8 path quantizes each row into the one q). */
+typedef struct rows_split {
+    egru_layer_t sub;
+    const egru_rnn_weights_t *w;
+    egru_cell_step_f32_fn step;
+    float *xp, *state, *cell;
+    size_t xp_stride;
+    const uint8_t *valid;
+    int8_t *q;
+    uint32_t rows, chunk, p;
+} rows_split_t;
+
+static void rows_task(void *arg, uint32_t index)
+{
+    const rows_split_t *s = (const rows_split_t *)arg;
+    const uint32_t r0 = index * s->chunk, H = s->sub.units;
+    const uint32_t n = s->rows - r0 < s->chunk ? s->rows - r0 : s->chunk;
+    s->step(&s->sub, s->w, s->xp + r0 * s->xp_stride, s->xp_stride, n,
+            s->valid ? s->valid + r0 : NULL, s->state + (size_t)r0 * H,
+            s->cell + (size_t)r0 * 4u * H, s->q, s->p);
+}
+
+/* The rows split for this layer and block: the number of parts (1: none). */
+static uint32_t rows_parts(const egru_layer_t *layer, const egru_rnn_weights_t *w, uint32_t rows,
+                           uint32_t *chunk)
+{
+    const uint64_t H = layer->units;
+    if (!EGRU_CFG_WORKERS || !layer->workers || rows < 2 || w->recurrent_s8 ||
+        layer->op == EGRU_OP_LSTM) {
+        return 1u;
+    }
+    return egru_split(layer->workers, rows, 1u, rows * gates(layer) * H * H, chunk);
+}
+
 /* One direction over the block. The input projections are computed ahead of the steps that use
  * them, `window` steps at a time (all steps at once when window >= steps: one matrix product
  * for the block), so each step only adds the recurrent product. Output position for processing
@@ -272,10 +311,22 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     size_t row_stride = (size_t)win * GH; /* ... and from one row's to the next's */
     uint32_t t_lo = 0;                    /* the first input step the window holds */
     int8_t *q = (int8_t *)(void *)(cell + (size_t)rows * 4u * H);
+    rows_split_t rs;
+    const uint32_t row_parts = rows_parts(layer, w, rows, &rs.chunk);
     uint8_t *valid = (uint8_t *)(void *)(cell + (size_t)rows * 4u * H +
                                          (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
 
+    if (row_parts > 1) {
+        rs.sub = *layer;
+        rs.sub.workers = NULL;
+        rs.w = w;
+        rs.step = step;
+        rs.state = state;
+        rs.cell = cell;
+        rs.q = q;
+        rs.rows = rows;
+    }
     if (layer->input_projected) {
         /* egru_model_fold: `in` already holds the projections, [forward | backward] per step, in
          * a buffer of the arena or the session that nothing reads after this layer: the cells
@@ -300,7 +351,13 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
             t_lo = reverse ? steps - p - count : p;
             project(layer, w, in, rows, steps, t_lo, count, win, proj, q);
         }
-        if (any) {
+        if (any && row_parts > 1) {
+            rs.xp = proj + (size_t)(t - t_lo) * stride;
+            rs.xp_stride = row_stride;
+            rs.valid = any == rows ? NULL : valid;
+            rs.p = p;
+            egru_run_tasks(layer->workers, rows_task, &rs, row_parts);
+        } else if (any) {
             step(layer, w, proj + (size_t)(t - t_lo) * stride, row_stride, rows,
                  any == rows ? NULL : valid, state, cell, q, p);
         }
