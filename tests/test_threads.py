@@ -91,7 +91,7 @@ def test_two_threads_give_the_bits_of_one(name, kernels):
     for row in range(x.shape[0]):  # batch 1: the split path (padded rows included)
         a, b = one.predict(x[row : row + 1]), two.predict(x[row : row + 1])
         assert np.array_equal(a, b), (name, kernels, row)
-    assert np.array_equal(one.predict(x), two.predict(x))  # batch 5: one thread anyway
+    assert np.array_equal(one.predict(x), two.predict(x))  # batch 5: split by rows
 
 
 @pytest.mark.parametrize("kw", [dict(fold_embedding=True), dict(pack=False)])
