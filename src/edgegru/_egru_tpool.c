@@ -78,7 +78,7 @@ void egru_tpool_wake(egru_tpool_t *pool)
 #define MISS_LIMIT    16u /* tasks of its own a worker finds taken before it sleeps */
 
 typedef struct {
-    _Alignas(64) atomic_ullong word; /* the generation that claimed the task last */
+    _Alignas(64) atomic_ullong word; /* 2g: generation g runs the task; 2g + 1: it returned */
 } claim_t;
 
 struct egru_tpool {
