@@ -10,8 +10,8 @@ W3  T=50 x 8 features -> GRU(16) -> Dense(1), batch 1
 W4  one streaming step, 64 inputs -> GRU(128), state carried, batch 1
 W5  W1 at batch 64 (throughput)
 W1 int8, W4 int8: W1 and W4 with int8 weights (issue #5; --no-int8 skips them)
-W1 2 threads: W1 with load(..., threads=2) against one thread and onnxruntime on 2 threads
-    (issue #14; --threads N, 0 skips it; run unpinned)
+W1 2 threads, W5 2 threads: W1 and W5 with load(..., threads=2) against one thread and
+    onnxruntime on 2 threads (issue #14; --threads N, 0 skips them; run unpinned)
 
 Every runtime gets the same inputs. Timings are interleaved: each round times a block of calls of
 every runtime in turn, and the reported time per call is the median over rounds, so a noisy
@@ -255,9 +255,10 @@ def main(argv=None) -> int:
                 err = float(np.max(np.abs(model.predict(x) - sess.run(None, feed)[0])))
                 assert err <= edgegru.FP32_TOLERANCE, f"{name} {label}: vs onnxruntime {err}"
             calls[label] = runner(model)
-        if args.threads > 1 and name == "W1":
-            # issue #14 item 3: batch-1 latency on several cores, against onnxruntime with as
-            # many intra-op threads; the results must be the one-thread bits.
+        if args.threads > 1 and name in ("W1", "W5"):
+            # issue #14 item 3: batch-1 latency (W1; W5: batch 64, steps split by rows) on
+            # several cores, against onnxruntime with as many intra-op threads; the results
+            # must be the one-thread bits.
             n = args.threads
             em_n = edgegru.load(egru_path, fold_embedding=fold, threads=n)
             assert np.array_equal(em_n.predict(x), em.predict(x)), "threads changed the result"
