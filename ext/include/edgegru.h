@@ -77,7 +77,7 @@ struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/eg
  * gives it a `run` function that spreads tasks over threads it owns.
  *
  * A task is task(arg, index). run(ctx, task, arg, count) must call task(arg, i) exactly once for
- * every i < count (1 <= count <= the workers' count), concurrently where it can, in any order and
+ * every i < count (2 <= count <= the workers' count), concurrently where it can, in any order and
  * on any threads (the calling thread may run some or all of them), and return only after every
  * one of them has returned: each call is a barrier. Tasks neither block nor call run; they write
  * disjoint memory, so the results are the same bits whichever thread runs which task, and the
@@ -225,7 +225,7 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
  * previous set then. Not thread-safe against concurrent forward passes of the same model. */
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels);
 
-/* Run the model's batch-1 recurrent layers on several threads (docs/c_api.md, "Threads"):
+/* Run the model's recurrent layers on several threads (docs/c_api.md, "Threads"):
  * `workers` (the contract above) is kept by pointer and must stay valid and unchanged while the
  * model, or a session initialised from it, is used; NULL (or count <= 1) runs on the calling
  * thread only (the default). With workers, a block of one row (batch 1, the chunked plans, a
