@@ -15,11 +15,13 @@ c_sources = sorted(str(p) for p in EXT.glob("src/**/*.c"))
 
 extension = Extension(
     "edgegru._runtime",
-    sources=["src/edgegru/_runtime.pyx", *c_sources],
-    include_dirs=[str(EXT / "include"), str(EXT / "src"), np.get_include()],
+    # _egru_tpool.c: the pthread workers of load(..., threads=N), outside ext/ (the C runtime
+    # links no threading library; it takes them through egru_model_use_workers).
+    sources=["src/edgegru/_runtime.pyx", "src/edgegru/_egru_tpool.c", *c_sources],
+    include_dirs=[str(EXT / "include"), str(EXT / "src"), "src/edgegru", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=["-O3", "-ffp-contract=off"],  # see ext/Makefile
-    libraries=[] if sys.platform == "win32" else ["m"],
+    libraries=[] if sys.platform == "win32" else ["m", "pthread"],
 )
 
 setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))

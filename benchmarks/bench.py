@@ -10,6 +10,8 @@ W3  T=50 x 8 features -> GRU(16) -> Dense(1), batch 1
 W4  one streaming step, 64 inputs -> GRU(128), state carried, batch 1
 W5  W1 at batch 64 (throughput)
 W1 int8, W4 int8: W1 and W4 with int8 weights (issue #5; --no-int8 skips them)
+W1 2 threads, W5 2 threads: W1 and W5 with load(..., threads=2) against one thread and
+    onnxruntime on 2 threads (issue #14; --threads N, 0 skips them; run unpinned)
 
 Every runtime gets the same inputs. Timings are interleaved: each round times a block of calls of
 every runtime in turn, and the reported time per call is the median over rounds, so a noisy
@@ -171,6 +173,14 @@ def main(argv=None) -> int:
         "each gets its own row, as a ratio to onnxruntime and to the default set in the same run",
     )
     p.add_argument("--no-keras", dest="keras", action="store_false", help="do not time Keras")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="the 'W1 N threads' row: W1 at batch 1 with load(..., threads=N) against edgegru "
+        "on one thread and onnxruntime with intra_op_num_threads=N, same rounds (0: skip). "
+        "Run unpinned for it: worker threads inherit the process's CPU affinity",
+    )
     args = p.parse_args(argv)
     extra_sets = [k for k in args.kernels.split(",") if k]
 
@@ -245,6 +255,22 @@ def main(argv=None) -> int:
                 err = float(np.max(np.abs(model.predict(x) - sess.run(None, feed)[0])))
                 assert err <= edgegru.FP32_TOLERANCE, f"{name} {label}: vs onnxruntime {err}"
             calls[label] = runner(model)
+        if args.threads > 1 and name in ("W1", "W5"):
+            # issue #14 item 3: batch-1 latency (W1; W5: batch 64, steps split by rows) on
+            # several cores, against onnxruntime with as many intra-op threads; the results
+            # must be the one-thread bits.
+            n = args.threads
+            em_n = edgegru.load(egru_path, fold_embedding=fold, threads=n)
+            assert np.array_equal(em_n.predict(x), em.predict(x)), "threads changed the result"
+            opts_n = ort.SessionOptions()
+            opts_n.intra_op_num_threads = n
+            opts_n.inter_op_num_threads = 1
+            opts_n.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            sess_n = ort.InferenceSession(
+                str(onnx_path), opts_n, providers=["CPUExecutionProvider"]
+            )
+            calls[f"edgegru {n} threads"] = runner(em_n)
+            calls[f"onnxruntime {n} threads"] = lambda s=sess_n, f=feed: s.run(None, f)
         if ecall8 is not None:
             calls["edgegru int8"] = ecall8
             if name != "W4":  # int8 is judged by accuracy; here only a sanity bound
@@ -289,7 +315,10 @@ def main(argv=None) -> int:
         (name, label, t)
         for name, t, _ in rows
         for label in t
-        if label.startswith("edgegru ") and label != "edgegru int8" and label != "samples"
+        if label.startswith("edgegru ")
+        and label != "edgegru int8"
+        and label != "samples"
+        and not label.endswith(" threads")
     ]
     if variant_rows:
         print(
@@ -317,6 +346,26 @@ def main(argv=None) -> int:
             f"{name + ' int8':9}{i8 * 1e6:10.1f}{rf:16.3f}{f'[{f1:.3f}, {f3:.3f}]':>16}"
             f"{ro:15.3f}{f'[{o1:.3f}, {o3:.3f}]':>16}"
         )
+    thread_rows = [(name, t) for name, t, _ in rows if f"edgegru {args.threads} threads" in t]
+    if thread_rows:
+        n = args.threads
+        affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        print(
+            f"\n{'':14}{'edgegru us':>11}{'/ 1 thread':>11}{'[quartiles]':>16}{'onnxrt us':>11}"
+            f"{'/ 1 thread':>11}{'edgegru/ort':>12}{'[quartiles]':>16}"
+        )
+        for name, t in thread_rows:
+            e, o = f"edgegru {n} threads", f"onnxruntime {n} threads"
+            r1, a1, b1 = _ratio(t["samples"], e, "edgegru")
+            ro1 = _ratio(t["samples"], o, "onnxruntime")[0]
+            r, a, b = _ratio(t["samples"], e, o)
+            print(
+                f"{name + f' {n} threads':14}{t[e] * 1e6:11.1f}{r1:11.3f}"
+                f"{f'[{a1:.3f}, {b1:.3f}]':>16}{t[o] * 1e6:11.1f}{ro1:11.3f}{r:12.3f}"
+                f"{f'[{a:.3f}, {b:.3f}]':>16}"
+            )
+        if affinity is not None and affinity < n:
+            print(f"(this process may run on {affinity} CPU(s) only: the row measures no gain)")
     for name, t, _ in rows:
         if name == "W5":
             r, q1, q3 = _ratio(t["samples"], "onnxruntime", "edgegru")

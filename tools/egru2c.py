@@ -121,6 +121,7 @@ _SERVICES = {
     "PACK": (0, "egru_model_pack: a host speed-up, RAM for a copy of the weights"),
     "FOLD": (0, "egru_model_fold: RAM for a vocab x 3H table"),
     "LAYER_CACHE": (0, "egru_model_cache_layers: RAM per layer to save a little time per call"),
+    "WORKERS": (0, "egru_model_use_workers: steps split over host threads; one core here"),
     "STATUS_STRINGS": (0, 'egru_status_str messages; 0: "" for every code'),
     "CRC_TABLE": (0, "1 KB CRC-32 table; 0: bitwise, same CRC, ~7x slower"),
     "KERNELS_REF": (0, "the reference kernel set; the cortex_m set gives the same bits"),

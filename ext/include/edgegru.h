@@ -72,6 +72,27 @@ uint32_t egru_crc32(uint32_t crc, const void *data, size_t size);
 
 struct egru_kernel_set; /* the compute kernels a model runs with (src/kernels/egru_kernels.h) */
 
+/* Worker threads, provided by the caller (docs/c_api.md, "Threads"): the runtime links no
+ * threading library and creates no thread; a host that wants several cores on one forward pass
+ * gives it a `run` function that spreads tasks over threads it owns.
+ *
+ * A task is task(arg, index). run(ctx, task, arg, count) must call task(arg, i) exactly once for
+ * every i < count (2 <= count <= the workers' count), concurrently where it can, in any order and
+ * on any threads (the calling thread may run some or all of them), and return only after every
+ * one of them has returned: each call is a barrier. Tasks neither block nor call run; they write
+ * disjoint memory, so the results are the same bits whichever thread runs which task, and the
+ * same as with no workers at all. run is called from the thread of the forward pass or session
+ * step; when one model (or several sessions of it) runs on several threads at once, run is
+ * called concurrently too: it must be reentrant (e.g. run the tasks of a call that finds the
+ * threads busy on the calling thread; see src/edgegru/_egru_tpool.c). count: the threads run can
+ * use, the calling thread included (>= 1; 1 = no splitting). */
+typedef void (*egru_task_fn)(void *arg, uint32_t index);
+typedef struct egru_workers {
+    void (*run)(void *ctx, egru_task_fn task, void *arg, uint32_t count);
+    void *ctx;      /* passed to run as is */
+    uint32_t count; /* threads available to one run call, the caller's included; >= 1 */
+} egru_workers_t;
+
 /* Kernel sets: EGRU_KERNELS_AUTO picks the fastest one this build and this CPU have (checked at
  * run time; on M-profile Arm targets the cortex_m set, chosen at compile time); REF forces the
  * scalar reference kernels, the specification the others are tested against. A firmware may leave
@@ -113,8 +134,8 @@ typedef struct egru_model {
     const float *fold;    /* egru_model_fold: (vocab, fold_width) projections, or NULL */
     uint32_t fold_width;  /* directions * gates * units of the folded recurrent layer   */
     const uint32_t *pack; /* egru_model_pack: offsets table then transposed weights, or NULL */
-    struct egru_layer
-        *layer_cache; /* egru_model_cache_layers: layer_count decoded layers, or NULL */
+    /* egru_model_cache_layers: layer_count decoded layers, or NULL */
+    struct egru_layer *layer_cache;
     /* Graph files (input_kind EGRU_INPUT_GRAPH, docs/format.md "Graphs"); 0 / NULL for a chain.
      * input_dim and output_dim are 0 for a graph: see egru_model_input / egru_model_output. */
     const uint8_t *value_table; /* value_count records of value_record_size bytes          */
@@ -122,8 +143,9 @@ typedef struct egru_model {
     uint32_t value_record_size;
     const uint8_t *io_table; /* io_count little-endian u32 value ids                      */
     uint32_t io_count;
-    uint32_t graph_input_count;  /* model inputs (the first io entries)                     */
-    uint32_t graph_output_count; /* model outputs (the next io entries)                    */
+    uint32_t graph_input_count;    /* model inputs (the first io entries)                     */
+    uint32_t graph_output_count;   /* model outputs (the next io entries)                    */
+    const egru_workers_t *workers; /* egru_model_use_workers; NULL: one thread               */
 } egru_model_t;
 
 /* Weights of one direction of a recurrent layer; G gate blocks (GRU 3: z|r|h, LSTM 4: i|f|c|o,
@@ -174,6 +196,7 @@ typedef struct egru_layer {
      * files"; EGRU_QP_* in egru_format.h), qparams_count of them; NULL otherwise. */
     const int32_t *qparams;
     uint32_t qparams_count;
+    const egru_workers_t *workers; /* the model's workers (egru_model_use_workers), or NULL   */
 } egru_layer_t;
 
 /* Parse and validate the blob (every check of docs/format.md, CRCs included): the structure,
@@ -205,6 +228,29 @@ egru_status_t egru_model_init_flags(egru_model_t *model, const void *blob, size_
  * EGRU_ERR_UNSUPPORTED when this build or this CPU lacks the requested set; the model keeps its
  * previous set then. Not thread-safe against concurrent forward passes of the same model. */
 egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels);
+
+/* Run the model's recurrent layers on several threads (docs/c_api.md, "Threads"):
+ * `workers` (the contract above) is kept by pointer and must stay valid and unchanged while the
+ * model, or a session initialised from it, is used; NULL (or count <= 1) runs on the calling
+ * thread only (the default). With workers, a block of one row (batch 1, the chunked plans, a
+ * session of batch 1, a graph run on one row) splits each step of a recurrent layer by units:
+ * task w computes the gate rows of its units (GRU: z, r and candidate; LSTM: i, f, c, o; slices
+ * of a multiple of 16 units) and then their element-wise update, one barrier per step; and the
+ * input projection of a whole block of steps by steps; a block of several rows splits the
+ * steps of a GRU or SimpleRNN with float weights by rows. Small layers (below
+ * EGRU_SPLIT_MIN_MACS multiply-adds per barrier), int16x8 models, int8 input projections,
+ * several rows of an LSTM or of int8 weights, one row of a GRU with reset_after = 0 and layers
+ * with a softmax activation run on the calling thread.
+ * Results are bit-identical to one thread (the products are batch invariant, egru_kernels.h).
+ * EGRU_ERR_BAD_SHAPE when workers->count is 0, EGRU_ERR_NULL_ARG when run is NULL,
+ * EGRU_ERR_UNSUPPORTED (count > 1) in a build without EGRU_CFG_WORKERS (the default on M-profile
+ * targets, egru_features.h); the model keeps its previous workers then. Not thread-safe against
+ * concurrent forward passes of the same model (as egru_model_use_kernels). */
+egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers);
+/* The smallest product (multiply-adds per barrier: a GRU step's 3 * units * units, a block's
+ * input projection) that egru_model_use_workers' splitting spreads over the workers; smaller
+ * ones cost less than waking another core. */
+#define EGRU_SPLIT_MIN_MACS 16384u
 
 /* 1 when this build and this CPU have the kernel set, else 0 (AUTO: always 1; REF: unless the
  * build leaves it out, EGRU_CFG_KERNELS_REF 0, the default on Cortex-M, whose cortex_m set gives
@@ -254,9 +300,10 @@ egru_status_t egru_model_layer(const egru_model_t *model, uint32_t index, egru_l
  * small model (measured 0.5 us of a GRU(16) call's 0.6 us at T = 1 on a Zen 4). With the cache,
  * egru_model_layer copies the decoded layer instead; egru_model_use_kernels, egru_model_fold and
  * egru_model_pack refresh it, so it always describes the model as it is. The same results bit for
- * bit (the same layer descriptions). Sessions keep their own decoded layers and do not need it. Not
- * thread-safe against concurrent forward passes of the same model (like the calls that refresh
- * it). EGRU_ERR_UNSUPPORTED when the model has a layer cache already. */
+ * bit (the same layer descriptions; egru_model_use_workers refreshes it too). Sessions keep their
+ * own decoded layers and do not need it. Not thread-safe against concurrent forward passes of the
+ * same model (like the calls that refresh it). EGRU_ERR_UNSUPPORTED when the model has a layer
+ * cache already. */
 egru_status_t egru_model_cache_layers_size(const egru_model_t *model, size_t *bytes);
 egru_status_t egru_model_cache_layers(egru_model_t *model, void *mem, size_t bytes);
 
@@ -470,8 +517,9 @@ egru_status_t egru_session_size(const egru_model_t *model, uint32_t batch, size_
 
 /* Lays the session out in `mem` (at least egru_session_size() bytes, owned by the caller and
  * kept for the session's life) with every state zero. The session keeps a copy of the model as
- * it is now (its kernel set, fold and pack: what egru_model_use_kernels / _fold / _pack did
- * before), so later changes to *model do not affect it. On error *session is zeroed. */
+ * it is now (its kernel set, fold, pack and workers: what egru_model_use_kernels / _fold /
+ * _pack / _use_workers did before), so later changes to *model do not affect it (the workers
+ * object itself must outlive the session). On error *session is zeroed. */
 egru_status_t egru_session_init(egru_session_t *session, const egru_model_t *model, uint32_t batch,
                                 void *mem, size_t bytes);
 

@@ -172,11 +172,17 @@
 #define EGRU_CFG_PACK 1
 #endif
 #endif
+#ifndef EGRU_CFG_WORKERS /* egru_model_use_workers: batch-1 steps split over caller threads */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define EGRU_CFG_WORKERS 0 /* one core: the split code stays out of a firmware */
+#else
+#define EGRU_CFG_WORKERS 1
+#endif
+#endif
 #ifndef EGRU_CFG_FOLD /* egru_model_fold */
 #define EGRU_CFG_FOLD 1
 #endif
-#ifndef EGRU_CFG_LAYER_CACHE /* egru_model_cache_layers: decode every layer once, a host speed-up  \
-                              */
+#ifndef EGRU_CFG_LAYER_CACHE /* egru_model_cache_layers: every layer decoded once */
 #if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
 /* Opt-in on Cortex-M: RAM for every decoded layer to save a few hundred instructions per call,
  * and the full runtime of a firmware stays the size it was (issue #11's budget). */

@@ -679,6 +679,7 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
     out->param_count = (uint32_t)params;
     out->macs_per_step = (uint32_t)macs;
     out->kernels = m->kernels ? m->kernels : egru_kernels_ref();
+    out->workers = m->workers;
     if (EGRU_CFG_FOLD && m->fold && index == 0) {
         out->table = m->fold; /* rows of projections instead of embeddings */
         out->table_s8 = NULL;
@@ -1425,6 +1426,25 @@ egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels
     }
     model->kernels = set;
     egru_model_refresh_layer_cache(model); /* layers carry their kernel set */
+    return EGRU_OK;
+}
+
+egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers)
+{
+    if (!model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (workers && !workers->run) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (workers && workers->count == 0) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    if (!EGRU_CFG_WORKERS && workers && workers->count > 1) {
+        return EGRU_ERR_UNSUPPORTED; /* left out of this build (egru_features.h) */
+    }
+    model->workers = workers && workers->count > 1 ? workers : NULL;
+    egru_model_refresh_layer_cache(model); /* layers carry the workers */
     return EGRU_OK;
 }
 

@@ -1025,6 +1025,228 @@ static void test_token_reads(void)
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Worker threads (egru_model_use_workers): a split step gives the bits of one thread.         */
+
+/* A workers object whose run calls the tasks one after the other, last index first (any order
+ * is allowed), and checks that each index runs exactly once and count fits. */
+typedef struct fake_workers {
+    uint32_t runs, bad;
+} fake_workers_t;
+
+static void fake_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
+{
+    fake_workers_t *f = (fake_workers_t *)ctx;
+    uint32_t i;
+    f->bad += count < 2 || count > 3;
+    ++f->runs;
+    for (i = count; i-- > 0;) {
+        task(arg, i);
+    }
+}
+
+/* 200 units: 3 workers get slices of 80, 80 and 40 units (a slice of blocks of 64 and 16), 2
+ * workers 112 and 88; WG: rows for up to 4 gates (LSTM). */
+enum { WI = 24, WH = 200, WT = 9, WG = 4 * WH };
+static float wk[2][WG * WI], wr[2][WG * WH], wbi[2][WG], wbr[2][WG];
+static float wkt[2][WI * WG], wrt[2][WH * WG];
+static int8_t wk8[2][WG * WI], wr8[2][WG * WH];
+static float wks[2][WG], wrs[2][WG];
+
+static void quantize_s8_rows(const float *x, uint32_t rows, uint32_t cols, int8_t *q, float *scale)
+{
+    uint32_t r, c;
+    for (r = 0; r < rows; ++r) {
+        float m = 0.0f;
+        for (c = 0; c < cols; ++c) {
+            m = fabsf(x[r * cols + c]) > m ? fabsf(x[r * cols + c]) : m;
+        }
+        scale[r] = m / 127.0f;
+        for (c = 0; c < cols; ++c) {
+            q[r * cols + c] = (int8_t)lrintf(m > 0.0f ? x[r * cols + c] * 127.0f / m : 0.0f);
+        }
+    }
+}
+
+/* One recurrent layer run by egru_rnn_f32 (batch 1) with and without workers: the same bits. */
+static void check_split_layer(egru_layer_t *layer, const float *in, const uint8_t *mask)
+{
+    static float out[2][WT * 2 * WH], state[2][6 * WH], scratch[2][1 << 15];
+    fake_workers_t f = {0, 0};
+    const egru_workers_t workers = {fake_run, &f, 3};
+    const uint64_t need = egru_rnn_scratch_floats(layer, 1, WT, WT);
+    int k, split;
+    CHECK(need <= (1 << 15) && egru_rnn_state_floats(layer, 1) <= 6 * WH);
+    for (k = 0; k < 2; ++k) {
+        memset(out[k], 0, sizeof out[k]);
+        memset(state[k], 0, sizeof state[k]);
+        layer->workers = k ? &workers : NULL;
+        egru_rnn_f32(layer, in, mask, 1, WT, WT, out[k], state[k], scratch[k]);
+    }
+    layer->workers = NULL;
+    CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    CHECK(memcmp(state[0], state[1], sizeof state[0]) == 0);
+    CHECK(f.bad == 0);
+    /* Split: the steps (each valid step: 7 of 9 when masked) of every layer but a GRU with
+     * reset_after = 0, and the projections of float kernels. */
+    split =
+        EGRU_CFG_WORKERS && (layer->op != EGRU_OP_GRU || (layer->flags & EGRU_FLAG_RESET_AFTER));
+    CHECK((f.runs >= (mask ? 7u : WT)) == split);
+    if (!split) {
+        /* only the input projection, once per direction, and none for int8 kernels */
+        CHECK(f.runs ==
+              (!EGRU_CFG_WORKERS || layer->rnn[0].kernel_s8 ? 0u : (layer->rnn[1].bias ? 2u : 1u)));
+    }
+}
+
+/* A block of WB rows (the fast plan's batch > 1): steps split by rows (GRU and SimpleRNN with
+ * float recurrent weights), the same bits. */
+enum { WB = 5 };
+static void check_split_rows(egru_layer_t *layer, const float *in, const uint8_t *mask)
+{
+    static float out[2][WB * WT * 2 * WH], state[2][WB * 6 * WH], scratch[2][1 << 17];
+    fake_workers_t f = {0, 0};
+    const egru_workers_t workers = {fake_run, &f, 3};
+    const uint64_t need = egru_rnn_scratch_floats(layer, WB, WT, WT);
+    const uint32_t projections = layer->rnn[0].kernel_s8 ? 0u : layer->rnn[1].bias ? 2u : 1u;
+    int k;
+    CHECK(need <= (1 << 17) && egru_rnn_state_floats(layer, WB) <= WB * 6 * WH);
+    for (k = 0; k < 2; ++k) {
+        memset(out[k], 0, sizeof out[k]);
+        memset(state[k], 0, sizeof state[k]);
+        layer->workers = k ? &workers : NULL;
+        egru_rnn_f32(layer, in, mask, WB, WT, WT, out[k], state[k], scratch[k]);
+    }
+    layer->workers = NULL;
+    CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    CHECK(memcmp(state[0], state[1], sizeof state[0]) == 0);
+    CHECK(f.bad == 0);
+    CHECK((f.runs > projections) ==
+          (EGRU_CFG_WORKERS && layer->op != EGRU_OP_LSTM && !layer->rnn[0].recurrent_s8));
+}
+
+static void test_workers(void)
+{
+    const egru_kernels_t sets[] = {EGRU_KERNELS_REF, EGRU_KERNELS_AVX2, EGRU_KERNELS_AVX512,
+                                   EGRU_KERNELS_NEON, EGRU_KERNELS_CORTEX_M};
+    static float in[WT * WI], in_rows[WB * WT * WI];
+    uint8_t mask[WT], mask_rows[WB * WT];
+    uint32_t k, d, c, r, variant;
+    fake_workers_t f = {0, 0};
+    egru_workers_t workers = {fake_run, &f, 2};
+    egru_model_t m;
+    uint8_t *b = aligned(blob_storage);
+    uint32_t size = build_features_model(b, 1);
+
+    fill(in, WT * WI, 1.0f);
+    for (d = 0; d < 2; ++d) {
+        fill(wk[d], WG * WI, 0.3f);
+        fill(wr[d], WG * WH, 0.07f);
+        fill(wbi[d], WG, 0.3f);
+        fill(wbr[d], WG, 0.3f);
+        quantize_s8_rows(wk[d], WG, WI, wk8[d], wks[d]);
+        quantize_s8_rows(wr[d], WG, WH, wr8[d], wrs[d]);
+    }
+    for (k = 0; k < WT; ++k) {
+        mask[k] = (uint8_t)(k % 4 != 1);
+    }
+    fill(in_rows, WB * WT * WI, 1.0f);
+    for (k = 0; k < WB * WT; ++k) { /* row b masks steps t with (t + b) % 4 == 1; row 4: all */
+        mask_rows[k] = (uint8_t)(k / WT != 4 && (k % WT + k / WT) % 4 != 1);
+    }
+    for (k = 0; k < sizeof sets / sizeof *sets; ++k) {
+        if (!egru_kernels_available(sets[k])) {
+            continue;
+        }
+        /* variant bits: 1 packed, 2 int8, 4 masked, 8 bidirectional (sum), 16 hard_sigmoid
+         * gates (no fused GRU kernel), 32 reset_before, 64 return_sequences; 128 SimpleRNN,
+         * 256 LSTM instead of GRU */
+        for (variant = 0; variant < 512; ++variant) {
+            egru_layer_t layer;
+            const int bidir = (variant & 8) != 0, packed = (variant & 1) && !(variant & 2);
+            const uint32_t G = variant & 128 ? 1u : variant & 256 ? 4u : 3u;
+            if (((variant & 1) && (variant & 2)) || ((variant & 128) && (variant & 256))) {
+                continue; /* int8 weights are not packed */
+            }
+            if ((variant & (128 | 256)) && (variant & 32)) {
+                continue;
+            }
+            for (d = 0; d < 2; ++d) {
+                for (r = 0; r < G * WH; ++r) { /* packed copies: (cols, G*H) */
+                    for (c = 0; c < WI; ++c) {
+                        wkt[d][c * G * WH + r] = wk[d][r * WI + c];
+                    }
+                    for (c = 0; c < WH; ++c) {
+                        wrt[d][c * G * WH + r] = wr[d][r * WH + c];
+                    }
+                }
+            }
+            memset(&layer, 0, sizeof layer);
+            layer.op = variant & 128   ? EGRU_OP_SIMPLE_RNN
+                       : variant & 256 ? EGRU_OP_LSTM
+                                       : EGRU_OP_GRU;
+            layer.flags = (variant & 32 ? 0u : EGRU_FLAG_RESET_AFTER) |
+                          (variant & 64 ? EGRU_FLAG_RETURN_SEQUENCES : 0u) |
+                          (variant & 4 ? EGRU_FLAG_MASKED : 0u) |
+                          (bidir ? EGRU_FLAG_BIDIRECTIONAL : 0u);
+            if (layer.op != EGRU_OP_GRU) {
+                layer.flags &= ~EGRU_FLAG_RESET_AFTER;
+            }
+            layer.params[0] = EGRU_MERGE_SUM;
+            layer.input_dim = WI;
+            layer.units = WH;
+            layer.output_dim = WH;
+            layer.activation = EGRU_ACT_TANH;
+            layer.recurrent_activation = variant & 16 ? EGRU_ACT_HARD_SIGMOID : EGRU_ACT_SIGMOID;
+            layer.kernels = egru_kernels_get((int)sets[k]);
+            for (d = 0; d < (bidir ? 2u : 1u); ++d) {
+                egru_rnn_weights_t *w = &layer.rnn[d];
+                w->bias = wbi[d];
+                w->recurrent_bias = layer.op == EGRU_OP_GRU ? wbr[d] : NULL;
+                if (variant & 2) {
+                    w->kernel_s8 = wk8[d];
+                    w->recurrent_s8 = wr8[d];
+                    w->kernel_scale = wks[d];
+                    w->recurrent_scale = wrs[d];
+                } else {
+                    w->kernel = wk[d];
+                    w->recurrent = wr[d];
+                }
+                if (packed) {
+                    w->kernel_t = wkt[d];
+                    w->recurrent_t = wrt[d];
+                }
+            }
+            check_split_layer(&layer, in, variant & 4 ? mask : NULL);
+            if (!(variant & 16)) { /* (half of them: the unit split covers the gate kinds) */
+                check_split_rows(&layer, in_rows, variant & 4 ? mask_rows : NULL);
+            }
+        }
+    }
+    /* The public setter: NULL or count 1 is one thread; a bad object leaves the model as it
+     * was; decoded layers carry the workers. */
+    CHECK(egru_model_init(&m, b, size) == EGRU_OK && m.workers == NULL);
+    CHECK(egru_model_use_workers(NULL, &workers) == EGRU_ERR_NULL_ARG);
+    if (!EGRU_CFG_WORKERS) { /* left out of this build: refused, the model keeps one thread */
+        CHECK(egru_model_use_workers(&m, &workers) == EGRU_ERR_UNSUPPORTED && m.workers == NULL);
+        return;
+    }
+    CHECK(egru_model_use_workers(&m, &workers) == EGRU_OK && m.workers == &workers);
+    {
+        egru_layer_t layer;
+        CHECK(egru_model_layer(&m, 0, &layer) == EGRU_OK && layer.workers == &workers);
+    }
+    workers.count = 0;
+    CHECK(egru_model_use_workers(&m, &workers) == EGRU_ERR_BAD_SHAPE && m.workers == &workers);
+    workers.count = 2;
+    workers.run = NULL;
+    CHECK(egru_model_use_workers(&m, &workers) == EGRU_ERR_NULL_ARG && m.workers == &workers);
+    workers.run = fake_run;
+    workers.count = 1;
+    CHECK(egru_model_use_workers(&m, &workers) == EGRU_OK && m.workers == NULL);
+    CHECK(egru_model_use_workers(&m, NULL) == EGRU_OK && m.workers == NULL);
+}
+
 int main(void)
 {
     fill(w_gru, sizeof w_gru / 4, 0.5f);
@@ -1050,6 +1272,7 @@ int main(void)
     test_float_params();
     test_s8_width();
     test_token_reads();
+    test_workers();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -55,6 +55,9 @@ cdef extern from "edgegru.h" nogil:
     int EGRU_KERNELS_AVX512
     int EGRU_KERNELS_CORTEX_M
     egru_status_t egru_model_use_kernels(egru_model_t *model, egru_kernels_t kernels)
+    ctypedef struct egru_workers_t:
+        uint32_t count
+    egru_status_t egru_model_use_workers(egru_model_t *model, const egru_workers_t *workers)
     const char *egru_model_kernels_name(const egru_model_t *model)
     int egru_kernels_available(egru_kernels_t kernels)
     egru_status_t egru_model_fold_size(const egru_model_t *model, size_t *bytes)
@@ -190,3 +193,14 @@ cdef extern from "edgegru.h" nogil:
                                                uint32_t node, float *state, size_t count)
     egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32_t node,
                                                const float *state, size_t count)
+
+
+cdef extern from "_egru_tpool.h" nogil:
+    # The pthread workers of load(..., threads=N) (src/edgegru/_egru_tpool.c).
+    ctypedef struct egru_tpool_t:
+        pass
+    uint32_t EGRU_TPOOL_MAX_THREADS
+    egru_tpool_t *egru_tpool_create(uint32_t threads)
+    void egru_tpool_destroy(egru_tpool_t *pool)
+    const egru_workers_t *egru_tpool_workers(const egru_tpool_t *pool)
+    void egru_tpool_wake(egru_tpool_t *pool)

@@ -76,9 +76,15 @@ cdef class Runtime:
     # Bytes of arena above which a call runs a chunked plan instead of the fast one
     # (Model.arena_limit; DEFAULT_ARENA_LIMIT).
     cdef public size_t arena_limit
+    # use_threads: the pthread workers (src/edgegru/_egru_tpool.c) the C model runs batch-1
+    # recurrent steps on, or NULL for one thread; created once, reused by every call.
+    cdef egru_tpool_t *_pool
+    cdef uint32_t _threads
 
     def __cinit__(self, blob):
         self.arena_limit = DEFAULT_ARENA_LIMIT
+        self._pool = NULL
+        self._threads = 1
         cdef const uint8_t[::1] src = memoryview(blob).cast("B")
         cdef Py_ssize_t n = src.shape[0]
         raw = np.zeros(n + 64, dtype=np.uint8)
@@ -106,6 +112,37 @@ cdef class Runtime:
             if egru_model_cache_layers(&self.model, cnp.PyArray_DATA(cache),
                                        cache_bytes) == EGRU_OK:
                 self._layer_cache = cache
+
+    def __dealloc__(self):
+        # Sessions keep their Runtime alive, so no call can be using the workers here.
+        egru_model_use_workers(&self.model, NULL)
+        egru_tpool_destroy(self._pool)
+        self._pool = NULL
+
+    def use_threads(self, uint32_t threads):
+        """Run batch-1 recurrent steps on `threads` threads (egru_model_use_workers): 1 = this
+        thread only; more starts threads - 1 worker threads that live as long as this object.
+        Once, before any call (raises EdgeGRUError when threads were set already)."""
+        if self._pool != NULL:
+            raise EdgeGRUError("use_threads: the threads were set already")
+        if threads < 1 or threads > EGRU_TPOOL_MAX_THREADS:
+            raise InputError(f"threads must be in [1, {EGRU_TPOOL_MAX_THREADS}], got {threads}")
+        if threads == 1:
+            return
+        cdef egru_tpool_t *pool = egru_tpool_create(threads)
+        if pool == NULL:
+            raise UnsupportedError(f"could not start {threads - 1} worker threads")
+        cdef int status = egru_model_use_workers(&self.model, egru_tpool_workers(pool))
+        if status != EGRU_OK:
+            egru_tpool_destroy(pool)
+            _raise(status, "use_threads")
+        self._pool = pool
+        self._threads = threads
+
+    @property
+    def threads(self):
+        """Threads a batch-1 call runs on (use_threads)."""
+        return self._threads
 
     def use_kernels(self, str name):
         """Run with kernel set `name`: "auto" (fastest this CPU has), "ref" (the scalar
@@ -280,6 +317,8 @@ cdef class Runtime:
         cdef void *arena_ptr = cnp.PyArray_DATA(arena)
         try:
             with nogil:
+                if self._pool != NULL and batch == 1:
+                    egru_tpool_wake(self._pool)  # sleeping workers start while we plan
                 if tokens:
                     status = egru_forward_tokens(&self.model, <const int32_t *>data, batch,
                                                  seq_len, out_ptr, count, arena_ptr, arena_bytes)
@@ -469,6 +508,8 @@ cdef class Runtime:
             cout[k2].count = <size_t>cnp.PyArray_SIZE(<cnp.ndarray>results[k2])
         cdef void *arena_ptr = cnp.PyArray_DATA(arena)
         with nogil:
+            if self._pool != NULL and batch == 1:
+                egru_tpool_wake(self._pool)
             status = egru_run(&self.model, batch, cin, n_in, cout, n_out, arena_ptr, arena_bytes)
         if status != EGRU_OK:
             _raise(status, "predict")
@@ -613,6 +654,8 @@ cdef class Session:
         self._enter()
         try:
             with nogil:
+                if self.runtime._pool != NULL and self.session.batch == 1:
+                    egru_tpool_wake(self.runtime._pool)
                 if tokens:
                     status = egru_session_step_tokens(&self.session, <const int32_t *>data,
                                                       out_ptr, count)
@@ -883,6 +926,8 @@ cdef class GraphSession:
         self._enter()
         try:
             with nogil:
+                if self.runtime._pool != NULL and self.session.batch == 1:
+                    egru_tpool_wake(self.runtime._pool)
                 status = egru_graph_session_step(&self.session, cin, n_in, cout, n_out)
         finally:
             self._busy = False

@@ -32,6 +32,8 @@ _UINT32_MAX = 2**32 - 1
 #: fastest set this CPU has), "ref" (the scalar reference kernels), "cortex_m" (the Cortex-M
 #: kernels, portable C on a host), "avx2", "avx512", "neon".
 KERNELS_ENV = "EDGEGRU_KERNELS"
+#: The most threads `load(..., threads=N)` takes.
+MAX_THREADS = 64
 
 
 class Model:
@@ -47,8 +49,10 @@ class Model:
         kernels: str | None = None,
         fold_embedding: bool | None = None,
         pack: bool | None = None,
+        threads: int = 1,
     ):
         name, explicit = _kernel_choice(kernels)
+        threads = _threads_arg(threads)
         if fold_embedding is not None and not isinstance(fold_embedding, (bool, np.bool_)):
             raise InputError(f"fold_embedding must be True, False or None, got {fold_embedding!r}")
         if pack is not None and not isinstance(pack, (bool, np.bool_)):
@@ -57,6 +61,7 @@ class Model:
             raise InputError(f"a model is made from bytes, got {type(blob).__name__}")
         self._rt = Runtime(blob)
         self._rt.use_kernels(name)
+        self._rt.use_threads(threads)
         #: int16x8 (integer-only) model: (input scale, output scale, Masking mask_value or None)
         self._q16 = None
         if self._rt.quant_version == 2:
@@ -140,6 +145,11 @@ class Model:
     def kernels(self) -> str:
         """The kernel set the model runs with ("ref", "avx2", "avx512", "neon")."""
         return self._rt.kernels
+
+    @property
+    def threads(self) -> int:
+        """Threads a batch-1 call runs on (load's threads argument)."""
+        return self._rt.threads
 
     @property
     def param_count(self) -> int:
@@ -284,6 +294,7 @@ class Model:
             "fold_embedding": self._fold,
             "pack": self._pack,
             "pack_arg": self._pack_arg,
+            "threads": self._rt.threads,
         }
         return (_unpickle_model, (self._rt.blob_bytes, self.path, opts))
 
@@ -644,6 +655,15 @@ def _kernel_choice(kernels) -> tuple:
     return name, name != "auto"
 
 
+def _threads_arg(threads) -> int:
+    """load()'s threads: an int (not bool) in [1, 64]; InputError otherwise."""
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise InputError(f"threads must be an integer >= 1, got {threads!r}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"threads must be in [1, {MAX_THREADS}], got {threads}")
+    return int(threads)
+
+
 def _unpickle_model(blob: bytes, path, opts: dict) -> Model:
     """Model.__reduce__'s reconstructor: the same bytes, kernel set and options."""
     if not isinstance(opts, dict) or opts.get("version") != 1:
@@ -662,7 +682,12 @@ def _unpickle_model(blob: bytes, path, opts: dict) -> Model:
         # the kernel bounds of docs/kernels.md, not bit for bit).
         kernels, pack = "auto", opts["pack_arg"]
     model = Model(
-        blob, path=path, kernels=kernels, fold_embedding=opts["fold_embedding"], pack=pack
+        blob,
+        path=path,
+        kernels=kernels,
+        fold_embedding=opts["fold_embedding"],
+        pack=pack,
+        threads=opts.get("threads", 1),
     )
     model._explicit_kernels = opts["explicit_kernels"]
     model._pack_arg = opts["pack_arg"]
@@ -1197,6 +1222,7 @@ def load(
     kernels: str | None = None,
     fold_embedding: bool | None = None,
     pack: bool | None = None,
+    threads: int = 1,
 ) -> Model:
     """Load an `.egru` model from a path or from bytes. Raises FormatError for an invalid file.
 
@@ -1213,11 +1239,20 @@ def load(
     pack: copy the recurrent layers' weights transposed for the SIMD kernels (egru_model_pack):
         faster, at the cost of one more copy of those weights. Default: on with any kernel set
         but "ref" (so the reference run checks the plain layout that microcontrollers use).
+    threads: threads a call runs on: the model starts threads - 1 worker threads of its own,
+        once; at batch 1 (predict on one row, a stream of batch 1) each step of its larger
+        recurrent layers (>= 16384 multiply-adds a step: GRU(74), LSTM(64), SimpleRNN(128) and
+        up; not a GRU with reset_after=False) is split by units over them, at larger batches
+        the steps of GRU and SimpleRNN layers by rows, and a whole sequence's input projection
+        by steps. The results are bit-identical to threads=1 (docs/c_api.md, "Threads");
+        int16x8 models run on the calling thread. An int in [1, 64];
+        default 1; > 1 needs pthreads (not on Windows: UnsupportedError). Pickles with the
+        model. Measured gains depend on a free second core (docs/benchmarks.md).
 
     The model pickles (and copy.deepcopy's) as its bytes and these options, so it can be shipped
     to other processes (multiprocessing, Dask, Spark, Ray): docs/distributed.md.
     """
-    opts = dict(kernels=kernels, fold_embedding=fold_embedding, pack=pack)
+    opts = dict(kernels=kernels, fold_embedding=fold_embedding, pack=pack, threads=threads)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Model(bytes(source), **opts)
     try:

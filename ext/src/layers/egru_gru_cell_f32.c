@@ -13,6 +13,8 @@
  * H), then the recurrent product's tmp (egru_rnn_cell_scratch_floats; hp is the y of both
  * products).
  */
+#include <string.h>
+
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
@@ -56,6 +58,58 @@ static void update_f32(float *restrict h, const float *restrict z, const float *
     }
 }
 
+/* One block of a batch-1 reset_after step split by units (egru_rnn_split_step): units u .. u + m
+ * get the z, r and candidate rows of R . h + c (rows u, H + u, 2H + u) into hp + 3u as
+ * [z m | r m | h m] (the blocks partition hp), then their gates into h[u .. u + m). */
+static void gru_block(const egru_rnn_split_t *s, uint32_t u, uint32_t m)
+{
+    const egru_layer_t *layer = s->layer;
+    const uint32_t H = layer->units;
+    const float *rb = s->w->recurrent_bias;
+    float *hb = s->scratch + (size_t)3 * u, *xz = s->xp + u, *xr = xz + H, *xh = xr + H;
+    float xs[3 * EGRU_RECURRENT_BLOCK]; /* the fused kernel's x: z | r | h of the block */
+    uint32_t g;
+    for (g = 0; g < 3; ++g) {
+        const uint32_t gg = (s->step & 1u) ? 2 - g : g; /* the weights last to first on odd steps */
+        egru_rnn_rows_f32(s, gg * H + u, m, rb ? rb + gg * H + u : NULL, hb + (size_t)gg * m);
+    }
+    if (s->fused) {
+        memcpy(xs, xz, m * sizeof(float));
+        memcpy(xs + m, xr, m * sizeof(float));
+        memcpy(xs + 2 * m, xh, m * sizeof(float));
+        layer->kernels->gru_gates_f32(xs, hb, s->state + u, m, 1);
+        return;
+    }
+    /* The separate passes of egru_gru_cell_f32 on this block's units (element-wise: the same
+     * bits as over all units) */
+    add_f32(xz, hb, m);
+    add_f32(xr, hb + m, m);
+    egru_activate_f32(layer, layer->recurrent_activation, xz, m);
+    egru_activate_f32(layer, layer->recurrent_activation, xr, m);
+    reset_after_f32(xh, xr, hb + 2 * m, m);
+    egru_activate_f32(layer, layer->activation, xh, m);
+    update_f32(s->state + u, xz, xh, m);
+}
+
+/* The step split over the workers when it can be (egru_rnn_split_step); 0 when not. scratch:
+ * hp (3H) then the copy of h (H, where reset_before keeps rh). */
+static int gru_split_step(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
+                          float *state, float *scratch, int8_t *q, uint32_t step)
+{
+    const uint32_t H = layer->units;
+    egru_rnn_split_t s;
+    s.layer = layer;
+    s.w = w;
+    s.xp = xp;
+    s.state = state;
+    s.scratch = scratch;
+    s.step = step;
+    s.fused = layer->kernels->gru_gates_f32 && layer->recurrent_activation == EGRU_ACT_SIGMOID &&
+              layer->activation == EGRU_ACT_TANH;
+    s.block = gru_block;
+    return egru_rnn_split_step(&s, scratch + (size_t)3 * H, q, 3ull * H * H);
+}
+
 void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                        size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
                        float *scratch, int8_t *q, uint32_t step)
@@ -71,6 +125,10 @@ void egru_gru_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, f
 
     if (!EGRU_CFG_OP_GRU) {
         return; /* left out of this build: egru_model_init refused the model */
+    }
+    if (EGRU_CFG_WORKERS && after && rows == 1 && (!valid || valid[0]) && layer->workers &&
+        gru_split_step(layer, w, xp, state, scratch, q, step)) {
+        return;
     }
     egru_rnn_recurrent_f32(layer, w, state, rows, 0, nr, w->recurrent_bias, hp, q, step);
     if (after && layer->kernels && layer->kernels->gru_gates_f32 &&

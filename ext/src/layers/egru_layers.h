@@ -71,6 +71,45 @@ static inline uint64_t egru_rnn_cell_scratch_floats(uint32_t rows, uint32_t unit
     return (uint64_t)rows * 4u * units + (rows > 1 ? (uint64_t)rows * EGRU_RECURRENT_BLOCK : 0u);
 }
 
+/* Splitting over the model's workers (egru_model_use_workers). egru_split: how many parts of
+ * `chunk` items (a multiple of `align`; the last part may be shorter) `n` items split into
+ * for `workers`: 1 (chunk = n) when workers is NULL, n <= align or macs (the work of the n
+ * items) is below EGRU_SPLIT_MIN_MACS. egru_run_tasks: task(arg, i) for i < parts, on the
+ * workers when parts > 1, else on this thread; returns when all have returned. */
+uint32_t egru_split(const egru_workers_t *workers, uint32_t n, uint32_t align, uint64_t macs,
+                    uint32_t *chunk);
+void egru_run_tasks(const egru_workers_t *workers, egru_task_fn task, void *arg, uint32_t parts);
+
+/* One batch-1 recurrent step split by units over layer->workers (docs/c_api.md "Threads"):
+ * egru_rnn_split_step runs s->block(s, u, m) for consecutive blocks of up to
+ * EGRU_RECURRENT_BLOCK units covering [0, H), spread over the workers in slices of a multiple of
+ * 16 units (blocks last to first on odd steps, as egru_rnn_recurrent_f32), after copying h into
+ * `hin` (H floats of the cell's scratch: the products read it, so that no block reads a unit
+ * another block has updated) or, for int8 weights, quantizing it once into q. A block computes
+ * rows of the recurrent product with egru_rnn_rows_f32 and then the cell's element-wise update
+ * of its units only. Returns 0, having done nothing, when the step is not split (no workers, a
+ * softmax activation, fewer than EGRU_SPLIT_MIN_MACS multiply-adds, one slice): the caller runs
+ * it. The same bits either way (batch invariance; the element-wise parts do not depend on
+ * position). */
+typedef struct egru_rnn_split egru_rnn_split_t;
+typedef void (*egru_rnn_block_fn)(const egru_rnn_split_t *s, uint32_t u, uint32_t m);
+struct egru_rnn_split {
+    const egru_layer_t *layer;
+    const egru_rnn_weights_t *w;
+    float *xp, *state, *scratch; /* the cell's arguments */
+    const float *hin;            /* the copy of h the products read (float weights) */
+    const int8_t *qh;            /* h quantized (int8 weights), with scale sx */
+    float sx;
+    uint32_t chunk, step;
+    int fused; /* GRU: the kernel set's gru_gates_f32 applies */
+    egru_rnn_block_fn block;
+};
+int egru_rnn_split_step(egru_rnn_split_t *s, float *hin, int8_t *q, uint64_t macs);
+/* y[k] = row r0 + k of R . h (+ bias[k] when bias is not NULL) for k < m, R the direction's
+ * recurrent matrix (G*H, H) (packed, row-major or int8, as egru_rnn_recurrent_f32 picks). */
+void egru_rnn_rows_f32(const egru_rnn_split_t *s, uint32_t r0, uint32_t m, const float *bias,
+                       float *y);
+
 /* Floats of one row's cell state (GRU, SIMPLE_RNN: h; LSTM: h and c). */
 uint32_t egru_rnn_cell_floats(const egru_layer_t *layer);
 /* Floats of state of a block of `rows` rows, all directions. Per direction: h (rows, H), for

@@ -12,6 +12,40 @@
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
+/* One block of a batch-1 step split by units (egru_rnn_split_step): the i, f, c and o rows of
+ * units u .. u + m (rows gH + u), then the cell update of those units, as below. */
+static void lstm_block(const egru_rnn_split_t *s, uint32_t u, uint32_t m)
+{
+    const egru_layer_t *layer = s->layer;
+    const uint32_t H = layer->units;
+    float y[4 * EGRU_RECURRENT_BLOCK];
+    float *ai = s->xp + u, *af = ai + H, *ac = af + H, *ao = ac + H;
+    float *h = s->state + u, *c = s->state + H + u;
+    uint32_t g, j;
+    for (g = 0; g < 4; ++g) {
+        const uint32_t gg = (s->step & 1u) ? 3 - g : g;
+        egru_rnn_rows_f32(s, gg * H + u, m, NULL, y + (size_t)gg * m);
+    }
+    for (g = 0; g < 4; ++g) {
+        float *a = s->xp + (size_t)g * H + u;
+        for (j = 0; j < m; ++j) {
+            a[j] += y[g * m + j];
+        }
+    }
+    egru_activate_f32(layer, layer->recurrent_activation, ai, m);
+    egru_activate_f32(layer, layer->recurrent_activation, af, m);
+    egru_activate_f32(layer, layer->activation, ac, m);
+    egru_activate_f32(layer, layer->recurrent_activation, ao, m);
+    for (j = 0; j < m; ++j) {
+        c[j] = af[j] * c[j] + ai[j] * ac[j];
+        y[j] = c[j];
+    }
+    egru_activate_f32(layer, layer->activation, y, m);
+    for (j = 0; j < m; ++j) {
+        h[j] = ao[j] * y[j];
+    }
+}
+
 void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                         size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
                         float *scratch, int8_t *q, uint32_t step)
@@ -21,6 +55,20 @@ void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, 
 
     if (!EGRU_CFG_OP_LSTM) {
         return; /* left out of this build: egru_model_init refused the model */
+    }
+    if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
+        egru_rnn_split_t s;
+        s.layer = layer;
+        s.w = w;
+        s.xp = xp;
+        s.state = state;
+        s.scratch = scratch;
+        s.step = step;
+        s.fused = 0;
+        s.block = lstm_block;
+        if (egru_rnn_split_step(&s, scratch, q, 4ull * H * H)) { /* the products: on the stack */
+            return;
+        }
     }
     egru_rnn_recurrent_f32(layer, w, state, rows, 0, 4 * H, NULL, scratch, q, step);
     for (b = 0; b < rows; ++b) {

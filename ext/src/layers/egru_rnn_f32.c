@@ -96,6 +96,88 @@ static void packed_product(const egru_kernel_set_t *k, const float *rt, uint32_t
     }
 }
 
+uint32_t egru_split(const egru_workers_t *workers, uint32_t n, uint32_t align, uint64_t macs,
+                    uint32_t *chunk)
+{
+    uint32_t parts, c;
+    *chunk = n;
+    if (!workers || workers->count <= 1 || n <= align || macs < EGRU_SPLIT_MIN_MACS) {
+        return 1u;
+    }
+    parts = workers->count < (n + align - 1) / align ? workers->count : (n + align - 1) / align;
+    c = (n + parts - 1) / parts;
+    c = (c + align - 1) / align * align; /* whole multiples of align, the last part shorter */
+    *chunk = c;
+    return (n + c - 1) / c;
+}
+
+void egru_run_tasks(const egru_workers_t *workers, egru_task_fn task, void *arg, uint32_t parts)
+{
+    uint32_t i;
+    if (parts > 1 && workers) {
+        workers->run(workers->ctx, task, arg, parts);
+        return;
+    }
+    for (i = 0; i < parts; ++i) {
+        task(arg, i);
+    }
+}
+
+void egru_rnn_rows_f32(const egru_rnn_split_t *s, uint32_t r0, uint32_t m, const float *bias,
+                       float *y)
+{
+    const egru_layer_t *layer = s->layer;
+    const egru_rnn_weights_t *w = s->w;
+    const uint32_t H = layer->units;
+    if (w->recurrent_s8) {
+        layer->kernels->matvec_s8(w->recurrent_s8 + (size_t)r0 * H, w->recurrent_scale + r0, s->qh,
+                                  s->sx, bias, y, m, H);
+    } else if (EGRU_CFG_PACK && w->recurrent_t) { /* egru_model_pack: panels of 64 outputs */
+        packed_product(layer->kernels, w->recurrent_t, gates(layer) * H, H, s->hin, 1u, r0, m, bias,
+                       y, NULL, 0u);
+    } else {
+        layer->kernels->matvec_f32(w->recurrent + (size_t)r0 * H, s->hin, bias, y, m, H);
+    }
+}
+
+static void split_task(void *arg, uint32_t index)
+{
+    const egru_rnn_split_t *s = (const egru_rnn_split_t *)arg;
+    const uint32_t H = s->layer->units, u0 = index * s->chunk;
+    const uint32_t u1 = H - u0 < s->chunk ? H : u0 + s->chunk;
+    const uint32_t blocks = (u1 - u0 + EGRU_RECURRENT_BLOCK - 1) / EGRU_RECURRENT_BLOCK;
+    uint32_t b;
+    for (b = 0; b < blocks; ++b) {
+        const uint32_t u = u0 + EGRU_RECURRENT_BLOCK * ((s->step & 1u) ? blocks - 1 - b : b);
+        s->block(s, u, u1 - u < EGRU_RECURRENT_BLOCK ? u1 - u : EGRU_RECURRENT_BLOCK);
+    }
+}
+
+int egru_rnn_split_step(egru_rnn_split_t *s, float *hin, int8_t *q, uint64_t macs)
+{
+    const egru_layer_t *layer = s->layer;
+    const uint32_t H = layer->units;
+    uint32_t parts;
+    if (!layer->workers || layer->activation == EGRU_ACT_SOFTMAX ||
+        layer->recurrent_activation == EGRU_ACT_SOFTMAX) {
+        return 0;
+    }
+    parts = egru_split(layer->workers, H, 16u, macs, &s->chunk);
+    if (parts <= 1) {
+        return 0;
+    }
+    s->hin = hin;
+    s->qh = q;
+    s->sx = 0.0f;
+    if (s->w->recurrent_s8) {
+        s->sx = layer->kernels->quantize_s8(s->state, q, H); /* as egru_linear_s8, once */
+    } else {
+        memcpy(hin, s->state, H * sizeof(float));
+    }
+    egru_run_tasks(layer->workers, split_task, s, parts);
+    return 1;
+}
+
 void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *h,
                             uint32_t rows, uint32_t row0, uint32_t count, const float *bias,
                             float *y, int8_t *q, uint32_t step)
@@ -125,9 +207,35 @@ typedef struct out_map {
     size_t row_stride, step_stride;
 } out_map_t;
 
+/* One float product over n input steps, split by steps over the workers: task i computes
+ * steps [i * chunk, (i + 1) * chunk) (the same bits as one product: batch invariance). */
+typedef struct project_split {
+    const egru_layer_t *layer;
+    const egru_rnn_weights_t *w;
+    const float *x;
+    float *y;
+    uint32_t n, chunk;
+} project_split_t;
+
+static void project_task(void *arg, uint32_t index)
+{
+    const project_split_t *p = (const project_split_t *)arg;
+    const uint32_t GH = gates(p->layer) * p->layer->units, I = p->layer->input_dim;
+    const uint32_t s0 = index * p->chunk;
+    const uint32_t n = p->n - s0 < p->chunk ? p->n - s0 : p->chunk;
+    const float *x = p->x + (size_t)s0 * I;
+    float *y = p->y + (size_t)s0 * GH;
+    if (p->w->kernel_t) { /* egru_model_pack */
+        p->layer->kernels->matmul_t_f32(p->w->kernel_t, GH, x, p->w->bias, y, n, GH, I);
+    } else {
+        p->layer->kernels->matmul_f32(p->w->kernel, x, p->w->bias, y, n, GH, I);
+    }
+}
+
 /* The input projections of input steps t0 .. t0 + count - 1 of every row into proj, (rows,
  * window, G*H): one matrix product per row (one for the whole block when the window is the
- * whole sequence), or per step for int8 weights. */
+ * whole sequence; split by steps over the workers when there are some), or per step for int8
+ * weights. */
 static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, const float *in,
                     uint32_t rows, uint32_t steps, uint32_t t0, uint32_t count, uint32_t window,
                     float *proj, int8_t *q)
@@ -136,6 +244,17 @@ static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, cons
     const uint32_t blocks = count == steps ? 1u : rows, n = count == steps ? rows * steps : count;
     uint32_t b;
     size_t i;
+    if (EGRU_CFG_WORKERS && blocks == 1 && !w->kernel_s8 && layer->workers) {
+        project_split_t p;
+        const uint32_t parts = egru_split(layer->workers, n, 8u, (uint64_t)n * GH * I, &p.chunk);
+        p.layer = layer;
+        p.w = w;
+        p.x = in + (size_t)t0 * I;
+        p.y = proj;
+        p.n = n;
+        egru_run_tasks(layer->workers, project_task, &p, parts);
+        return;
+    }
     for (b = 0; b < blocks; ++b) {
         const float *x = in + ((size_t)b * steps + t0) * I;
         float *y = proj + (size_t)b * window * GH;
@@ -150,6 +269,47 @@ static void project(const egru_layer_t *layer, const egru_rnn_weights_t *w, cons
             layer->kernels->matmul_f32(w->kernel, x, w->bias, y, n, GH, I);
         }
     }
+}
+
+/* One step of a block of several rows split by rows over the workers: task i runs the cell on
+ * rows [i * chunk, (i + 1) * chunk) (their states, projections and cell scratch are their own:
+ * rows never interact, and the products give each row the same bits in any block, batch
+ * invariance). `sub` is the layer without its workers, so that a task of one row does not split
+ * again (a task never calls run). GRU and SimpleRNN (state: h (rows, H), so a block of rows is
+ * contiguous) with float recurrent weights (the int8 path quantizes each row into the one q). */
+typedef struct rows_split {
+    egru_layer_t sub;
+    const egru_rnn_weights_t *w;
+    egru_cell_step_f32_fn step;
+    float *xp, *state, *cell;
+    size_t xp_stride;
+    const uint8_t *valid;
+    int8_t *q;
+    uint32_t rows, chunk, p;
+} rows_split_t;
+
+static void rows_task(void *arg, uint32_t index)
+{
+    const rows_split_t *s = (const rows_split_t *)arg;
+    const uint32_t r0 = index * s->chunk, H = s->sub.units;
+    const uint32_t n = s->rows - r0 < s->chunk ? s->rows - r0 : s->chunk;
+    /* Each part's cell scratch is its rows' share of the block's, rows x (4H + the recurrent
+     * product's tmp: egru_rnn_cell_scratch_floats), so no part's tmp is another part's rows. */
+    s->step(&s->sub, s->w, s->xp + r0 * s->xp_stride, s->xp_stride, n,
+            s->valid ? s->valid + r0 : NULL, s->state + (size_t)r0 * H,
+            s->cell + (size_t)r0 * (4u * H + EGRU_RECURRENT_BLOCK), s->q, s->p);
+}
+
+/* The rows split for this layer and block: the number of parts (1: none). */
+static uint32_t rows_parts(const egru_layer_t *layer, const egru_rnn_weights_t *w, uint32_t rows,
+                           uint32_t *chunk)
+{
+    const uint64_t H = layer->units;
+    if (!EGRU_CFG_WORKERS || !layer->workers || rows < 2 || w->recurrent_s8 ||
+        layer->op == EGRU_OP_LSTM) {
+        return 1u;
+    }
+    return egru_split(layer->workers, rows, 1u, rows * gates(layer) * H * H, chunk);
 }
 
 /* One direction over the block. The input projections are computed ahead of the steps that use
@@ -172,10 +332,22 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     size_t row_stride = (size_t)win * GH; /* ... and from one row's to the next's */
     uint32_t t_lo = 0;                    /* the first input step the window holds */
     int8_t *q = (int8_t *)(void *)(cell + egru_rnn_cell_scratch_floats(rows, H));
+    rows_split_t rs;
+    const uint32_t row_parts = rows_parts(layer, w, rows, &rs.chunk);
     uint8_t *valid = (uint8_t *)(void *)(cell + egru_rnn_cell_scratch_floats(rows, H) +
                                          (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
 
+    if (row_parts > 1) {
+        rs.sub = *layer;
+        rs.sub.workers = NULL;
+        rs.w = w;
+        rs.step = step;
+        rs.state = state;
+        rs.cell = cell;
+        rs.q = q;
+        rs.rows = rows;
+    }
     if (layer->input_projected) {
         /* egru_model_fold: `in` already holds the projections, [forward | backward] per step, in
          * a buffer of the arena or the session that nothing reads after this layer: the cells
@@ -200,7 +372,13 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
             t_lo = reverse ? steps - p - count : p;
             project(layer, w, in, rows, steps, t_lo, count, win, proj, q);
         }
-        if (any) {
+        if (any && row_parts > 1) {
+            rs.xp = proj + (size_t)(t - t_lo) * stride;
+            rs.xp_stride = row_stride;
+            rs.valid = any == rows ? NULL : valid;
+            rs.p = p;
+            egru_run_tasks(layer->workers, rows_task, &rs, row_parts);
+        } else if (any) {
             step(layer, w, proj + (size_t)(t - t_lo) * stride, row_stride, rows,
                  any == rows ? NULL : valid, state, cell, q, p);
         }

@@ -10,6 +10,20 @@
 #include "../kernels/egru_kernels.h"
 #include "egru_layers.h"
 
+/* One block of a batch-1 step split by units (egru_rnn_split_step): rows u .. u + m of the
+ * product, then the activation of those units, as below. */
+static void simple_rnn_block(const egru_rnn_split_t *s, uint32_t u, uint32_t m)
+{
+    float y[EGRU_RECURRENT_BLOCK], *a = s->xp + u;
+    uint32_t j;
+    egru_rnn_rows_f32(s, u, m, NULL, y);
+    for (j = 0; j < m; ++j) {
+        a[j] += y[j];
+    }
+    egru_activate_f32(s->layer, s->layer->activation, a, m);
+    memcpy(s->state + u, a, m * sizeof(float));
+}
+
 void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, float *xp,
                               size_t xp_stride, uint32_t rows, const uint8_t *valid, float *state,
                               float *scratch, int8_t *q, uint32_t step)
@@ -19,6 +33,20 @@ void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_
 
     if (!EGRU_CFG_OP_SIMPLE_RNN) {
         return; /* left out of this build: egru_model_init refused the model */
+    }
+    if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
+        egru_rnn_split_t s;
+        s.layer = layer;
+        s.w = w;
+        s.xp = xp;
+        s.state = state;
+        s.scratch = scratch;
+        s.step = step;
+        s.fused = 0;
+        s.block = simple_rnn_block;
+        if (egru_rnn_split_step(&s, scratch, q, (uint64_t)H * H)) {
+            return;
+        }
     }
     egru_rnn_recurrent_f32(layer, w, state, rows, 0, H, NULL, scratch, q, step);
     for (b = 0; b < rows; ++b) {
