@@ -212,14 +212,15 @@ def main(argv=None) -> int:
         # vocab x 3H floats: 30 MB for W1) when --fold is on (default).
         fold = args.fold and x.dtype.kind == "i"
         em = edgegru.load(egru_path, fold_embedding=fold)
-        # The same file under other kernel sets (--kernels), and for token models the default
-        # load (no fold) when the default row is folded: what `edgegru.load(path)` gives.
+        # The same file under other kernel sets (--kernels), and for token models the unfolded
+        # load (fold_embedding=False). The default row is what `edgegru.load(path)` gives: it
+        # folds these models (the table is within FOLD_AUTO_RATIO of the file).
         variants = {
             f"edgegru {k}": edgegru.load(egru_path, kernels=k, fold_embedding=fold)
             for k in extra_sets
         }
         if fold:
-            variants["edgegru unfolded"] = edgegru.load(egru_path)
+            variants["edgegru unfolded"] = edgegru.load(egru_path, fold_embedding=False)
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         feed = {sess.get_inputs()[0].name: x}
         spec = tf.TensorSpec(x.shape, tf.int32 if x.dtype.kind == "i" else tf.float32)
