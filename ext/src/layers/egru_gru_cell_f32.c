@@ -97,16 +97,10 @@ static int gru_split_step(const egru_layer_t *layer, const egru_rnn_weights_t *w
                           float *state, float *scratch, int8_t *q, uint32_t step)
 {
     const uint32_t H = layer->units;
-    egru_rnn_split_t s;
-    s.layer = layer;
-    s.w = w;
-    s.xp = xp;
-    s.state = state;
-    s.scratch = scratch;
-    s.step = step;
-    s.fused = layer->kernels->gru_gates_f32 && layer->recurrent_activation == EGRU_ACT_SIGMOID &&
-              layer->activation == EGRU_ACT_TANH;
-    s.block = gru_block;
+    const int fused = layer->kernels->gru_gates_f32 &&
+                      layer->recurrent_activation == EGRU_ACT_SIGMOID &&
+                      layer->activation == EGRU_ACT_TANH;
+    egru_rnn_split_t s = egru_rnn_split_of(layer, w, xp, state, scratch, step, fused, gru_block);
     return egru_rnn_split_step(&s, scratch + (size_t)3 * H, q, 3ull * H * H);
 }
 

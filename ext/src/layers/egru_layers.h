@@ -8,8 +8,10 @@
 #ifndef EGRU_LAYERS_H
 #define EGRU_LAYERS_H
 
-#include "edgegru.h"
+#include <string.h>
+
 #include "../kernels/egru_kernels.h"
+#include "edgegru.h"
 
 /* out[t] = table[ids[t]] for t < steps; with EGRU_FLAG_MASK_ZERO also mask_out[t] = ids[t] != 0.
  * out: (steps, dim). Each id is read exactly once and checked where it is read (the caller's
@@ -105,6 +107,25 @@ struct egru_rnn_split {
     egru_rnn_block_fn block;
 };
 int egru_rnn_split_step(egru_rnn_split_t *s, float *hin, int8_t *q, uint64_t macs);
+/* A split of one cell's step: its arguments and its block function (egru_rnn_split_step sets
+ * the rest). */
+static inline egru_rnn_split_t egru_rnn_split_of(const egru_layer_t *layer,
+                                                 const egru_rnn_weights_t *w, float *xp,
+                                                 float *state, float *scratch, uint32_t step,
+                                                 int fused, egru_rnn_block_fn block)
+{
+    egru_rnn_split_t s;
+    memset(&s, 0, sizeof s);
+    s.layer = layer;
+    s.w = w;
+    s.xp = xp;
+    s.state = state;
+    s.scratch = scratch;
+    s.step = step;
+    s.fused = fused;
+    s.block = block;
+    return s;
+}
 /* y[k] = row r0 + k of R . h (+ bias[k] when bias is not NULL) for k < m, R the direction's
  * recurrent matrix (G*H, H) (packed, row-major or int8, as egru_rnn_recurrent_f32 picks). */
 void egru_rnn_rows_f32(const egru_rnn_split_t *s, uint32_t r0, uint32_t m, const float *bias,

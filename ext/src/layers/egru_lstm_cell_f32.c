@@ -57,15 +57,7 @@ void egru_lstm_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_t *w, 
         return; /* left out of this build: egru_model_init refused the model */
     }
     if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
-        egru_rnn_split_t s;
-        s.layer = layer;
-        s.w = w;
-        s.xp = xp;
-        s.state = state;
-        s.scratch = scratch;
-        s.step = step;
-        s.fused = 0;
-        s.block = lstm_block;
+        egru_rnn_split_t s = egru_rnn_split_of(layer, w, xp, state, scratch, step, 0, lstm_block);
         if (egru_rnn_split_step(&s, scratch, q, 4ull * H * H)) { /* the products: on the stack */
             return;
         }

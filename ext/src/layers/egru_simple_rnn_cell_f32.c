@@ -35,15 +35,8 @@ void egru_simple_rnn_cell_f32(const egru_layer_t *layer, const egru_rnn_weights_
         return; /* left out of this build: egru_model_init refused the model */
     }
     if (EGRU_CFG_WORKERS && rows == 1 && (!valid || valid[0]) && layer->workers) {
-        egru_rnn_split_t s;
-        s.layer = layer;
-        s.w = w;
-        s.xp = xp;
-        s.state = state;
-        s.scratch = scratch;
-        s.step = step;
-        s.fused = 0;
-        s.block = simple_rnn_block;
+        egru_rnn_split_t s =
+            egru_rnn_split_of(layer, w, xp, state, scratch, step, 0, simple_rnn_block);
         if (egru_rnn_split_step(&s, scratch, q, (uint64_t)H * H)) {
             return;
         }
