@@ -492,6 +492,34 @@ def attention_key(seed=0):
     return _done(keras.Model([q, v, k], [add, dot], name="attention_key"), inputs, seed)
 
 
+def dot_attention(seed=0, general=False):
+    """Luong attention written with layers, as Keras tutorials do: scores =
+    Dot(axes=[2, 2])([decoder, encoder]), Activation("softmax"), context = Dot(axes=[2,
+    1])([weights, encoder]), concatenated with the decoder's output. Keras' Dot drops masks, so
+    the padded source steps (Embedding mask_zero) get weight too. general: the "general" score
+    (the key is a Dense of the encoder's output) and a Softmax layer instead of Activation."""
+    keras = _keras()
+    L = keras.layers
+    src = keras.Input((None,), dtype="int32", name="source")
+    tgt = keras.Input((None,), dtype="int32", name="target")
+    enc, state = L.GRU(UNITS, return_sequences=True, return_state=True, name="encoder")(
+        L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="enc_emb")(src)
+    )
+    dec = L.GRU(UNITS, return_sequences=True, name="decoder")(
+        L.Embedding(DEC_VOCAB, 4, mask_zero=True, name="dec_emb")(tgt), initial_state=state
+    )
+    key = L.Dense(UNITS, use_bias=False, name="key")(enc) if general else enc
+    scores = L.Dot(axes=[2, 2], name="scores")([dec, key])
+    soft = L.Softmax(name="weights") if general else L.Activation("softmax", name="weights")
+    context = L.Dot(axes=[2, 1], name="context")([soft(scores), enc])
+    both = L.Concatenate(name="both")([context, dec])
+    out = L.Dense(DEC_VOCAB, activation="softmax", name="probs")(both)
+    rng = np.random.default_rng(seed)
+    inputs = [_tokens(rng, T, ENC_VOCAB, True), _tokens(rng, T - 1, DEC_VOCAB, True)]
+    name = "dot_attention_general" if general else "dot_attention"
+    return _done(keras.Model([src, tgt], [out, context], name=name), inputs, seed)
+
+
 def time_steps(seed=0, masked=False):
     """Cropping1D, ZeroPadding1D and UpSampling1D between GRUs (each ends a mask, as Keras);
     two outputs: the resampled sequence and the last GRU's output."""
@@ -594,6 +622,8 @@ MODELS = {
     "attention_seq2seq": _case(attention_seq2seq),
     "additive_attention_seq2seq": _case(attention_seq2seq, additive=True),
     "attention_key": _case(attention_key),
+    "dot_attention": _case(dot_attention),
+    "dot_attention_general": _case(dot_attention, general=True),
     "time_steps": _case(time_steps),
     "time_steps_masked": _case(time_steps, masked=True),
     "time_steps_chain": _case(time_steps_chain),

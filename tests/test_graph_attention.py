@@ -24,8 +24,9 @@ TOL = 1e-5
 B, TQ, TV, D, W = 3, 4, 5, 3, 2
 
 
-def _graph(score="dot", causal=False, key=False, masked=True, scale=None):
-    """Inputs q (TQ, D), v (TV, W or D), [k (TV, D)]; Masking(0) on q and v when masked."""
+def _graph(score="dot", causal=False, key=False, masked=True, scale=None, use_masks=True):
+    """Inputs q (TQ, D), v (TV, W or D), [k (TV, D)]; Masking(0) on q and v when masked;
+    use_masks=False: the Keras Dot pattern's node, which ignores both masks."""
     rng = np.random.default_rng(3)
     width_v = W if key else D
     inputs = [ir.GraphInput("q", ir.FEATURES, D), ir.GraphInput("v", ir.FEATURES, width_v)]
@@ -42,7 +43,9 @@ def _graph(score="dot", causal=False, key=False, masked=True, scale=None):
         ins.append("k")
     if scale is None:
         scale = rng.normal(1.0, 0.3, D) if score == "additive" else 0.7
-    att = ir.Attention(score, D, width_v, scale, 1.3, causal=causal, name="att")
+    att = ir.Attention(
+        score, D, width_v, scale, 1.3, causal=causal, name="att", use_masks=use_masks
+    )
     nodes.append(ir.Node(att, ins, ["y"]))
     nodes.append(ir.Node(gc.gru(rng, width_v, 3, "g", return_sequences=True), ["y"], ["h"]))
     return ir.Graph(inputs, nodes, ["h", "y"])
@@ -67,6 +70,8 @@ CASES = {
     "concat_causal_unmasked": dict(score="concat", causal=True, masked=False),
     "additive_scale": dict(score="additive", key=True),
     "additive_no_scale": dict(score="additive", scale=None, masked=False),
+    "dot_masks_ignored": dict(scale=1.0, use_masks=False),
+    "dot_masks_ignored_key": dict(key=True, use_masks=False),
 }
 
 
@@ -116,6 +121,27 @@ def test_query_mask_zeroes_and_value_mask_excludes():
     np.testing.assert_allclose(alone[0], got[1], atol=1e-6, rtol=0)
 
 
+def test_masks_ignored_read_and_write_no_mask():
+    """The Keras Dot pattern (use_masks=False): masked query steps are computed and masked
+    value steps get weight, as Keras' Dot, softmax, Dot do; the output carries no mask."""
+    g = _graph(use_masks=False)
+    att = next(n for n in g.nodes if isinstance(n.layer, ir.Attention))
+    assert not att.masked and not g.values["y"].masked
+    with pytest.raises(ValueError, match="use_masks=False"):
+        ir.Attention("concat", D, D, use_masks=False)
+    xs = _inputs(g)
+    got = edgegru.load(fmt.write(g)).predict(xs)[1]
+    # numpy from the equations: softmax(q k^T * scale) v over every step
+    q, v = xs[0].astype(np.float64), xs[1].astype(np.float64)
+    s = np.einsum("btd,bsd->bts", q, v) * np.float32(0.7)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    want = (w / w.sum(-1, keepdims=True)) @ v
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+    assert np.any(got[0, -1] != 0)  # the query step Masking marks is not zeroed
+    masked = edgegru.load(fmt.write(_graph())).predict(xs)[1]
+    assert float(np.max(np.abs(masked[1] - got[1]))) > 1e-3  # row 1's padded steps count here
+
+
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="key width"):
         ir.Graph(
@@ -148,7 +174,10 @@ def _att_record(blob: bytes) -> int:
         (2, 0x7FC00000, "dot"),  # NaN scale
         (3, 0x3F800000, "dot"),  # a concat weight on dot
         (2, 0x3F800000, "additive_scale"),  # a scale param on additive
-        (4, 1, "concat"),  # an unused param
+        (4, 1, "concat"),  # masks ignored on concat
+        (4, 2, "dot_masks_ignored"),  # masks-ignored flag not 0 / 1
+        (4, 1, "dot"),  # masks ignored, but the node and its output say masked
+        (5, 1, "dot_masks_ignored"),  # an unused param
     ],
 )
 def test_hostile_records_are_refused(param, value, base):

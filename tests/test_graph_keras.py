@@ -249,6 +249,22 @@ REFUSED = {
         _two_inputs(lambda a, b: L.Dot(axes=2, name="dot")([a, b])),
         ["'dot'", "Dot", "not supported"],
     ),
+    "dot_attention_scores_used_twice": (
+        _two_inputs(
+            lambda a, b: (lambda s: [L.Dot(axes=[2, 1])([L.Activation("softmax")(s), b]), s])(
+                L.Dot(axes=[2, 2], name="scores")([a, b])
+            )
+        ),
+        ["'scores'", "Dot", "not supported", "scores and weights feeding nothing else"],
+    ),
+    "dot_attention_normalized": (
+        _two_inputs(
+            lambda a, b: L.Dot(axes=[2, 1])(
+                [L.Softmax()(L.Dot(axes=[2, 2], normalize=True, name="cos")([a, b])), b]
+            )
+        ),
+        ["'cos'", "Dot", "not supported"],
+    ),
     "reshape_dynamic_steps": (
         lambda: (lambda x: keras.Model(x, L.Reshape((-1,), name="rs")(x)))(keras.Input((None, 3))),
         ["'rs'", "Reshape", "fixed number of steps", "dynamic"],

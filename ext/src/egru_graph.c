@@ -396,7 +396,9 @@ static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *lay
     const uint32_t kv = node_value(b->m, k, ni - 1);
     const uint32_t Tq = b->g->steps[qv], Tv = b->g->steps[vv];
     const uint32_t D = layer->input_dim, W = layer->output_dim, mode = layer->params[0];
-    const uint8_t *q_mask = mask_ptr(b, qv), *v_mask = mask_ptr(b, vv);
+    /* params[4] = 1 (the Keras Dot pattern): no mask is read, none written (egru_model.c) */
+    const uint8_t *q_mask = layer->params[4] ? NULL : mask_ptr(b, qv);
+    const uint8_t *v_mask = layer->params[4] ? NULL : mask_ptr(b, vv);
     float scale = 1.0f, weight = 1.0f;
     uint32_t r, t, j, d;
     if (mode != EGRU_ATTENTION_ADDITIVE) {

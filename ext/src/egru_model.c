@@ -593,7 +593,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         break;
     case EGRU_OP_ATTENTION:
         /* graph files: params score, causal (0 / 1), scale and concat weight (f32 bits, finite;
-         * dot / concat only); additive: 0 or 1 SCALE tensor (in), the rest zero. */
+         * dot / concat only), masks ignored (0 / 1; 1 only for dot, not causal: the Keras Dot
+         * pattern); additive: 0 or 1 SCALE tensor (in), the rest zero. */
         if (!EGRU_CFG_GRAPH) {
             ok = 0;
             break;
@@ -611,7 +612,9 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
                  (out->params[3] & 0x7F800000u) != 0x7F800000u &&
                  (p0 == EGRU_ATTENTION_CONCAT || out->params[3] == 0);
         }
-        for (k = 4; k < 10; ++k) {
+        ok = ok && (out->params[4] == 0 ||
+                    (out->params[4] == 1u && p0 == EGRU_ATTENTION_DOT && out->params[1] == 0));
+        for (k = 5; k < 10; ++k) {
             ok = ok && out->params[k] == 0;
         }
         break;
@@ -957,7 +960,8 @@ static int node_reads_mask(const egru_layer_t *layer, int any, int first, uint32
          * initial states runs unmasked (its sequence output still carries the mask). */
         return first && input_count == 1u;
     case EGRU_OP_GLOBAL_POOL: return first && layer->params[0] == EGRU_POOL_AVERAGE;
-    case EGRU_OP_ATTENTION: return any; /* see check_graph: the query's or the value's */
+    case EGRU_OP_ATTENTION: /* see check_graph: the query's or the value's; none ignoring masks */
+        return any && layer->params[4] == 0;
     default: return 0; /* Conv1D, Flatten end it; Embedding, Masking make one; RepeatVector */
     }
 }
@@ -976,7 +980,7 @@ static int node_writes_mask(const egru_layer_t *layer, int any, int every, int f
     case EGRU_OP_SIMPLE_RNN: return first && (layer->flags & EGRU_FLAG_RETURN_SEQUENCES) != 0;
     case EGRU_OP_MASKING: return 1;
     case EGRU_OP_EMBEDDING: return (layer->flags & EGRU_FLAG_MASK_ZERO) != 0;
-    case EGRU_OP_ATTENTION: return first; /* the query's mask */
+    case EGRU_OP_ATTENTION: return first && layer->params[4] == 0; /* the query's mask */
     default: return 0;
     }
 }
@@ -988,8 +992,8 @@ static uint32_t graph_params_used(const egru_layer_t *layer)
     case EGRU_OP_GRU:
     case EGRU_OP_LSTM:
     case EGRU_OP_SIMPLE_RNN: return (layer->flags & EGRU_FLAG_BIDIRECTIONAL) ? 1u : 0u;
+    case EGRU_OP_ATTENTION: return 5u; /* params[4]: masks ignored; checked by decode_layer */
     case EGRU_OP_CONV1D:
-    case EGRU_OP_ATTENTION:
     case EGRU_OP_TIME_STEPS:
     case EGRU_OP_RESHAPE:
     case EGRU_OP_PERMUTE: return 4u; /* checked further by decode_layer */

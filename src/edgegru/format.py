@@ -576,13 +576,17 @@ _GRAPH_ENCODERS = {
 
 def _encode_attention(x: ir.Attention) -> _Record:
     """ATTENTION: params score (1 dot, 2 concat, 3 additive), causal, scale and concat weight
-    as f32 bits (dot / concat; 0 for additive); additive with use_scale: one SCALE tensor."""
+    as f32 bits (dot / concat; 0 for additive), 1 when masks are ignored (the Keras Dot
+    pattern, ir.Attention.use_masks; written only then, so other records keep their bytes);
+    additive with use_scale: one SCALE tensor."""
     score = ir.ATTENTION_SCORES.index(x.score) + 1
     additive = x.score == "additive"
     tensors = [(ROLE_SCALE, x.scale)] if additive and x.scale is not None else []
     params = (score, int(x.causal))
     if not additive:
         params += (_f32_bits(x.scale), _f32_bits(x.concat_weight) if x.score == "concat" else 0)
+    if not x.use_masks:
+        params += (1,)
     return _Record(OP_ATTENTION, 0, x.dim, x.value_dim, tensors=tensors, params=params)
 
 
@@ -1150,6 +1154,8 @@ def _decode_attention(r: _Record, name: str) -> ir.Attention:
     if not 1 <= r.params[0] <= len(ir.ATTENTION_SCORES) or r.params[1] > 1:
         raise ValueError(f"score {r.params[0]} or causal {r.params[1]} unknown")
     score = ir.ATTENTION_SCORES[r.params[0] - 1]
+    if r.params[4] > 1 or (r.params[4] and (score != "dot" or r.params[1])):
+        raise ValueError(f"masks-ignored flag {r.params[4]} invalid (1 only for dot, not causal)")
     scale, weight = np.float32(_bits_f32(r.params[2])), np.float32(_bits_f32(r.params[3]))
     if score == "additive":
         scale = _tensor(r, 0, ROLE_SCALE) if r.tensors else None
@@ -1157,7 +1163,7 @@ def _decode_attention(r: _Record, name: str) -> ir.Attention:
         raise ValueError("scale or concat weight not finite")
     return ir.Attention(
         score, r.input_dim, r.output_dim, scale, weight if score == "concat" else 1.0,
-        causal=bool(r.params[1]), name=name,
+        causal=bool(r.params[1]), name=name, use_masks=not r.params[4],
     )  # fmt: skip
 
 

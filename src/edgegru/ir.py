@@ -719,7 +719,10 @@ class Attention:
     [query, value] or [query, value, key] sequences (docs/format.md "ATTENTION"). dim: the width
     of query and key; value_dim: the value's (and the output's). scale: dot / concat: a float
     (1.0 without use_scale); additive: None (no use_scale) or the (dim,) array. concat_weight:
-    Keras' concat_score_weight (concat only). causal: the call's use_causal_mask."""
+    Keras' concat_score_weight (concat only). causal: the call's use_causal_mask.
+    use_masks: False for Keras' attention written as layers, Dot(axes=[2, 2]) of query and key,
+    softmax, Dot(axes=[2, 1]) with the value ("dot" score, scale 1, not causal): Keras' Dot drops
+    every mask, so this node reads none (padded value steps get weight too) and writes none."""
 
     score: str
     dim: int
@@ -728,6 +731,7 @@ class Attention:
     concat_weight: float = 1.0
     causal: bool = False
     name: str = "attention"
+    use_masks: bool = True
 
     def __post_init__(self):
         if self.score not in ATTENTION_SCORES:
@@ -742,6 +746,11 @@ class Attention:
         else:
             self.scale = float(np.float32(1.0 if self.scale is None else self.scale))
         self.concat_weight = float(np.float32(self.concat_weight))
+        self.use_masks = bool(self.use_masks)
+        if not self.use_masks and (self.score != "dot" or self.causal):
+            raise ValueError(
+                f"Attention {self.name!r}: use_masks=False needs the dot score without causal"
+            )
 
     @property
     def units(self) -> int:
@@ -913,7 +922,7 @@ def _mask_out(layer, ins: list) -> bool:
     if isinstance(layer, RepeatVector):
         return False
     if isinstance(layer, Attention):
-        return ins[0].masked  # the query's mask
+        return ins[0].masked and layer.use_masks  # the query's mask
     if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     rule = MASK_RULES[type(layer)]
@@ -935,7 +944,8 @@ def _reads_mask(layer, ins: list) -> bool:
     if isinstance(layer, RepeatVector):
         return False
     if isinstance(layer, Attention):
-        return ins[0].masked or ins[1].masked  # query and value masks (a key's is ignored)
+        # query and value masks (a key's is ignored); none for the Dot pattern (use_masks)
+        return (ins[0].masked or ins[1].masked) and layer.use_masks
     if isinstance(layer, (TimeSteps, Dot, Reshape, Permute)):
         return False
     if isinstance(layer, (*RECURRENT, Bidirectional)) and len(ins) > 1:

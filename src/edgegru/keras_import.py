@@ -74,7 +74,10 @@ config by `_GraphWalk` for both routes:
   passes a node (outside and upstream of nested models), the IR must agree or the model is
   refused; measured in docs/keras-semantics.md section 12 (a recurrent layer called with
   ``initial_state=`` runs unmasked in Keras 3);
-* anything else (Attention, Dot, Reshape, Lambda, keras.ops on tensors, dict inputs / outputs,
+* Dot of two vectors (`ir.Dot`), and attention written as layers: Dot(axes=[2, 2]) of query and
+  key, softmax (Activation or Softmax), Dot(axes=[2, 1]) with the value, converted to one
+  `ir.Attention(use_masks=False)` (Keras' Dot drops masks; docs/keras-semantics.md);
+* anything else (another Dot of sequences, Lambda, keras.ops on tensors, dict inputs / outputs,
   ...) raises `UnsupportedLayerError` / `UnsupportedError` naming the layer and option.
 """
 
@@ -1480,6 +1483,8 @@ def _value_steps(layer, ins: list):
         return None if any(s is None for s in ins) else sum(ins)
     if isinstance(layer, ir.Conv1D):
         return None if ins[0] is None else layer.out_steps(ins[0])
+    if isinstance(layer, ir.Attention):
+        return ins[0]  # the query's
     known = [s for s in ins if s is not None]
     return known[0] if known else None
 
@@ -1562,8 +1567,11 @@ def _convert_graph_layer(node: _GraphNode, weights: list, infos: list):
         axes = config.get("axes")
         if len(infos) != 2 or any(v.kind != ir.VECTOR for v, _ in infos):
             raise UnsupportedLayerError(
-                f"{_where(class_name, config)}: supported on two vectors (batch, features) "
-                "only (a fixed output width); sequences are not supported"
+                f"{_where(class_name, config)}: this use is not supported; supported: two "
+                "vectors (batch, features), and sequences only as attention: "
+                "Dot(axes=[2, 2])([query, key]) -> "
+                "softmax (Activation or Softmax) -> Dot(axes=[2, 1])([weights, value]), the "
+                "scores and weights feeding nothing else"
             )
         if axes not in (1, -1, [1, 1], [-1, -1], [1, -1], [-1, 1]):
             raise _option_error(class_name, config, "axes", axes, [1, -1])
@@ -1689,6 +1697,101 @@ def _convert_attention(node: _GraphNode, weights: list, infos: list) -> ir.Atten
     return ir.Attention(score, dim, value_dim, scale, weight, causal=causal, name=config["name"])
 
 
+def _dot_axes(config: dict) -> tuple | None:
+    """A Dot's axes as a pair on rank-3 inputs (-1 read as 2), None when not a pair of ints."""
+    axes = config.get("axes")
+    axes = [axes, axes] if isinstance(axes, int) else axes
+    if not isinstance(axes, (list, tuple)) or len(axes) != 2:
+        return None
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        return None
+    return tuple(2 if a == -1 else a for a in axes)
+
+
+def _is_softmax(gn: _GraphNode) -> bool:
+    """Activation("softmax") or Softmax over the last axis, called without a mask."""
+    config = gn.config
+    if gn.class_name == "Activation":
+        return config.get("activation") == "softmax"
+    return gn.class_name == "Softmax" and config.get("axis", -1) in (-1, 2, [-1], [2])
+
+
+def _dot_attention_patterns(nodes: list, consumers: dict, outputs: list) -> dict:
+    """Keras attention written as layers: scores = Dot(axes=[2, 2])([query, key]), weights =
+    softmax(scores) (Activation or Softmax), context = Dot(axes=[2, 1])([weights, value]), where
+    the scores and the weights feed nothing else and are not model outputs. Returns
+    {id(node): (role, (scores, softmax, context))}, role 0, 1, 2. The three become one
+    ir.Attention("dot", use_masks=False) at the context node: Keras' Dot drops every mask
+    (Dot.compute_mask returns None), so no mask is read or written."""
+    found: dict = {}
+    out_set = set(outputs)
+    for a in nodes:
+        if a.class_name != "Dot" or len(a.inputs) != 2 or len(a.outputs) != 1:
+            continue
+        if a.config.get("normalize") or _dot_axes(a.config) != (2, 2):
+            continue
+        after = consumers.get(a.outputs[0], [])
+        if len(after) != 1 or not _is_softmax(after[0]) or a.outputs[0] in out_set:
+            continue
+        sm = after[0]
+        after = consumers.get(sm.outputs[0], []) if len(sm.outputs) == 1 else []
+        if len(after) != 1 or sm.outputs[0] in out_set:
+            continue
+        b = after[0]
+        if b.class_name != "Dot" or len(b.inputs) != 2 or b.inputs[0] != sm.outputs[0]:
+            continue
+        if b.config.get("normalize") or _dot_axes(b.config) != (2, 1) or len(b.outputs) != 1:
+            continue
+        for role, gn in enumerate((a, sm, b)):
+            found[id(gn)] = (role, (a, sm, b))
+    return found
+
+
+def _dot_attention_inputs(parts: tuple, aliases: dict) -> list:
+    """[query, value] or [query, value, key] of a Dot attention (_dot_attention_patterns)."""
+    a, _, b = parts
+    q, k = (aliases.get(v, v) for v in a.inputs)
+    v = aliases.get(b.inputs[1], b.inputs[1])
+    return [q, v] if k == v else [q, v, k]
+
+
+def _fused_dot_attention(parts: tuple, node_infos: list, layers: dict) -> ir.Attention:
+    """The ir.Attention of one Dot-softmax-Dot pattern, given its inputs' infos."""
+    a, sm, b = parts
+    if any(v.kind != ir.SEQUENCE for v, _ in node_infos):
+        raise UnsupportedLayerError(
+            f"{_where(a.class_name, a.config)}: Dot(axes=[2, 2]) -> softmax -> Dot(axes=[2, 1]) "
+            "is supported on sequences (batch, T, features) only"
+        )
+    key = ("dot-attention", a.key, sm.key, b.key)
+    if key not in layers:
+        for gn in parts:
+            _check_dtype(gn.class_name, gn.config)
+        dim, value_dim = node_infos[0][0].width, node_infos[1][0].width
+        layers[key] = ir.Attention("dot", dim, value_dim, 1.0, name=b.name, use_masks=False)
+    return layers[key]
+
+
+def _graph_layer(gn: _GraphNode, node_infos: list, layers: dict, weight_reader, checks: list):
+    """The IR layer of node `gn`, converted at the layer's first node (a layer applied again
+    reuses it); the converters' post-conversion checks are appended to `checks`."""
+    if gn.key not in layers:
+        obj = weight_reader.layer(gn.path)
+        weights = collect_weights(weight_reader, obj, gn.class_name, gn.config)
+        converted = _convert_graph_layer(gn, weights, node_infos)
+        if isinstance(converted, tuple):
+            converted, more = converted
+            checks += more
+        layers[gn.key] = converted
+    layer = layers[gn.key]
+    if isinstance(layer, ir.Attention) and _attention_causal(gn) != layer.causal:
+        raise UnsupportedLayerError(
+            f"{_where(gn.class_name, gn.config)}: applied with and without "
+            "use_causal_mask; supported: the same use_causal_mask in every call"
+        )
+    return layer
+
+
 def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
     """Convert a serialized Functional model that is not a single chain to an ir.Graph (the
     live and the file route both end here, as for `convert_chain`)."""
@@ -1705,26 +1808,22 @@ def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
     layers: dict = {}  # key -> IR layer (None: identity)
     post_checks, nodes, pairs = [], [], []
     aliases: dict = {}
+    dot_attention = _dot_attention_patterns(walk.nodes, consumers, outputs)
     for gn in walk.nodes:
         ins = [aliases.get(v, v) for v in gn.inputs]
+        role, parts = dot_attention.get(id(gn), (None, None))
+        if role in (0, 1):
+            continue  # the scores and the softmax of a Dot attention: one node at its context
+        if role == 2:
+            ins = _dot_attention_inputs(parts, aliases)
         missing = [v for v in ins if v not in infos]
         if missing:  # pragma: no cover - the walk lists producers first
             raise UnsupportedError(f"layer {gn.name!r}: reads {missing} before they exist")
         node_infos = [infos[v] for v in ins]
-        if gn.key not in layers:
-            obj = weight_reader.layer(gn.path)
-            weights = collect_weights(weight_reader, obj, gn.class_name, gn.config)
-            converted = _convert_graph_layer(gn, weights, node_infos)
-            if isinstance(converted, tuple):
-                converted, checks = converted
-                post_checks += checks
-            layers[gn.key] = converted
-        layer = layers[gn.key]
-        if isinstance(layer, ir.Attention) and _attention_causal(gn) != layer.causal:
-            raise UnsupportedLayerError(
-                f"{_where(gn.class_name, gn.config)}: applied with and without "
-                "use_causal_mask; supported: the same use_causal_mask in every call"
-            )
+        if role == 2:
+            layer = _fused_dot_attention(parts, node_infos, layers)
+        else:
+            layer = _graph_layer(gn, node_infos, layers, weight_reader, post_checks)
         if layer is None:
             if len(ins) != 1 or len(gn.outputs) != 1:
                 raise UnsupportedError(f"layer {gn.name!r}: an identity layer with one input")
@@ -1741,7 +1840,8 @@ def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
             infos[name] = (values[min(k, len(values) - 1)], steps if is_seq else None)
         node = ir.Node(layer, ins, list(gn.outputs))
         nodes.append(node)
-        pairs.append((gn, node))
+        if role is None:  # a Dot attention's recorded masks are Keras' Dot's, which drops them
+            pairs.append((gn, node))
     outputs = [aliases.get(v, v) for v in outputs]
     input_names = {gi.name for gi in inputs}
     for v in outputs:

@@ -1479,12 +1479,14 @@ class _GraphExport:
         """ATTENTION (docs/format.md), batch-major: scores (MatMul, or Tanh of broadcast sums
         reduced over the features), masked ones lowered by 1e9 (Where), Softmax over the value
         steps, MatMul with the value, zero at masked query steps; the output carries the query's
-        mask."""
+        mask (the Keras Dot pattern, use_masks False: no mask read or written)."""
         g = self.g
         q, v = (self.get(n, BATCH_MAJOR).name for n in node.inputs[:2])
         k = self.get(node.inputs[2], BATCH_MAJOR).name if len(node.inputs) == 3 else v
-        q_mask = self.mask(node.inputs[0], BATCH_MAJOR)
-        v_mask = self.mask(node.inputs[1], BATCH_MAJOR)
+        q_mask = v_mask = None
+        if layer.use_masks:
+            q_mask = self.mask(node.inputs[0], BATCH_MAJOR)
+            v_mask = self.mask(node.inputs[1], BATCH_MAJOR)
         s = _attention_scores(self, layer, q, k, scope)
         valid = _attention_valid(self, layer, q, v, v_mask, scope)
         if valid is not None:

@@ -439,8 +439,11 @@ _MASK_READERS = (*ir.RECURRENT, ir.Bidirectional, ir.GlobalPool)
 
 
 def _attention(layer, ins: list):
-    """ATTENTION (docs/format.md): [query, value(, key)] -> (output, the query's mask)."""
+    """ATTENTION (docs/format.md): [query, value(, key)] -> (output, the query's mask); the
+    Keras Dot pattern (use_masks False) reads no mask and writes none."""
     (q, q_mask), (v, v_mask) = ins[0], ins[1]
+    if not layer.use_masks:
+        q_mask = v_mask = None
     k = ins[2][0] if len(ins) > 2 else v
     if layer.score == "dot":
         s = np.einsum("btd,bsd->bts", q, k) * layer.scale
