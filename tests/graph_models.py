@@ -497,7 +497,8 @@ def dot_attention(seed=0, general=False):
     Dot(axes=[2, 2])([decoder, encoder]), Activation("softmax"), context = Dot(axes=[2,
     1])([weights, encoder]), concatenated with the decoder's output. Keras' Dot drops masks, so
     the padded source steps (Embedding mask_zero) get weight too. general: the "general" score
-    (the key is a Dense of the encoder's output) and a Softmax layer instead of Activation."""
+    (the key is a Dense of the encoder's output), a Softmax layer instead of Activation and a
+    Dropout on the weights (the identity at inference)."""
     keras = _keras()
     L = keras.layers
     src = keras.Input((None,), dtype="int32", name="source")
@@ -511,7 +512,8 @@ def dot_attention(seed=0, general=False):
     key = L.Dense(UNITS, use_bias=False, name="key")(enc) if general else enc
     scores = L.Dot(axes=[2, 2], name="scores")([dec, key])
     soft = L.Softmax(name="weights") if general else L.Activation("softmax", name="weights")
-    context = L.Dot(axes=[2, 1], name="context")([soft(scores), enc])
+    weights = L.Dropout(0.2, name="drop")(soft(scores)) if general else soft(scores)
+    context = L.Dot(axes=[2, 1], name="context")([weights, enc])
     both = L.Concatenate(name="both")([context, dec])
     out = L.Dense(DEC_VOCAB, activation="softmax", name="probs")(both)
     rng = np.random.default_rng(seed)

@@ -1716,11 +1716,28 @@ def _is_softmax(gn: _GraphNode) -> bool:
     return gn.class_name == "Softmax" and config.get("axis", -1) in (-1, 2, [-1], [2])
 
 
+def _sole_consumer(value: str, consumers: dict, out_set: set) -> tuple:
+    """(the one node reading `value` past identity layers such as Dropout, the value it reads,
+    the identity nodes passed), or (None, value, []) when the value (or one passed) has another
+    reader or is a model output."""
+    passed = []
+    while True:
+        after = consumers.get(value, [])
+        if len(after) != 1 or value in out_set:
+            return None, value, passed
+        gn = after[0]
+        if _CONVERTERS.get(gn.class_name) is not _convert_identity or len(gn.outputs) != 1:
+            return gn, value, passed
+        passed.append(gn)
+        value = gn.outputs[0]
+
+
 def _dot_attention_patterns(nodes: list, consumers: dict, outputs: list) -> dict:
     """Keras attention written as layers: scores = Dot(axes=[2, 2])([query, key]), weights =
     softmax(scores) (Activation or Softmax), context = Dot(axes=[2, 1])([weights, value]), where
-    the scores and the weights feed nothing else and are not model outputs. Returns
-    {id(node): (role, (scores, softmax, context))}, role 0, 1, 2. The three become one
+    the scores and the weights feed nothing else and are not model outputs (identity layers such
+    as Dropout may sit between). Returns {id(node): (role, (scores, softmax, context))}: role 0
+    the scores, 1 the softmax and identity layers, 2 the context. The pattern becomes one
     ir.Attention("dot", use_masks=False) at the context node: Keras' Dot drops every mask
     (Dot.compute_mask returns None), so no mask is read or written."""
     found: dict = {}
@@ -1730,20 +1747,18 @@ def _dot_attention_patterns(nodes: list, consumers: dict, outputs: list) -> dict
             continue
         if a.config.get("normalize") or _dot_axes(a.config) != (2, 2):
             continue
-        after = consumers.get(a.outputs[0], [])
-        if len(after) != 1 or not _is_softmax(after[0]) or a.outputs[0] in out_set:
+        sm, _, passed = _sole_consumer(a.outputs[0], consumers, out_set)
+        if sm is None or not _is_softmax(sm) or len(sm.outputs) != 1:
             continue
-        sm = after[0]
-        after = consumers.get(sm.outputs[0], []) if len(sm.outputs) == 1 else []
-        if len(after) != 1 or sm.outputs[0] in out_set:
-            continue
-        b = after[0]
-        if b.class_name != "Dot" or len(b.inputs) != 2 or b.inputs[0] != sm.outputs[0]:
+        b, weights, more = _sole_consumer(sm.outputs[0], consumers, out_set)
+        if b is None or b.class_name != "Dot" or len(b.inputs) != 2 or b.inputs[0] != weights:
             continue
         if b.config.get("normalize") or _dot_axes(b.config) != (2, 1) or len(b.outputs) != 1:
             continue
-        for role, gn in enumerate((a, sm, b)):
-            found[id(gn)] = (role, (a, sm, b))
+        found[id(a)] = (0, (a, sm, b))
+        for gn in (*passed, sm, *more):
+            found[id(gn)] = (1, (a, sm, b))
+        found[id(b)] = (2, (a, sm, b))
     return found
 
 
@@ -1813,7 +1828,7 @@ def convert_graph(model: dict, weight_reader, keras_version: str) -> ir.Graph:
         ins = [aliases.get(v, v) for v in gn.inputs]
         role, parts = dot_attention.get(id(gn), (None, None))
         if role in (0, 1):
-            continue  # the scores and the softmax of a Dot attention: one node at its context
+            continue  # the scores and softmax of a Dot attention: one node at its context
         if role == 2:
             ins = _dot_attention_inputs(parts, aliases)
         missing = [v for v in ins if v not in infos]
