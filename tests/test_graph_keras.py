@@ -240,6 +240,12 @@ def _two_inputs(make):
     return build
 
 
+def _bidirectional_pair(x):
+    """Bidirectional(merge_mode=None): a [forward, backward] pair of outputs, added."""
+    pair = L.Bidirectional(L.GRU(2, return_sequences=True), merge_mode=None, name="bi")(x)
+    return keras.Model(x, L.Add()(pair))
+
+
 REFUSED = {
     "attention_scores": (
         _two_inputs(lambda a, b: L.Attention(name="att")([a, b], return_attention_scores=True)[0]),
@@ -264,6 +270,10 @@ REFUSED = {
             )
         ),
         ["'cos'", "Dot", "not supported"],
+    ),
+    "bidirectional_merge_mode_none": (
+        lambda: _bidirectional_pair(keras.Input((None, 3))),
+        ["'bi'", "Bidirectional", "merge_mode=None", "not supported", "'concat'"],
     ),
     "reshape_dynamic_steps": (
         lambda: (lambda x: keras.Model(x, L.Reshape((-1,), name="rs")(x)))(keras.Input((None, 3))),

@@ -1400,6 +1400,9 @@ class _GraphWalk:
         if "mask" in kwargs and not tainted:
             recorded = bool(_tensor_refs(kwargs["mask"]))
         config = entry.get("config") or {}
+        if class_name == "Bidirectional" and config.get("merge_mode", "concat") is None:
+            # two sequence outputs (forward, backward): refused before the walk counts outputs
+            raise _option_error(class_name, config, "merge_mode", None, MERGE_MODES)
         count = 1
         if class_name in _RECURRENT_CLASSES and config.get("return_state"):
             count = 1 + (2 if class_name == "LSTM" else 1)
