@@ -522,6 +522,26 @@ def dot_attention(seed=0, general=False):
     return _done(keras.Model([src, tgt], [out, context], name=name), inputs, seed)
 
 
+def conditioned(seed=0):
+    """Recurrent layers started from a conditioning vector (a speaker or device embedding):
+    GRU(initial_state=Dense(v)) and LSTM(initial_state=[Dense(v), Dense(v)]) over a masked
+    feature sequence, their sequences concatenated into a Dense. Streams: the initial states
+    are fixed over the steps."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, 3), name="x")
+    v = keras.Input((5,), name="v")
+    m = L.Masking(name="mask")(x)
+    h0 = L.Dense(4, activation="tanh", name="h0")(v)
+    g = L.GRU(4, return_sequences=True, name="gru")(m, initial_state=h0)
+    c0 = L.Dense(3, name="c0")(v)
+    lstm = L.LSTM(3, return_sequences=True, name="lstm")(m, initial_state=[L.Dense(3)(v), c0])
+    y = L.Dense(2, name="out")(L.Concatenate(name="both")([g, lstm]))
+    rng = np.random.default_rng(seed)
+    inputs = [_features(rng, T, 3, True), _vector(rng, 5)]
+    return _done(keras.Model([x, v], y, name="conditioned"), inputs, seed)
+
+
 def time_steps(seed=0, masked=False):
     """Cropping1D, ZeroPadding1D and UpSampling1D between GRUs (each ends a mask, as Keras);
     two outputs: the resampled sequence and the last GRU's output."""
@@ -624,6 +644,7 @@ MODELS = {
     "attention_seq2seq": _case(attention_seq2seq),
     "additive_attention_seq2seq": _case(attention_seq2seq, additive=True),
     "attention_key": _case(attention_key),
+    "conditioned": _case(conditioned),
     "dot_attention": _case(dot_attention),
     "dot_attention_general": _case(dot_attention, general=True),
     "time_steps": _case(time_steps),

@@ -3,8 +3,9 @@
 For the graph models of tests/graph_models.py that can stream, feeding the inputs step by step
 gives, at every step, exactly (bit for bit) what predict gives on the whole sequences (sequence
 outputs) or on the steps fed so far (vector outputs), and Keras' predict within 1e-5; masks
-included. Per-layer states get / set, reset, a decoder stream started from an encoder's state
-equal to the whole encoder-decoder model, and graphs that cannot stream refused naming the node.
+included (`conditioned`: recurrent layers started from Dense layers of a vector input). Per-layer
+states get / set, reset, a decoder stream started from an encoder's state equal to the whole
+encoder-decoder model, and graphs that cannot stream refused naming the node.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ STREAMING = (
     "merges_multiply_3",
     "merges_subtract",
     "concatenations_features",
+    "conditioned",
 )
 
 

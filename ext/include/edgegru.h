@@ -638,7 +638,10 @@ egru_status_t egru_session_restore_s16(egru_session_t *session, const int32_t *s
  *
  * A graph streams when every node can run step by step: Embedding, Masking, Dense, Activation,
  * Affine, LayerNorm, MERGE, CONCATENATE along features, and forward recurrent layers (no
- * go_backwards, not Bidirectional) whose initial-state inputs, if any, are VECTOR model inputs.
+ * go_backwards, not Bidirectional) whose initial states, if any, are vectors fixed over the
+ * steps: VECTOR model inputs, or values computed from them alone by nodes that are not recurrent
+ * (e.g. a Dense of a conditioning vector; such an input is read by a node, so it is given at
+ * every step), loaded at the first step.
  * Conv1D, GlobalPooling, Flatten, RepeatVector, CONCATENATE along time and the others need the
  * whole sequence: EGRU_ERR_UNSUPPORTED, egru_graph_session_check names the first such node.
  * Float and int8 graphs; not thread-safe; a zeroed session is refused (EGRU_ERR_NULL_ARG).

@@ -67,6 +67,35 @@ static int is_vector(const egru_model_t *m, uint32_t v)
     return egru_value_kind(m, v) == EGRU_VALUE_VECTOR;
 }
 
+/* Whether value v is a VECTOR computed from VECTOR model inputs alone, through nodes that are
+ * not recurrent (a vector model input, or e.g. a Dense of one): the same at every step when its
+ * inputs are, so it may give a recurrent node its initial state (loaded at the first step). */
+static int fixed_vector(const egru_model_t *m, uint32_t v)
+{
+    uint8_t fixed[EGRU_GRAPH_MAX_VALUES]; /* value_count <= this (egru_model_init) */
+    egru_layer_t layer;
+    uint32_t k, i;
+    memset(fixed, 0, sizeof fixed);
+    for (i = 0; i < m->graph_input_count; ++i) {
+        fixed[egru_graph_io(m, i)] = (uint8_t)is_vector(m, egru_graph_io(m, i));
+    }
+    for (k = 0; k < m->layer_count; ++k) { /* file order: every input's producer comes first */
+        const uint32_t ni = n_in(m, k);
+        const uint32_t no = egru_rd_u16(egru_node_record(m, k) + EGRU_NODE_OUTPUT_COUNT);
+        int all;
+        (void)egru_model_layer(m, k, &layer);
+        all = !is_rnn(layer.op);
+        for (i = 0; i < ni; ++i) {
+            all = all && fixed[value_of(m, k, i)];
+        }
+        for (i = 0; i < no; ++i) {
+            const uint32_t y = value_of(m, k, ni + i);
+            fixed[y] = (uint8_t)(all && is_vector(m, y));
+        }
+    }
+    return fixed[v];
+}
+
 /* Whether node k runs step by step (edgegru.h, "Graph sessions"). */
 static int node_streams(const egru_model_t *m, uint32_t k)
 {
@@ -82,9 +111,8 @@ static int node_streams(const egru_model_t *m, uint32_t k)
             is_vector(m, value_of(m, k, 0))) {
             return 0;
         }
-        for (i = 1; i < ni; ++i) { /* initial states: VECTOR model inputs only */
-            const uint32_t v = value_of(m, k, i);
-            if (input_index(m, v) < 0 || !is_vector(m, v)) {
+        for (i = 1; i < ni; ++i) { /* initial states: vectors fixed over the steps */
+            if (!fixed_vector(m, value_of(m, k, i))) {
                 return 0;
             }
         }
@@ -367,12 +395,16 @@ egru_status_t egru_graph_session_step(egru_graph_session_t *session, const egru_
         egru_status_t s;
         (void)egru_model_layer(m, k, &layer);
         if (is_rnn(layer.op) && session->fresh[k]) {
-            /* The first step: the initial states, as egru_run (forward only: one direction). */
+            /* The first step: the initial states, as egru_run (forward only: one direction):
+             * a vector model input, or a value an earlier node wrote in this step. */
             const uint32_t H = layer.units;
             for (i = 1; i < n_in(m, k); ++i) {
-                const int32_t io = input_index(m, value_of(m, k, i));
-                if (io >= 0 && ins[io].data) {
-                    memcpy(state + (size_t)(i - 1) * B * H, ins[io].data, B * H * sizeof(float));
+                const uint32_t v = value_of(m, k, i);
+                const int32_t io = input_index(m, v);
+                const float *h0 =
+                    io >= 0 ? (const float *)ins[io].data : egru_graph_value_ptr(&blk, v);
+                if (h0) {
+                    memcpy(state + (size_t)(i - 1) * B * H, h0, B * H * sizeof(float));
                 }
             }
         }

@@ -1295,9 +1295,10 @@ def _graph_no_stream_why(layer: dict) -> str:
         if layer["flags"] & fmt.FLAG_GO_BACKWARDS:
             return "has go_backwards=True: it starts at the end of the sequence"
         return (
-            "takes its initial state from another node (for instance an encoder's final state, "
-            "known only at the end of the encoder's sequence), not from a vector model input; "
-            "stream the parts as separate models and pass the state with set_state"
+            "takes its initial state from a value that changes with the steps (for instance an "
+            "encoder's final state, known only at the end of the encoder's sequence), not from "
+            "a vector model input or a value computed from vector inputs alone; stream the parts "
+            "as separate models and pass the state with set_state"
         )
     return "mixes sequences and vectors"
 
