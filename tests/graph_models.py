@@ -454,12 +454,10 @@ def self_attention(seed=0, masked=False, score="dot", causal=False):
     return _done(model, [_features(rng, T, 4, masked)], seed)
 
 
-def attention_seq2seq(seed=0, additive=False):
-    """Decoder-encoder attention (Luong): token encoder GRU (mask_zero) whose state starts the
-    decoder GRU; Attention([decoder, encoder]) (query mask: the target's, value mask: the
-    source's), concatenated with the decoder's output before a softmax Dense."""
+def _attention_front(L) -> tuple:
+    """Token inputs source and target, the encoder GRU's sequence (mask_zero) and the decoder
+    GRU's sequence started from the encoder's state: what the attention models share."""
     keras = _keras()
-    L = keras.layers
     src = keras.Input((None,), dtype="int32", name="source")
     tgt = keras.Input((None,), dtype="int32", name="target")
     enc, state = L.GRU(UNITS, return_sequences=True, return_state=True, name="encoder")(
@@ -468,6 +466,16 @@ def attention_seq2seq(seed=0, additive=False):
     dec = L.GRU(UNITS, return_sequences=True, name="decoder")(
         L.Embedding(DEC_VOCAB, 4, mask_zero=True, name="dec_emb")(tgt), initial_state=state
     )
+    return src, tgt, enc, dec
+
+
+def attention_seq2seq(seed=0, additive=False):
+    """Decoder-encoder attention (Luong): token encoder GRU (mask_zero) whose state starts the
+    decoder GRU; Attention([decoder, encoder]) (query mask: the target's, value mask: the
+    source's), concatenated with the decoder's output before a softmax Dense."""
+    keras = _keras()
+    L = keras.layers
+    src, tgt, enc, dec = _attention_front(L)
     att = (L.AdditiveAttention(use_scale=True) if additive else L.Attention())([dec, enc])
     both = L.Concatenate(name="both")([dec, att])
     out = L.Dense(DEC_VOCAB, activation="softmax", name="probs")(both)
@@ -501,14 +509,7 @@ def dot_attention(seed=0, general=False):
     Dropout on the weights (the identity at inference)."""
     keras = _keras()
     L = keras.layers
-    src = keras.Input((None,), dtype="int32", name="source")
-    tgt = keras.Input((None,), dtype="int32", name="target")
-    enc, state = L.GRU(UNITS, return_sequences=True, return_state=True, name="encoder")(
-        L.Embedding(ENC_VOCAB, 4, mask_zero=True, name="enc_emb")(src)
-    )
-    dec = L.GRU(UNITS, return_sequences=True, name="decoder")(
-        L.Embedding(DEC_VOCAB, 4, mask_zero=True, name="dec_emb")(tgt), initial_state=state
-    )
+    src, tgt, enc, dec = _attention_front(L)
     key = L.Dense(UNITS, use_bias=False, name="key")(enc) if general else enc
     scores = L.Dot(axes=[2, 2], name="scores")([dec, key])
     soft = L.Softmax(name="weights") if general else L.Activation("softmax", name="weights")
