@@ -229,6 +229,29 @@ def test_int8_fold_embedding_is_bit_equal_to_the_unfolded_model(kernels, name):
     np.testing.assert_array_equal(folded.predict(x), edgegru.load(blob, kernels=kernels).predict(x))
 
 
+@pytest.mark.parametrize("kernels", SETS)
+@pytest.mark.parametrize(("family", "name"), NAMES, ids=[n for _, n in NAMES])
+def test_int8_packed_row_sums_give_the_unpacked_bits(kernels, family, name):
+    """egru_model_pack keeps the int8 recurrent rows' weight sums (avx512 with VNNI multiplies
+    x + 128 by w and takes 128 * sum(w) off): the same bits as the unpacked model, in predict
+    (batch 21: blocks of 16 and 5) and in a stream."""
+    model = _model(family, name)
+    blob8 = fmt.write(model, quantize="int8")
+    packed = edgegru.load(blob8, kernels=kernels, pack=True, fold_embedding=False)
+    plain = edgegru.load(blob8, kernels=kernels, pack=False, fold_embedding=False)
+    recurrent = any(isinstance(getattr(x, "forward", x), ir.RECURRENT) for x in model.layers)
+    assert (packed.pack_bytes > 0) and plain.pack_bytes == 0
+    x = _x(model, name, batch=21)
+    np.testing.assert_array_equal(packed.predict(x), plain.predict(x))
+    if recurrent and not any(isinstance(x, ir.Bidirectional) for x in model.layers):
+        try:
+            a, b = packed.stream(batch=3), plain.stream(batch=3)
+        except edgegru.UnsupportedError:  # Conv1D, pooling, Flatten: predict only
+            return
+        for t in range(min(x.shape[1], 5)):
+            np.testing.assert_array_equal(a.step(x[:3, t]), b.step(x[:3, t]))
+
+
 def _has_recurrent_softplus(model) -> bool:
     """A recurrent layer with softplus in either activation slot (the ONNX export refuses it)."""
     cells = [getattr(layer, "forward", layer) for layer in model.layers]  # Bidirectional: its cell

@@ -163,6 +163,9 @@ typedef struct egru_rnn_weights {
     /* egru_model_pack: recurrent transposed, in panels of 64 outputs (panel p: outputs
      * [64p, 64p + w), w = min(64, G*H - 64p), (H, w) row-major, at float 64 * p * H), else NULL */
     const float *recurrent_t;
+    /* egru_model_pack, int8 models: per row of recurrent_s8 the sum of its weights (G*H int32;
+     * kernel sets with matvec_s8_sums use them), else NULL */
+    const int32_t *recurrent_sums;
 } egru_rnn_weights_t;
 
 /* A decoded layer: what egru_model_layer() returns. Weight pointers point into the blob; which

@@ -112,9 +112,10 @@ void egru_model_refresh_layer_cache(egru_model_t *model);
 #define EGRU_PACK_ALIGN 64u
 
 /* egru_model_pack's memory starts (at the first multiple of EGRU_PACK_ALIGN) with a table of
- * EGRU_PACK_SLOTS uint32 per layer: offsets, in floats from the table's start, of the forward
- * kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t; 0 means none. */
-#define EGRU_PACK_SLOTS 4u
+ * EGRU_PACK_SLOTS uint32 per layer: offsets, in 4-byte words from the table's start, of the
+ * forward kernel_t, forward recurrent_t, backward kernel_t, backward recurrent_t, forward
+ * recurrent_sums, backward recurrent_sums; 0 means none. */
+#define EGRU_PACK_SLOTS 6u
 
 /* The int16x8 plan's arena bytes (egru_forward_s16.c): what egru_arena_size and
  * egru_arena_size_min return for a quant_version 2 model. */

@@ -700,6 +700,8 @@ static egru_status_t decode_layer(const egru_model_t *m, uint32_t index, egru_la
         for (d = 0; d < 2; ++d) {
             out->rnn[d].kernel_t = off[2 * d] ? base + off[2 * d] : NULL;
             out->rnn[d].recurrent_t = off[2 * d + 1] ? base + off[2 * d + 1] : NULL;
+            out->rnn[d].recurrent_sums =
+                off[4 + d] ? (const int32_t *)(const void *)(base + off[4 + d]) : NULL;
         }
     }
     return EGRU_OK;

@@ -5,10 +5,11 @@
  * Layout of the caller's memory, from its first multiple of EGRU_PACK_ALIGN (64, a cache line):
  *   [ offsets: layer_count * EGRU_PACK_SLOTS uint32 ] then, per recurrent layer and direction,
  *   [ kernel_t (I, G*H) ][ recurrent_t: panels of EGRU_RECURRENT_BLOCK outputs, each (H, width)
- *   (layers/egru_layers.h) ], each block starting at a multiple of
- *   EGRU_PACK_ALIGN (so that, when G*H is a multiple of 16, every column of a block starts a
- *   cache line and the kernels' loads of a block of rows touch no more lines than they must).
- *   Offsets count floats from the table's start.
+ *   (layers/egru_layers.h) ] for float weights, or [ recurrent_sums (G*H) int32 ] for int8 ones
+ *   (int8 matrices stay row-major in the blob: egru_matvec_s8 reads them in place), each block
+ *   starting at a multiple of EGRU_PACK_ALIGN (so that, when G*H is a multiple of 16, every
+ *   column of a block starts a cache line and the kernels' loads of a block of rows touch no
+ *   more lines than they must). Offsets count 4-byte words from the table's start.
  */
 #include <string.h>
 
@@ -42,17 +43,28 @@ static uint64_t layout(const egru_model_t *m, uint32_t *table)
         dirs = (layer.flags & EGRU_FLAG_BIDIRECTIONAL) ? 2u : 1u;
         for (d = 0; d < dirs; ++d) {
             const egru_rnn_weights_t *w = &layer.rnn[d];
-            /* int8 matrices stay row-major (egru_matvec_s8): nothing to pack */
+            /* int8 matrices stay row-major (egru_matvec_s8); their row sums are packed */
             const uint32_t KI = w->kernel ? I : 0u, RH = w->recurrent ? H : 0u;
+            const uint32_t S = w->recurrent_s8 ? G * H : 0u;
             const uint64_t kernel_at = at, rec_at = at + ALIGN_UP((uint64_t)KI * G * H);
-            at = rec_at + ALIGN_UP((uint64_t)RH * G * H);
+            const uint64_t sums_at = rec_at + ALIGN_UP((uint64_t)RH * G * H);
+            at = sums_at + ALIGN_UP(S);
             if (at > PACK_LIMIT) {
                 return 0;
             }
             if (table) {
                 float *base = (float *)(void *)table, *kt = base + kernel_at, *rt = base + rec_at;
+                int32_t *sums = (int32_t *)(void *)(table + sums_at);
                 table[EGRU_PACK_SLOTS * k + 2 * d] = KI ? (uint32_t)kernel_at : 0u;
                 table[EGRU_PACK_SLOTS * k + 2 * d + 1] = RH ? (uint32_t)rec_at : 0u;
+                table[EGRU_PACK_SLOTS * k + 4 + d] = S ? (uint32_t)sums_at : 0u;
+                for (r = 0; r < S; ++r) { /* exact: |sum| <= 128 * H, H <= EGRU_S8_MAX_COLS */
+                    int32_t acc = 0;
+                    for (c = 0; c < H; ++c) {
+                        acc += w->recurrent_s8[(size_t)r * H + c];
+                    }
+                    sums[r] = acc;
+                }
                 for (r = 0; r < G * H; ++r) {
                     /* recurrent: panels of EGRU_RECURRENT_BLOCK outputs (egru_layers.h) */
                     const uint32_t p = r / EGRU_RECURRENT_BLOCK, r0 = p * EGRU_RECURRENT_BLOCK;

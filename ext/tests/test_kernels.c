@@ -582,6 +582,30 @@ static void test_gru_gates(const egru_kernel_set_t *k)
     CHECK(bad == 0, "%s: fused GRU gates lose or misplace a NaN (%u)", k->name, bad);
 }
 
+/* When k has matvec_s8_sums: 1 if it differs from y_ref (the reference's matvec_s8 on the same
+ * operands) or writes past y[rows), the row sums computed here from w; else 0. */
+static uint32_t sums_differ(const egru_kernel_set_t *k, const int8_t *wq, const float *scale,
+                            const int8_t *xq, float sx, const float *b, const float *y_ref,
+                            uint32_t rows, uint32_t cols)
+{
+    static int32_t sums[MAX_ROWS];
+    static float ys[MAX_ROWS + GUARD];
+    uint32_t r, c;
+    if (!k->matvec_s8_sums || rows > MAX_ROWS) {
+        return 0;
+    }
+    for (r = 0; r < rows; ++r) {
+        int32_t acc = 0;
+        for (c = 0; c < cols; ++c) {
+            acc += wq[(size_t)r * cols + c];
+        }
+        sums[r] = acc;
+    }
+    guard_set(ys, rows);
+    k->matvec_s8_sums(wq, sums, scale, xq, sx, b, ys, rows, cols);
+    return memcmp(y_ref, ys, rows * sizeof *ys) != 0 || guard_hit(ys, rows) != 0;
+}
+
 /* int8 (docs/quantization.md): the reference against its definition computed here (integer sums
  * in int64, the float steps written out), and every other set against the reference bit for bit,
  * on random shapes including sizes that are not multiples of any vector width. */
@@ -624,6 +648,8 @@ static void test_int8(const egru_kernel_set_t *k)
             guard_set(y_k, rows);
             k->matvec_s8(wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_k, rows, cols);
             bad_y += memcmp(y_ref, y_k, rows * sizeof(float)) != 0 || guard_hit(y_k, rows) != 0;
+            bad_y += sums_differ(k, wq, scale, q_ref, sx_ref, (cols % 2) ? bias : NULL, y_ref, rows,
+                                 cols);
             for (r = 0; r < rows; ++r) {
                 int64_t acc = 0;
                 float v;
@@ -777,6 +803,7 @@ static void test_int8_edges(const egru_kernel_set_t *k)
                 guard_set(y_k, rows);
                 k->matvec_s8(wm, sc, xq, 0.0125f, bb, y_k, rows, cols);
                 bad_y += memcmp(y_ref, y_k, rows * sizeof *y_k) != 0 || guard_hit(y_k, rows) != 0;
+                bad_y += sums_differ(k, wm, sc, xq, 0.0125f, bb, y_ref, rows, cols);
                 ++cases;
                 free(buf);
             }
@@ -794,6 +821,7 @@ static void test_int8_edges(const egru_kernel_set_t *k)
             guard_set(y_k, 13);
             k->matvec_s8(w0, sc, xq, sxs[n], NULL, y_k, 13, 5);
             bad_y += memcmp(y_ref, y_k, 13 * sizeof *y_k) != 0 || guard_hit(y_k, 13) != 0;
+            bad_y += sums_differ(k, w0, sc, xq, sxs[n], NULL, y_ref, 13, 5);
             ++cases;
         }
     }
@@ -817,6 +845,27 @@ static void test_int8_edges(const egru_kernel_set_t *k)
             bad_q += q_k[i] != 0x5A;
         }
         ++qcases;
+    }
+    if (k->matvec_s8_sums) { /* 70,000 columns of +-127: sum (x + 128) w wraps int32, sum w x
+                              * (1.1e9) does not */
+        enum { WIDE = 70000 };
+        int8_t *ww = (int8_t *)malloc(2u * WIDE), *wx = (int8_t *)malloc(WIDE);
+        if (!ww || !wx) {
+            CHECK(0, "%s: malloc failed", k->name);
+        } else {
+            for (i = 0; i < 2u * WIDE; ++i) {
+                ww[i] = (int8_t)(i < WIDE ? 127 : ((i % 2) ? 127 : -127));
+            }
+            for (i = 0; i < WIDE; ++i) {
+                wx[i] = (int8_t)127;
+            }
+            sc[0] = sc[1] = 1e-9f;
+            ref->matvec_s8(ww, sc, wx, 1.0f, NULL, y_ref, 2, WIDE);
+            bad_y += sums_differ(k, ww, sc, wx, 1.0f, NULL, y_ref, 2, WIDE);
+            ++cases;
+        }
+        free(ww);
+        free(wx);
     }
     CHECK(bad_y == 0, "%s: matvec_s8 differs from the reference in %u of %u edge shapes", k->name,
           bad_y, cases);

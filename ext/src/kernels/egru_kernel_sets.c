@@ -26,12 +26,12 @@
 
 #if EGRU_CFG_FLOAT
 static const egru_kernel_set_t ref_set = {
-    "ref",         egru_matvec_f32,    egru_matmul_f32,   egru_sigmoid_f32,
-    egru_tanh_f32, REF_MATVEC_T,       REF_MATMUL_T,      REF_QUANTIZE,
-    REF_MATVEC_S8, egru_gru_gates_f32, EGRU_MATVEC_S8_S16};
+    "ref",         egru_matvec_f32,    egru_matmul_f32,    egru_sigmoid_f32,
+    egru_tanh_f32, REF_MATVEC_T,       REF_MATMUL_T,       REF_QUANTIZE,
+    REF_MATVEC_S8, egru_gru_gates_f32, EGRU_MATVEC_S8_S16, NULL};
 #else /* an integer-only build: no float kernel is referenced (EGRU_CFG_FLOAT) */
 static const egru_kernel_set_t ref_set = {
-    "ref", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EGRU_MATVEC_S8_S16};
+    "ref", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EGRU_MATVEC_S8_S16, NULL};
 #endif
 
 const egru_kernel_set_t *egru_kernels_ref(void)

@@ -46,6 +46,11 @@ typedef struct egru_kernel_set {
      * leaves int16x8 out (EGRU_CFG_INT16X8 0). */
     void (*matvec_s8_s16)(const int8_t *w, const int16_t *x, const int32_t *m, const int32_t *n,
                           const int32_t *bias, int32_t *g, uint32_t rows, uint32_t cols);
+    /* See egru_matvec_s8_sums (int8 models whose row sums egru_model_pack keeps). NULL in a set
+     * that gains nothing from the sums: callers then use matvec_s8, which gives the same bits. */
+    void (*matvec_s8_sums)(const int8_t *w, const int32_t *sums, const float *scale,
+                           const int8_t *xq, float sx, const float *bias, float *y, uint32_t rows,
+                           uint32_t cols);
 } egru_kernel_set_t;
 
 /* The scalar reference kernels (every target), or NULL when the build leaves them out
@@ -198,6 +203,10 @@ static inline void egru_quantize_s8_range(const float *x, int8_t *q, uint32_t fr
  * egru_quantize_s8, sx its scale; bias: (rows) or NULL; y: (rows). */
 void egru_matvec_s8(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                     const float *bias, float *y, uint32_t rows, uint32_t cols);
+/* egru_matvec_s8_sums: egru_matvec_s8's y, bit for bit, given also sums: (rows) int32, sums[r] =
+ * sum_c w[r * cols + c] (egru_model_pack's recurrent_sums), which lets a kernel multiply biased
+ * unsigned x (x + 128) by w and correct each row by 128 * sums[r]. No reference function: the
+ * reference is egru_matvec_s8 (the sums change no result). */
 
 /* int16x8 (integer-only): g[r] = satG(mul(sum_c w[r * cols + c] * x[c], (m[r], n[r])) + bias[r])
  * for r < rows, the sum exact (kernels/ref/egru_matvec_s8_s16.c states the contract). */

@@ -174,6 +174,22 @@ static inline void egru_linear_s8(const egru_kernel_set_t *k, const int8_t *w, c
     k->matvec_s8(w, scale, q, sx, bias, y, rows, cols);
 }
 
+/* Rows [r0, r0 + rows) of the int8 recurrent product W . x + bias (egru_matvec_s8, xq and sx
+ * from quantize_s8): with the packed row sums (egru_model_pack) through the set's matvec_s8_sums
+ * when it has one, which gives the same bits. */
+static inline void egru_recurrent_s8(const egru_kernel_set_t *k, const egru_rnn_weights_t *w,
+                                     uint32_t r0, const int8_t *xq, float sx, const float *bias,
+                                     float *y, uint32_t rows, uint32_t cols)
+{
+    const int8_t *rw = w->recurrent_s8 + (size_t)r0 * cols;
+    if (k->matvec_s8_sums && w->recurrent_sums) {
+        k->matvec_s8_sums(rw, w->recurrent_sums + r0, w->recurrent_scale + r0, xq, sx, bias, y,
+                          rows, cols);
+    } else {
+        k->matvec_s8(rw, w->recurrent_scale + r0, xq, sx, bias, y, rows, cols);
+    }
+}
+
 /* Output steps of a Conv1D over `steps` input steps; 0 when the input is too short (valid). */
 uint32_t egru_conv1d_out_steps(const egru_layer_t *layer, uint32_t steps);
 /* 1-D convolution, channels last. in: (steps, in); out: (egru_conv1d_out_steps(), out). */

@@ -130,8 +130,7 @@ void egru_rnn_rows_f32(const egru_rnn_split_t *s, uint32_t r0, uint32_t m, const
     const egru_rnn_weights_t *w = s->w;
     const uint32_t H = layer->units;
     if (w->recurrent_s8) {
-        layer->kernels->matvec_s8(w->recurrent_s8 + (size_t)r0 * H, w->recurrent_scale + r0, s->qh,
-                                  s->sx, bias, y, m, H);
+        egru_recurrent_s8(layer->kernels, w, r0, s->qh, s->sx, bias, y, m, H);
     } else if (EGRU_CFG_PACK && w->recurrent_t) { /* egru_model_pack: panels of 64 outputs */
         packed_product(layer->kernels, w->recurrent_t, gates(layer) * H, H, s->hin, 1u, r0, m, bias,
                        y, NULL, 0u);
@@ -186,9 +185,9 @@ void egru_rnn_recurrent_f32(const egru_layer_t *layer, const egru_rnn_weights_t 
     uint32_t b;
     if (w->recurrent_s8) { /* int8: each row's state quantized on its own */
         for (b = 0; b < rows; ++b) {
-            egru_linear_s8(layer->kernels, w->recurrent_s8 + (size_t)row0 * H,
-                           w->recurrent_scale + row0, h + (size_t)b * H, q, bias,
-                           y + (size_t)b * count, count, H);
+            const float sx = layer->kernels->quantize_s8(h + (size_t)b * H, q, H);
+            egru_recurrent_s8(layer->kernels, w, row0, q, sx, bias, y + (size_t)b * count, count,
+                              H);
         }
     } else if (EGRU_CFG_PACK && w->recurrent_t) { /* egru_model_pack: panels of 64 outputs */
         packed_product(layer->kernels, w->recurrent_t, gates(layer) * H, H, h, rows, row0, count,

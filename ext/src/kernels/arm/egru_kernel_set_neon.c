@@ -49,7 +49,8 @@ static const egru_kernel_set_t neon_set = {"neon",
                                            egru_quantize_s8_neon,
                                            egru_matvec_s8_neon,
                                            egru_gru_gates_f32_neon,
-                                           EGRU_MATVEC_S8_S16_NEON};
+                                           EGRU_MATVEC_S8_S16_NEON,
+                                           NULL};
 
 static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_matvec_f32_neon,
@@ -61,7 +62,8 @@ static const egru_kernel_set_t neon_dotprod_set = {"neon",
                                                    egru_quantize_s8_neon,
                                                    egru_matvec_s8_neon_dotprod,
                                                    egru_gru_gates_f32_neon,
-                                                   EGRU_MATVEC_S8_S16_NEON};
+                                                   EGRU_MATVEC_S8_S16_NEON,
+                                                   NULL};
 
 /* 1 when the CPU has the Armv8.2 dot-product instructions (SDOT), else 0. */
 int egru_neon_has_dotprod(void)

@@ -37,10 +37,11 @@ static const egru_kernel_set_t cortex_m_set = {"cortex_m",
                                                CM_QUANTIZE,
                                                CM_MATVEC_S8,
                                                egru_gru_gates_f32_cortex_m,
-                                               EGRU_CM_MATVEC_S8_S16};
+                                               EGRU_CM_MATVEC_S8_S16,
+                                               NULL};
 #else /* an integer-only build (EGRU_CFG_FLOAT 0) */
 static const egru_kernel_set_t cortex_m_set = {
-    "cortex_m", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EGRU_CM_MATVEC_S8_S16};
+    "cortex_m", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EGRU_CM_MATVEC_S8_S16, NULL};
 #endif
 
 const egru_kernel_set_t *egru_kernels_cortex_m(void)

@@ -38,7 +38,8 @@ static const egru_kernel_set_t avx2_set = {"avx2",
                                            egru_quantize_s8_avx2,
                                            egru_matvec_s8_avx2,
                                            egru_gru_gates_f32_avx2,
-                                           EGRU_MATVEC_S8_S16_AVX2};
+                                           EGRU_MATVEC_S8_S16_AVX2,
+                                           NULL};
 
 const egru_kernel_set_t *egru_kernels_avx2(void)
 {

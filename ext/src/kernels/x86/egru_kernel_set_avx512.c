@@ -26,6 +26,9 @@ void egru_matvec_s8_avx512(const int8_t *w, const float *scale, const int8_t *xq
                            const float *bias, float *y, uint32_t rows, uint32_t cols);
 void egru_matvec_s8_avx512_vnni(const int8_t *w, const float *scale, const int8_t *xq, float sx,
                                 const float *bias, float *y, uint32_t rows, uint32_t cols);
+void egru_matvec_s8_sums_avx512_vnni(const int8_t *w, const int32_t *sums, const float *scale,
+                                     const int8_t *xq, float sx, const float *bias, float *y,
+                                     uint32_t rows, uint32_t cols);
 void egru_gru_gates_f32_avx512(float *x, const float *hp, float *h, uint32_t n, int update);
 /* The int16x8 product (EGRU_MATVEC_S8_S16's pattern: NULL when the build leaves int16x8 out). */
 #if EGRU_CFG_INT16X8
@@ -48,7 +51,8 @@ static const egru_kernel_set_t avx512_set = {"avx512",
                                              egru_quantize_s8_avx512,
                                              egru_matvec_s8_avx512,
                                              egru_gru_gates_f32_avx512,
-                                             EGRU_MATVEC_S8_S16_AVX512};
+                                             EGRU_MATVEC_S8_S16_AVX512,
+                                             NULL};
 
 static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_matvec_f32_avx512,
@@ -60,7 +64,8 @@ static const egru_kernel_set_t avx512_vnni_set = {"avx512",
                                                   egru_quantize_s8_avx512,
                                                   egru_matvec_s8_avx512_vnni,
                                                   egru_gru_gates_f32_avx512,
-                                                  EGRU_MATVEC_S8_S16_AVX512};
+                                                  EGRU_MATVEC_S8_S16_AVX512,
+                                                  egru_matvec_s8_sums_avx512_vnni};
 
 /* 1 when the CPU has AVX-512 VNNI (vpdpbusd), else 0 (1 in the emulated build). */
 int egru_avx512_has_vnni(void)

@@ -23,6 +23,13 @@ EGRU_AVX512 static inline __m512i dot64(__m512i acc, __m512i wv, __m512i ax, __m
     return _mm512_add_epi32(acc, _mm512_madd_epi16(prod, _mm512_set1_epi16(1)));
 }
 
+/* ax for dot64: |x| (<= 127, unsigned for the multiply) */
+EGRU_AVX512 static inline __m512i prep_x(__m512i x)
+{
+    return _mm512_abs_epi8(x);
+}
+
+#define EGRU_S8_SUMS   0
 #define EGRU_S8_NAME   egru_matvec_s8_avx512
 #define EGRU_S8_TARGET EGRU_AVX512
 #include "egru_matvec_s8_avx512_body.h"

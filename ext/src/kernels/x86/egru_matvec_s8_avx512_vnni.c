@@ -21,6 +21,13 @@ EGRU_AVX512_VNNI static inline __m512i dot64(__m512i acc, __m512i wv, __m512i ax
     return _mm512_dpbusd_epi32(acc, ax, _mm512_mask_sub_epi8(wv, neg, _mm512_setzero_si512(), wv));
 }
 
+/* ax for dot64: |x| (<= 127, unsigned for the multiply) */
+EGRU_AVX512_VNNI static inline __m512i prep_x(__m512i x)
+{
+    return _mm512_abs_epi8(x);
+}
+
+#define EGRU_S8_SUMS   0
 #define EGRU_S8_NAME   egru_matvec_s8_avx512_vnni
 #define EGRU_S8_TARGET EGRU_AVX512_VNNI
 #include "egru_matvec_s8_avx512_body.h"
