@@ -17,7 +17,9 @@
  * mask (rows * steps bytes) when it carries one. A region is live from the node that writes the
  * value to the last node that reads it (both included); regions are placed greedily, largest
  * first (ties: lower value id first), each at the lowest offset where it overlaps no placed
- * region whose lifetime meets its own (TFLite Micro's greedy planner). state: the largest
+ * region whose lifetime meets its own (TFLite Micro's greedy planner). A MASKING view
+ * (find_views: Masking(0.0) read only as an attention's value or key) has no region; its
+ * readers read its input, which lives until the view's last reader. state: the largest
  * recurrent node's state (egru_rnn_state_floats); scratch: the largest node scratch (recurrent
  * cells, Dense's int8 input, a merge's mask fold).
  *
@@ -129,9 +131,6 @@ egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_step
     for (k = 0; k < m->layer_count; ++k) {
         const uint32_t ni = node_inputs(m, k), no = node_outputs(m, k);
         const uint32_t T = g->steps[node_value(m, k, 0)];
-        for (i = 0; i < no; ++i) {
-            g->view[node_value(m, k, ni + i)] = EGRU_GRAPH_NO_VIEW;
-        }
         uint64_t out = T;
         (void)egru_model_layer(m, k, &layer); /* validated by egru_model_init */
         for (i = 0; i < ni; ++i) {
