@@ -201,3 +201,80 @@ def test_hostile_key_width_is_refused():
         fmt.read(bad)
     with pytest.raises(FormatError):
         edgegru.load(bad)
+
+
+def _decoder_step(masked: bool, via_dense: bool = False):
+    """A decoder step as examples/translate.py --attention builds it: a token and a state in, a
+    GRU started from the state, Attention([its output, the encoder's sequence]) (under
+    Masking(0.0) when masked; via_dense: the sequence goes through a Dense first, so the
+    MASKING reads a value of the graph, not a model input), Concatenate, Dense; the next
+    token's probabilities and the new state out."""
+    rng = np.random.default_rng(5)
+    V, E, H = 13, 6, 8
+    enc, nodes = "enc", []
+    if via_dense:
+        nodes.append(ir.Node(gc.dense(rng, H, H, "enc_dense", act="linear"), ["enc"], ["enc_d"]))
+        enc = "enc_d"
+    nodes += [
+        ir.Node(ir.Embedding(rng.normal(0, 1, (V, E)), name="emb"), ["token"], ["e"]),
+        ir.Node(gc.gru(rng, E, H, "dec", return_sequences=True), ["e", "state"], ["s1", "h1"]),
+    ]
+    if masked:
+        nodes.append(ir.Node(ir.Masking(H, 0.0, name="enc_mask"), [enc], ["enc_m"]))
+        enc = "enc_m"
+    nodes += [
+        ir.Node(ir.Attention("dot", H, H, 1.0, 0.0, name="att"), ["s1", enc], ["ctx"]),
+        ir.Node(ir.Concatenate("features", "both"), ["s1", "ctx"], ["cat"]),
+        ir.Node(gc.dense(rng, 2 * H, V, "next", act="softmax"), ["cat"], ["probs"]),
+    ]
+    inputs = [
+        ir.GraphInput("token", "tokens", V),
+        ir.GraphInput("state", "vector", H),
+        ir.GraphInput("enc", "features", H),
+    ]
+    return ir.Graph(inputs, nodes, ["probs", "h1"], name="decoder_step")
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masking"])
+def test_decoder_step_arena_does_not_grow_with_the_value_steps(masked):
+    """Issue #13: the low-memory plan of an attention decoder step does not depend on the
+    sentence length (the encoder sequence is the caller's input; the softmax is one pass, and a
+    Masking(0.0) on that input is a view, not a copy of Tv steps). The fast plan's values are
+    one step each here (docs/c_api.md: regions of rows * steps * width), so it does not grow
+    either, at any batch."""
+    m = edgegru.load(fmt.write(_decoder_step(masked)))
+    for minimal in (True, False):
+        for batch in (1, 16):
+            sizes = {tv: m.arena_size(batch, [1, 1, tv], minimal=minimal) for tv in (5, 500)}
+            assert sizes[5] == sizes[500] > 0, (minimal, batch, sizes)
+    # one step of the GRU's scratch and the values of one step, nothing of Tv: 500 value steps
+    # (the old scores: 2,000 bytes; a Masking copy: 16,500) would not fit the difference
+    assert m.arena_size(1, [1, 1, 500], minimal=True) < 2000
+
+
+@pytest.mark.parametrize("via_dense", [False, True], ids=["input", "inner_value"])
+def test_decoder_step_with_masking_matches_reference(via_dense):
+    """The MASKING view gives the reference's numbers (Masking's zeros at masked steps, its mask
+    from the zero test), rows with padding at the end, at the start and everywhere; both plans
+    bit-equal; with via_dense the Dense output the view reads stays live until the attention."""
+    graph = _decoder_step(True, via_dense)
+    rng = np.random.default_rng(8)
+    n, tv = 4, 7
+    xs = [
+        rng.integers(0, 13, (n, 1)).astype(np.int32),
+        rng.standard_normal((n, 8)).astype(np.float32),
+        rng.standard_normal((n, tv, 8)).astype(np.float32),
+    ]
+    xs[2][0, 5:] = 0  # padded at the end
+    xs[2][1, :3] = 0  # padded at the start
+    xs[2][2] = 0  # no valid step
+    if via_dense:  # without a bias the Dense keeps zero steps zero
+        graph.nodes[0].layer.bias[:] = 0
+    want = reference.forward_graph(graph, xs)
+    m = edgegru.load(fmt.write(graph))
+    got = m.predict(xs)
+    for a, b in zip(got, want, strict=True):
+        assert float(np.max(np.abs(a - b))) <= TOL
+    m.arena_limit = 0
+    for a, b in zip(got, m.predict(xs), strict=True):
+        np.testing.assert_array_equal(a, b)

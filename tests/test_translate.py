@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import edgegru
@@ -60,11 +61,30 @@ def _c_strings(proc: subprocess.CompletedProcess) -> list:
     return [line for line in proc.stdout.splitlines() if line and not line.startswith("@")]
 
 
+def _padded(gen: Path, out: Path, more: int) -> Path:
+    """A copy of the C headers whose inputs carry `more` extra padding steps in front (the
+    example left-pads; the encoder's masked steps change nothing, so Keras' strings stay)."""
+    out.mkdir()
+    for f in gen.glob("*.h"):
+        (out / f.name).write_bytes(f.read_bytes())
+    x = np.load(gen / "x.npy")
+    np.save(out / "x.npy", np.concatenate([np.zeros((len(x), more), np.int32), x], axis=1))
+    cmd = [sys.executable, ROOT / "tools" / "egru2c.py", out / "x.npy", out / "input.h"]
+    subprocess.run([*cmd, "--name", "input"], check=True, capture_output=True, timeout=300)
+    return out
+
+
 def test_c_host_decoding_equals_keras(trained, tmp_path):
+    """Also with 40 more padding steps: the same strings, the same decoder-step arena."""
     d, _ = trained
     want = (d / "gen" / "keras.txt").read_text().split()
     proc = _run(["make", "-s", "-C", C_DIR, "host", f"GEN={d / 'gen'}", f"BUILD={tmp_path}"])
     assert _c_strings(proc) == want
+    gen80 = _padded(d / "gen", tmp_path / "gen80", 40)
+    proc80 = _run(["make", "-s", "-C", C_DIR, "host", f"GEN={gen80}", f"BUILD={tmp_path / 'b'}"])
+    assert _c_strings(proc80) == want
+    arenas = [dict(re.findall(r"@(\w+) (\d+)", p.stdout)) for p in (proc, proc80)]
+    assert arenas[0]["arena_decoder_step"] == arenas[1]["arena_decoder_step"], arenas
 
 
 def test_c_cortex_m4_decoding_equals_keras(trained, tmp_path):

@@ -15,7 +15,11 @@
  *
  * Memory: one row at a time (batch 1). The arena is the largest of the two models' low-memory
  * plans (egru_run_arena_size(..., 1, ...)); the decoder step's does not depend on the length
- * of the input sentence (it sees one token and one state per call).
+ * of the input sentence: it sees one token and one state per call, and with attention the
+ * encoder's sequence is an input (enc_seq, this program's buffer) that the attention reads in
+ * one pass without scratch, its Masking(0.0) (the source mask) a view of that buffer
+ * (docs/format.md "ATTENTION", "Running a graph"). tests/test_translate*.py check it with two
+ * padded lengths.
  */
 #include <stdint.h>
 #include <stdio.h>

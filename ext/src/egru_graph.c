@@ -17,7 +17,9 @@
  * mask (rows * steps bytes) when it carries one. A region is live from the node that writes the
  * value to the last node that reads it (both included); regions are placed greedily, largest
  * first (ties: lower value id first), each at the lowest offset where it overlaps no placed
- * region whose lifetime meets its own (TFLite Micro's greedy planner). state: the largest
+ * region whose lifetime meets its own (TFLite Micro's greedy planner). A MASKING view
+ * (find_views: Masking(0.0) read only as an attention's value or key) has no region; its
+ * readers read its input, which lives until the view's last reader. state: the largest
  * recurrent node's state (egru_rnn_state_floats); scratch: the largest node scratch (recurrent
  * cells, Dense's int8 input, a merge's mask fold).
  *
@@ -68,8 +70,42 @@ static uint32_t node_value(const egru_model_t *m, uint32_t k, uint32_t i)
     return egru_graph_io(m, egru_rd_u32(egru_node_record(m, k) + EGRU_NODE_IO_FIRST) + i);
 }
 
-/* Steps of every value for the caller's input steps, and lifetimes; EGRU_ERR_BAD_SHAPE when the
- * steps do not fit the graph. */
+/* The MASKING views (egru_gvalues_t.view): a MASKING node with mask value 0 (or -0) whose
+ * output is no model output and is read only by ATTENTION nodes, as value or key (never as the
+ * query, whose mask the output carries). Its output then needs no region of Tv steps: the
+ * attention reads the MASKING's input, which holds the same numbers (Masking(0.0) keeps a valid
+ * step and zeroes a step whose features are all 0 already), and tests each value step for a
+ * nonzero feature for its mask. So an attention decoder step whose encoder sequence is a model
+ * input under Masking(0.0) plans no memory that grows with the sequence. The input's lifetime
+ * is extended to the view's last reader. */
+static void find_views(const egru_model_t *m, gvalues_t *g)
+{
+    uint32_t k, n, i;
+    egru_layer_t layer, reader;
+    for (k = 0; k < m->layer_count; ++k) {
+        const uint32_t x = node_value(m, k, 0), y = node_value(m, k, 1);
+        int ok, read = 0;
+        (void)egru_model_layer(m, k, &layer);
+        ok = layer.op == EGRU_OP_MASKING && (layer.params[0] & 0x7FFFFFFFu) == 0u &&
+             g->io[y] == INT32_MAX;
+        for (n = k + 1; ok && n < m->layer_count; ++n) {
+            for (i = 0; ok && i < node_inputs(m, n); ++i) {
+                if (node_value(m, n, i) == y) {
+                    (void)egru_model_layer(m, n, &reader);
+                    ok = reader.op == EGRU_OP_ATTENTION && i > 0;
+                    read = 1;
+                }
+            }
+        }
+        if (ok && read) {
+            g->view[y] = x;
+            g->last[x] = g->last[x] > g->last[y] ? g->last[x] : g->last[y];
+        }
+    }
+}
+
+/* Steps of every value for the caller's input steps, lifetimes, MASKING views;
+ * EGRU_ERR_BAD_SHAPE when the steps do not fit the graph. */
 egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_steps, gvalues_t *g)
 {
     uint32_t i, k, v;
@@ -79,6 +115,7 @@ egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_step
         g->first[v] = 0;
         g->last[v] = 0;
         g->io[v] = INT32_MAX;
+        g->view[v] = EGRU_GRAPH_NO_VIEW;
     }
     for (i = 0; i < m->graph_input_count; ++i) {
         v = egru_graph_io(m, i);
@@ -155,6 +192,7 @@ egru_status_t egru_graph_steps(const egru_model_t *m, const uint32_t *input_step
             g->last[v] = k;
         }
     }
+    find_views(m, g);
     return EGRU_OK;
 }
 
@@ -176,8 +214,8 @@ egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t ali
         if (floats > GRAPH_LIMIT / sizeof(float)) {
             return EGRU_ERR_BAD_SHAPE;
         }
-        if (g->io[v] >= 0 && g->io[v] != INT32_MAX) {
-            continue; /* a model input: the caller's buffer */
+        if ((g->io[v] >= 0 && g->io[v] != INT32_MAX) || g->view[v] != EGRU_GRAPH_NO_VIEW) {
+            continue; /* a model input: the caller's buffer; a view: its input's */
         }
         g->data[v] = g->io[v] == INT32_MAX ? G_ALIGN_UP(floats * sizeof(float), align) : 0u;
         g->size[v] = g->data[v] + (egru_value_masked(m, v) ? G_ALIGN_UP(step_vals, align) : 0u);
@@ -224,9 +262,7 @@ egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t ali
             p->scratch_floats = max_u64(p->scratch_floats, (layer.input_dim + 3u) / 4u);
         } else if (layer.op == EGRU_OP_MERGE) { /* the running mask of maximum / minimum */
             p->scratch_floats = max_u64(p->scratch_floats, ((uint64_t)rows * T + 3u) / 4u);
-        } else if (layer.op == EGRU_OP_ATTENTION) { /* the scores of one query step */
-            p->scratch_floats = max_u64(p->scratch_floats, g->steps[node_value(m, k, 1)]);
-        }
+        } /* ATTENTION: none (an online softmax into its output row, run_attention) */
     }
     if (p->state_floats > GRAPH_LIMIT / 8u || p->scratch_floats > GRAPH_LIMIT / 8u) {
         return EGRU_ERR_BAD_SHAPE;
@@ -239,8 +275,10 @@ egru_status_t egru_graph_plan(const egru_model_t *m, uint32_t rows, uint32_t ali
 
 float *egru_graph_value_ptr(const gblock_t *b, uint32_t v)
 {
-    const size_t row = (size_t)b->g->steps[v] * egru_value_width(b->m, v);
-    const int32_t io = b->g->io[v];
+    const uint32_t u = b->g->view[v] != EGRU_GRAPH_NO_VIEW ? b->g->view[v] : v; /* no view's view */
+    const size_t row = (size_t)b->g->steps[u] * egru_value_width(b->m, u);
+    const int32_t io = b->g->io[u];
+    v = u;
     if (io >= 0 && io != INT32_MAX && egru_value_kind(b->m, v) == EGRU_VALUE_TOKENS) {
         /* int32 ids (rows, steps): returned as a float pointer, read back as ids */
         return (float *)(uintptr_t)((const int32_t *)b->inputs[io].data +
@@ -257,7 +295,9 @@ float *egru_graph_value_ptr(const gblock_t *b, uint32_t v)
 
 static uint8_t *mask_ptr(const gblock_t *b, uint32_t v)
 {
-    return egru_value_masked(b->m, v) ? b->base + b->g->offset[v] + b->g->data[v] : NULL;
+    return egru_value_masked(b->m, v) && b->g->view[v] == EGRU_GRAPH_NO_VIEW
+               ? b->base + b->g->offset[v] + b->g->data[v]
+               : NULL;
 }
 
 /* MERGE over `ni` inputs of n = rows * T steps of W floats (docs/format.md, "MERGE" and its mask
@@ -384,21 +424,43 @@ static void run_concat(const gblock_t *b, uint32_t k, uint32_t axis, uint32_t ni
     }
 }
 
+/* Whether a step of w floats has a nonzero feature: the mask Masking(0.0) would give it (a
+ * MASKING view, egru_gvalues_t.view). */
+static int any_nonzero(const float *x, uint32_t w)
+{
+    uint32_t c;
+    for (c = 0; c < w; ++c) {
+        if (x[c] != 0.0f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ATTENTION of node k over `rows` rows (docs/format.md "ATTENTION"): per row and query step,
- * the scores against the Tv key steps (scores: Tv floats, caller-owned scratch), masked ones
- * (value mask, causal) lowered by 1e9 in float32 as Keras does, a softmax, the weighted sum of
- * the value steps; zero at masked query steps. The output mask (the query's) is copied. */
+ * the scores against the Tv key steps, masked ones (value mask, causal) lowered by 1e9 in
+ * float32 as Keras does, a softmax, the weighted sum of the value steps; zero at masked query
+ * steps. One pass over the key steps (online softmax): the running maximum `top`, the running
+ * sum of exp(s - top), and the output row itself as the accumulator of exp(s - top) * v,
+ * rescaled by exp(old top - new top) when the maximum rises, divided by the sum at the end; no
+ * scratch, so the node's memory does not grow with Tv (nor with Tq * Tv). A value that is a
+ * MASKING view (Masking(0.0), egru_graph_steps) has its mask computed here: a step is valid
+ * when one of its features is nonzero (its floats are the Masking's, zeros at masked steps).
+ * The output mask (the query's) is copied. */
 static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *layer, uint32_t rows,
-                          float *out, uint8_t *out_mask, float *scores)
+                          float *out, uint8_t *out_mask)
 {
     const uint32_t ni = node_inputs(b->m, k);
     const uint32_t qv = node_value(b->m, k, 0), vv = node_value(b->m, k, 1);
     const uint32_t kv = node_value(b->m, k, ni - 1);
     const uint32_t Tq = b->g->steps[qv], Tv = b->g->steps[vv];
     const uint32_t D = layer->input_dim, W = layer->output_dim, mode = layer->params[0];
-    /* params[4] = 1 (the Keras Dot pattern): no mask is read, none written (egru_model.c) */
-    const uint8_t *q_mask = layer->params[4] ? NULL : mask_ptr(b, qv);
-    const uint8_t *v_mask = layer->params[4] ? NULL : mask_ptr(b, vv);
+    /* params[4] = 1 (the Keras Dot pattern): no mask is read and none written (egru_model.c);
+     * a MASKING view's zero test is no mask for it either (its numbers are the input's) */
+    const int ignore = layer->params[4] != 0;
+    const uint8_t *q_mask = ignore ? NULL : mask_ptr(b, qv);
+    const uint8_t *v_mask = ignore ? NULL : mask_ptr(b, vv);
+    const int v_view = !ignore && b->g->view[vv] != EGRU_GRAPH_NO_VIEW;
     float scale = 1.0f, weight = 1.0f;
     uint32_t r, t, j, d;
     if (mode != EGRU_ATTENTION_ADDITIVE) {
@@ -410,11 +472,17 @@ static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *lay
         const float *key = egru_graph_value_ptr(b, kv) + (size_t)r * Tv * D;
         const float *val = egru_graph_value_ptr(b, vv) + (size_t)r * Tv * W;
         for (t = 0; t < Tq; ++t) {
+            const float *qt = q + (size_t)t * D;
             float *y = out + ((size_t)r * Tq + t) * W;
             float top = -INFINITY, sum = 0.0f;
+            memset(y, 0, W * sizeof(float));
+            if (q_mask && !q_mask[(size_t)r * Tq + t]) {
+                continue;
+            }
             for (j = 0; j < Tv; ++j) {
-                const float *qt = q + (size_t)t * D, *kj = key + (size_t)j * D;
+                const float *kj = key + (size_t)j * D, *vj = val + (size_t)j * W;
                 float s = 0.0f;
+                int valid = v_mask ? v_mask[(size_t)r * Tv + j] != 0 : 1;
                 for (d = 0; d < D; ++d) {
                     if (mode == EGRU_ATTENTION_DOT) {
                         s += qt[d] * kj[d];
@@ -427,25 +495,27 @@ static void run_attention(const gblock_t *b, uint32_t k, const egru_layer_t *lay
                 s = mode == EGRU_ATTENTION_DOT      ? s * scale
                     : mode == EGRU_ATTENTION_CONCAT ? weight * s
                                                     : s;
-                if ((v_mask && !v_mask[(size_t)r * Tv + j]) || (layer->params[1] && j > t)) {
+                valid = v_view ? any_nonzero(vj, W) : valid;
+                if (!valid || (layer->params[1] && j > t)) {
                     s = s - 1e9f;
                 }
-                scores[j] = s;
-                top = s > top ? s : top;
-            }
-            for (j = 0; j < Tv; ++j) {
-                scores[j] = expf(scores[j] - top);
-                sum += scores[j];
-            }
-            memset(y, 0, W * sizeof(float));
-            if (q_mask && !q_mask[(size_t)r * Tq + t]) {
-                continue;
-            }
-            for (j = 0; j < Tv; ++j) {
-                const float w = scores[j] / sum, *vj = val + (size_t)j * W;
-                for (d = 0; d < W; ++d) {
-                    y[d] += w * vj[d];
+                if (s > top) { /* a new maximum: rescale what was summed (0 the first time) */
+                    const float c = expf(top - s);
+                    sum = sum * c + 1.0f;
+                    for (d = 0; d < W; ++d) {
+                        y[d] = y[d] * c + vj[d];
+                    }
+                    top = s;
+                } else {
+                    const float p = expf(s - top);
+                    sum += p;
+                    for (d = 0; p != 0.0f && d < W; ++d) { /* p 0: a masked step, nothing */
+                        y[d] += p * vj[d];
+                    }
                 }
+            }
+            for (d = 0; d < W; ++d) {
+                y[d] /= sum;
             }
         }
     }
@@ -604,6 +674,9 @@ egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, 
         }
         break;
     case EGRU_OP_MASKING:
+        if (b->g->view[y0] != EGRU_GRAPH_NO_VIEW) {
+            return EGRU_OK; /* a view (find_views): its readers read the input */
+        }
         if (EGRU_CFG_OP_MASKING) {
             egru_masking_f32(&layer, in, (uint32_t)n, out, out_mask);
         }
@@ -615,9 +688,7 @@ egru_status_t egru_graph_run_node(const gblock_t *b, uint32_t k, uint32_t rows, 
     case EGRU_OP_CONCATENATE:
         run_concat(b, k, layer.params[0], ni, rows, out, out_mask);
         return EGRU_OK;
-    case EGRU_OP_ATTENTION:
-        run_attention(b, k, &layer, rows, out, out_mask, scratch);
-        return EGRU_OK;
+    case EGRU_OP_ATTENTION: run_attention(b, k, &layer, rows, out, out_mask); return EGRU_OK;
     case EGRU_OP_RESHAPE: /* the same bytes per row */
         memcpy(out, in, n * layer.input_dim * sizeof(float));
         return EGRU_OK;

@@ -62,7 +62,16 @@ typedef struct egru_gvalues {
     uint64_t offset[EGRU_GRAPH_MAX_VALUES]; /* byte offset of its region; ~0: none           */
     uint64_t size[EGRU_GRAPH_MAX_VALUES];   /* bytes of its region (0: none)                 */
     uint64_t data[EGRU_GRAPH_MAX_VALUES];   /* bytes of its floats within the region         */
+    uint32_t view[EGRU_GRAPH_MAX_VALUES];   /* EGRU_GRAPH_NO_VIEW, or for the output of a
+                                               MASKING with mask value 0 that only ATTENTION
+                                               nodes read, as value or key: the MASKING's input.
+                                               The view has no region: its floats are the
+                                               input's (equal to Masking's: x where valid, and
+                                               a masked step is all zeros already), its mask is
+                                               computed by the attention; the MASKING node does
+                                               not run (egru_graph_steps)                    */
 } egru_gvalues_t;
+#define EGRU_GRAPH_NO_VIEW 0xFFFFFFFFu
 
 /* A plan of `rows` rows: value regions, then the largest state and scratch, `align`ed. */
 typedef struct egru_gplan {
