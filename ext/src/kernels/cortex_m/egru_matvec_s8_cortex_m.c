@@ -227,7 +227,116 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    bne .Legru_cm_s8_q\n"
         "    pop {r4-r11, pc}\n"
         "    .size egru_cm_s8_quads, .-egru_cm_s8_quads\n"
+        /* egru_cm_s8_rows6(w, xq, y, yend): pairs of 6-column rows, 12 bytes = three words
+         * [a0..a3] [a4 a5 b0 b1] [b2..b5] per pair (w 4-byte aligned): x as (x0, x2) r8,
+         * (x1, x3) r9, (x2, x4) r10, (x3, x5) r11; the middle word's halves go to the two rows
+         * with SMLABT / SMULTB / SMLATB. 15 instructions per pair + its store, two pairs per
+         * iteration (entered at the second for an odd count). */
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_rows6\n"
+        "    .type egru_cm_s8_rows6, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_rows6:\n"
+        "    push {r4-r11, lr}\n"
+        "    ldr r4, [r1]\n"
+        "    ldr r5, [r1, #2]\n"
+        "    sxtb16 r8, r4\n"
+        "    sxtb16 r9, r4, ror #8\n"
+        "    sxtb16 r10, r5\n"
+        "    sxtb16 r11, r5, ror #8\n"
+        "    mov r12, r0\n"
+        "    mov lr, r2\n"
+        "    .macro egru_cm_s8_pair6\n"
+        "    ldmia r12!, {r4, r5, r6}\n"
+        "    sxtb16 r7, r4\n"
+        "    smuad r0, r7, r8\n"
+        "    sxtb16 r4, r4, ror #8\n"
+        "    smlad r0, r4, r9, r0\n"
+        "    sxtb16 r7, r5\n"          /* (a4, b0) */
+        "    smlabt r0, r7, r10, r0\n" /* a4 x4 */
+        "    smultb r1, r7, r8\n"      /* b0 x0 */
+        "    sxtb16 r5, r5, ror #8\n"  /* (a5, b1) */
+        "    smlabt r0, r5, r11, r0\n" /* a5 x5 */
+        "    smlatb r1, r5, r9, r1\n"  /* b1 x1 */
+        "    sxtb16 r7, r6\n"
+        "    smlad r1, r7, r10, r1\n"
+        "    sxtb16 r6, r6, ror #8\n"
+        "    smlad r1, r6, r11, r1\n"
+        "    stmia lr!, {r0, r1}\n"
+        "    .endm\n"
+        "    subs r0, r3, r2\n"
+        "    tst r0, #8\n" /* an odd number of pairs */
+        "    bne 2f\n"
+        "1:\n"
+        "    egru_cm_s8_pair6\n"
+        "2:\n"
+        "    egru_cm_s8_pair6\n"
+        "    cmp lr, r3\n"
+        "    bne 1b\n"
+        "    pop {r4-r11, pc}\n"
+        "    .size egru_cm_s8_rows6, .-egru_cm_s8_rows6\n"
+        /* egru_cm_s8_whole_S(w, xb, y, wend): four rows at a time of S = 8 * N columns, rows
+         * contiguous (stride S, w 4-byte aligned), x widened in xb: one pointer for the four
+         * rows (LDRD at fixed offsets k * S + 8 * c), the columns unrolled (the first chunk
+         * with SMUAD, so no sums to clear): per 8 columns one LDM of x and 4 x (LDRD + 4 SXTB16
+         * + 4 SMLAD), 37 instructions per 32 MACs, and 6 per four rows. */
+        "    .macro egru_cm_s8_qrow acc, off, first\n"
+        "    ldrd r8, r9, [r11, #\\off]\n"
+        "    sxtb16 r10, r8\n"
+        "    .if \\first\n"
+        "    smuad \\acc, r10, r4\n"
+        "    .else\n"
+        "    smlad \\acc, r10, r4, \\acc\n"
+        "    .endif\n"
+        "    sxtb16 r8, r8, ror #8\n"
+        "    smlad \\acc, r8, r5, \\acc\n"
+        "    sxtb16 r10, r9\n"
+        "    smlad \\acc, r10, r6, \\acc\n"
+        "    sxtb16 r9, r9, ror #8\n"
+        "    smlad \\acc, r9, r7, \\acc\n"
+        "    .endm\n"
+        "    .macro egru_cm_s8_qchunks s, c, n\n"
+        "    ldmia r12!, {r4-r7}\n"
+        "    egru_cm_s8_qrow r0, (8*\\c), (\\c==0)\n"
+        "    egru_cm_s8_qrow r1, (\\s+8*\\c), (\\c==0)\n"
+        "    egru_cm_s8_qrow r2, (2*\\s+8*\\c), (\\c==0)\n"
+        "    egru_cm_s8_qrow r3, (3*\\s+8*\\c), (\\c==0)\n"
+        "    .if \\c + 1 < \\n\n"
+        "    egru_cm_s8_qchunks \\s, (\\c+1), \\n\n"
+        "    .endif\n"
+        "    .endm\n"
+        "    .macro egru_cm_s8_whole s\n"
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_whole_\\s\n"
+        "    .type egru_cm_s8_whole_\\s, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_whole_\\s:\n"
+        "    push {r3-r11, lr}\n"
+        "    mov r11, r0\n"
+        "    mov r12, r1\n"
+        "    mov lr, r2\n"
+        "1:\n"
+        "    egru_cm_s8_qchunks \\s, 0, (\\s/8)\n"
+        "    stmia lr!, {r0-r3}\n"
+        "    add r11, r11, #(4 * \\s)\n"
+        "    sub r12, r12, #(2 * \\s)\n"
+        "    ldr r4, [sp]\n"
+        "    cmp r11, r4\n"
+        "    bne 1b\n"
+        "    pop {r3-r11, pc}\n"
+        "    .size egru_cm_s8_whole_\\s, .-egru_cm_s8_whole_\\s\n"
+        "    .endm\n"
+        "    egru_cm_s8_whole 16\n"
+        "    egru_cm_s8_whole 64\n"
         "    .popsection\n");
+
+/* Rows 0 .. 2 * pairs of 6 columns (w 4-byte aligned, rows contiguous), into y (as bits);
+ * xq[0 .. 6) read as two unaligned words. */
+void egru_cm_s8_rows6(const int8_t *w, const int8_t *xq, int32_t *y, int32_t *yend);
+/* Rows of S columns, four at a time from w to wend (rows contiguous, w 4-byte aligned), x
+ * widened in xb (S / 2 words), into y (as bits). */
+void egru_cm_s8_whole_16(const int8_t *w, const uint32_t *xb, int32_t *y, const int8_t *wend);
+void egru_cm_s8_whole_64(const int8_t *w, const uint32_t *xb, int32_t *y, const int8_t *wend);
 
 typedef uint32_t egru_cm_xbuf_t; /* XMAX_COLS / 2 words: pairs of int16 */
 enum { XBUF_LEN = XMAX_COLS / 2 };
@@ -426,31 +535,24 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
                              "vmul.f32 s13, s13, %[sx]\n\t"
                              "vmul.f32 s14, s14, %[sx]\n\t"
                              "vmul.f32 s15, s15, %[sx]\n\t"
-                             "vmul.f32 s0, s0, s8\n\t"
-                             "vmul.f32 s1, s1, s9\n\t"
-                             "vmul.f32 s2, s2, s10\n\t"
-                             "vmul.f32 s3, s3, s11\n\t"
-                             "vmul.f32 s4, s4, s12\n\t"
-                             "vmul.f32 s5, s5, s13\n\t"
-                             "vmul.f32 s6, s6, s14\n\t"
-                             "vmul.f32 s7, s7, s15\n\t"
-                             "vldmia %[b], {s8-s15}\n\t"
+                             "vldmia %[b], {s16-s23}\n\t"
                              "add %[b], %[b], %[bstep]\n\t"
-                             "vadd.f32 s0, s0, s8\n\t"
-                             "vadd.f32 s1, s1, s9\n\t"
-                             "vadd.f32 s2, s2, s10\n\t"
-                             "vadd.f32 s3, s3, s11\n\t"
-                             "vadd.f32 s4, s4, s12\n\t"
-                             "vadd.f32 s5, s5, s13\n\t"
-                             "vadd.f32 s6, s6, s14\n\t"
-                             "vadd.f32 s7, s7, s15\n\t"
-                             "vstmia %[y]!, {s0-s7}\n\t"
+                             "vmla.f32 s16, s0, s8\n\t"
+                             "vmla.f32 s17, s1, s9\n\t"
+                             "vmla.f32 s18, s2, s10\n\t"
+                             "vmla.f32 s19, s3, s11\n\t"
+                             "vmla.f32 s20, s4, s12\n\t"
+                             "vmla.f32 s21, s5, s13\n\t"
+                             "vmla.f32 s22, s6, s14\n\t"
+                             "vmla.f32 s23, s7, s15\n\t"
+                             "vstmia %[y]!, {s16-s23}\n\t"
                              "subs %[k], %[k], #1\n\t"
                              "bne 1b\n\t"
                              : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp), [k] "+r"(k)
                              : [sx] "t"(sx), [bstep] "r"(bstep)
                              : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
-                               "s9", "s10", "s11", "s12", "s13", "s14", "s15");
+                               "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18",
+                               "s19", "s20", "s21", "s22", "s23");
     }
     finish_c(y, scale, bias, sx, rows & ~7u, rows);
 #else
@@ -493,6 +595,15 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
     if (cols == 0) {
         memset(y, 0, rows * sizeof *y); /* int32 sums of 0 */
     }
+#if EGRU_CM_DSP
+    if (cols == 6 && rows >= 2 && ((uintptr_t)w & 3u) == 0) { /* exactly the matrix's bytes */
+        const uint32_t even = rows & ~1u;
+        egru_cm_s8_rows6(w, xq, (int32_t *)(void *)y, (int32_t *)(void *)y + even);
+        rows_exact(w, 6, xq, 6, y, even, rows, 0);
+        finish(y, scale, bias, sx, rows);
+        return;
+    }
+#endif
     for (c0 = 0; c0 < cols; c0 += XMAX_COLS) {
         const uint32_t n = cols - c0 < XMAX_COLS ? cols - c0 : XMAX_COLS;
         const uint32_t P = (n + 7) & ~7u;
@@ -508,7 +619,14 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
         done = 0;
         if (safe >= 2) {
             widen(xq + c0, n, P, xb);
-            if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x stays in registers */
+#if EGRU_CM_DSP
+            if ((cols == 64 || cols == 16) && safe >= 4 && ((uintptr_t)w & 3u) == 0) {
+                done = safe & ~3u; /* whole rows, four at a time */
+                (cols == 64 ? egru_cm_s8_whole_64 : egru_cm_s8_whole_16)(
+                    w, xb, (int32_t *)(void *)y, w + (size_t)done * cols);
+            } else
+#endif
+                if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x in registers */
                 done = safe & ~3u;
                 quads(&jobs, w, cols, xb, y, done / 4);
             }
