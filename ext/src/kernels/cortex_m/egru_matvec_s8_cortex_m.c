@@ -278,10 +278,15 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         /* egru_cm_s8_whole_S(w, xb, y, wend): four rows at a time of S = 8 * N columns, rows
          * contiguous (stride S, w 4-byte aligned), x widened in xb: one pointer for the four
          * rows (LDRD at fixed offsets k * S + 8 * c), the columns unrolled (the first chunk
-         * with SMUAD, so no sums to clear): per 8 columns one LDM of x and 4 x (LDRD + 4 SXTB16
-         * + 4 SMLAD), 37 instructions per 32 MACs, and 6 per four rows. */
-        "    .macro egru_cm_s8_qrow acc, off, first\n"
+         * with SMUAD, so no sums to clear; the first LDRD post-increments w to the next four rows,
+         * the others use negative offsets from there): per 8 columns one LDM of x and 4 x (LDRD +
+         * 4 SXTB16 + 4 SMLAD), 37 instructions per 32 MACs, and 5 per four rows. */
+        "    .macro egru_cm_s8_qrow acc, off, first, post=0\n"
+        "    .if \\post\n" /* the quad's first load moves w to the next quad */
+        "    ldrd r8, r9, [r11], #\\off\n"
+        "    .else\n"
         "    ldrd r8, r9, [r11, #\\off]\n"
+        "    .endif\n"
         "    sxtb16 r10, r8\n"
         "    .if \\first\n"
         "    smuad \\acc, r10, r4\n"
@@ -297,10 +302,14 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    .endm\n"
         "    .macro egru_cm_s8_qchunks s, c, n\n"
         "    ldmia r12!, {r4-r7}\n"
-        "    egru_cm_s8_qrow r0, (8*\\c), (\\c==0)\n"
-        "    egru_cm_s8_qrow r1, (\\s+8*\\c), (\\c==0)\n"
-        "    egru_cm_s8_qrow r2, (2*\\s+8*\\c), (\\c==0)\n"
-        "    egru_cm_s8_qrow r3, (3*\\s+8*\\c), (\\c==0)\n"
+        "    .if \\c == 0\n"
+        "    egru_cm_s8_qrow r0, (4*\\s), 1, 1\n"
+        "    .else\n"
+        "    egru_cm_s8_qrow r0, (8*\\c-4*\\s), 0\n"
+        "    .endif\n"
+        "    egru_cm_s8_qrow r1, (8*\\c-3*\\s), (\\c==0)\n"
+        "    egru_cm_s8_qrow r2, (8*\\c-2*\\s), (\\c==0)\n"
+        "    egru_cm_s8_qrow r3, (8*\\c-\\s), (\\c==0)\n"
         "    .if \\c + 1 < \\n\n"
         "    egru_cm_s8_qchunks \\s, (\\c+1), \\n\n"
         "    .endif\n"
@@ -318,7 +327,6 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "1:\n"
         "    egru_cm_s8_qchunks \\s, 0, (\\s/8)\n"
         "    stmia lr!, {r0-r3}\n"
-        "    add r11, r11, #(4 * \\s)\n"
         "    sub r12, r12, #(2 * \\s)\n"
         "    ldr r4, [sp]\n"
         "    cmp r11, r4\n"
@@ -516,7 +524,7 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
     const float *sp = scale, *bp = bias ? bias : minus_zero;
     const uint32_t bstep = bias ? 32 : 0; /* bytes */
     if (k) {
-        __asm__ __volatile__("1:\n\t"
+        __asm__ __volatile__(".macro egru_cm_s8_fin8\n\t"
                              "vldmia %[y], {s0-s7}\n\t"
                              "vldmia %[s]!, {s8-s15}\n\t"
                              "vcvt.f32.s32 s0, s0\n\t"
@@ -546,10 +554,18 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
                              "vmla.f32 s22, s6, s14\n\t"
                              "vmla.f32 s23, s7, s15\n\t"
                              "vstmia %[y]!, {s16-s23}\n\t"
-                             "subs %[k], %[k], #1\n\t"
+                             ".endm\n\t"
+                             "tst %[k], #1\n\t" /* an odd number of 8-row groups */
+                             "bne 2f\n\t"
+                             "1:\n\t"
+                             "egru_cm_s8_fin8\n\t"
+                             "2:\n\t"
+                             "egru_cm_s8_fin8\n\t"
+                             "cmp %[y], %[e]\n\t"
                              "bne 1b\n\t"
-                             : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp), [k] "+r"(k)
-                             : [sx] "t"(sx), [bstep] "r"(bstep)
+                             ".purgem egru_cm_s8_fin8\n\t"
+                             : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp)
+                             : [sx] "t"(sx), [bstep] "r"(bstep), [k] "r"(k), [e] "r"(y + 8 * k)
                              : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
                                "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18",
                                "s19", "s20", "s21", "s22", "s23");
@@ -599,7 +615,9 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
     if (cols == 6 && rows >= 2 && ((uintptr_t)w & 3u) == 0) { /* exactly the matrix's bytes */
         const uint32_t even = rows & ~1u;
         egru_cm_s8_rows6(w, xq, (int32_t *)(void *)y, (int32_t *)(void *)y + even);
-        rows_exact(w, 6, xq, 6, y, even, rows, 0);
+        if (even < rows) {
+            rows_exact(w, 6, xq, 6, y, even, rows, 0);
+        }
         finish(y, scale, bias, sx, rows);
         return;
     }
@@ -636,7 +654,9 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
                 done += 2 * npairs;
             }
         }
-        rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
+        if (done < rows) {
+            rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
+        }
     }
     finish(y, scale, bias, sx, rows);
 }
