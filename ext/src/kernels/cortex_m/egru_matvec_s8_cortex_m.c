@@ -1,7 +1,7 @@
 /* egru_matvec_s8_cortex_m.c - int8 matrix-vector product for Cortex-M (same contract as
  * egru_matvec_s8, bit for bit: the int32 sums are exact in any order, and the float steps are the
- * reference's, unfused, in its order). Two variants, chosen by EGRU_CFG_CM_S8_FAST
- * (egru_features.h): 1, the fast one described first (about 1.9 KB of code with the quantizer's;
+ * reference's, in its order, unfused). Two variants, chosen by EGRU_CFG_CM_S8_FAST
+ * (egru_features.h): 1, the fast one described first (about 4.0 KB of code with the quantizer's;
  * the configuration headers egru2c writes set it), and 0, the compact one at the end of this
  * comment (about 0.7 KB: the full runtime's default, so that it is no larger than before).
  *
@@ -20,8 +20,9 @@
  *     does the reference's float steps for every row: v = (float)acc * (scale[r] * sx), then
  *     v + bias[r].
  * Stack: the buffer is XMAX_COLS = 64 int16 (128 bytes); with GCC 12 -Os on the M4F this
- * function's frame is 264 bytes (buffer, job, saved registers) and the assembly pushes 36: 300
- * bytes at the deepest (the reference's product uses a few dozen). cols > 64 run in slices of 64.
+ * function's frame is 264 bytes (buffer, job, saved registers) and the assembly pushes up to 40:
+ * 304 bytes at the deepest (the reference's product uses a few dozen). cols > 64 run in slices
+ * of 64.
  *
  * With the DSP extension (ARMv7E-M, ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) step 2 is
  * assembly (egru_cm_s8_blocks, egru_cm_s8_quads below). Pairs of rows: per 8 columns one LDM of
@@ -35,9 +36,25 @@
  * time: 47 instructions per four rows. x and the accumulators never touch memory inside a row.
  * (CMSIS-NN's SXTB16 on both operands widens x again for every row; the ACLE intrinsics compile,
  * with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a single-precision FPU, step
- * 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39 instructions per 8 rows; without a
- * bias it adds -0.0f, an exact identity). Without them (M0, M3, hosts) the same steps in portable
- * C.
+ * 3 is VLDM/VCVT/VMUL/VMLA/VSTM on 8 rows at a time (29 instructions per 8 rows, two groups per
+ * loop iteration: VMLA.F32 is not fused, it rounds the product and then the sum, the reference's
+ * two operations; it adds in the order bias + product, which gives other bits than product + bias
+ * only when both are NaN, with different payloads; without a bias it adds -0.0f, an exact
+ * identity). Without them (M0, M3, hosts) the same steps in portable C.
+ *
+ * Two row widths have their own assembly with the DSP extension (w 4-byte aligned; else the plan
+ * above):
+ *  - 64 and 16 columns (GRU(64), GRU(16) recurrent products: whole rows in one slice), four rows
+ *    at a time from one pointer: LDRD at offsets fixed at assembly time (k * cols + 8 c; the
+ *    quad's first LDRD post-increments the pointer to the next four rows, the others use
+ *    negative offsets), the columns unrolled, the first chunk with SMUAD (no sums to clear): per
+ *    8 columns one LDM of x and four times LDRD + 4 SXTB16 + 4 SMLAD, 37 instructions per 32
+ *    MACs, and 5 per four rows: 1.18 per MAC on 64 columns (about 1.2 KB of code for 64, 0.4 KB
+ *    for 16). The last rows % 4 rows go the plan's way.
+ *  - 6 columns (a 6-axis IMU's input projection), pairs of rows as three words [a0..a3]
+ *    [a4 a5 b0 b1] [b2..b5]: x as (x0, x2), (x1, x3), (x2, x4), (x3, x5) in registers, the
+ *    middle word's halves to the two rows with SMLABT / SMULTB / SMLATB: 15 instructions per 12
+ *    MACs plus the store, no padding, no byte read outside w. An odd last row is summed in C.
  *
  * COMPACT (EGRU_CFG_CM_S8_FAST 0). Four rows at a time share each chunk of four x values. With
  * the DSP extension the inner loop is inline assembly: per chunk one 32-bit load of x widened
