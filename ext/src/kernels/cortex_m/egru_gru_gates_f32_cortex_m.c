@@ -15,15 +15,22 @@ void egru_gru_gates_f32_cortex_m(float *x, const float *hp, float *h, uint32_t n
     float *p = x, *const end = x + 2 * n;
     const float *r = x + n, *xh = x + 2 * n, *hh = hp + 2 * n;
     egru_cm_pin(&k);
-    for (; p != end; ++p, ++hp) { /* z, r */
-        *p = egru_cm_sigmoid_fast(*p + *hp, &k);
+    if (n == 0) {
+        return;
     }
+    /* do-while loops: GCC -Os then tests at the bottom (2 instructions per value, not 3) */
+    do { /* z, r */
+        *p = egru_cm_sigmoid_fast(*p + *hp, &k);
+        ++hp;
+    } while (++p != end);
     if (!update) {
         return;
     }
-    for (p = x; p != x + n; ++p, ++r, ++xh, ++hh, ++h) {
+    p = x;
+    do {
         const float z = *p;
         const float c = egru_cm_tanh_fast(*xh + *r * *hh, &k);
         *h = z * *h + (k.one - z) * c;
-    }
+        ++r, ++xh, ++hh, ++h;
+    } while (++p != x + n);
 }

@@ -1,7 +1,7 @@
 /* egru_matvec_s8_cortex_m.c - int8 matrix-vector product for Cortex-M (same contract as
  * egru_matvec_s8, bit for bit: the int32 sums are exact in any order, and the float steps are the
- * reference's, unfused, in its order). Two variants, chosen by EGRU_CFG_CM_S8_FAST
- * (egru_features.h): 1, the fast one described first (about 1.9 KB of code with the quantizer's;
+ * reference's, in its order, unfused). Two variants, chosen by EGRU_CFG_CM_S8_FAST
+ * (egru_features.h): 1, the fast one described first (about 4.0 KB of code with the quantizer's;
  * the configuration headers egru2c writes set it), and 0, the compact one at the end of this
  * comment (about 0.7 KB: the full runtime's default, so that it is no larger than before).
  *
@@ -20,8 +20,9 @@
  *     does the reference's float steps for every row: v = (float)acc * (scale[r] * sx), then
  *     v + bias[r].
  * Stack: the buffer is XMAX_COLS = 64 int16 (128 bytes); with GCC 12 -Os on the M4F this
- * function's frame is 264 bytes (buffer, job, saved registers) and the assembly pushes 36: 300
- * bytes at the deepest (the reference's product uses a few dozen). cols > 64 run in slices of 64.
+ * function's frame is 264 bytes (buffer, job, saved registers) and the assembly pushes up to 40:
+ * 304 bytes at the deepest (the reference's product uses a few dozen). cols > 64 run in slices
+ * of 64.
  *
  * With the DSP extension (ARMv7E-M, ARMv8-M Mainline: __ARM_FEATURE_DSP; GCC or clang) step 2 is
  * assembly (egru_cm_s8_blocks, egru_cm_s8_quads below). Pairs of rows: per 8 columns one LDM of
@@ -35,9 +36,25 @@
  * time: 47 instructions per four rows. x and the accumulators never touch memory inside a row.
  * (CMSIS-NN's SXTB16 on both operands widens x again for every row; the ACLE intrinsics compile,
  * with GCC 12 -Os, to 37 instructions per 16 MACs with spills.) With a single-precision FPU, step
- * 3 is VLDM/VCVT/VMUL/VMUL/VADD/VSTM on 8 rows at a time (39 instructions per 8 rows; without a
- * bias it adds -0.0f, an exact identity). Without them (M0, M3, hosts) the same steps in portable
- * C.
+ * 3 is VLDM/VCVT/VMUL/VMLA/VSTM on 8 rows at a time (29 instructions per 8 rows, two groups per
+ * loop iteration: VMLA.F32 is not fused, it rounds the product and then the sum, the reference's
+ * two operations; it adds in the order bias + product, which gives other bits than product + bias
+ * only when both are NaN, with different payloads; without a bias it adds -0.0f, an exact
+ * identity). Without them (M0, M3, hosts) the same steps in portable C.
+ *
+ * Two row widths have their own assembly with the DSP extension (w 4-byte aligned; else the plan
+ * above):
+ *  - 64 and 16 columns (GRU(64), GRU(16) recurrent products: whole rows in one slice), four rows
+ *    at a time from one pointer: LDRD at offsets fixed at assembly time (k * cols + 8 c; the
+ *    quad's first LDRD post-increments the pointer to the next four rows, the others use
+ *    negative offsets), the columns unrolled, the first chunk with SMUAD (no sums to clear): per
+ *    8 columns one LDM of x and four times LDRD + 4 SXTB16 + 4 SMLAD, 37 instructions per 32
+ *    MACs, and 5 per four rows: 1.18 per MAC on 64 columns (about 1.2 KB of code for 64, 0.4 KB
+ *    for 16). The last rows % 4 rows go the plan's way.
+ *  - 6 columns (a 6-axis IMU's input projection), pairs of rows as three words [a0..a3]
+ *    [a4 a5 b0 b1] [b2..b5]: x as (x0, x2), (x1, x3), (x2, x4), (x3, x5) in registers, the
+ *    middle word's halves to the two rows with SMLABT / SMULTB / SMLATB: 15 instructions per 12
+ *    MACs plus the store, no padding, no byte read outside w. An odd last row is summed in C.
  *
  * COMPACT (EGRU_CFG_CM_S8_FAST 0). Four rows at a time share each chunk of four x values. With
  * the DSP extension the inner loop is inline assembly: per chunk one 32-bit load of x widened
@@ -227,7 +244,124 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    bne .Legru_cm_s8_q\n"
         "    pop {r4-r11, pc}\n"
         "    .size egru_cm_s8_quads, .-egru_cm_s8_quads\n"
+        /* egru_cm_s8_rows6(w, xq, y, yend): pairs of 6-column rows, 12 bytes = three words
+         * [a0..a3] [a4 a5 b0 b1] [b2..b5] per pair (w 4-byte aligned): x as (x0, x2) r8,
+         * (x1, x3) r9, (x2, x4) r10, (x3, x5) r11; the middle word's halves go to the two rows
+         * with SMLABT / SMULTB / SMLATB. 15 instructions per pair + its store, two pairs per
+         * iteration (entered at the second for an odd count). */
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_rows6\n"
+        "    .type egru_cm_s8_rows6, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_rows6:\n"
+        "    push {r4-r11, lr}\n"
+        "    ldr r4, [r1]\n"
+        "    ldr r5, [r1, #2]\n"
+        "    sxtb16 r8, r4\n"
+        "    sxtb16 r9, r4, ror #8\n"
+        "    sxtb16 r10, r5\n"
+        "    sxtb16 r11, r5, ror #8\n"
+        "    mov r12, r0\n"
+        "    mov lr, r2\n"
+        "    .macro egru_cm_s8_pair6\n"
+        "    ldmia r12!, {r4, r5, r6}\n"
+        "    sxtb16 r7, r4\n"
+        "    smuad r0, r7, r8\n"
+        "    sxtb16 r4, r4, ror #8\n"
+        "    smlad r0, r4, r9, r0\n"
+        "    sxtb16 r7, r5\n"          /* (a4, b0) */
+        "    smlabt r0, r7, r10, r0\n" /* a4 x4 */
+        "    smultb r1, r7, r8\n"      /* b0 x0 */
+        "    sxtb16 r5, r5, ror #8\n"  /* (a5, b1) */
+        "    smlabt r0, r5, r11, r0\n" /* a5 x5 */
+        "    smlatb r1, r5, r9, r1\n"  /* b1 x1 */
+        "    sxtb16 r7, r6\n"
+        "    smlad r1, r7, r10, r1\n"
+        "    sxtb16 r6, r6, ror #8\n"
+        "    smlad r1, r6, r11, r1\n"
+        "    stmia lr!, {r0, r1}\n"
+        "    .endm\n"
+        "    subs r0, r3, r2\n"
+        "    tst r0, #8\n" /* an odd number of pairs */
+        "    bne 2f\n"
+        "1:\n"
+        "    egru_cm_s8_pair6\n"
+        "2:\n"
+        "    egru_cm_s8_pair6\n"
+        "    cmp lr, r3\n"
+        "    bne 1b\n"
+        "    pop {r4-r11, pc}\n"
+        "    .size egru_cm_s8_rows6, .-egru_cm_s8_rows6\n"
+        /* egru_cm_s8_whole_S(w, xb, y, wend): four rows at a time of S = 8 * N columns, rows
+         * contiguous (stride S, w 4-byte aligned), x widened in xb: one pointer for the four
+         * rows (LDRD at fixed offsets k * S + 8 * c), the columns unrolled (the first chunk
+         * with SMUAD, so no sums to clear; the first LDRD post-increments w to the next four rows,
+         * the others use negative offsets from there): per 8 columns one LDM of x and 4 x (LDRD +
+         * 4 SXTB16 + 4 SMLAD), 37 instructions per 32 MACs, and 5 per four rows. */
+        "    .macro egru_cm_s8_qrow acc, off, first, post=0\n"
+        "    .if \\post\n" /* the quad's first load moves w to the next quad */
+        "    ldrd r8, r9, [r11], #\\off\n"
+        "    .else\n"
+        "    ldrd r8, r9, [r11, #\\off]\n"
+        "    .endif\n"
+        "    sxtb16 r10, r8\n"
+        "    .if \\first\n"
+        "    smuad \\acc, r10, r4\n"
+        "    .else\n"
+        "    smlad \\acc, r10, r4, \\acc\n"
+        "    .endif\n"
+        "    sxtb16 r8, r8, ror #8\n"
+        "    smlad \\acc, r8, r5, \\acc\n"
+        "    sxtb16 r10, r9\n"
+        "    smlad \\acc, r10, r6, \\acc\n"
+        "    sxtb16 r9, r9, ror #8\n"
+        "    smlad \\acc, r9, r7, \\acc\n"
+        "    .endm\n"
+        "    .macro egru_cm_s8_qchunks s, c, n\n"
+        "    ldmia r12!, {r4-r7}\n"
+        "    .if \\c == 0\n"
+        "    egru_cm_s8_qrow r0, (4*\\s), 1, 1\n"
+        "    .else\n"
+        "    egru_cm_s8_qrow r0, (8*\\c-4*\\s), 0\n"
+        "    .endif\n"
+        "    egru_cm_s8_qrow r1, (8*\\c-3*\\s), (\\c==0)\n"
+        "    egru_cm_s8_qrow r2, (8*\\c-2*\\s), (\\c==0)\n"
+        "    egru_cm_s8_qrow r3, (8*\\c-\\s), (\\c==0)\n"
+        "    .if \\c + 1 < \\n\n"
+        "    egru_cm_s8_qchunks \\s, (\\c+1), \\n\n"
+        "    .endif\n"
+        "    .endm\n"
+        "    .macro egru_cm_s8_whole s\n"
+        "    .p2align 2\n"
+        "    .global egru_cm_s8_whole_\\s\n"
+        "    .type egru_cm_s8_whole_\\s, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s8_whole_\\s:\n"
+        "    push {r3-r11, lr}\n"
+        "    mov r11, r0\n"
+        "    mov r12, r1\n"
+        "    mov lr, r2\n"
+        "1:\n"
+        "    egru_cm_s8_qchunks \\s, 0, (\\s/8)\n"
+        "    stmia lr!, {r0-r3}\n"
+        "    sub r12, r12, #(2 * \\s)\n"
+        "    ldr r4, [sp]\n"
+        "    cmp r11, r4\n"
+        "    bne 1b\n"
+        "    pop {r3-r11, pc}\n"
+        "    .size egru_cm_s8_whole_\\s, .-egru_cm_s8_whole_\\s\n"
+        "    .endm\n"
+        "    egru_cm_s8_whole 16\n"
+        "    egru_cm_s8_whole 64\n"
         "    .popsection\n");
+
+/* Rows 0 .. 2 * pairs of 6 columns (w 4-byte aligned, rows contiguous), into y (as bits);
+ * xq[0 .. 6) read as two unaligned words. */
+void egru_cm_s8_rows6(const int8_t *w, const int8_t *xq, int32_t *y, int32_t *yend);
+/* Rows of S columns, four at a time from w to wend (rows contiguous, w 4-byte aligned), x
+ * widened in xb (S / 2 words), into y (as bits). */
+void egru_cm_s8_whole_16(const int8_t *w, const uint32_t *xb, int32_t *y, const int8_t *wend);
+void egru_cm_s8_whole_64(const int8_t *w, const uint32_t *xb, int32_t *y, const int8_t *wend);
 
 typedef uint32_t egru_cm_xbuf_t; /* XMAX_COLS / 2 words: pairs of int16 */
 enum { XBUF_LEN = XMAX_COLS / 2 };
@@ -407,7 +541,7 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
     const float *sp = scale, *bp = bias ? bias : minus_zero;
     const uint32_t bstep = bias ? 32 : 0; /* bytes */
     if (k) {
-        __asm__ __volatile__("1:\n\t"
+        __asm__ __volatile__(".macro egru_cm_s8_fin8\n\t"
                              "vldmia %[y], {s0-s7}\n\t"
                              "vldmia %[s]!, {s8-s15}\n\t"
                              "vcvt.f32.s32 s0, s0\n\t"
@@ -426,31 +560,32 @@ static void finish(float *y, const float *scale, const float *bias, float sx, ui
                              "vmul.f32 s13, s13, %[sx]\n\t"
                              "vmul.f32 s14, s14, %[sx]\n\t"
                              "vmul.f32 s15, s15, %[sx]\n\t"
-                             "vmul.f32 s0, s0, s8\n\t"
-                             "vmul.f32 s1, s1, s9\n\t"
-                             "vmul.f32 s2, s2, s10\n\t"
-                             "vmul.f32 s3, s3, s11\n\t"
-                             "vmul.f32 s4, s4, s12\n\t"
-                             "vmul.f32 s5, s5, s13\n\t"
-                             "vmul.f32 s6, s6, s14\n\t"
-                             "vmul.f32 s7, s7, s15\n\t"
-                             "vldmia %[b], {s8-s15}\n\t"
+                             "vldmia %[b], {s16-s23}\n\t"
                              "add %[b], %[b], %[bstep]\n\t"
-                             "vadd.f32 s0, s0, s8\n\t"
-                             "vadd.f32 s1, s1, s9\n\t"
-                             "vadd.f32 s2, s2, s10\n\t"
-                             "vadd.f32 s3, s3, s11\n\t"
-                             "vadd.f32 s4, s4, s12\n\t"
-                             "vadd.f32 s5, s5, s13\n\t"
-                             "vadd.f32 s6, s6, s14\n\t"
-                             "vadd.f32 s7, s7, s15\n\t"
-                             "vstmia %[y]!, {s0-s7}\n\t"
-                             "subs %[k], %[k], #1\n\t"
+                             "vmla.f32 s16, s0, s8\n\t"
+                             "vmla.f32 s17, s1, s9\n\t"
+                             "vmla.f32 s18, s2, s10\n\t"
+                             "vmla.f32 s19, s3, s11\n\t"
+                             "vmla.f32 s20, s4, s12\n\t"
+                             "vmla.f32 s21, s5, s13\n\t"
+                             "vmla.f32 s22, s6, s14\n\t"
+                             "vmla.f32 s23, s7, s15\n\t"
+                             "vstmia %[y]!, {s16-s23}\n\t"
+                             ".endm\n\t"
+                             "tst %[k], #1\n\t" /* an odd number of 8-row groups */
+                             "bne 2f\n\t"
+                             "1:\n\t"
+                             "egru_cm_s8_fin8\n\t"
+                             "2:\n\t"
+                             "egru_cm_s8_fin8\n\t"
+                             "cmp %[y], %[e]\n\t"
                              "bne 1b\n\t"
-                             : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp), [k] "+r"(k)
-                             : [sx] "t"(sx), [bstep] "r"(bstep)
+                             ".purgem egru_cm_s8_fin8\n\t"
+                             : [y] "+r"(yp), [s] "+r"(sp), [b] "+r"(bp)
+                             : [sx] "t"(sx), [bstep] "r"(bstep), [k] "r"(k), [e] "r"(y + 8 * k)
                              : "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
-                               "s9", "s10", "s11", "s12", "s13", "s14", "s15");
+                               "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18",
+                               "s19", "s20", "s21", "s22", "s23");
     }
     finish_c(y, scale, bias, sx, rows & ~7u, rows);
 #else
@@ -493,6 +628,17 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
     if (cols == 0) {
         memset(y, 0, rows * sizeof *y); /* int32 sums of 0 */
     }
+#if EGRU_CM_DSP
+    if (cols == 6 && rows >= 2 && ((uintptr_t)w & 3u) == 0) { /* exactly the matrix's bytes */
+        const uint32_t even = rows & ~1u;
+        egru_cm_s8_rows6(w, xq, (int32_t *)(void *)y, (int32_t *)(void *)y + even);
+        if (even < rows) {
+            rows_exact(w, 6, xq, 6, y, even, rows, 0);
+        }
+        finish(y, scale, bias, sx, rows);
+        return;
+    }
+#endif
     for (c0 = 0; c0 < cols; c0 += XMAX_COLS) {
         const uint32_t n = cols - c0 < XMAX_COLS ? cols - c0 : XMAX_COLS;
         const uint32_t P = (n + 7) & ~7u;
@@ -508,7 +654,14 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
         done = 0;
         if (safe >= 2) {
             widen(xq + c0, n, P, xb);
-            if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x stays in registers */
+#if EGRU_CM_DSP
+            if ((cols == 64 || cols == 16) && safe >= 4 && ((uintptr_t)w & 3u) == 0) {
+                done = safe & ~3u; /* whole rows, four at a time */
+                (cols == 64 ? egru_cm_s8_whole_64 : egru_cm_s8_whole_16)(
+                    w, xb, (int32_t *)(void *)y, w + (size_t)done * cols);
+            } else
+#endif
+                if (P == 8 && c0 == 0 && safe >= 4) { /* at most 8 columns: x in registers */
                 done = safe & ~3u;
                 quads(&jobs, w, cols, xb, y, done / 4);
             }
@@ -518,7 +671,9 @@ void egru_matvec_s8_cortex_m(const int8_t *w, const float *scale, const int8_t *
                 done += 2 * npairs;
             }
         }
-        rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
+        if (done < rows) {
+            rows_exact(w + c0, cols, xq + c0, n, y, done, rows, c0 > 0);
+        }
     }
     finish(y, scale, bias, sx, rows);
 }

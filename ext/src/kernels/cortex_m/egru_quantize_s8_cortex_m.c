@@ -13,10 +13,10 @@
  * x[j] * inv rounded is at most 127 * (1 + 2^-24) rounded, below 127.5, so the integer is within
  * [-127, 127] and the reference's clamp never applies. With a single-precision FPU: VMUL then
  * VCVTR.S32.F32 (the conversion in the FPSCR rounding mode, as rintf rounds), eight values per
- * VLDM (31 instructions per 8 values), then one at a time (7). Elsewhere (M0, M3, hosts): adding
- * 1.5 * 2^23 rounds to an integer, half to even, in the default rounding mode, exactly as rintf
- * does, and the integer is the difference of the two bit patterns (no libm call); the clamp
- * stays there. */
+ * VLDM (31 instructions per 8 values), then four (15), then one at a time (7). Elsewhere (M0, M3,
+ * hosts): adding 1.5 * 2^23 rounds to an integer, half to even, in the default rounding mode,
+ * exactly as rintf does, and the integer is the difference of the two bit patterns (no libm call);
+ * the clamp stays there. */
 #include "../egru_kernels.h"
 #include "egru_cortex_m.h"
 
@@ -126,7 +126,27 @@ float egru_quantize_s8_cortex_m(const float *x, int8_t *q, uint32_t n)
                              : "cc", "memory", "r4", "r5", "s0", "s1", "s2", "s3", "s4", "s5", "s6",
                                "s7");
     }
-    k = n & 7u;
+    if (n & 4u) { /* four more */
+        __asm__ __volatile__("vldmia %[p]!, {s0-s3}\n\t"
+                             "vmul.f32 s0, s0, %[inv]\n\t"
+                             "vmul.f32 s1, s1, %[inv]\n\t"
+                             "vmul.f32 s2, s2, %[inv]\n\t"
+                             "vmul.f32 s3, s3, %[inv]\n\t"
+                             "vcvtr.s32.f32 s0, s0\n\t"
+                             "vcvtr.s32.f32 s1, s1\n\t"
+                             "vcvtr.s32.f32 s2, s2\n\t"
+                             "vcvtr.s32.f32 s3, s3\n\t"
+                             "vmov r4, r5, s0, s1\n\t"
+                             "strb r4, [%[o]], #1\n\t"
+                             "strb r5, [%[o]], #1\n\t"
+                             "vmov r4, r5, s2, s3\n\t"
+                             "strb r4, [%[o]], #1\n\t"
+                             "strb r5, [%[o]], #1\n\t"
+                             : [p] "+r"(p), [o] "+r"(o)
+                             : [inv] "t"(inv)
+                             : "memory", "r4", "r5", "s0", "s1", "s2", "s3");
+    }
+    k = n & 3u;
     if (k) {
         __asm__ __volatile__("1:\n\t"
                              "vldmia %[p]!, {s0}\n\t"
