@@ -7,10 +7,14 @@ tests/ir_models.py (CASES and MORE_CASES: GRU, LSTM, SimpleRNN, bidirectional, g
 masks, Conv1D, pooling, Affine, LayerNorm, Activation, Flatten, token and feature models) written
 by edgegru's own writer as float32 and as int8, and the token and bidirectional ones also with
 only the first or the second half of their int8-capable tensors quantized (dtype mixes the writer
-never makes); and one seed that makes the harness write a wide int8 Dense. Each seed is a control
-block and a pool of input bytes (layout: ext/fuzz/egru_fuzz_input.h) followed by the .egru bytes,
-so the fuzzer starts from valid files with the optional paths (fold, pack, session, every kernel
-set) switched on.
+never makes); every graph model (issue #13) as float32 and int8: the Keras Functional models of
+tests/graph_models.py (MODELS, and the encoder and decoder-step halves of seq2seq_inference)
+converted by edgegru's importer, and the IR graphs of tests/graph_cases.py (GRAPHS), as
+`seed-graph-<name>`; and one seed that makes the harness write a wide int8 Dense. Each seed is a
+control block and a pool of input bytes (layout: ext/fuzz/egru_fuzz_input.h) followed by the
+.egru bytes, so the fuzzer starts from valid files with the optional paths (fold, pack, session,
+graph runs in both plans, graph sessions with state get / set and snapshots, every kernel set)
+switched on.
 
 Deterministic: the same edgegru version gives byte-identical seeds, so the committed corpus can be
 regenerated and diffed. Stale seeds in the directory are removed first.
@@ -19,6 +23,7 @@ regenerated and diffed. Stale seeds in the directory are removed first.
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
 import zlib
@@ -27,6 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+# tests/graph_models.py builds Keras models: the backend is chosen before keras is imported.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import graph_cases  # noqa: E402  (tests/graph_cases.py)
 import ir_models  # noqa: E402  (tests/ir_models.py)
 
 from edgegru import format as fmt  # noqa: E402
@@ -34,7 +44,8 @@ from edgegru import format as fmt  # noqa: E402
 # Mirrors ext/fuzz/egru_fuzz_input.h.
 CTRL_SIZE = 16
 FOLD, PACK, SESSION, SPECIAL_IDS = 0x01, 0x02, 0x04, 0x08
-STATE, RESET, WIDE, MISUSE = 0x01, 0x02, 0x04, 0x08
+STATE, RESET, WIDE, MISUSE, STEPS, WORKERS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+WRONG_SIZES = 0x40
 ALL_SETS = 0x80  # FUZZ_C_KERNELS bit 7: run every kernel set
 FLATTEN_T = 0x80  # FUZZ_C_SEQ_LEN bit 7: seq_len = the Flatten layer's T
 POOL_SIZE = 96
@@ -61,6 +72,31 @@ def control(index: int, *, flatten: bool) -> bytes:
         STATE | RESET | (MISUSE if index % 2 else 0),
         0,
         -(index % 20),  # a status code for egru_status_str
+        POOL_SIZE,
+    )
+
+
+def control_graph(index: int) -> bytes:
+    """A graph seed's control block: every kernel set, batch 2, 6 steps (graph_models.T, the
+    fixed T of its Reshape / Permute models), pack, egru_run in both plans and a graph session
+    (snapshot, reset, state get / set of every node); wrong sizes, special ids and API misuse on
+    every other seed, each input its own steps on every fourth, workers on every third; small
+    input values (mostly finite: a NaN input only gets refused)."""
+    odd = index % 2
+    flags = PACK | SESSION | (SPECIAL_IDS | WRONG_SIZES if odd else 0)
+    flags2 = STATE | RESET | (MISUSE if odd else 0)
+    flags2 |= (STEPS if index % 4 == 3 else 0) | (WORKERS if index % 3 == 0 else 0)
+    return struct.pack(
+        "<8BiH2x",
+        ALL_SETS,
+        1,  # batch 2
+        5,  # 6 steps
+        flags,
+        3 if index % 4 == 1 else 2,  # value mode: small, or mixed
+        2,  # 3 chain session steps (unused by graphs)
+        flags2,
+        0,
+        -(index % 20),
         POOL_SIZE,
     )
 
@@ -119,6 +155,22 @@ def models():
             yield name + "-int8-back", mixed(model, back=True)
 
 
+def graphs():
+    """(name, .egru bytes) of every graph seed: float32 and int8 (an int8 file with no int8
+    tensor, identical to the float32 one but for its quant_version, is kept too)."""
+    import graph_models  # tests/graph_models.py (imports keras)
+
+    from edgegru.convert import to_ir
+
+    irs = [(name, to_ir(graph_models.build(name)[0])) for name in graph_models.MODELS]
+    (encoder, _), (step, _) = graph_models.seq2seq_inference()
+    irs += [("seq2seq_encoder", to_ir(encoder)), ("seq2seq_step", to_ir(step))]
+    irs += [(f"ir_{name}", build()) for name, build in graph_cases.GRAPHS.items()]
+    for name, graph in irs:
+        yield name, fmt.write(graph)
+        yield name + "-int8", fmt.write(graph, quantize="int8")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="corpus directory (created; old seeds removed)")
@@ -133,6 +185,13 @@ def main() -> int:
         flatten = b'"Flatten"' in blob or "flatten" in name
         seed = control(index, flatten=flatten) + pool(name) + blob
         (args.out / f"seed-{name}").write_bytes(seed)
+        count += 1
+        total += len(seed)
+    for index, (name, blob) in enumerate(graphs()):
+        if len(blob) > MAX_SEED_BYTES:
+            continue
+        seed = control_graph(index) + pool(name) + blob
+        (args.out / f"seed-graph-{name}").write_bytes(seed)
         count += 1
         total += len(seed)
     # FUZZ_WIDE: the harness writes an int8 Dense of 133,145 inputs with every weight and input
