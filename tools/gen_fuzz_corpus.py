@@ -10,7 +10,8 @@ only the first or the second half of their int8-capable tensors quantized (dtype
 never makes); every graph model (issue #13) as float32 and int8: the Keras Functional models of
 tests/graph_models.py (MODELS, and the encoder and decoder-step halves of seq2seq_inference)
 converted by edgegru's importer, and the IR graphs of tests/graph_cases.py (GRAPHS), as
-`seed-graph-<name>`; and one seed that makes the harness write a wide int8 Dense. Each seed is a
+`seed-graph-<name>`, plus two IR graphs of the per-step and whole-sequence ops those lack
+(`graph_ops`); and one seed that makes the harness write a wide int8 Dense. Each seed is a
 control block and a pool of input bytes (layout: ext/fuzz/egru_fuzz_input.h) followed by the
 .egru bytes, so the fuzzer starts from valid files with the optional paths (fold, pack, session,
 graph runs in both plans, graph sessions with state get / set and snapshots, every kernel set)
@@ -28,6 +29,8 @@ import struct
 import sys
 import zlib
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -155,6 +158,47 @@ def models():
             yield name + "-int8-back", mixed(model, back=True)
 
 
+def graph_ops(seed=5, stream=False):
+    """An IR graph of the per-step ops the graph models above lack (Masking, Affine, LayerNorm,
+    Activation, SimpleRNN, an LSTM started from two vector inputs, a Dense and a Maximum on
+    vectors, one vector input read at every step) and, unless `stream`, Conv1D, max pooling and
+    Flatten (which need whole sequences; Flatten's T is the seeds' 6 steps less the kernel's 1)."""
+    from edgegru import ir
+
+    rng = np.random.default_rng(seed)
+    nodes = [
+        ir.Node(ir.Masking(4, name="mask"), ["x"], ["xm"]),
+        ir.Node(ir.Affine(rng.normal(1, 0.3, 4), rng.normal(0, 0.3, 4), name="aff"), ["xm"], ["a"]),
+        ir.Node(
+            ir.LayerNorm(rng.normal(1, 0.3, 4), rng.normal(0, 0.3, 4), name="ln"), ["a"], ["n"]
+        ),
+        ir.Node(ir.Activation(4, "relu", name="act"), ["n"], ["act"]),
+        ir.Node(
+            graph_cases.lstm(rng, 4, 3, "lstm", return_sequences=True),
+            ["act", "h0", "c0"],
+            ["l_seq", "l_h", "l_c"],
+        ),
+        ir.Node(graph_cases.simple_rnn(rng, 4, 3, "srnn"), ["act"], ["srn"]),
+        ir.Node(graph_cases.dense(rng, 3, 3, "dv"), ["h0"], ["dv"]),
+        ir.Node(ir.Merge("maximum", 3, "mx"), ["dv", "srn"], ["mx"]),
+    ]
+    outputs = ["l_seq", "l_h", "l_c", "mx"]
+    if not stream:
+        kernel, bias = rng.normal(0, 0.5, (2, 4, 5)), rng.normal(0, 0.3, 5)
+        nodes += [
+            ir.Node(ir.Conv1D(kernel, bias, name="conv"), ["act"], ["conv"]),
+            ir.Node(ir.GlobalPool(5, "max", "gp"), ["conv"], ["gp"]),
+            ir.Node(ir.Flatten(5, 5, "flat"), ["conv"], ["flat"]),
+        ]
+        outputs += ["gp", "flat"]
+    inputs = [
+        ir.GraphInput("x", "features", 4),
+        ir.GraphInput("h0", "vector", 3),
+        ir.GraphInput("c0", "vector", 3),
+    ]
+    return ir.Graph(inputs, nodes, outputs, name="ops_stream" if stream else "ops")
+
+
 def graphs():
     """(name, .egru bytes) of every graph seed: float32 and int8 (an int8 file with no int8
     tensor, identical to the float32 one but for its quant_version, is kept too)."""
@@ -166,6 +210,7 @@ def graphs():
     (encoder, _), (step, _) = graph_models.seq2seq_inference()
     irs += [("seq2seq_encoder", to_ir(encoder)), ("seq2seq_step", to_ir(step))]
     irs += [(f"ir_{name}", build()) for name, build in graph_cases.GRAPHS.items()]
+    irs += [("ir_ops", graph_ops()), ("ir_ops_stream", graph_ops(stream=True))]
     for name, graph in irs:
         yield name, fmt.write(graph)
         yield name + "-int8", fmt.write(graph, quantize="int8")

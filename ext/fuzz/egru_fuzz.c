@@ -949,17 +949,25 @@ static void run_graph_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_
         out[0].count += 1;
         CHECK(st(egru_graph_session_step(&ses, in, g->ni, out, g->no)) == EGRU_ERR_OUTPUT_SIZE);
         out[0].count -= 1;
-        const void *keep = in[0].data;
-        in[0].data = NULL;
+        const uint32_t gone = pool_byte(pl) % g->ni; /* a VECTOR may be NULL, if read once */
+        const void *keep = in[gone].data;
+        in[gone].data = NULL;
         s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
-        CHECK(s == EGRU_ERR_NULL_ARG || (s == EGRU_OK && g->in_info[0].kind == EGRU_VALUE_VECTOR));
-        in[0].data = keep;
+        /* a sequence is needed every step; a VECTOR may be NULL (then another input's bad value
+         * may still refuse the step) */
+        CHECK(s == EGRU_ERR_NULL_ARG || g->in_info[gone].kind == EGRU_VALUE_VECTOR);
+        in[gone].data = keep;
         if (s != EGRU_OK) {
             CHECK(ses.steps == steps);
             for (uint32_t j = 0; j < g->no; j++) {
                 check_canary(obuf[j], out[j].count + 1);
             }
         }
+        out[g->no - 1].data = NULL;
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, out, g->no)) == EGRU_ERR_NULL_ARG);
+        out[g->no - 1].data = obuf[g->no - 1];
+        CHECK(st(egru_graph_session_step(&ses, NULL, g->ni, out, g->no)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, NULL, g->no)) == EGRU_ERR_NULL_ARG);
     }
 
     /* states: every node (and past the last), get, overwrite from the pool, set */
