@@ -5,10 +5,14 @@ gives, at every step, exactly (bit for bit) what predict gives on the whole sequ
 outputs) or on the steps fed so far (vector outputs), and Keras' predict within 1e-5; masks
 included (`conditioned`: recurrent layers started from Dense layers of a vector input). Per-layer
 states get / set, reset, a decoder stream started from an encoder's state equal to the whole
-encoder-decoder model, and graphs that cannot stream refused naming the node.
+encoder-decoder model, graphs that cannot stream refused naming the node, and a pickled (or
+copied) stream continuing with the bits of the uninterrupted one.
 """
 
 from __future__ import annotations
+
+import copy
+import pickle
 
 import graph_models as gm
 import numpy as np
@@ -325,3 +329,148 @@ def test_graphs_that_cannot_stream(tmp_path, name, node):
     assert "this graph cannot stream: node " in str(err.value)
     assert f"({node})" in str(err.value), str(err.value)
     m.predict(xs)  # still runs whole sequences
+
+
+# ---------------------------------------------------------------------------------------------
+# Pickling (docs/streaming.md, "Pickling"): a graph stream continues bit for bit
+
+
+def _continue(m: edgegru.Model, xs: list, s, start: int) -> list:
+    """The outputs of steps start .. T-1 fed to stream s."""
+    T = next(x.shape[1] for spec, x in zip(m.inputs, xs, strict=True) if spec.kind != "vector")
+    return [_as_list(s.step(_step_inputs(m, xs, t))) for t in range(start, T)]
+
+
+def _assert_same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for outs_a, outs_b in zip(a, b, strict=True):
+        for ya, yb in zip(outs_a, outs_b, strict=True):
+            assert np.array_equal(ya, yb)
+
+
+PICKLED = ("residual_masked", "tokens_and_features", "rnnoise", "shared_layers_masked")
+
+
+@pytest.mark.parametrize("name", PICKLED)
+def test_graph_stream_pickles_and_continues(built, name):
+    """k steps, then pickle.loads(pickle.dumps(s)), copy.deepcopy(s) and copy.copy(s) each
+    continue with exactly the bits of the uninterrupted stream, for k at the start, inside and
+    before the last step."""
+    _, xs, m = built[name]
+    whole = _stream_all(m, xs)
+    T = len(whole)
+    for k in (0, 2, T - 1):
+        s = m.stream(batch=gm.BATCH)
+        for t in range(k):
+            s.step(_step_inputs(m, xs, t))
+        restored = pickle.loads(pickle.dumps(s))
+        deep, shallow = copy.deepcopy(s), copy.copy(s)
+        assert restored.steps == deep.steps == shallow.steps == k
+        assert restored.state_names == s.state_names
+        assert deep.model is not m and shallow.model is m
+        for other in (restored, deep, shallow, s):
+            _assert_same(_continue(m, xs, other, k), whole[k:])
+
+
+def test_graph_stream_pickle_keeps_the_seen_flags(tmp_path):
+    """On masked input the pickle is the same stream, unlike a new stream given s.state (which
+    acts as an initial state: zero at a masked step until the row's next valid step): a GRU's
+    sequence output, a graph output, at row 0's padded last steps."""
+    keras = gm._keras()
+    L = keras.layers
+    x, side = keras.Input((gm.T, 3), name="x"), keras.Input((gm.T, 2), name="side")
+    y = L.GRU(4, return_sequences=True, name="gru")(L.Masking(name="mask")(x))
+    model = gm.randomize(keras.Model([x, side], [y, L.Dense(2, name="d")(side)]), 4)
+    rng = np.random.default_rng(4)
+    xs = [gm._features(rng, gm.T, 3, True), gm._features(rng, gm.T, 2)]
+    m = _convert(model, tmp_path, "masked_gru")
+    whole = _stream_all(m, xs)
+    k = gm.T - 2  # row 0's padding starts here
+    s = m.stream(batch=gm.BATCH)
+    for t in range(k):
+        s.step(_step_inputs(m, xs, t))
+    restored = pickle.loads(pickle.dumps(s))
+    other = m.stream(batch=gm.BATCH)
+    other.state = s.state
+    _assert_same(_continue(m, xs, restored, k), whole[k:])
+    rest = _continue(m, xs, other, k)
+    assert not np.array_equal(rest[0][0][0], whole[k][0][0])  # row 0: zeros, not the state
+    assert not rest[0][0][0].any() and whole[k][0][0].any()
+
+
+def test_graph_stream_pickle_keeps_which_nodes_read_initial_states(tmp_path):
+    """The decoder-step model (a state input read at the first step): pickled before its first
+    step, a fresh stream still reads the state input; one whose state was set does not."""
+    _, encoder, step, (src, tgt) = _seq2seq_unmasked()
+    m_enc = _convert(encoder, tmp_path, "encoder")
+    m_step = _convert(step, tmp_path, "step")
+    state = m_enc.predict(src)
+    other_state = np.zeros_like(state)
+    fresh, set_ = m_step.stream(batch=gm.BATCH), m_step.stream(batch=gm.BATCH)
+    set_.set_state("decoder", state)
+    fresh2, set2 = pickle.loads(pickle.dumps(fresh)), pickle.loads(pickle.dumps(set_))
+    first = {"step_id": tgt[:, 0], "state_in": state}
+    ignored = {"step_id": tgt[:, 0], "state_in": other_state}  # set_ ignores state_in
+    want = fresh.step(first)
+    for a, b in zip(want, set_.step(ignored), strict=True):
+        assert np.array_equal(a, b)
+    for got in (fresh2.step(first), set2.step(ignored)):
+        for a, b in zip(want, got, strict=True):
+            assert np.array_equal(a, b)
+    for t in range(1, tgt.shape[1]):
+        for a, b in zip(fresh.step([tgt[:, t], None]), set2.step([tgt[:, t], None]), strict=True):
+            assert np.array_equal(a, b)
+
+
+def test_int8_graph_stream_pickles_and_continues(built, tmp_path):
+    model, xs, _ = built["rnnoise"]
+    m = _convert(model, tmp_path, "rnnoise", quantize="int8")
+    whole = _stream_all(m, xs)
+    s = m.stream(batch=gm.BATCH)
+    for t in range(3):
+        s.step(_step_inputs(m, xs, t))
+    for other in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), s):
+        _assert_same(_continue(m, xs, other, 3), whole[3:])
+
+
+def test_corrupted_graph_stream_pickles_refused(built):
+    """A pickled graph stream whose states, flags or step count do not fit its model (edited,
+    from another model, another batch) is an InputError; another format version an
+    UnsupportedError."""
+    _, xs, m = built["rnnoise"]
+    s = m.stream(batch=gm.BATCH)
+    for t in range(2):
+        s.step(_step_inputs(m, xs, t))
+    fn, (model, batch, saved) = s.__reduce__()
+    name = s.state_names[0]
+
+    def edited(**changes):
+        d = copy.deepcopy(saved)
+        for key, fix in changes.items():
+            d[key] = fix(d[key])
+        return d
+
+    bad = [
+        edited(state=lambda st: {**st, name: st[name][:, :-1]}),  # a state's shape
+        edited(state=lambda st: {**st, name: np.full_like(st[name], np.nan)}),  # NaN
+        edited(state=lambda st: {k: v for k, v in st.items() if k != name}),  # a node missing
+        edited(state=lambda st: {**st, "nope": st[name]}),  # an unknown node
+        edited(seen=lambda f: {**f, name: f[name][:-1]}),  # flags of another batch
+        edited(seen=lambda f: {**f, name: f[name].astype(np.float32)}),  # not booleans
+        edited(fresh=lambda f: {**f, name: 2}),  # not a boolean
+        edited(steps=lambda _: -1),
+        edited(steps=lambda _: 2**64),
+        edited(steps=lambda _: True),
+        edited(state=lambda _: [1, 2, 3]),
+    ]
+    for d in bad:
+        with pytest.raises(InputError):
+            fn(model, batch, d)
+    with pytest.raises(InputError):  # another batch
+        fn(model, batch + 1, saved)
+    m2 = built["tokens_and_features"][2]
+    with pytest.raises(InputError):  # another model's states
+        fn(m2, batch, saved)
+    with pytest.raises(UnsupportedError, match="incompatible edgegru version"):
+        fn(model, batch, {**saved, "version": 2})
+    _assert_same(_continue(m, xs, fn(model, batch, saved), 2), _stream_all(m, xs)[2:])

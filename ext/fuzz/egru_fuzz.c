@@ -451,12 +451,582 @@ static void run_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
     free(mem);
 }
 
+/* ---- graphs: egru_run and graph sessions ------------------------------------------------- */
+
+#define FUZZ_MAX_IO 64u /* model inputs or outputs the harness drives (more: skipped) */
+
+/* Two floats equal bit for bit, or both NaN (a NaN's payload may differ between code paths). */
+static int same_float(float a, float b)
+{
+    return memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b);
+}
+
+/* The inputs and outputs of one egru_run: descriptors, their data and the output buffers (one
+ * canary float past each output's count). */
+typedef struct gio {
+    uint32_t ni, no;
+    egru_io_info_t in_info[FUZZ_MAX_IO], out_info[FUZZ_MAX_IO];
+    uint32_t in_steps[FUZZ_MAX_IO], out_steps[FUZZ_MAX_IO];
+    egru_input_t in[FUZZ_MAX_IO];
+    egru_output_t out[FUZZ_MAX_IO];
+    void *in_data[FUZZ_MAX_IO];
+    float *out_data[FUZZ_MAX_IO];
+    size_t in_count[FUZZ_MAX_IO]; /* values (ids or floats) of each input */
+} gio_t;
+
+static void gio_free(gio_t *g)
+{
+    for (uint32_t i = 0; i < FUZZ_MAX_IO; i++) {
+        free(g->in_data[i]);
+        free(g->out_data[i]);
+        g->in_data[i] = NULL;
+        g->out_data[i] = NULL;
+    }
+}
+
+static void gio_fill_canary(gio_t *g)
+{
+    for (uint32_t j = 0; j < g->no; j++) {
+        fill_canary(g->out_data[j], g->out[j].count + 1);
+    }
+}
+
+/* After egru_run / a graph session step: untouched outputs on error, nothing past any count. */
+static void gio_check(const gio_t *g, egru_status_t s)
+{
+    for (uint32_t j = 0; j < g->no; j++) {
+        check_output(s, g->out_data[j], g->out[j].count);
+    }
+}
+
+/* The model's inputs and outputs (egru_model_io / _input / _output), checked against their
+ * contracts; 0 when the model has more than FUZZ_MAX_IO of either. */
+static int gio_describe(const egru_model_t *m, gio_t *g)
+{
+    egru_io_info_t info;
+    memset(g, 0, sizeof *g);
+    CHECK(st(egru_model_io(m, &g->ni, &g->no)) == EGRU_OK);
+    if (m->input_kind == EGRU_INPUT_GRAPH) {
+        CHECK(g->ni == m->graph_input_count && g->no == m->graph_output_count);
+    } else {
+        CHECK(g->ni == 1 && g->no == 1);
+    }
+    CHECK(g->ni >= 1 && g->no >= 1);
+    CHECK(st(egru_model_input(m, g->ni, &info)) == EGRU_ERR_INDEX);
+    CHECK(st(egru_model_output(m, g->no, &info)) == EGRU_ERR_INDEX);
+    CHECK(st(egru_model_input(m, UINT32_MAX, &info)) == EGRU_ERR_INDEX);
+    if (g->ni > FUZZ_MAX_IO || g->no > FUZZ_MAX_IO) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < g->ni; i++) {
+        CHECK(st(egru_model_input(m, i, &g->in_info[i])) == EGRU_OK);
+        CHECK(g->in_info[i].kind >= EGRU_VALUE_TOKENS && g->in_info[i].kind <= EGRU_VALUE_VECTOR);
+        CHECK(g->in_info[i].width >= 1);
+    }
+    for (uint32_t j = 0; j < g->no; j++) {
+        CHECK(st(egru_model_output(m, j, &g->out_info[j])) == EGRU_OK);
+        CHECK(g->out_info[j].kind == EGRU_VALUE_SEQUENCE ||
+              g->out_info[j].kind == EGRU_VALUE_VECTOR);
+        CHECK(g->out_info[j].width >= 1);
+    }
+    return 1;
+}
+
+/* Input data for `batch` rows of in_steps[i] steps each, drawn from the pool; output buffers
+ * of batch * out_steps[j] * width floats. 0 when a buffer would be too large. */
+static int gio_alloc(gio_t *g, const fuzz_ctrl_t *c, pool_t *pl, uint32_t batch)
+{
+    for (uint32_t i = 0; i < g->ni; i++) {
+        const egru_io_info_t *f = &g->in_info[i];
+        const uint64_t steps = f->kind == EGRU_VALUE_VECTOR ? 1u : g->in_steps[i];
+        const uint64_t n = (uint64_t)batch * steps * (f->kind == EGRU_VALUE_TOKENS ? 1u : f->width);
+        if (n > FUZZ_MAX_BYTES / sizeof(float)) {
+            return 0;
+        }
+        g->in_count[i] = (size_t)n;
+        if (f->kind == EGRU_VALUE_TOKENS) {
+            int32_t *ids = xmalloc((size_t)n * sizeof *ids);
+            for (size_t k = 0; k < n; k++) {
+                ids[k] = pool_id(pl, f->width, c->flags & FUZZ_SPECIAL_IDS);
+            }
+            g->in_data[i] = ids;
+        } else {
+            float *x = xmalloc((size_t)n * sizeof *x);
+            for (size_t k = 0; k < n; k++) {
+                x[k] = pool_float(pl, c->value_mode);
+            }
+            g->in_data[i] = x;
+        }
+        g->in[i].data = g->in_data[i];
+        g->in[i].steps = g->in_steps[i];
+    }
+    for (uint32_t j = 0; j < g->no; j++) {
+        const uint64_t n = (uint64_t)batch * g->out_steps[j] * g->out_info[j].width;
+        if (n > FUZZ_MAX_BYTES / sizeof(float)) {
+            return 0;
+        }
+        g->out_data[j] = xmalloc(((size_t)n + 1) * sizeof(float));
+        g->out[j].data = g->out_data[j];
+        g->out[j].count = (size_t)n;
+    }
+    return 1;
+}
+
+/* Multiply-accumulates of one egru_run, bounded: every node's per-step cost times the steps of
+ * the longest value (the model's inputs and outputs, and any value the fast arena can hold). */
+static uint64_t graph_macs(const egru_model_t *m, const gio_t *g, uint32_t batch, size_t arena)
+{
+    uint64_t per_step = 0, steps = arena / sizeof(float) / (batch < 16u ? batch : 16u) + 1u;
+    for (uint32_t i = 0; i < g->ni; i++) {
+        steps = g->in_steps[i] > steps ? g->in_steps[i] : steps;
+    }
+    for (uint32_t j = 0; j < g->no; j++) {
+        steps = g->out_steps[j] > steps ? g->out_steps[j] : steps;
+    }
+    for (uint32_t k = 0; k < m->layer_count; k++) {
+        egru_layer_t l;
+        if (egru_model_layer(m, k, &l) == EGRU_OK) {
+            per_step += (uint64_t)l.macs_per_step + l.output_dim + l.input_dim + 1u;
+            if (l.op == EGRU_OP_ATTENTION) { /* every query step against every value step */
+                per_step += ((uint64_t)l.input_dim + l.output_dim + 1u) * steps;
+            }
+        }
+    }
+    return per_step * batch * steps;
+}
+
+static int is_zero(const void *p, size_t n);
+static void run_graph_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
+                              uint32_t batch, gio_t *g, egru_status_t run_status);
+
+/* egru_run of a chain or a graph: both plans in arenas of exactly their size, the same outputs
+ * bit for bit; one byte less than the low-memory plan runs nothing; wrong descriptor counts and
+ * sizes; then a graph session over the same inputs. */
+static void run_graph(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl, uint32_t batch,
+                      uint32_t seq_len, int with_session)
+{
+    gio_t g;
+    size_t fast = 0, low = 0;
+    uint32_t steps = 0;
+    if (!gio_describe(m, &g)) {
+        return;
+    }
+    const int graph = m->input_kind == EGRU_INPUT_GRAPH;
+    /* FUZZ_STEPS: every input its own steps (a graph must then refuse or run them). */
+    for (uint32_t i = 0; i < g.ni; i++) {
+        g.in_steps[i] =
+            (c->flags2 & FUZZ_STEPS) && graph ? 1u + pool_byte(pl) % FUZZ_MAX_SEQ_LEN : seq_len;
+    }
+    CHECK(st(egru_run_output_steps(m, g.in_steps, g.no, &steps)) == EGRU_ERR_INDEX);
+    egru_status_t s = EGRU_OK;
+    for (uint32_t j = 0; j < g.no && s == EGRU_OK; j++) {
+        s = st(egru_run_output_steps(m, g.in_steps, j, &g.out_steps[j]));
+        if (s == EGRU_OK) {
+            CHECK(g.out_steps[j] >= 1);
+            CHECK(g.out_info[j].kind != EGRU_VALUE_VECTOR || g.out_steps[j] == 1);
+        }
+    }
+    egru_status_t sf = st(egru_run_arena_size(m, batch, g.in_steps, 0, &fast));
+    egru_status_t sl = st(egru_run_arena_size(m, batch, g.in_steps, 1, &low));
+    if (s != EGRU_OK) {
+        if (graph) { /* steps that do not fit the graph: refused by every sizing call */
+            CHECK(s == EGRU_ERR_BAD_SHAPE && sf == s && sl == s);
+        }
+        return;
+    }
+    CHECK(st(egru_run_arena_size(m, 0, g.in_steps, 0, &fast)) == EGRU_ERR_BAD_SHAPE || !graph);
+    (void)st(egru_run_arena_size(m, UINT32_MAX, g.in_steps, 0, &fast));
+    sf = st(egru_run_arena_size(m, batch, g.in_steps, 0, &fast));
+    if (sf != EGRU_OK || sl != EGRU_OK) {
+        return;
+    }
+    CHECK(low > 0 && low <= fast);
+    if (fast > FUZZ_MAX_BYTES || graph_macs(m, &g, batch, fast) > FUZZ_MAX_MACS ||
+        !gio_alloc(&g, c, pl, batch)) {
+        gio_free(&g);
+        return;
+    }
+    void *arena = xmalloc(fast);
+    gio_fill_canary(&g);
+    s = st(egru_run(m, batch, g.in, g.ni, g.out, g.no, arena, fast));
+    gio_check(&g, s);
+    free(arena);
+    if (!graph && s == EGRU_ERR_WRONG_DTYPE) { /* an int16x8 chain */
+        CHECK(m->quant_version == EGRU_QUANT_VERSION_INT16X8);
+    }
+
+    /* the low-memory plan: the same status and bits (a chain: run_forward checks its plans) */
+    float *again[FUZZ_MAX_IO] = {0};
+    egru_output_t out2[FUZZ_MAX_IO];
+    for (uint32_t j = 0; j < g.no; j++) {
+        again[j] = xmalloc((g.out[j].count + 1) * sizeof(float));
+        fill_canary(again[j], g.out[j].count + 1);
+        out2[j].data = again[j];
+        out2[j].count = g.out[j].count;
+    }
+    if (!graph) {
+        low = fast;
+    }
+    arena = xmalloc(low);
+    egru_status_t s2 = st(egru_run(m, batch, g.in, g.ni, out2, g.no, arena, low));
+    free(arena);
+    CHECK(s2 == s);
+    for (uint32_t j = 0; j < g.no; j++) {
+        check_output(s2, again[j], g.out[j].count);
+        for (size_t i = 0; s == EGRU_OK && i < g.out[j].count; i++) {
+            CHECK(same_float(again[j][i], g.out_data[j][i]));
+        }
+    }
+    /* one byte less than the low-memory plan (a chain: run_forward checks its minimum) */
+    if (graph) {
+        arena = xmalloc(low - 1 ? low - 1 : 1);
+        for (uint32_t j = 0; j < g.no; j++) {
+            fill_canary(again[j], g.out[j].count + 1);
+        }
+        s2 = st(egru_run(m, batch, g.in, g.ni, out2, g.no, arena, low - 1));
+        CHECK(s2 != EGRU_OK);
+        CHECK(s != EGRU_OK || s2 == EGRU_ERR_ARENA_TOO_SMALL);
+        for (uint32_t j = 0; j < g.no; j++) {
+            check_canary(again[j], g.out[j].count + 1);
+        }
+        free(arena);
+    }
+
+    if (c->flags & FUZZ_WRONG_SIZES) {
+        egru_input_t in_more[FUZZ_MAX_IO + 1];
+        egru_output_t out_more[FUZZ_MAX_IO + 1];
+        arena = xmalloc(fast);
+        for (uint32_t j = 0; j < g.no; j++) {
+            fill_canary(again[j], g.out[j].count + 1);
+        }
+        memcpy(in_more, g.in, g.ni * sizeof *in_more);
+        in_more[g.ni] = g.in[0];
+        memcpy(out_more, out2, g.no * sizeof *out_more);
+        out_more[g.no] = out2[0];
+        CHECK(st(egru_run(m, batch, in_more, g.ni + 1, out2, g.no, arena, fast)) ==
+              EGRU_ERR_WRONG_INPUT);
+        CHECK(st(egru_run(m, batch, g.in, g.ni, out_more, g.no + 1, arena, fast)) ==
+              EGRU_ERR_OUTPUT_SIZE);
+        CHECK(st(egru_run(m, batch, g.in, g.ni - 1, out2, g.no, arena, fast)) ==
+              EGRU_ERR_WRONG_INPUT);
+        out_more[g.no - 1].count += 1;
+        CHECK(st(egru_run(m, batch, g.in, g.ni, out_more, g.no, arena, fast)) != EGRU_OK);
+        out_more[g.no - 1].count -= 1;
+        in_more[g.ni - 1].data = NULL;
+        CHECK(st(egru_run(m, batch, in_more, g.ni, out2, g.no, arena, fast)) != EGRU_OK);
+        CHECK(st(egru_run(m, 0, g.in, g.ni, out2, g.no, arena, fast)) != EGRU_OK);
+        for (uint32_t j = 0; j < g.no; j++) {
+            check_canary(again[j], g.out[j].count + 1);
+        }
+        free(arena);
+    }
+    for (uint32_t j = 0; j < g.no; j++) {
+        free(again[j]);
+    }
+    if (graph && with_session) {
+        run_graph_session(m, c, pl, batch, &g, s);
+    }
+    gio_free(&g);
+}
+
+/* Snapshot save / restore of a graph session: a snapshot with one value from the pool restores,
+ * or is refused and changes nothing (states, flags, step count). */
+static void run_graph_snapshot(egru_graph_session_t *ses, const fuzz_ctrl_t *c, pool_t *pl)
+{
+    size_t n = 0;
+    CHECK(st(egru_graph_session_snapshot_size(ses, &n)) == EGRU_OK);
+    if (n > FUZZ_MAX_BYTES / sizeof(float)) {
+        return;
+    }
+    float *orig = xmalloc((n + 1) * sizeof *orig), *snap = xmalloc((n + 1) * sizeof *snap);
+    float *after = xmalloc((n + 1) * sizeof *after);
+    const uint64_t steps = ses->steps;
+    CHECK(st(egru_graph_session_save(ses, orig, n)) == EGRU_OK);
+    CHECK(st(egru_graph_session_save(ses, snap, n + 1)) == EGRU_ERR_OUTPUT_SIZE);
+    memcpy(snap, orig, n * sizeof *snap);
+    if (n) {
+        snap[pool_u32(pl) % n] = pool_float(pl, c->value_mode);
+    }
+    CHECK(st(egru_graph_session_restore(ses, snap, n + 1, 0)) == EGRU_ERR_BAD_SHAPE);
+    egru_status_t s = st(egru_graph_session_restore(ses, snap, n, steps + pool_byte(pl)));
+    CHECK(st(egru_graph_session_save(ses, after, n)) == EGRU_OK);
+    if (s == EGRU_OK) { /* the same values (a -0.0 flag comes back as 0.0) */
+        for (size_t i = 0; i < n; i++) {
+            CHECK(after[i] == snap[i]);
+        }
+    } else {
+        CHECK(ses->steps == steps && memcmp(after, orig, n * sizeof *after) == 0);
+    }
+    free(after);
+    free(snap);
+    free(orig);
+}
+
+/* A graph session over g's inputs (step t: step t of every TOKENS / SEQUENCE input, the VECTOR
+ * inputs as they are): when egru_run succeeded on inputs of equal steps, each step's SEQUENCE
+ * outputs equal that step of egru_run's, and after the last step the VECTOR outputs equal
+ * egru_run's, bit for bit (NaN where NaN). Then: a saved snapshot restored gives the same next
+ * step; reset gives the first step again; state get / set of every node; wrong sizes. */
+static void run_graph_session(const egru_model_t *m, const fuzz_ctrl_t *c, pool_t *pl,
+                              uint32_t batch, gio_t *g, egru_status_t run_status)
+{
+    egru_graph_session_t zero, ses;
+    memset(&zero, 0, sizeof zero);
+    size_t n = 0;
+    CHECK(st(egru_graph_session_reset(&zero)) == EGRU_ERR_NULL_ARG);
+    CHECK(st(egru_graph_session_state_size(&zero, 0, &n)) == EGRU_ERR_NULL_ARG);
+    CHECK(st(egru_graph_session_snapshot_size(&zero, &n)) == EGRU_ERR_NULL_ARG);
+    CHECK(st(egru_graph_session_step(&zero, g->in, g->ni, g->out, g->no)) == EGRU_ERR_NULL_ARG);
+
+    uint32_t bad = UINT32_MAX;
+    egru_status_t s = st(egru_graph_session_check(m, &bad));
+    CHECK(s == EGRU_OK || bad < m->layer_count || m->quant_version == EGRU_QUANT_VERSION_INT16X8);
+    size_t bytes = 0;
+    (void)st(egru_graph_session_size(m, UINT32_MAX, &bytes));
+    CHECK(st(egru_graph_session_size(m, 0, &bytes)) != EGRU_OK);
+    s = st(egru_graph_session_size(m, batch, &bytes));
+    if (s != EGRU_OK || bytes > FUZZ_MAX_BYTES) {
+        return;
+    }
+    void *mem = xmalloc(bytes);
+    memset(&ses, 0x5a, sizeof ses);
+    CHECK(st(egru_graph_session_init(&ses, m, batch, mem, bytes - 1)) == EGRU_ERR_ARENA_TOO_SMALL);
+    CHECK(is_zero(&ses, sizeof ses));
+    CHECK(st(egru_graph_session_init(&ses, m, batch, mem, bytes)) == EGRU_OK);
+    CHECK(ses.n_inputs == g->ni && ses.n_outputs == g->no && ses.steps == 0);
+
+    /* Per-step inputs and outputs: batch rows of one step. */
+    egru_input_t in[FUZZ_MAX_IO];
+    egru_output_t out[FUZZ_MAX_IO], out0[FUZZ_MAX_IO];
+    float *obuf[FUZZ_MAX_IO] = {0}, *first[FUZZ_MAX_IO] = {0};
+    uint32_t T = UINT32_MAX;
+    int equal_steps = 1;
+    for (uint32_t i = 0; i < g->ni; i++) {
+        if (g->in_info[i].kind != EGRU_VALUE_VECTOR) {
+            equal_steps = equal_steps && (T == UINT32_MAX || T == g->in_steps[i]);
+            T = g->in_steps[i] < T ? g->in_steps[i] : T;
+        }
+    }
+    if (T == UINT32_MAX) { /* vector inputs only */
+        T = 1;
+    }
+    const uint32_t S = T; /* the inputs' steps (when equal_steps) */
+    T = T < FUZZ_MAX_STEPS ? T : FUZZ_MAX_STEPS;
+    int compare = run_status == EGRU_OK && equal_steps;
+    size_t step_bytes = 0;
+    for (uint32_t i = 0; i < g->ni; i++) {
+        const egru_io_info_t *f = &g->in_info[i];
+        step_bytes += (size_t)batch * (f->kind == EGRU_VALUE_TOKENS ? 4u : 4u * f->width);
+    }
+    uint8_t *step_in = xmalloc(step_bytes);
+    for (uint32_t j = 0; j < g->no; j++) {
+        const size_t cnt = (size_t)batch * g->out_info[j].width;
+        obuf[j] = xmalloc((cnt + 1) * sizeof(float));
+        first[j] = xmalloc((cnt + 1) * sizeof(float));
+        out[j].data = obuf[j];
+        out[j].count = cnt;
+        out0[j].data = first[j];
+        out0[j].count = cnt;
+    }
+    /* step t's inputs gathered from g's (batch, steps, width) arrays */
+#define GATHER(t)                                                                                  \
+    do {                                                                                           \
+        uint8_t *p_ = step_in;                                                                     \
+        for (uint32_t i = 0; i < g->ni; i++) {                                                     \
+            const egru_io_info_t *f = &g->in_info[i];                                              \
+            const size_t w = f->kind == EGRU_VALUE_TOKENS ? 1u : f->width;                         \
+            const size_t st_ = f->kind == EGRU_VALUE_VECTOR ? 1u : g->in_steps[i];                 \
+            const size_t tt = f->kind == EGRU_VALUE_VECTOR ? 0u : (t) % st_;                       \
+            for (uint32_t b = 0; b < batch; b++) {                                                 \
+                memcpy(p_ + (size_t)b * w * 4u,                                                    \
+                       (const uint8_t *)g->in_data[i] + ((size_t)b * st_ + tt) * w * 4u, w * 4u);  \
+            }                                                                                      \
+            in[i].data = p_;                                                                       \
+            in[i].steps = 0;                                                                       \
+            p_ += (size_t)batch * w * 4u;                                                          \
+        }                                                                                          \
+    } while (0)
+
+    egru_status_t s0 = EGRU_OK;
+    for (uint32_t t = 0; t < T; t++) {
+        GATHER(t);
+        for (uint32_t j = 0; j < g->no; j++) {
+            fill_canary(obuf[j], out[j].count + 1);
+        }
+        s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
+        for (uint32_t j = 0; j < g->no; j++) {
+            check_output(s, obuf[j], out[j].count);
+        }
+        CHECK(ses.steps == (s == EGRU_OK ? t + 1u : t));
+        if (t == 0) {
+            s0 = s;
+            for (uint32_t j = 0; j < g->no; j++) {
+                memcpy(first[j], obuf[j], (out[j].count + 1) * sizeof(float));
+            }
+        }
+        if (s != EGRU_OK) { /* a step of inputs egru_run accepted is accepted too */
+            CHECK(!compare);
+            break;
+        }
+        for (uint32_t j = 0; compare && j < g->no; j++) {
+            const uint32_t W = g->out_info[j].width, To = g->out_steps[j];
+            const int seq = g->out_info[j].kind == EGRU_VALUE_SEQUENCE;
+            CHECK(!seq || To == S); /* a streaming graph keeps the steps */
+            if (!seq && t + 1 != S) {
+                continue; /* a vector output: egru_run's is the one after the last step */
+            }
+            for (uint32_t b = 0; b < batch; b++) {
+                for (uint32_t w = 0; w < W; w++) {
+                    const float want =
+                        g->out_data[j][seq ? ((size_t)b * To + t) * W + w : (size_t)b * W + w];
+                    CHECK(same_float(obuf[j][(size_t)b * W + w], want));
+                }
+            }
+        }
+    }
+    if (compare) { /* a refused step of a graph egru_run ran cannot be */
+        CHECK(s == EGRU_OK);
+    }
+
+    /* snapshot: save, step, restore, the same step again */
+    size_t snap_n = 0;
+    CHECK(st(egru_graph_session_snapshot_size(&ses, &snap_n)) == EGRU_OK);
+    if (s == EGRU_OK && snap_n <= FUZZ_MAX_BYTES / sizeof(float)) {
+        float *snap = xmalloc((snap_n + 1) * sizeof *snap);
+        const uint64_t steps = ses.steps;
+        CHECK(st(egru_graph_session_save(&ses, snap, snap_n)) == EGRU_OK);
+        GATHER(T);
+        s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
+        if (s == EGRU_OK) {
+            float *again[FUZZ_MAX_IO] = {0};
+            egru_output_t out2[FUZZ_MAX_IO];
+            for (uint32_t j = 0; j < g->no; j++) {
+                again[j] = xmalloc((out[j].count + 1) * sizeof(float));
+                out2[j].data = again[j];
+                out2[j].count = out[j].count;
+            }
+            /* refused only for a state that went non-finite (inf inputs to a recurrent node) */
+            s = st(egru_graph_session_restore(&ses, snap, snap_n, steps));
+            CHECK(s == EGRU_OK || s == EGRU_ERR_NONFINITE);
+            if (s == EGRU_OK) {
+                CHECK(ses.steps == steps);
+                CHECK(st(egru_graph_session_step(&ses, in, g->ni, out2, g->no)) == EGRU_OK);
+            }
+            for (uint32_t j = 0; j < g->no; j++) {
+                for (size_t i = 0; s == EGRU_OK && i < out[j].count; i++) {
+                    CHECK(same_float(again[j][i], obuf[j][i]));
+                }
+                free(again[j]);
+            }
+        }
+        free(snap);
+    }
+
+    /* reset: the first step again, bit for bit */
+    CHECK(st(egru_graph_session_reset(&ses)) == EGRU_OK);
+    CHECK(ses.steps == 0);
+    GATHER(0);
+    for (uint32_t j = 0; j < g->no; j++) {
+        fill_canary(obuf[j], out[j].count + 1);
+    }
+    s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
+    CHECK(s == s0);
+    for (uint32_t j = 0; j < g->no; j++) {
+        check_output(s, obuf[j], out[j].count);
+        for (size_t i = 0; s == EGRU_OK && i < out[j].count; i++) {
+            CHECK(same_float(obuf[j][i], first[j][i]));
+        }
+    }
+
+    /* wrong counts and sizes: refused, nothing written, the step count unchanged */
+    if (c->flags & FUZZ_WRONG_SIZES) {
+        const uint64_t steps = ses.steps;
+        for (uint32_t j = 0; j < g->no; j++) {
+            fill_canary(obuf[j], out[j].count + 1);
+        }
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni - 1, out, g->no)) == EGRU_ERR_WRONG_INPUT);
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, out, g->no - 1)) == EGRU_ERR_OUTPUT_SIZE);
+        out[0].count += 1;
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, out, g->no)) == EGRU_ERR_OUTPUT_SIZE);
+        out[0].count -= 1;
+        const uint32_t gone = pool_byte(pl) % g->ni; /* a VECTOR may be NULL, if read once */
+        const void *keep = in[gone].data;
+        in[gone].data = NULL;
+        s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
+        /* a sequence is needed every step; a VECTOR may be NULL (then another input's bad value
+         * may still refuse the step) */
+        CHECK(s == EGRU_ERR_NULL_ARG || g->in_info[gone].kind == EGRU_VALUE_VECTOR);
+        in[gone].data = keep;
+        if (s != EGRU_OK) {
+            CHECK(ses.steps == steps);
+            for (uint32_t j = 0; j < g->no; j++) {
+                check_canary(obuf[j], out[j].count + 1);
+            }
+        }
+        out[g->no - 1].data = NULL;
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, out, g->no)) == EGRU_ERR_NULL_ARG);
+        out[g->no - 1].data = obuf[g->no - 1];
+        CHECK(st(egru_graph_session_step(&ses, NULL, g->ni, out, g->no)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_step(&ses, in, g->ni, NULL, g->no)) == EGRU_ERR_NULL_ARG);
+    }
+
+    /* states: every node (and past the last), get, overwrite from the pool, set */
+    if (c->flags2 & FUZZ_STATE) {
+        for (uint32_t k = 0; k <= m->layer_count; k++) {
+            size_t cnt = 0;
+            s = st(egru_graph_session_state_size(&ses, k, &cnt));
+            if (s != EGRU_OK) {
+                CHECK(s == EGRU_ERR_INDEX);
+                continue;
+            }
+            CHECK(k < m->layer_count);
+            if (cnt > FUZZ_MAX_BYTES / sizeof(float)) {
+                continue;
+            }
+            float *a = xmalloc((cnt + 1) * sizeof *a), *b = xmalloc((cnt + 1) * sizeof *b);
+            CHECK(st(egru_graph_session_get_state(&ses, k, a, cnt)) == EGRU_OK);
+            CHECK(st(egru_graph_session_get_state(&ses, k, b, cnt + 1)) == EGRU_ERR_OUTPUT_SIZE);
+            CHECK(st(egru_graph_session_set_state(&ses, k, a, cnt + 1)) == EGRU_ERR_BAD_SHAPE);
+            memcpy(b, a, cnt * sizeof *b);
+            for (size_t i = 0; cnt && i < 8; i++) {
+                b[pool_u32(pl) % cnt] = pool_float(pl, c->value_mode);
+            }
+            s = st(egru_graph_session_set_state(&ses, k, b, cnt));
+            CHECK(st(egru_graph_session_get_state(&ses, k, a + 0, cnt)) == EGRU_OK);
+            if (s == EGRU_OK) {
+                CHECK(memcmp(a, b, cnt * sizeof *a) == 0);
+            } else {
+                CHECK(s == EGRU_ERR_NONFINITE);
+            }
+            free(a);
+            free(b);
+        }
+        run_graph_snapshot(&ses, c, pl);
+        GATHER(1);
+        for (uint32_t j = 0; j < g->no; j++) {
+            fill_canary(obuf[j], out[j].count + 1);
+        }
+        s = st(egru_graph_session_step(&ses, in, g->ni, out, g->no));
+        for (uint32_t j = 0; j < g->no; j++) {
+            check_output(s, obuf[j], out[j].count);
+        }
+    }
+#undef GATHER
+    for (uint32_t j = 0; j < g->no; j++) {
+        free(obuf[j]);
+        free(first[j]);
+    }
+    free(step_in);
+    free(mem);
+}
+
 /* Everything a caller can do with one model and one kernel set. */
 static void run_model(const egru_model_t *model, const fuzz_ctrl_t *c, pool_t *pl, uint32_t batch,
                       uint32_t seq_len)
 {
     CHECK(egru_model_kernels_name(model) != NULL);
     run_forward(model, c, pl, batch, seq_len);
+    run_graph(model, c, pl, batch, seq_len, 0);
 
     void *fold_mem = NULL, *pack_mem = NULL;
     egru_model_t m = *model;
@@ -480,11 +1050,17 @@ static void run_model(const egru_model_t *model, const fuzz_ctrl_t *c, pool_t *p
             if (st(egru_model_pack(&m, pack_mem, bytes)) == EGRU_OK) {
                 CHECK(st(egru_model_pack(&m, pack_mem, bytes)) == EGRU_ERR_UNSUPPORTED);
                 run_forward(&m, c, pl, batch, seq_len);
+                if (m.input_kind == EGRU_INPUT_GRAPH && !(c->flags & FUZZ_SESSION)) {
+                    run_graph(&m, c, pl, batch, seq_len, 0);
+                }
             }
         }
     }
     if (c->flags & FUZZ_SESSION) {
         run_session(&m, c, pl, batch);
+        if (m.input_kind == EGRU_INPUT_GRAPH) {
+            run_graph(&m, c, pl, batch, seq_len, 1); /* egru_run, then a graph session */
+        }
     }
     free(pack_mem);
     free(fold_mem);
@@ -599,6 +1175,54 @@ static void run_misuse(const egru_model_t *model)
         CHECK(st(egru_session_check(z, NULL)) != EGRU_OK);
         CHECK(st(egru_session_size(z, 1, &n)) != EGRU_OK);
         CHECK(st(egru_session_init(&ses, z, 1, mem, sizeof mem)) != EGRU_OK);
+        uint32_t a = 0, b = 0;
+        egru_io_info_t info;
+        egru_input_t gin = {x, 1};
+        egru_output_t gout = {out, 1};
+        egru_graph_session_t gs;
+        CHECK(st(egru_model_io(z, &a, &b)) != EGRU_OK);
+        CHECK(st(egru_model_input(z, 0, &info)) != EGRU_OK);
+        CHECK(st(egru_model_output(z, 0, &info)) != EGRU_OK);
+        CHECK(st(egru_run_output_steps(z, &a, 0, &b)) != EGRU_OK);
+        CHECK(st(egru_run_arena_size(z, 1, &a, 0, &n)) != EGRU_OK);
+        CHECK(st(egru_run(z, 1, &gin, 1, &gout, 1, mem, sizeof mem)) != EGRU_OK);
+        CHECK(st(egru_graph_session_check(z, &a)) != EGRU_OK);
+        CHECK(st(egru_graph_session_size(z, 1, &n)) != EGRU_OK);
+        CHECK(st(egru_graph_session_init(&gs, z, 1, mem, sizeof mem)) != EGRU_OK);
+    }
+    {
+        uint32_t a = 0, b = 0, one = 1;
+        egru_io_info_t info;
+        egru_output_t gout = {out, 1};
+        egru_graph_session_t gs;
+        CHECK(st(egru_model_io(model, NULL, &b)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_model_io(model, &a, NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_model_input(model, 0, NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_model_output(model, 0, NULL)) == EGRU_ERR_NULL_ARG);
+        (void)info;
+        CHECK(st(egru_run_output_steps(model, NULL, 0, &b)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_run_output_steps(model, &one, 0, NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_run_arena_size(model, 1, NULL, 0, &n)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_run_arena_size(model, 1, &one, 1, NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_run(model, 1, NULL, 1, &gout, 1, mem, sizeof mem)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_run(model, 1, NULL, 0, NULL, 0, NULL, 0)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_init(NULL, model, 1, mem, sizeof mem)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_init(&gs, model, 1, NULL, sizeof mem)) != EGRU_OK);
+        CHECK(is_zero(&gs, sizeof gs));
+        CHECK(st(egru_graph_session_check(NULL, &a)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_size(model, 1, NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_step(NULL, NULL, 0, NULL, 0)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_reset(NULL)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_state_size(NULL, 0, &n)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_get_state(NULL, 0, x, 1)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_set_state(NULL, 0, x, 1)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_snapshot_size(NULL, &n)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_save(NULL, x, 1)) == EGRU_ERR_NULL_ARG);
+        CHECK(st(egru_graph_session_restore(NULL, x, 1, 0)) == EGRU_ERR_NULL_ARG);
+        if (model->input_kind != EGRU_INPUT_GRAPH) {
+            CHECK(st(egru_graph_session_check(model, &a)) == EGRU_ERR_WRONG_INPUT);
+            CHECK(st(egru_graph_session_size(model, 1, &n)) == EGRU_ERR_WRONG_INPUT);
+        }
     }
     CHECK(st(egru_arena_size(model, 1, 1, NULL)) != EGRU_OK);
     CHECK(st(egru_output_count(model, 1, 1, NULL)) != EGRU_OK);
@@ -636,6 +1260,17 @@ static void run_misuse(const egru_model_t *model)
         uint8_t *buf = xmalloc(bytes);
         CHECK(st(egru_model_pack(&m, buf, bytes - 1)) != EGRU_OK);
         free(buf);
+    }
+}
+
+/* egru_workers_t whose run calls the tasks one after the other, last index first (any order is
+ * allowed), checking that count fits. */
+static void seq_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
+{
+    const egru_workers_t *w = ctx;
+    CHECK(count >= 1 && count <= w->count);
+    for (uint32_t i = count; i-- > 0;) {
+        task(arg, i);
     }
 }
 
@@ -750,6 +1385,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(st(egru_model_use_kernels(&model, EGRU_KERNELS_AUTO)) == EGRU_OK);
     if (c.flags2 & FUZZ_MISUSE) {
         run_misuse(&model);
+    }
+    egru_workers_t workers = {seq_run, NULL, 1};
+    if (c.flags2 & FUZZ_WORKERS) {
+        workers.ctx = &workers;
+        workers.count = 2u + pool_byte(&pl) % 3u;
+        CHECK(st(egru_model_use_workers(&model, &workers)) == EGRU_OK);
     }
     uint32_t first = c.kernels % nsets;
     uint32_t last = (c.kernels & 0x80u) ? nsets : first + 1u;

@@ -26,7 +26,7 @@
 #define FUZZ_C_FLAGS      3u  /* FUZZ_FOLD .. FUZZ_WRONG_SIZES                                 */
 #define FUZZ_C_VALUE_MODE 4u  /* features: 0 raw f32 bits, 1 specials, 2 small, 3 mixed        */
 #define FUZZ_C_STEPS      5u  /* session steps = 1 + value % 8                                 */
-#define FUZZ_C_FLAGS2     6u  /* FUZZ_STATE, FUZZ_RESET                                        */
+#define FUZZ_C_FLAGS2     6u  /* FUZZ_STATE .. FUZZ_WORKERS                                    */
 #define FUZZ_C_STATUS     8u  /* i32: a code given to egru_status_str                          */
 #define FUZZ_C_POOL_SIZE  12u /* u16: pool bytes (at most FUZZ_POOL_MAX)                       */
 
@@ -40,10 +40,12 @@
 #define FUZZ_WRONG_SIZES 0x40u /* forward / step with wrong output and arena sizes             */
 
 /* FUZZ_C_FLAGS2 bits */
-#define FUZZ_STATE  0x01u /* session: get_state, overwrite from the pool, set_state         */
-#define FUZZ_RESET  0x02u /* session: reset half-way                                        */
-#define FUZZ_WIDE   0x04u /* ignore the blob: run a synthesized int8 Dense of ~133,144 inputs  */
-#define FUZZ_MISUSE 0x08u /* NULL arguments, a zeroed model, misaligned / short memory         */
+#define FUZZ_STATE   0x01u /* session: get_state, overwrite from the pool, set_state         */
+#define FUZZ_RESET   0x02u /* session: reset half-way                                        */
+#define FUZZ_WIDE    0x04u /* ignore the blob: run a synthesized int8 Dense of ~133,144 inputs  */
+#define FUZZ_MISUSE  0x08u /* NULL arguments, a zeroed model, misaligned / short memory         */
+#define FUZZ_STEPS   0x10u /* graphs: each input its own steps (from the pool), not seq_len     */
+#define FUZZ_WORKERS 0x20u /* egru_model_use_workers: 2..4 workers run in turn, last first     */
 
 typedef struct fuzz_ctrl {
     uint32_t kernels, batch, seq_len, flags, value_mode, session_steps, flags2;

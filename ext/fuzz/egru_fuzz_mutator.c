@@ -161,6 +161,24 @@ static const uint8_t tensor_fields[][2] = {
     {EGRU_TNS_SCALE_COUNT, 4},
     {EGRU_TNS_SCALE_COUNT + 4, 4},
 };
+/* Graph files (docs/format.md "Graphs"): the graph header, a node's io fields, a value
+ * record. */
+static const uint8_t graph_fields[][2] = {
+    {EGRU_GHDR_VALUE_COUNT, 4},        {EGRU_GHDR_VALUE_RECORD_SIZE, 4},
+    {EGRU_GHDR_VALUE_TABLE_OFFSET, 4}, {EGRU_GHDR_IO_COUNT, 4},
+    {EGRU_GHDR_IO_TABLE_OFFSET, 4},    {EGRU_GHDR_INPUT_COUNT, 2},
+    {EGRU_GHDR_OUTPUT_COUNT, 2},
+};
+static const uint8_t node_fields[][2] = {
+    {EGRU_NODE_IO_FIRST, 4},
+    {EGRU_NODE_INPUT_COUNT, 2},
+    {EGRU_NODE_OUTPUT_COUNT, 2},
+};
+static const uint8_t value_fields[][2] = {
+    {EGRU_VAL_KIND, 1},
+    {EGRU_VAL_FLAGS, 1},
+    {EGRU_VAL_WIDTH, 4},
+};
 #define COUNT(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
 
 /* Offset of record `i` of a table described at header offsets (count, size, table), or 0. */
@@ -241,7 +259,8 @@ static size_t mutate_blob(rng_t *r, uint8_t *b, size_t n, size_t max)
         return lf_mutate(b, n, max);
     }
     uint32_t fs = fuzz_rd32(b + EGRU_HDR_FILE_SIZE);
-    switch (rnd(r, 12)) {
+    const int graph = n >= EGRU_GRAPH_HEADER_SIZE && fuzz_rd32(b + EGRU_HDR_INPUT_KIND) == 3u;
+    switch (rnd(r, graph ? 16 : 12)) {
     case 0:
     case 1:
     case 2: return lf_mutate(b, n, max);
@@ -279,6 +298,41 @@ static size_t mutate_blob(rng_t *r, uint8_t *b, size_t n, size_t max)
                              EGRU_HDR_LAYER_TABLE_OFFSET, r);
         if (a && c && a != c) {
             memmove(b + a, b + c, EGRU_LAYER_RECORD_SIZE);
+        }
+        return n;
+    }
+    case 12: { /* graphs: a graph header field or a node's io fields */
+        if (rnd(r, 3) == 0) {
+            uint32_t k = rnd(r, COUNT(graph_fields));
+            mutate_field(r, b, n, graph_fields[k][0], graph_fields[k][1], fs);
+            return n;
+        }
+        size_t rec = record_at(b, n, EGRU_HDR_LAYER_COUNT, EGRU_HDR_LAYER_RECORD_SIZE,
+                               EGRU_HDR_LAYER_TABLE_OFFSET, r);
+        if (rec) {
+            uint32_t k = rnd(r, COUNT(node_fields));
+            mutate_field(r, b, n, rec + node_fields[k][0], node_fields[k][1], fs);
+        }
+        return n;
+    }
+    case 13: { /* graphs: a value record field */
+        size_t rec = record_at(b, n, EGRU_GHDR_VALUE_COUNT, EGRU_GHDR_VALUE_RECORD_SIZE,
+                               EGRU_GHDR_VALUE_TABLE_OFFSET, r);
+        if (rec) {
+            uint32_t k = rnd(r, COUNT(value_fields));
+            mutate_field(r, b, n, rec + value_fields[k][0], value_fields[k][1], fs);
+        }
+        return n;
+    }
+    case 14:
+    case 15: { /* graphs: an io table entry made another value id (or a boundary value) */
+        uint32_t count = fuzz_rd32(b + EGRU_GHDR_IO_COUNT);
+        uint32_t values = fuzz_rd32(b + EGRU_GHDR_VALUE_COUNT);
+        uint64_t at = (uint64_t)fuzz_rd32(b + EGRU_GHDR_IO_TABLE_OFFSET) +
+                      4u * (uint64_t)rnd(r, count ? (count < 1024u ? count : 1024u) : 1u);
+        if (at + 4u <= n) {
+            uint32_t v = rnd(r, 8) ? rnd(r, values ? values : 1u) : boundary_u32(r, 0, fs);
+            fuzz_wr32(b + at, v);
         }
         return n;
     }

@@ -714,6 +714,28 @@ egru_status_t egru_graph_session_get_state(const egru_graph_session_t *session, 
 egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32_t node,
                                            const float *state, size_t count);
 
+/* A snapshot of a graph session: everything it carries from one step to the next except its
+ * step count, so that a session restored from it continues bit for bit (what pickling a Python
+ * graph stream uses). Layout, snapshot_size values: for each recurrent node in node order, its
+ * state (egru_graph_session_get_state's layout), then its rows' "valid step seen" flags (batch
+ * floats, 0.0 or 1.0: 1.0 once the row has had an unmasked step since init, reset or
+ * set_state), then the node's "fresh" flag (one float, 1.0 until its first step after init or
+ * reset, i.e. while it will still read its initial-state inputs; 0.0 after, or after
+ * set_state). */
+egru_status_t egru_graph_session_snapshot_size(const egru_graph_session_t *session, size_t *count);
+
+/* Copies the snapshot out. count must equal egru_graph_session_snapshot_size() (else
+ * EGRU_ERR_OUTPUT_SIZE). */
+egru_status_t egru_graph_session_save(const egru_graph_session_t *session, float *snapshot,
+                                      size_t count);
+
+/* Restores a snapshot taken from a session of the same model and batch and sets the step count
+ * to `steps`. count must match (else EGRU_ERR_BAD_SHAPE); states finite (else
+ * EGRU_ERR_NONFINITE); every flag exactly 0.0 or 1.0 (else EGRU_ERR_BAD_SHAPE); on error
+ * nothing changes. */
+egru_status_t egru_graph_session_restore(egru_graph_session_t *session, const float *snapshot,
+                                         size_t count, uint64_t steps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -516,3 +516,102 @@ egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32
     session->fresh[node] = 0;
     return EGRU_OK;
 }
+
+/* Floats of the snapshot: per recurrent node its state block (cells, seen flags) and one fresh
+ * flag. */
+static size_t snapshot_floats(const egru_graph_session_t *s)
+{
+    size_t n = 0;
+    uint32_t k;
+    egru_layer_t layer;
+    for (k = 0; k < s->frozen->layer_count; ++k) {
+        (void)egru_model_layer(s->frozen, k, &layer);
+        if (is_rnn(layer.op)) {
+            n += (size_t)egru_rnn_state_floats(&layer, s->batch) + 1u;
+        }
+    }
+    return n;
+}
+
+egru_status_t egru_graph_session_snapshot_size(const egru_graph_session_t *session, size_t *count)
+{
+    if (!session || !count || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    *count = snapshot_floats(session);
+    return EGRU_OK;
+}
+
+/* Copies the snapshot out of the session (`out` not NULL) or checks `in` (`out` NULL, `apply`
+ * 0) or copies `in` into the session (`apply` 1). */
+static egru_status_t snapshot_walk(const egru_graph_session_t *s, float *out, const float *in,
+                                   int apply)
+{
+    float *state = s->states;
+    size_t pos = 0, i;
+    uint32_t k;
+    egru_layer_t layer;
+    for (k = 0; k < s->frozen->layer_count; ++k) {
+        size_t cells, n;
+        (void)egru_model_layer(s->frozen, k, &layer);
+        if (!is_rnn(layer.op)) {
+            continue;
+        }
+        n = (size_t)egru_rnn_state_floats(&layer, s->batch);
+        cells = n - s->batch; /* one direction: cells, then batch seen flags */
+        if (out) {
+            memcpy(out + pos, state, n * sizeof(float));
+            out[pos + n] = s->fresh[k] ? 1.0f : 0.0f;
+        } else if (apply) { /* the flags as 0.0f / 1.0f (a -0.0f reads as 0.0f) */
+            memcpy(state, in + pos, cells * sizeof(float));
+            for (i = cells; i < n; ++i) {
+                state[i] = in[pos + i] != 0.0f ? 1.0f : 0.0f;
+            }
+            s->fresh[k] = in[pos + n] != 0.0f;
+        } else {
+            for (i = 0; i < cells; ++i) {
+                if (!isfinite(in[pos + i])) {
+                    return EGRU_ERR_NONFINITE;
+                }
+            }
+            for (i = cells; i <= n; ++i) { /* the seen flags and the fresh flag */
+                if (in[pos + i] != 0.0f && in[pos + i] != 1.0f) {
+                    return EGRU_ERR_BAD_SHAPE;
+                }
+            }
+        }
+        state += n;
+        pos += n + 1u;
+    }
+    return EGRU_OK;
+}
+
+egru_status_t egru_graph_session_save(const egru_graph_session_t *session, float *snapshot,
+                                      size_t count)
+{
+    if (!session || !snapshot || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != snapshot_floats(session)) {
+        return EGRU_ERR_OUTPUT_SIZE;
+    }
+    return snapshot_walk(session, snapshot, NULL, 0);
+}
+
+egru_status_t egru_graph_session_restore(egru_graph_session_t *session, const float *snapshot,
+                                         size_t count, uint64_t steps)
+{
+    egru_status_t s;
+    if (!session || !snapshot || !session->model) {
+        return EGRU_ERR_NULL_ARG;
+    }
+    if (count != snapshot_floats(session)) {
+        return EGRU_ERR_BAD_SHAPE;
+    }
+    if ((s = snapshot_walk(session, NULL, snapshot, 0)) != EGRU_OK) {
+        return s;
+    }
+    (void)snapshot_walk(session, NULL, snapshot, 1);
+    session->steps = steps;
+    return EGRU_OK;
+}

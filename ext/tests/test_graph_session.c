@@ -4,7 +4,8 @@
  * gives bit for bit (SEQUENCE outputs: that step of the whole-sequence run; VECTOR outputs: the
  * run over the steps so far; egru_run itself is checked against a float64 evaluation by
  * test_graph.c), per-node state get / set (a set state acts as the initial-state input), reset,
- * a graph that cannot stream refused naming its first blocking node, and hostile arguments.
+ * snapshots (save / restore: the same steps again), a graph that cannot stream refused naming its
+ * first blocking node, and hostile arguments.
  */
 #include <math.h>
 #include <string.h>
@@ -146,6 +147,66 @@ static void test_streams(const graph_case_t *c)
         ok &= (uint32_t)step_matches(c, t);
     }
     CHECK(ok);
+    /* Snapshot: saved after step 2, the rest stepped, restored: the same steps again, bit for
+     * bit; hostile snapshots (a flag 0.5, a NaN state, a wrong count) change nothing. */
+    {
+        static float snap[BUF_FLOATS], snap2[BUF_FLOATS], rest[GRAPH_MAX_IO][BUF_FLOATS];
+        size_t sn = 0, per = 0;
+        uint32_t j, k, rnn = 0;
+        const uint32_t at = T > 2 ? 2u : 0u;
+        CHECK(egru_graph_session_snapshot_size(&s, &sn) == EGRU_OK && sn <= BUF_FLOATS);
+        for (k = 0; k < m.layer_count; ++k) { /* per recurrent node: state, seen, fresh */
+            if (egru_graph_session_state_size(&s, k, &count) == EGRU_OK) {
+                per += count + c->batch + 1u;
+                ++rnn;
+            }
+        }
+        CHECK(sn == per && rnn == s.rnn_count);
+        CHECK(egru_graph_session_reset(&s) == EGRU_OK);
+        for (t = 0; t < at; ++t) {
+            step_inputs(c, t, in);
+            CHECK(step(&s, c, in) == EGRU_OK);
+        }
+        CHECK(egru_graph_session_save(&s, snap, sn) == EGRU_OK);
+        CHECK(egru_graph_session_save(&s, snap2, sn + 1) == EGRU_ERR_OUTPUT_SIZE);
+        for (t = at; t < T; ++t) {
+            step_inputs(c, t, in);
+            CHECK(step(&s, c, in) == EGRU_OK);
+            for (j = 0; j < c->n_out; ++j) {
+                memcpy(rest[j] + (size_t)(t - at) * c->batch * c->out_width[j], step_out[j],
+                       (size_t)c->batch * c->out_width[j] * sizeof(float));
+            }
+        }
+        CHECK(egru_graph_session_save(&s, snap2, sn) == EGRU_OK);
+        CHECK(egru_graph_session_restore(&s, snap, sn + 1, at) == EGRU_ERR_BAD_SHAPE);
+        if (rnn) { /* the first node's block: state, then flags, then fresh */
+            const float keep = snap[sn - 1];
+            snap[sn - 1] = 0.5f;
+            CHECK(egru_graph_session_restore(&s, snap, sn, at) == EGRU_ERR_BAD_SHAPE);
+            snap[sn - 1] = keep;
+            const float keep0 = snap[0];
+            snap[0] = NAN;
+            CHECK(egru_graph_session_restore(&s, snap, sn, at) == EGRU_ERR_NONFINITE);
+            snap[0] = keep0;
+            CHECK(egru_graph_session_save(&s, snap2 + sn, sn) == EGRU_OK);
+            CHECK(memcmp(snap2, snap2 + sn, sn * sizeof(float)) == 0); /* unchanged */
+            CHECK(s.steps == T);
+        }
+        CHECK(egru_graph_session_restore(&s, snap, sn, at) == EGRU_OK && s.steps == at);
+        for (ok = 1, t = at; t < T; ++t) {
+            step_inputs(c, t, in);
+            CHECK(step(&s, c, in) == EGRU_OK);
+            for (j = 0; j < c->n_out; ++j) {
+                ok &= memcmp(rest[j] + (size_t)(t - at) * c->batch * c->out_width[j], step_out[j],
+                             (size_t)c->batch * c->out_width[j] * sizeof(float)) == 0;
+            }
+        }
+        CHECK(ok);
+        CHECK(egru_graph_session_snapshot_size(NULL, &sn) == EGRU_ERR_NULL_ARG);
+        CHECK(egru_graph_session_snapshot_size(&s, NULL) == EGRU_ERR_NULL_ARG);
+        CHECK(egru_graph_session_save(&s, NULL, sn) == EGRU_ERR_NULL_ARG);
+        CHECK(egru_graph_session_restore(&s, NULL, sn, 0) == EGRU_ERR_NULL_ARG);
+    }
     /* States: node 0 is the GRU reading the VECTOR input as its initial state (the "states"
      * graph): its state set to some values, the input NULL, equals egru_run with that input. */
     if (vec_input != 99) {

@@ -193,6 +193,12 @@ cdef extern from "edgegru.h" nogil:
                                                uint32_t node, float *state, size_t count)
     egru_status_t egru_graph_session_set_state(egru_graph_session_t *session, uint32_t node,
                                                const float *state, size_t count)
+    egru_status_t egru_graph_session_snapshot_size(const egru_graph_session_t *session,
+                                                   size_t *count)
+    egru_status_t egru_graph_session_save(const egru_graph_session_t *session, float *snapshot,
+                                          size_t count)
+    egru_status_t egru_graph_session_restore(egru_graph_session_t *session,
+                                             const float *snapshot, size_t count, uint64_t steps)
 
 
 cdef extern from "_egru_tpool.h" nogil:

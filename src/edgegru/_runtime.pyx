@@ -976,3 +976,37 @@ cdef class GraphSession:
             self._busy = False
         if status != EGRU_OK:
             _raise(status, f"stream state of node {node}")
+
+    def raw_state(self):
+        """The session's snapshot (egru_graph_session_save), float32: per recurrent node its
+        state, its rows' "valid step seen" flags and its "fresh" flag. With set_raw_state, what
+        pickling a graph stream needs to continue exactly (set_state clears the flags)."""
+        cdef size_t n = 0
+        egru_graph_session_snapshot_size(&self.session, &n)
+        raw = np.empty(n, dtype=np.float32)
+        cdef float[::1] view = raw
+        cdef float dummy = 0.0
+        cdef int status
+        self._enter()
+        try:
+            status = egru_graph_session_save(&self.session, &view[0] if n else &dummy, n)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream snapshot")
+        return raw
+
+    def set_raw_state(self, const float[::1] raw, uint64_t steps):
+        """Restore raw_state()'s snapshot and the step count (egru_graph_session_restore:
+        checked; on error nothing changes)."""
+        cdef float dummy = 0.0
+        cdef int status
+        self._enter()
+        try:
+            status = egru_graph_session_restore(&self.session,
+                                                &raw[0] if raw.shape[0] else &dummy,
+                                                raw.shape[0], steps)
+        finally:
+            self._busy = False
+        if status != EGRU_OK:
+            _raise(status, "stream restore")

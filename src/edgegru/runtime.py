@@ -1353,10 +1353,22 @@ class GraphStream:
         return self._batch
 
     def __reduce__(self):
-        raise UnsupportedError(
-            "a graph stream does not pickle yet; save its states (stream.state, a dict of "
-            "arrays) and set them on a new stream"
-        )
+        """A graph stream pickles with its model, batch, every recurrent node's state, its rows'
+        "valid step seen" flags, whether the node still reads its initial-state inputs at the
+        next step, and the step count (egru_graph_session_save), and continues after unpickling
+        exactly as it would have (docs/streaming.md). copy.copy gives such a copy that shares
+        the model; copy.deepcopy copies the model too."""
+        raw = self._session.raw_state()
+        state, seen, fresh, pos = {}, {}, {}, 0
+        for key, (_, parts, units) in self._nodes.items():  # node order, as the snapshot
+            n = parts * self._batch * units
+            cells = raw[pos : pos + n].reshape(parts, self._batch, units)
+            state[key] = (cells[0].copy(), cells[1].copy()) if parts == 2 else cells[0].copy()
+            seen[key] = raw[pos + n : pos + n + self._batch] != 0
+            fresh[key] = bool(raw[pos + n + self._batch] != 0)
+            pos += n + self._batch + 1
+        saved = {"version": 1, "state": state, "seen": seen, "fresh": fresh, "steps": self.steps}
+        return (_unpickle_graph_stream, (self._model, self._batch, saved))
 
     @property
     def steps(self) -> int:
@@ -1522,6 +1534,43 @@ class GraphStream:
             self._node(key)
         for key, v in value.items():
             self.set_state(key, v)
+
+
+def _unpickle_graph_stream(model: Model, batch: int, saved: dict) -> GraphStream:
+    """GraphStream.__reduce__'s reconstructor: a new stream over `model`, then the saved states
+    (checked as the state setter checks them), seen and fresh flags and step count, restored
+    together (egru_graph_session_restore)."""
+    if not isinstance(saved, dict) or saved.get("version") != 1:
+        raise UnsupportedError(
+            "this pickled edgegru graph stream comes from an incompatible edgegru version"
+        )
+    stream = GraphStream(model, batch)
+    state, seen, fresh = saved.get("state"), saved.get("seen"), saved.get("fresh")
+    steps = saved.get("steps")
+    names = stream.state_names
+    if (
+        not all(isinstance(d, dict) for d in (state, seen, fresh))
+        or any(sorted(d) != sorted(names) for d in (state, seen, fresh))
+        or isinstance(steps, bool)
+        or not isinstance(steps, int)
+        or not 0 <= steps < 2**64
+    ):
+        raise InputError(
+            f"a pickled graph stream's states, flags or step count do not fit its model (the "
+            f"states are {names})"
+        )
+    stream.state = state  # checks shapes and finiteness
+    parts = []
+    for key in names:
+        flags = np.asarray(seen[key])
+        if flags.shape != (batch,) or flags.dtype != bool or not isinstance(fresh[key], bool):
+            raise InputError(f"a pickled graph stream's flags of {key!r} do not fit its model")
+        cells = stream.get_state(key)
+        cells = np.stack(cells) if isinstance(cells, tuple) else cells[None]
+        parts += [cells.reshape(-1), flags.astype(np.float32), np.float32([fresh[key]])]
+    raw = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    stream._session.set_raw_state(np.ascontiguousarray(raw, dtype=np.float32), steps)
+    return stream
 
 
 def _graph_step_error(exc: EdgeGRUError, given: list) -> EdgeGRUError:
