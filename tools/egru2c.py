@@ -238,7 +238,7 @@ def config_header(blob: bytes, source: str) -> str:
     define(
         "CM_S8_FAST",
         options["INT8"],
-        "the cortex_m int8 kernels' fast variant for int8 models (~1.2 KB more flash)",
+        "the cortex_m int8 kernels' fast variant for int8 models (~3.3 KB more flash)",
     )
     lines.append("/* Runtime services a firmware rarely needs: left out (set to 1 to keep one). */")
     for service, (value, what) in _SERVICES.items():
