@@ -77,6 +77,10 @@ static void packed_product(const egru_kernel_set_t *k, const float *rt, uint32_t
     const uint32_t P = EGRU_RECURRENT_BLOCK, first = row0 / P,
                    n = (row0 + count - 1) / P - first + 1;
     uint32_t i, b;
+    if (rows == 1 && GH <= P) { /* one panel holds every output (G*H <= 64): the loop's only pass */
+        k->matvec_t_f32(rt + row0, GH, h, bias, y, count, H);
+        return;
+    }
     for (i = 0; i < n; ++i) {
         const uint32_t p = first + ((step & 1u) ? n - 1 - i : i), start = p * P;
         const uint32_t lo = row0 > start ? row0 : start, off = lo - row0;
@@ -336,6 +340,7 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     uint8_t *valid = (uint8_t *)(void *)(cell + egru_rnn_cell_scratch_floats(rows, H) +
                                          (q_bytes(layer) + sizeof(float) - 1) / sizeof(float));
     uint32_t p, b;
+    int windowed;
 
     if (row_parts > 1) {
         rs.sub = *layer;
@@ -358,15 +363,20 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
     } else if (win == steps) {
         project(layer, w, in, rows, steps, 0, steps, steps, proj, q);
     }
+    /* Loop invariants in locals: the step calls below could, as far as the compiler knows,
+     * change what `layer` points at, so it would reload them every step. */
+    windowed = !layer->input_projected && win < steps;
     for (p = 0; p < steps; ++p) {
         const uint32_t t = reverse ? steps - 1 - p : p;
         const size_t pos = sequences ? (aligned ? t : p) : 0;
-        uint32_t any = 0;
-        for (b = 0; b < rows; ++b) {
-            valid[b] = (uint8_t)(!mask || mask[(size_t)b * steps + t]);
-            any += valid[b];
+        uint32_t any = rows;
+        if (mask) {
+            for (any = 0, b = 0; b < rows; ++b) {
+                valid[b] = (uint8_t)(mask[(size_t)b * steps + t] != 0);
+                any += valid[b];
+            }
         }
-        if (!layer->input_projected && win < steps && p % win == 0) { /* the next window */
+        if (windowed && p % win == 0) { /* the next window */
             const uint32_t count = steps - p < win ? steps - p : win;
             t_lo = reverse ? steps - p - count : p;
             project(layer, w, in, rows, steps, t_lo, count, win, proj, q);
@@ -380,6 +390,16 @@ static void run_direction(const egru_layer_t *layer, int dir, const float *in, c
         } else if (any) {
             step(layer, w, proj + (size_t)(t - t_lo) * stride, row_stride, rows,
                  any == rows ? NULL : valid, state, cell, q, p);
+        }
+        if (!mask) { /* every row valid at every step */
+            for (b = 0; b < rows; ++b) {
+                seen[b] = 1.0f;
+                if (sequences) {
+                    memcpy(o.base + b * o.row_stride + pos * o.step_stride, state + (size_t)b * H,
+                           H * sizeof(float));
+                }
+            }
+            continue;
         }
         for (b = 0; b < rows; ++b) {
             seen[b] = valid[b] ? 1.0f : seen[b];
