@@ -390,13 +390,14 @@ static egru_status_t check_call(const egru_model_t *m, uint32_t kind, const void
         return EGRU_ERR_WRONG_INPUT;
     }
     {
-        plan_t q;
-        (void)make_plan(m, 1u, seq_len, seq_len, &q); /* the output shape; succeeded above */
-        if ((uint64_t)batch * m->output_dim * q.out_steps >
-            (uint64_t)((size_t)-1 / sizeof(float))) {
+        /* The output steps of the plan choose_plan made last (they depend on seq_len alone, not
+         * on the plan's rows or chunk; when no plan fits the arena, its last make_plan, of the
+         * one-step plan, succeeded all the same). */
+        const uint32_t out_steps = p->out_steps;
+        if ((uint64_t)batch * m->output_dim * out_steps > (uint64_t)((size_t)-1 / sizeof(float))) {
             return EGRU_ERR_BAD_SHAPE;
         }
-        if ((uint64_t)batch * m->output_dim * q.out_steps != out_count) {
+        if ((uint64_t)batch * m->output_dim * out_steps != out_count) {
             return EGRU_ERR_OUTPUT_SIZE;
         }
     }
