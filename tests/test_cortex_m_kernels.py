@@ -22,9 +22,9 @@ EXT = Path(__file__).resolve().parents[1] / "ext"
 # compact default, the test compiles the fast one in; on the M3 it is the compact one again),
 # the int16x8 product (test_s16_cm), the AUTO check, the bit-equality of the float products and
 # of the sigmoid, tanh and fused gates with the reference, 8 on the scalar activations; plus the
-# whole product test of
-# test_kernels.c on the cortex_m set on the cores with an FPU.
-CHECKS_PER_CORE = {"m4f": 56, "m3": 55, "m7": 56}
+# whole product test of test_kernels.c on the cortex_m set on the cores with an FPU, and the
+# int16x8 GRU tail against the specification on the cores with the DSP extension (M4F, M7).
+CHECKS_PER_CORE = {"m4f": 57, "m3": 55, "m7": 57}
 BOARDS = {"m4f": "mps2-an386", "m3": "mps2-an385", "m7": "mps2-an500"}
 
 
@@ -55,4 +55,5 @@ def test_cortex_m_kernels_under_qemu(tmp_path):
         assert ("cortex_m int8: DSP (SMLAD/SXTB16)" in text) == fpu, text
         assert ("cortex_m fp32: FPU (VLDMIA/VMLA)" in text) == fpu, text
         assert ("cortex_m: full product test run" in text) == fpu, text
+        assert ("cortex_m: int16x8 GRU tail (DSP) checked" in text) == fpu, text
         print(core, board, *re.findall(r"^cortex_m: .*error.*$", text, re.MULTILINE), sep="\n  ")

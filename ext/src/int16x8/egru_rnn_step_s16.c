@@ -60,6 +60,10 @@ static EGRU_Q16_INLINE int16_t blend(int32_t z, int32_t h, int32_t hh)
 static void gru_tail_sig_tanh(const int32_t *gx, const int32_t *gh, int16_t *h, uint32_t units,
                               int reset_after)
 {
+    /* Cortex-M with the DSP extension: the same integers with DSP saturation (egru_kernels.h) */
+#ifdef EGRU_CM_GRU_TAIL_S16
+    EGRU_CM_GRU_TAIL_S16(gx, gh, h, units, reset_after);
+#else
     uint32_t j;
     for (j = 0; j < units; ++j) {
         int32_t z, n, hh;
@@ -74,6 +78,7 @@ static void gru_tail_sig_tanh(const int32_t *gx, const int32_t *gh, int16_t *h, 
         hh = sat16_32(egru_q16_tanh_inline(n)); /* U to the Q15 state */
         h[j] = blend(z, h[j], hh);
     }
+#endif
 }
 
 /* One step of a GRU, LSTM or SimpleRNN on input x: h (and an LSTM's c) updated in place. */

@@ -228,6 +228,15 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
 #else
 #define EGRU_CM_MATVEC_S8_S16 EGRU_MATVEC_S8_S16
 #endif
+/* On the same cores, the element-wise part of an int16x8 GRU step with sigmoid gates, a tanh
+ * candidate and a Q15 state (kernels/cortex_m/egru_gru_tail_s16_cortex_m.c states the contract;
+ * the same integers as the portable tail in int16x8/egru_rnn_step_s16.c, which stays elsewhere). */
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
+    __ARM_FEATURE_DSP && defined(__thumb2__)
+#define EGRU_CM_GRU_TAIL_S16 egru_gru_tail_s16_cortex_m
+void egru_gru_tail_s16_cortex_m(const int32_t *gx, const int32_t *gh, int16_t *h, uint32_t units,
+                                int reset_after);
+#endif
 
 /* The element-wise part of one GRU step for one row, reset_after (Keras' default) with the
  * default activations (sigmoid for the gates, tanh for the candidate), n = units:

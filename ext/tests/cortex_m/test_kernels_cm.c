@@ -169,6 +169,109 @@ static void test_s16_cm(const egru_kernel_set_t *k)
     CHECK(bad == 0 && cases > 0, "%s: matvec_s8_s16 differs from the reference in %u of %u cases",
           k->name, bad, cases);
 }
+
+#ifdef EGRU_CM_GRU_TAIL_S16
+/* The specification's primitives, in int64 (egru_q16.h's inline ones, written again here; its
+ * header would shadow this file's globals): satG, sat16, rshift (round half up). The tables'
+ * sigmoid and tanh are the runtime's functions. */
+int32_t egru_q16_sigmoid(int32_t g);
+int32_t egru_q16_tanh(int32_t g);
+
+static int64_t spec_clamp(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static int64_t spec_sat_g(int64_t v)
+{
+    return spec_clamp(v, -1073741824, 1073741824);
+}
+
+static int64_t spec_sat16(int64_t v)
+{
+    return spec_clamp(v, -32767, 32767);
+}
+
+static int64_t spec_rshift15(int64_t v) /* floor((v + 2^14) / 2^15), |v| < 2^62 */
+{
+    const int64_t t = v + 16384;
+    return t >= 0 ? t / 32768 : -((-t + 32767) / 32768);
+}
+
+/* A G value: uniform over G, or near an edge the tail's 32-bit arithmetic handles (+-2^30, the
+ * sigmoid's and tanh's clamps 2^20 - 1 and 2^19 - 1, 0), or small. */
+static int32_t g_value(void)
+{
+    static const int32_t edges[] = {0,          1,           -1,       1073741824, -1073741824,
+                                    1073741823, -1073741823, 1048575,  -1048575,   1048576,
+                                    -1048576,   1048577,     -1048577, 524287,     -524287,
+                                    524288,     -524288,     2047,     -2048,      536870912};
+    const uint32_t kind = bits32() % 4u;
+    if (kind == 0) {
+        return edges[bits32() % (sizeof edges / sizeof edges[0])];
+    }
+    if (kind == 1) {
+        return (int32_t)(bits32() % 4194305u) - 2097152; /* |g| <= 2^21 */
+    }
+    return (int32_t)(bits32() % 2147483649u) - 1073741824; /* [-2^30, 2^30] */
+}
+
+/* The element-wise GRU tail (egru_gru_tail_s16_cortex_m) against the specification's formulas
+ * written here with egru_q16.h's 64-bit primitives (edgegru.int16x8._gru_step): both reset modes,
+ * units 1..9, 16, 64, 65; G sums uniform over G and at its edges (+-2^30, where the sums
+ * saturate), z in U with its ends, states over all of int16 (-32768 included). */
+static void test_gru_tail_s16_cm(void)
+{
+    static int32_t gx[3 * 65], gh[3 * 65];
+    static int16_t h[65], want[65];
+    const uint32_t us[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 64, 65};
+    uint32_t a, i, j, rep, bad = 0, cases = 0;
+    int ra;
+    for (ra = 0; ra < 2; ++ra) {
+        for (a = 0; a < sizeof us / sizeof us[0]; ++a) {
+            for (rep = 0; rep < 40; ++rep) {
+                const uint32_t u = us[a];
+                for (i = 0; i < 3u * u; ++i) {
+                    gx[i] = g_value();
+                    gh[i] = g_value();
+                }
+                for (j = 0; j < u; ++j) {
+                    const uint32_t e = bits32() % 8u;
+                    h[j] = (int16_t)(e == 0   ? -32768
+                                     : e == 1 ? 32767
+                                     : e == 2 ? -32767
+                                              : (int32_t)(bits32() & 0xFFFFu) - 32768);
+                    if (!ra) { /* z in U */
+                        const uint32_t zk = bits32() % 6u;
+                        gx[j] = zk == 0 ? 0 : zk == 1 ? 32768 : (int32_t)(bits32() % 32769u);
+                    }
+                }
+                for (j = 0; j < u; ++j) {
+                    int64_t z, n, hh;
+                    if (ra) {
+                        const int64_t r =
+                            egru_q16_sigmoid((int32_t)spec_sat_g((int64_t)gx[u + j] + gh[u + j]));
+                        z = egru_q16_sigmoid((int32_t)spec_sat_g((int64_t)gx[j] + gh[j]));
+                        n = spec_sat_g((int64_t)gx[2u * u + j] +
+                                       spec_sat_g(spec_rshift15(r * gh[2u * u + j])));
+                    } else {
+                        z = gx[j];
+                        n = gx[2u * u + j];
+                    }
+                    hh = spec_sat16(egru_q16_tanh((int32_t)n));
+                    want[j] = (int16_t)spec_sat16(spec_rshift15(z * h[j] + (32768 - z) * hh));
+                }
+                egru_gru_tail_s16_cortex_m(gx, gh, h, u, ra);
+                bad += memcmp(h, want, u * sizeof *h) != 0;
+                ++cases;
+            }
+        }
+    }
+    CHECK(bad == 0 && cases > 0,
+          "cortex_m: the int16x8 GRU tail differs from the specification in %u of %u cases", bad,
+          cases);
+}
+#endif
 #endif
 
 int main(void)
@@ -208,6 +311,10 @@ int main(void)
     test_int8_alt();
 #if EGRU_CFG_INT16X8
     test_s16_cm(sets[1]);
+#ifdef EGRU_CM_GRU_TAIL_S16
+    test_gru_tail_s16_cm();
+    printf("cortex_m: int16x8 GRU tail (DSP) checked\n");
+#endif
 #endif
     test_products_equal_ref(sets[1]);
     test_cortex_m_activations_equal_ref();
