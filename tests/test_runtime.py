@@ -411,6 +411,64 @@ def test_ids_written_during_a_call_never_crash(kernels):
     assert ok + errors > 0 and ok > 0
 
 
+#: Models dropped inside reference cycles, collected by the GC, with the heap checked by glibc's
+#: malloc debugging (libc_malloc_debug, check=3): a write into freed memory corrupts the free
+#: chunks' links, which the allocations after each collection then trip over (abort).
+_CYCLES = r"""
+import gc, sys
+import numpy as np
+import edgegru
+from edgegru import format as fmt
+sys.path.insert(0, sys.argv[1])
+from ir_models import build, inputs
+
+model = build("dense_before_gru")
+blob, x = fmt.write(model), inputs(model, 3, 23)
+want = edgegru.load(blob).predict(x)
+for i in range(300):
+    m = edgegru.load(blob)
+    assert np.array_equal(m.predict(x), want)
+    cycle = [m, m.stream(batch=1)]
+    cycle.append(cycle)
+    del m, cycle
+    gc.collect()
+    junk = [np.empty(n, np.uint8) for n in (64, 256, 1024, 4096, 16384)] * 4
+print("ok")
+"""
+
+#: glibc's malloc debugging library (Debian's libc6 ships it since glibc 2.34).
+_MALLOC_DEBUG = "/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"
+
+
+def test_a_model_collected_in_a_reference_cycle_leaves_the_heap_intact():
+    """A Runtime collected as part of a reference cycle: the GC cleared its attributes (the blob
+    and the decoded-layer cache its C model points into) before __dealloc__ ran, and
+    __dealloc__ re-decoded every layer into the freed cache (egru_model_use_workers(NULL)):
+    heap corruption that surfaced later as 'corrupted double-linked list' or a segfault in
+    unrelated code. Now the class is no_gc_clear and __dealloc__ leaves the model alone."""
+    import os
+    import platform
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONMALLOC="malloc", GLIBC_TUNABLES="glibc.malloc.check=3")
+    if platform.machine() == "x86_64":
+        assert Path(_MALLOC_DEBUG).exists(), f"{_MALLOC_DEBUG} (libc6) is missing"
+        env["LD_PRELOAD"] = _MALLOC_DEBUG
+    proc = subprocess.run(
+        [sys.executable, "-c", _CYCLES, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (
+        f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    )
+
+
 def test_token_error_when_the_bad_id_is_gone():
     """_token_range_error on an array that holds no bad id any more (it was rewritten after the
     C runtime saw one): an InputError saying so, not IndexError."""

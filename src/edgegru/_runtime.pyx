@@ -5,6 +5,7 @@ user-facing messages lives in runtime.py; the C runtime checks everything again.
 
 import numpy as np
 
+cimport cython
 cimport numpy as cnp
 from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 
@@ -53,6 +54,11 @@ cdef _raise(int status, str what):
     raise EdgeGRUError(f"{what}: {egru_status_str(status).decode()} (status {status})", status)
 
 
+# no_gc_clear: when a Runtime is collected as part of a reference cycle, the GC must not clear
+# its attributes before __dealloc__ runs. self.model points into them (the blob's bytes, the
+# decoded-layer cache array), and a cleared attribute frees that memory while the C struct still
+# refers to it.
+@cython.no_gc_clear
 cdef class Runtime:
     """An immutable, validated model. Safe to share between threads: each call gets its own arena.
 
@@ -114,8 +120,10 @@ cdef class Runtime:
                 self._layer_cache = cache
 
     def __dealloc__(self):
-        # Sessions keep their Runtime alive, so no call can be using the workers here.
-        egru_model_use_workers(&self.model, NULL)
+        # Sessions keep their Runtime alive, so no call can be using the workers here. The model
+        # is not touched: egru_model_use_workers would re-decode every layer into the layer
+        # cache (writing into an array this object is about to release), for a model that
+        # nothing uses after this. Only the worker threads need stopping.
         egru_tpool_destroy(self._pool)
         self._pool = NULL
 
