@@ -149,8 +149,9 @@
 #define EGRU_CFG_KERNELS_CORTEX_M 1
 #endif
 /* The cortex_m int8 kernels' fast variant (egru_matvec_s8_cortex_m.c): about 3.3 KB more flash,
- * a third fewer instructions per int8 step on an M4F (sensor model: 39,541 -> 26,636). A speed/size choice, not a feature: 0 by default (the full
- * runtime's size), and egru2c's headers set it to 1 for int8 models. */
+ * a third fewer instructions per int8 step on an M4F (sensor model: 39,541 -> 26,636). A speed/size
+ * choice, not a feature: 0 by default (the full runtime's size), and egru2c's headers set it to 1
+ * for int8 models. */
 #ifndef EGRU_CFG_CM_S8_FAST
 #define EGRU_CFG_CM_S8_FAST 0
 #endif
