@@ -11,7 +11,8 @@ W4  one streaming step, 64 inputs -> GRU(128), state carried, batch 1
 W5  W1 at batch 64 (throughput)
 W1 int8, W4 int8: W1 and W4 with int8 weights (issue #5; --no-int8 skips them)
 W1 2 threads, W5 2 threads: W1 and W5 with load(..., threads=2) against one thread and
-    onnxruntime on 2 threads (issue #14; --threads N, 0 skips them; run unpinned)
+    onnxruntime on 2 threads (issue #14; --threads N, 0 skips them; run unpinned), each
+    comparison in rounds of its own (a pool's spinning threads slow what runs after them)
 
 Every runtime gets the same inputs. Timings are interleaved: each round times a block of calls of
 every runtime in turn, and the reported time per call is the median over rounds, so a noisy
@@ -178,8 +179,8 @@ def main(argv=None) -> int:
         type=int,
         default=2,
         help="the 'W1 N threads' row: W1 at batch 1 with load(..., threads=N) against edgegru "
-        "on one thread and onnxruntime with intra_op_num_threads=N, same rounds (0: skip). "
-        "Run unpinned for it: worker threads inherit the process's CPU affinity",
+        "on one thread and onnxruntime with intra_op_num_threads=N, each in rounds of its own "
+        "(0: skip). Run unpinned for it: worker threads inherit the process's CPU affinity",
     )
     args = p.parse_args(argv)
     extra_sets = [k for k in args.kernels.split(",") if k]
@@ -270,16 +271,30 @@ def main(argv=None) -> int:
             sess_n = ort.InferenceSession(
                 str(onnx_path), opts_n, providers=["CPUExecutionProvider"]
             )
-            calls[f"edgegru {n} threads"] = runner(em_n)
-            calls[f"onnxruntime {n} threads"] = lambda s=sess_n, f=feed: s.run(None, f)
+            # Timed apart from the main rows, in two groups of their own (_time_threads): a
+            # pool's threads keep spinning after a call (onnxruntime's by default, edgegru's for
+            # SPIN_NS), so timed in the same rounds they take the other core from whatever runs
+            # next: with onnxruntime's two-thread session in the rounds, W1 on two edgegru
+            # threads measured 1.08x its one-thread time, without it 0.81x (same run, Zen 4).
+            thread_calls = {
+                "own": {"edgegru": ecall, f"edgegru {n} threads": runner(em_n)},
+                "ort": {
+                    f"edgegru {n} threads": runner(em_n),
+                    "onnxruntime": lambda s=sess, f=feed: s.run(None, f),
+                    f"onnxruntime {n} threads": lambda s=sess_n, f=feed: s.run(None, f),
+                },
+            }
         if ecall8 is not None:
             calls["edgegru int8"] = ecall8
             if name != "W4":  # int8 is judged by accuracy; here only a sanity bound
                 err8 = float(np.max(np.abs(em8.predict(x) - em.predict(x))))
                 assert err8 <= 0.05, f"{name}: edgegru int8 vs fp32 {err8}"
-        samples = _time(calls, rounds, block if name != "W5" else max(2, block // 10))
+        blk = block if name != "W5" else max(2, block // 10)
+        samples = _time(calls, rounds, blk)
         t = {n: statistics.median(v) for n, v in samples.items()}
         t["samples"] = samples
+        if args.threads > 1 and name in ("W1", "W5"):
+            t["threads"] = {g: _time(c, rounds, blk) for g, c in thread_calls.items()}
         steps = 1 if name == "W4" else x.shape[1]
         floor = _macs(m_ir, x.shape[0], steps) / peak
         rows.append((name, t, floor))
@@ -347,7 +362,7 @@ def main(argv=None) -> int:
             f"{name + ' int8':9}{i8 * 1e6:10.1f}{rf:16.3f}{f'[{f1:.3f}, {f3:.3f}]':>16}"
             f"{ro:15.3f}{f'[{o1:.3f}, {o3:.3f}]':>16}"
         )
-    thread_rows = [(name, t) for name, t, _ in rows if f"edgegru {args.threads} threads" in t]
+    thread_rows = [(name, t["threads"]) for name, t, _ in rows if "threads" in t]
     if thread_rows:
         n = args.threads
         affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -355,16 +370,21 @@ def main(argv=None) -> int:
             f"\n{'':14}{'edgegru us':>11}{'/ 1 thread':>11}{'[quartiles]':>16}{'onnxrt us':>11}"
             f"{'/ 1 thread':>11}{'edgegru/ort':>12}{'[quartiles]':>16}"
         )
-        for name, t in thread_rows:
+        for name, g in thread_rows:
             e, o = f"edgegru {n} threads", f"onnxruntime {n} threads"
-            r1, a1, b1 = _ratio(t["samples"], e, "edgegru")
-            ro1 = _ratio(t["samples"], o, "onnxruntime")[0]
-            r, a, b = _ratio(t["samples"], e, o)
+            r1, a1, b1 = _ratio(g["own"], e, "edgegru")  # edgegru's two groups: see main()
+            ro1 = _ratio(g["ort"], o, "onnxruntime")[0]
+            r, a, b = _ratio(g["ort"], e, o)
+            te, to = (statistics.median(g[k][c]) for k, c in (("own", e), ("ort", o)))
             print(
-                f"{name + f' {n} threads':14}{t[e] * 1e6:11.1f}{r1:11.3f}"
-                f"{f'[{a1:.3f}, {b1:.3f}]':>16}{t[o] * 1e6:11.1f}{ro1:11.3f}{r:12.3f}"
+                f"{name + f' {n} threads':14}{te * 1e6:11.1f}{r1:11.3f}"
+                f"{f'[{a1:.3f}, {b1:.3f}]':>16}{to * 1e6:11.1f}{ro1:11.3f}{r:12.3f}"
                 f"{f'[{a:.3f}, {b:.3f}]':>16}"
             )
+        print(
+            "(timed apart from the rows above: edgegru on 1 and N threads in rounds of their own, "
+            "then edgegru on N threads with onnxruntime on 1 and N)"
+        )
         if affinity is not None and affinity < n:
             print(f"(this process may run on {affinity} CPU(s) only: the row measures no gain)")
     for name, t, _ in rows:

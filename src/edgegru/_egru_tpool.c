@@ -13,9 +13,9 @@
  *
  * Idle workers spin on `gen` for SPIN_NS (yielding the core every IDLE_YIELD_NS, in case they
  * share it with the caller), then sleep on a condition variable until egru_tpool_wake, which the
- * Python layer calls as a batch-1 pass or stream step starts; runs themselves never signal (a
+ * Python layer calls as a pass or stream step starts (any batch); runs themselves never signal (a
  * futex call per step would cost more than the step): the caller runs a sleeping worker's tasks.
- * A forward pass's steps come a microsecond apart, so during a pass the workers stay awake, and
+ * A batch-1 pass's steps come a microsecond apart, so during a pass the workers stay awake, and
  * between passes they give the cores back. A worker that finds MISS_LIMIT of its tasks in a row
  * already taken by the caller is starved (its core is busy with other work): it sleeps until the
  * next wake too, and the pass goes on at one thread's speed. The caller's wait for a claimed
@@ -76,6 +76,12 @@ void egru_tpool_wake(egru_tpool_t *pool)
  * taken), it must not hold it for long; between the steps of a pass it waits < 1 us. */
 #define IDLE_YIELD_NS (4ull * 1000ull)
 #define MISS_LIMIT    16u /* tasks of its own a worker finds taken before it sleeps */
+/* A run that finds every worker asleep, and none of them starved, wakes them at most this often.
+ * A pass can go quiet for longer than SPIN_NS between two split steps (a batch of 64 gathers its
+ * next block's embedding rows for a millisecond or two), and its workers fall asleep; without
+ * this the rest of the pass would run on one thread. One wake per millisecond costs well under 1 %
+ * of it. */
+#define REWAKE_NS     (1000ull * 1000ull)
 
 typedef struct {
     _Alignas(64) atomic_ullong word; /* 2g: generation g runs the task; 2g + 1: it returned */
@@ -93,7 +99,9 @@ struct egru_tpool {
     _Alignas(64) atomic_ullong gen; /* (seq << 8) | count */
     _Alignas(64) atomic_uint busy;  /* 1 while a run owns the pool */
     atomic_uint sleepers;
-    atomic_uint wake_seq; /* bumped by egru_tpool_wake (under mu) */
+    atomic_uint starved;       /* a worker slept for want of a core (MISS_LIMIT); wake clears */
+    atomic_ullong last_rewake; /* now_ns() of the last wake by a run (REWAKE_NS) */
+    atomic_uint wake_seq;      /* bumped by egru_tpool_wake (under mu) */
     atomic_uint stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -200,7 +208,11 @@ static void *worker_main(void *varg)
     for (;;) {
         if (!spin_gen(p, last, &g) || missed >= MISS_LIMIT) {
             /* Idle, or starved (the caller ran our last tasks: this thread was not running when
-             * they came, its core is taken by others): sleep until the next pass wakes us. */
+             * they came, its core is taken by others): sleep until the next pass wakes us (or,
+             * idle only, a run of this pass: REWAKE_NS). */
+            if (missed >= MISS_LIMIT) {
+                atomic_store_explicit(&p->starved, 1u, memory_order_relaxed);
+            }
             sleep_until_woken(p);
             missed = 0;
             last = atomic_load(&p->gen);
@@ -222,6 +234,30 @@ static void *worker_main(void *varg)
     return NULL;
 }
 
+/* Wakes every sleeping worker (under mu, so that none misses it between its check and its wait). */
+static void wake_all(egru_tpool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->wake_seq, 1u);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A run found every worker asleep: wake them if none is starved and the last such wake is
+ * REWAKE_NS ago. They start tens of microseconds later; this run and the next go inline. */
+static void maybe_rewake(egru_tpool_t *p)
+{
+    uint64_t t, last;
+    if (atomic_load_explicit(&p->starved, memory_order_relaxed)) {
+        return; /* their cores are busy: the next pass's wake retries */
+    }
+    t = now_ns();
+    last = atomic_load_explicit(&p->last_rewake, memory_order_relaxed);
+    if (t - last >= REWAKE_NS && atomic_compare_exchange_strong(&p->last_rewake, &last, t)) {
+        wake_all(p);
+    }
+}
+
 /* Publishes generation (seq + 1, count); the caller owns `busy`. Sleeping workers are not
  * woken (a futex call per step would cost more than the step): the caller runs their tasks. */
 static uint64_t publish(egru_tpool_t *p, uint32_t count)
@@ -240,6 +276,10 @@ static void pool_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
     if (count > p->threads || count <= 1 || p->fork_epoch != atomic_load(&fork_epoch) ||
         atomic_load_explicit(&p->sleepers, memory_order_relaxed) == p->threads - 1 ||
         !atomic_compare_exchange_strong(&p->busy, &expected, 1u)) {
+        if (count > 1 && count <= p->threads && p->fork_epoch == atomic_load(&fork_epoch) &&
+            atomic_load_explicit(&p->sleepers, memory_order_relaxed) == p->threads - 1) {
+            maybe_rewake(p);
+        }
         for (i = 0; i < count; ++i) { /* busy (another run), all asleep, or forked: inline */
             task(arg, i);
         }
@@ -299,6 +339,8 @@ egru_tpool_t *egru_tpool_create(uint32_t threads)
     atomic_init(&p->gen, 0);
     atomic_init(&p->busy, 0);
     atomic_init(&p->sleepers, 0);
+    atomic_init(&p->starved, 0);
+    atomic_init(&p->last_rewake, 0);
     atomic_init(&p->wake_seq, 0);
     atomic_init(&p->stop, 0);
     for (i = 0; i < EGRU_TPOOL_MAX_THREADS; ++i) {
@@ -343,10 +385,7 @@ void egru_tpool_destroy(egru_tpool_t *p)
         return;
     }
     atomic_store(&p->stop, 1u);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->wake_seq, 1u);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    wake_all(p);
     if (p->fork_epoch == atomic_load(&fork_epoch)) { /* a forked child has no threads to join */
         for (i = 1; i <= p->started; ++i) {
             pthread_join(p->tids[i], NULL);
@@ -365,13 +404,15 @@ const egru_workers_t *egru_tpool_workers(const egru_tpool_t *pool)
 
 void egru_tpool_wake(egru_tpool_t *p)
 {
-    if (!p || !atomic_load(&p->sleepers) || p->fork_epoch != atomic_load(&fork_epoch)) {
-        return; /* all awake, or forked (no threads) */
+    if (!p || p->fork_epoch != atomic_load(&fork_epoch)) {
+        return; /* forked (no threads) */
     }
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->wake_seq, 1u);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load_explicit(&p->starved, memory_order_relaxed)) {    /* a new pass: try again */
+        atomic_store_explicit(&p->starved, 0u, memory_order_relaxed); /* (no write per step) */
+    }
+    if (atomic_load(&p->sleepers)) {
+        wake_all(p);
+    }
 }
 
 #endif

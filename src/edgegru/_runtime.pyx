@@ -325,7 +325,7 @@ cdef class Runtime:
         cdef void *arena_ptr = cnp.PyArray_DATA(arena)
         try:
             with nogil:
-                if self._pool != NULL and batch == 1:
+                if self._pool != NULL:
                     egru_tpool_wake(self._pool)  # sleeping workers start while we plan
                 if tokens:
                     status = egru_forward_tokens(&self.model, <const int32_t *>data, batch,
@@ -516,7 +516,7 @@ cdef class Runtime:
             cout[k2].count = <size_t>cnp.PyArray_SIZE(<cnp.ndarray>results[k2])
         cdef void *arena_ptr = cnp.PyArray_DATA(arena)
         with nogil:
-            if self._pool != NULL and batch == 1:
+            if self._pool != NULL:
                 egru_tpool_wake(self._pool)
             status = egru_run(&self.model, batch, cin, n_in, cout, n_out, arena_ptr, arena_bytes)
         if status != EGRU_OK:
@@ -662,7 +662,7 @@ cdef class Session:
         self._enter()
         try:
             with nogil:
-                if self.runtime._pool != NULL and self.session.batch == 1:
+                if self.runtime._pool != NULL:
                     egru_tpool_wake(self.runtime._pool)
                 if tokens:
                     status = egru_session_step_tokens(&self.session, <const int32_t *>data,
@@ -934,7 +934,7 @@ cdef class GraphSession:
         self._enter()
         try:
             with nogil:
-                if self.runtime._pool != NULL and self.session.batch == 1:
+                if self.runtime._pool != NULL:
                     egru_tpool_wake(self.runtime._pool)
                 status = egru_graph_session_step(&self.session, cin, n_in, cout, n_out)
         finally:
