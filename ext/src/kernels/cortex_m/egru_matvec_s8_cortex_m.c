@@ -66,6 +66,7 @@
 #include <string.h>
 
 #include "../egru_kernels.h"
+#include "egru_cm_qrow_asm.h"
 
 /* The DSP extension's SXTB16/SMLAD through inline assembly (ARMv7E-M, ARMv8-M Mainline). */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) &&                     \
@@ -133,6 +134,8 @@ void egru_cm_s8_ldr_a(void);
  * job base. Each pair: LDM base {r0, r1, r11, r12, pc} sets the sums to 0, x and the count, and
  * jumps to job.entry; at its end the pair's sums are stored and the next pair set up. With
  * job.entry = egru_cm_s8_acc (later slices) the sums start from y instead. */
+/* egru_cm_s8_qrow and egru_cm_s8_qchunks, for egru_cm_s8_whole_S below (egru_cm_qrow_asm.h). */
+__asm__(EGRU_CM_QROW_ASM("egru_cm_s8"));
 __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
         "    .syntax unified\n"
         "    .thumb\n"
@@ -298,39 +301,6 @@ __asm__(".pushsection .text.egru_cm_s8_blocks,\"ax\",%progbits\n"
          * with SMUAD, so no sums to clear; the first LDRD post-increments w to the next four rows,
          * the others use negative offsets from there): per 8 columns one LDM of x and 4 x (LDRD +
          * 4 SXTB16 + 4 SMLAD), 37 instructions per 32 MACs, and 5 per four rows. */
-        "    .macro egru_cm_s8_qrow acc, off, first, post=0\n"
-        "    .if \\post\n" /* the quad's first load moves w to the next quad */
-        "    ldrd r8, r9, [r11], #\\off\n"
-        "    .else\n"
-        "    ldrd r8, r9, [r11, #\\off]\n"
-        "    .endif\n"
-        "    sxtb16 r10, r8\n"
-        "    .if \\first\n"
-        "    smuad \\acc, r10, r4\n"
-        "    .else\n"
-        "    smlad \\acc, r10, r4, \\acc\n"
-        "    .endif\n"
-        "    sxtb16 r8, r8, ror #8\n"
-        "    smlad \\acc, r8, r5, \\acc\n"
-        "    sxtb16 r10, r9\n"
-        "    smlad \\acc, r10, r6, \\acc\n"
-        "    sxtb16 r9, r9, ror #8\n"
-        "    smlad \\acc, r9, r7, \\acc\n"
-        "    .endm\n"
-        "    .macro egru_cm_s8_qchunks s, c, n\n"
-        "    ldmia r12!, {r4-r7}\n"
-        "    .if \\c == 0\n"
-        "    egru_cm_s8_qrow r0, (4*\\s), 1, 1\n"
-        "    .else\n"
-        "    egru_cm_s8_qrow r0, (8*\\c-4*\\s), 0\n"
-        "    .endif\n"
-        "    egru_cm_s8_qrow r1, (8*\\c-3*\\s), (\\c==0)\n"
-        "    egru_cm_s8_qrow r2, (8*\\c-2*\\s), (\\c==0)\n"
-        "    egru_cm_s8_qrow r3, (8*\\c-\\s), (\\c==0)\n"
-        "    .if \\c + 1 < \\n\n"
-        "    egru_cm_s8_qchunks \\s, (\\c+1), \\n\n"
-        "    .endif\n"
-        "    .endm\n"
         "    .macro egru_cm_s8_whole s\n"
         "    .p2align 2\n"
         "    .global egru_cm_s8_whole_\\s\n"

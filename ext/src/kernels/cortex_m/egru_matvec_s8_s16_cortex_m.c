@@ -26,6 +26,7 @@
 #if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
     __ARM_FEATURE_DSP && defined(__thumb2__)
 #include "../../int16x8/egru_q16.h"
+#include "egru_cm_qrow_asm.h"
 
 /* The helpers below are inlined at -Os too (each is a few instructions on the hot path). */
 #define EGRU_CM_INLINE inline __attribute__((always_inline))
@@ -345,39 +346,7 @@ quad_blocks_plain(const int8_t *w0, uint32_t cols, const uint32_t *xb0, int32_t 
             "    .size egru_cm_s16_whole_" #S ", .-egru_cm_s16_whole_" #S "\n"                     \
             "    .popsection\n")
 
-__asm__("    .macro egru_cm_s16_qrow acc, off, first, post=0\n"
-        "    .if \\post\n" /* the quad's first load moves w to the next quad */
-        "    ldrd r8, r9, [r11], #\\off\n"
-        "    .else\n"
-        "    ldrd r8, r9, [r11, #\\off]\n"
-        "    .endif\n"
-        "    sxtb16 r10, r8\n"
-        "    .if \\first\n"
-        "    smuad \\acc, r10, r4\n"
-        "    .else\n"
-        "    smlad \\acc, r10, r4, \\acc\n"
-        "    .endif\n"
-        "    sxtb16 r8, r8, ror #8\n"
-        "    smlad \\acc, r8, r5, \\acc\n"
-        "    sxtb16 r10, r9\n"
-        "    smlad \\acc, r10, r6, \\acc\n"
-        "    sxtb16 r9, r9, ror #8\n"
-        "    smlad \\acc, r9, r7, \\acc\n"
-        "    .endm\n"
-        "    .macro egru_cm_s16_qchunks s, c, n\n"
-        "    ldmia r12!, {r4-r7}\n"
-        "    .if \\c == 0\n"
-        "    egru_cm_s16_qrow r0, (4*\\s), 1, 1\n"
-        "    .else\n"
-        "    egru_cm_s16_qrow r0, (8*\\c-4*\\s), 0\n"
-        "    .endif\n"
-        "    egru_cm_s16_qrow r1, (8*\\c-3*\\s), (\\c==0)\n"
-        "    egru_cm_s16_qrow r2, (8*\\c-2*\\s), (\\c==0)\n"
-        "    egru_cm_s16_qrow r3, (8*\\c-\\s), (\\c==0)\n"
-        "    .if \\c + 1 < \\n\n"
-        "    egru_cm_s16_qchunks \\s, (\\c+1), \\n\n"
-        "    .endif\n"
-        "    .endm\n");
+__asm__(EGRU_CM_QROW_ASM("egru_cm_s16"));
 EGRU_CM_S16_WHOLE(16);
 EGRU_CM_S16_WHOLE(64);
 #undef EGRU_CM_S16_WHOLE
