@@ -148,7 +148,7 @@ class Model:
 
     @property
     def threads(self) -> int:
-        """Threads a batch-1 call runs on (load's threads argument)."""
+        """Threads a call runs on (load's threads argument)."""
         return self._rt.threads
 
     @property
