@@ -271,7 +271,7 @@ def main(argv=None) -> int:
             sess_n = ort.InferenceSession(
                 str(onnx_path), opts_n, providers=["CPUExecutionProvider"]
             )
-            # Timed apart from the main rows, in two groups of their own (_time_threads): a
+            # Timed apart from the main rows, in two groups of their own (t["threads"]): a
             # pool's threads keep spinning after a call (onnxruntime's by default, edgegru's for
             # SPIN_NS), so timed in the same rounds they take the other core from whatever runs
             # next: with onnxruntime's two-thread session in the rounds, W1 on two edgegru
