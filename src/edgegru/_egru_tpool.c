@@ -273,11 +273,12 @@ static void pool_run(void *ctx, egru_task_fn task, void *arg, uint32_t count)
     unsigned expected = 0;
     uint64_t g, t0 = 0;
     uint32_t i, n = 0;
-    if (count > p->threads || count <= 1 || p->fork_epoch != atomic_load(&fork_epoch) ||
-        atomic_load_explicit(&p->sleepers, memory_order_relaxed) == p->threads - 1 ||
-        !atomic_compare_exchange_strong(&p->busy, &expected, 1u)) {
-        if (count > 1 && count <= p->threads && p->fork_epoch == atomic_load(&fork_epoch) &&
-            atomic_load_explicit(&p->sleepers, memory_order_relaxed) == p->threads - 1) {
+    const int usable =
+        count > 1 && count <= p->threads && p->fork_epoch == atomic_load(&fork_epoch);
+    const int asleep =
+        usable && atomic_load_explicit(&p->sleepers, memory_order_relaxed) == p->threads - 1;
+    if (!usable || asleep || !atomic_compare_exchange_strong(&p->busy, &expected, 1u)) {
+        if (asleep) {
             maybe_rewake(p);
         }
         for (i = 0; i < count; ++i) { /* busy (another run), all asleep, or forked: inline */

@@ -10,7 +10,7 @@
  *     post: post-increment r11 by off instead), into acc (SMUAD when first, else SMLAD).
  *   P_qchunks s, c, n: for chunk c .. n - 1 of eight columns, LDM of x into r4-r7 and four rows
  *     r0-r3 of stride s bytes (the first chunk moves r11 to the next four rows).
- * Uses r4-r12; the including file's functions save them.
+ * Uses r0-r12 (the four sums in r0-r3); the including file's functions save what they must.
  */
 #ifndef EGRU_CM_QROW_ASM_H
 #define EGRU_CM_QROW_ASM_H
