@@ -9,8 +9,9 @@
  * LDRD of four x words, per row two (unaligned) LDR of its 8 weights, four SXTB16 and four
  * SMLAD: 44 instructions per 32 MACs with the loop control. Then a 4-column group by SMLAD and
  * the last cols % 4 columns by MLA, reading exactly their bytes; the int32 sums go to g, and one
- * tight loop requantizes them in place (requant_rows, n >= 33: one SMULL and three shifts and
- * adds, SSAT for satG; 13 instructions per row). 64- and 16-column rows (w 4-byte aligned) go by
+ * routine requantizes them in place four rows at a time (egru_cm_q16_requant4, n >= 33: one
+ * SMULL, three shifts and adds, and a shared range check per block; 39 instructions per four
+ * rows). 64- and 16-column rows (w 4-byte aligned) go by
  * fixed-offset assembly (egru_cm_s16_whole_S, 1.18 instructions per MAC), other widths with the
  * whole row loop in one asm block where there is no column remainder (quad_blocks_plain);
  * cols == 6 (a 6-axis sensor's input) has its own two-row path (matvec_cols6, 10 instructions
@@ -96,74 +97,92 @@ static EGRU_CM_INLINE int32_t requant1(int32_t acc, int32_t m, int32_t n, int32_
     return requant_slow(acc, m, n, bias);
 }
 
-/* Two rows per iteration in one asm loop, each array read by one LDRD per pair (all four are
- * word aligned): 26 instructions per pair. A pair with an n below 33 leaves the loop (n's
- * pointer stepped back) and goes by requant1; the satG correction (SSAT changed the value) is
- * taken out of line. */
+/* egru_cm_q16_requant4(g, m, n, bias, gend): g[r] = satG(mul(g[r], (m[r], n[r])) + bias[r]) in
+ * place, four rows at a time from g to gend (a multiple of four rows on), each array read by one
+ * LDM per block: 39 instructions per four rows. A block stops the routine, untouched, when one of
+ * its n is below 33 (the sign of the OR of the n - 33) or one of its results v = bias + rshift(.)
+ * lies outside [-2^30, 2^30) (bit 31 of v ^ 2v: |v| <= 1.5 * 2^30, see requant1, so v itself fits
+ * int32), where satG could apply; it returns the g it stopped at (gend when it did not). For
+ * n >= 33 rshift(acc * m, n) = floor((floor(hi / 2^(n-33)) + 1) / 2), hi the high word of the
+ * SMULL (requant1). Uses r0-r12 and lr; AAPCS (the fifth argument on the stack). */
+__asm__(".pushsection .text.egru_cm_q16_requant4,\"ax\",%progbits\n"
+        "    .syntax unified\n"
+        "    .thumb\n"
+        "    .p2align 2\n"
+        "    .global egru_cm_q16_requant4\n"
+        "    .type egru_cm_q16_requant4, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_q16_requant4:\n"
+        "    push {r4-r11, lr}\n"
+        "    ldr r12, [sp, #36]\n"
+        "    cmp r0, r12\n"
+        "    bhs 9f\n"
+        "1:\n"
+        "    ldmia r1!, {r4-r7}\n" /* m */
+        "    ldm r0, {r8-r11}\n"   /* the int32 sums */
+        "    smull r4, r8, r8, r4\n"
+        "    smull r5, r9, r9, r5\n"
+        "    smull r6, r10, r10, r6\n"
+        "    smull r7, r11, r11, r7\n"
+        "    ldmia r2!, {r4-r7}\n" /* n, then e = n - 33 */
+        "    sub r4, r4, #33\n"
+        "    sub r5, r5, #33\n"
+        "    sub r6, r6, #33\n"
+        "    sub r7, r7, #33\n"
+        "    orr lr, r4, r5\n"
+        "    orr lr, lr, r6\n"
+        "    orrs lr, lr, r7\n"
+        "    bmi 9f\n"
+        "    asr r8, r8, r4\n"
+        "    asr r9, r9, r5\n"
+        "    asr r10, r10, r6\n"
+        "    asr r11, r11, r7\n"
+        "    add r8, r8, #1\n"
+        "    add r9, r9, #1\n"
+        "    add r10, r10, #1\n"
+        "    add r11, r11, #1\n"
+        "    ldmia r3!, {r4-r7}\n" /* bias, then v */
+        "    add r4, r4, r8, asr #1\n"
+        "    add r5, r5, r9, asr #1\n"
+        "    add r6, r6, r10, asr #1\n"
+        "    add r7, r7, r11, asr #1\n"
+        "    eor r8, r4, r4, lsl #1\n"
+        "    eor r9, r5, r5, lsl #1\n"
+        "    eor r10, r6, r6, lsl #1\n"
+        "    eor r11, r7, r7, lsl #1\n"
+        "    orr r8, r8, r9\n"
+        "    orr r8, r8, r10\n"
+        "    orrs r8, r8, r11\n"
+        "    bmi 9f\n"
+        "    stmia r0!, {r4-r7}\n"
+        "    cmp r0, r12\n"
+        "    blo 1b\n"
+        "9:\n"
+        "    pop {r4-r11, pc}\n"
+        "    .size egru_cm_q16_requant4, .-egru_cm_q16_requant4\n"
+        "    .popsection\n");
+
+int32_t *egru_cm_q16_requant4(int32_t *g, const int32_t *m, const int32_t *n, const int32_t *bias,
+                              const int32_t *gend);
+
+/* g[r] = satG(mul(g[r], (m[r], n[r])) + bias[r]) for r < rows, in place, as the reference
+ * computes it: blocks of four rows by egru_cm_q16_requant4, a block it stops at (an n below 33,
+ * a result satG may change) and the last rows % 4 rows by requant1. */
 static __attribute__((noinline)) void requant_rows(int32_t *g, const int32_t *m, const int32_t *n,
                                                    const int32_t *bias, uint32_t rows)
 {
-    int32_t *const end = g + (rows & ~1u);
-    while (g < end) {
-        int32_t a0, a1, m0, m1, n0, n1, b0, b1;
-        __asm__ __volatile__("1:\n\t"
-                             "ldrd %[n0], %[n1], [%[n]], #8\n\t"
-                             "subs %[n0], %[n0], #33\n\t"
-                             "bmi 8f\n\t"
-                             "subs %[n1], %[n1], #33\n\t"
-                             "bmi 8f\n\t"
-                             "ldrd %[a0], %[a1], [%[g]]\n\t"
-                             "ldrd %[m0], %[m1], [%[m]], #8\n\t"
-                             "ldrd %[b0], %[b1], [%[b]], #8\n\t"
-                             "smull %[m0], %[a0], %[a0], %[m0]\n\t"
-                             "asr %[a0], %[a0], %[n0]\n\t"
-                             "adds %[a0], %[a0], #1\n\t"
-                             "add %[b0], %[b0], %[a0], asr #1\n\t"
-                             "ssat %[a0], #31, %[b0]\n\t"
-                             "cmp %[a0], %[b0]\n\t"
-                             "bne 5f\n\t"
-                             "2:\n\t"
-                             "smull %[m1], %[a1], %[a1], %[m1]\n\t"
-                             "asr %[a1], %[a1], %[n1]\n\t"
-                             "adds %[a1], %[a1], #1\n\t"
-                             "add %[b1], %[b1], %[a1], asr #1\n\t"
-                             "ssat %[a1], #31, %[b1]\n\t"
-                             "cmp %[a1], %[b1]\n\t"
-                             "bne 6f\n\t"
-                             "3:\n\t"
-                             "strd %[a0], %[a1], [%[g]], #8\n\t"
-                             "ldr %[a0], %[end]\n\t"
-                             "cmp %[g], %[a0]\n\t"
-                             "blo 1b\n\t"
-                             "b 9f\n\t"
-                             "5:\n\t"
-                             "cmp %[b0], #0\n\t"
-                             "ite gt\n\t"
-                             "movgt %[a0], #0x40000000\n\t"
-                             "movle %[a0], #0xC0000000\n\t"
-                             "b 2b\n\t"
-                             "6:\n\t"
-                             "cmp %[b1], #0\n\t"
-                             "ite gt\n\t"
-                             "movgt %[a1], #0x40000000\n\t"
-                             "movle %[a1], #0xC0000000\n\t"
-                             "b 3b\n\t"
-                             "8:\n\t"
-                             "subs %[n], %[n], #8\n\t"
-                             "9:\n\t"
-                             : [g] "+r"(g), [m] "+r"(m), [n] "+r"(n), [b] "+r"(bias),
-                               [a0] "=&r"(a0), [a1] "=&r"(a1), [m0] "=&r"(m0), [m1] "=&r"(m1),
-                               [n0] "=&r"(n0), [n1] "=&r"(n1), [b0] "=&r"(b0), [b1] "=&r"(b1)
-                             : [end] "m"(end)
-                             : "cc", "memory");
-        if (g < end) { /* a pair with an n below 33 */
-            g[0] = requant1(g[0], m[0], n[0], bias[0]);
-            g[1] = requant1(g[1], m[1], n[1], bias[1]);
-            g += 2, m += 2, n += 2, bias += 2;
+    int32_t *const end = g + (rows & ~3u);
+    uint32_t i = 0, k;
+    while (g + i < end) {
+        i = (uint32_t)(egru_cm_q16_requant4(g + i, m + i, n + i, bias + i, end) - g);
+        if (g + i < end) {
+            for (k = i + 4u; i < k; ++i) {
+                g[i] = requant1(g[i], m[i], n[i], bias[i]);
+            }
         }
     }
-    if (rows & 1u) {
-        *g = requant1(*g, *m, *n, *bias);
+    for (; i < rows; ++i) {
+        g[i] = requant1(g[i], m[i], n[i], bias[i]);
     }
 }
 
