@@ -139,6 +139,10 @@ static uint32_t isqrt64(uint64_t v)
     return (uint32_t)r;
 }
 
+/* run(): step-wise layers decoded once per call (stack: this many egru_layer_t, one of them the
+ * first layer, which run() decodes anyway) */
+#define EGRU_S16_STEP_CACHE 2u
+
 #define S16_W_MAX ((((uint64_t)1) << 62) - 1u) /* LayerNorm's largest W */
 
 /* LayerNorm of one step (docs/quantization.md), the mean exact: with S the sum, q = floor(S / C)
@@ -266,25 +270,30 @@ const int16_t *egru_s16_run_layers(egru_s16_row_ctx_t *c, uint32_t from, uint32_
                                    const int16_t *in, int32_t id, int *valid, int32_t *state,
                                    const uint8_t *valid_in, uint32_t switch_at, int valid_after)
 {
-    egru_layer_t l;
+    egru_layer_t decoded;
     uint32_t k, side = 0;
     const int16_t *cur = in;
     for (k = from; k < to; ++k) {
         int16_t *dst = c->buf[side];
-        (void)egru_model_layer(c->m, k, &l); /* validated by egru_model_init */
-        if (!egru_s16_is_rnn(l.op)) {
-            egru_s16_step_layer(&l, cur, dst, id, valid, valid_in, c->gx);
+        const egru_layer_t *l = &decoded;
+        if (k - c->cache_from < c->cache_count) {
+            l = &c->cache[k - c->cache_from];
+        } else {
+            (void)egru_model_layer(c->m, k, &decoded); /* validated by egru_model_init */
+        }
+        if (!egru_s16_is_rnn(l->op)) {
+            egru_s16_step_layer(l, cur, dst, id, valid, valid_in, c->gx);
             cur = dst;
             side ^= 1u;
             continue;
         }
         {
             int16_t *h = (int16_t *)(void *)state;
-            int32_t *cell = state + (l.units + 1u) / 2u;
-            if (!(l.flags & EGRU_FLAG_MASKED) || *valid) {
-                egru_rnn_step_s16(&l, cur, h, cell, c->gx, c->gh, c->rh);
+            int32_t *cell = state + (l->units + 1u) / 2u;
+            if (!(l->flags & EGRU_FLAG_MASKED) || *valid) {
+                egru_rnn_step_s16(l, cur, h, cell, c->gx, c->gh, c->rh);
             }
-            state += egru_s16_state_words(&l);
+            state += egru_s16_state_words(l);
             cur = h;
             if (k == switch_at) {
                 *valid = valid_after;
@@ -371,9 +380,18 @@ static egru_status_t run(const egru_model_t *m, const egru_s16_plan_t *p, const 
     const uint32_t in_dim = m->input_dim, out_dim = m->output_dim;
     const size_t state_bytes = p->bytes - 3u - p->off_state;
     egru_s16_row_ctx_t c;
-    egru_layer_t first;
+    egru_layer_t steps[EGRU_S16_STEP_CACHE]; /* steps[0]: the first layer */
+    const egru_layer_t *const first = &steps[0];
     uint32_t b, t;
-    (void)egru_model_layer(m, 0, &first); /* validated by egru_model_init */
+    (void)egru_model_layer(m, 0, &steps[0]); /* validated by egru_model_init */
+    /* The step-wise layers [0, seq_end), decoded once when they are few (the common model: one
+     * recurrent layer, perhaps after an Embedding or Masking), not at every step. */
+    c.cache = steps, c.cache_from = 0, c.cache_count = 1;
+    if (p->seq_end <= EGRU_S16_STEP_CACHE) {
+        for (; c.cache_count < p->seq_end; ++c.cache_count) {
+            (void)egru_model_layer(m, c.cache_count, &steps[c.cache_count]);
+        }
+    }
     c.m = m;
     c.buf[0] = (int16_t *)(void *)base;
     c.buf[1] = (int16_t *)(void *)(base + p->off_buf1);
@@ -407,7 +425,7 @@ static egru_status_t run(const egru_model_t *m, const egru_s16_plan_t *p, const 
             last = egru_s16_run_layers(
                 &c, 0, p->seq_end, step, id, &ok, c.state, valid ? valid + at : NULL,
                 p->reversed ? p->first_rnn : m->layer_count,
-                p->reversed ? input_valid(&first, ids, x, valid, (size_t)b * seq_len + t) : 1);
+                p->reversed ? input_valid(first, ids, x, valid, (size_t)b * seq_len + t) : 1);
             if (m->output_is_sequence) {
                 memcpy(out + ((size_t)b * seq_len + t) * out_dim, last, out_dim * sizeof *out);
             }

@@ -76,6 +76,10 @@ typedef struct egru_s16_row_ctx {
     int16_t *buf[2];
     int32_t *gx, *gh, *state;
     int16_t *rh;
+    /* Layers [cache_from, cache_from + cache_count) decoded once by the caller (egru_s16_run_layers
+     * decodes the others at every step); cache_count 0: none. */
+    const egru_layer_t *cache;
+    uint32_t cache_from, cache_count;
 } egru_s16_row_ctx_t;
 
 int egru_s16_is_rnn(uint32_t op);

@@ -269,6 +269,7 @@ static void run_row(const egru_session_t *s, const s16_session_t *q, uint32_t b,
     const int16_t *cur = NULL;
     uint32_t r, from = 0;
     int ok = 1;
+    c.cache = NULL, c.cache_from = 0, c.cache_count = 0; /* every layer decoded per step */
     c.m = m;
     c.buf[0] = (int16_t *)(void *)q->scratch;
     c.buf[1] = (int16_t *)(void *)(q->scratch + p->off_buf1);
