@@ -218,9 +218,9 @@ void egru_matvec_s8_s16(const int8_t *w, const int16_t *x, const int32_t *m, con
 #else
 #define EGRU_MATVEC_S8_S16 NULL
 #endif
-/* The cortex_m set's own version exists on cores with the DSP extension (SMLAD), GCC or clang. */
-#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
-    __ARM_FEATURE_DSP && defined(__thumb2__)
+/* The cortex_m set's own version exists on Thumb-2 cores (ARMv7-M and up: SMLAD with the DSP
+ * extension, LDRSB + MLA without it), GCC or clang. */
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__thumb2__)
 #define EGRU_CM_MATVEC_S8_S16 egru_matvec_s8_s16_cortex_m
 void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
                                  const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
@@ -228,11 +228,11 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
 #else
 #define EGRU_CM_MATVEC_S8_S16 EGRU_MATVEC_S8_S16
 #endif
-/* On the same cores, the element-wise part of an int16x8 GRU step with sigmoid gates, a tanh
- * candidate and a Q15 state (kernels/cortex_m/egru_gru_tail_s16_cortex_m.c states the contract;
- * the same integers as the portable tail in int16x8/egru_rnn_step_s16.c, which stays elsewhere). */
-#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
-    __ARM_FEATURE_DSP && defined(__thumb2__)
+/* On the same cores (QADD with the DSP extension, ADDS and a fix on overflow without it), the
+ * element-wise part of an int16x8 GRU step with sigmoid gates, a tanh candidate and a Q15 state
+ * (kernels/cortex_m/egru_gru_tail_s16_cortex_m.c states the contract; the same integers as the
+ * portable tail in int16x8/egru_rnn_step_s16.c, which stays elsewhere). */
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__thumb2__)
 #define EGRU_CM_GRU_TAIL_S16 egru_gru_tail_s16_cortex_m
 void egru_gru_tail_s16_cortex_m(const int32_t *gx, const int32_t *gh, int16_t *h, uint32_t units,
                                 int reset_after);

@@ -287,6 +287,11 @@ int main(void)
               strcmp(egru_model_kernels_name(&probe), "cortex_m") == 0,
           "AUTO is not the cortex_m set on this M-profile build");
     printf("kernel set chosen by auto: %s\n", egru_model_kernels_name(&probe));
+#if EGRU_CFG_INT16X8 && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    printf("cortex_m int16x8: DSP (SXTB16/SMLAD)\n");
+#elif EGRU_CFG_INT16X8 && defined(__thumb2__)
+    printf("cortex_m int16x8: Thumb-2 (LDRSB/MLA)\n");
+#endif
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     printf("cortex_m int8: DSP (SMLAD/SXTB16)\n");
 #else
@@ -313,7 +318,7 @@ int main(void)
     test_s16_cm(sets[1]);
 #ifdef EGRU_CM_GRU_TAIL_S16
     test_gru_tail_s16_cm();
-    printf("cortex_m: int16x8 GRU tail (DSP) checked\n");
+    printf("cortex_m: int16x8 GRU tail (Thumb-2) checked\n");
 #endif
 #endif
     test_products_equal_ref(sets[1]);

@@ -1,6 +1,7 @@
 /* egru_gru_tail_s16_cortex_m.c - the element-wise part of one int16x8 GRU step with sigmoid
- * gates, a tanh candidate and a Q15 state (output format U), for Cortex-M cores with the DSP
- * extension (ARMv7E-M, ARMv8-M Mainline; GCC or clang). Same contract and the same integers as
+ * gates, a tanh candidate and a Q15 state (output format U), for Thumb-2 Cortex-M cores
+ * (ARMv7-M and up: M3, M4, M7, M33; GCC or clang; QADD where the DSP extension has it, else
+ * EGRU_CM_QADD's ADDS sequence). Same contract and the same integers as
  * gru_tail_sig_tanh in int16x8/egru_rnn_step_s16.c (edgegru.int16x8._gru_step is the
  * specification):
  *   gx, gh: 3 * units G sums (z, r, h) of the input and recurrent products (|v| <= 2^30);
@@ -22,9 +23,22 @@
  * reset_before's is C. No floating-point operation. Stack: none beyond the saved registers. */
 #include "../egru_kernels.h"
 
-#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_FEATURE_DSP) && \
-    __ARM_FEATURE_DSP && defined(__thumb2__)
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__thumb2__)
 #include "../../int16x8/egru_q16.h"
+
+/* QADD d, a, b (the DSP extension's saturating add) as assembler text; without the extension an
+ * ADDS whose overflow (V) replaces the wrapped sum by the end of its true sign: the wrapped sum
+ * has the opposite sign, so (d >> 31) ^ 2^31 is INT32_MAX or INT32_MIN (it changes the flags;
+ * the routine sets them again before it reads them). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define EGRU_CM_QADD(d, a, b) "    qadd " d ", " a ", " b "\n"
+#else
+#define EGRU_CM_QADD(d, a, b)                                                                      \
+    "    adds " d ", " a ", " b "\n"                                                               \
+    "    itt vs\n"                                                                                 \
+    "    asrvs " d ", " d ", #31\n"                                                                \
+    "    eorvs " d ", " d ", #0x80000000\n"
+#endif
 
 #define EGRU_CM_INLINE inline __attribute__((always_inline))
 
@@ -117,31 +131,29 @@ __asm__(".pushsection .text.egru_cm_q16_tail_ra,\"ax\",%progbits\n"
         "1:\n"
         /* r = sig_q(QADD(gx_r, gh_r)) into r10 */
         "    ldr r7, [r0, r6]\n"
-        "    ldr r8, [r1, r6]\n"
-        "    qadd r7, r7, r8\n"
-        "    ssat r7, #21, r7\n"
-        "    eor r8, r7, r7, asr #31\n"
-        "    sub r8, r8, r7, asr #31\n"
-        "    usat r8, #20, r8\n"
-        "    lsr r9, r8, #11\n"
-        "    ldr r9, [r4, r9, lsl #1]\n"
-        "    uxth r10, r9\n"
-        "    rsb r9, r10, r9, lsr #16\n"
-        "    ubfx r8, r8, #0, #11\n"
-        "    mla r9, r9, r8, lr\n"
-        "    add r10, r10, r9, lsr #11\n"
-        "    cmp r7, #0\n"
-        "    it lt\n"
-        "    rsblt r10, r10, #32768\n"
-        /* n = QADD(gx_h, rshift(r * gh_h, 15)) into r7 */
-        "    ldr r7, [r1, r6, lsl #1]\n"
-        "    smull r8, r9, r10, r7\n"
-        "    lsls r7, r8, #18\n" /* C = bit 14 of the product */
-        "    lsr r8, r8, #15\n"
-        "    orr r8, r8, r9, lsl #17\n"
-        "    adc r8, r8, #0\n"
-        "    ldr r7, [r0, r6, lsl #1]\n"
-        "    qadd r7, r7, r8\n"
+        "    ldr r8, [r1, r6]\n" EGRU_CM_QADD(
+            "r7", "r7", "r8") "    ssat r7, #21, r7\n"
+                              "    eor r8, r7, r7, asr #31\n"
+                              "    sub r8, r8, r7, asr #31\n"
+                              "    usat r8, #20, r8\n"
+                              "    lsr r9, r8, #11\n"
+                              "    ldr r9, [r4, r9, lsl #1]\n"
+                              "    uxth r10, r9\n"
+                              "    rsb r9, r10, r9, lsr #16\n"
+                              "    ubfx r8, r8, #0, #11\n"
+                              "    mla r9, r9, r8, lr\n"
+                              "    add r10, r10, r9, lsr #11\n"
+                              "    cmp r7, #0\n"
+                              "    it lt\n"
+                              "    rsblt r10, r10, #32768\n"
+                              /* n = QADD(gx_h, rshift(r * gh_h, 15)) into r7 */
+                              "    ldr r7, [r1, r6, lsl #1]\n"
+                              "    smull r8, r9, r10, r7\n"
+                              "    lsls r7, r8, #18\n" /* C = bit 14 of the product */
+                              "    lsr r8, r8, #15\n"
+                              "    orr r8, r8, r9, lsl #17\n"
+                              "    adc r8, r8, #0\n"
+                              "    ldr r7, [r0, r6, lsl #1]\n" EGRU_CM_QADD("r7", "r7", "r8")
         /* hh = tanh16_q(n) into r11 */
         "    ssat r8, #20, r7\n"
         "    eor r9, r8, r8, asr #31\n"
@@ -161,37 +173,36 @@ __asm__(".pushsection .text.egru_cm_q16_tail_ra,\"ax\",%progbits\n"
         "    neglt r11, r11\n"
         /* z = sig_q(QADD(gx_z, gh_z)) into r10; gx and gh step to the next unit */
         "    ldr r7, [r0], #4\n"
-        "    ldr r8, [r1], #4\n"
-        "    qadd r7, r7, r8\n"
-        "    ssat r7, #21, r7\n"
-        "    eor r8, r7, r7, asr #31\n"
-        "    sub r8, r8, r7, asr #31\n"
-        "    usat r8, #20, r8\n"
-        "    lsr r9, r8, #11\n"
-        "    ldr r9, [r4, r9, lsl #1]\n"
-        "    uxth r10, r9\n"
-        "    rsb r9, r10, r9, lsr #16\n"
-        "    ubfx r8, r8, #0, #11\n"
-        "    mla r9, r9, r8, lr\n"
-        "    add r10, r10, r9, lsr #11\n"
-        "    cmp r7, #0\n"
-        "    it lt\n"
-        "    rsblt r10, r10, #32768\n"
-        /* h' = hh + rshift(z (h - hh), 15), -32768 made -32767 */
-        "    ldrsh r7, [r2]\n"
-        "    sub r7, r7, r11\n"
-        "    mla r7, r10, r7, r12\n"
-        "    add r7, r11, r7, asr #15\n"
-        "    cmn r7, #32768\n"
-        "    it le\n"
-        "    addle r7, r7, #1\n"
-        "    strh r7, [r2], #2\n"
-        "    cmp r2, r3\n"
-        "    blo 1b\n"
-        "9:\n"
-        "    pop {r4-r11, pc}\n"
-        "    .size egru_cm_q16_tail_ra, .-egru_cm_q16_tail_ra\n"
-        "    .popsection\n");
+        "    ldr r8, [r1], #4\n" EGRU_CM_QADD(
+            "r7", "r7", "r8") "    ssat r7, #21, r7\n"
+                              "    eor r8, r7, r7, asr #31\n"
+                              "    sub r8, r8, r7, asr #31\n"
+                              "    usat r8, #20, r8\n"
+                              "    lsr r9, r8, #11\n"
+                              "    ldr r9, [r4, r9, lsl #1]\n"
+                              "    uxth r10, r9\n"
+                              "    rsb r9, r10, r9, lsr #16\n"
+                              "    ubfx r8, r8, #0, #11\n"
+                              "    mla r9, r9, r8, lr\n"
+                              "    add r10, r10, r9, lsr #11\n"
+                              "    cmp r7, #0\n"
+                              "    it lt\n"
+                              "    rsblt r10, r10, #32768\n"
+                              /* h' = hh + rshift(z (h - hh), 15), -32768 made -32767 */
+                              "    ldrsh r7, [r2]\n"
+                              "    sub r7, r7, r11\n"
+                              "    mla r7, r10, r7, r12\n"
+                              "    add r7, r11, r7, asr #15\n"
+                              "    cmn r7, #32768\n"
+                              "    it le\n"
+                              "    addle r7, r7, #1\n"
+                              "    strh r7, [r2], #2\n"
+                              "    cmp r2, r3\n"
+                              "    blo 1b\n"
+                              "9:\n"
+                              "    pop {r4-r11, pc}\n"
+                              "    .size egru_cm_q16_tail_ra, .-egru_cm_q16_tail_ra\n"
+                              "    .popsection\n");
 
 void egru_cm_q16_tail_ra(const int32_t *gx, const int32_t *gh, int16_t *h, const int16_t *hend,
                          const uint16_t *sig, const uint16_t *tanh, uint32_t ub);
