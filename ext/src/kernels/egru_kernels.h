@@ -219,8 +219,9 @@ void egru_matvec_s8_s16(const int8_t *w, const int16_t *x, const int32_t *m, con
 #define EGRU_MATVEC_S8_S16 NULL
 #endif
 /* The cortex_m set's own version exists on Thumb-2 cores (ARMv7-M and up: SMLAD with the DSP
- * extension, LDRSB + MLA without it), GCC or clang. */
-#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__thumb2__)
+ * extension, LDRSB + MLA without it) and on ARMv6-M (M0, M0+: LDRSB + MULS), GCC or clang. */
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) &&                               \
+    (defined(__thumb2__) || defined(__ARM_ARCH_6M__))
 #define EGRU_CM_MATVEC_S8_S16 egru_matvec_s8_s16_cortex_m
 void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
                                  const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,

@@ -291,6 +291,8 @@ int main(void)
     printf("cortex_m int16x8: DSP (SXTB16/SMLAD)\n");
 #elif EGRU_CFG_INT16X8 && defined(__thumb2__)
     printf("cortex_m int16x8: Thumb-2 (LDRSB/MLA)\n");
+#elif EGRU_CFG_INT16X8 && defined(__ARM_ARCH_6M__)
+    printf("cortex_m int16x8: ARMv6-M (LDRSB/MULS)\n");
 #endif
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     printf("cortex_m int8: DSP (SMLAD/SXTB16)\n");

@@ -20,8 +20,10 @@
  * reference kernel. Matrices wider than XMAX are summed slice by slice into g (int32 partial
  * sums), then requantized. Without the DSP extension on Thumb-2 (ARMv7-M: the M3) rows go four
  * at a time by LDRSB + MLA (egru_cm_s16_quad_v7m, 2.5 instructions per MAC; 64-column rows eight
- * at a time at fixed offsets, egru_cm_s16_oct64_v7m, 2.19) and the same requantization; on the M0
- * (ARMv6-M, no MLA or SMULL) and hosts the set holds the reference. Stack: XMAX / 2 + 2 words (264
+ * at a time at fixed offsets, egru_cm_s16_oct64_v7m, 2.19) and the same requantization; on
+ * ARMv6-M (M0, M0+: no MLA or SMULL) four rows at a time by LDRSB + MULS + ADD
+ * (egru_cm_s16_quad_v6m, 4.25 per MAC) and a requantization whose 64-bit product is four 16 x
+ * 16-bit MULS (mul_hi_v6m); on hosts the set holds the reference. Stack: XMAX / 2 + 2 words (264
  * bytes). */
 
 #include "../egru_kernels.h"
@@ -638,4 +640,156 @@ void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_
     requant_rows(g, m, n, bias, rows);
 }
 #endif
+#elif EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_ARCH_6M__)
+/* ARMv6-M (Cortex-M0, M0+): no MLA, no SMULL, loads with register offsets only. */
+#include "../../int16x8/egru_q16.h"
+
+/* egru_cm_s16_quad_v6m(w, x, g, gend, cols): the int32 sums of four rows at a time (rows
+ * contiguous, stride cols >= 1, any alignment) from w, into g up to gend: per column one LDRSH of
+ * x and per row LDRSB (at register offsets 0, cols, 2 cols, 3 cols) + MULS + ADD into a sum in
+ * r8-r11: 17 instructions per 4 MACs with the loop. The sums are exact (at most
+ * EGRU_Q16_INT32_COLS columns). Registers: r0 x[j], r1 a product, r2 row 0's next byte, r3 x's
+ * next value, r4-r6 the row offsets, r7 0, r8-r11 the sums, r12 the end of row 0, lr g; gend on
+ * the stack. AAPCS, the fifth argument on the stack. */
+__asm__(".pushsection .text.egru_cm_s16_quad_v6m,\"ax\",%progbits\n"
+        "    .syntax unified\n"
+        "    .thumb\n"
+        "    .p2align 2\n"
+        "    .global egru_cm_s16_quad_v6m\n"
+        "    .type egru_cm_s16_quad_v6m, %function\n"
+        "    .thumb_func\n"
+        "egru_cm_s16_quad_v6m:\n"
+        "    push {r4-r7, lr}\n"
+        "    mov r4, r8\n"
+        "    mov r5, r9\n"
+        "    mov r6, r10\n"
+        "    mov r7, r11\n"
+        "    push {r4-r7}\n"
+        "    ldr r4, [sp, #36]\n" /* cols */
+        "    push {r3}\n"         /* [sp]: gend */
+        "    mov lr, r2\n"
+        "    mov r2, r0\n"
+        "    mov r3, r1\n"
+        "    adds r5, r4, r4\n"
+        "    adds r6, r5, r4\n"
+        "    movs r7, #0\n"
+        "    mov r0, lr\n"
+        "    ldr r1, [sp]\n"
+        "    cmp r0, r1\n"
+        "    bhs 9f\n"
+        "1:\n"
+        "    mov r8, r7\n"
+        "    mov r9, r7\n"
+        "    mov r10, r7\n"
+        "    mov r11, r7\n"
+        "    adds r0, r2, r4\n"
+        "    mov r12, r0\n"
+        "2:\n"
+        "    ldrsh r0, [r3, r7]\n"
+        "    adds r3, #2\n"
+        "    ldrsb r1, [r2, r7]\n"
+        "    muls r1, r0, r1\n"
+        "    add r8, r1\n"
+        "    ldrsb r1, [r2, r4]\n"
+        "    muls r1, r0, r1\n"
+        "    add r9, r1\n"
+        "    ldrsb r1, [r2, r5]\n"
+        "    muls r1, r0, r1\n"
+        "    add r10, r1\n"
+        "    ldrsb r1, [r2, r6]\n"
+        "    muls r1, r0, r1\n"
+        "    add r11, r1\n"
+        "    adds r2, #1\n"
+        "    cmp r2, r12\n"
+        "    bne 2b\n"
+        "    mov r1, lr\n"
+        "    mov r0, r8\n"
+        "    str r0, [r1]\n"
+        "    mov r0, r9\n"
+        "    str r0, [r1, #4]\n"
+        "    mov r0, r10\n"
+        "    str r0, [r1, #8]\n"
+        "    mov r0, r11\n"
+        "    str r0, [r1, #12]\n"
+        "    adds r1, #16\n"
+        "    mov lr, r1\n"
+        "    adds r2, r2, r6\n" /* the next four rows */
+        "    subs r3, r3, r5\n" /* x again */
+        "    ldr r0, [sp]\n"
+        "    cmp r1, r0\n"
+        "    blo 1b\n"
+        "9:\n"
+        "    add sp, #4\n"
+        "    pop {r4-r7}\n"
+        "    mov r8, r4\n"
+        "    mov r9, r5\n"
+        "    mov r10, r6\n"
+        "    mov r11, r7\n"
+        "    pop {r4-r7, pc}\n"
+        "    .size egru_cm_s16_quad_v6m, .-egru_cm_s16_quad_v6m\n"
+        "    .popsection\n");
+
+void egru_cm_s16_quad_v6m(const int8_t *w, const int16_t *x, int32_t *g, const int32_t *gend,
+                          uint32_t cols);
+
+/* The high word of the 64-bit product a * m (floor(a m / 2^32)) for 0 <= m < 2^31, from four 16 x
+ * 16-bit MULS: with a = ah 2^16 + al and m = mh 2^16 + ml (al, ml unsigned, ah signed, mh <
+ * 2^15), a m = ah mh 2^32 + (ah ml + al mh) 2^16 + al ml; q = al mh + (al ml >> 16) < 2^31 +
+ * 2^16 (unsigned), s = ah ml + (q & 0xFFFF) (signed, |ah ml| < 2^31), and the high word is
+ * ah mh + (q >> 16) + floor(s / 2^16) (the rest, (s & 0xFFFF) 2^16 + (al ml & 0xFFFF), lies in
+ * [0, 2^32)). No libgcc 64-bit helper. */
+static int32_t mul_hi_v6m(int32_t a, uint32_t m)
+{
+    const int32_t ah = (int32_t)((uint32_t)a >> 16) - (a < 0 ? 65536 : 0); /* floor(a / 2^16) */
+    const uint32_t al = (uint32_t)a & 0xFFFFu, mh = m >> 16, ml = m & 0xFFFFu;
+    const uint32_t q = al * mh + ((al * ml) >> 16);
+    const int32_t s = ah * (int32_t)ml + (int32_t)(q & 0xFFFFu);
+    const int32_t s_hi = s >= 0 ? s >> 16 : ~(~s >> 16); /* floor(s / 2^16) */
+    return ah * (int32_t)mh + (int32_t)(q >> 16) + s_hi;
+}
+
+/* g[r] = satG(mul(g[r], (m[r], n[r])) + bias[r]) for r < rows, in place, as the reference: for
+ * n >= 33 rshift(acc m, n) = floor((floor(hi / 2^(n-33)) + 1) / 2) with hi = mul_hi_v6m (see
+ * egru_cm_q16_requant4 on Thumb-2; |hi| <= 2^30, the result and bias add within int32), then
+ * satG by comparison; other n by the reference's formula. */
+static void requant_rows(int32_t *g, const int32_t *m, const int32_t *n, const int32_t *bias,
+                         uint32_t rows)
+{
+    uint32_t r;
+    for (r = 0; r < rows; ++r) {
+        const int32_t e = n[r] - 33;
+        if (e >= 0) {
+            const int32_t hi = mul_hi_v6m(g[r], (uint32_t)m[r]);
+            const int32_t t = hi >= 0 ? hi >> e : ~(~hi >> e);
+            const int32_t v = ((t + 1) >= 0 ? (t + 1) >> 1 : ~(~(t + 1) >> 1)) + bias[r];
+            g[r] = v > EGRU_Q16_G_SAT ? EGRU_Q16_G_SAT : v < -EGRU_Q16_G_SAT ? -EGRU_Q16_G_SAT : v;
+        } else {
+            g[r] = egru_q16_sat_g(egru_q16_mul(g[r], m[r], (uint32_t)n[r]) + bias[r]);
+        }
+    }
+}
+
+void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
+                                 const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
+                                 uint32_t cols)
+{
+    const uint32_t rows4 = rows & ~3u;
+    uint32_t r, c;
+    if (cols > EGRU_Q16_INT32_COLS || cols == 0) { /* int32 would not hold the sum */
+        egru_matvec_s8_s16(w, x, m, n, bias, g, rows, cols);
+        return;
+    }
+    if (rows4) {
+        egru_cm_s16_quad_v6m(w, x, g, g + rows4, cols);
+    }
+    for (r = rows4; r < rows; ++r) { /* the last rows % 4 rows */
+        const int8_t *row = w + (size_t)r * cols;
+        int32_t s = 0;
+        for (c = 0; c < cols; ++c) {
+            s += (int32_t)row[c] * x[c];
+        }
+        g[r] = s;
+    }
+    requant_rows(g, m, n, bias, rows);
+}
 #endif
