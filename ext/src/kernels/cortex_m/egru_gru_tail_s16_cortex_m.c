@@ -112,6 +112,24 @@ static EGRU_CM_INLINE int16_t blend(int32_t z, int32_t h, int32_t hh)
  * as -32768 (an initial state of -32768), which one ADD makes -32767. Registers: r0 gx, r1 gh, r2
  * h, r3 hend, r4 sig, r5 tanh, r6 ub, r7-r11 work, r12 = 16384 and lr = 1024 (the MLA rounding
  * terms). AAPCS, arguments 5 to 7 on the stack. */
+/* sig_q(QADD(r7, r8)) into r10 (r8, r9 scratch; r4 the table, lr = 1024), flags from r7. */
+#define EGRU_CM_SIG_R7                                                                             \
+    EGRU_CM_QADD("r7", "r7", "r8")                                                                 \
+    "    ssat r7, #21, r7\n"                                                                       \
+    "    eor r8, r7, r7, asr #31\n"                                                                \
+    "    sub r8, r8, r7, asr #31\n"                                                                \
+    "    usat r8, #20, r8\n"                                                                       \
+    "    lsr r9, r8, #11\n"                                                                        \
+    "    ldr r9, [r4, r9, lsl #1]\n"                                                               \
+    "    uxth r10, r9\n"                                                                           \
+    "    rsb r9, r10, r9, lsr #16\n"                                                               \
+    "    ubfx r8, r8, #0, #11\n"                                                                   \
+    "    mla r9, r9, r8, lr\n"                                                                     \
+    "    add r10, r10, r9, lsr #11\n"                                                              \
+    "    cmp r7, #0\n"                                                                             \
+    "    it lt\n"                                                                                  \
+    "    rsblt r10, r10, #32768\n"
+/* clang-format off */
 __asm__(".pushsection .text.egru_cm_q16_tail_ra,\"ax\",%progbits\n"
         "    .syntax unified\n"
         "    .thumb\n"
@@ -131,29 +149,17 @@ __asm__(".pushsection .text.egru_cm_q16_tail_ra,\"ax\",%progbits\n"
         "1:\n"
         /* r = sig_q(QADD(gx_r, gh_r)) into r10 */
         "    ldr r7, [r0, r6]\n"
-        "    ldr r8, [r1, r6]\n" EGRU_CM_QADD(
-            "r7", "r7", "r8") "    ssat r7, #21, r7\n"
-                              "    eor r8, r7, r7, asr #31\n"
-                              "    sub r8, r8, r7, asr #31\n"
-                              "    usat r8, #20, r8\n"
-                              "    lsr r9, r8, #11\n"
-                              "    ldr r9, [r4, r9, lsl #1]\n"
-                              "    uxth r10, r9\n"
-                              "    rsb r9, r10, r9, lsr #16\n"
-                              "    ubfx r8, r8, #0, #11\n"
-                              "    mla r9, r9, r8, lr\n"
-                              "    add r10, r10, r9, lsr #11\n"
-                              "    cmp r7, #0\n"
-                              "    it lt\n"
-                              "    rsblt r10, r10, #32768\n"
-                              /* n = QADD(gx_h, rshift(r * gh_h, 15)) into r7 */
-                              "    ldr r7, [r1, r6, lsl #1]\n"
-                              "    smull r8, r9, r10, r7\n"
-                              "    lsls r7, r8, #18\n" /* C = bit 14 of the product */
-                              "    lsr r8, r8, #15\n"
-                              "    orr r8, r8, r9, lsl #17\n"
-                              "    adc r8, r8, #0\n"
-                              "    ldr r7, [r0, r6, lsl #1]\n" EGRU_CM_QADD("r7", "r7", "r8")
+        "    ldr r8, [r1, r6]\n"
+        EGRU_CM_SIG_R7
+        /* n = QADD(gx_h, rshift(r * gh_h, 15)) into r7 */
+        "    ldr r7, [r1, r6, lsl #1]\n"
+        "    smull r8, r9, r10, r7\n"
+        "    lsls r7, r8, #18\n" /* C = bit 14 of the product */
+        "    lsr r8, r8, #15\n"
+        "    orr r8, r8, r9, lsl #17\n"
+        "    adc r8, r8, #0\n"
+        "    ldr r7, [r0, r6, lsl #1]\n"
+        EGRU_CM_QADD("r7", "r7", "r8")
         /* hh = tanh16_q(n) into r11 */
         "    ssat r8, #20, r7\n"
         "    eor r9, r8, r8, asr #31\n"
@@ -173,36 +179,25 @@ __asm__(".pushsection .text.egru_cm_q16_tail_ra,\"ax\",%progbits\n"
         "    neglt r11, r11\n"
         /* z = sig_q(QADD(gx_z, gh_z)) into r10; gx and gh step to the next unit */
         "    ldr r7, [r0], #4\n"
-        "    ldr r8, [r1], #4\n" EGRU_CM_QADD(
-            "r7", "r7", "r8") "    ssat r7, #21, r7\n"
-                              "    eor r8, r7, r7, asr #31\n"
-                              "    sub r8, r8, r7, asr #31\n"
-                              "    usat r8, #20, r8\n"
-                              "    lsr r9, r8, #11\n"
-                              "    ldr r9, [r4, r9, lsl #1]\n"
-                              "    uxth r10, r9\n"
-                              "    rsb r9, r10, r9, lsr #16\n"
-                              "    ubfx r8, r8, #0, #11\n"
-                              "    mla r9, r9, r8, lr\n"
-                              "    add r10, r10, r9, lsr #11\n"
-                              "    cmp r7, #0\n"
-                              "    it lt\n"
-                              "    rsblt r10, r10, #32768\n"
-                              /* h' = hh + rshift(z (h - hh), 15), -32768 made -32767 */
-                              "    ldrsh r7, [r2]\n"
-                              "    sub r7, r7, r11\n"
-                              "    mla r7, r10, r7, r12\n"
-                              "    add r7, r11, r7, asr #15\n"
-                              "    cmn r7, #32768\n"
-                              "    it le\n"
-                              "    addle r7, r7, #1\n"
-                              "    strh r7, [r2], #2\n"
-                              "    cmp r2, r3\n"
-                              "    blo 1b\n"
-                              "9:\n"
-                              "    pop {r4-r11, pc}\n"
-                              "    .size egru_cm_q16_tail_ra, .-egru_cm_q16_tail_ra\n"
-                              "    .popsection\n");
+        "    ldr r8, [r1], #4\n"
+        EGRU_CM_SIG_R7
+        /* h' = hh + rshift(z (h - hh), 15), -32768 made -32767 */
+        "    ldrsh r7, [r2]\n"
+        "    sub r7, r7, r11\n"
+        "    mla r7, r10, r7, r12\n"
+        "    add r7, r11, r7, asr #15\n"
+        "    cmn r7, #32768\n"
+        "    it le\n"
+        "    addle r7, r7, #1\n"
+        "    strh r7, [r2], #2\n"
+        "    cmp r2, r3\n"
+        "    blo 1b\n"
+        "9:\n"
+        "    pop {r4-r11, pc}\n"
+        "    .size egru_cm_q16_tail_ra, .-egru_cm_q16_tail_ra\n"
+        "    .popsection\n");
+/* clang-format on */
+#undef EGRU_CM_SIG_R7
 
 void egru_cm_q16_tail_ra(const int32_t *gx, const int32_t *gh, int16_t *h, const int16_t *hend,
                          const uint16_t *sig, const uint16_t *tanh, uint32_t ub);

@@ -613,31 +613,16 @@ __asm__(".pushsection .text.egru_cm_s16_oct64_v7m,\"ax\",%progbits\n"
 
 void egru_cm_s16_oct64_v7m(const int8_t *w, const int16_t *x, int32_t *g, const int32_t *gend);
 
-void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
-                                 const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
-                                 uint32_t cols)
+/* The int32 sums of rows [0, rows & ~3) into g (cols <= EGRU_Q16_INT32_COLS). */
+static void quad_sums(const int8_t *w, const int16_t *x, int32_t *g, uint32_t rows, uint32_t cols)
 {
     const uint32_t rows8 = cols == 64 ? rows & ~7u : 0u, rows4 = rows & ~3u;
-    uint32_t r, c;
-    if (cols > EGRU_Q16_INT32_COLS || cols == 0) { /* int32 would not hold the sum */
-        egru_matvec_s8_s16(w, x, m, n, bias, g, rows, cols);
-        return;
-    }
     if (rows8) {
         egru_cm_s16_oct64_v7m(w, x, g, g + rows8);
     }
     if (rows4 > rows8) {
         egru_cm_s16_quad_v7m(w + (size_t)rows8 * cols, x, g + rows8, g + rows4, cols);
     }
-    for (r = rows4; r < rows; ++r) { /* the last rows % 4 rows */
-        const int8_t *row = w + (size_t)r * cols;
-        int32_t s = 0;
-        for (c = 0; c < cols; ++c) {
-            s += (int32_t)row[c] * x[c];
-        }
-        g[r] = s;
-    }
-    requant_rows(g, m, n, bias, rows);
 }
 #endif
 #elif EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_ARCH_6M__)
@@ -769,20 +754,31 @@ static void requant_rows(int32_t *g, const int32_t *m, const int32_t *n, const i
     }
 }
 
+/* The int32 sums of rows [0, rows & ~3) into g (cols <= EGRU_Q16_INT32_COLS). */
+static void quad_sums(const int8_t *w, const int16_t *x, int32_t *g, uint32_t rows, uint32_t cols)
+{
+    if (rows >= 4u) {
+        egru_cm_s16_quad_v6m(w, x, g, g + (rows & ~3u), cols);
+    }
+}
+#endif
+
+#if EGRU_CFG_INT16X8 && (defined(__GNUC__) || defined(__clang__)) &&                               \
+    ((defined(__thumb2__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)) ||                \
+     defined(__ARM_ARCH_6M__))
+/* Without the DSP extension (M3, M0): the four-row sums of the core's quad_sums, the last rows % 4
+ * rows in C, then the requantization. */
 void egru_matvec_s8_s16_cortex_m(const int8_t *w, const int16_t *x, const int32_t *m,
                                  const int32_t *n, const int32_t *bias, int32_t *g, uint32_t rows,
                                  uint32_t cols)
 {
-    const uint32_t rows4 = rows & ~3u;
     uint32_t r, c;
     if (cols > EGRU_Q16_INT32_COLS || cols == 0) { /* int32 would not hold the sum */
         egru_matvec_s8_s16(w, x, m, n, bias, g, rows, cols);
         return;
     }
-    if (rows4) {
-        egru_cm_s16_quad_v6m(w, x, g, g + rows4, cols);
-    }
-    for (r = rows4; r < rows; ++r) { /* the last rows % 4 rows */
+    quad_sums(w, x, g, rows, cols);
+    for (r = rows & ~3u; r < rows; ++r) {
         const int8_t *row = w + (size_t)r * cols;
         int32_t s = 0;
         for (c = 0; c < cols; ++c) {
